@@ -1,0 +1,1 @@
+"""Data: source adapters, the lake's zones, the contract and its quarantine."""

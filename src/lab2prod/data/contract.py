@@ -1,0 +1,370 @@
+"""The data contract: a readable YAML description turned into a pandera schema, and row conditioning.
+
+A contract names every column with its type (``int``, ``float``, ``category``,
+``date``, ``string``), nullability, range or categories; the id and target; and
+per check what a violation does: ``stop`` the build, ``quarantine`` the row, or
+``warn``. Columns are matched by name (case and spaces forgiven), never by
+position. Pure: no files, no MLflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from lab2prod.data.sources import LINE
+from lab2prod.errors import ContractError
+
+SOURCE = "_source"
+TYPES = ("int", "float", "category", "date", "string")
+SEVERITIES = ("stop", "quarantine", "warn")
+QUARANTINE_COLUMNS = ["source", "line", "reason", "record"]
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """What one column must hold."""
+
+    name: str
+    type: str
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] | None = None
+    on_fail: str = "quarantine"
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A dataset's contract: columns, id, target and the limits of quarantine."""
+
+    dataset: str
+    task: str
+    target: str
+    columns: tuple[ColumnRule, ...]
+    id_column: str | None = None
+    labels: tuple[str, ...] | None = None
+    positive_label: str | None = None
+    max_quarantine_fraction: float = 0.05
+    extra_columns: str = "warn"
+    origin: str = "contract"
+
+    @property
+    def features(self) -> list[str]:
+        """Return the names of the model's input columns (all but id and target)."""
+        return [c.name for c in self.columns if c.name not in (self.target, self.id_column)]
+
+    def rule(self, name: str) -> ColumnRule:
+        """Return the rule of column `name`."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def features_of(self, kind: str) -> list[str]:
+        """Return the feature names whose type is `kind`."""
+        return [c.name for c in self.columns if c.type == kind and c.name in self.features]
+
+
+@dataclass
+class Conditioned:
+    """The result of conditioning: typed rows that pass, rows quarantined with reasons, and warnings."""
+
+    clean: pd.DataFrame
+    quarantine: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    rows_in: int = 0
+
+
+def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contract:
+    """Return the Contract described by a mapping (as read from its YAML file), checking every field."""
+    try:
+        target = data["target"]
+        target_name = target["name"] if isinstance(target, dict) else target
+        columns = []
+        for name, spec in data["columns"].items():
+            spec = spec or {}
+            kind = spec.get("type", "string")
+            if kind not in TYPES:
+                raise ContractError(f"{origin}: column {name!r} has type {kind!r}; use one of {', '.join(TYPES)}")
+            on_fail = spec.get("on_fail", "quarantine")
+            if on_fail not in SEVERITIES:
+                raise ContractError(f"{origin}: column {name!r} has on_fail {on_fail!r}; use one of {', '.join(SEVERITIES)}")
+            cats = spec.get("categories")
+            columns.append(ColumnRule(
+                name=str(name), type=kind, nullable=bool(spec.get("nullable", True)),
+                min=spec.get("min"), max=spec.get("max"),
+                categories=tuple(str(c) for c in cats) if cats is not None else None, on_fail=on_fail,
+            ))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ContractError(f"{origin}: missing or malformed field {exc}: see data/contracts/credit.yaml for the layout") from None
+    labels = target.get("labels") if isinstance(target, dict) else None
+    contract = Contract(
+        dataset=str(data.get("dataset", "dataset")), task=str(data.get("task", "classification")),
+        target=str(target_name), columns=tuple(columns), id_column=data.get("id_column"),
+        labels=tuple(str(x) for x in labels) if labels else None,
+        positive_label=str(target["positive"]) if isinstance(target, dict) and target.get("positive") is not None else None,
+        max_quarantine_fraction=float(data.get("max_quarantine_fraction", 0.05)),
+        extra_columns=str(data.get("extra_columns", "warn")), origin=origin,
+    )
+    if contract.target not in [c.name for c in columns]:
+        raise ContractError(f"{origin}: target {contract.target!r} is not among the columns")
+    return contract
+
+
+def contract_to_dict(contract: Contract) -> dict[str, Any]:
+    """Return the mapping that `contract_from_dict` reads, for writing a reviewed YAML file."""
+    cols: dict[str, Any] = {}
+    for c in contract.columns:
+        spec: dict[str, Any] = {"type": c.type, "nullable": c.nullable}
+        if c.min is not None:
+            spec["min"] = c.min
+        if c.max is not None:
+            spec["max"] = c.max
+        if c.categories is not None:
+            spec["categories"] = list(c.categories)
+        spec["on_fail"] = c.on_fail
+        cols[c.name] = spec
+    target: dict[str, Any] = {"name": contract.target}
+    if contract.labels:
+        target["labels"] = list(contract.labels)
+    if contract.positive_label:
+        target["positive"] = contract.positive_label
+    return {
+        "dataset": contract.dataset, "task": contract.task, "id_column": contract.id_column, "target": target,
+        "max_quarantine_fraction": contract.max_quarantine_fraction, "extra_columns": contract.extra_columns,
+        "columns": cols,
+    }
+
+
+def infer_contract(frame: pd.DataFrame, dataset: str, target: str, task: str, id_column: str | None = None,
+                   date_columns: tuple[str, ...] = (), max_categories: int = 30) -> Contract:
+    """Return a contract inferred from a frame of text cells: types, observed ranges, categories and labels."""
+    if target not in frame.columns:
+        raise ContractError(f"{dataset}: target column {target!r} not found; columns are {', '.join(map(str, frame.columns))}")
+    columns = []
+    for name in frame.columns:
+        if name in (LINE, SOURCE):
+            continue
+        values = frame[name]
+        present = values.dropna()
+        numbers = pd.to_numeric(present, errors="coerce")
+        if name == id_column:
+            rule = ColumnRule(name, "string", nullable=False, on_fail="quarantine")
+        elif name in date_columns:
+            rule = ColumnRule(name, "date", nullable=bool(values.isna().any()))
+        elif len(present) and numbers.notna().all() and not (name == target and task == "classification"):
+            integral = bool(np.all(np.mod(numbers, 1) == 0))
+            lo, hi = float(numbers.min()), float(numbers.max())
+            rule = ColumnRule(name, "int" if integral else "float", nullable=bool(values.isna().any()) or name != target,
+                              min=_round(lo) if integral else lo, max=_round(hi) if integral else hi)
+        elif present.nunique() <= max_categories or name == target:
+            rule = ColumnRule(name, "category", nullable=bool(values.isna().any()) or name != target,
+                              categories=tuple(sorted(map(str, present.unique()))))
+        else:
+            rule = ColumnRule(name, "string", nullable=True)
+        if name == target:
+            rule = ColumnRule(rule.name, rule.type, nullable=False, min=rule.min, max=rule.max,
+                              categories=rule.categories, on_fail="quarantine")
+        columns.append(rule)
+    labels = tuple(sorted(map(str, frame[target].dropna().unique()))) if task == "classification" else None
+    positive = _minority(frame[target]) if task == "classification" else None
+    return Contract(dataset=dataset, task=task, target=target, columns=tuple(columns), id_column=id_column,
+                    labels=labels, positive_label=positive)
+
+
+def _round(x: float) -> int:
+    return int(round(x))
+
+
+def _minority(target: pd.Series) -> str | None:
+    counts = target.dropna().astype(str).value_counts()
+    return str(counts.sort_index().idxmin()) if len(counts) else None
+
+
+def _pandas_dtype(kind: str) -> Any:
+    return {"int": "Int64", "float": "float64", "category": "str", "string": "str", "date": "datetime64[ns]"}[kind]
+
+
+def pandera_schema(contract: Contract, mode: str = "train") -> pa.DataFrameSchema:
+    """Return the pandera schema of the contract's checks (for `mode` train, the target is required)."""
+    columns: dict[str, pa.Column] = {}
+    for c in contract.columns:
+        if c.name == contract.target and mode != "train":
+            continue
+        checks = []
+        if c.min is not None:
+            checks.append(pa.Check.ge(c.min, name=f"{c.name} >= {c.min}"))
+        if c.max is not None:
+            checks.append(pa.Check.le(c.max, name=f"{c.name} <= {c.max}"))
+        if c.categories is not None:
+            checks.append(pa.Check.isin(list(c.categories), name=f"{c.name} in {{{', '.join(c.categories)}}}"))
+        if c.name == contract.target and contract.labels:
+            checks.append(pa.Check.isin(list(contract.labels), name=f"label in {{{', '.join(contract.labels)}}}"))
+        columns[c.name] = pa.Column(
+            _pandas_dtype(c.type), checks=checks, nullable=c.nullable,
+            unique=c.name == contract.id_column, required=True,
+        )
+    return pa.DataFrameSchema(columns, strict=False, name=contract.dataset)
+
+
+def _match_columns(frame: pd.DataFrame, contract: Contract, mode: str, origin: str) -> tuple[pd.DataFrame, list[str]]:
+    warnings: list[str] = []
+    wanted = {c.name.strip().lower(): c.name for c in contract.columns}
+    rename, extra = {}, []
+    for col in frame.columns:
+        if col in (LINE, SOURCE):
+            continue
+        key = " ".join(str(col).split()).lower()
+        if key in wanted:
+            if col != wanted[key]:
+                rename[col] = wanted[key]
+                warnings.append(f"{origin}: column {col!r} matched to {wanted[key]!r} (case or spaces differ)")
+        else:
+            extra.append(col)
+    frame = frame.rename(columns=rename)
+    required = [c.name for c in contract.columns if c.name != contract.target or mode == "train"]
+    missing = [n for n in required if n not in frame.columns]
+    if missing:
+        role = "target" if missing == [contract.target] else "column"
+        raise ContractError(f"{origin}: missing {role} {', '.join(map(repr, missing))}: add it or fix the header")
+    if extra:
+        msg = f"{origin}: unknown column(s) {', '.join(map(repr, extra))} not in the contract"
+        if contract.extra_columns == "stop":
+            raise ContractError(msg + ": remove them or add them to the contract")
+        warnings.append(msg + ": dropped")
+        frame = frame.drop(columns=extra)
+    return frame, warnings
+
+
+def _coerce(frame: pd.DataFrame, contract: Contract, reasons: dict[int, list[str]], origin: str) -> pd.DataFrame:
+    typed = {}
+    for c in contract.columns:
+        if c.name not in frame.columns:
+            continue
+        text = frame[c.name].astype(object).where(frame[c.name].notna(), None)
+        present = text.notna()
+        if len(frame) and not present.any() and not c.nullable:
+            raise ContractError(f"{origin}: column {c.name!r} is entirely empty but the contract requires values: check the export")
+        if c.type in ("int", "float"):
+            values = pd.to_numeric(text, errors="coerce")
+            bad = present & values.isna()
+            if c.type == "int":
+                fractional = values.notna() & (np.mod(values.fillna(0), 1) != 0)
+                for i in frame.index[fractional]:
+                    reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a whole number")
+                values = values.where(~fractional).astype("Int64")
+            else:
+                values = values.astype("float64")
+        elif c.type == "date":
+            values = pd.to_datetime(text, errors="coerce", format="mixed")
+            bad = present & values.isna()
+        else:
+            values = text.astype("str").where(present, np.nan).astype("str")
+            values = values.where(present, None)
+            bad = pd.Series(False, index=frame.index)
+        for i in frame.index[bad]:
+            kind = "number" if c.type in ("int", "float") else "date"
+            reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}")
+        typed[c.name] = values
+    out = pd.DataFrame(typed, index=frame.index)
+    for c in contract.columns:
+        if c.type in ("category", "string") and c.name in out:
+            out[c.name] = out[c.name].astype("str")
+    return out
+
+
+def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", origin: str = "input") -> Conditioned:
+    """Return the frame typed by the contract, with each violating row moved to quarantine with its reasons.
+
+    Raises ContractError (one line) for what no row-level quarantine can fix:
+    a missing column, an empty column, a single-class target, or more
+    quarantined rows than the contract allows.
+    """
+    if mode not in ("train", "score"):
+        raise ContractError(f"mode must be 'train' or 'score', not {mode!r}")
+    frame = frame.reset_index(drop=True)
+    rows_in = len(frame)
+    if rows_in == 0:
+        raise ContractError(f"{origin}: no rows to check: the input has a header but no data")
+    frame, warnings = _match_columns(frame, contract, mode, origin)
+    reasons: dict[int, list[str]] = {}
+    typed = _coerce(frame, contract, reasons, origin)
+
+    try:
+        pandera_schema(contract, mode).validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        for case in exc.failure_cases.itertuples(index=False):
+            column, check, value, index = case.column, str(case.check), case.failure_case, case.index
+            if index is None or (isinstance(index, float) and np.isnan(index)):
+                if "dtype" in check:
+                    continue  # type mismatches were handled row by row in _coerce
+                raise ContractError(f"{origin}: column {column!r} fails {check}: fix the data or the contract")
+            rule = contract.rule(column) if column in [c.name for c in contract.columns] else None
+            severity = rule.on_fail if rule else "quarantine"
+            if check == "not_nullable":
+                message = f"{column}: missing value"
+            elif "field_uniqueness" in check or check == "unique":
+                message = f"{column}: duplicate value {value!r}"
+            else:
+                message = f"{column}: {value!r} breaks {check}"
+            if severity == "stop":
+                line = frame.loc[int(index), LINE] if LINE in frame.columns else int(index) + 2
+                raise ContractError(f"{origin}: line {line}: {message}: fix the row or relax the contract")
+            if severity == "warn":
+                warnings.append(f"{origin}: {message}")
+                continue
+            reasons.setdefault(int(index), []).append(message)
+
+    payload = [c for c in typed.columns]
+    duplicated = typed[payload].duplicated(keep="first")
+    for i in typed.index[duplicated]:
+        if i not in reasons:
+            reasons.setdefault(i, []).append("duplicate row")
+
+    bad = sorted(reasons)
+    keep = typed.drop(index=bad)
+    lines = frame[LINE] if LINE in frame.columns else pd.Series(frame.index + 2, index=frame.index)
+    sources = frame[SOURCE] if SOURCE in frame.columns else pd.Series(origin, index=frame.index)
+    records = frame.drop(columns=[c for c in (LINE, SOURCE) if c in frame.columns])
+    quarantine = pd.DataFrame({
+        "source": [sources[i] for i in bad],
+        "line": [int(lines[i]) for i in bad],
+        "reason": ["; ".join(reasons[i]) for i in bad],
+        "record": [_record(records.loc[i]) for i in bad],
+    }, columns=QUARANTINE_COLUMNS)
+
+    if mode == "train" and contract.task == "classification" and len(keep):
+        classes = keep[contract.target].nunique()
+        if classes < 2:
+            only = keep[contract.target].iloc[0]
+            raise ContractError(f"{origin}: target {contract.target!r} has a single class ({only!r}): a classifier needs at least two")
+    fraction = len(bad) / rows_in
+    if fraction > contract.max_quarantine_fraction:
+        top = quarantine["reason"].str.split(";").str[0].value_counts().index[0] if len(quarantine) else ""
+        raise ContractError(
+            f"{origin}: {len(bad)} of {rows_in} rows ({fraction:.1%}) break the contract, more than the allowed "
+            f"{contract.max_quarantine_fraction:.1%} (most common: {top}): fix the source or raise max_quarantine_fraction"
+        )
+    ordered = [c.name for c in contract.columns if c.name in keep.columns]
+    return Conditioned(clean=keep[ordered].reset_index(drop=True), quarantine=quarantine, warnings=warnings, rows_in=rows_in)
+
+
+def _record(row: pd.Series) -> str:
+    return ",".join("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in row.tolist())
+
+
+def read_normalized(path: str, contract: Contract) -> pd.DataFrame:
+    """Return a normalized CSV read back with the contract's types (ids and categories stay text)."""
+    kinds = {c.name: c.type for c in contract.columns}
+    dtypes = {n: ("str" if k in ("category", "string") else "Int64" if k == "int" else "float64")
+              for n, k in kinds.items() if k != "date"}
+    frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+    for name, kind in kinds.items():
+        if kind == "date" and name in frame:
+            frame[name] = pd.to_datetime(frame[name])
+    return frame

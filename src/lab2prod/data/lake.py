@@ -1,0 +1,117 @@
+"""The lake on disk: zones, immutable raw landing, manifests, digests and atomic writes.
+
+Zones under the lake folder:
+
+* ``raw/<source>/<ingest-date>/``  exactly what arrived; never overwritten
+* ``normalized/<dataset>.csv``     the contract: UTF-8, one header, ISO dates,
+                                   empty field = missing, ``.`` decimal point
+* ``quarantine/<dataset>.csv``     every rejected row with source, line and reason
+* ``splits/<dataset>/``            train.csv, valid.csv, test.csv
+* ``manifests/``                   one JSON per ingest: files, rows, SHA-256
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+CHUNK = 1 << 20
+
+
+def zone(lake_dir: str | os.PathLike, name: str) -> Path:
+    """Return the folder of zone `name` in the lake (it is not created)."""
+    return Path(lake_dir) / name
+
+
+def normalized_path(lake_dir: str | os.PathLike, dataset: str) -> Path:
+    """Return the normalized CSV of `dataset`: the contract that training and scoring read."""
+    return zone(lake_dir, "normalized") / f"{dataset}.csv"
+
+
+def quarantine_path(lake_dir: str | os.PathLike, dataset: str) -> Path:
+    """Return the quarantine CSV of `dataset` (source, line, reason, record)."""
+    return zone(lake_dir, "quarantine") / f"{dataset}.csv"
+
+
+def split_path(lake_dir: str | os.PathLike, dataset: str, part: str) -> Path:
+    """Return the CSV of split `part` (train, valid, test) of `dataset`."""
+    return zone(lake_dir, "splits") / dataset / f"{part}.csv"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Return the SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write `text` as UTF-8 to `path` through a temporary file and a rename; return the path."""
+    return _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_json(path: Path, data: Any) -> Path:
+    """Write `data` as indented, key-sorted JSON to `path` atomically; return the path."""
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """Write a frame as normalized CSV (UTF-8, `\\n`, no index, ISO dates, empty = missing) atomically."""
+    return _atomic(
+        path,
+        lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S", encoding="utf-8"),
+    )
+
+
+def atomic_copy(src: Path, dst: Path) -> Path:
+    """Copy file `src` to `dst` atomically, keeping its bytes exactly; return `dst`."""
+    return _atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def land_raw(src: Path, lake_dir: Path, source: str, ingest_date: dt.date | None = None) -> tuple[Path, str]:
+    """Keep an exact copy of `src` in ``raw/<source>/<date>/`` and return (its path, its SHA-256).
+
+    An identical file already landed that day is reused; a different one never
+    replaces it but lands beside it under a name carrying its digest.
+    """
+    ingest_date = ingest_date or dt.date.today()
+    digest = sha256_file(src)
+    folder = zone(lake_dir, "raw") / source / ingest_date.isoformat()
+    target = folder / Path(src).name
+    if target.exists() and sha256_file(target) != digest:
+        target = folder / f"{Path(src).stem}.{digest[:12]}{Path(src).suffix}"
+    if not target.exists():
+        atomic_copy(Path(src), target)
+        target.chmod(0o444)
+    return target, digest
+
+
+def write_manifest(lake_dir: Path, dataset: str, entries: list[dict[str, Any]], outputs: dict[str, Any]) -> Path:
+    """Record one ingest (landed files, their rows and digests, and the products) in ``manifests/``."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    manifest = {"dataset": dataset, "ingested_at": stamp, "sources": entries, "outputs": outputs}
+    return atomic_write_json(zone(lake_dir, "manifests") / f"{dataset}-{stamp}.json", manifest)

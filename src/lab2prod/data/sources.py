@@ -1,0 +1,228 @@
+"""Source adapters: read one landed file or table into a frame of text cells, keeping line numbers.
+
+Every adapter returns a :class:`Frame`: the rows it could read (all values as
+text or missing, so that the contract decides types by name, never pandas by
+guess) with a ``_line`` column, plus the rows it had to reject with a reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from lab2prod.errors import SourceError
+from lab2prod.settings import SourceSpec
+
+LINE = "_line"
+MISSING = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+(?:\.\d{3})*,\d+$|^[+-]?\d+,\d+$")
+
+
+@dataclass
+class Frame:
+    """Rows read from one source (text cells, `_line` kept) and the rows rejected while reading."""
+
+    name: str
+    rows: pd.DataFrame
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _reject(source: str, line: int, reason: str, record: Any) -> dict[str, Any]:
+    return {"source": source, "line": line, "reason": reason, "record": str(record)[:500]}
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = str(value).strip()
+    return None if text in MISSING else text
+
+
+def _clean_header(names: list[str], path: Path) -> list[str]:
+    clean = [str(n).strip() for n in names]
+    if any(not n for n in clean):
+        raise SourceError(f"{path}: header has an empty column name at position {clean.index('') + 1}: name every column")
+    lowered = [n.lower() for n in clean]
+    dupes = sorted({n for n in clean if lowered.count(n.lower()) > 1})
+    if dupes:
+        raise SourceError(f"{path}: header repeats column {dupes[0]!r}: give every column a distinct name")
+    return clean
+
+
+def _frame(name: str, header: list[str], records: list[list[str | None]], lines: list[int], rejected) -> Frame:
+    rows = pd.DataFrame(records, columns=header, dtype=object) if records else pd.DataFrame(columns=header, dtype=object)
+    rows.insert(0, LINE, pd.array(lines, dtype="int64"))
+    return Frame(name=name, rows=rows, rejected=rejected)
+
+
+def read_csv(path: Path, name: str, delimiter: str = ",", decimal: str = ".", encoding: str = "utf-8",
+             quotechar: str = '"') -> Frame:
+    """Read a delimited text file strictly: ragged rows are rejected with their line, bad bytes stop with a message."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise SourceError(f"{path}: file is empty: export the table again with a header row and data")
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        text = raw.decode(enc)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SourceError(
+            f"{path}: line {line}: byte 0x{raw[exc.start]:02x} is not valid {encoding}: "
+            f"re-export as UTF-8 or set options.encoding (for example latin-1)"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar, strict=False)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise SourceError(f"{path}: file is empty: export the table again with a header row and data") from None
+    if len(header) == 1:
+        for other in (";", "\t", "|", ","):
+            if other != delimiter and other in header[0]:
+                shown = "\\t" if other == "\t" else other
+                raise SourceError(
+                    f"{path}: header reads as one column but contains {shown!r}: set options.delimiter to {shown!r}"
+                )
+    header = _clean_header(header, path)
+    width = len(header)
+    records, lines, rejected = [], [], []
+    start = reader.line_num + 1
+    for fields in reader:
+        line, start = start, reader.line_num + 1
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != width:
+            what = "truncated" if len(fields) < width else "too many fields"
+            rejected.append(_reject(name, line, f"{what}: expected {width} fields, found {len(fields)}", delimiter.join(fields)))
+            continue
+        values = [_text(f) for f in fields]
+        if decimal != ".":
+            values = [v.replace(".", "").replace(decimal, ".") if v and _DECIMAL_COMMA.match(v) else v for v in values]
+        records.append(values)
+        lines.append(line)
+    if not records and not rejected:
+        raise SourceError(f"{path}: has a header but no data rows: check the export")
+    return _frame(name, header, records, lines, rejected)
+
+
+def read_jsonl(path: Path, name: str, encoding: str = "utf-8") -> Frame:
+    """Read JSON lines, one object a line; a line that is not a JSON object is rejected with its number."""
+    path = Path(path)
+    records: list[dict[str, Any]] = []
+    lines, rejected, header = [], [], {}
+    try:
+        with open(path, encoding=encoding) as fh:
+            for number, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    rejected.append(_reject(name, number, f"not valid JSON ({exc.msg})", text.strip()))
+                    continue
+                if not isinstance(obj, dict):
+                    rejected.append(_reject(name, number, "not a JSON object", text.strip()))
+                    continue
+                for key in obj:
+                    header.setdefault(str(key).strip(), None)
+                records.append({str(k).strip(): _text(v) for k, v in obj.items()})
+                lines.append(number)
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: bytes are not valid {encoding} ({exc.reason}): re-export as UTF-8") from None
+    if not records and not rejected:
+        raise SourceError(f"{path}: file is empty: expected one JSON object per line")
+    columns = _clean_header(list(header), path)
+    return _frame(name, columns, [[r.get(c) for c in columns] for r in records], lines, rejected)
+
+
+def _from_table(table: pd.DataFrame, name: str, path: Path, first_line: int) -> Frame:
+    if table.empty:
+        raise SourceError(f"{path}: holds no rows")
+    columns = _clean_header([str(c) for c in table.columns], path)
+    records = [[_text(v) for v in row] for row in table.itertuples(index=False, name=None)]
+    return _frame(name, columns, records, list(range(first_line, first_line + len(records))), [])
+
+
+def read_parquet(path: Path, name: str) -> Frame:
+    """Read a Parquet file; `_line` is the row number counted from 1."""
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise SourceError(f"{path}: not a readable Parquet file ({type(exc).__name__}): re-export it") from None
+    return _from_table(table, name, Path(path), 1)
+
+
+def read_excel(path: Path, name: str, sheet: str | int = 0) -> Frame:
+    """Read one sheet of an Excel workbook; `_line` is the spreadsheet row (header on row 1)."""
+    try:
+        table = pd.read_excel(path, sheet_name=sheet, dtype=object)
+    except Exception as exc:
+        raise SourceError(f"{path}: cannot read sheet {sheet!r} ({type(exc).__name__}: {exc}): check the workbook") from None
+    return _from_table(table, name, Path(path), 2)
+
+
+def query_sql(url: str, query: str) -> pd.DataFrame:
+    """Return the result of `query` on the database at SQLAlchemy `url` (credentials never printed)."""
+    import sqlalchemy as sa
+
+    safe = sa.engine.make_url(url).render_as_string(hide_password=True)
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as con:
+            table = pd.read_sql(sa.text(query), con)
+        engine.dispose()
+    except Exception as exc:
+        raise SourceError(f"{safe}: query failed ({type(exc).__name__}): check the url and the query") from None
+    return table
+
+
+def call_adapter(function: str, options: dict[str, Any]) -> pd.DataFrame:
+    """Call a user's adapter named ``package.module:function`` with the source's options; return its frame."""
+    module_name, _, attr = function.partition(":")
+    try:
+        fn: Callable[..., pd.DataFrame] = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError):
+        raise SourceError(f"adapter {function!r} cannot be imported: give it as 'module:function' on the Python path") from None
+    table = fn(**options)
+    if not isinstance(table, pd.DataFrame):
+        raise SourceError(f"adapter {function!r} returned {type(table).__name__}, expected a pandas DataFrame")
+    return table
+
+
+def extract(spec: SourceSpec) -> Path | pd.DataFrame:
+    """Return what a source hands over: its file path, or the frame of a query or of a user's adapter."""
+    if spec.format == "sql":
+        if not spec.url or not spec.query:
+            raise SourceError(f"source {spec.name!r}: a sql source needs 'url' (or 'url_env') and 'query'")
+        return query_sql(spec.url, spec.query)
+    if spec.format == "python":
+        if not spec.function:
+            raise SourceError(f"source {spec.name!r}: a python source needs 'function: module:function'")
+        return call_adapter(spec.function, spec.options)
+    if spec.path is None or not spec.path.is_file():
+        raise SourceError(f"source {spec.name!r}: file {spec.path} not found: check 'path' in the catalog")
+    return spec.path
+
+
+def read_landed(spec: SourceSpec, path: Path) -> Frame:
+    """Read a file landed in the raw zone with the adapter its source declares."""
+    opts = spec.options
+    if spec.format in ("csv", "sql", "python"):
+        # sql and python sources land as CSV written by lab2prod itself
+        keep = {k: opts[k] for k in ("delimiter", "decimal", "encoding", "quotechar") if k in opts and spec.format == "csv"}
+        return read_csv(path, spec.name, **keep)
+    if spec.format == "jsonl":
+        return read_jsonl(path, spec.name, encoding=opts.get("encoding", "utf-8"))
+    if spec.format == "parquet":
+        return read_parquet(path, spec.name)
+    if spec.format == "excel":
+        return read_excel(path, spec.name, sheet=opts.get("sheet", 0))
+    raise SourceError(f"source {spec.name!r}: unknown format {spec.format!r}")

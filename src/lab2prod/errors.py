@@ -1,0 +1,21 @@
+"""Errors a person can act on: each carries one line naming what is wrong and what to do."""
+
+
+class Lab2ProdError(Exception):
+    """A user-facing error; its message is one line, printed without a traceback."""
+
+
+class SourceError(Lab2ProdError):
+    """A source file or table cannot be read as declared."""
+
+
+class ContractError(Lab2ProdError):
+    """Data violates its contract in a way that stops the build."""
+
+
+class ConfigError(Lab2ProdError):
+    """A configuration value is missing or malformed."""
+
+
+class RegistryError(Lab2ProdError):
+    """The model registry does not hold what was asked for."""

@@ -1,0 +1,84 @@
+"""Factories of unfitted scikit-learn pipelines: preprocessing inside the model, so scoring cannot skew."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
+                              RandomForestClassifier, RandomForestRegressor)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from lab2prod.errors import ConfigError
+
+FAMILIES: dict[str, dict[str, Any]] = {
+    "classification": {
+        "logistic_regression": LogisticRegression,
+        "hist_gradient_boosting": HistGradientBoostingClassifier,
+        "random_forest": RandomForestClassifier,
+    },
+    "regression": {
+        "ridge": Ridge,
+        "hist_gradient_boosting": HistGradientBoostingRegressor,
+        "random_forest": RandomForestRegressor,
+    },
+}
+
+# Exactly the types skops must be told to trust for each family, beyond its
+# defaults; a test compares them with skops.io.get_untrusted_types on fitted
+# models of both tasks, so the list cannot silently drift. Never pickle.
+_COMMON_TRUSTED = ["numpy.dtype"]
+SKOPS_TRUSTED_TYPES: dict[str, list[str]] = {
+    "logistic_regression": [],
+    "ridge": [],
+    "hist_gradient_boosting": ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
+    "random_forest": ["sklearn.tree._tree.Tree"],
+}
+
+_SEEDED = {"logistic_regression", "hist_gradient_boosting", "random_forest"}
+
+
+def build_estimator(family: str, task: str, numeric: list[str], categorical: list[str],
+                    params: dict[str, Any] | None = None, random_state: int = 42) -> Pipeline:
+    """Return an unfitted Pipeline (impute, scale or one-hot encode, then the model) for `family` and `task`."""
+    try:
+        model_cls = FAMILIES[task][family]
+    except KeyError:
+        known = ", ".join(FAMILIES.get(task, {})) or "none"
+        raise ConfigError(f"model family {family!r} is not known for task {task!r}; use one of: {known}") from None
+    params = dict(params or {})
+    if family in _SEEDED:
+        params.setdefault("random_state", random_state)
+    if family == "logistic_regression":
+        params.setdefault("max_iter", 1000)
+    try:
+        model = model_cls(**params)
+    except TypeError as exc:
+        raise ConfigError(f"model family {family!r}: bad parameter ({exc})") from None
+    scale = family in ("logistic_regression", "ridge")
+    numeric_steps = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
+    if scale:
+        numeric_steps.append(("scale", StandardScaler()))
+    transformers = []
+    if numeric:
+        transformers.append(("numeric", Pipeline(numeric_steps), list(numeric)))
+    if categorical:
+        transformers.append((
+            "categorical",
+            OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False),
+            list(categorical),
+        ))
+    if not transformers:
+        raise ConfigError("no feature columns: the contract must declare at least one feature")
+    pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    return Pipeline([("preprocess", pre), ("model", model)])
+
+
+def trusted_types(family: str) -> list[str]:
+    """Return the skops types to trust when saving or loading a model of `family`."""
+    if family not in SKOPS_TRUSTED_TYPES:
+        raise ConfigError(f"no skops trusted types declared for family {family!r}")
+    return _COMMON_TRUSTED + SKOPS_TRUSTED_TYPES[family]

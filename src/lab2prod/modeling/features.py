@@ -1,0 +1,61 @@
+"""The model's view of a normalized frame: one function shared by training and every way of scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lab2prod.data.contract import Contract
+
+
+def feature_columns(contract: Contract) -> dict[str, list[str]]:
+    """Return the contract's features grouped as {'numeric', 'categorical', 'date'}."""
+    return {
+        "numeric": contract.features_of("int") + contract.features_of("float"),
+        "categorical": contract.features_of("category"),
+        "date": contract.features_of("date"),
+    }
+
+
+def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Return the feature columns typed for the model: numbers as float64, categories as text or NaN.
+
+    Dates become numeric parts (year, month, day of week, day of year) named
+    ``<column>__year`` and so on: a date is never one-hot encoded as a string.
+    """
+    groups = feature_columns(contract)
+    missing = [c for group in groups.values() for c in group if c not in frame.columns]
+    if missing:
+        raise KeyError(f"input lacks feature column(s) {', '.join(missing)}")
+    out = {}
+    for name in contract.features:
+        kind = contract.rule(name).type
+        if kind in ("int", "float"):
+            out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64").to_numpy()
+        elif kind == "category":
+            values = frame[name].astype(object)
+            out[name] = values.where(values.notna(), np.nan).to_numpy(dtype=object)
+        elif kind == "date":
+            stamp = pd.to_datetime(frame[name], errors="coerce")
+            out[f"{name}__year"] = stamp.dt.year.astype("float64").to_numpy()
+            out[f"{name}__month"] = stamp.dt.month.astype("float64").to_numpy()
+            out[f"{name}__dayofweek"] = stamp.dt.dayofweek.astype("float64").to_numpy()
+            out[f"{name}__dayofyear"] = stamp.dt.dayofyear.astype("float64").to_numpy()
+    return pd.DataFrame(out, index=frame.index)
+
+
+def model_columns(contract: Contract) -> dict[str, list[str]]:
+    """Return the columns of `model_frame` grouped as {'numeric', 'categorical'} for the preprocessing."""
+    groups = feature_columns(contract)
+    dates = [f"{d}__{part}" for d in groups["date"] for part in ("year", "month", "dayofweek", "dayofyear")]
+    return {"numeric": groups["numeric"] + dates, "categorical": groups["categorical"]}
+
+
+def target_vector(frame: pd.DataFrame, contract: Contract) -> np.ndarray:
+    """Return the target: for classification 1 for the positive label else 0, for regression the numbers."""
+    y = frame[contract.target]
+    if contract.task == "classification" and contract.labels and len(contract.labels) == 2:
+        return (y.astype(str) == str(contract.positive_label)).astype("int64").to_numpy()
+    if contract.task == "classification":
+        return y.astype(str).to_numpy()
+    return pd.to_numeric(y, errors="coerce").astype("float64").to_numpy()

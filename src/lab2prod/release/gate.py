@@ -1,0 +1,68 @@
+"""The release gate: a pure decision whether a challenger may replace the champion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lab2prod.modeling.metrics import HIGHER_IS_BETTER
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The gate's verdict with the numbers behind it."""
+
+    promote: bool
+    metric: str
+    challenger: float
+    champion: float | None
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_tags(self) -> dict[str, str]:
+        """Return the decision as flat MLflow tags."""
+        return {
+            "gate.decision": "promote" if self.promote else "reject",
+            "gate.metric": self.metric,
+            "gate.challenger": f"{self.challenger:.6f}",
+            "gate.champion": "none" if self.champion is None else f"{self.champion:.6f}",
+            "gate.reasons": "; ".join(self.reasons),
+        }
+
+
+def decide(challenger: dict[str, float], champion: dict[str, float] | None, metric: str,
+           floors: dict[str, float] | None = None, tolerance: float = 0.0) -> GateDecision:
+    """Return whether `challenger` passes: every floor met and `metric` better than the champion's by more than `-tolerance`.
+
+    Floors are minimums for higher-is-better metrics and maximums otherwise. With
+    no champion, passing the floors is enough. With tolerance 0 the challenger
+    must be strictly better, so rebuilding the same model moves no alias; a
+    positive tolerance admits a challenger that is at most that much worse.
+    """
+    if metric not in HIGHER_IS_BETTER:
+        raise KeyError(f"unknown gate metric {metric!r}; known: {', '.join(HIGHER_IS_BETTER)}")
+    if metric not in challenger:
+        raise KeyError(f"challenger has no {metric!r} metric; it has {', '.join(sorted(challenger))}")
+    reasons = []
+    ok = True
+    for name, bound in (floors or {}).items():
+        value = challenger.get(name)
+        if value is None:
+            ok = False
+            reasons.append(f"{name} missing")
+            continue
+        good = value >= bound if HIGHER_IS_BETTER.get(name, True) else value <= bound
+        if not good:
+            ok = False
+            reasons.append(f"{name}={value:.4f} misses floor {bound}")
+    new = float(challenger[metric])
+    old = None if champion is None or metric not in champion else float(champion[metric])
+    if old is None:
+        reasons.append("no champion yet")
+    else:
+        sign = 1 if HIGHER_IS_BETTER[metric] else -1
+        delta = sign * (new - old)
+        if delta > -tolerance:
+            reasons.append(f"{metric} {new:.4f} vs champion {old:.4f}: within the gate (tolerance {tolerance})")
+        else:
+            ok = False
+            reasons.append(f"{metric} {new:.4f} vs champion {old:.4f}: not better (tolerance {tolerance})")
+    return GateDecision(promote=ok, metric=metric, challenger=new, champion=old, reasons=tuple(reasons))

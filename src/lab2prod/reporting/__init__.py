@@ -1,0 +1,1 @@
+"""Reporting: HTML pages rendered from templates."""

@@ -1,0 +1,157 @@
+"""The one place that reads configuration: environment variables and YAML files.
+
+Everything else in lab2prod receives typed values as explicit arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab2prod.errors import ConfigError
+
+ROOT_MARKER = "pipeline.yaml"
+ENV_ROOT = "LAB2PROD_ROOT"
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+
+
+def project_root(explicit: str | os.PathLike | None = None) -> Path:
+    """Return the project folder: `explicit`, else $LAB2PROD_ROOT, else the nearest parent holding pipeline.yaml."""
+    if explicit:
+        return Path(explicit).resolve()
+    if os.environ.get(ENV_ROOT):
+        return Path(os.environ[ENV_ROOT]).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / ROOT_MARKER).is_file():
+            return folder
+    raise ConfigError(
+        f"no {ROOT_MARKER} found in {here} or its parents: run from the project folder or set {ENV_ROOT}"
+    )
+
+
+def tracking_uri(root: Path) -> str:
+    """Return $MLFLOW_TRACKING_URI when set, else the embedded SQLite store `<root>/mlflow.db`."""
+    return os.environ.get(ENV_TRACKING_URI) or f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+
+
+def artifact_root(root: Path) -> str:
+    """Return where new experiments keep their artifacts: `<root>/mlartifacts`, beside the store."""
+    return (Path(root).resolve() / "mlartifacts").as_uri()
+
+
+def secret(name: str) -> str:
+    """Return the secret held by environment variable `name`; raise a ConfigError naming it when unset."""
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set: export it with the value the source needs")
+    return value
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Return the mapping stored in a YAML file, with a one-line error when it is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}): fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    return data
+
+
+def write_yaml(data: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write `data` as readable YAML to `path` atomically and return the path."""
+    from lab2prod.data.lake import atomic_write_text
+
+    return atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One declared source: where it is and how to read it."""
+
+    name: str
+    format: str
+    path: Path | None = None
+    url: str | None = None
+    query: str | None = None
+    function: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The declared sources of one dataset and the key that joins them."""
+
+    key: str | None
+    sources: tuple[SourceSpec, ...]
+    location: Path
+
+
+FORMATS = ("csv", "jsonl", "parquet", "excel", "sql", "python")
+
+
+def load_catalog(path: str | os.PathLike) -> Catalog:
+    """Return the source catalog stored in YAML at `path`; relative paths are taken from its folder."""
+    path = Path(path).resolve()
+    data = read_yaml(path)
+    entries = data.get("sources")
+    if not entries or not isinstance(entries, list):
+        raise ConfigError(f"{path}: 'sources' must list at least one source")
+    specs = []
+    for i, entry in enumerate(entries):
+        name = entry.get("name") or f"source{i + 1}"
+        fmt = entry.get("format")
+        if fmt not in FORMATS:
+            raise ConfigError(f"{path}: source '{name}' has format {fmt!r}; use one of {', '.join(FORMATS)}")
+        url = entry.get("url")
+        if entry.get("url_env"):
+            url = secret(entry["url_env"])
+        if url and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            url = "sqlite:///" + str(path.parent / url[len("sqlite:///"):])
+        specs.append(
+            SourceSpec(
+                name=name,
+                format=fmt,
+                path=(path.parent / entry["path"]).resolve() if entry.get("path") else None,
+                url=url,
+                query=entry.get("query"),
+                function=entry.get("function"),
+                options=dict(entry.get("options") or {}),
+            )
+        )
+    if len(specs) > 1 and not data.get("key"):
+        raise ConfigError(f"{path}: several sources need a 'key' column to join them")
+    return Catalog(key=data.get("key"), sources=tuple(specs), location=path)
+
+
+def single_file_catalog(path: str | os.PathLike, key: str | None = None) -> Catalog:
+    """Return a catalog of one file (bring your own data), its format taken from the file's suffix."""
+    path = Path(path).resolve()
+    suffix = path.suffix.lower()
+    fmt = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".parquet": "parquet", ".xlsx": "excel"}.get(suffix)
+    if fmt is None:
+        raise ConfigError(f"{path}: cannot tell the format from suffix {suffix!r}; use .csv, .jsonl, .parquet or .xlsx")
+    return Catalog(key=key or None, sources=(SourceSpec(name=path.stem, format=fmt, path=path),), location=path)
+
+
+def load_contract(path: str | os.PathLike):
+    """Return the data contract stored in YAML at `path`."""
+    from lab2prod.data.contract import contract_from_dict
+
+    return contract_from_dict(read_yaml(path), origin=str(path))
+
+
+def resolve(root: Path, path: str | os.PathLike) -> Path:
+    """Return `path` taken relative to the project folder unless it is absolute."""
+    path = Path(path)
+    return path if path.is_absolute() else Path(root) / path
