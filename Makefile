@@ -1,0 +1,50 @@
+# lab2prod: `make run` builds the pipeline on the bundled data, `make test` runs every test.
+# Both create .venv and install the pinned dependencies first when needed.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP_VERSION := 26.3
+NOTEBOOKS := ingest validate split train evaluate register report
+# the venv first: papermill kernels and `mlflow models serve` look up executables on PATH
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit test-notebooks mlflow-ui lab clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "pip==$(PIP_VERSION)"
+	$(BIN)/pip install --quiet --progress-bar off -c constraints.txt -e ".[notebooks,dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with the pinned dependencies (constraints.txt)
+
+run: $(STAMP) ## Build the training pipeline on the bundled credit data (ploomber build)
+	$(BIN)/ploomber build
+	@echo "Open reports/index.html; MLflow UI: make mlflow-ui"
+
+test: $(STAMP) ## Run the whole test suite: unit, integration (sample env) and nbval over the notebooks
+	$(BIN)/pytest tests
+	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)
+
+test-unit: $(STAMP) ## Unit tests only (seconds)
+	$(BIN)/pytest tests -m "not integration"
+
+test-notebooks: $(STAMP) ## nbval over the pipeline notebooks, in a temporary copy of the project
+	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)
+
+mlflow-ui: $(STAMP) ## Serve the MLflow UI of the project's store on http://127.0.0.1:5000
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
+		--backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}"
+
+lab: $(STAMP) ## Open JupyterLab on 127.0.0.1
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser
+
+clean: ## Remove generated products (lake, reports, MLflow store); keeps .venv
+	rm -rf data/lake products mlartifacts mlflow.db exports
+	find reports -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

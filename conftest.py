@@ -1,0 +1,35 @@
+"""nbval runs the pipeline notebooks in a temporary copy of the project, never in the working tree.
+
+`make test-notebooks` passes the notebooks in pipeline order; this hook copies
+the committed sources and contract to a temporary folder and points the
+notebooks (through LAB2PROD_ROOT) and MLflow at it before any kernel starts.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+COPIED = ("pipeline.yaml", "env.yaml", "data/sources", "data/contracts")
+
+
+def pytest_configure(config):
+    if not getattr(config.option, "nbval_lax", False) and not getattr(config.option, "nbval", False):
+        return
+    root = Path(tempfile.mkdtemp(prefix="lab2prod-nbval-"))
+    for item in COPIED:
+        src = HERE / item
+        if src.is_dir():
+            shutil.copytree(src, root / item)
+        else:
+            shutil.copy2(src, root / item)
+    os.environ["LAB2PROD_ROOT"] = str(root)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    config._lab2prod_nbval_root = root
+
+
+def pytest_unconfigure(config):
+    root = getattr(config, "_lab2prod_nbval_root", None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)

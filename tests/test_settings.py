@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from lab2prod import settings
+from lab2prod.errors import ConfigError
+
+
+def test_project_root_prefers_explicit_then_env_then_search(tmp_path, monkeypatch):
+    (tmp_path / "pipeline.yaml").write_text("tasks: []\n")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.delenv("LAB2PROD_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path / "sub")
+    assert settings.project_root() == tmp_path.resolve()
+    monkeypatch.setenv("LAB2PROD_ROOT", "/elsewhere")
+    assert settings.project_root() == Path("/elsewhere")
+    assert settings.project_root(tmp_path / "sub") == (tmp_path / "sub").resolve()
+
+
+def test_project_root_without_pipeline_names_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB2PROD_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="no pipeline.yaml found"):
+        settings.project_root()
+
+
+def test_tracking_uri_defaults_to_sqlite_and_env_overrides(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert settings.tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert settings.tracking_uri(tmp_path) == "http://127.0.0.1:5000"
+
+
+def test_secret_missing_names_the_variable(monkeypatch):
+    monkeypatch.delenv("LAB2PROD_TEST_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="LAB2PROD_TEST_SECRET is not set"):
+        settings.secret("LAB2PROD_TEST_SECRET")
+    monkeypatch.setenv("LAB2PROD_TEST_SECRET", "s3cret")
+    assert settings.secret("LAB2PROD_TEST_SECRET") == "s3cret"
+
+
+def test_read_yaml_reports_line_of_bad_yaml(write):
+    path = write("bad.yaml", "a: 1\nb: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml line \d+: not valid YAML"):
+        settings.read_yaml(path)
+
+
+def test_load_catalog_resolves_paths_and_sqlite_urls(write):
+    path = write("catalog.yaml", "key: id\nsources:\n  - {name: a, format: csv, path: a.csv}\n"
+                                 "  - {name: b, format: sql, url: 'sqlite:///b.sqlite', query: select 1}\n")
+    catalog = settings.load_catalog(path)
+    assert catalog.key == "id"
+    assert catalog.sources[0].path == path.parent / "a.csv"
+    assert catalog.sources[1].url == f"sqlite:///{path.parent / 'b.sqlite'}"
+
+
+def test_load_catalog_rejects_unknown_format_and_missing_key(write):
+    with pytest.raises(ConfigError, match="format 'xml'"):
+        settings.load_catalog(write("c1.yaml", "sources:\n  - {name: a, format: xml, path: a.xml}\n"))
+    with pytest.raises(ConfigError, match="need a 'key'"):
+        settings.load_catalog(write("c2.yaml", "sources:\n  - {name: a, format: csv, path: a}\n  - {name: b, format: csv, path: b}\n"))
+
+
+def test_catalog_url_from_environment_variable(write, monkeypatch):
+    monkeypatch.setenv("LAB2PROD_DB", "postgresql://u:p@127.0.0.1/db")
+    catalog = settings.load_catalog(write("c.yaml", "sources:\n  - {name: a, format: sql, url_env: LAB2PROD_DB, query: q}\n"))
+    assert catalog.sources[0].url == "postgresql://u:p@127.0.0.1/db"
+
+
+def test_single_file_catalog_by_suffix(tmp_path):
+    assert settings.single_file_catalog(tmp_path / "x.parquet").sources[0].format == "parquet"
+    with pytest.raises(ConfigError, match="cannot tell the format"):
+        settings.single_file_catalog(tmp_path / "x.dat")
