@@ -1,0 +1,99 @@
+"""Build the whole training pipeline with env.test.yaml in a temporary copy of the project, for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import nbformat
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from lab2prod.data import lake
+
+pytestmark = pytest.mark.integration
+STEPS = ["ingest", "validate", "split", "train", "evaluate", "register", "report"]
+
+
+def ploomber_build(root: Path) -> tuple[subprocess.CompletedProcess, dict[str, bool]]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "LAB2PROD_ROOT")}
+    env["PLOOMBER_ENV_FILENAME"] = "env.test.yaml"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.run([str(Path(sys.executable).parent / "ploomber"), "build"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=900)
+    ran = {m.group(1): m.group(2) == "True"
+           for m in re.finditer(r"^(\w+)\s+(True|False)\s", proc.stdout, flags=re.MULTILINE)}
+    return proc, ran
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    from conftest import copy_project
+
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    proc, ran = ploomber_build(root)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert ran == {step: True for step in STEPS}
+    return root
+
+
+def test_products_and_reports_exist(built):
+    for step in STEPS:
+        assert (built / "products" / "notebooks" / f"{step}.ipynb").is_file()
+        assert (built / "reports" / "notebooks" / f"{step}.html").is_file()
+    index = (built / "reports" / "index.html").read_text()
+    for step in STEPS:
+        assert f'href="notebooks/{step}.html"' in index
+    assert "roc_auc" in index
+
+
+def test_lake_holds_raw_normalized_and_manifest(built):
+    lake_dir = built / "data" / "lake"
+    raw = sorted(p.relative_to(lake_dir / "raw").parts[0] for p in (lake_dir / "raw").rglob("*") if p.is_file())
+    assert raw == ["applications", "bureau", "outcomes"]
+    normalized = pd.read_csv(lake.normalized_path(lake_dir, "credit"))
+    quarantined = pd.read_csv(lake.quarantine_path(lake_dir, "credit"))
+    assert len(normalized) + len(quarantined) == 4454
+    manifest = json.loads(next((lake_dir / "manifests").glob("credit-*.json")).read_text())
+    assert manifest["outputs"]["normalized"]["sha256"] == lake.sha256_file(lake.normalized_path(lake_dir, "credit"))
+
+
+def test_mlflow_run_and_champion(built):
+    mlflow.set_tracking_uri(f"sqlite:///{built / 'mlflow.db'}")
+    try:
+        client = MlflowClient()
+        trained = json.loads((built / "products" / "train.json").read_text())
+        run = client.get_run(trained["run_id"])
+        assert run.data.metrics["test_roc_auc"] > 0.75
+        assert run.data.params["family"] == "logistic_regression"
+        assert run.data.tags["data.sha256"] == lake.sha256_file(built / "data/lake/normalized/credit.csv")
+        assert "git_commit" in run.data.tags and "version.scikit-learn" in run.data.tags
+        assert run.inputs.dataset_inputs, "the training data must be logged as an MLflow dataset"
+        artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "notebooks")]
+        assert "notebooks/train.ipynb" in artifacts
+        champion = client.get_model_version_by_alias("credit-risk", "champion")
+        assert champion.run_id == trained["run_id"]
+        model = mlflow.pyfunc.load_model("models:/credit-risk@champion")
+        assert model.metadata.signature is not None
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def test_rebuild_does_nothing_and_an_edit_reruns_only_what_follows(built):
+    proc, ran = ploomber_build(built)
+    assert proc.returncode == 0 and ran and not any(ran.values()), proc.stdout[-2000:]
+    path = built / "notebooks" / "evaluate.ipynb"
+    book = nbformat.read(path, as_version=4)
+    book.cells.append(nbformat.v4.new_code_cell("print('edited')"))
+    nbformat.write(book, path)
+    proc, ran = ploomber_build(built)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert [s for s in STEPS if ran[s]] == ["evaluate", "register", "report"]
+    # the same model re-evaluated is not better than itself: the champion does not move
+    assert json.loads((built / "products" / "register.json").read_text())["promoted"] is False

@@ -1,0 +1,37 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab2prod.data.contract import contract_from_dict
+from lab2prod.modeling import features
+
+
+def test_model_frame_types_numbers_and_categories(contract):
+    frame = pd.DataFrame({"id": ["a", "b"], "age": pd.array([30, None], dtype="Int64"), "income": [1.5, np.nan],
+                          "home": ["owner", None], "y": ["good", "bad"]})
+    out = features.model_frame(frame, contract)
+    assert list(out.columns) == ["age", "income", "home"]
+    assert out["age"].dtype == "float64" and np.isnan(out["age"].iloc[1])
+    assert out["home"].tolist()[0] == "owner" and pd.isna(out["home"].iloc[1])
+    assert "id" not in out and "y" not in out
+
+
+def test_model_frame_turns_dates_into_numbers(contract_dict):
+    contract_dict["columns"]["opened"] = {"type": "date"}
+    contract = contract_from_dict(contract_dict)
+    frame = pd.DataFrame({"id": ["a"], "age": [30], "income": [1.0], "home": ["rent"], "y": ["good"],
+                          "opened": pd.to_datetime(["2024-03-15"])})
+    out = features.model_frame(frame, contract)
+    assert out.loc[0, ["opened__year", "opened__month", "opened__dayofweek"]].tolist() == [2024.0, 3.0, 4.0]
+    assert "opened" not in out.columns
+    assert "opened__year" in features.model_columns(contract)["numeric"]
+
+
+def test_model_frame_missing_feature_is_named(contract):
+    with pytest.raises(KeyError, match="income"):
+        features.model_frame(pd.DataFrame({"age": [1], "home": ["rent"]}), contract)
+
+
+def test_target_vector_marks_the_positive_label(contract):
+    frame = pd.DataFrame({"y": ["bad", "good", "bad"]})
+    assert features.target_vector(frame, contract).tolist() == [1, 0, 1]

@@ -1,0 +1,58 @@
+import subprocess
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab2prod import tracking
+from lab2prod.modeling.estimators import build_estimator, trusted_types
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield tmp_path
+    mlflow.set_tracking_uri(None)
+
+
+def test_connect_uses_sqlite_in_the_project_with_artifacts_beside_it(store):
+    experiment_id = tracking.connect(store, "exp")
+    assert mlflow.get_tracking_uri() == f"sqlite:///{store / 'mlflow.db'}"
+    assert (store / "mlflow.db").exists()
+    location = mlflow.get_experiment(experiment_id).artifact_location
+    assert location == (store / "mlartifacts" / "exp").as_uri()
+    assert tracking.connect(store, "exp") == experiment_id  # found, not created twice
+
+
+def test_logged_model_loads_back_with_skops_and_predicts_the_same(store):
+    tracking.connect(store, "exp")
+    x = pd.DataFrame({"a": np.arange(20.0), "c": ["p", "q"] * 10})
+    y = (x["a"] > 9).astype(int)
+    model = build_estimator("hist_gradient_boosting", "classification", ["a"], ["c"], {"max_iter": 5}).fit(x, y)
+    with mlflow.start_run():
+        uri = tracking.log_sklearn_model(model, x, trusted_types("hist_gradient_boosting"), "predict_proba")
+    assert uri.startswith("models:/m-")
+    loaded = tracking.load_sklearn_model(uri)
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+    saved = list((store / "mlartifacts").rglob("model.skops"))
+    assert saved, "the model must be stored with skops, not pickle"
+    assert not list((store / "mlartifacts").rglob("*.pkl"))
+
+
+def test_git_commit_reports_dirty_and_unknown(tmp_path):
+    assert tracking.git_commit(tmp_path) == "unknown"
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "f.txt").write_text("1")
+    subprocess.run(["git", "add", "f.txt"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x"], cwd=tmp_path, check=True)
+    sha = tracking.git_commit(tmp_path)
+    assert len(sha) == 40
+    (tmp_path / "f.txt").write_text("2")
+    assert tracking.git_commit(tmp_path) == f"{sha}-dirty"
+
+
+def test_pip_requirements_are_exact_pins():
+    reqs = tracking.pip_requirements()
+    assert any(r.startswith("scikit-learn==") for r in reqs)
+    assert all("==" in r for r in reqs)
