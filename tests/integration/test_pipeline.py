@@ -97,3 +97,15 @@ def test_rebuild_does_nothing_and_an_edit_reruns_only_what_follows(built):
     assert [s for s in STEPS if ran[s]] == ["evaluate", "register", "report"]
     # the same model re-evaluated is not better than itself: the champion does not move
     assert json.loads((built / "products" / "register.json").read_text())["promoted"] is False
+
+
+def test_a_notebook_runs_standalone_under_plain_papermill(built, tmp_path):
+    out = tmp_path / "split.ipynb"
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "LAB2PROD_ROOT")}
+    proc = subprocess.run([str(Path(sys.executable).parent / "papermill"), str(built / "notebooks" / "split.ipynb"),
+                           str(out), "-p", "root", str(built), "-p", "seed", "7", "-p", "sample_rows", "500"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    executed = nbformat.read(out, as_version=4)
+    assert "'train': 300" in str(executed.cells[-1].outputs)
+    assert len(pd.read_csv(built / "data/lake/splits/credit/test.csv")) == 100
