@@ -89,7 +89,8 @@ def read_csv(path: Path, name: str, delimiter: str = ",", decimal: str = ".", en
             if other != delimiter and other in header[0]:
                 shown = "\\t" if other == "\t" else other
                 raise SourceError(
-                    f"{path}: header reads as one column but contains {shown!r}: set options.delimiter to {shown!r}"
+                    f"{path}: header reads as one column but contains {shown!r}: set the delimiter to {shown!r} "
+                    f"(options.delimiter in the catalog, --delimiter on the command line)"
                 )
     header = _clean_header(header, path)
     width = len(header)
