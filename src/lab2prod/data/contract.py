@@ -387,18 +387,19 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
         "record": [_record(records.loc[i]) for i in bad],
     }, columns=QUARANTINE_COLUMNS)
 
+    fraction = len(bad) / rows_in
+    if fraction > contract.max_quarantine_fraction:
+        kinds = quarantine["reason"].str.split("; ").explode().str.split(r"[:(]", regex=True).str[0].str.strip()
+        top = f"{kinds.value_counts().index[0]}, e.g. line {quarantine['line'].iloc[0]}: {quarantine['reason'].iloc[0]}"
+        raise ContractError(
+            f"{origin}: {len(bad)} of {rows_in} rows ({fraction:.1%}) break the contract, more than the allowed "
+            f"{contract.max_quarantine_fraction:.1%} (most common: {top}): fix the source or raise max_quarantine_fraction"
+        )
     if mode == "train" and contract.task == "classification" and len(keep):
         classes = keep[contract.target].nunique()
         if classes < 2:
             only = keep[contract.target].iloc[0]
             raise ContractError(f"{origin}: target {contract.target!r} has a single class ({only!r}): a classifier needs at least two")
-    fraction = len(bad) / rows_in
-    if fraction > contract.max_quarantine_fraction:
-        top = quarantine["reason"].str.split(";").str[0].value_counts().index[0] if len(quarantine) else ""
-        raise ContractError(
-            f"{origin}: {len(bad)} of {rows_in} rows ({fraction:.1%}) break the contract, more than the allowed "
-            f"{contract.max_quarantine_fraction:.1%} (most common: {top}): fix the source or raise max_quarantine_fraction"
-        )
     ordered = [c.name for c in contract.columns if c.name in keep.columns]
     return Conditioned(clean=keep[ordered].reset_index(drop=True), quarantine=quarantine, warnings=warnings, rows_in=rows_in)
 

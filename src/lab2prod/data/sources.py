@@ -174,14 +174,26 @@ def query_sql(url: str, query: str) -> pd.DataFrame:
     """Return the result of `query` on the database at SQLAlchemy `url` (credentials never printed)."""
     import sqlalchemy as sa
 
-    safe = sa.engine.make_url(url).render_as_string(hide_password=True)
     try:
-        engine = sa.create_engine(url)
+        parsed = sa.engine.make_url(url)
+    except Exception:
+        raise SourceError("source url is not a SQLAlchemy URL (dialect+driver://user:password@host/db)") from None
+    safe = parsed.render_as_string(hide_password=True)
+    engine = None
+    try:
+        engine = sa.create_engine(parsed)
         with engine.connect() as con:
-            table = pd.read_sql(sa.text(query), con)
-        engine.dispose()
+            result = con.execute(sa.text(query))
+            table = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     except Exception as exc:
-        raise SourceError(f"{safe}: query failed ({type(exc).__name__}): check the url and the query") from None
+        cause = getattr(exc, "orig", None) or exc
+        detail = (str(cause).strip().splitlines() or [""])[0][:200]
+        if parsed.password:
+            detail = detail.replace(str(parsed.password), "***")
+        raise SourceError(f"{safe}: query failed ({type(cause).__name__}: {detail}): check the url and the query") from None
+    finally:
+        if engine is not None:
+            engine.dispose()
     return table
 
 
