@@ -63,7 +63,7 @@ def _quarantine_rows(rows: pd.DataFrame, source: str, reason: str) -> list[dict[
     payload = rows.drop(columns=[c for c in (LINE, SOURCE) if c in rows.columns])
     return [
         {"source": source, "line": int(line), "reason": reason,
-         "record": ",".join("" if v is None else str(v) for v in values)}
+         "record": ",".join("" if v is None or v != v else str(v) for v in values)}
         for line, values in zip(rows[LINE], payload.itertuples(index=False, name=None))
     ]
 
