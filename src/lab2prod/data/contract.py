@@ -20,6 +20,7 @@ from lab2prod.data.sources import _DECIMAL_COMMA, LINE
 from lab2prod.errors import ContractError
 
 SOURCE = "_source"
+_ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 TYPES = ("int", "float", "category", "date", "string")
 SEVERITIES = ("stop", "quarantine", "warn")
 QUARANTINE_COLUMNS = ["source", "line", "reason", "record"]
@@ -144,8 +145,14 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
 def infer_contract(frame: pd.DataFrame, dataset: str, target: str, task: str, id_column: str | None = None,
                    date_columns: tuple[str, ...] = (), max_categories: int = 30) -> Contract:
     """Return a contract inferred from a frame of text cells: types, observed ranges, categories and labels."""
+    shown = [str(c) for c in frame.columns if c not in (LINE, SOURCE)]
     if target not in frame.columns:
-        raise ContractError(f"{dataset}: target column {target!r} not found; columns are {', '.join(map(str, frame.columns))}")
+        raise ContractError(f"{dataset}: target column {target!r} not found; columns are {', '.join(shown)}")
+    for role, name in [("id", id_column)] + [("date", d) for d in date_columns]:
+        if name and name not in frame.columns:
+            raise ContractError(f"{dataset}: {role} column {name!r} not found; columns are {', '.join(shown)}")
+    if task not in ("classification", "regression"):
+        raise ContractError(f"{dataset}: task {task!r} must be classification or regression")
     columns = []
     for name in frame.columns:
         if name in (LINE, SOURCE):
@@ -155,7 +162,8 @@ def infer_contract(frame: pd.DataFrame, dataset: str, target: str, task: str, id
         numbers = pd.to_numeric(present, errors="coerce")
         if name == id_column:
             rule = ColumnRule(name, "string", nullable=False, on_fail="quarantine")
-        elif name in date_columns:
+        elif name in date_columns or (name != target and len(present) and present.astype(str).str.fullmatch(_ISO_DATE).all()):
+            # ISO dates are dates even when not declared: never one-hot encoded as strings
             rule = ColumnRule(name, "date", nullable=bool(values.isna().any()))
         elif len(present) and numbers.notna().all() and not (name == target and task == "classification"):
             integral = bool(np.all(np.mod(numbers, 1) == 0))

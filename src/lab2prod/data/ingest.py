@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from lab2prod.data import lake
-from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract, condition
+from lab2prod import settings
+from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract, condition, contract_to_dict, infer_contract
 from lab2prod.data.sources import LINE, Frame, extract, read_landed
 from lab2prod.data.validate import quarantine_frame
 from lab2prod.errors import ConfigError, IngestError
@@ -29,6 +30,7 @@ class IngestResult:
     normalized: Path
     quarantine: Path
     manifest: Path
+    contract: Path
     rows_in: int
     rows_normalized: int
     rows_quarantined: int
@@ -39,6 +41,7 @@ class IngestResult:
     def summary(self) -> dict[str, Any]:
         """Return the counts and paths as a JSON-ready mapping."""
         return {"normalized": str(self.normalized), "quarantine": str(self.quarantine), "manifest": str(self.manifest),
+                "contract": str(self.contract),
                 "rows_in": self.rows_in, "rows_normalized": self.rows_normalized,
                 "rows_quarantined": self.rows_quarantined, "rows_quarantined_total": self.rows_quarantined_total,
                 "accounting": self.accounting, "warnings": self.warnings}
@@ -133,6 +136,49 @@ def account(frames: list[Frame], rows_normalized: int, quarantine: pd.DataFrame)
                      "rows_quarantined": int(counts.get(f.name, 0))} for f in frames}
 
 
+CATALOG_SUFFIXES = (".yaml", ".yml")
+
+
+def guess_task(values: pd.Series) -> str:
+    """Return 'regression' for a target of numbers with more than 10 distinct values, else 'classification'."""
+    present = values.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    return "regression" if len(present) and numbers.notna().all() and numbers.nunique() > 10 else "classification"
+
+
+def prepare(data: Path, contract: Path | None, dataset: str, target: str | None = None, task: str | None = None,
+            date_column: str | None = None, id_column: str | None = None) -> tuple[Catalog, Contract]:
+    """Return what to ingest and the contract to hold it to.
+
+    `data` is either a source catalog (``.yaml``), held to the committed `contract`, or one data
+    file (bring your own data: CSV, JSON lines, Parquet, Excel) whose contract is inferred from it
+    with `target`, `task` (guessed when empty), `date_column` and `id_column`.
+    """
+    data = Path(data)
+    if data.suffix.lower() in CATALOG_SUFFIXES:
+        if contract is None:
+            raise ConfigError(f"{data}: a catalog needs a contract: set 'contract' in env.yaml")
+        the_contract = settings.load_contract(contract)
+        if the_contract.dataset != dataset:
+            raise ConfigError(f"{contract}: contract is for dataset {the_contract.dataset!r} but the build's dataset is "
+                              f"{dataset!r}: set --env--dataset {the_contract.dataset} or use the matching contract")
+        return settings.load_catalog(data), the_contract
+    if not target:
+        raise ConfigError(f"{data}: bringing your own data needs its target column: add --env--target COLUMN")
+    catalog = settings.single_file_catalog(data, key=None)
+    spec = catalog.sources[0]
+    frame = read_landed(spec, extract(spec))
+    task = task or guess_task(frame.rows[target]) if target in frame.rows.columns else task or "classification"
+    the_contract = infer_contract(frame.rows, dataset=dataset, target=target, task=task, id_column=id_column or None,
+                                  date_columns=(date_column,) if date_column else ())
+    return catalog, replace(the_contract, origin=f"inferred from {data.name}")
+
+
+def write_contract(contract: Contract, lake_dir: str | Path) -> Path:
+    """Write the contract an ingest used to ``contracts/<dataset>.yaml`` in the lake: every later step reads it."""
+    return settings.write_yaml(contract_to_dict(contract), lake.contract_path(lake_dir, contract.dataset))
+
+
 def ingest(catalog: Catalog, contract: Contract, lake_dir: str | Path, day: dt.date | None = None) -> IngestResult:
     """Land, join and condition every source of `catalog`; write normalized, quarantine and a manifest."""
     lake_dir = Path(lake_dir)
@@ -165,7 +211,9 @@ def ingest(catalog: Catalog, contract: Contract, lake_dir: str | Path, day: dt.d
         "quarantine": {"path": str(quarantined.relative_to(lake_dir)), "rows": len(quarantine)},
         "accounting": accounting,
     }
+    outputs["contract"] = {"path": str(write_contract(contract, lake_dir).relative_to(lake_dir)), "origin": contract.origin}
     manifest = lake.write_manifest(lake_dir, contract.dataset, entries, outputs)
     return IngestResult(normalized=normalized, quarantine=quarantined, manifest=manifest, rows_in=first["rows_in"],
+                        contract=lake.contract_path(lake_dir, contract.dataset),
                         rows_normalized=first["rows_normalized"], rows_quarantined=first["rows_quarantined"],
                         warnings=result.warnings, accounting=accounting, rows_quarantined_total=len(quarantine))
