@@ -1,0 +1,121 @@
+"""Pipeline integration of the data layer, in temporary copies of the project (PLOOMBER_ENV_FILENAME=env.test.yaml).
+
+One full build (a session fixture): bring your own data, the dated `economics` table as a regression,
+from the command line only. On it: the unchanged rebuild runs nothing, and one changed byte of the
+data file outdates ingest and every step after it. A second, ingest-only build shows the same for a
+source file of the bundled catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_project
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BYOD = ["--env--data", "byod/economics.csv", "--env--target", "psavert", "--env--task", "regression",
+        "--env--date_column", "date", "--env--dataset", "economics", "--env--family", "ridge",
+        "--env--gate_metric", "r2", "--env--model_name", "economics", "--env--experiment", "byod-economics"]
+
+# what `ploomber build` would run next, without running it: the status of every task after render()
+STATUS = """
+import json, sys, yaml
+from ploomber.spec import DAGSpec
+env = yaml.safe_load(open("env.test.yaml"))
+args = sys.argv[1:]
+env.update({args[i][len("--env--"):]: args[i + 1] for i in range(0, len(args), 2)})
+dag = DAGSpec("pipeline.yaml", env=env).to_dag()
+dag.render(show_progress=False)
+print(json.dumps({name: dag[name].exec_status.name for name in dag}))
+"""
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("LAB2PROD_ROOT",)}
+    env.update(PLOOMBER_ENV_FILENAME="env.test.yaml", MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    return env
+
+
+def _build(root: Path, *args: str) -> dict[str, bool]:
+    """Run `ploomber build` in `root`; return which tasks ran."""
+    done = subprocess.run(["ploomber", "build", *args], cwd=root, env=_env(root), capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["name", "Ran?"])
+    rows = [line.split() for line in lines[start + 2:] if line.strip()]
+    return {row[0]: row[1] == "True" for row in rows if row[1] in ("True", "False")}
+
+
+def _would_run(root: Path, *args: str) -> dict[str, str]:
+    done = subprocess.run([sys.executable, "-c", STATUS, *args], cwd=root, env=_env(root), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def byod_project(tmp_path_factory):
+    root = copy_project(tmp_path_factory.mktemp("byod"))
+    (root / "byod").mkdir()
+    shutil.copy2(FIXTURES / "economics.csv", root / "byod" / "economics.csv")
+    ran = _build(root, *BYOD)
+    assert all(ran.values()), ran
+    return root
+
+
+def test_byod_dated_regression_builds_from_the_command_line(byod_project):
+    root = byod_project
+    ingested = json.loads((root / "products/ingest.json").read_text())
+    assert (ingested["rows_in"], ingested["rows_normalized"], ingested["rows_quarantined"]) == (574, 574, 0)
+    contract = (root / "data/lake/contracts/economics.yaml")
+    assert ingested["contract"] == str(contract)
+    import yaml
+
+    written = yaml.safe_load(contract.read_text())
+    assert written["task"] == "regression" and written["target"] == {"name": "psavert"}
+    assert written["columns"]["date"]["type"] == "date"
+    trained = json.loads((root / "products/train.json").read_text())
+    assert trained["valid_metrics"]["r2"] > 0.5
+    registered = json.loads((root / "products/register.json").read_text())
+    assert registered["model_name"] == "economics" and registered["promoted"] is True
+    # the model saw the date as numbers, never as a one-hot string
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    inputs = mlflow.models.get_model_info(trained["model_uri"]).signature.inputs.input_names()
+    assert {"date__year", "date__month", "date__dayofweek", "date__dayofyear"} <= set(inputs) and "date" not in inputs
+    assert (root / "reports/data_quality.html").read_text().count("data:image/png") >= 6
+
+
+def test_rebuild_is_data_aware(byod_project):
+    root = byod_project
+    assert not any(_build(root, *BYOD).values())  # nothing changed: nothing runs
+    data = root / "byod" / "economics.csv"
+    os.utime(data)  # a touch changes no content: still nothing to run
+    assert set(_would_run(root, *BYOD).values()) == {"Skipped"}
+    content = bytearray(data.read_bytes())
+    at = content.index(b"506.7")
+    content[at + 4:at + 5] = b"8"  # one byte: 506.7 -> 506.8
+    data.write_bytes(bytes(content))
+    status = _would_run(root, *BYOD)
+    assert status["ingest"] == "WaitingExecution"
+    assert {status[t] for t in ("validate", "split", "train", "evaluate", "register", "report")} == {"WaitingUpstream"}
+
+
+def test_changed_catalog_source_reruns_ingest(tmp_path):
+    root = copy_project(tmp_path)
+    assert _build(root, "--partially", "ingest") == {"ingest": True}
+    assert _would_run(root)["ingest"] == "Skipped"
+    bureau = root / "data/sources/credit/bureau.jsonl"
+    content = bureau.read_bytes()
+    bureau.write_bytes(content.replace(b'"Debt": 0.0', b'"Debt": 1.0', 1))
+    assert _would_run(root)["ingest"] == "WaitingExecution"
