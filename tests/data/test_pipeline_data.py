@@ -26,16 +26,35 @@ BYOD = ["--env--data", "byod/economics.csv", "--env--target", "psavert", "--env-
         "--env--date_column", "date", "--env--dataset", "economics", "--env--family", "ridge",
         "--env--gate_metric", "r2", "--env--model_name", "economics", "--env--experiment", "byod-economics"]
 
-# what `ploomber build` would run next, without running it: the status of every task after render()
-STATUS = """
-import json, sys, yaml
+# Steps in one process (importing Ploomber costs seconds): "status" records what `ploomber build` would
+# run next (each task's status after render()), "touch:PATH" changes a file's time only,
+# "replace:PATH:OLD=>NEW" changes its content, "build:TASK" builds TASK and what it needs.
+STEPS = """
+import json, os, sys, yaml
+from pathlib import Path
 from ploomber.spec import DAGSpec
+steps, args = sys.argv[1].split("|"), sys.argv[2:]
 env = yaml.safe_load(open("env.test.yaml"))
-args = sys.argv[1:]
 env.update({args[i][len("--env--"):]: args[i + 1] for i in range(0, len(args), 2)})
-dag = DAGSpec("pipeline.yaml", env=env).to_dag()
-dag.render(show_progress=False)
-print(json.dumps({name: dag[name].exec_status.name for name in dag}))
+out = []
+for step in steps:
+    kind, _, rest = step.partition(":")
+    if kind == "touch":
+        os.utime(rest)
+    elif kind == "replace":
+        path, change = rest.split(":", 1)
+        old, new = change.split("=>")
+        data = Path(path).read_bytes()
+        assert data.count(old.encode()) >= 1
+        Path(path).write_bytes(data.replace(old.encode(), new.encode(), 1))
+    else:
+        dag = DAGSpec("pipeline.yaml", env=env).to_dag()
+        if kind == "build":
+            dag.build_partially(rest, show_progress=False)
+        else:
+            dag.render(show_progress=False, force=False)
+            out.append({name: dag[name].exec_status.name for name in dag})
+print(json.dumps(out))
 """
 
 
@@ -56,8 +75,9 @@ def _build(root: Path, *args: str) -> dict[str, bool]:
     return {row[0]: row[1] == "True" for row in rows if row[1] in ("True", "False")}
 
 
-def _would_run(root: Path, *args: str) -> dict[str, str]:
-    done = subprocess.run([sys.executable, "-c", STATUS, *args], cwd=root, env=_env(root), capture_output=True, text=True)
+def _steps(root: Path, steps: list[str], *args: str) -> list[dict[str, str]]:
+    done = subprocess.run([sys.executable, "-c", STEPS, "|".join(steps), *args], cwd=root, env=_env(root),
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -99,23 +119,16 @@ def test_byod_dated_regression_builds_from_the_command_line(byod_project):
 def test_rebuild_is_data_aware(byod_project):
     root = byod_project
     assert not any(_build(root, *BYOD).values())  # nothing changed: nothing runs
-    data = root / "byod" / "economics.csv"
-    os.utime(data)  # a touch changes no content: still nothing to run
-    assert set(_would_run(root, *BYOD).values()) == {"Skipped"}
-    content = bytearray(data.read_bytes())
-    at = content.index(b"506.7")
-    content[at + 4:at + 5] = b"8"  # one byte: 506.7 -> 506.8
-    data.write_bytes(bytes(content))
-    status = _would_run(root, *BYOD)
-    assert status["ingest"] == "WaitingExecution"
-    assert {status[t] for t in ("validate", "split", "train", "evaluate", "register", "report")} == {"WaitingUpstream"}
+    # a touch changes no content: nothing to run; one byte changed (506.7 -> 506.8): ingest and all after it
+    after_touch, after_byte = _steps(root, ["touch:byod/economics.csv", "status",
+                                            "replace:byod/economics.csv:506.7=>506.8", "status"], *BYOD)
+    assert set(after_touch.values()) == {"Skipped"}
+    assert after_byte["ingest"] == "WaitingExecution"
+    assert {after_byte[t] for t in ("validate", "split", "train", "evaluate", "register", "report")} == {"WaitingUpstream"}
 
 
 def test_changed_catalog_source_reruns_ingest(tmp_path):
     root = copy_project(tmp_path)
-    assert _build(root, "--partially", "ingest") == {"ingest": True}
-    assert _would_run(root)["ingest"] == "Skipped"
-    bureau = root / "data/sources/credit/bureau.jsonl"
-    content = bureau.read_bytes()
-    bureau.write_bytes(content.replace(b'"Debt": 0.0', b'"Debt": 1.0', 1))
-    assert _would_run(root)["ingest"] == "WaitingExecution"
+    built, changed = _steps(root, ["build:ingest", "status",
+                                   'replace:data/sources/credit/bureau.jsonl:"Debt": 0.0=>"Debt": 1.0', "status"])
+    assert built["ingest"] == "Skipped" and changed["ingest"] == "WaitingExecution"
