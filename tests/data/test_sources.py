@@ -14,8 +14,10 @@ from lab2prod.settings import SourceSpec, load_catalog
 
 
 def test_read_csv_keeps_text_cells_missing_markers_and_lines(write):
-    frame = sources.read_csv(write("a.csv", "id,x\n a ,007\nb,NA\n\nc,\n"), "a")
-    assert frame.rows.to_dict("list") == {"_line": [2, 3, 5], "id": ["a", "b", "c"], "x": ["007", None, None]}
+    frame = sources.read_csv(write("a.csv", "id,x\n a ,007\nb,NA\n\nc,\n,\n"), "a")
+    # the empty line 4 holds no record; line 6 is a record of missing values (the contract decides)
+    assert frame.rows.to_dict("list") == {"_line": [2, 3, 5, 6], "id": ["a", "b", "c", None],
+                                          "x": ["007", None, None, None]}
     assert frame.rejected == []
 
 

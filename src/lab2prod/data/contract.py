@@ -310,7 +310,7 @@ def _coerce(frame: pd.DataFrame, contract: Contract, reasons: dict[int, list[str
             bad = pd.Series(False, index=frame.index)
         for i in frame.index[bad]:
             kind = "number" if c.type in ("int", "float") else "date (ISO, for example 2024-01-31)"
-            hint = " (decimal comma? set the decimal option to ',')" if kind == "number" and _DECIMAL_COMMA.match(text[i]) else ""
+            hint = " (decimal comma? set the decimal option to ',')" if kind == "number" and _DECIMAL_COMMA.fullmatch(text[i]) else ""
             reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}{hint}")
         typed[c.name] = values
     out = pd.DataFrame(typed, index=frame.index)

@@ -23,7 +23,7 @@ from lab2prod.settings import SourceSpec
 
 LINE = "_line"
 MISSING = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d+(?:\.\d{3})*,\d+$|^[+-]?\d+,\d+$")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+,\d+|[+-]?\d+,\d+")
 
 
 @dataclass
@@ -98,20 +98,34 @@ def read_csv(path: Path, name: str, delimiter: str = ",", decimal: str = ".", en
     start = reader.line_num + 1
     for fields in reader:
         line, start = start, reader.line_num + 1
-        if not fields or all(not f.strip() for f in fields):
-            continue
         if len(fields) != width:
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # an empty line holds no record
             what = "truncated" if len(fields) < width else "too many fields"
             rejected.append(_reject(name, line, f"{what}: expected {width} fields, found {len(fields)}", delimiter.join(fields)))
             continue
-        values = [_text(f) for f in fields]
-        if decimal != ".":
-            values = [v.replace(".", "").replace(decimal, ".") if v and _DECIMAL_COMMA.match(v) else v for v in values]
-        records.append(values)
+        records.append(fields)
         lines.append(line)
     if not records and not rejected:
         raise SourceError(f"{path}: has a header but no data rows: check the export")
-    return _frame(name, header, records, lines, rejected)
+    return _clean_cells(_frame(name, header, records, lines, rejected), decimal)
+
+
+def _clean_cells(frame: Frame, decimal: str = ".") -> Frame:
+    """Return the frame with cells stripped, missing markers as None and a decimal comma made a point (vectorized)."""
+    cleaned = {}
+    for col in frame.rows.columns:
+        if col == LINE:
+            continue
+        text = frame.rows[col].astype("str").str.strip()
+        if decimal != ".":
+            comma = text.str.fullmatch(_DECIMAL_COMMA.pattern).fillna(False).astype(bool)
+            text = text.where(~comma, text.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False))
+        present = text.notna() & ~text.isin(MISSING)
+        cleaned[col] = text.astype(object).where(present, None)
+    rows = pd.DataFrame(cleaned, index=frame.rows.index, columns=[c for c in frame.rows.columns if c != LINE])
+    rows.insert(0, LINE, frame.rows[LINE])
+    return Frame(name=frame.name, rows=rows, rejected=frame.rejected)
 
 
 def read_jsonl(path: Path, name: str, encoding: str = "utf-8") -> Frame:
