@@ -56,6 +56,11 @@ def test_read_jsonl_rejects_bad_lines_and_unions_keys(write):
         (2, "not valid JSON"), (3, "not a JSON object")]
 
 
+def test_read_jsonl_accepts_a_bom_and_crlf(write):
+    frame = sources.read_jsonl(write("a.jsonl", b'\xef\xbb\xbf{"id": "a"}\r\n{"id": "b"}\r\n'), "a")
+    assert frame.rows.to_dict("list") == {"_line": [1, 2], "id": ["a", "b"]} and frame.rejected == []
+
+
 def test_read_jsonl_refuses_empty_and_bad_bytes(write):
     with pytest.raises(SourceError, match="file is empty: expected one JSON object per line"):
         sources.read_jsonl(write("a.jsonl", "\n"), "a")

@@ -133,8 +133,9 @@ def read_jsonl(path: Path, name: str, encoding: str = "utf-8") -> Frame:
     path = Path(path)
     records: list[dict[str, Any]] = []
     lines, rejected, header = [], [], {}
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
-        with open(path, encoding=encoding) as fh:
+        with open(path, encoding=enc, newline=None) as fh:
             for number, text in enumerate(fh, start=1):
                 if not text.strip():
                     continue
