@@ -21,6 +21,15 @@ def test_read_csv_keeps_text_cells_missing_markers_and_lines(write):
     assert frame.rejected == []
 
 
+def test_fast_and_line_by_line_readers_agree(write):
+    plain = "id;x;when\r\n a ;1.234,5;2024-01-31\r\nb;NA;\r\nc;-0,25;2024-02-01\r\n"
+    fast = sources.read_csv(write("plain.csv", plain), "s", delimiter=";", decimal=",")
+    slow = sources.read_csv(write("quoted.csv", plain.replace("b;", '"b";')), "s", delimiter=";", decimal=",")
+    pd.testing.assert_frame_equal(fast.rows, slow.rows)
+    assert fast.rows.to_dict("list") == {"_line": [2, 3, 4], "id": ["a", "b", "c"], "x": ["1234.5", None, "-0.25"],
+                                         "when": ["2024-01-31", None, "2024-02-01"]}
+
+
 def test_read_csv_options_delimiter_decimal_encoding(write):
     path = write("a.csv", "id\tx\n\u00e9\t1.234,5\nb\t-0,25\n".encode("latin-1"))
     frame = sources.read_csv(path, "a", delimiter="\t", decimal=",", encoding="latin-1")
