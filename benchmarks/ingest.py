@@ -11,7 +11,9 @@ times, each in this one process:
 * validate: read and condition the same file (`validate.validate_file`, what `lab2prod validate` runs)
 * check:    the dataset-level pandera check of the normalized frame (`quality.check_normalized`)
 
-Figures are printed, never asserted.
+Figures are printed, never asserted. Measured 2026-11-26 (2 shared cores, 1,000,000 rows, 81 MB):
+ingest 26,700 rows/s, validate 50,300 rows/s, pandera check of the normalized frame 1.6M rows/s
+(CPU time of this process), peak 2.1 GB.
 """
 
 from __future__ import annotations
