@@ -76,3 +76,13 @@ def copy_project(dest: Path) -> Path:
             (dest / item).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / item)
     return dest
+
+
+@pytest.fixture
+def contract_file(tmp_path, contract_dict):
+    """The toy contract written as YAML, for the command line."""
+    import yaml
+
+    path = tmp_path / "contract.yaml"
+    path.write_text(yaml.safe_dump(contract_dict), encoding="utf-8")
+    return path

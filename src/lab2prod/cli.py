@@ -24,9 +24,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     root = settings.project_root(args.root) if args.root or not args.contract else None
     contract_path = Path(args.contract) if args.contract else settings.resolve(root, "data/contracts/credit.yaml")
     report = validate_file(Path(args.input), settings.load_contract(contract_path), mode=args.mode,
-                           quarantine_output=Path(args.quarantine) if args.quarantine else None)
+                           quarantine_output=Path(args.quarantine) if args.quarantine else None,
+                           **_read_options(args))
     print(report.describe())
     return EXIT_OK
+
+
+def _read_options(args: argparse.Namespace) -> dict:
+    return {k: getattr(args, k) for k in ("delimiter", "decimal", "encoding") if getattr(args, k, None) is not None}
+
+
+def _add_read_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--delimiter", help="CSV field delimiter (default ','; use $'\\t' for tabs)")
+    p.add_argument("--decimal", help="CSV decimal mark (default '.'; ',' for a decimal comma)")
+    p.add_argument("--encoding", help="text encoding of CSV or JSON lines (default utf-8; a BOM is accepted)")
 
 
 def _cmd_contract_infer(args: argparse.Namespace) -> int:
@@ -34,7 +45,7 @@ def _cmd_contract_infer(args: argparse.Namespace) -> int:
     from lab2prod.data.contract import contract_to_dict, infer_contract
     from lab2prod.data.validate import read_any
 
-    frame = read_any(Path(args.input)).rows
+    frame = read_any(Path(args.input), **_read_options(args)).rows
     contract = infer_contract(frame, dataset=args.dataset or Path(args.input).stem, target=args.target, task=args.task,
                               id_column=args.id_column, date_columns=tuple(args.date_column or ()))
     data = contract_to_dict(contract)
@@ -64,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contract", help="contract YAML (default: data/contracts/credit.yaml of the project)")
     p.add_argument("--quarantine", help="write the quarantined rows to this CSV")
     p.add_argument("--root", help="project folder (default: found from the working directory)")
+    _add_read_options(p)
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("contract", help="work with data contracts",
@@ -78,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--date-column", action="append", help="a date column (repeatable)")
     q.add_argument("--dataset", help="dataset name (default: the file's stem)")
     q.add_argument("--output", help="write the YAML here instead of printing JSON")
+    _add_read_options(q)
     q.set_defaults(func=_cmd_contract_infer)
     return parser
 

@@ -19,3 +19,7 @@ class ConfigError(Lab2ProdError):
 
 class RegistryError(Lab2ProdError):
     """The model registry does not hold what was asked for."""
+
+
+class IngestError(Lab2ProdError):
+    """An ingest broke one of its own invariants (rows lost): a bug to report, never bad input."""

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from lab2prod.data.sources import LINE
+from lab2prod.data.sources import _DECIMAL_COMMA, LINE
 from lab2prod.errors import ContractError
 
 SOURCE = "_source"
+_ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 TYPES = ("int", "float", "category", "date", "string")
 SEVERITIES = ("stop", "quarantine", "warn")
 QUARANTINE_COLUMNS = ["source", "line", "reason", "record"]
@@ -144,8 +145,14 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
 def infer_contract(frame: pd.DataFrame, dataset: str, target: str, task: str, id_column: str | None = None,
                    date_columns: tuple[str, ...] = (), max_categories: int = 30) -> Contract:
     """Return a contract inferred from a frame of text cells: types, observed ranges, categories and labels."""
+    shown = [str(c) for c in frame.columns if c not in (LINE, SOURCE)]
     if target not in frame.columns:
-        raise ContractError(f"{dataset}: target column {target!r} not found; columns are {', '.join(map(str, frame.columns))}")
+        raise ContractError(f"{dataset}: target column {target!r} not found; columns are {', '.join(shown)}")
+    for role, name in [("id", id_column)] + [("date", d) for d in date_columns]:
+        if name and name not in frame.columns:
+            raise ContractError(f"{dataset}: {role} column {name!r} not found; columns are {', '.join(shown)}")
+    if task not in ("classification", "regression"):
+        raise ContractError(f"{dataset}: task {task!r} must be classification or regression")
     columns = []
     for name in frame.columns:
         if name in (LINE, SOURCE):
@@ -155,7 +162,8 @@ def infer_contract(frame: pd.DataFrame, dataset: str, target: str, task: str, id
         numbers = pd.to_numeric(present, errors="coerce")
         if name == id_column:
             rule = ColumnRule(name, "string", nullable=False, on_fail="quarantine")
-        elif name in date_columns:
+        elif name in date_columns or (name != target and len(present) and present.astype(str).str.fullmatch(_ISO_DATE).all()):
+            # ISO dates are dates even when not declared: never one-hot encoded as strings
             rule = ColumnRule(name, "date", nullable=bool(values.isna().any()))
         elif len(present) and numbers.notna().all() and not (name == target and task == "classification"):
             integral = bool(np.all(np.mod(numbers, 1) == 0))
@@ -190,8 +198,12 @@ def _pandas_dtype(kind: str) -> Any:
     return {"int": "Int64", "float": "float64", "category": "str", "string": "str", "date": "datetime64[ns]"}[kind]
 
 
-def pandera_schema(contract: Contract, mode: str = "train") -> pa.DataFrameSchema:
-    """Return the pandera schema of the contract's checks (for `mode` train, the target is required)."""
+def pandera_schema(contract: Contract, mode: str = "train", unique_id: bool = True) -> pa.DataFrameSchema:
+    """Return the pandera schema of the contract's checks (for `mode` train, the target is required).
+
+    `unique_id=False` leaves out the id's uniqueness: `condition` checks it itself so that the
+    first occurrence is kept and only the later ones are quarantined.
+    """
     columns: dict[str, pa.Column] = {}
     for c in contract.columns:
         if c.name == contract.target and mode != "train":
@@ -207,22 +219,48 @@ def pandera_schema(contract: Contract, mode: str = "train") -> pa.DataFrameSchem
             checks.append(pa.Check.isin(list(contract.labels), name=f"label in {{{', '.join(contract.labels)}}}"))
         columns[c.name] = pa.Column(
             _pandas_dtype(c.type), checks=checks, nullable=c.nullable,
-            unique=c.name == contract.id_column, required=True,
+            unique=unique_id and c.name == contract.id_column, required=True,
         )
     return pa.DataFrameSchema(columns, strict=False, name=contract.dataset)
 
 
+def _plain(value: Any) -> Any:
+    """Return a numpy scalar as the Python value it holds (150, not np.int64(150))."""
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def explain(rule: ColumnRule, value: Any, contract: Contract) -> str:
+    """Return the one-line reason why `value` breaks `rule` (for a quarantine row or a warning)."""
+    value = _plain(value)
+    if rule.name == contract.target and contract.labels and str(value) not in contract.labels:
+        return f"{rule.name}: unknown target label {value!r} (expected one of {', '.join(contract.labels)})"
+    if rule.categories is not None and str(value) not in rule.categories:
+        return f"{rule.name}: {value!r} is not one of {', '.join(rule.categories)}"
+    if rule.min is not None and isinstance(value, (int, float)) and value < rule.min:
+        return f"{rule.name}: {value} is below the minimum {_plain(rule.min)}"
+    if rule.max is not None and isinstance(value, (int, float)) and value > rule.max:
+        return f"{rule.name}: {value} is above the maximum {_plain(rule.max)}"
+    return f"{rule.name}: {value!r} breaks the contract"
+
+
+def _key(name: str) -> str:
+    return " ".join(str(name).split()).lower()
+
+
 def _match_columns(frame: pd.DataFrame, contract: Contract, mode: str, origin: str) -> tuple[pd.DataFrame, list[str]]:
     warnings: list[str] = []
-    wanted = {c.name.strip().lower(): c.name for c in contract.columns}
+    wanted = {_key(c.name): c.name for c in contract.columns}
     rename, extra = {}, []
     for col in frame.columns:
         if col in (LINE, SOURCE):
             continue
-        key = " ".join(str(col).split()).lower()
+        key = _key(col)
+        if key in wanted and wanted[key] in rename.values():
+            raise ContractError(f"{origin}: columns {col!r} and another both match {wanted[key]!r}: keep one")
         if key in wanted:
+            rename[col] = wanted[key]
             if col != wanted[key]:
-                rename[col] = wanted[key]
                 warnings.append(f"{origin}: column {col!r} matched to {wanted[key]!r} (case or spaces differ)")
         else:
             extra.append(col)
@@ -241,7 +279,8 @@ def _match_columns(frame: pd.DataFrame, contract: Contract, mode: str, origin: s
     return frame, warnings
 
 
-def _coerce(frame: pd.DataFrame, contract: Contract, reasons: dict[int, list[str]], origin: str) -> pd.DataFrame:
+def _coerce(frame: pd.DataFrame, contract: Contract, reasons: dict[int, list[str]], origin: str,
+            warnings: list[str]) -> pd.DataFrame:
     typed = {}
     for c in contract.columns:
         if c.name not in frame.columns:
@@ -250,6 +289,8 @@ def _coerce(frame: pd.DataFrame, contract: Contract, reasons: dict[int, list[str
         present = text.notna()
         if len(frame) and not present.any() and not c.nullable:
             raise ContractError(f"{origin}: column {c.name!r} is entirely empty but the contract requires values: check the export")
+        if len(frame) and not present.any():
+            warnings.append(f"{origin}: column {c.name!r} is entirely empty: check the export")
         if c.type in ("int", "float"):
             values = pd.to_numeric(text, errors="coerce")
             bad = present & values.isna()
@@ -268,8 +309,9 @@ def _coerce(frame: pd.DataFrame, contract: Contract, reasons: dict[int, list[str
             values = values.where(present, None)
             bad = pd.Series(False, index=frame.index)
         for i in frame.index[bad]:
-            kind = "number" if c.type in ("int", "float") else "date"
-            reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}")
+            kind = "number" if c.type in ("int", "float") else "date (ISO, for example 2024-01-31)"
+            hint = " (decimal comma? set the decimal option to ',')" if kind == "number" and _DECIMAL_COMMA.fullmatch(text[i]) else ""
+            reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}{hint}")
         typed[c.name] = values
     out = pd.DataFrame(typed, index=frame.index)
     for c in contract.columns:
@@ -293,10 +335,17 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
         raise ContractError(f"{origin}: no rows to check: the input has a header but no data")
     frame, warnings = _match_columns(frame, contract, mode, origin)
     reasons: dict[int, list[str]] = {}
-    typed = _coerce(frame, contract, reasons, origin)
+    typed = _coerce(frame, contract, reasons, origin, warnings)
+    lines = frame[LINE] if LINE in frame.columns else pd.Series(frame.index + 2, index=frame.index)
+    rules = {c.name: c for c in contract.columns}
+
+    def add(i: int, message: str) -> None:
+        found = reasons.setdefault(i, [])
+        if message not in found:
+            found.append(message)
 
     try:
-        pandera_schema(contract, mode).validate(typed, lazy=True)
+        pandera_schema(contract, mode, unique_id=False).validate(typed, lazy=True)
     except pa.errors.SchemaErrors as exc:
         for case in exc.failure_cases.itertuples(index=False):
             column, check, value, index = case.column, str(case.check), case.failure_case, case.index
@@ -304,31 +353,39 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
                 if "dtype" in check:
                     continue  # type mismatches were handled row by row in _coerce
                 raise ContractError(f"{origin}: column {column!r} fails {check}: fix the data or the contract")
-            rule = contract.rule(column) if column in [c.name for c in contract.columns] else None
-            severity = rule.on_fail if rule else "quarantine"
-            if check == "not_nullable":
-                message = f"{column}: missing value"
-            elif "field_uniqueness" in check or check == "unique":
-                message = f"{column}: duplicate value {value!r}"
-            else:
-                message = f"{column}: {value!r} breaks {check}"
-            if severity == "stop":
-                line = frame.loc[int(index), LINE] if LINE in frame.columns else int(index) + 2
-                raise ContractError(f"{origin}: line {line}: {message}: fix the row or relax the contract")
-            if severity == "warn":
-                warnings.append(f"{origin}: {message}")
+            index = int(index)
+            rule = rules.get(column)
+            if rule is None:
                 continue
-            reasons.setdefault(int(index), []).append(message)
+            if check == "not_nullable":
+                if any(r.startswith(f"{column}: ") for r in reasons.get(index, [])):
+                    continue  # already quarantined for an unreadable value in this column
+                message = f"{column}: missing target value" if column == contract.target else f"{column}: missing value"
+            else:
+                message = explain(rule, value, contract)
+            if rule.on_fail == "stop":
+                raise ContractError(f"{origin}: line {int(lines[index])}: {message}: fix the row or relax the contract")
+            if rule.on_fail == "warn":
+                warnings.append(f"{origin}: line {int(lines[index])}: {message}")
+                continue
+            add(index, message)
 
-    payload = [c for c in typed.columns]
-    duplicated = typed[payload].duplicated(keep="first")
-    for i in typed.index[duplicated]:
-        if i not in reasons:
-            reasons.setdefault(i, []).append("duplicate row")
+    # Duplicates among the rows that pass otherwise: the first occurrence stays, later ones are quarantined.
+    passing = typed.drop(index=list(reasons))
+    twins = _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
+    for i, twin in twins.items():
+        add(i, f"duplicate row (same values as line {int(lines[twin])})")
+    if contract.id_column and contract.id_column in passing.columns:
+        ids = passing.drop(index=list(twins.index))[contract.id_column].dropna()
+        rule = rules[contract.id_column]
+        for i, twin in _first_of_equal(ids).items():
+            message = f"{contract.id_column}: duplicate id {ids[i]!r} (first on line {int(lines[twin])})"
+            if rule.on_fail == "stop":
+                raise ContractError(f"{origin}: line {int(lines[i])}: {message}: fix the row or relax the contract")
+            add(i, message)
 
     bad = sorted(reasons)
     keep = typed.drop(index=bad)
-    lines = frame[LINE] if LINE in frame.columns else pd.Series(frame.index + 2, index=frame.index)
     sources = frame[SOURCE] if SOURCE in frame.columns else pd.Series(origin, index=frame.index)
     records = frame.drop(columns=[c for c in (LINE, SOURCE) if c in frame.columns])
     quarantine = pd.DataFrame({
@@ -338,20 +395,27 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
         "record": [_record(records.loc[i]) for i in bad],
     }, columns=QUARANTINE_COLUMNS)
 
+    fraction = len(bad) / rows_in
+    if fraction > contract.max_quarantine_fraction:
+        kinds = quarantine["reason"].str.split("; ").explode().str.split(r"[:(]", regex=True).str[0].str.strip()
+        top = f"{kinds.value_counts().index[0]}, e.g. line {quarantine['line'].iloc[0]}: {quarantine['reason'].iloc[0]}"
+        raise ContractError(
+            f"{origin}: {len(bad)} of {rows_in} rows ({fraction:.1%}) break the contract, more than the allowed "
+            f"{contract.max_quarantine_fraction:.1%} (most common: {top}): fix the source or raise max_quarantine_fraction"
+        )
     if mode == "train" and contract.task == "classification" and len(keep):
         classes = keep[contract.target].nunique()
         if classes < 2:
             only = keep[contract.target].iloc[0]
             raise ContractError(f"{origin}: target {contract.target!r} has a single class ({only!r}): a classifier needs at least two")
-    fraction = len(bad) / rows_in
-    if fraction > contract.max_quarantine_fraction:
-        top = quarantine["reason"].str.split(";").str[0].value_counts().index[0] if len(quarantine) else ""
-        raise ContractError(
-            f"{origin}: {len(bad)} of {rows_in} rows ({fraction:.1%}) break the contract, more than the allowed "
-            f"{contract.max_quarantine_fraction:.1%} (most common: {top}): fix the source or raise max_quarantine_fraction"
-        )
     ordered = [c.name for c in contract.columns if c.name in keep.columns]
     return Conditioned(clean=keep[ordered].reset_index(drop=True), quarantine=quarantine, warnings=warnings, rows_in=rows_in)
+
+
+def _first_of_equal(values: pd.Series) -> pd.Series:
+    """Return, for each repeated value but its first occurrence, the index of that first occurrence."""
+    first = pd.Series(values.index, index=values.index).groupby(values.to_numpy(), sort=False).transform("first")
+    return first[first != first.index]
 
 
 def _record(row: pd.Series) -> str:

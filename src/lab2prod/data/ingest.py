@@ -1,22 +1,25 @@
 """Ingest: land every declared source in the raw zone, join them by key, condition by contract, write the lake.
 
-Rows in = rows normalized + rows quarantined, for every ingest: nothing is lost.
+Rows in = rows normalized + rows quarantined, for every source of every ingest: nothing is lost
+(checked on each ingest and recorded in the manifest).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from lab2prod.data import lake
-from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract, condition
+from lab2prod import settings
+from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract, condition, contract_to_dict, infer_contract
 from lab2prod.data.sources import LINE, Frame, extract, read_landed
-from lab2prod.errors import ConfigError
+from lab2prod.data.validate import quarantine_frame
+from lab2prod.errors import ConfigError, IngestError
 from lab2prod.settings import Catalog
 
 
@@ -27,16 +30,21 @@ class IngestResult:
     normalized: Path
     quarantine: Path
     manifest: Path
+    contract: Path
     rows_in: int
     rows_normalized: int
     rows_quarantined: int
     warnings: list[str]
+    accounting: dict[str, dict[str, int]] = field(default_factory=dict)
+    rows_quarantined_total: int = 0
 
     def summary(self) -> dict[str, Any]:
         """Return the counts and paths as a JSON-ready mapping."""
         return {"normalized": str(self.normalized), "quarantine": str(self.quarantine), "manifest": str(self.manifest),
+                "contract": str(self.contract),
                 "rows_in": self.rows_in, "rows_normalized": self.rows_normalized,
-                "rows_quarantined": self.rows_quarantined, "warnings": self.warnings}
+                "rows_quarantined": self.rows_quarantined, "rows_quarantined_total": self.rows_quarantined_total,
+                "accounting": self.accounting, "warnings": self.warnings}
 
 
 def _land(spec, lake_dir: Path, day: dt.date) -> tuple[Path, str]:
@@ -58,43 +66,117 @@ def _quarantine_rows(rows: pd.DataFrame, source: str, reason: str) -> list[dict[
     payload = rows.drop(columns=[c for c in (LINE, SOURCE) if c in rows.columns])
     return [
         {"source": source, "line": int(line), "reason": reason,
-         "record": ",".join("" if v is None else str(v) for v in values)}
+         "record": ",".join("" if v is None or v != v else str(v) for v in values)}
         for line, values in zip(rows[LINE], payload.itertuples(index=False, name=None))
     ]
 
 
+def _label(names: list[str]) -> str:
+    return "+".join(names)
+
+
 def join_sources(frames: list[Frame], key: str | None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Return the sources joined on `key` (the first is the spine) and the rows that found no partner."""
-    spine = frames[0].rows.assign(**{SOURCE: frames[0].name})
-    rejected: list[dict[str, Any]] = []
+    """Return the sources joined on `key` (the first is the spine) and the rows that could not be joined.
+
+    Each joined row's `_source` names every source it holds (``applications+bureau``), so a
+    quarantined record is counted once for each source it came from. Rows of a secondary source
+    with a missing or repeated key, or whose key is not in the spine, are quarantined on their own;
+    a spine row lacking a partner is quarantined together with the partners it has.
+    """
+    first = frames[0]
     if len(frames) == 1:
-        return spine, rejected
+        return first.rows.assign(**{SOURCE: first.name}), []
     for frame in frames:
         if key not in frame.rows.columns:
             raise ConfigError(f"source {frame.name!r} has no key column {key!r}: add it or fix 'key' in the catalog")
+    rejected: list[dict[str, Any]] = []
+    spine = first.rows
+    bad_key = spine[key].isna() | spine[key].duplicated(keep="first")
+    rejected += _quarantine_rows(spine[spine[key].isna()], first.name, f"{key}: missing key")
+    rejected += _quarantine_rows(spine[bad_key & spine[key].notna()], first.name, f"{key}: duplicate key in {first.name}")
+    joined = spine[~bad_key].assign(**{SOURCE: first.name})
+    spine_keys = set(joined[key])
     seen_columns = set(spine.columns)
-    dupes = spine[key].duplicated(keep="first") & spine[key].notna()
-    rejected += _quarantine_rows(spine[dupes], frames[0].name, f"{key}: duplicate key in {frames[0].name}")
-    missing_key = spine[key].isna()
-    rejected += _quarantine_rows(spine[missing_key], frames[0].name, f"{key}: missing key")
-    joined = spine[~dupes & ~missing_key]
+    partners = []
     for frame in frames[1:]:
         rows = frame.rows
         overlap = (set(rows.columns) & seen_columns) - {key, LINE}
         if overlap:
             raise ConfigError(f"column {sorted(overlap)[0]!r} comes from two sources ({frame.name} and another): rename one")
         seen_columns |= set(rows.columns)
-        dupes = rows[key].duplicated(keep="first") | rows[key].isna()
-        rejected += _quarantine_rows(rows[dupes], frame.name, f"{key}: missing or duplicate key in {frame.name}")
-        rows = rows[~dupes]
-        orphans = ~rows[key].isin(joined[key])
-        rejected += _quarantine_rows(rows[orphans], frame.name, f"{key}: no {frames[0].name} row for this key")
-        partner = rows[~orphans].rename(columns={LINE: f"_line_{frame.name}"})
-        lonely = ~joined[key].isin(partner[key])
-        rejected += _quarantine_rows(joined[lonely], frames[0].name, f"{key}: no {frame.name} record for this key")
-        joined = joined[~lonely].merge(partner, on=key, how="inner", validate="one_to_one")
-        joined = joined.drop(columns=[f"_line_{frame.name}"])
+        rejected += _quarantine_rows(rows[rows[key].isna()], frame.name, f"{key}: missing key in {frame.name}")
+        repeated = rows[key].duplicated(keep="first") & rows[key].notna()
+        rejected += _quarantine_rows(rows[repeated], frame.name, f"{key}: duplicate key in {frame.name}")
+        rows = rows[rows[key].notna() & ~repeated]
+        orphans = ~rows[key].isin(spine_keys)
+        rejected += _quarantine_rows(rows[orphans], frame.name, f"{key}: no {first.name} row for this key")
+        partners.append((frame.name, rows[~orphans].drop(columns=[LINE])))
+    for name, rows in partners:
+        joined = joined.merge(rows.assign(**{f"_has_{name}": True}), on=key, how="left", validate="one_to_one")
+    has = pd.DataFrame({name: joined[f"_has_{name}"].notna().to_numpy() for name, _ in partners}, index=joined.index)
+    complete = has.all(axis=1)
+    for i in joined.index[~complete]:
+        present = [first.name] + [n for n in has.columns if has.at[i, n]]
+        lacking = [n for n in has.columns if not has.at[i, n]]
+        row = joined.loc[[i]].drop(columns=[f"_has_{n}" for n, _ in partners])
+        rejected += _quarantine_rows(row, _label(present), f"{key}: no {' or '.join(lacking)} record for this key")
+    everyone = _label([f.name for f in frames])
+    joined = joined[complete].drop(columns=[f"_has_{n}" for n, _ in partners]).assign(**{SOURCE: everyone})
     return joined.reset_index(drop=True), rejected
+
+
+def account(frames: list[Frame], rows_normalized: int, quarantine: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Return, per source, rows in (read + rejected on read), rows in the normalized zone and rows quarantined.
+
+    A normalized row holds one row of every source; a quarantine row counts for each source its
+    `source` names. For every source, rows in = normalized + quarantined.
+    """
+    counts = quarantine["source"].astype(str).str.split("+").explode().value_counts() if len(quarantine) else {}
+    return {f.name: {"rows_in": len(f.rows) + len(f.rejected), "rows_normalized": rows_normalized,
+                     "rows_quarantined": int(counts.get(f.name, 0))} for f in frames}
+
+
+CATALOG_SUFFIXES = (".yaml", ".yml")
+
+
+def guess_task(values: pd.Series) -> str:
+    """Return 'regression' for a target of numbers with more than 10 distinct values, else 'classification'."""
+    present = values.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    return "regression" if len(present) and numbers.notna().all() and numbers.nunique() > 10 else "classification"
+
+
+def prepare(data: Path, contract: Path | None, dataset: str, target: str | None = None, task: str | None = None,
+            date_column: str | None = None, id_column: str | None = None) -> tuple[Catalog, Contract]:
+    """Return what to ingest and the contract to hold it to.
+
+    `data` is either a source catalog (``.yaml``), held to the committed `contract`, or one data
+    file (bring your own data: CSV, JSON lines, Parquet, Excel) whose contract is inferred from it
+    with `target`, `task` (guessed when empty), `date_column` and `id_column`.
+    """
+    data = Path(data)
+    if data.suffix.lower() in CATALOG_SUFFIXES:
+        if contract is None:
+            raise ConfigError(f"{data}: a catalog needs a contract: set 'contract' in env.yaml")
+        the_contract = settings.load_contract(contract)
+        if the_contract.dataset != dataset:
+            raise ConfigError(f"{contract}: contract is for dataset {the_contract.dataset!r} but the build's dataset is "
+                              f"{dataset!r}: set --env--dataset {the_contract.dataset} or use the matching contract")
+        return settings.load_catalog(data), the_contract
+    if not target:
+        raise ConfigError(f"{data}: bringing your own data needs its target column: add --env--target COLUMN")
+    catalog = settings.single_file_catalog(data, key=None)
+    spec = catalog.sources[0]
+    frame = read_landed(spec, extract(spec))
+    task = task or guess_task(frame.rows[target]) if target in frame.rows.columns else task or "classification"
+    the_contract = infer_contract(frame.rows, dataset=dataset, target=target, task=task, id_column=id_column or None,
+                                  date_columns=(date_column,) if date_column else ())
+    return catalog, replace(the_contract, origin=f"inferred from {data.name}")
+
+
+def write_contract(contract: Contract, lake_dir: str | Path) -> Path:
+    """Write the contract an ingest used to ``contracts/<dataset>.yaml`` in the lake: every later step reads it."""
+    return settings.write_yaml(contract_to_dict(contract), lake.contract_path(lake_dir, contract.dataset))
 
 
 def ingest(catalog: Catalog, contract: Contract, lake_dir: str | Path, day: dt.date | None = None) -> IngestResult:
@@ -114,15 +196,24 @@ def ingest(catalog: Catalog, contract: Contract, lake_dir: str | Path, day: dt.d
     joined, orphans = join_sources(frames, catalog.key)
     rejected += orphans
     result = condition(joined, contract, mode="train", origin=contract.dataset)
-    quarantine = pd.concat([pd.DataFrame(rejected, columns=QUARANTINE_COLUMNS), result.quarantine], ignore_index=True)
-    rows_in = len(frames[0].rows) + len(frames[0].rejected)
+    quarantine = quarantine_frame([pd.DataFrame(rejected, columns=QUARANTINE_COLUMNS), result.quarantine])
+    accounting = account(frames, len(result.clean), quarantine)
+    for name, n in accounting.items():
+        if n["rows_in"] != n["rows_normalized"] + n["rows_quarantined"]:
+            raise IngestError(f"source {name!r}: {n['rows_in']} rows in but {n['rows_normalized']} normalized + "
+                              f"{n['rows_quarantined']} quarantined: report this as a lab2prod bug")
+    first = accounting[frames[0].name]
     normalized = lake.atomic_write_csv(lake.normalized_path(lake_dir, contract.dataset), result.clean)
     quarantined = lake.atomic_write_csv(lake.quarantine_path(lake_dir, contract.dataset), quarantine)
     outputs = {
         "normalized": {"path": str(normalized.relative_to(lake_dir)), "rows": len(result.clean),
                        "sha256": lake.sha256_file(normalized)},
         "quarantine": {"path": str(quarantined.relative_to(lake_dir)), "rows": len(quarantine)},
+        "accounting": accounting,
     }
+    outputs["contract"] = {"path": str(write_contract(contract, lake_dir).relative_to(lake_dir)), "origin": contract.origin}
     manifest = lake.write_manifest(lake_dir, contract.dataset, entries, outputs)
-    return IngestResult(normalized=normalized, quarantine=quarantined, manifest=manifest, rows_in=rows_in,
-                        rows_normalized=len(result.clean), rows_quarantined=len(quarantine), warnings=result.warnings)
+    return IngestResult(normalized=normalized, quarantine=quarantined, manifest=manifest, rows_in=first["rows_in"],
+                        contract=lake.contract_path(lake_dir, contract.dataset),
+                        rows_normalized=first["rows_normalized"], rows_quarantined=first["rows_quarantined"],
+                        warnings=result.warnings, accounting=accounting, rows_quarantined_total=len(quarantine))

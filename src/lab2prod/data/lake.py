@@ -115,3 +115,18 @@ def write_manifest(lake_dir: Path, dataset: str, entries: list[dict[str, Any]], 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     manifest = {"dataset": dataset, "ingested_at": stamp, "sources": entries, "outputs": outputs}
     return atomic_write_json(zone(lake_dir, "manifests") / f"{dataset}-{stamp}.json", manifest)
+
+
+def contract_path(lake_dir: str | os.PathLike, dataset: str) -> Path:
+    """Return the effective contract of `dataset` that ingest writes and every later step reads."""
+    return zone(lake_dir, "contracts") / f"{dataset}.yaml"
+
+
+def latest_manifest(lake_dir: str | os.PathLike, dataset: str) -> Path:
+    """Return the newest ingest manifest of `dataset`; raise a SourceError when there is none."""
+    from lab2prod.errors import SourceError
+
+    found = sorted(zone(lake_dir, "manifests").glob(f"{dataset}-*.json"))
+    if not found:
+        raise SourceError(f"no ingest manifest for {dataset!r} in {zone(lake_dir, 'manifests')}: run the ingest step first")
+    return found[-1]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
 import pandas as pd
 import pandera.pandas as pa
 
@@ -14,13 +18,20 @@ def profile(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     rows = []
     for rule in contract.columns:
         values = frame[rule.name] if rule.name in frame.columns else pd.Series(dtype=object)
-        row = {"column": rule.name, "type": rule.type, "missing_share": float(values.isna().mean()) if len(values) else 1.0,
-               "distinct": int(values.nunique())}
+        role = "target" if rule.name == contract.target else "id" if rule.name == contract.id_column else "feature"
+        row = {"column": rule.name, "role": role, "type": rule.type,
+               "missing_share": float(values.isna().mean()) if len(values) else 1.0, "distinct": int(values.nunique())}
         if rule.type in ("int", "float") and values.notna().any():
             row.update(min=float(values.min()), median=float(values.median()), max=float(values.max()))
+            row["summary"] = f"{row['min']:g} .. {row['max']:g} (median {row['median']:g})"
+        elif rule.type == "date" and values.notna().any():
+            row["summary"] = f"{values.min():%Y-%m-%d} .. {values.max():%Y-%m-%d}"
         elif rule.type == "category":
             top = values.value_counts().head(6)
             row["categories"] = ", ".join(f"{k} ({v})" for k, v in top.items())
+            row["summary"] = row["categories"] + (" …" if values.nunique() > 6 else "")
+        else:
+            row["summary"] = ""
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -50,3 +61,76 @@ def check_normalized(frame: pd.DataFrame, contract: Contract, rows_quarantined: 
         if contract.positive_label is not None:
             facts["positive_share"] = float((frame[contract.target] == contract.positive_label).mean())
     return facts
+
+
+def quarantine_reasons(quarantine: pd.DataFrame) -> pd.DataFrame:
+    """Return quarantine counts by reason kind (column or problem), most frequent first, with one example each."""
+    from lab2prod.data.validate import reason_kind
+
+    if quarantine.empty:
+        return pd.DataFrame(columns=["kind", "count", "example"])
+    reasons = quarantine["reason"].astype(str).str.split("; ").explode()
+    table = pd.DataFrame({"kind": reasons.map(reason_kind), "reason": reasons})
+    grouped = table.groupby("kind", sort=False).agg(count=("reason", "size"), example=("reason", "first"))
+    return grouped.sort_values("count", ascending=False, kind="mergesort").reset_index()
+
+
+def _plots(frame: pd.DataFrame, contract: Contract, max_columns: int) -> list[tuple[str, Any]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    for rule in contract.columns[:max_columns]:
+        if rule.name == contract.id_column or rule.name not in frame.columns or rule.type == "string":
+            continue
+        values = frame[rule.name].dropna()
+        fig, ax = plt.subplots(figsize=(3.2, 2.2))
+        if rule.type in ("int", "float") and len(values):
+            ax.hist(values.astype("float64"), bins=30, color="#4878a8")
+        elif rule.type == "date" and len(values):
+            ax.hist(values.map(pd.Timestamp.toordinal), bins=30, color="#4878a8")
+            ticks = ax.get_xticks()
+            ax.set_xticks(ticks, [dt.date.fromordinal(max(int(t), 1)).year for t in ticks], fontsize=7)
+        else:
+            counts = values.astype(str).value_counts().head(12)
+            ax.barh(counts.index[::-1], counts.to_numpy()[::-1], color="#6a9a58")
+        ax.set_title(f"{rule.name} ({rule.type})", fontsize=9)
+        ax.tick_params(labelsize=7)
+        fig.tight_layout()
+        figures.append((rule.name, fig))
+    return figures
+
+
+def data_quality_report(frame: pd.DataFrame, contract: Contract, quarantine: pd.DataFrame, path: str | Path,
+                        sha256: str = "", warnings: list[str] | None = None, max_columns: int = 40) -> Path:
+    """Write the data quality HTML report (per column type, missing share, range or categories,
+    quarantine counts by reason, distribution plots) to `path`; return the path."""
+    import matplotlib.pyplot as plt
+
+    from lab2prod.reporting.render import figure_data_uri, render
+
+    columns = profile(frame, contract)
+    reasons = quarantine_reasons(quarantine)
+    reasons_plot = None
+    if len(reasons):
+        fig, ax = plt.subplots(figsize=(6, 0.4 * min(len(reasons), 15) + 1))
+        top = reasons.head(15)
+        ax.barh(top["kind"][::-1], top["count"][::-1], color="#a86048")
+        ax.set_xlabel("quarantined rows")
+        fig.tight_layout()
+        reasons_plot = figure_data_uri(fig)
+        plt.close(fig)
+    plots = []
+    for name, fig in _plots(frame, contract, max_columns):
+        plots.append((name, figure_data_uri(fig)))
+        plt.close(fig)
+    total = len(frame) + len(quarantine)
+    return render(
+        "data_quality.html", path, dataset=contract.dataset, contract_origin=contract.origin, sha256=sha256 or "-",
+        built_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), rows_in=total, rows=len(frame),
+        quarantined=len(quarantine), quarantine_share=len(quarantine) / total if total else 0.0,
+        max_quarantine=contract.max_quarantine_fraction, reasons=reasons.to_dict("records"),
+        reasons_plot=reasons_plot, columns=columns.to_dict("records"), plots=plots, warnings=warnings or [],
+    )

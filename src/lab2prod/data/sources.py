@@ -23,7 +23,7 @@ from lab2prod.settings import SourceSpec
 
 LINE = "_line"
 MISSING = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d+(?:\.\d{3})*,\d+$|^[+-]?\d+,\d+$")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+,\d+|[+-]?\d+,\d+")
 
 
 @dataclass
@@ -89,28 +89,77 @@ def read_csv(path: Path, name: str, delimiter: str = ",", decimal: str = ".", en
             if other != delimiter and other in header[0]:
                 shown = "\\t" if other == "\t" else other
                 raise SourceError(
-                    f"{path}: header reads as one column but contains {shown!r}: set options.delimiter to {shown!r}"
+                    f"{path}: header reads as one column but contains {shown!r}: set the delimiter to {shown!r} "
+                    f"(options.delimiter in the catalog, --delimiter on the command line)"
                 )
     header = _clean_header(header, path)
     width = len(header)
+    fast = _read_plain_csv(text, header, delimiter, quotechar, name)
+    if fast is not None:
+        return _clean_cells(fast, decimal)
     records, lines, rejected = [], [], []
     start = reader.line_num + 1
     for fields in reader:
         line, start = start, reader.line_num + 1
-        if not fields or all(not f.strip() for f in fields):
-            continue
         if len(fields) != width:
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # an empty line holds no record
             what = "truncated" if len(fields) < width else "too many fields"
             rejected.append(_reject(name, line, f"{what}: expected {width} fields, found {len(fields)}", delimiter.join(fields)))
             continue
-        values = [_text(f) for f in fields]
-        if decimal != ".":
-            values = [v.replace(".", "").replace(decimal, ".") if v and _DECIMAL_COMMA.match(v) else v for v in values]
-        records.append(values)
+        records.append(fields)
         lines.append(line)
     if not records and not rejected:
         raise SourceError(f"{path}: has a header but no data rows: check the export")
-    return _frame(name, header, records, lines, rejected)
+    return _clean_cells(_frame(name, header, records, lines, rejected), decimal)
+
+
+def _read_plain_csv(text: str, header: list[str], delimiter: str, quotechar: str, name: str) -> Frame | None:
+    """Return the rows of a CSV without quotes or empty lines parsed by pyarrow (fast), or None to use the
+    line-by-line reader: only there is every record on exactly one line, so row i is on line i + 2."""
+    if quotechar in text or text.count("\r") != text.count("\r\n"):
+        return None
+    body = text.replace("\r\n", "\n")
+    if "\n\n" in body.rstrip("\n") or body.split("\n", 1)[0] == body:
+        return None
+    import pyarrow as pa_arrow
+    from pyarrow import csv as pa_csv
+
+    width = len(header)
+    names = [f"c{i}" for i in range(width)]
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(body.encode("utf-8")),
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=False, newlines_in_values=False,
+                                              ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(column_types={n: pa_arrow.string() for n in names},
+                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa_arrow.ArrowInvalid, ValueError):
+        return None  # ragged rows and the like: the line-by-line reader rejects them one by one
+    if table.num_rows == 0:
+        return None
+    rows = pd.DataFrame({h: table.column(n).to_pandas() for h, n in zip(header, names)})
+    rows.insert(0, LINE, pd.array(range(2, table.num_rows + 2), dtype="int64"))
+    return Frame(name=name, rows=rows, rejected=[])
+
+
+def _clean_cells(frame: Frame, decimal: str = ".") -> Frame:
+    """Return the frame with cells stripped, missing markers as None and a decimal comma made a point (vectorized)."""
+    cleaned = {}
+    for col in frame.rows.columns:
+        if col == LINE:
+            continue
+        text = frame.rows[col].astype("str").str.strip()
+        if decimal != ".":
+            comma = text.str.fullmatch(_DECIMAL_COMMA.pattern).fillna(False).astype(bool)
+            text = text.where(~comma, text.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False))
+        present = text.notna() & ~text.isin(MISSING)
+        cleaned[col] = text.astype(object).where(present, None)
+    rows = pd.DataFrame(cleaned, index=frame.rows.index, columns=[c for c in frame.rows.columns if c != LINE])
+    rows.insert(0, LINE, frame.rows[LINE])
+    return Frame(name=frame.name, rows=rows, rejected=frame.rejected)
 
 
 def read_jsonl(path: Path, name: str, encoding: str = "utf-8") -> Frame:
@@ -118,8 +167,9 @@ def read_jsonl(path: Path, name: str, encoding: str = "utf-8") -> Frame:
     path = Path(path)
     records: list[dict[str, Any]] = []
     lines, rejected, header = [], [], {}
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
-        with open(path, encoding=encoding) as fh:
+        with open(path, encoding=enc, newline=None) as fh:
             for number, text in enumerate(fh, start=1):
                 if not text.strip():
                     continue
@@ -173,14 +223,26 @@ def query_sql(url: str, query: str) -> pd.DataFrame:
     """Return the result of `query` on the database at SQLAlchemy `url` (credentials never printed)."""
     import sqlalchemy as sa
 
-    safe = sa.engine.make_url(url).render_as_string(hide_password=True)
     try:
-        engine = sa.create_engine(url)
+        parsed = sa.engine.make_url(url)
+    except Exception:
+        raise SourceError("source url is not a SQLAlchemy URL (dialect+driver://user:password@host/db)") from None
+    safe = parsed.render_as_string(hide_password=True)
+    engine = None
+    try:
+        engine = sa.create_engine(parsed)
         with engine.connect() as con:
-            table = pd.read_sql(sa.text(query), con)
-        engine.dispose()
+            result = con.execute(sa.text(query))
+            table = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     except Exception as exc:
-        raise SourceError(f"{safe}: query failed ({type(exc).__name__}): check the url and the query") from None
+        cause = getattr(exc, "orig", None) or exc
+        detail = (str(cause).strip().splitlines() or [""])[0][:200]
+        if parsed.password:
+            detail = detail.replace(str(parsed.password), "***")
+        raise SourceError(f"{safe}: query failed ({type(cause).__name__}: {detail}): check the url and the query") from None
+    finally:
+        if engine is not None:
+            engine.dispose()
     return table
 
 

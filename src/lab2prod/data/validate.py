@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from lab2prod.data import lake
-from lab2prod.data.contract import Conditioned, Contract, condition
+from lab2prod.data.contract import QUARANTINE_COLUMNS, Conditioned, Contract, condition
 from lab2prod.data.sources import Frame, read_csv, read_excel, read_jsonl, read_parquet
 from lab2prod.errors import SourceError
 
 READERS = {".csv": read_csv, ".txt": read_csv, ".jsonl": read_jsonl, ".parquet": read_parquet, ".xlsx": read_excel}
 
 
-def read_any(path: Path) -> Frame:
-    """Read a file with the adapter its suffix names (.csv, .jsonl, .parquet, .xlsx)."""
+def read_any(path: Path, **options: Any) -> Frame:
+    """Read a file with the adapter its suffix names (.csv, .jsonl, .parquet, .xlsx).
+
+    `options` (delimiter, decimal, encoding for CSV; encoding for JSON lines; sheet for
+    Excel) are passed to the adapter; options the adapter does not take are refused.
+    """
     if not Path(path).is_file():
         raise SourceError(f"{path}: file not found")
     reader = READERS.get(Path(path).suffix.lower())
     if reader is None:
         raise SourceError(f"{path}: unknown suffix {Path(path).suffix!r}: use .csv, .jsonl, .parquet or .xlsx")
-    return reader(Path(path), Path(path).stem)
+    options = {k: v for k, v in options.items() if v is not None}
+    accepted = set(inspect.signature(reader).parameters) - {"path", "name"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise SourceError(f"{path}: option {unknown[0]!r} does not apply to {Path(path).suffix} files")
+    return reader(Path(path), Path(path).stem, **options)
+
+
+def quarantine_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Return quarantine parts stacked with the standard columns and integer line numbers."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    out = pd.concat([p[QUARANTINE_COLUMNS] for p in parts], ignore_index=True)
+    return out.astype({"line": "int64"})
 
 
 @dataclass
@@ -42,20 +63,28 @@ class ValidationReport:
         r = self.result
         lines = [f"{self.path}: {r.rows_in} rows in, {len(r.clean)} pass, {self.rows_quarantined} quarantined"]
         if self.rows_quarantined:
-            reasons = r.quarantine["reason"].str.split("; ").explode().str.split(":").str[0].value_counts()
+            reasons = r.quarantine["reason"].str.split("; ").explode().map(reason_kind).value_counts()
             lines += [f"  quarantined for {name}: {count}" for name, count in reasons.items()]
         lines += [f"  warning: {w}" for w in r.warnings]
         return "\n".join(lines)
 
 
-def validate_file(path: Path, contract: Contract, mode: str = "train", quarantine_output: Path | None = None) -> ValidationReport:
+def reason_kind(reason: str) -> str:
+    """Return what a quarantine reason is about: its column, or its kind (truncated, duplicate row...)."""
+    return re.split(r"[:(]", reason, maxsplit=1)[0].strip()
+
+
+def validate_file(path: Path, contract: Contract, mode: str = "train", quarantine_output: Path | None = None,
+                  **options: Any) -> ValidationReport:
     """Read `path`, condition it by `contract`, optionally write its quarantine, and return the report."""
-    frame = read_any(path)
+    frame = read_any(path, **options)
+    if frame.rows.empty:
+        raise SourceError(f"{path}: no row could be read ({frame.rejected[0]['reason']} on line "
+                          f"{frame.rejected[0]['line']}): check the delimiter and the export")
     result = condition(frame.rows.assign(_source=frame.name), contract, mode=mode, origin=str(path))
-    if frame.rejected:
-        rejected = pd.DataFrame(frame.rejected)[["source", "line", "reason", "record"]]
-        result.quarantine = pd.concat([rejected, result.quarantine], ignore_index=True)
-        result.rows_in += len(frame.rejected)
+    rejected = pd.DataFrame(frame.rejected, columns=QUARANTINE_COLUMNS)
+    result.quarantine = quarantine_frame([rejected, result.quarantine])
+    result.rows_in += len(frame.rejected)
     if quarantine_output is not None:
         lake.atomic_write_csv(Path(quarantine_output), result.quarantine)
     return ValidationReport(path=Path(path), result=result)

@@ -1,0 +1,80 @@
+"""The lake: raw landing is exact and immutable, writes are atomic, manifests record digests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+
+import pandas as pd
+import pytest
+
+from lab2prod.data import lake
+
+DAY = dt.date(2026, 1, 31)
+
+
+def test_zone_paths(tmp_path):
+    assert lake.normalized_path(tmp_path, "credit") == tmp_path / "normalized" / "credit.csv"
+    assert lake.quarantine_path(tmp_path, "credit") == tmp_path / "quarantine" / "credit.csv"
+    assert lake.split_path(tmp_path, "credit", "test") == tmp_path / "splits" / "credit" / "test.csv"
+    assert lake.contract_path(tmp_path, "credit") == tmp_path / "contracts" / "credit.yaml"
+
+
+def test_sha256_file_matches_hashlib(write):
+    path = write("a.bin", b"\x00\x01" * 1000)
+    assert lake.sha256_file(path) == hashlib.sha256(b"\x00\x01" * 1000).hexdigest()
+
+
+def test_land_raw_keeps_exact_bytes_read_only_and_never_overwrites(tmp_path, write):
+    src = write("a.csv", b"id\r\na\r\n")
+    landed, digest = lake.land_raw(src, tmp_path / "lake", "apps", DAY)
+    assert landed == tmp_path / "lake/raw/apps/2026-01-31/a.csv"
+    assert landed.read_bytes() == b"id\r\na\r\n" and digest == lake.sha256_file(src)
+    assert not os.access(landed, os.W_OK) or os.geteuid() == 0  # root ignores modes; the mode is still set
+    assert landed.stat().st_mode & 0o222 == 0
+    again, _ = lake.land_raw(src, tmp_path / "lake", "apps", DAY)
+    assert again == landed  # identical content is reused
+    src.chmod(0o644)
+    src.write_bytes(b"id\na\nb\n")
+    other, digest2 = lake.land_raw(src, tmp_path / "lake", "apps", DAY)
+    assert other == landed.parent / f"a.{digest2[:12]}.csv"
+    assert landed.read_bytes() == b"id\r\na\r\n" and other.read_bytes() == b"id\na\nb\n"
+
+
+def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):
+    target = tmp_path / "out" / "x.csv"
+    lake.atomic_write_text(target, "old\n")
+
+    class Boom(pd.DataFrame):
+        def to_csv(self, *args, **kwargs):
+            with open(args[0], "w") as fh:
+                fh.write("half")
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        lake.atomic_write_csv(target, Boom({"a": [1]}))
+    assert target.read_text() == "old\n"
+    assert [p.name for p in target.parent.iterdir()] == ["x.csv"]
+
+
+def test_atomic_write_csv_normalized_conventions(tmp_path):
+    frame = pd.DataFrame({"d": pd.to_datetime(["2024-01-31"]), "x": [1.5], "s": [None]})
+    path = lake.atomic_write_csv(tmp_path / "n.csv", frame)
+    assert path.read_bytes() == b"d,x,s\n2024-01-31T00:00:00,1.5,\n"
+
+
+def test_write_manifest_records_sources_and_outputs(tmp_path):
+    path = lake.write_manifest(tmp_path, "credit", [{"source": "a", "sha256": "00"}], {"normalized": {"rows": 3}})
+    data = json.loads(path.read_text())
+    assert path.parent == tmp_path / "manifests" and path.name.startswith("credit-")
+    assert data["sources"] == [{"source": "a", "sha256": "00"}] and data["outputs"] == {"normalized": {"rows": 3}}
+    assert lake.latest_manifest(tmp_path, "credit") == path
+
+
+def test_latest_manifest_missing_names_what_to_do(tmp_path):
+    from lab2prod.errors import SourceError
+
+    with pytest.raises(SourceError, match="no ingest manifest for 'credit'.*run the ingest step"):
+        lake.latest_manifest(tmp_path, "credit")

@@ -1,0 +1,43 @@
+"""validate_file and read_any: one file, any supported format, a summary a person reads."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lab2prod.data.validate import read_any, reason_kind, validate_file
+from lab2prod.errors import SourceError
+
+
+def test_read_any_picks_the_adapter_by_suffix(tmp_path, write):
+    pd.DataFrame({"id": ["a"]}).to_parquet(tmp_path / "x.parquet")
+    assert read_any(tmp_path / "x.parquet").rows["id"].tolist() == ["a"]
+    assert read_any(write("x.jsonl", '{"id": "b"}\n')).rows["id"].tolist() == ["b"]
+    with pytest.raises(SourceError, match=r"unknown suffix '\.xml': use \.csv"):
+        read_any(write("x.xml", "<a/>"))
+    with pytest.raises(SourceError, match="nope.csv: file not found"):
+        read_any(tmp_path / "nope.csv")
+    with pytest.raises(SourceError, match="option 'delimiter' does not apply to .parquet files"):
+        read_any(tmp_path / "x.parquet", delimiter=";")
+
+
+def test_validate_file_summary_and_quarantine_output(tmp_path, write, contract):
+    path = write("t.csv", "id,age,income,home,y\na,30,1,owner,good\nb,4,2,rent,bad\nc,40\nd,50,,rent,bad\n")
+    report = validate_file(path, contract, quarantine_output=tmp_path / "q" / "out.csv")
+    assert report.describe().splitlines() == [
+        f"{path}: 4 rows in, 2 pass, 2 quarantined", "  quarantined for truncated: 1", "  quarantined for age: 1"]
+    written = pd.read_csv(tmp_path / "q" / "out.csv")
+    assert written["line"].tolist() == [4, 3] and str(written["line"].dtype) == "int64"
+
+
+def test_validate_file_with_only_unreadable_rows_stops(write, contract):
+    with pytest.raises(SourceError, match=r"no row could be read \(truncated: expected 5 fields, found 1 on line 2\)"):
+        validate_file(write("t.csv", "id,age,income,home,y\na\n"), contract)
+
+
+@pytest.mark.parametrize("reason, kind", [
+    ("age: 'x' is not a number", "age"), ("duplicate row (same values as line 2)", "duplicate row"),
+    ("truncated: expected 5 fields, found 2", "truncated"),
+])
+def test_reason_kind(reason, kind):
+    assert reason_kind(reason) == kind
