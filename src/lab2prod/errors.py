@@ -19,3 +19,7 @@ class ConfigError(Lab2ProdError):
 
 class RegistryError(Lab2ProdError):
     """The model registry does not hold what was asked for."""
+
+
+class MonitoringError(Lab2ProdError):
+    """A batch, its labels or the monitoring history cannot be used as given."""
