@@ -76,6 +76,7 @@ class RetrainOutcome:
     run_id: str | None = None
     champion_version: str | None = None
     rows: int = 0
+    candidate: Candidate | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return the outcome as a JSON-ready mapping."""
@@ -207,7 +208,7 @@ def retrain_in_process(window: pd.DataFrame, contract: Contract, config: Retrain
     now = registry.version_by_alias(model_name, registry.CHAMPION)
     return RetrainOutcome(retrained=True, reasons=reasons, decision=decision, model_name=model_name,
                           version=version.version, run_id=run.info.run_id,
-                          champion_version=now.version if now else None, rows=len(window))
+                          champion_version=now.version if now else None, rows=len(window), candidate=candidate)
 
 
 def pipeline_command(root: Path, catalog: Path, env_file: str | None = None) -> tuple[list[str], dict[str, str]]:
