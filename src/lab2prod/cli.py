@@ -212,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-id", help="the batch's name in the history (default: from the file name)")
     p.add_argument("--drift-share", type=float, default=0.25,
                    help="share of drifted features from which the dataset drifts (default: 0.25)")
-    p.add_argument("--alpha", type=float, default=0.01, help="p-value under which a test rejects (default: 0.01)")
+    p.add_argument("--alpha", type=float, default=0.01,
+                   help="family-wise false-alarm rate: a feature test rejects at alpha / number of features (default: 0.01)")
     p.add_argument("--metric", default="roc_auc", help="metric compared with the holdout (default: roc_auc)")
     p.add_argument("--tolerance", type=float, default=0.05,
                    help="how much worse than holdout the metric may be before it counts as degraded (default: 0.05)")

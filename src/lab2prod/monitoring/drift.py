@@ -5,8 +5,10 @@ scipy's (``scipy.stats.ks_2samp``, ``wasserstein_distance``,
 ``chi2_contingency``, ``scipy.spatial.distance.jensenshannon``); lab2prod only
 chooses which test fits which contract type and how to decide.
 
-A feature drifts when its test rejects "same distribution" (p < ``alpha``)
-*and* its effect size is large enough: with a million rows a test rejects
+A feature drifts when its test rejects "same distribution" (p below ``alpha``
+divided by the number of features compared: a Bonferroni correction, so that
+``alpha`` bounds the chance that a batch from the training distribution raises
+any feature alert) *and* its effect size is large enough: with a million rows a test rejects
 differences nobody cares about, so the effect size keeps alerts meaningful.
 
 * numeric (contract ``int``/``float``): two-sample Kolmogorov-Smirnov; effect =
@@ -47,7 +49,7 @@ FEATURE_COLUMNS = ["feature", "kind", "test", "statistic", "p_value", "effect_na
 class DriftThresholds:
     """The configured limits of the drift decision."""
 
-    alpha: float = 0.01                 # p-value under which a test rejects "same distribution"
+    alpha: float = 0.01                 # family-wise: a feature's test rejects when p < alpha / number of features
     numeric_effect: float = 0.1         # Wasserstein distance / reference std
     categorical_effect: float = 0.1     # Jensen-Shannon distance, base 2
     new_category_share: float = 0.01    # share of batch rows in categories the reference never had
@@ -187,6 +189,8 @@ def drift_report(reference: pd.DataFrame, batch: pd.DataFrame, contract: Contrac
     known = set(features) | {contract.target, contract.id_column}
     extra = [c for c in batch.columns if c not in known and not str(c).startswith("_")]
     rows = []
+    compared = [f for f in features if contract.rule(f).type in ("int", "float", "category") and f not in missing]
+    per_test = limits.alpha / max(1, len(compared))
     for name in features:
         kind = contract.rule(name).type
         if name in missing:
@@ -208,7 +212,7 @@ def drift_report(reference: pd.DataFrame, batch: pd.DataFrame, contract: Contrac
         else:  # dates and free text are not compared
             continue
         reasons = []
-        if row["p_value"] < limits.alpha and row["effect"] >= effect_limit:
+        if row["p_value"] < per_test and row["effect"] >= effect_limit:
             reasons.append(f"{row['test']} p={row['p_value']:.2g}, {row['effect_name']}={row['effect']:.3f}")
         if row["new_category_share"] > limits.new_category_share:
             reasons.append(f"{row['new_category_share']:.1%} of rows in unseen categories {row['new_categories']}")
