@@ -114,16 +114,20 @@ def numeric_drift(reference: np.ndarray, current: np.ndarray) -> dict[str, float
     cur = current[~np.isnan(current)]
     if len(ref) < 2 or len(cur) < 2:
         return {"statistic": np.nan, "p_value": np.nan, "effect": np.nan, "psi": np.nan}
-    ks = stats.ks_2samp(ref, cur, method="asymp")
+    # One sort of the (large) batch serves all three measures: scipy takes its distinct values with their counts
+    # for the Wasserstein distance, and the sorted array for KS; same results as on the raw rows, several times faster.
+    values, counts = np.unique(cur, return_counts=True)
+    ks = stats.ks_2samp(ref, np.repeat(values, counts), method="asymp")
     scale = float(np.std(ref))
     if scale == 0.0:
         scale = float(np.mean(np.abs(ref))) or 1.0
-    effect = float(stats.wasserstein_distance(ref, cur)) / scale
+    effect = float(stats.wasserstein_distance(ref, values, None, counts)) / scale
     edges = np.unique(np.quantile(ref, np.linspace(0, 1, 11)))
     if len(edges) > 2:
         inner = edges[1:-1]
         ref_share = np.bincount(np.searchsorted(inner, ref, side="right"), minlength=len(inner) + 1) / len(ref)
-        cur_share = np.bincount(np.searchsorted(inner, cur, side="right"), minlength=len(inner) + 1) / len(cur)
+        cur_share = np.bincount(np.searchsorted(inner, values, side="right"), weights=counts,
+                                minlength=len(inner) + 1) / len(cur)
         psi = _psi(ref_share, cur_share)
     else:
         psi = np.nan
@@ -132,8 +136,9 @@ def numeric_drift(reference: np.ndarray, current: np.ndarray) -> dict[str, float
 
 def categorical_drift(reference: pd.Series, current: pd.Series) -> dict[str, Any]:
     """Return chi-square statistic and p-value, Jensen-Shannon distance, PSI and the unseen categories of two samples."""
-    ref_counts = reference.dropna().astype(str).value_counts()
-    cur_counts = current.dropna().astype(str).value_counts()
+    ref_counts = reference.value_counts(dropna=True)
+    cur_counts = current.value_counts(dropna=True)
+    ref_counts.index, cur_counts.index = ref_counts.index.astype(str), cur_counts.index.astype(str)
     levels = sorted(set(ref_counts.index) | set(cur_counts.index))
     ref = ref_counts.reindex(levels, fill_value=0).to_numpy(dtype="float64")
     cur = cur_counts.reindex(levels, fill_value=0).to_numpy(dtype="float64")
