@@ -213,8 +213,13 @@ def retrain_in_process(window: pd.DataFrame, contract: Contract, config: Retrain
 
 def pipeline_command(root: Path, catalog: Path, env_file: str | None = None) -> tuple[list[str], dict[str, str]]:
     """Return the `ploomber build` command (and extra environment) that trains the pipeline on a window catalog."""
+    # pipeline.yaml reads the catalog as {{root}}/{{catalog}} (and hashes it): it must be given relative to the project
+    try:
+        relative = Path(catalog).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        raise MonitoringError(f"window catalog {catalog} is outside the project {root}: keep the lake inside it") from None
     ploomber = Path(sys.executable).with_name("ploomber")
-    command = [str(ploomber) if ploomber.exists() else "ploomber", "build", "--force", "--env--catalog", str(catalog)]
+    command = [str(ploomber) if ploomber.exists() else "ploomber", "build", "--force", "--env--catalog", str(relative)]
     env = {"PLOOMBER_ENV_FILENAME": env_file} if env_file else {}
     return command, env
 
