@@ -7,6 +7,8 @@ import pytest
 from lab2prod.cli import main
 from lab2prod.data.lake import atomic_write_csv
 from lab2prod.errors import MonitoringError
+from lab2prod.modeling.features import model_frame
+from lab2prod.modeling.predict import predict
 from lab2prod.monitoring.history import history_path, read_history
 from lab2prod.monitoring.monitor import ALERT, OK, WARNING, monitor_frame
 from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate, retrain_in_process
@@ -78,9 +80,15 @@ def test_monitor_and_retrain_commands(credit_halves, tmp_path, monkeypatch, caps
     assert history.loc[2, "model_version"] == "2"
     assert "Retraining decisions" in (tmp_path / "reports/monitoring.html").read_text()
 
-    assert main(["monitor", "--batch", str(tmp_path / "calm.csv"), "--batch-id", "calm2", *common]) in (0, 1)
+    # a scored file of ids and probabilities only, its features named apart
+    scored = pd.DataFrame({"applicant_id": batch["applicant_id"], "model_name": "credit-risk", "model_version": 1,
+                           "probability": predict(champion.candidate.model, model_frame(batch, contract), "classification")})
+    atomic_write_csv(tmp_path / "predictions.csv", scored)
+    assert main(["monitor", "--batch", str(tmp_path / "predictions.csv"), "--features", str(tmp_path / "calm.csv"),
+                 "--batch-id", "calm2", *common]) == 0
     calm_status = json.loads((tmp_path / "reports/monitoring.json").read_text())
-    assert not calm_status["retrain"]
+    assert not calm_status["retrain"] and calm_status["model"]["model_version"] == "1"
+    assert calm_status["positive_rate"] == pytest.approx((scored["probability"] >= 0.5).mean())
     assert main(["retrain", "--in-process", *common]) == 0
     assert "no retraining" in capsys.readouterr().out
     history = read_history(history_path(tmp_path / "data/lake"))

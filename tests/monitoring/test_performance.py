@@ -54,7 +54,8 @@ def test_holdout_metrics_from_a_real_run(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with mlflow.start_run() as run:
+    experiment = mlflow.MlflowClient().create_experiment("e", artifact_location=(tmp_path / "art").as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_metrics({"test_roc_auc": 0.81, "valid_roc_auc": 0.7})
     assert holdout_metrics(run.info.run_id) == {"roc_auc": 0.81}
     assert holdout_metrics(None) == {}
