@@ -128,19 +128,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from lab2prod import settings
     from lab2prod.data.contract import read_normalized
     from lab2prod.data.ingest import ingest
-    from lab2prod.data.lake import atomic_write_json, normalized_path
+    from lab2prod.data.lake import atomic_write_json
     from lab2prod.monitoring.simulate import Scenario, render_simulation, run_simulation, table_markdown
 
     root = settings.project_root(args.root)
     contract = settings.load_contract(settings.resolve(root, args.contract))
     scenario = Scenario(batches=args.batches, batch_rows=args.batch_rows, drift_start=args.drift_start, seed=args.seed)
+    catalog = settings.load_catalog(settings.resolve(root, args.catalog))
     with tempfile.TemporaryDirectory(prefix="lab2prod-sim-") as tmp:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
-        normalized = normalized_path(settings.resolve(root, args.lake), contract.dataset)
-        if not normalized.is_file():
-            print(f"{normalized} not found: ingesting the bundled sources into {workdir / 'source-lake'}")
-            catalog = settings.load_catalog(settings.resolve(root, args.catalog))
-            normalized = ingest(catalog, contract, workdir / "source-lake").normalized
+        # always the bundled sources, never the project's lake: a retraining build may have replaced its data
+        print(f"ingesting {catalog.location} into {workdir / 'source-lake'}")
+        normalized = ingest(catalog, contract, workdir / "source-lake").normalized
         data = read_normalized(str(normalized), contract)
         result = run_simulation(data, contract, scenario, workdir, progress=print)
     reports_dir = settings.resolve(root, args.reports)
@@ -260,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="the seed of every random choice (default: 42)")
     p.add_argument("--workdir", help="keep the simulation's lake and MLflow store here (default: a temporary folder)")
     p.add_argument("--catalog", default="data/sources/credit/catalog.yaml",
-                   help="sources to ingest when the lake has no normalized data (default: %(default)s)")
+                   help="the sources replayed, ingested into the simulation's own lake (default: %(default)s)")
     _project_options(p)
     p.set_defaults(func=_cmd_simulate)
     return parser

@@ -11,7 +11,9 @@ Two paths share `retrain_needed` and the gate:
 
 * the pipeline path (``lab2prod retrain``): the window becomes a one-file
   source catalog and ``ploomber build`` runs the training pipeline on it in a
-  subprocess (the package never imports Ploomber); its register step gates it.
+  subprocess, with a lake of its own under ``<lake>/monitoring/retrain/<stamp>/``
+  (the package never imports Ploomber); its register step gates it against the
+  champion's recorded holdout metrics, as for any training build.
 * the in-process path (tests, the simulation, ``--in-process``): the same
   package functions (`build_estimator`, `model_frame`, metrics, `decide`,
   registry), with challenger and champion measured on the same held-out rows
@@ -212,14 +214,19 @@ def retrain_in_process(window: pd.DataFrame, contract: Contract, config: Retrain
 
 
 def pipeline_command(root: Path, catalog: Path, env_file: str | None = None) -> tuple[list[str], dict[str, str]]:
-    """Return the `ploomber build` command (and extra environment) that trains the pipeline on a window catalog."""
-    # pipeline.yaml reads the catalog as {{root}}/{{catalog}} (and hashes it): it must be given relative to the project
+    """Return the `ploomber build` command (and extra environment) that trains the pipeline on a window catalog.
+
+    The build gets its own lake beside the catalog (``--env--lake``), so the
+    project's normalized zone and splits are never replaced by the window.
+    """
+    # pipeline.yaml reads {{root}}/{{catalog}} and {{root}}/{{lake}}: both must be given relative to the project
     try:
         relative = Path(catalog).resolve().relative_to(Path(root).resolve())
     except ValueError:
         raise MonitoringError(f"window catalog {catalog} is outside the project {root}: keep the lake inside it") from None
     ploomber = Path(sys.executable).with_name("ploomber")
-    command = [str(ploomber) if ploomber.exists() else "ploomber", "build", "--force", "--env--catalog", str(relative)]
+    command = [str(ploomber) if ploomber.exists() else "ploomber", "build", "--force", "--env--catalog", str(relative),
+               "--env--lake", str(relative.parent / "lake")]
     env = {"PLOOMBER_ENV_FILENAME": env_file} if env_file else {}
     return command, env
 
