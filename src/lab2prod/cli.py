@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from lab2prod import __version__
-from lab2prod.errors import Lab2ProdError
+from lab2prod.errors import ConfigError, Lab2ProdError
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -57,6 +57,113 @@ def _cmd_contract_infer(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _monitor_config(args: argparse.Namespace):
+    from lab2prod.monitoring.drift import DriftThresholds
+    from lab2prod.monitoring.monitor import MonitorConfig
+
+    return MonitorConfig(thresholds=DriftThresholds(alpha=args.alpha, drift_share=args.drift_share),
+                         metric=args.metric, tolerance=args.tolerance, threshold=args.threshold)
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from lab2prod import settings
+    from lab2prod.monitoring.monitor import run_monitoring
+
+    root = settings.project_root(args.root)
+    contract = settings.load_contract(settings.resolve(root, args.contract))
+    lake_dir = settings.resolve(root, args.lake)
+    reference = (settings.resolve(root, args.reference) if args.reference
+                 else lake_dir / "splits" / contract.dataset / "train.csv")
+    result, paths = run_monitoring(
+        root, contract, Path(args.batch), reference, lake_dir, settings.resolve(root, args.reports),
+        _monitor_config(args), labels_path=Path(args.labels) if args.labels else None,
+        features_path=Path(args.features) if args.features else None, model_uri=args.model,
+        model_name=args.model_name, batch_id=args.batch_id, experiment=None if args.no_mlflow else args.experiment,
+        status_path=Path(args.status) if args.status else None, use_model=not args.no_model)
+    print(f"batch {result.batch_id}: {result.status} ({result.drift.rows} rows, "
+          f"{result.drift.drift_share:.0%} of features drifted"
+          + (f", {result.performance.metric} {result.performance.realized:.4f}" if result.performance else "") + ")")
+    for alert in result.alerts:
+        print("  alert:", alert)
+    if result.retrain:
+        print("  retraining is due: run `lab2prod retrain`")
+    print(f"wrote {paths['report']}, {paths['status']}; history {paths['history']}")
+    return result.exit_code
+
+
+def _cmd_retrain(args: argparse.Namespace) -> int:
+    from lab2prod import settings, tracking
+    from lab2prod.monitoring import history
+    from lab2prod.monitoring.report import render_monitoring
+    from lab2prod.monitoring.retrain import (RetrainConfig, RetrainOutcome, newest_window, read_labelled,
+                                             retrain_in_process, retrain_needed, retrain_with_pipeline)
+
+    root = settings.project_root(args.root)
+    contract = settings.load_contract(settings.resolve(root, args.contract))
+    lake_dir = settings.resolve(root, args.lake)
+    reports_dir = settings.resolve(root, args.reports)
+    status_path = Path(args.status) if args.status else reports_dir / "monitoring.json"
+    if not status_path.is_file():
+        raise ConfigError(f"{status_path} not found: run `lab2prod monitor` first (or pass --status)")
+    status = json.loads(status_path.read_text(encoding="utf-8"))
+    due, reasons = retrain_needed(status)
+    if args.force and not due:
+        due, reasons = True, ["forced with --force"]
+    if not due:
+        outcome = RetrainOutcome(retrained=False, reasons=reasons)
+    else:
+        config = RetrainConfig(family=args.family, window_rows=args.window_rows, seed=args.seed,
+                               gate_metric=args.gate_metric, gate_tolerance=args.gate_tolerance)
+        window = newest_window(read_labelled(lake_dir, contract), config.window_rows)
+        print(f"retraining on the newest {len(window)} labelled rows: {'; '.join(reasons)}")
+        if args.in_process:
+            experiment_id = tracking.connect(root, args.experiment)
+            outcome = retrain_in_process(window, contract, config, args.model_name, experiment_id, reasons)
+        else:
+            outcome = retrain_with_pipeline(root, window, contract, lake_dir, settings.resolve(root, args.products),
+                                            reasons, env_file=args.env_file)
+    history_file = history.append_record(history.history_path(lake_dir), outcome.record(str(status.get("batch_id"))))
+    render_monitoring(history.read_history(history_file), status, reports_dir / "monitoring.html",
+                      float(status.get("drift_threshold", 0.25)), str(history_file))
+    if not outcome.retrained:
+        print("no retraining:", "; ".join(outcome.reasons))
+    else:
+        print(f"{outcome.model_name} v{outcome.version}: {'; '.join(outcome.decision.reasons)} -> "
+              + ("promoted to champion" if outcome.decision.promote else "champion unchanged"))
+    return EXIT_OK
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from lab2prod import settings
+    from lab2prod.data.contract import read_normalized
+    from lab2prod.data.ingest import ingest
+    from lab2prod.data.lake import atomic_write_json
+    from lab2prod.monitoring.simulate import Scenario, render_simulation, run_simulation, table_markdown
+
+    root = settings.project_root(args.root)
+    contract = settings.load_contract(settings.resolve(root, args.contract))
+    scenario = Scenario(batches=args.batches, batch_rows=args.batch_rows, drift_start=args.drift_start, seed=args.seed)
+    catalog = settings.load_catalog(settings.resolve(root, args.catalog))
+    with tempfile.TemporaryDirectory(prefix="lab2prod-sim-") as tmp:
+        workdir = Path(args.workdir) if args.workdir else Path(tmp)
+        # always the bundled sources, never the project's lake: a retraining build may have replaced its data
+        print(f"ingesting {catalog.location} into {workdir / 'source-lake'}")
+        normalized = ingest(catalog, contract, workdir / "source-lake").normalized
+        data = read_normalized(str(normalized), contract)
+        result = run_simulation(data, contract, scenario, workdir, progress=print)
+    reports_dir = settings.resolve(root, args.reports)
+    report = render_simulation(result, reports_dir / "simulation.html")
+    atomic_write_json(reports_dir / "simulation.json",
+                      {**{k: v for k, v in result.items() if k != "table"}, "table": result["table"].to_dict("records")})
+    print(table_markdown(result["table"]))
+    after = result["mean_after_drift"]
+    print(f"mean ROC AUC over drifted batches: frozen {after['frozen_roc_auc']:.4f}, loop {after['loop_roc_auc']:.4f}")
+    print(f"wrote {report} and {reports_dir / 'simulation.json'}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -92,7 +199,90 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--output", help="write the YAML here instead of printing JSON")
     _add_read_options(q)
     q.set_defaults(func=_cmd_contract_infer)
+
+    p = sub.add_parser(
+        "monitor", help="monitor one batch: drift, delayed-label performance, history, report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare one batch with the training reference and record the result.\n\n"
+                    "The batch: a CSV or Parquet file, one row per case, with the contract's id and feature columns\n"
+                    "(absent features are reported as schema drift), and optionally the model's output as written\n"
+                    "by scoring: 'probability' (classification) or 'prediction' (regression) plus lineage columns\n"
+                    "model_name, model_version, run_id. A scored file holding only id and output can name its\n"
+                    "features with --features. Without an output column the model scores the batch here.\n\n"
+                    "Writes a row to <lake>/monitoring/history.csv (append-only), metrics to an MLflow monitoring run,\n"
+                    "reports/monitoring.html and reports/monitoring.json.\n\n"
+                    "Exit codes: 0 no alert; 1 an alert (a feature, the predictions or the schema drifted, or\n"
+                    "performance degraded; the JSON's 'retrain' says whether a retraining threshold was crossed);\n"
+                    "2 unusable input.")
+    p.add_argument("--batch", required=True, help="the batch file (.csv or .parquet)")
+    p.add_argument("--labels", help="delayed labels of this batch: a CSV/Parquet with the id and target columns")
+    p.add_argument("--features", help="the batch's feature file, joined by id, when --batch holds only predictions")
+    p.add_argument("--reference", help="the training reference (default: <lake>/splits/<dataset>/train.csv)")
+    p.add_argument("--model", help="model URI (default: the batch's lineage, else models:/<model-name>@champion)")
+    p.add_argument("--no-model", action="store_true", help="do not load a model (no prediction drift unless scored)")
+    p.add_argument("--model-name", default="credit-risk", help="registered model name (default: credit-risk)")
+    p.add_argument("--batch-id", help="the batch's name in the history (default: from the file name)")
+    p.add_argument("--drift-share", type=float, default=0.25,
+                   help="share of drifted features from which the dataset drifts (default: 0.25)")
+    p.add_argument("--alpha", type=float, default=0.01,
+                   help="family-wise false-alarm rate: a feature test rejects at alpha / number of features (default: 0.01)")
+    p.add_argument("--metric", default="roc_auc", help="metric compared with the holdout (default: roc_auc)")
+    p.add_argument("--tolerance", type=float, default=0.05,
+                   help="how much worse than holdout the metric may be before it counts as degraded (default: 0.05)")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of a positive (default: 0.5)")
+    p.add_argument("--status", help="the JSON status file (default: <reports>/monitoring.json)")
+    p.add_argument("--experiment", default="lab2prod-monitoring", help="MLflow experiment of monitoring runs")
+    p.add_argument("--no-mlflow", action="store_true", help="do not log a monitoring run")
+    _project_options(p)
+    p.set_defaults(func=_cmd_monitor)
+
+    p = sub.add_parser(
+        "retrain", help="retrain on the newest labelled data when monitoring crossed a threshold",
+        description="Read the latest monitoring status; when it crossed a retraining threshold (dataset drift or "
+                    "degraded performance), train a challenger on the newest labelled rows and send it through the "
+                    "release gate and registry aliases. Default: the training pipeline (`ploomber build`) on a "
+                    "window catalog; --in-process trains with the package functions directly and judges challenger "
+                    "and champion on the same held-out rows. The decision goes into the history and the report. "
+                    "Nothing is trained when no threshold was crossed (exit 0 either way).")
+    p.add_argument("--status", help="the monitoring status JSON (default: <reports>/monitoring.json)")
+    p.add_argument("--force", action="store_true", help="retrain even when no threshold was crossed")
+    p.add_argument("--in-process", action="store_true", help="train in this process instead of `ploomber build`")
+    p.add_argument("--window-rows", type=int, default=3000, help="newest labelled rows to train on (default: 3000)")
+    p.add_argument("--family", default="logistic_regression", help="model family (in-process path)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--gate-metric", default="roc_auc")
+    p.add_argument("--gate-tolerance", type=float, default=0.0)
+    p.add_argument("--model-name", default="credit-risk", help="registered model name (default: credit-risk)")
+    p.add_argument("--experiment", default="lab2prod-credit", help="MLflow experiment of the training runs")
+    p.add_argument("--products", default="products", help="the pipeline's products folder (default: products)")
+    p.add_argument("--env-file", help="ploomber env file for the pipeline path (default: env.yaml)")
+    _project_options(p)
+    p.set_defaults(func=_cmd_retrain)
+
+    p = sub.add_parser(
+        "simulate", help="replay the bundled data as drifting batches, with and without the retraining loop",
+        description="Replay the credit data as a sequence of batches under a documented drift scenario (income "
+                    "shifts down, a new applicant segment with a different default relationship grows), score, "
+                    "monitor, feed delayed labels and retrain through the gate when triggered. Writes "
+                    "reports/simulation.html and reports/simulation.json. Uses its own lake and MLflow store "
+                    "(temporary unless --workdir), never the project's registry. Same seed, same figures.")
+    p.add_argument("--batches", type=int, default=8, help="number of batches (default: 8)")
+    p.add_argument("--batch-rows", type=int, default=1000, help="rows per batch (default: 1000)")
+    p.add_argument("--drift-start", type=int, default=2, help="first drifted batch, from 0 (default: 2)")
+    p.add_argument("--seed", type=int, default=42, help="the seed of every random choice (default: 42)")
+    p.add_argument("--workdir", help="keep the simulation's lake and MLflow store here (default: a temporary folder)")
+    p.add_argument("--catalog", default="data/sources/credit/catalog.yaml",
+                   help="the sources replayed, ingested into the simulation's own lake (default: %(default)s)")
+    _project_options(p)
+    p.set_defaults(func=_cmd_simulate)
     return parser
+
+
+def _project_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--contract", default="data/contracts/credit.yaml", help="the data contract (default: %(default)s)")
+    p.add_argument("--lake", default="data/lake", help="the lake folder (default: %(default)s)")
+    p.add_argument("--reports", default="reports", help="where reports go (default: %(default)s)")
+    p.add_argument("--root", help="project folder (default: found from the working directory)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,3 +23,7 @@ class RegistryError(Lab2ProdError):
 
 class IngestError(Lab2ProdError):
     """An ingest broke one of its own invariants (rows lost): a bug to report, never bad input."""
+
+
+class MonitoringError(Lab2ProdError):
+    """A batch, its labels or the monitoring history cannot be used as given."""

@@ -1,0 +1,92 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab2prod.errors import MonitoringError
+from lab2prod.monitoring.drift import DriftThresholds, categorical_drift, drift_report, numeric_drift
+
+
+def test_same_distribution_raises_no_alert(credit_halves):
+    contract, reference, batch = credit_halves
+    report = drift_report(reference, batch, contract)
+    assert report.alerts == []
+    assert not report.dataset_drift
+    assert report.drift_share == 0.0
+    assert set(report.features["feature"]) == set(contract.features)
+
+
+def test_shifted_numeric_feature_is_named(credit_halves):
+    contract, reference, batch = credit_halves
+    shifted = batch.assign(Income=batch["Income"] * 0.6)
+    report = drift_report(reference, shifted, contract)
+    assert report.drifted_features == ["Income"]
+    assert any(a.startswith("feature Income drifted") for a in report.alerts)
+    row = report.features.set_index("feature").loc["Income"]
+    assert row["p_value"] < 0.01 and row["effect"] > 0.1
+    assert batch["Income"].equals(credit_halves[2]["Income"])  # input not modified
+
+
+def test_categorical_shift_and_new_category(credit_halves):
+    contract, reference, batch = credit_halves
+    rng = np.random.default_rng(1)
+    home = np.where(rng.random(len(batch)) < 0.7, "parents", batch["Home"].astype(object))
+    report = drift_report(reference, batch.assign(Home=home), contract)
+    assert report.drifted_features == ["Home"]
+    assert "jensen-shannon" in report.features.set_index("feature").loc["Home", "effect_name"]
+    marital = batch["Marital"].astype(object).copy()
+    marital.iloc[:100] = "civil_union"
+    report = drift_report(reference, batch.assign(Marital=marital), contract)
+    assert report.drifted_features == ["Marital"]
+    assert "civil_union" in report.features.set_index("feature").loc["Marital", "new_categories"]
+
+
+def test_many_shifts_make_dataset_drift(credit_halves):
+    contract, reference, batch = credit_halves
+    shifted = batch.assign(Income=batch["Income"] * 0.5, Amount=batch["Amount"] * 1.8, Price=batch["Price"] * 1.8,
+                           Age=batch["Age"] + 12)
+    report = drift_report(reference, shifted, contract, DriftThresholds(drift_share=0.25))
+    assert report.dataset_drift
+    assert report.alerts[0].startswith("dataset drift")
+    assert set(report.drifted_features) == {"Income", "Amount", "Price", "Age"}
+
+
+def test_missing_values_and_schema_drift(credit_halves):
+    contract, reference, batch = credit_halves
+    debt = batch["Debt"].copy()
+    debt.iloc[: len(debt) // 5] = np.nan
+    report = drift_report(reference, batch.assign(Debt=debt, extra=1).drop(columns=["Job"]), contract)
+    assert report.missing_columns == ["Job"]
+    assert report.extra_columns == ["extra"]
+    assert "schema drift: batch lacks column(s) Job" in report.alerts
+    assert "missing values" in report.features.set_index("feature").loc["Debt", "reason"]
+
+
+def test_prediction_drift(credit_halves):
+    contract, reference, batch = credit_halves
+    rng = np.random.default_rng(0)
+    ref_p, same_p = rng.beta(2, 5, 2000), rng.beta(2, 5, 2000)
+    assert not drift_report(reference, batch, contract, reference_predictions=ref_p,
+                            batch_predictions=same_p).prediction["drifted"]
+    report = drift_report(reference, batch, contract, reference_predictions=ref_p, batch_predictions=rng.beta(4, 3, 2000))
+    assert report.prediction["drifted"] and report.prediction["positive_rate"] > report.prediction["reference_positive_rate"]
+    assert any(a.startswith("prediction drift") for a in report.alerts)
+
+
+def test_numeric_and_categorical_primitives():
+    rng = np.random.default_rng(0)
+    same = numeric_drift(rng.normal(size=5000), rng.normal(size=5000))
+    moved = numeric_drift(rng.normal(size=5000), rng.normal(0.5, 1, size=5000))
+    assert same["p_value"] > 0.01 and moved["p_value"] < 1e-10
+    assert moved["effect"] == pytest.approx(0.5, abs=0.07)
+    res = categorical_drift(pd.Series(["a", "b"] * 100), pd.Series(["a"] * 150 + ["c"] * 50))
+    assert res["new_categories"] == ["c"] and res["new_category_share"] == 0.25 and res["effect"] > 0.3
+
+
+def test_bad_inputs_are_refused(credit_halves):
+    contract, reference, batch = credit_halves
+    with pytest.raises(MonitoringError, match="the batch has 5 rows"):
+        drift_report(reference, batch.head(5), contract)
+    with pytest.raises(MonitoringError, match="reference lacks feature column"):
+        drift_report(reference.drop(columns=["Age"]), batch, contract)
+    with pytest.raises(MonitoringError, match="unknown drift threshold"):
+        DriftThresholds.from_dict({"share": 0.3})

@@ -1,0 +1,63 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab2prod.errors import MonitoringError
+from lab2prod.monitoring.performance import (holdout_metrics, join_labels, lineage, prediction_column,
+                                             realized_performance)
+
+
+@pytest.fixture
+def scored():
+    rng = np.random.default_rng(0)
+    n = 200
+    y = rng.integers(0, 2, n)
+    proba = np.clip(0.3 * y + rng.random(n) * 0.7, 0, 1)
+    return pd.DataFrame({"id": [f"i{i}" for i in range(n)], "probability": proba, "model_name": "m",
+                         "model_version": 3, "run_id": "abc"}), y
+
+
+def test_join_and_realized_performance(scored, contract):
+    frame, y = scored
+    labels = pd.DataFrame({"id": list(frame["id"][:150]) + ["ghost"], "y": list(np.where(y[:150] == 1, "bad", "good")) + ["good"]})
+    joined, unmatched = join_labels(frame, labels, contract)
+    assert len(joined) == 150 and unmatched == 1
+    good = realized_performance(joined, contract, prediction_column(frame, "classification"),
+                                {"roc_auc": 0.70}, tolerance=0.05, unmatched=unmatched)
+    assert good.realized > 0.8 and not good.degraded
+    worse = realized_performance(joined.assign(probability=1 - joined["probability"]), contract, "probability",
+                                 {"roc_auc": 0.70}, tolerance=0.05)
+    assert worse.degraded and worse.summary()["holdout"] == 0.70
+    assert lineage(frame) == {"model_name": "m", "model_version": "3", "run_id": "abc"}
+
+
+def test_bad_labels_are_refused(scored, contract):
+    frame, _ = scored
+    with pytest.raises(MonitoringError, match="labels.csv has no target column 'y'"):
+        join_labels(frame, pd.DataFrame({"id": ["i1"]}), contract, origin="labels.csv")
+    with pytest.raises(MonitoringError, match="id 'i1' has more than one label"):
+        join_labels(frame, pd.DataFrame({"id": ["i1", "i1"], "y": ["bad", "good"]}), contract)
+    with pytest.raises(MonitoringError, match="has label 'maybe'; expected one of bad, good"):
+        join_labels(frame, pd.DataFrame({"id": ["i1"], "y": ["maybe"]}), contract)
+    with pytest.raises(MonitoringError, match="none of its 1 ids is in the scored batch"):
+        join_labels(frame, pd.DataFrame({"id": ["zz"], "y": ["bad"]}), contract)
+    with pytest.raises(MonitoringError, match="one model"):
+        lineage(frame.assign(model_version=[1, 2] * 100))
+    one_class = pd.DataFrame({"id": frame["id"][:10], "y": ["bad"] * 10})
+    joined, _ = join_labels(frame, one_class, contract)
+    with pytest.raises(MonitoringError, match="both classes"):
+        realized_performance(joined, contract, "probability", {})
+
+
+def test_holdout_metrics_from_a_real_run(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.MlflowClient().create_experiment("e", artifact_location=(tmp_path / "art").as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_metrics({"test_roc_auc": 0.81, "valid_roc_auc": 0.7})
+    assert holdout_metrics(run.info.run_id) == {"roc_auc": 0.81}
+    assert holdout_metrics(None) == {}
+    with pytest.raises(MonitoringError, match="cannot read the training run nope"):
+        holdout_metrics("nope")

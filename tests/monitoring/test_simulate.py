@@ -1,0 +1,50 @@
+import json
+
+import pandas as pd
+import pytest
+
+from lab2prod.cli import main
+from lab2prod.errors import MonitoringError
+from lab2prod.monitoring.simulate import Scenario, make_batch, run_simulation
+
+from .conftest import PROJECT
+
+
+def test_batches_follow_the_scenario(credit_lake):
+    contract, frame, _ = credit_lake
+    scenario = Scenario(batches=5, batch_rows=500, drift_start=2, seed=3)
+    assert [scenario.intensity(k) for k in range(5)] == [0.0, 0.0, 1 / 3, 2 / 3, 1.0]
+    calm, last = make_batch(frame, contract, scenario, 0), make_batch(frame, contract, scenario, 4)
+    assert len(calm) == len(last) == 500 and last["applicant_id"].is_unique
+    assert last["Income"].mean() < 0.75 * calm["Income"].mean()
+    segment = last["Job"].eq("partime") & last["Home"].eq("parents") & last["Age"].between(19, 26)
+    assert segment.mean() >= 0.5
+    # the new segment defaults far less than part-time workers did in the past
+    past_partime = (frame.loc[frame["Job"] == "partime", "Status"] == "bad").mean()
+    assert (last.loc[segment, "Status"] == "bad").mean() < past_partime - 0.25
+    pd.testing.assert_frame_equal(last, make_batch(frame, contract, scenario, 4))
+    assert not last.equals(make_batch(frame, contract, Scenario(batches=5, batch_rows=500, seed=4), 4))
+
+
+def test_same_seed_same_figures(credit_lake, tmp_path, monkeypatch):
+    contract, frame, _ = credit_lake
+    scenario = Scenario(batches=3, batch_rows=400, drift_start=1, seed=7)
+    direct = run_simulation(frame, contract, scenario, tmp_path / "a")
+    assert direct["table"]["retrained"].any() and direct["decisions"]
+    # the command, in an empty project folder: it ingests the bundled sources itself
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'unused.db'}")
+    code = main(["simulate", "--batches", "3", "--batch-rows", "400", "--drift-start", "1", "--seed", "7",
+                 "--root", str(tmp_path), "--contract", str(PROJECT / "data/contracts/credit.yaml"),
+                 "--catalog", str(PROJECT / "data/sources/credit/catalog.yaml")])
+    assert code == 0
+    saved = json.loads((tmp_path / "reports/simulation.json").read_text())
+    assert saved["table"] == json.loads(direct["table"].to_json(orient="records"))
+    assert saved["decisions"] == json.loads(json.dumps(direct["decisions"]))
+    assert "data:image/png;base64" in (tmp_path / "reports/simulation.html").read_text()
+    assert not (tmp_path / "unused.db").exists()  # the project's store is never touched
+
+
+def test_simulation_refuses_tiny_data(credit_lake, tmp_path):
+    contract, frame, _ = credit_lake
+    with pytest.raises(MonitoringError, match="at least 200"):
+        run_simulation(frame.head(50), contract, Scenario(), tmp_path)
