@@ -28,4 +28,4 @@ def test_user_error_is_one_line_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
-    assert "set options.delimiter to ';'" in proc.stderr
+    assert "set the delimiter to ';'" in proc.stderr

@@ -62,7 +62,7 @@ def test_pipeline_path_gets_a_window_catalog(credit_lake, tmp_path):
     loaded = settings.load_catalog(catalog)
     assert loaded.key == "applicant_id" and loaded.sources[0].path.name == "window.csv"
     command, env = pipeline_command(tmp_path, catalog, "env.test.yaml")
-    assert command[1:4] == ["build", "--force", "--env--catalog"] and env == {"PLOOMBER_ENV_FILENAME": "env.test.yaml"}
+    assert command[1:4] == ["build", "--force", "--env--data"] and env == {"PLOOMBER_ENV_FILENAME": "env.test.yaml"}
     assert command[4] == str(catalog.relative_to(tmp_path))
     assert command[5:] == ["--env--lake", str(catalog.relative_to(tmp_path).parent / "lake")]
     with pytest.raises(MonitoringError, match="outside the project"):

@@ -219,13 +219,13 @@ def pipeline_command(root: Path, catalog: Path, env_file: str | None = None) -> 
     The build gets its own lake beside the catalog (``--env--lake``), so the
     project's normalized zone and splits are never replaced by the window.
     """
-    # pipeline.yaml reads {{root}}/{{catalog}} and {{root}}/{{lake}}: both must be given relative to the project
+    # pipeline.yaml reads {{data}} (a catalog or one file) and {{root}}/{{lake}}: give both relative to the project
     try:
         relative = Path(catalog).resolve().relative_to(Path(root).resolve())
     except ValueError:
         raise MonitoringError(f"window catalog {catalog} is outside the project {root}: keep the lake inside it") from None
     ploomber = Path(sys.executable).with_name("ploomber")
-    command = [str(ploomber) if ploomber.exists() else "ploomber", "build", "--force", "--env--catalog", str(relative),
+    command = [str(ploomber) if ploomber.exists() else "ploomber", "build", "--force", "--env--data", str(relative),
                "--env--lake", str(relative.parent / "lake")]
     env = {"PLOOMBER_ENV_FILENAME": env_file} if env_file else {}
     return command, env
