@@ -46,6 +46,38 @@ def _cmd_contract_infer(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _project(explicit: str | None):
+    """Return the project folder, or None when the command runs outside one and needs none."""
+    from lab2prod import settings
+    from lab2prod.errors import ConfigError
+
+    try:
+        return settings.project_root(explicit)
+    except ConfigError:
+        if explicit:
+            raise
+        return None
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from lab2prod import settings, tracking
+    from lab2prod.errors import ConfigError
+    from lab2prod.scoring.score import score_file, stderr_progress
+
+    root = _project(args.root)
+    if root is None and not (args.contract and args.model):
+        raise ConfigError("outside a project folder: pass --contract and --model, or --root")
+    if root is not None:
+        tracking.use_store(root)
+    contract = settings.load_contract(args.contract or settings.resolve(root, "data/contracts/credit.yaml"))
+    model = args.model or f"models:/{settings.read_yaml(root / 'env.yaml').get('model_name', 'credit-risk')}@champion"
+    result = score_file(Path(args.input), Path(args.output), model, contract, chunk_rows=args.chunk_rows,
+                        threshold=args.threshold, scored_at=args.scored_at,
+                        progress=None if args.quiet else stderr_progress)
+    print(result.describe())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -79,6 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dataset", help="dataset name (default: the file's stem)")
     q.add_argument("--output", help="write the YAML here instead of printing JSON")
     q.set_defaults(func=_cmd_contract_infer)
+
+    p = sub.add_parser("score", help="score a CSV or Parquet batch with the champion model, streaming",
+                       description="Score a CSV or Parquet file in chunks (memory does not grow with its rows) and "
+                                   "write id, prediction and lineage per row to OUTPUT (.csv or .parquet), atomically. "
+                                   "Rows that break the data contract go to <output>.quarantine.csv beside it. "
+                                   "Exit 0 on success (quarantine included), 2 when the input cannot be used "
+                                   "(then no output is left behind).")
+    p.add_argument("--input", required=True, help="the batch to score (.csv or .parquet)")
+    p.add_argument("--output", required=True, help="where to write the predictions (.csv or .parquet)")
+    p.add_argument("--model", help="MLflow model URI (default: models:/<model_name of env.yaml>@champion)")
+    p.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk (default: 100000)")
+    p.add_argument("--threshold", type=float,
+                   help="probability from which the positive label is given (default: the model run's threshold)")
+    p.add_argument("--scored-at", help="the scored-at stamp to write (default: now, UTC); fix it to reproduce a file")
+    p.add_argument("--contract", help="contract YAML (default: data/contracts/credit.yaml of the project)")
+    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_cmd_score)
     return parser
 
 
