@@ -63,6 +63,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from lab2prod import settings, tracking
     from lab2prod.errors import ConfigError
     from lab2prod.scoring.score import score_file, stderr_progress
+    from lab2prod.scoring.summary import summary_path_for, write_facts
 
     root = _project(args.root)
     if root is None and not (args.contract and args.model):
@@ -74,6 +75,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     result = score_file(Path(args.input), Path(args.output), model, contract, chunk_rows=args.chunk_rows,
                         threshold=args.threshold, scored_at=args.scored_at,
                         progress=None if args.quiet else stderr_progress)
+    write_facts(result.summary(), summary_path_for(result.output))
     print(result.describe())
     return EXIT_OK
 

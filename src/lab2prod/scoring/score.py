@@ -67,6 +67,11 @@ class ScoreResult:
     quarantine: Path
     input_sha256: str
     scored_at: str
+    model_uri: str = ""
+    model_name: str = ""
+    model_version: str = ""
+    run_id: str = ""
+    threshold: float | None = None
     rows_in: int = 0
     rows_scored: int = 0
     rows_quarantined: int = 0
@@ -455,7 +460,9 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     # the contract's quarantine limit holds for the whole batch, not for each chunk (the last one may be tiny)
     per_chunk = dataclasses.replace(contract, max_quarantine_fraction=1.0)
     result = ScoreResult(input=input, output=output, quarantine=quarantine_path_for(output),
-                         input_sha256="", scored_at=scored_at)
+                         input_sha256="", scored_at=scored_at, model_uri=ref.uri, model_name=ref.name,
+                         model_version=ref.version, run_id=ref.run_id,
+                         threshold=threshold if contract.task == "classification" else None)
     schema = output_schema(contract)
     writers: list[_AtomicWriter] = []
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab2prod-write")
