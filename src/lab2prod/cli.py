@@ -80,6 +80,29 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from lab2prod import settings
+    from lab2prod.errors import ConfigError
+    from lab2prod.scoring.export import export_all, marked_notebooks, stale_exports
+
+    root = settings.project_root(args.root)
+    notebooks = [Path(n).resolve() for n in args.notebook] or marked_notebooks(root / "notebooks")
+    if not notebooks:
+        raise ConfigError(f"{root / 'notebooks'}: no notebook is marked for export "
+                          f"(notebook metadata {{\"lab2prod\": {{\"export\": true}}}})")
+    output_dir = settings.resolve(root, args.output_dir)
+    if args.check:
+        stale = stale_exports(notebooks, output_dir, root)
+        for path in stale:
+            print(f"stale: {path}: run `lab2prod export` and commit the result")
+        if not stale:
+            print(f"{len(notebooks)} export(s) in {output_dir} match their notebooks")
+        return EXIT_CHECK_FAILED if stale else EXIT_OK
+    for script in export_all(notebooks, output_dir, root):
+        print(f"wrote {script}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -131,6 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("export", help="export the production notebooks as plain Python scripts",
+                       description="Turn each notebook marked for production (metadata lab2prod.export: true) into "
+                                   "a Python script: the parameters cell becomes command-line options with the same "
+                                   "defaults, cells tagged 'exploration' are dropped, nothing imports Jupyter or "
+                                   "Papermill at run time.")
+    p.add_argument("notebook", nargs="*", help="notebooks to export (default: the marked ones in notebooks/)")
+    p.add_argument("--output-dir", default="exports", help="where the scripts go (default: exports/)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 when a script is missing or differs from a fresh export")
+    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
