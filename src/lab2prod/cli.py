@@ -73,7 +73,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     contract = settings.load_contract(args.contract or settings.resolve(root, "data/contracts/credit.yaml"))
     model = args.model or f"models:/{settings.read_yaml(root / 'env.yaml').get('model_name', 'credit-risk')}@champion"
     result = score_file(Path(args.input), Path(args.output), model, contract, chunk_rows=args.chunk_rows,
-                        threshold=args.threshold, scored_at=args.scored_at,
+                        threshold=args.threshold, scored_at=args.scored_at, workers=args.workers,
                         progress=None if args.quiet else stderr_progress)
     write_facts(result.summary(), summary_path_for(result.output))
     print(result.describe())
@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="where to write the predictions (.csv or .parquet)")
     p.add_argument("--model", help="MLflow model URI (default: models:/<model_name of env.yaml>@champion)")
     p.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk (default: 100000)")
+    p.add_argument("--workers", type=int,
+                   help="processes that score chunks while this one reads and writes (default: 2 on 2 cores or more)")
     p.add_argument("--threshold", type=float,
                    help="probability from which the positive label is given (default: the model run's threshold)")
     p.add_argument("--scored-at", help="the scored-at stamp to write (default: now, UTC); fix it to reproduce a file")

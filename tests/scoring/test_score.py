@@ -63,9 +63,9 @@ def test_scores_every_row_with_lineage(champion, ref, batch_text, tmp_path):
 
 def test_chunk_size_and_format_do_not_change_predictions(champion, ref, batch_text, tmp_path):
     src = _write_csv(batch_text, tmp_path / "batch.csv")
-    small = score_file(src, tmp_path / "a.csv", ref, champion["contract"], chunk_rows=40, scored_at=STAMP)
-    again = score_file(src, tmp_path / "b.csv", ref, champion["contract"], chunk_rows=40, scored_at=STAMP)
-    assert small.output.read_bytes() == again.output.read_bytes()  # deterministic to the byte
+    small = score_file(src, tmp_path / "a.csv", ref, champion["contract"], chunk_rows=40, scored_at=STAMP, workers=2)
+    again = score_file(src, tmp_path / "b.csv", ref, champion["contract"], chunk_rows=40, scored_at=STAMP, workers=1)
+    assert small.output.read_bytes() == again.output.read_bytes()  # deterministic to the byte, in or out of process
     large = score_file(src, tmp_path / "c.csv", ref, champion["contract"], chunk_rows=10_000, scored_at=STAMP)
     a, b = pd.read_csv(small.output), pd.read_csv(large.output)
     assert a.drop(columns="probability").equals(b.drop(columns="probability"))

@@ -20,7 +20,6 @@ import tempfile
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -150,8 +149,18 @@ def load_model(uri: str) -> ModelRef:
 
 @dataclass
 class _Chunk:
-    rows: pd.DataFrame          # text cells (pandas str) plus LINE
+    """Rows as read (Arrow text cells and their lines) plus the ragged rows the reader set aside."""
+
+    table: pa.Table | pa.RecordBatch
+    lines: np.ndarray
     ragged: list[dict[str, Any]]
+    markers: bool = False       # Parquet: missing markers still to be turned into nulls
+
+    def frame(self) -> pd.DataFrame:
+        """Return the rows as a frame of text cells with their LINE, blank lines dropped."""
+        frame = _to_frame(self.table, self.lines, self.markers)
+        blank = frame.drop(columns=[LINE]).isna().all(axis=1)
+        return frame[~blank].reset_index(drop=True) if blank.any() else frame
 
 
 class _DigestThread:
@@ -323,11 +332,7 @@ def _numbered(table: pa.Table, next_line: int, ragged: deque, width: int, path: 
                          "reason": f"{what}: expected {width} fields, found {found}", "record": (text or "")[:500]})
     if n:
         next_line = int(lines[-1]) + 1
-    frame = _to_frame(table, lines)
-    blank = frame.drop(columns=[LINE]).isna().all(axis=1)
-    if blank.any():
-        frame = frame[~blank].reset_index(drop=True)
-    return _Chunk(rows=frame, ragged=rejected), next_line
+    return _Chunk(table=table, lines=lines, ragged=rejected), next_line
 
 
 def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
@@ -341,7 +346,7 @@ def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
             lines = np.arange(first, first + batch.num_rows, dtype="int64")
             first += batch.num_rows
             if batch.num_rows:
-                yield _Chunk(rows=_to_frame(batch, lines, markers=True), ragged=[])
+                yield _Chunk(table=batch, lines=lines, ragged=[], markers=True)
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"{path}: Parquet data cannot be read ({_arrow_message(exc)}): re-export it") from None
 
@@ -435,16 +440,85 @@ def _check_paths(input: Path, output: Path) -> None:
         raise SourceError(f"{output}: the output would overwrite the input: choose another path")
 
 
+@dataclass
+class _Scorer:
+    """Everything a chunk needs to be scored; inherited by forked worker processes."""
+
+    model: Any
+    contract: Contract
+    per_chunk: Contract
+    threshold: float
+    lineage: dict[str, str]
+    schema: pa.Schema
+    origin: str
+    source: str
+
+
+@dataclass
+class _Scored:
+    predictions: pa.Table | None
+    quarantined: list[pa.Table]
+    warnings: list[str]
+    rows_in: int
+    rows_scored: int
+
+
+def _score_chunk(scorer: _Scorer, chunk: _Chunk) -> _Scored:
+    """Condition one chunk by the contract, predict its clean rows, and return output and quarantine tables."""
+    rows = chunk.frame()
+    bad = [_quarantine_table(pd.DataFrame(chunk.ragged, columns=QUARANTINE_COLUMNS))] if chunk.ragged else []
+    if not len(rows):
+        return _Scored(None, bad, [], len(chunk.ragged), 0)
+    conditioned = condition(rows.assign(**{SOURCE: scorer.source}), scorer.per_chunk, mode="score", origin=scorer.origin)
+    if len(conditioned.quarantine):
+        bad.append(_quarantine_table(conditioned.quarantine))
+    clean = conditioned.clean
+    out = None
+    if len(clean):
+        contract = scorer.contract
+        scores = np.asarray(predict(scorer.model, model_frame(clean, contract), contract.task), dtype="float64")
+        ids = pa.array(clean[contract.id_column].to_numpy(dtype=object), pa.string())
+        out = predictions_table(ids, scores, contract, scorer.threshold, scorer.lineage, scorer.schema)
+    return _Scored(out, bad, conditioned.warnings, len(rows) + len(chunk.ragged), len(clean))
+
+
+_WORKER: _Scorer | None = None  # set in the parent just before the fork; the children inherit it
+
+
+def _worker_init() -> None:
+    import warnings
+
+    # a forked child must not write to the parent's streams (in a Jupyter kernel they are sockets)
+    warnings.simplefilter("ignore")
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def _worker_score(chunk: _Chunk) -> _Scored:
+    return _score_chunk(_WORKER, chunk)
+
+
+def default_workers() -> int:
+    """Return how many processes score chunks: 2 on a machine with 2 cores or more, else 1."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
 def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: str | ModelRef, contract: Contract,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, threshold: float | None = None, scored_at: str | None = None,
-               progress: Progress | None = None) -> ScoreResult:
+               progress: Progress | None = None, workers: int | None = None) -> ScoreResult:
     """Score a CSV or Parquet file chunk by chunk and write predictions (CSV or Parquet by suffix) atomically.
 
     Rows that break the contract go to ``<output stem>.quarantine.csv`` beside
     the output with their line and reasons. Raises a Lab2ProdError (and leaves
     no output) when the input cannot be used: unreadable, a column missing, no
     rows, or more quarantined rows than the contract allows.
+
+    With `workers` > 1 (default: 2 on 2 cores or more), forked processes
+    condition and predict chunks while this one reads and writes; chunks keep
+    their order and boundaries, so the output is the same to the byte.
     """
+    global _WORKER
+    import multiprocessing
+
     started = time.perf_counter()
     input, output = Path(input), Path(output)
     _check_paths(input, output)
@@ -452,65 +526,55 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         raise ContractError(f"{contract.origin}: no id_column: scoring needs one to tie each prediction to its row")
     if chunk_rows < 1:
         raise SourceError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    workers = default_workers() if workers is None else max(1, int(workers))
+    if "fork" not in multiprocessing.get_all_start_methods():
+        workers = 1
     digest = _DigestThread(input)
     ref = model_uri if isinstance(model_uri, ModelRef) else load_model(model_uri)
     if threshold is None:
         threshold = ref.threshold if ref.threshold is not None else 0.5
     scored_at = scored_at or utc_now()
-    # the contract's quarantine limit holds for the whole batch, not for each chunk (the last one may be tiny)
-    per_chunk = dataclasses.replace(contract, max_quarantine_fraction=1.0)
     result = ScoreResult(input=input, output=output, quarantine=quarantine_path_for(output),
                          input_sha256="", scored_at=scored_at, model_uri=ref.uri, model_name=ref.name,
                          model_version=ref.version, run_id=ref.run_id,
                          threshold=threshold if contract.task == "classification" else None)
-    schema = output_schema(contract)
+    result.input_sha256 = digest.result()
+    scorer = _Scorer(
+        model=ref.model, contract=contract,
+        # the contract's quarantine limit holds for the whole batch, not for each chunk (the last one may be tiny)
+        per_chunk=dataclasses.replace(contract, max_quarantine_fraction=1.0), threshold=float(threshold),
+        lineage={"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id,
+                 "input_sha256": result.input_sha256, "scored_at": scored_at},
+        schema=output_schema(contract), origin=str(input), source=input.name)
     writers: list[_AtomicWriter] = []
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab2prod-write")
-    pending: Future | None = None
+    pool = None
     try:
-        result.input_sha256 = digest.result()
-        lineage = {"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id,
-                   "input_sha256": result.input_sha256, "scored_at": scored_at}
-        predictions = _AtomicWriter(output, schema)
+        predictions = _AtomicWriter(output, scorer.schema)
         writers.append(predictions)
         quarantined = _AtomicWriter(result.quarantine, QUARANTINE_SCHEMA)
         writers.append(quarantined)
+        if workers > 1:
+            _WORKER = scorer
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
+            _WORKER = None
         warnings: dict[str, None] = {}
         first_bad: str | None = None
         last_report = started
-        for chunk in iter_chunks(input, chunk_rows):
-            rows = chunk.rows
-            bad_tables = [_quarantine_table(pd.DataFrame(chunk.ragged, columns=QUARANTINE_COLUMNS))] if chunk.ragged else []
-            result.rows_in += len(rows) + len(chunk.ragged)
-            if len(rows):
-                conditioned = condition(rows.assign(**{SOURCE: input.name}), per_chunk, mode="score",
-                                        origin=str(input))
-                warnings.update(dict.fromkeys(conditioned.warnings))
-                clean = conditioned.clean
-                if len(conditioned.quarantine):
-                    bad_tables.append(_quarantine_table(conditioned.quarantine))
-                out = None
-                if len(clean):
-                    scores = predict(ref.model, model_frame(clean, contract), contract.task)
-                    ids = pa.array(clean[contract.id_column].to_numpy(dtype=object), pa.string())
-                    out = predictions_table(ids, np.asarray(scores, dtype="float64"), contract, threshold, lineage, schema)
-                    result.rows_scored += len(clean)
-            else:
-                out = None
-            for table in bad_tables:
+        for scored in _scored_in_order(scorer, iter_chunks(input, chunk_rows), pool, 2 * workers):
+            result.rows_in += scored.rows_in
+            result.rows_scored += scored.rows_scored
+            warnings.update(dict.fromkeys(scored.warnings))
+            if scored.predictions is not None:
+                predictions.write(scored.predictions)
+            for table in scored.quarantined:
+                quarantined.write(table)
                 result.rows_quarantined += table.num_rows
                 if first_bad is None and table.num_rows:
                     first_bad = f"line {table['line'][0].as_py()}, {table['reason'][0].as_py()}"
-            # the previous chunk's write overlaps this chunk's work; order is kept (one writer thread)
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(_write_chunk, predictions, out, quarantined, bad_tables)
             now = time.perf_counter()
             if progress is not None and now - last_report >= 1.0:
                 progress(result.rows_in, result.rows_quarantined, now - started)
                 last_report = now
-        if pending is not None:
-            pending.result()
         if result.rows_in == 0:
             raise ContractError(f"{input}: no rows to score: the input has a header but no data")
         limit = contract.max_quarantine_fraction
@@ -523,11 +587,14 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         quarantined.commit()
         predictions.commit()
     except BaseException:
-        pool.shutdown(wait=True)
         for writer in writers:
             writer.abort()
         raise
-    pool.shutdown(wait=True)
+    finally:
+        _WORKER = None
+        if pool is not None:
+            pool.terminate()
+            pool.join()
     result.warnings = list(warnings)
     result.seconds = time.perf_counter() - started
     if progress is not None and last_report > started:
@@ -535,12 +602,19 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     return result
 
 
-def _write_chunk(predictions: _AtomicWriter, out: pa.Table | None, quarantined: _AtomicWriter,
-                 bad_tables: list[pa.Table]) -> None:
-    if out is not None:
-        predictions.write(out)
-    for table in bad_tables:
-        quarantined.write(table)
+def _scored_in_order(scorer: _Scorer, chunks: Iterator[_Chunk], pool, ahead: int) -> Iterator[_Scored]:
+    """Yield each chunk scored, in input order; with a pool, at most `ahead` chunks are in flight (memory stays flat)."""
+    if pool is None:
+        for chunk in chunks:
+            yield _score_chunk(scorer, chunk)
+        return
+    flight: deque = deque()
+    for chunk in chunks:
+        flight.append(pool.apply_async(_worker_score, (chunk,)))
+        if len(flight) >= ahead:
+            yield flight.popleft().get()
+    while flight:
+        yield flight.popleft().get()
 
 
 def _quarantine_table(frame: pd.DataFrame) -> pa.Table:
