@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score a CSV or Parquet batch with the champion model, streaming",
                        description="Score a CSV or Parquet file in chunks (memory does not grow with its rows) and "
                                    "write id, prediction and lineage per row to OUTPUT (.csv or .parquet), atomically. "
-                                   "Rows that break the data contract go to <output>.quarantine.csv beside it. "
+                                   "Rows that break the data contract go to <stem>.quarantine.csv beside it (line and reason), "
+                                   "the run's facts to <stem>.summary.json. "
                                    "Exit 0 on success (quarantine included), 2 when the input cannot be used "
                                    "(then no output is left behind).")
     p.add_argument("--input", required=True, help="the batch to score (.csv or .parquet)")

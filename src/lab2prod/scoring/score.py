@@ -234,7 +234,7 @@ def _to_frame(batch: pa.RecordBatch | pa.Table, lines: np.ndarray, markers: bool
 
 def _iter_csv(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
     names = _csv_header(path)
-    ragged: deque[tuple[int, str]] = deque()
+    ragged: deque[tuple[int, int, str]] = deque()
     width = len(names)
 
     def on_invalid(row) -> str:
