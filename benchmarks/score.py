@@ -111,6 +111,8 @@ def main() -> None:
     parser.add_argument("--mlflow-max-rows", type=int, default=1_000_000,
                         help="skip `mlflow models predict` above this size (it holds everything in memory)")
     parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--in-process", action="store_true",
+                        help="also time `lab2prod score --workers 1` (no worker processes)")
     parser.add_argument("--workdir", help="keep the data and store here (default: a temporary folder, removed)")
     args = parser.parse_args()
 
@@ -133,6 +135,10 @@ def main() -> None:
                                    str(work / "out-lab2prod.csv"), "--model", URI, "--contract",
                                    str(PROJECT / "data/contracts/credit.yaml"), "--chunk-rows", str(args.chunk_rows),
                                    "--quiet"],
+            }
+            if args.in_process:
+                ways["lab2prod score -w1"] = ways["lab2prod score"] + ["--workers", "1"]
+            ways |= {
                 "naive one-shot": [sys.executable, "-c", NAIVE, str(data), str(work / "out-naive.csv"), URI],
             }
             if size <= args.mlflow_max_rows:
