@@ -83,6 +83,7 @@ def test_repository_notebooks_marked_for_export():
     assert [p.name for p in marked_notebooks(PROJECT / "notebooks")] == ["score.ipynb"]
 
 
+@pytest.mark.integration  # three processes, each loading the model: tens of seconds
 def test_command_papermill_job_and_exported_script_give_identical_predictions(champion, tmp_path):
     """All three ways of scoring one batch write the same bytes (same model, chunking and scored-at)."""
     rows = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(400)
