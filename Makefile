@@ -6,12 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_VERSION := 26.3
-NOTEBOOKS := ingest validate split train evaluate register report monitor
+NOTEBOOKS := ingest validate split train evaluate register report score score_summary monitor
+MODEL_NAME ?= credit-risk
+SERVE_PORT ?= 5001
 # the venv first: papermill kernels and `mlflow models serve` look up executables on PATH
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-notebooks mlflow-ui lab clean
+.PHONY: help install run test test-unit test-notebooks mlflow-ui lab clean score serve export
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -37,6 +39,17 @@ test-unit: $(STAMP) ## Unit tests only (seconds)
 
 test-notebooks: $(STAMP) ## nbval over the pipeline notebooks, in a temporary copy of the project
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)
+
+score: $(STAMP) ## Score a batch with the champion: ploomber build of pipeline.score.yaml (values: env.score.yaml)
+	$(BIN)/ploomber build --entry-point pipeline.score.yaml
+	@echo "Predictions in data/lake/predictions/; summary in reports/score-*.html"
+
+serve: $(STAMP) ## Serve the champion over REST: POST JSON to http://127.0.0.1:5001/invocations (SERVE_PORT=...)
+	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" $(BIN)/mlflow models serve \
+		-m "models:/$(MODEL_NAME)@champion" --env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
+
+export: $(STAMP) ## Export the production notebooks (score.ipynb) as plain scripts under exports/
+	$(BIN)/lab2prod export
 
 mlflow-ui: $(STAMP) ## Serve the MLflow UI of the project's store on http://127.0.0.1:5000
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \

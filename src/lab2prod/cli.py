@@ -164,6 +164,63 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _project(explicit: str | None):
+    """Return the project folder, or None when the command runs outside one and needs none."""
+    from lab2prod import settings
+    from lab2prod.errors import ConfigError
+
+    try:
+        return settings.project_root(explicit)
+    except ConfigError:
+        if explicit:
+            raise
+        return None
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from lab2prod import settings, tracking
+    from lab2prod.errors import ConfigError
+    from lab2prod.scoring.score import score_file, stderr_progress
+    from lab2prod.scoring.summary import summary_path_for, write_facts
+
+    root = _project(args.root)
+    if root is None and not (args.contract and args.model):
+        raise ConfigError("outside a project folder: pass --contract and --model, or --root")
+    if root is not None:
+        tracking.use_store(root)
+    contract = settings.load_contract(args.contract or settings.resolve(root, "data/contracts/credit.yaml"))
+    model = args.model or f"models:/{settings.read_yaml(root / 'env.yaml').get('model_name', 'credit-risk')}@champion"
+    result = score_file(Path(args.input), Path(args.output), model, contract, chunk_rows=args.chunk_rows,
+                        threshold=args.threshold, scored_at=args.scored_at, workers=args.workers,
+                        progress=None if args.quiet else stderr_progress)
+    write_facts(result.summary(), summary_path_for(result.output))
+    print(result.describe())
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from lab2prod import settings
+    from lab2prod.errors import ConfigError
+    from lab2prod.scoring.export import export_all, marked_notebooks, stale_exports
+
+    root = settings.project_root(args.root)
+    notebooks = [Path(n).resolve() for n in args.notebook] or marked_notebooks(root / "notebooks")
+    if not notebooks:
+        raise ConfigError(f"{root / 'notebooks'}: no notebook is marked for export "
+                          f"(notebook metadata {{\"lab2prod\": {{\"export\": true}}}})")
+    output_dir = settings.resolve(root, args.output_dir)
+    if args.check:
+        stale = stale_exports(notebooks, output_dir, root)
+        for path in stale:
+            print(f"stale: {path}: run `lab2prod export` and commit the result")
+        if not stale:
+            print(f"{len(notebooks)} export(s) in {output_dir} match their notebooks")
+        return EXIT_CHECK_FAILED if stale else EXIT_OK
+    for script in export_all(notebooks, output_dir, root):
+        print(f"wrote {script}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -275,6 +332,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the sources replayed, ingested into the simulation's own lake (default: %(default)s)")
     _project_options(p)
     p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("score", help="score a CSV or Parquet batch with the champion model, streaming",
+                       description="Score a CSV or Parquet file in chunks (memory does not grow with its rows) and "
+                                   "write id, prediction and lineage per row to OUTPUT (.csv or .parquet), atomically. "
+                                   "Rows that break the data contract go to <stem>.quarantine.csv beside it (line and reason), "
+                                   "the run's facts to <stem>.summary.json. "
+                                   "Exit 0 on success (quarantine included), 2 when the input cannot be used "
+                                   "(then no output is left behind).")
+    p.add_argument("--input", required=True, help="the batch to score (.csv or .parquet)")
+    p.add_argument("--output", required=True, help="where to write the predictions (.csv or .parquet)")
+    p.add_argument("--model", help="MLflow model URI (default: models:/<model_name of env.yaml>@champion)")
+    p.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk (default: 100000)")
+    p.add_argument("--workers", type=int,
+                   help="processes that score chunks while this one reads and writes (default: 2 on 2 cores or more)")
+    p.add_argument("--threshold", type=float,
+                   help="probability from which the positive label is given (default: the model run's threshold)")
+    p.add_argument("--scored-at", help="the scored-at stamp to write (default: now, UTC); fix it to reproduce a file")
+    p.add_argument("--contract", help="contract YAML (default: data/contracts/credit.yaml of the project)")
+    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("export", help="export the production notebooks as plain Python scripts",
+                       description="Turn each notebook marked for production (metadata lab2prod.export: true) into "
+                                   "a Python script: the parameters cell becomes command-line options with the same "
+                                   "defaults, cells tagged 'exploration' are dropped, nothing imports Jupyter or "
+                                   "Papermill at run time.")
+    p.add_argument("notebook", nargs="*", help="notebooks to export (default: the marked ones in notebooks/)")
+    p.add_argument("--output-dir", default="exports", help="where the scripts go (default: exports/)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 when a script is missing or differs from a fresh export")
+    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -1,0 +1,178 @@
+"""Benchmark batch scoring: `lab2prod score` against the naive one-shot way and `mlflow models predict`.
+
+Builds a champion in a temporary MLflow store (the bundled credit data, a
+logistic regression logged and registered as the training pipeline does),
+resamples the data to the sizes asked, then runs each way as its own process,
+side by side, and prints wall time, rows/s and peak RSS (the process tree's
+resident memory, polled every 20 ms with psutil; imports and model loading
+included). Figures only, never asserted. Run from the project folder:
+
+    python benchmarks/score.py                    # 1M and 5M rows
+    python benchmarks/score.py --sizes 100000     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+
+PROJECT = Path(__file__).resolve().parents[1]
+MODEL_NAME = "credit-risk"
+URI = f"models:/{MODEL_NAME}@champion"
+
+NAIVE = """
+import sys
+import mlflow.sklearn
+import pandas as pd
+model = mlflow.sklearn.load_model(sys.argv[3])
+frame = pd.read_csv(sys.argv[1], engine="pyarrow")
+proba = model.predict_proba(frame)[:, 1]
+pd.DataFrame({"applicant_id": frame["applicant_id"], "probability": proba}).to_csv(sys.argv[2], index=False)
+"""
+
+
+def build_champion(root: Path) -> Path:
+    """Ingest the bundled sources, fit and register a logistic regression champion; return the normalized CSV."""
+    import mlflow
+
+    from lab2prod import settings, tracking
+    from lab2prod.data import contract as data_contract, ingest
+    from lab2prod.modeling import estimators, features
+    from lab2prod.release import registry
+
+    contract = settings.load_contract(PROJECT / "data/contracts/credit.yaml")
+    result = ingest.ingest(settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"), contract, root / "lake")
+    train = data_contract.read_normalized(result.normalized, contract)
+    columns = features.model_columns(contract)
+    model = estimators.build_estimator("logistic_regression", contract.task, columns["numeric"], columns["categorical"])
+    model.fit(features.model_frame(train, contract), features.target_vector(train, contract))
+    tracking.connect(root, "benchmark")
+    with mlflow.start_run():
+        mlflow.log_params({"family": "logistic_regression", "threshold": 0.5})
+        uri = tracking.log_sklearn_model(model, features.model_frame(train.head(50), contract),
+                                         estimators.trusted_types("logistic_regression"), "predict_proba")
+    registry.promote(MODEL_NAME, registry.register(uri, MODEL_NAME).version)
+    return result.normalized
+
+
+def resample(normalized: Path, rows: int, path: Path, seed: int = 0) -> Path:
+    """Write `rows` rows drawn with replacement from the normalized data (target dropped, ids made unique)."""
+    table = pv.read_csv(normalized, convert_options=pv.ConvertOptions(strings_can_be_null=True)).drop_columns(["Status"])
+    picks = np.random.default_rng(seed).integers(0, table.num_rows, rows)
+    table = table.take(pa.array(picks))
+    ids = pa.array(np.char.add("R", np.arange(rows).astype("U9")).astype(object), pa.string())
+    table = table.set_column(table.schema.get_field_index("applicant_id"), "applicant_id", ids)
+    # numbers written with a decimal point ("9.0"): `mlflow models predict` reads the CSV with pandas and
+    # refuses int64 columns where the model's signature says double ("Can not safely convert int64 to float64")
+    for i, field in enumerate(table.schema):
+        if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
+            text = pc.cast(table.column(i), pa.string())
+            text = pc.if_else(pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".0", ""))
+            table = table.set_column(i, field.name, text)
+    pv.write_csv(table, path, write_options=pv.WriteOptions(quoting_style="needed"))
+    return path
+
+
+def measure(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int]:
+    """Run a command; return (seconds, peak RSS of its process tree in MB, exit code)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            procs = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    seconds = time.perf_counter() - started
+    err = process.stderr.read().decode(errors="replace")
+    if process.returncode != 0:
+        print(f"  ! {' '.join(args[:3])} exited {process.returncode}: {err.strip().splitlines()[-1:] }", file=sys.stderr)
+    return seconds, peak / 2**20, process.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--mlflow-max-rows", type=int, default=1_000_000,
+                        help="skip `mlflow models predict` above this size (it holds everything in memory)")
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--in-process", action="store_true",
+                        help="also time `lab2prod score --workers 1` (no worker processes)")
+    parser.add_argument("--workdir", help="keep the data and store here (default: a temporary folder, removed)")
+    args = parser.parse_args()
+
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="lab2prod-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
+    bindir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")]),
+           "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
+    try:
+        print(f"setting up in {work} ...", file=sys.stderr)
+        normalized = build_champion(work)
+        rows_table = []
+        for size in args.sizes:
+            data = resample(normalized, size, work / f"batch-{size}.csv")
+            mb = data.stat().st_size / 2**20
+            print(f"{size:,} rows: {mb:,.0f} MB of CSV", file=sys.stderr)
+            ways = {
+                "lab2prod score": [str(Path(bindir) / "lab2prod"), "score", "--input", str(data), "--output",
+                                   str(work / "out-lab2prod.csv"), "--model", URI, "--contract",
+                                   str(PROJECT / "data/contracts/credit.yaml"), "--chunk-rows", str(args.chunk_rows),
+                                   "--quiet"],
+            }
+            if args.in_process:
+                ways["lab2prod score -w1"] = ways["lab2prod score"] + ["--workers", "1"]
+            ways |= {
+                "naive one-shot": [sys.executable, "-c", NAIVE, str(data), str(work / "out-naive.csv"), URI],
+            }
+            if size <= args.mlflow_max_rows:
+                ways["mlflow models predict"] = [str(Path(bindir) / "mlflow"), "models", "predict", "-m", URI, "-i",
+                                                 str(data), "-o", str(work / "out-mlflow.json"), "-t", "csv",
+                                                 "--env-manager", "local"]
+            for name, command in ways.items():
+                seconds, peak, code = measure(command, env, work)
+                rows_table.append((size, name, seconds, size / seconds, peak, code))
+                print(f"  {name:<22} {seconds:6.1f} s  {size / seconds:>10,.0f} rows/s  {peak:7,.0f} MB peak"
+                      + ("" if code == 0 else f"  (exit {code})"), file=sys.stderr)
+            for leftover in work.glob("out-*"):
+                leftover.unlink()
+            data.unlink()
+        print()
+        print(f"{'rows':>10}  {'way':<22} {'seconds':>8} {'rows/s':>11} {'peak RSS MB':>12}")
+        for size, name, seconds, rate, peak, code in rows_table:
+            print(f"{size:>10,}  {name:<22} {seconds:8.1f} {rate:11,.0f} {peak:12,.0f}" + ("" if code == 0 else f"  exit {code}"))
+        by = {(s, n): (sec, peak) for s, n, sec, _, peak, _ in rows_table}
+        small, large = min(args.sizes), max(args.sizes)
+        if (small, "naive one-shot") in by:
+            print(f"\nlab2prod score vs naive at {small:,}: {by[(small, 'naive one-shot')][0] / by[(small, 'lab2prod score')][0]:.2f}x "
+                  f"(target >= 1)")
+        if (small, "mlflow models predict") in by:
+            print(f"lab2prod score vs mlflow models predict at {small:,}: "
+                  f"{by[(small, 'mlflow models predict')][0] / by[(small, 'lab2prod score')][0]:.2f}x (target >= 3)")
+        if small != large:
+            print(f"lab2prod score peak RSS {large:,} / {small:,}: "
+                  f"{by[(large, 'lab2prod score')][1] / by[(small, 'lab2prod score')][1]:.2f} (target <= 1.2)")
+        print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Scoring: streaming batch scoring with lineage, and notebook -> production script export."""

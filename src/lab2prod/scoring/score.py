@@ -1,0 +1,628 @@
+"""Streaming batch scoring: CSV or Parquet in, predictions with lineage out, memory flat in the number of rows.
+
+Every chunk goes through the same code as training: the data contract
+(`contract.condition`, mode "score") types the rows and quarantines the bad
+ones with their line and reason, `features.model_frame` builds the model's
+view and `predict.predict` asks the model. Nothing here re-implements a
+feature. Outputs are written to temporary files in the output folder and
+renamed at the end: a failed run leaves no output behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+import pyarrow.parquet as pq
+
+from lab2prod.data import lake
+from lab2prod.data.contract import LINE, QUARANTINE_COLUMNS, SOURCE, Contract, condition
+from lab2prod.data.sources import MISSING
+from lab2prod.errors import ContractError, SourceError
+from lab2prod.modeling.features import model_frame
+from lab2prod.modeling.predict import predict
+
+FORMATS = (".csv", ".parquet")
+DEFAULT_CHUNK_ROWS = 100_000
+LINEAGE_COLUMNS = ["model_name", "model_version", "run_id", "input_sha256", "scored_at"]
+
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A loaded model and where it came from: the lineage every prediction carries."""
+
+    model: Any
+    uri: str
+    name: str
+    version: str
+    run_id: str
+    threshold: float | None = None
+
+
+@dataclass
+class ScoreResult:
+    """What one scoring run wrote and how many rows went where."""
+
+    input: Path
+    output: Path
+    quarantine: Path
+    input_sha256: str
+    scored_at: str
+    model_uri: str = ""
+    model_name: str = ""
+    model_version: str = ""
+    run_id: str = ""
+    threshold: float | None = None
+    rows_in: int = 0
+    rows_scored: int = 0
+    rows_quarantined: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Return the counts, paths and lineage as a JSON-ready mapping."""
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+    def describe(self) -> str:
+        """Return one line for a person: rows in, scored, quarantined, speed."""
+        rate = self.rows_in / self.seconds if self.seconds else 0.0
+        text = (f"{self.input}: {self.rows_in:,} rows in, {self.rows_scored:,} scored -> {self.output}, "
+                f"{self.rows_quarantined:,} quarantined -> {self.quarantine} ({self.seconds:.1f} s, {rate:,.0f} rows/s)")
+        return "\n".join([text] + [f"  warning: {w}" for w in self.warnings])
+
+
+def quarantine_path_for(output: str | os.PathLike) -> Path:
+    """Return where the quarantine of `output` goes: beside it, `<stem>.quarantine.csv`."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.quarantine.csv")
+
+
+def utc_now() -> str:
+    """Return the current UTC time as an ISO-8601 string to the second (the scored-at stamp of a batch)."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------------- model
+
+def load_model(uri: str) -> ModelRef:
+    """Load the sklearn model at an MLflow URI and resolve its registered name, version and run.
+
+    ``models:/<name>@<alias>`` and ``models:/<name>/<version>`` resolve through
+    the registry; other URIs (``runs:/``, ``models:/m-...``) keep an empty name
+    and version. The run's logged ``threshold`` parameter comes along.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from lab2prod import tracking
+    from lab2prod.errors import RegistryError
+
+    client = MlflowClient()
+    name = version = run_id = ""
+    try:
+        if uri.startswith("models:/") and not uri.startswith("models:/m-"):
+            ref = uri[len("models:/"):]
+            if "@" in ref:
+                name, alias = ref.split("@", 1)
+                mv = client.get_model_version_by_alias(name, alias)
+            else:
+                name, _, number = ref.partition("/")
+                mv = client.get_model_version(name, number)
+            version, run_id = str(mv.version), mv.run_id or ""
+        elif uri.startswith("runs:/"):
+            run_id = uri[len("runs:/"):].split("/", 1)[0]
+        model = tracking.load_sklearn_model(uri)
+    except MlflowException as exc:
+        message = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
+        raise RegistryError(f"cannot load model {uri}: {message}: train and register a model first (ploomber build)") from None
+    except OSError as exc:
+        raise RegistryError(f"cannot load model {uri}: {exc}: check the tracking store (MLFLOW_TRACKING_URI)") from None
+    threshold = None
+    if run_id:
+        try:
+            raw = client.get_run(run_id).data.params.get("threshold")
+            threshold = float(raw) if raw is not None else None
+        except (MlflowException, ValueError):
+            threshold = None
+    return ModelRef(model=model, uri=uri, name=name, version=version, run_id=run_id, threshold=threshold)
+
+
+# ---------------------------------------------------------------------------- reading
+
+@dataclass
+class _Chunk:
+    """Rows as read (Arrow text cells and their lines) plus the ragged rows the reader set aside."""
+
+    table: pa.Table | pa.RecordBatch
+    lines: np.ndarray
+    ragged: list[dict[str, Any]]
+    markers: bool = False       # Parquet: missing markers still to be turned into nulls
+
+    def frame(self) -> pd.DataFrame:
+        """Return the rows as a frame of text cells with their LINE, blank lines dropped."""
+        frame = _to_frame(self.table, self.lines, self.markers)
+        blank = frame.drop(columns=[LINE]).isna().all(axis=1)
+        return frame[~blank].reset_index(drop=True) if blank.any() else frame
+
+
+class _DigestThread:
+    """Compute a file's SHA-256 in the background (hashlib releases the GIL) while the model loads."""
+
+    def __init__(self, path: Path):
+        self._path, self._value, self._error = path, None, None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = lake.sha256_file(self._path)
+        except OSError as exc:
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise SourceError(f"{self._path}: cannot read ({self._error.strerror or self._error})") from None
+        return self._value
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, "rb") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise SourceError(f"{path}: file is empty or its first line is blank: the first line must be the header")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SourceError(f"{path}: line 1: the header is not valid UTF-8: re-export the file as UTF-8") from None
+    names = next(csv.reader(io.StringIO(text)))
+    clean = [n.strip() for n in names]
+    if len(clean) == 1:
+        for other in (";", "\t", "|"):
+            if other in clean[0]:
+                shown = "\\t" if other == "\t" else other
+                raise SourceError(f"{path}: header reads as one column but contains {shown!r}: "
+                                  f"scoring reads comma-separated files; convert it first")
+    if any(not n for n in clean):
+        raise SourceError(f"{path}: header has an empty column name at position {clean.index('') + 1}: name every column")
+    if len({n.lower() for n in clean}) != len(clean):
+        raise SourceError(f"{path}: header repeats a column name: give every column a distinct name")
+    return names
+
+
+_MISSING = pa.array(sorted(MISSING), pa.string())
+
+
+def _as_text(column: pa.ChunkedArray | pa.Array, markers: bool) -> pa.Array:
+    """Return a column as Arrow text (Parquet may hold numbers or dictionaries); the contract types it.
+
+    With `markers`, the adapters' missing markers ("", NA, null...) become
+    nulls, as sources.read_csv does (the CSV reader does it while parsing).
+    """
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = pc.cast(column, pa.string())
+    if markers:
+        column = pc.if_else(pc.is_in(column, value_set=_MISSING), pa.scalar(None, pa.string()), column)
+    return column
+
+
+def _to_frame(batch: pa.RecordBatch | pa.Table, lines: np.ndarray, markers: bool = False) -> pd.DataFrame:
+    columns = {name: _as_text(batch.column(i), markers) for i, name in enumerate(batch.schema.names)}
+    table = pa.table(columns)
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
+    frame.insert(0, LINE, lines)
+    return frame
+
+
+def _iter_csv(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
+    names = _csv_header(path)
+    ragged: deque[tuple[int, int, str]] = deque()
+    width = len(names)
+
+    def on_invalid(row) -> str:
+        ragged.append((row.number if row.number is not None else -1, row.actual_columns, row.text))
+        return "skip"
+
+    # every cell as text: the contract types columns by name, Arrow never guesses
+    # use_threads=False: only then does Arrow tell the line of a ragged row; _prefetch overlaps the parsing
+    read = pv.ReadOptions(column_names=[n.strip() for n in names], skip_rows=1, block_size=1 << 22,
+                          encoding="utf8", use_threads=False)
+    parse = pv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False, newlines_in_values=False)
+    # the adapters' missing markers ("", NA, null...) become nulls while parsing, as sources.read_csv does
+    convert = pv.ConvertOptions(column_types={n.strip(): pa.string() for n in names}, strings_can_be_null=True,
+                                null_values=sorted(MISSING), quoted_strings_can_be_null=True)
+    try:
+        reader = pv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        raise SourceError(f"{path}: cannot be read as CSV ({_arrow_message(exc)}): check the file") from None
+    next_line = 2
+    pending = pa.table({n.strip(): pa.array([], pa.string()) for n in names})
+    batches = _prefetch(_batches(reader, path))
+    for batch in batches:
+        pending = pa.concat_tables([pending, pa.Table.from_batches([batch])]) if pending.num_rows else pa.Table.from_batches([batch])
+        while pending.num_rows >= chunk_rows:
+            piece, pending = pending.slice(0, chunk_rows), pending.slice(chunk_rows)
+            chunk, next_line = _numbered(piece, next_line, ragged, width, path)
+            yield chunk
+    if pending.num_rows or ragged:
+        chunk, next_line = _numbered(pending, next_line, ragged, width, path, final=True)
+        yield chunk
+
+
+def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Yield what `items` yields, produced one step ahead in a thread (Arrow parses without the GIL)."""
+    import queue
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                box.put((item, None))
+            box.put((done, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            box.put((done, exc))
+
+    thread = threading.Thread(target=produce, daemon=True, name="lab2prod-read")
+    thread.start()
+    try:
+        while True:
+            item, error = box.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+def _batches(reader, path: Path) -> Iterator[pa.RecordBatch]:
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise SourceError(f"{path}: cannot be read ({_arrow_message(exc)}): "
+                              f"re-export it as comma-separated UTF-8") from None
+        if batch.num_rows:
+            yield batch
+
+
+def _numbered(table: pa.Table, next_line: int, ragged: deque, width: int, path: Path,
+              final: bool = False) -> tuple[_Chunk, int]:
+    """Give each row its physical line (the ragged rows Arrow skipped keep theirs) and drop blank lines."""
+    n = table.num_rows
+    lines = np.arange(next_line, next_line + n, dtype="int64")
+    rejected = []
+    while ragged and (final or (n and ragged[0][0] <= lines[-1])):
+        number, found, text = ragged.popleft()
+        if n:
+            lines[lines >= number] += 1
+        what = "truncated" if found < width else "too many fields"
+        rejected.append({"source": path.name, "line": int(number),
+                         "reason": f"{what}: expected {width} fields, found {found}", "record": (text or "")[:500]})
+    if n:
+        next_line = int(lines[-1]) + 1
+    return _Chunk(table=table, lines=lines, ragged=rejected), next_line
+
+
+def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
+    try:
+        source = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceError(f"{path}: not a readable Parquet file ({_arrow_message(exc)}): re-export it") from None
+    first = 1
+    try:
+        for batch in source.iter_batches(batch_size=chunk_rows):
+            lines = np.arange(first, first + batch.num_rows, dtype="int64")
+            first += batch.num_rows
+            if batch.num_rows:
+                yield _Chunk(table=batch, lines=lines, ragged=[], markers=True)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceError(f"{path}: Parquet data cannot be read ({_arrow_message(exc)}): re-export it") from None
+
+
+def _arrow_message(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def iter_chunks(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
+    """Yield the input in chunks of at most `chunk_rows` rows of text cells, each row with its line."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _iter_csv(path, chunk_rows)
+    return _iter_parquet(path, chunk_rows)
+
+
+# ---------------------------------------------------------------------------- writing
+
+class _AtomicWriter:
+    """Stream Arrow tables to a temporary file in the target's folder; rename on commit, delete on abort."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.schema = schema
+        if self.path.suffix.lower() == ".parquet":
+            self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
+        else:
+            self._writer = pv.CSVWriter(self.tmp, schema)
+
+    def write(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+
+    def commit(self) -> Path:
+        self._writer.close()
+        self.tmp.chmod(0o644)  # mkstemp made it private; a product is readable like any other file
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        except Exception:  # the file goes away anyway
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
+QUARANTINE_SCHEMA = pa.schema([("source", pa.string()), ("line", pa.int64()), ("reason", pa.string()),
+                               ("record", pa.string())])
+
+
+def output_schema(contract: Contract) -> pa.Schema:
+    """Return the columns of a predictions file for the contract's task."""
+    id_name = contract.id_column or "id"
+    if contract.task == "classification":
+        fields = [(id_name, pa.string()), ("probability", pa.float64()), ("label", pa.string())]
+    else:
+        fields = [(id_name, pa.string()), ("value", pa.float64())]
+    return pa.schema(fields + [(name, pa.string()) for name in LINEAGE_COLUMNS])
+
+
+def _negative_label(contract: Contract) -> str:
+    others = [label for label in (contract.labels or ()) if label != contract.positive_label]
+    return others[0] if others else f"not {contract.positive_label}"
+
+
+def predictions_table(ids: pa.Array, scores: np.ndarray, contract: Contract, threshold: float,
+                      lineage: dict[str, str], schema: pa.Schema) -> pa.Table:
+    """Return one chunk of output rows: id, prediction (probability and label, or value) and lineage."""
+    n = len(scores)
+    columns: list[pa.Array] = [ids, pa.array(scores, pa.float64())]
+    if contract.task == "classification":
+        names = pa.array([_negative_label(contract), str(contract.positive_label)], pa.string())
+        columns.append(names.take(pa.array((scores >= threshold).astype("int8"))))
+    columns += [pa.repeat(pa.scalar(lineage[name], pa.string()), n) for name in LINEAGE_COLUMNS]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+# ---------------------------------------------------------------------------- scoring
+
+def _check_paths(input: Path, output: Path) -> None:
+    if not input.is_file():
+        raise SourceError(f"{input}: file not found")
+    for role, path in (("input", input), ("output", output)):
+        if path.suffix.lower() not in FORMATS:
+            raise SourceError(f"{path}: unknown {role} suffix {path.suffix!r}: use .csv or .parquet")
+    if input.resolve() == output.resolve():
+        raise SourceError(f"{output}: the output would overwrite the input: choose another path")
+
+
+@dataclass
+class _Scorer:
+    """Everything a chunk needs to be scored; inherited by forked worker processes."""
+
+    model: Any
+    contract: Contract
+    per_chunk: Contract
+    threshold: float
+    lineage: dict[str, str]
+    schema: pa.Schema
+    origin: str
+    source: str
+
+
+@dataclass
+class _Scored:
+    predictions: pa.Table | None
+    quarantined: list[pa.Table]
+    warnings: list[str]
+    rows_in: int
+    rows_scored: int
+
+
+def _score_chunk(scorer: _Scorer, chunk: _Chunk) -> _Scored:
+    """Condition one chunk by the contract, predict its clean rows, and return output and quarantine tables."""
+    rows = chunk.frame()
+    bad = [_quarantine_table(pd.DataFrame(chunk.ragged, columns=QUARANTINE_COLUMNS))] if chunk.ragged else []
+    if not len(rows):
+        return _Scored(None, bad, [], len(chunk.ragged), 0)
+    conditioned = condition(rows.assign(**{SOURCE: scorer.source}), scorer.per_chunk, mode="score", origin=scorer.origin)
+    if len(conditioned.quarantine):
+        bad.append(_quarantine_table(conditioned.quarantine))
+    clean = conditioned.clean
+    out = None
+    if len(clean):
+        contract = scorer.contract
+        scores = np.asarray(predict(scorer.model, model_frame(clean, contract), contract.task), dtype="float64")
+        ids = pa.array(clean[contract.id_column].to_numpy(dtype=object), pa.string())
+        out = predictions_table(ids, scores, contract, scorer.threshold, scorer.lineage, scorer.schema)
+    return _Scored(out, bad, conditioned.warnings, len(rows) + len(chunk.ragged), len(clean))
+
+
+_WORKER: _Scorer | None = None  # set in the parent just before the fork; the children inherit it
+
+
+def _worker_init() -> None:
+    import warnings
+
+    # a forked child must not write to the parent's streams (in a Jupyter kernel they are sockets)
+    warnings.simplefilter("ignore")
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def _worker_score(chunk: _Chunk) -> _Scored:
+    return _score_chunk(_WORKER, chunk)
+
+
+def default_workers() -> int:
+    """Return how many processes score chunks: 2 on a machine with 2 cores or more, else 1."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: str | ModelRef, contract: Contract,
+               chunk_rows: int = DEFAULT_CHUNK_ROWS, threshold: float | None = None, scored_at: str | None = None,
+               progress: Progress | None = None, workers: int | None = None) -> ScoreResult:
+    """Score a CSV or Parquet file chunk by chunk and write predictions (CSV or Parquet by suffix) atomically.
+
+    Rows that break the contract go to ``<output stem>.quarantine.csv`` beside
+    the output with their line and reasons. Raises a Lab2ProdError (and leaves
+    no output) when the input cannot be used: unreadable, a column missing, no
+    rows, or more quarantined rows than the contract allows.
+
+    With `workers` > 1 (default: 2 on 2 cores or more), forked processes
+    condition and predict chunks while this one reads and writes; chunks keep
+    their order and boundaries, so the output is the same to the byte.
+    """
+    global _WORKER
+    import multiprocessing
+
+    started = time.perf_counter()
+    input, output = Path(input), Path(output)
+    _check_paths(input, output)
+    if not contract.id_column:
+        raise ContractError(f"{contract.origin}: no id_column: scoring needs one to tie each prediction to its row")
+    if chunk_rows < 1:
+        raise SourceError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    workers = default_workers() if workers is None else max(1, int(workers))
+    if "fork" not in multiprocessing.get_all_start_methods():
+        workers = 1
+    digest = _DigestThread(input)
+    ref = model_uri if isinstance(model_uri, ModelRef) else load_model(model_uri)
+    if threshold is None:
+        threshold = ref.threshold if ref.threshold is not None else 0.5
+    scored_at = scored_at or utc_now()
+    result = ScoreResult(input=input, output=output, quarantine=quarantine_path_for(output),
+                         input_sha256="", scored_at=scored_at, model_uri=ref.uri, model_name=ref.name,
+                         model_version=ref.version, run_id=ref.run_id,
+                         threshold=threshold if contract.task == "classification" else None)
+    result.input_sha256 = digest.result()
+    scorer = _Scorer(
+        model=ref.model, contract=contract,
+        # the contract's quarantine limit holds for the whole batch, not for each chunk (the last one may be tiny)
+        per_chunk=dataclasses.replace(contract, max_quarantine_fraction=1.0), threshold=float(threshold),
+        lineage={"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id,
+                 "input_sha256": result.input_sha256, "scored_at": scored_at},
+        schema=output_schema(contract), origin=str(input), source=input.name)
+    writers: list[_AtomicWriter] = []
+    pool = None
+    try:
+        predictions = _AtomicWriter(output, scorer.schema)
+        writers.append(predictions)
+        quarantined = _AtomicWriter(result.quarantine, QUARANTINE_SCHEMA)
+        writers.append(quarantined)
+        if workers > 1:
+            _WORKER = scorer
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
+            _WORKER = None
+        warnings: dict[str, None] = {}
+        first_bad: str | None = None
+        last_report = started
+        for scored in _scored_in_order(scorer, iter_chunks(input, chunk_rows), pool, 2 * workers):
+            result.rows_in += scored.rows_in
+            result.rows_scored += scored.rows_scored
+            warnings.update(dict.fromkeys(scored.warnings))
+            if scored.predictions is not None:
+                predictions.write(scored.predictions)
+            for table in scored.quarantined:
+                quarantined.write(table)
+                result.rows_quarantined += table.num_rows
+                if first_bad is None and table.num_rows:
+                    first_bad = f"line {table['line'][0].as_py()}, {table['reason'][0].as_py()}"
+            now = time.perf_counter()
+            if progress is not None and now - last_report >= 1.0:
+                progress(result.rows_in, result.rows_quarantined, now - started)
+                last_report = now
+        if result.rows_in == 0:
+            raise ContractError(f"{input}: no rows to score: the input has a header but no data")
+        limit = contract.max_quarantine_fraction
+        if result.rows_quarantined / result.rows_in > limit:
+            raise ContractError(
+                f"{input}: {result.rows_quarantined} of {result.rows_in} rows "
+                f"({result.rows_quarantined / result.rows_in:.1%}) break the contract, more than the allowed "
+                f"{limit:.1%} (first: {first_bad}): fix the source or raise max_quarantine_fraction"
+            )
+        quarantined.commit()
+        predictions.commit()
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    finally:
+        _WORKER = None
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    result.warnings = list(warnings)
+    result.seconds = time.perf_counter() - started
+    if progress is not None and last_report > started:
+        progress(result.rows_in, result.rows_quarantined, result.seconds)
+    return result
+
+
+def _scored_in_order(scorer: _Scorer, chunks: Iterator[_Chunk], pool, ahead: int) -> Iterator[_Scored]:
+    """Yield each chunk scored, in input order; with a pool, at most `ahead` chunks are in flight (memory stays flat)."""
+    if pool is None:
+        for chunk in chunks:
+            yield _score_chunk(scorer, chunk)
+        return
+    flight: deque = deque()
+    for chunk in chunks:
+        flight.append(pool.apply_async(_worker_score, (chunk,)))
+        if len(flight) >= ahead:
+            yield flight.popleft().get()
+    while flight:
+        yield flight.popleft().get()
+
+
+def _quarantine_table(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame[QUARANTINE_COLUMNS].astype({"line": "int64"}).astype(
+        {"source": object, "reason": object, "record": object}), schema=QUARANTINE_SCHEMA, preserve_index=False)
+
+
+def stderr_progress(rows: int, quarantined: int, seconds: float) -> None:
+    """Print one progress line to stderr: rows read, quarantined, rows per second."""
+    rate = rows / seconds if seconds else 0.0
+    print(f"scored {rows:,} rows ({quarantined:,} quarantined), {rate:,.0f} rows/s", file=sys.stderr, flush=True)

@@ -1,0 +1,87 @@
+"""The batch summary a person reads after a scoring run: counts, label shares, score distribution, quarantine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.csv as pv
+import pyarrow.parquet as pq
+
+from lab2prod.data import lake
+
+
+def summary_path_for(output: str | Path) -> Path:
+    """Return where the JSON facts of a scoring run go: beside its output, `<stem>.summary.json`."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.summary.json")
+
+
+def write_facts(result_summary: dict[str, Any], path: str | Path) -> Path:
+    """Write the facts of a scoring run (ScoreResult.summary()) as JSON, atomically."""
+    return lake.atomic_write_json(Path(path), result_summary)
+
+
+def _read_column(path: Path, column: str) -> np.ndarray:
+    if path.suffix.lower() == ".parquet":
+        table = pq.read_table(path, columns=[column])
+    else:
+        table = pv.read_csv(path, convert_options=pv.ConvertOptions(include_columns=[column]))
+    return table.column(column).to_numpy()
+
+
+def batch_summary(facts: dict[str, Any]) -> dict[str, Any]:
+    """Return what the HTML summary shows, computed from a run's facts and its output and quarantine files.
+
+    Only the prediction column is read back, so a summary of millions of rows stays small.
+    """
+    output, quarantine = Path(facts["output"]), Path(facts["quarantine"])
+    column = "probability" if _has_column(output, "probability") else "value"
+    values = _read_column(output, column).astype("float64")
+    labels = None
+    if column == "probability":
+        labels = pd.Series(_read_column(output, "label")).value_counts().sort_index().to_dict()
+    reasons: dict[str, int] = {}
+    examples: list[dict[str, Any]] = []
+    if quarantine.is_file() and quarantine.stat().st_size:
+        q = pd.read_csv(quarantine, usecols=["line", "reason"])
+        reasons = (q["reason"].str.split("; ").explode().str.split(":").str[0].value_counts().to_dict())
+        examples = q.head(10).to_dict("records")
+    quantiles = {f"p{int(q * 100)}": float(np.quantile(values, q)) for q in (0.01, 0.1, 0.5, 0.9, 0.99)} if len(values) else {}
+    return {"facts": facts, "column": column, "rows": int(len(values)), "mean": float(values.mean()) if len(values) else None,
+            "quantiles": quantiles, "labels": labels, "quarantine_reasons": reasons, "quarantine_examples": examples,
+            "values": values}
+
+
+def _has_column(path: Path, column: str) -> bool:
+    if path.suffix.lower() == ".parquet":
+        return column in pq.read_schema(path).names
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline()
+    return f'"{column}"' in header.split(",") or column in header.strip().split(",")
+
+
+def render_batch_summary(facts: dict[str, Any], path: str | Path, title: str | None = None) -> Path:
+    """Write the batch summary (counts, lineage, histogram of scores, quarantine reasons) as one HTML file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lab2prod.reporting.render import figure_data_uri, render
+
+    summary = batch_summary(facts)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.hist(summary["values"], bins=50, color="#3b6ea8")
+    ax.set_xlabel(summary["column"])
+    ax.set_ylabel("rows")
+    ax.set_title("distribution of the predictions")
+    fig.tight_layout()
+    plot = figure_data_uri(fig)
+    plt.close(fig)
+    summary.pop("values")
+    return render("score_batch.html", path, title=title or f"Scoring of {Path(facts['input']).name}",
+                  plot=plot, summary=summary, facts=facts, facts_json=json.dumps(facts, indent=2, sort_keys=True))

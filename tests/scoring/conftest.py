@@ -1,0 +1,59 @@
+"""A registered champion in a temporary MLflow store, built once per session the way the pipeline does it.
+
+Ingest the bundled credit sources into a temporary lake, fit a small model
+with lab2prod.modeling, log it as notebooks/train.ipynb does and register and
+promote it as notebooks/register.ipynb does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+MODEL_NAME = "credit-risk"
+
+
+def build_champion(root: Path, family: str = "logistic_regression", threshold: float = 0.5) -> dict:
+    """Ingest, fit, log and register a champion under `root`; return its facts (uri, version, run, lake)."""
+    import mlflow
+
+    from lab2prod import settings, tracking
+    from lab2prod.data import contract as data_contract, ingest
+    from lab2prod.modeling import estimators, features
+    from lab2prod.release import registry
+
+    the_contract = settings.load_contract(PROJECT / "data/contracts/credit.yaml")
+    result = ingest.ingest(settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"), the_contract,
+                           root / "data/lake")
+    train = data_contract.read_normalized(result.normalized, the_contract)
+    columns = features.model_columns(the_contract)
+    model = estimators.build_estimator(family, the_contract.task, columns["numeric"], columns["categorical"])
+    model.fit(features.model_frame(train, the_contract), features.target_vector(train, the_contract))
+    tracking.connect(root, "lab2prod-test")
+    with mlflow.start_run(run_name=f"train-{family}") as run:
+        mlflow.log_params({"family": family, "threshold": threshold})
+        model_uri = tracking.log_sklearn_model(model, features.model_frame(train.head(50), the_contract),
+                                               estimators.trusted_types(family), "predict_proba")
+    version = registry.register(model_uri, MODEL_NAME, tags={"run_id": run.info.run_id})
+    registry.promote(MODEL_NAME, version.version)
+    return {"root": root, "tracking_uri": settings.tracking_uri(root), "model_uri": f"models:/{MODEL_NAME}@champion",
+            "version": version.version, "run_id": run.info.run_id, "normalized": result.normalized,
+            "contract": the_contract}
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory):
+    """The session's champion model, in its own SQLite store (MLFLOW_TRACKING_URI points at it)."""
+    root = tmp_path_factory.mktemp("store")
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    try:
+        yield build_champion(root)
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous

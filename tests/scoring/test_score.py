@@ -1,0 +1,171 @@
+"""Streaming scoring against a real registered model in a temporary MLflow store."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from lab2prod.cli import main
+from lab2prod.data.contract import read_normalized
+from lab2prod.errors import ContractError, RegistryError, SourceError
+from lab2prod.modeling.features import model_frame
+from lab2prod.modeling.predict import predict
+from lab2prod.scoring.score import LINEAGE_COLUMNS, load_model, quarantine_path_for, score_file
+
+STAMP = "2026-01-01T00:00:00Z"
+CONTRACT_PATH = Path(__file__).resolve().parents[2] / "data/contracts/credit.yaml"
+
+
+@pytest.fixture(scope="module")
+def ref(champion):
+    return load_model(champion["model_uri"])
+
+
+@pytest.fixture(scope="module")
+def batch_text(champion):
+    """300 rows of the normalized data as text, without the target: a batch as it arrives."""
+    frame = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(300)
+    return frame.drop(columns=["Status"])
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_scores_every_row_with_lineage(champion, ref, batch_text, tmp_path):
+    src = _write_csv(batch_text, tmp_path / "batch.csv")
+    result = score_file(src, tmp_path / "out" / "pred.csv", ref, champion["contract"], chunk_rows=64, scored_at=STAMP)
+    out = pd.read_csv(result.output, dtype={"model_version": str})
+    assert list(out.columns) == ["applicant_id", "probability", "label", *LINEAGE_COLUMNS]
+    assert result.rows_in == result.rows_scored == len(out) == 300 and result.rows_quarantined == 0
+    assert out["applicant_id"].tolist() == batch_text["applicant_id"].tolist()
+    # the same model on the same rows read the training way
+    typed = read_normalized(champion["normalized"], champion["contract"]).head(300)
+    expected = predict(ref.model, model_frame(typed, champion["contract"]), "classification")
+    np.testing.assert_allclose(out["probability"].to_numpy(), expected, rtol=1e-12)
+    assert (out["label"] == np.where(expected >= 0.5, "bad", "good")).all()
+    assert set(out["model_name"]) == {"credit-risk"} and set(out["model_version"]) == {champion["version"]}
+    assert set(out["run_id"]) == {champion["run_id"]} and set(out["scored_at"]) == {STAMP}
+    import hashlib
+    assert set(out["input_sha256"]) == {hashlib.sha256(src.read_bytes()).hexdigest()}
+    assert pd.read_csv(result.quarantine).empty
+
+
+def test_chunk_size_and_format_do_not_change_predictions(champion, ref, batch_text, tmp_path):
+    src = _write_csv(batch_text, tmp_path / "batch.csv")
+    small = score_file(src, tmp_path / "a.csv", ref, champion["contract"], chunk_rows=40, scored_at=STAMP, workers=2)
+    again = score_file(src, tmp_path / "b.csv", ref, champion["contract"], chunk_rows=40, scored_at=STAMP, workers=1)
+    assert small.output.read_bytes() == again.output.read_bytes()  # deterministic to the byte, in or out of process
+    large = score_file(src, tmp_path / "c.csv", ref, champion["contract"], chunk_rows=10_000, scored_at=STAMP)
+    a, b = pd.read_csv(small.output), pd.read_csv(large.output)
+    assert a.drop(columns="probability").equals(b.drop(columns="probability"))
+    # BLAS sums in blocks that depend on the chunk's size: the last bits may differ, nothing more
+    np.testing.assert_allclose(a["probability"], b["probability"], rtol=1e-12)
+    batch_text.to_parquet(tmp_path / "batch.parquet", index=False)
+    parquet = score_file(tmp_path / "batch.parquet", tmp_path / "d.parquet", ref, champion["contract"],
+                         chunk_rows=40, scored_at=STAMP)
+    from_parquet = pq.read_table(parquet.output).to_pandas()
+    from_csv = pd.read_csv(small.output)
+    np.testing.assert_array_equal(from_parquet["probability"].to_numpy(), from_csv["probability"].to_numpy())
+    assert from_parquet["applicant_id"].tolist() == from_csv["applicant_id"].tolist()
+
+
+def test_hostile_rows_are_quarantined_with_line_and_reason(champion, ref, batch_text, tmp_path):
+    rows = batch_text.copy()
+    rows.loc[4, "Age"] = "forty"          # line 6: a word in a numeric column
+    rows.loc[9, "Home"] = "castle"        # line 11: not a known category
+    text = _write_csv(rows, tmp_path / "raw.csv").read_text().splitlines()
+    text.insert(20, "")                   # a blank line (line 21) is skipped, not counted
+    text.insert(30, "A99999,1,rent")      # line 31: a truncated row
+    src = tmp_path / "hostile.csv"
+    src.write_text("\n".join(text) + "\n")
+    result = score_file(src, tmp_path / "pred.csv", ref, champion["contract"], chunk_rows=64, scored_at=STAMP)
+    quarantine = pd.read_csv(result.quarantine).sort_values("line")
+    assert quarantine["line"].tolist() == [6, 11, 31]
+    assert "Age: 'forty' is not a number" in quarantine["reason"].iloc[0]
+    assert "Home: 'castle' is not one of ignore, other, owner" in quarantine["reason"].iloc[1]
+    assert "truncated: expected 14 fields, found 3" == quarantine["reason"].iloc[2]
+    scored = pd.read_csv(result.output)
+    assert result.rows_quarantined == 3 and result.rows_scored == len(scored) == 298
+    assert rows.loc[4, "applicant_id"] not in set(scored["applicant_id"])
+    # lines after the blank and the ragged line keep their physical numbers
+    later = rows.copy()
+    later.loc[200, "Seniority"] = "many"  # data row 201 -> line 202, +1 blank, +1 ragged = line 204
+    text = _write_csv(later, tmp_path / "raw2.csv").read_text().splitlines()
+    text.insert(20, "")
+    text.insert(30, "A99999,1,rent")
+    src.write_text("\n".join(text) + "\n")
+    again = score_file(src, tmp_path / "pred2.csv", ref, champion["contract"], chunk_rows=64, scored_at=STAMP)
+    lines = pd.read_csv(again.quarantine)["line"].tolist()
+    assert 204 in lines and src.read_text().splitlines()[203].split(",")[1] == "many"
+
+
+def test_unusable_input_leaves_no_output(champion, ref, batch_text, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    src = _write_csv(batch_text.drop(columns=["Age"]), tmp_path / "no_age.csv")
+    with pytest.raises(ContractError, match=r"no_age.csv: missing column 'Age'"):
+        score_file(src, out_dir / "pred.csv", ref, champion["contract"], scored_at=STAMP)
+    assert _leftovers(out_dir) == []
+    bad = batch_text.copy()
+    bad.loc[: len(bad) // 4, "Income"] = "n/a?"
+    src = _write_csv(bad, tmp_path / "mostly_bad.csv")
+    with pytest.raises(ContractError, match=r"mostly_bad.csv: 76 of 300 rows \(25.3%\) break the contract.*Income"):
+        score_file(src, out_dir / "pred.csv", ref, champion["contract"], chunk_rows=50, scored_at=STAMP)
+    assert _leftovers(out_dir) == []
+    with pytest.raises(SourceError, match=r"missing.csv: file not found"):
+        score_file(tmp_path / "missing.csv", out_dir / "pred.csv", ref, champion["contract"])
+    with pytest.raises(SourceError, match=r"unknown output suffix '.xlsx'"):
+        score_file(tmp_path / "no_age.csv", out_dir / "pred.xlsx", ref, champion["contract"])
+    (tmp_path / "latin1.csv").write_bytes(
+        (",".join(batch_text.columns) + "\n" + ",".join(batch_text.iloc[0]) + "\n").encode()
+        + ",".join(["Z1", "1", "rent", "60", "30", "married", "fixed", "73", "129", "800", "846", "no", "0", "0"]).replace(
+            "rent", "r\xe9nt").encode("latin-1") + b"\n")
+    with pytest.raises(SourceError, match=r"latin1.csv: cannot be read .*UTF-?8"):
+        score_file(tmp_path / "latin1.csv", out_dir / "pred.csv", ref, champion["contract"])
+    assert _leftovers(out_dir) == []
+
+
+def test_unknown_model_is_a_registry_error(champion, batch_text, tmp_path):
+    src = _write_csv(batch_text, tmp_path / "batch.csv")
+    with pytest.raises(RegistryError, match=r"cannot load model models:/nobody@champion"):
+        score_file(src, tmp_path / "pred.csv", "models:/nobody@champion", champion["contract"])
+    assert not (tmp_path / "pred.csv").exists()
+
+
+def test_cli_scores_and_reports_quarantine(champion, batch_text, tmp_path, capsys):
+    rows = batch_text.copy()
+    rows.loc[2, "Expenses"] = "lots"
+    src = _write_csv(rows, tmp_path / "batch.csv")
+    out = tmp_path / "pred.parquet"
+    code = main(["score", "--input", str(src), "--output", str(out), "--model", champion["model_uri"],
+                 "--contract", str(CONTRACT_PATH), "--chunk-rows", "100", "--scored-at", STAMP])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "300 rows in, 299 scored" in captured.out and "1 quarantined" in captured.out
+    assert pq.read_table(out).num_rows == 299
+    quarantine = pd.read_csv(quarantine_path_for(out))
+    assert quarantine["line"].tolist() == [4]
+    assert quarantine["reason"].iloc[0].startswith("Expenses: 'lots' is not a number")
+
+
+def test_cli_exit_2_on_unusable_input(champion, batch_text, tmp_path, capsys):
+    src = tmp_path / "empty.csv"
+    src.write_text(",".join(batch_text.columns) + "\n")
+    out = tmp_path / "pred.csv"
+    code = main(["score", "--input", str(src), "--output", str(out), "--model", champion["model_uri"],
+                 "--contract", str(CONTRACT_PATH)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and "empty.csv: no rows to score" in err and len(err.strip().splitlines()) == 1
+    assert _leftovers(tmp_path) == ["empty.csv"]
