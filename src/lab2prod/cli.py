@@ -92,7 +92,7 @@ def _cmd_repro_check(args: argparse.Namespace) -> int:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE (a value of {args.env_file})")
         overrides[key] = value
     result = repro_check(settings.project_root(args.root), env_file=args.env_file, overrides=overrides,
-                         keep=Path(args.keep) if args.keep else None, progress=print)
+                         keep=Path(args.keep) if args.keep else None, until=args.until, progress=print)
     print(result.describe())
     return EXIT_OK if result.identical else EXIT_CHECK_FAILED
 
@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a value of the env file in both builds (repeatable), e.g. sample_rows=300")
     p.add_argument("--keep", help="keep the two build folders under this folder instead of deleting them")
+    p.add_argument("--until", metavar="TASK", help="build only up to TASK (ploomber build --partially TASK); "
+                   "artifacts neither build reached are not compared")
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.set_defaults(func=_cmd_repro_check)
     return parser

@@ -64,23 +64,30 @@ def _json_sha256(data) -> str:
 
 
 def build_hashes(folder: Path, env: dict) -> dict[str, str]:
-    """Return content hashes of a finished build in `folder`: normalized data, splits, metrics, predictions."""
+    """Return content hashes of a build in `folder`: normalized data, splits, metrics, test predictions.
+
+    Artifacts a partial build did not reach are left out (and so compared only when both builds made them).
+    """
     lake, products, dataset = folder / env["lake"], folder / env["products"], env["dataset"]
-    hashes = {"normalized data": _sha256(lake / "normalized" / f"{dataset}.csv")}
-    for part in ("train", "valid", "test"):
-        hashes[f"split {part}"] = _sha256(lake / "splits" / dataset / f"{part}.csv")
+    files = {"normalized data": lake / "normalized" / f"{dataset}.csv",
+             **{f"split {part}": lake / "splits" / dataset / f"{part}.csv" for part in ("train", "valid", "test")},
+             "test predictions": products / "test_predictions.csv"}
+    hashes = {name: _sha256(path) for name, path in files.items() if path.exists()}
     cells = {}
     for path in sorted(products.glob("train-*.json")):
         cell = json.loads(path.read_text())
         cells[path.stem] = {"family": cell["family"], "params": cell.get("model_params"), "valid": cell["valid_metrics"]}
-    hashes["validation metrics (grid)"] = _json_sha256(cells)
-    evaluated = json.loads((products / "evaluate.json").read_text())
-    hashes["test metrics"] = _json_sha256({"metrics": evaluated["test_metrics"], "intervals": evaluated.get("intervals")})
-    hashes["test predictions"] = _sha256(products / "test_predictions.csv")
+    if cells:
+        hashes["validation metrics (grid)"] = _json_sha256(cells)
+    if (products / "evaluate.json").exists():
+        evaluated = json.loads((products / "evaluate.json").read_text())
+        hashes["test metrics"] = _json_sha256({k: evaluated.get(k) for k in ("test_metrics", "intervals", "slices",
+                                                                             "importance")})
     return hashes
 
 
-def _copy_project(root: Path, dest: Path) -> None:
+def copy_project(root: Path, dest: Path) -> None:
+    """Copy what a build needs (PROJECT_FILES) from `root` into `dest`."""
     for item in PROJECT_FILES:
         src = root / item
         if not src.exists():
@@ -122,7 +129,7 @@ def repro_check(root: Path, env_file: str = "env.test.yaml", overrides: dict[str
             if folder.exists():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
-            _copy_project(Path(root), folder)
+            copy_project(Path(root), folder)
             # both builds read the chosen values as env.yaml, the file `ploomber build` reads by default
             settings.write_yaml(env, folder / "env.yaml")
             progress(f"build {i}/2 in {folder} ...")
