@@ -99,7 +99,8 @@ def copy_project(root: Path, dest: Path) -> None:
             shutil.copy2(src, dest / item)
 
 
-def _build(folder: Path, until: str | None, timeout: float) -> None:
+def build(folder: Path, until: str | None = None, timeout: float = 1800) -> None:
+    """Run `ploomber build` (up to task `until`) in `folder` with its own MLflow store; log to folder/build.log."""
     ploomber = Path(sys.executable).parent / "ploomber"
     cmd = [str(ploomber if ploomber.exists() else "ploomber"), "build"] + (["--partially", until] if until else [])
     # the build's own SQLite store, inside the copy: never the user's
@@ -134,7 +135,7 @@ def repro_check(root: Path, env_file: str = "env.test.yaml", overrides: dict[str
             settings.write_yaml(env, folder / "env.yaml")
             progress(f"build {i}/2 in {folder} ...")
             start = time.perf_counter()
-            _build(folder, until, timeout)
+            build(folder, until, timeout)
             progress(f"build {i}/2 done in {time.perf_counter() - start:.0f} s")
             hashes.append(build_hashes(folder, env))
     finally:
