@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from lab2prod.data.contract import Contract, contract_to_dict
+from lab2prod.modeling.metrics import HIGHER_IS_BETTER
 from lab2prod.reporting.render import render
 
 STEPS = ("ingest", "validate", "split", "start", "select", "evaluate", "register", "report")
@@ -18,6 +19,10 @@ STEPS = ("ingest", "validate", "split", "start", "select", "evaluate", "register
 def _read(products: Path, name: str) -> dict[str, Any]:
     path = products / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _period(products: Path, contract: Contract, lake: Path | None) -> str:
@@ -65,8 +70,8 @@ def build_facts(products: Path, contract: Contract, commit: str, tracking_uri: s
             + " A decision aid to be reviewed by a person, not an automated decision on its own."),
         "data": {
             "sha256": validate.get("sha256") or chosen.get("data_sha256", ""),
-            "rows": validate.get("rows", ingest.get("rows_normalized")),
-            "quarantined": validate.get("quarantined", ingest.get("rows_quarantined")),
+            "rows": _count(validate.get("rows", ingest.get("rows_normalized"))),
+            "quarantined": _count(validate.get("quarantined", ingest.get("rows_quarantined"))),
             "period": _period(products, contract, normalized if normalized and normalized.exists() else None),
             "contract": contract.origin, "target": contract.target,
             "columns": contract_to_dict(contract).get("columns", {}),
@@ -75,6 +80,8 @@ def build_facts(products: Path, contract: Contract, commit: str, tracking_uri: s
         "chosen": {"cell": chosen.get("cell"), "family": chosen.get("family"), "params": chosen.get("model_params")},
         "evaluation": evaluation,
         "release": release,
+        "floors": [f"{k[len('gate.floor.'):]} {'≥' if HIGHER_IS_BETTER.get(k[len('gate.floor.'):], True) else '≤'} {v}"
+                   for k, v in sorted((release.get("decision") or {}).items()) if k.startswith("gate.floor.")],
         "lineage": {"run_id": chosen.get("run_id"), "parent_run_id": start.get("run_id") or chosen.get("parent_run_id"),
                     "model_name": release.get("model_name"), "version": release.get("version"),
                     "champion_version": release.get("champion_version"), "commit": commit,
