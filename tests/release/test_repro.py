@@ -39,3 +39,11 @@ def test_unseeded_split_makes_repro_check_fail(tmp_path, capsys):
     assert "match    normalized data" in out
     assert "DIFFERS  split train" in out and "DIFFERS  split test" in out
     assert "NOT reproducible" in out
+
+
+def test_builds_get_their_own_environment(monkeypatch):
+    from lab2prod import settings
+
+    monkeypatch.setenv("LAB2PROD_ROOT", "/somewhere/else")
+    env = settings.subprocess_env(set_={"MLFLOW_TRACKING_URI": "sqlite:////tmp/x.db"}, unset=("LAB2PROD_ROOT",))
+    assert "LAB2PROD_ROOT" not in env and env["MLFLOW_TRACKING_URI"] == "sqlite:////tmp/x.db"
