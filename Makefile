@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_VERSION := 26.3
-NOTEBOOKS := ingest validate split train evaluate register report score score_summary monitor
+NOTEBOOKS := ingest validate split start train select evaluate register report score score_summary monitor
 MODEL_NAME ?= credit-risk
 SERVE_PORT ?= 5001
 # the venv first: papermill kernels and `mlflow models serve` look up executables on PATH

@@ -221,6 +221,57 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _release_target(args: argparse.Namespace) -> str:
+    """Point MLflow at the project's store and return the registered model name (--model, else env.yaml's)."""
+    from lab2prod import settings, tracking
+
+    root = settings.project_root(args.root)
+    tracking.use_store(root)
+    if args.model:
+        return args.model
+    env = settings.read_yaml(root / "env.yaml")
+    if not env.get("model_name"):
+        raise ConfigError(f"{root / 'env.yaml'}: no model_name; pass --model NAME")
+    return str(env["model_name"])
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from lab2prod.release.promotion import promote_checked
+
+    name = _release_target(args)
+    print(f"infrastructure check of {name} v{args.version} in a fresh process ...", flush=True)
+    check, old = promote_checked(name, args.version, args.reason)
+    print(f"loaded in {check.load_seconds:.2f} s; {check.batch_rows} rows scored in {check.latency_ms_batch:.1f} ms")
+    print(f"{name} v{args.version} is champion" + (f"; v{old.version} keeps alias 'previous'" if old else ""))
+    return EXIT_OK
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from lab2prod.release.promotion import rollback_checked
+
+    name = _release_target(args)
+    print(f"infrastructure check of {name}@previous in a fresh process ...", flush=True)
+    _, restored, demoted = rollback_checked(name, args.reason)
+    print(f"{name} v{restored.version} is champion again; v{demoted.version} now holds alias 'previous'")
+    return EXIT_OK
+
+
+def _cmd_repro_check(args: argparse.Namespace) -> int:
+    from lab2prod import settings
+    from lab2prod.release.repro import repro_check
+
+    overrides = {}
+    for item in args.set or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE (a value of {args.env_file})")
+        overrides[key] = value
+    result = repro_check(settings.project_root(args.root), env_file=args.env_file, overrides=overrides,
+                         keep=Path(args.keep) if args.keep else None, until=args.until, progress=print)
+    print(result.describe())
+    return EXIT_OK if result.identical else EXIT_CHECK_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -365,6 +416,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write nothing; exit 1 when a script is missing or differs from a fresh export")
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("promote", help="make a registered model version the champion by hand, with a reason",
+                       description="Check VERSION in a fresh process (load, score its input example), then move "
+                                   "alias 'champion' to it; the replaced champion keeps 'previous'. The reason, "
+                                   "time and action are recorded as tags on the versions.")
+    p.add_argument("version", help="the model version to promote (a number)")
+    p.add_argument("--reason", required=True, help="why: recorded as tag release.reason")
+    p.add_argument("--model", help="registered model name (default: model_name in env.yaml)")
+    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    p.set_defaults(func=_cmd_promote)
+
+    p = sub.add_parser("rollback", help="give 'champion' back to the version holding 'previous', with a reason",
+                       description="Check the 'previous' version in a fresh process, then make it champion again; "
+                                   "the demoted version takes alias 'previous' (a second rollback undoes the first).")
+    p.add_argument("--reason", required=True, help="why: recorded as tag release.reason")
+    p.add_argument("--model", help="registered model name (default: model_name in env.yaml)")
+    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    p.set_defaults(func=_cmd_rollback)
+
+    p = sub.add_parser("repro-check", help="build the pipeline twice in clean folders and compare the results",
+                       description="Copy the project into two temporary folders, run `ploomber build` in each, "
+                                   "and compare content hashes of the normalized data, the metrics and the "
+                                   "test-set predictions. Exit 0 when all match, 1 when anything differs.")
+    p.add_argument("--env-file", default="env.test.yaml", help="env file of the builds (default: env.test.yaml)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a value of the env file in both builds (repeatable), e.g. sample_rows=300")
+    p.add_argument("--keep", help="keep the two build folders under this folder instead of deleting them")
+    p.add_argument("--until", metavar="TASK", help="build only up to TASK (ploomber build --partially TASK); "
+                   "artifacts neither build reached are not compared")
+    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    p.set_defaults(func=_cmd_repro_check)
     return parser
 
 

@@ -155,3 +155,10 @@ def resolve(root: Path, path: str | os.PathLike) -> Path:
     """Return `path` taken relative to the project folder unless it is absolute."""
     path = Path(path)
     return path if path.is_absolute() else Path(root) / path
+
+
+def subprocess_env(set_: dict[str, str] | None = None, unset: tuple[str, ...] = ()) -> dict[str, str]:
+    """Return this process's environment for a child process, with `set_` values added and `unset` names removed."""
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.update(set_ or {})
+    return env

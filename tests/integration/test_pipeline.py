@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 from lab2prod.data import lake
 
 pytestmark = pytest.mark.integration
-STEPS = ["ingest", "validate", "split", "train", "evaluate", "register", "report"]
+STEPS = ["ingest", "validate", "split", "start", "train-0", "train-1", "train-2", "train-3", "select", "evaluate",
+         "register", "report"]
 
 
 def ploomber_build(root: Path) -> tuple[subprocess.CompletedProcess, dict[str, bool]]:
@@ -28,7 +29,7 @@ def ploomber_build(root: Path) -> tuple[subprocess.CompletedProcess, dict[str, b
     proc = subprocess.run([str(Path(sys.executable).parent / "ploomber"), "build"], cwd=root, env=env,
                           capture_output=True, text=True, timeout=900)
     ran = {m.group(1): m.group(2) == "True"
-           for m in re.finditer(r"^(\w+)\s+(True|False)\s", proc.stdout, flags=re.MULTILINE)}
+           for m in re.finditer(r"^([\w-]+)\s+(True|False)\s", proc.stdout, flags=re.MULTILINE)}
     return proc, ran
 
 
@@ -51,6 +52,8 @@ def test_products_and_reports_exist(built):
     for step in STEPS:
         assert f'href="notebooks/{step}.html"' in index
     assert "roc_auc" in index
+    assert (built / "reports" / "model_card.html").is_file()
+    assert (built / "reports" / "data_quality.html").is_file()
 
 
 def test_lake_holds_raw_normalized_and_manifest(built):
@@ -68,15 +71,19 @@ def test_mlflow_run_and_champion(built):
     mlflow.set_tracking_uri(f"sqlite:///{built / 'mlflow.db'}")
     try:
         client = MlflowClient()
-        trained = json.loads((built / "products" / "train.json").read_text())
+        trained = json.loads((built / "products" / "select.json").read_text())
         run = client.get_run(trained["run_id"])
         assert run.data.metrics["test_roc_auc"] > 0.75
-        assert run.data.params["family"] == "logistic_regression"
+        assert run.data.params["family"] in ("logistic_regression", "hist_gradient_boosting")
+        assert run.data.tags["mlflow.parentRunId"] == trained["parent_run_id"]
+        cells = client.search_runs([run.info.experiment_id],
+                                   filter_string=f"tags.mlflow.parentRunId = '{trained['parent_run_id']}'")
+        assert len(cells) == 4, "each grid cell is a run nested under the build's parent run"
         assert run.data.tags["data.sha256"] == lake.sha256_file(built / "data/lake/normalized/credit.csv")
         assert "git_commit" in run.data.tags and "version.scikit-learn" in run.data.tags
         assert run.inputs.dataset_inputs, "the training data must be logged as an MLflow dataset"
-        artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "notebooks")]
-        assert "notebooks/train.ipynb" in artifacts
+        artifacts = [a.path for a in client.list_artifacts(trained["parent_run_id"], "notebooks")]
+        assert "notebooks/train-0.ipynb" in artifacts and "notebooks/evaluate.ipynb" in artifacts
         champion = client.get_model_version_by_alias("credit-risk", "champion")
         assert champion.run_id == trained["run_id"]
         model = mlflow.pyfunc.load_model("models:/credit-risk@champion")

@@ -2,29 +2,20 @@ import jinja2
 import matplotlib.pyplot as plt
 import pytest
 
+from lab2prod.reporting import render as render_module
 from lab2prod.reporting.render import figure_data_uri, render
 
 
-def _context():
-    return dict(title="T", built_at="now", commit="abc", tracking_uri="sqlite:///x", model_name="m", version="2",
-                champion_version="2", promoted=True, decision="promoted <b>", run_id="r1", rows=10,
-                data_sha256="f" * 64, quarantined=1, metrics={"roc_auc": 0.9}, plots=["figures/roc.png"],
-                notebooks=[("train", "notebooks/train.html")], links=[])
+def test_values_are_escaped():
+    template = render_module._ENV.from_string("<p>{{ x }}</p>")
+    assert template.render(x="<b>bold</b>") == "<p>&lt;b&gt;bold&lt;/b&gt;</p>"
 
 
-def test_index_renders_metrics_links_and_escapes(tmp_path):
-    path = render("index.html", tmp_path / "index.html", **_context())
-    html = path.read_text()
-    assert "0.9000" in html and 'href="notebooks/train.html"' in html
-    assert "promoted &lt;b&gt;" in html  # values are escaped
-
-
-def test_missing_value_is_an_error_not_a_blank(tmp_path):
-    context = _context()
-    del context["metrics"]
+def test_missing_value_is_an_error_not_a_blank_and_leaves_no_file(tmp_path):
     with pytest.raises(jinja2.UndefinedError):
-        render("index.html", tmp_path / "index.html", **context)
+        render("index.html", tmp_path / "index.html", title="T")
     assert not (tmp_path / "index.html").exists()
+    assert not list(tmp_path.iterdir()), "no temporary file may be left behind"
 
 
 def test_figure_data_uri_is_png():

@@ -263,7 +263,7 @@ def retrain_with_pipeline(root: Path, window: pd.DataFrame, contract: Contract, 
     decision = GateDecision(promote=bool(registered["promoted"]), metric=tags["gate.metric"],
                             challenger=float(tags["gate.challenger"]), champion=champion,
                             reasons=tuple(tags["gate.reasons"].split("; ")))
-    trained = json.loads((products_dir / "train.json").read_text(encoding="utf-8"))
+    trained = json.loads((products_dir / "select.json").read_text(encoding="utf-8"))  # the grid's chosen cell
     return RetrainOutcome(retrained=True, reasons=reasons, decision=decision, model_name=registered["model_name"],
                           version=str(registered["version"]), run_id=trained.get("run_id"),
                           champion_version=registered.get("champion_version"), rows=len(window))

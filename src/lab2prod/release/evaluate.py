@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay  # noqa: E402
 
@@ -61,3 +62,84 @@ def evaluation_plots(y_true: np.ndarray, prediction: np.ndarray, task: str, thre
     for fig in figures.values():
         fig.tight_layout()
     return figures
+
+
+def bootstrap_intervals(y_true: np.ndarray, prediction: np.ndarray, task: str, threshold: float = 0.5,
+                        rounds: int = 200, seed: int | None = 42, level: float = 0.95) -> dict[str, dict[str, float]]:
+    """Return {metric: {'value', 'low', 'high'}}: the holdout metric and its percentile bootstrap interval.
+
+    Rows are resampled with replacement `rounds` times from a generator seeded
+    with `seed`; resamples that hold one class only are skipped (a classifier's
+    AUC is undefined there). The same inputs and seed give the same intervals.
+    """
+    if rounds < 1:
+        raise ValueError(f"bootstrap rounds must be at least 1, got {rounds}")
+    y_true, prediction = np.asarray(y_true), np.asarray(prediction)
+    point = evaluate(y_true, prediction, task, threshold)
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {k: [] for k in point}
+    n = len(y_true)
+    for _ in range(rounds):
+        idx = rng.integers(0, n, size=n)
+        if task == "classification" and len(np.unique(y_true[idx])) < 2:
+            continue
+        for k, v in evaluate(y_true[idx], prediction[idx], task, threshold).items():
+            samples[k].append(v)
+    alpha = (1 - level) / 2
+    out = {}
+    for k, value in point.items():
+        values = np.asarray(samples[k])
+        low, high = (np.quantile(values, [alpha, 1 - alpha]) if len(values) else (np.nan, np.nan))
+        out[k] = {"value": float(value), "low": float(low), "high": float(high)}
+    return out
+
+
+def slice_metrics(slices: pd.DataFrame, y_true: np.ndarray, prediction: np.ndarray, task: str,
+                  threshold: float = 0.5, min_rows: int = 10) -> list[dict]:
+    """Return one row per (column, value) of `slices`: its size and the task's metrics on those rows.
+
+    Missing values form their own slice '(missing)'. A slice smaller than
+    `min_rows`, or with one class only, keeps its size but gets no metrics
+    (they would mean nothing), so small groups are visible rather than hidden.
+    """
+
+    y_true, prediction = np.asarray(y_true), np.asarray(prediction)
+    if len(slices) != len(y_true):
+        raise ValueError(f"slices have {len(slices)} rows but the predictions {len(y_true)}")
+    rows = []
+    for column in slices.columns:
+        values = slices[column].astype(object).where(slices[column].notna(), "(missing)").astype(str).to_numpy()
+        for value in sorted(set(values)):
+            mask = values == value
+            row: dict = {"column": column, "value": value, "rows": int(mask.sum())}
+            if mask.sum() >= min_rows and (task != "classification" or len(np.unique(y_true[mask])) == 2):
+                row.update(evaluate(y_true[mask], prediction[mask], task, threshold))
+            rows.append(row)
+    return rows
+
+
+def importance_table(model, features: pd.DataFrame, y_true: np.ndarray, task: str, seed: int | None = 42,
+                     repeats: int = 5) -> list[dict]:
+    """Return permutation importances of the model's input columns, largest first (seeded).
+
+    Scored by ROC AUC for classification and by negative RMSE for regression:
+    the drop of the score when one column's values are shuffled.
+    """
+    from sklearn.inspection import permutation_importance
+
+    scoring = "roc_auc" if task == "classification" else "neg_root_mean_squared_error"
+    result = permutation_importance(model, features, y_true, scoring=scoring, n_repeats=repeats,
+                                    random_state=seed, n_jobs=1)
+    table = [{"feature": name, "importance": float(mean), "std": float(std)}
+             for name, mean, std in zip(features.columns, result.importances_mean, result.importances_std)]
+    return sorted(table, key=lambda r: r["importance"], reverse=True)
+
+
+def importance_plot(table: list[dict], top: int = 15) -> plt.Figure:
+    """Return a horizontal bar chart of the `top` permutation importances."""
+    rows = table[:top][::-1]
+    fig, ax = plt.subplots(figsize=(5, 0.3 * len(rows) + 1.2))
+    ax.barh([r["feature"] for r in rows], [r["importance"] for r in rows], xerr=[r["std"] for r in rows], color="#4c72b0")
+    ax.set(xlabel="drop of the score when shuffled", title="Permutation importance (test)")
+    fig.tight_layout()
+    return fig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lab2prod.modeling.metrics import HIGHER_IS_BETTER
 
@@ -16,16 +16,29 @@ class GateDecision:
     challenger: float
     champion: float | None
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    challenger_metrics: dict[str, float] = field(default_factory=dict)
+    champion_metrics: dict[str, float] | None = None
+    floors: dict[str, float] = field(default_factory=dict)
+    tolerance: float = 0.0
 
     def as_tags(self) -> dict[str, str]:
-        """Return the decision as flat MLflow tags."""
-        return {
+        """Return the decision and every number behind it as flat MLflow tags."""
+        tags = {
             "gate.decision": "promote" if self.promote else "reject",
             "gate.metric": self.metric,
             "gate.challenger": f"{self.challenger:.6f}",
             "gate.champion": "none" if self.champion is None else f"{self.champion:.6f}",
+            "gate.tolerance": str(self.tolerance),
             "gate.reasons": "; ".join(self.reasons),
         }
+        tags.update({f"gate.floor.{k}": str(v) for k, v in self.floors.items()})
+        tags.update({f"gate.challenger.{k}": f"{v:.6f}" for k, v in self.challenger_metrics.items()})
+        tags.update({f"gate.champion.{k}": f"{v:.6f}" for k, v in (self.champion_metrics or {}).items()})
+        return tags
+
+    def blocked(self, reason: str) -> "GateDecision":
+        """Return this decision turned into a rejection for `reason` (e.g. a failed infrastructure check)."""
+        return replace(self, promote=False, reasons=self.reasons + (reason,))
 
 
 def decide(challenger: dict[str, float], champion: dict[str, float] | None, metric: str,
@@ -65,4 +78,6 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None, metr
         else:
             ok = False
             reasons.append(f"{metric} {new:.4f} vs champion {old:.4f}: not better (tolerance {tolerance})")
-    return GateDecision(promote=ok, metric=metric, challenger=new, champion=old, reasons=tuple(reasons))
+    return GateDecision(promote=ok, metric=metric, challenger=new, champion=old, reasons=tuple(reasons),
+                        challenger_metrics=dict(challenger), champion_metrics=None if champion is None else dict(champion),
+                        floors=dict(floors or {}), tolerance=tolerance)

@@ -63,3 +63,49 @@ def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
     client = MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(name, str(version), key, str(value))
+
+
+def _stamp() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def promote_by_hand(name: str, version: str, reason: str, action: str = "promote") -> Version | None:
+    """Make `version` the champion by hand, recording `reason` on both versions; return the replaced champion."""
+    if not reason or not reason.strip():
+        raise RegistryError("a reason is required: pass --reason 'why this version becomes champion'")
+    client = MlflowClient()
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException:
+        raise RegistryError(f"model {name!r} has no version {version}: list them in the MLflow UI") from None
+    old = promote(name, str(version))
+    stamp = _stamp()
+    tag_version(name, str(version), {"release.action": action, "release.reason": reason, "release.at": stamp,
+                                     "release.replaced": old.version if old else "none"})
+    if old is not None:
+        tag_version(name, old.version, {"release.demoted_by": action, "release.demoted_reason": reason,
+                                        "release.demoted_at": stamp})
+    return old
+
+
+def rollback(name: str, reason: str) -> tuple[Version, Version]:
+    """Give `champion` back to the version holding `previous` (the demoted one keeps `previous`); return (restored, demoted)."""
+    back = version_by_alias(name, PREVIOUS)
+    current = version_by_alias(name, CHAMPION)
+    if back is None:
+        raise RegistryError(f"model {name!r} has no version with alias {PREVIOUS!r}: nothing to roll back to")
+    if current is None:
+        raise RegistryError(f"model {name!r} has no champion: use `lab2prod promote VERSION` instead")
+    promote_by_hand(name, back.version, reason, action="rollback")
+    return back, current
+
+
+def aliases(name: str) -> dict[str, str]:
+    """Return {alias: version} of registered model `name` (empty when the model is unknown)."""
+    try:
+        model = MlflowClient().get_registered_model(name)
+    except MlflowException:
+        return {}
+    return {alias: str(v) for alias, v in (model.aliases or {}).items()}

@@ -1,0 +1,98 @@
+"""The infrastructure check: load a registered model in a fresh process and score a sample of its own signature.
+
+A model that cannot be loaded, or that fails on rows shaped like its input
+example, must never become the champion. The check runs
+``python -m lab2prod.release.infra_check`` in a subprocess of the same
+interpreter, so nothing cached in the calling process (imported modules,
+loaded models) can hide a broken artifact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class InfraCheck:
+    """The outcome of the fresh-process check and its timings."""
+
+    ok: bool
+    model_uri: str
+    load_seconds: float | None = None
+    latency_ms_one_row: float | None = None
+    latency_ms_batch: float | None = None
+    batch_rows: int = 0
+    error: str | None = None
+
+    def as_tags(self) -> dict[str, str]:
+        """Return the check as flat MLflow tags."""
+        tags = {"infra.ok": str(self.ok).lower(), "infra.batch_rows": str(self.batch_rows)}
+        for key in ("load_seconds", "latency_ms_one_row", "latency_ms_batch"):
+            value = getattr(self, key)
+            if value is not None:
+                tags[f"infra.{key}"] = f"{value:.4f}"
+        if self.error:
+            tags["infra.error"] = self.error[:500]
+        return tags
+
+
+def infra_check(model_uri: str, tracking_uri: str, rows: int = 1000, timeout: float = 300.0,
+                python: str | None = None) -> InfraCheck:
+    """Return the check of the model at `model_uri`, loaded and scored in a fresh `python` process."""
+    cmd = [python or sys.executable, "-m", "lab2prod.release.infra_check", model_uri,
+           "--tracking-uri", tracking_uri, "--rows", str(rows)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return InfraCheck(ok=False, model_uri=model_uri, error=f"no answer within {timeout:.0f} s")
+    except OSError as exc:
+        return InfraCheck(ok=False, model_uri=model_uri, error=f"cannot start {cmd[0]}: {exc}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return InfraCheck(ok=False, model_uri=model_uri, error=f"exit {done.returncode}: {last}")
+    return InfraCheck(**json.loads(lines[-1]))
+
+
+def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
+    """Load the model, score one row and a batch tiled from its input example; return the timings."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    mlflow.set_tracking_uri(tracking_uri)
+    start = time.perf_counter()
+    model = mlflow.pyfunc.load_model(model_uri)
+    load_seconds = time.perf_counter() - start
+    example = model.input_example
+    if example is None:
+        raise SystemExit("the model was logged without an input example: no sample matches its signature")
+    example = pd.DataFrame(example)
+    batch = pd.concat([example] * math.ceil(rows / len(example)), ignore_index=True).head(rows)
+    start = time.perf_counter()
+    model.predict(batch.head(1))
+    one = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    out = np.asarray(model.predict(batch), dtype="float64")
+    many = (time.perf_counter() - start) * 1000
+    if len(out) != len(batch):
+        raise SystemExit(f"the model returned {len(out)} predictions for {len(batch)} rows")
+    if not np.isfinite(out).all():
+        raise SystemExit("the model returned non-finite predictions on its own input example")
+    return asdict(InfraCheck(ok=True, model_uri=model_uri, load_seconds=load_seconds, latency_ms_one_row=one,
+                             latency_ms_batch=many, batch_rows=len(batch)))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Load a model in this fresh process and score its input example.")
+    parser.add_argument("model_uri")
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--rows", type=int, default=1000)
+    ns = parser.parse_args()
+    print(json.dumps(_probe(ns.model_uri, ns.tracking_uri, ns.rows)))

@@ -1,0 +1,29 @@
+"""Choosing the grid's best cell on validation metrics."""
+
+import pytest
+
+from lab2prod.errors import ConfigError
+from lab2prod.modeling.selection import select_best
+
+
+def _cell(name, **metrics):
+    return {"cell": name, "family": "f", "valid_metrics": metrics}
+
+
+def test_best_follows_the_direction_of_the_metric():
+    cells = [_cell("a", roc_auc=0.7, log_loss=0.5), _cell("b", roc_auc=0.8, log_loss=0.6), _cell("c", roc_auc=0.75, log_loss=0.4)]
+    assert select_best(cells, "roc_auc")["cell"] == "b"
+    assert select_best(cells, "log_loss")["cell"] == "c"
+
+
+def test_ties_go_to_the_earlier_cell():
+    assert select_best([_cell("a", rmse=1.0), _cell("b", rmse=1.0)], "rmse")["cell"] == "a"
+
+
+def test_unusable_inputs_are_named():
+    with pytest.raises(ConfigError, match="select_metric 'auc' is unknown"):
+        select_best([_cell("a", roc_auc=0.7)], "auc")
+    with pytest.raises(ConfigError, match="no grid cell has validation metric 'rmse' \\(they have: roc_auc\\)"):
+        select_best([_cell("a", roc_auc=0.7)], "rmse")
+    with pytest.raises(ConfigError, match="no trained cell"):
+        select_best([], "rmse")

@@ -1,0 +1,73 @@
+"""Fixtures of the release tests: a real SQLite MLflow store in tmp_path and tiny fitted models."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab2prod import tracking
+from lab2prod.data.contract import contract_from_dict
+from lab2prod.modeling import estimators, features
+
+
+@pytest.fixture
+def release_contract():
+    return contract_from_dict({
+        "dataset": "toy", "task": "classification",
+        "target": {"name": "y", "labels": ["no", "yes"], "positive": "yes"},
+        "columns": {
+            "x1": {"type": "float", "nullable": False},
+            "x2": {"type": "float", "nullable": False},
+            "color": {"type": "category", "nullable": True, "categories": ["red", "blue"]},
+            "y": {"type": "category", "nullable": False, "categories": ["no", "yes"]},
+        },
+    })
+
+
+def toy_frame(n: int, seed: int) -> pd.DataFrame:
+    """Rows where y depends strongly on x1 and x2: a fitted model separates them well."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    logit = 2.5 * x1 - 1.5 * x2
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    return pd.DataFrame({"x1": x1, "x2": x2, "color": rng.choice(["red", "blue"], size=n), "y": y})
+
+
+@pytest.fixture
+def toy_data():
+    return {"train": toy_frame(300, 1), "test": toy_frame(200, 2)}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Point MLflow at a fresh SQLite store (one per module: creating its schema costs seconds); return its folder.
+
+    Tests sharing it use distinct registered model names, so none sees another's versions.
+    """
+    root = tmp_path_factory.mktemp("store")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        tracking.connect(root, "release-tests")
+        yield root
+    mlflow.set_tracking_uri("")
+
+
+@pytest.fixture
+def fit_and_log(release_contract):
+    """Fit a logistic regression on `train` (labels shuffled when asked), log it; return (model_uri, run_id)."""
+    def _fit(train: pd.DataFrame, shuffle_labels: bool = False, seed: int = 0) -> tuple[str, str]:
+        cols = features.model_columns(release_contract)
+        model = estimators.build_estimator("logistic_regression", "classification", cols["numeric"],
+                                           cols["categorical"], random_state=seed)
+        y = features.target_vector(train, release_contract)
+        if shuffle_labels:
+            y = np.random.default_rng(seed).permutation(y)
+        X = features.model_frame(train, release_contract)
+        model.fit(X, y)
+        with mlflow.start_run() as run:
+            uri = tracking.log_sklearn_model(model, X.head(20), estimators.trusted_types("logistic_regression"),
+                                             "predict_proba")
+        return uri, run.info.run_id
+    return _fit

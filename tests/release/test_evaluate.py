@@ -1,0 +1,64 @@
+"""Holdout evidence: seeded bootstrap intervals, slices, permutation importance, plots of both tasks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from lab2prod.release.evaluate import (bootstrap_intervals, evaluation_plots, importance_plot, importance_table,
+                                       slice_metrics)
+
+
+@pytest.fixture
+def scored():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=300)
+    proba = np.clip(0.3 * y + rng.uniform(0, 0.7, size=300), 0, 1)
+    return y, proba
+
+
+def test_bootstrap_intervals_hold_the_point_estimate_and_repeat_with_the_seed(scored):
+    y, proba = scored
+    a = bootstrap_intervals(y, proba, "classification", rounds=60, seed=1)
+    assert a == bootstrap_intervals(y, proba, "classification", rounds=60, seed=1)
+    assert a != bootstrap_intervals(y, proba, "classification", rounds=60, seed=2)
+    for name in ("roc_auc", "pr_auc", "log_loss", "brier", "f1"):
+        assert a[name]["low"] <= a[name]["value"] <= a[name]["high"]
+    assert a["roc_auc"]["high"] - a["roc_auc"]["low"] > 0.01
+    with pytest.raises(ValueError, match="at least 1"):
+        bootstrap_intervals(y, proba, "classification", rounds=0)
+
+
+def test_regression_intervals_and_plots():
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=200)
+    pred = y + rng.normal(scale=0.5, size=200)
+    out = bootstrap_intervals(y, pred, "regression", rounds=40, seed=0)
+    assert set(out) == {"rmse", "mae", "r2"} and 0.3 < out["rmse"]["low"] < out["rmse"]["value"] < out["rmse"]["high"] < 0.7
+    assert set(evaluation_plots(y, pred, "regression")) == {"predicted_vs_actual", "residuals"}
+    assert set(evaluation_plots((pred > 0).astype(int), 1 / (1 + np.exp(-pred)), "classification")) == {
+        "roc", "pr", "calibration", "confusion"}
+
+
+def test_slices_keep_small_groups_visible_without_metrics(scored):
+    y, proba = scored
+    slices = pd.DataFrame({"home": ["own"] * 290 + ["rent"] * 5 + [None] * 5})
+    rows = {r["value"]: r for r in slice_metrics(slices, y, proba, "classification", min_rows=10)}
+    assert rows["own"]["rows"] == 290 and 0 < rows["own"]["roc_auc"] <= 1
+    assert rows["rent"] == {"column": "home", "value": "rent", "rows": 5}
+    assert rows["(missing)"]["rows"] == 5
+    with pytest.raises(ValueError, match="slices have 3 rows but the predictions 300"):
+        slice_metrics(slices.head(3), y, proba, "classification")
+
+
+def test_permutation_importance_ranks_the_informative_column_first_and_is_seeded():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"signal": rng.normal(size=300), "noise": rng.normal(size=300)})
+    y = (X["signal"] > 0).astype(int).to_numpy()
+    model = LogisticRegression().fit(X, y)
+    table = importance_table(model, X, y, "classification", seed=0, repeats=3)
+    assert [r["feature"] for r in table] == ["signal", "noise"] and table[0]["importance"] > 0.1
+    assert table == importance_table(model, X, y, "classification", seed=0, repeats=3)
+    reg = LinearRegression().fit(X, X["signal"] * 3)
+    assert importance_table(reg, X, (X["signal"] * 3).to_numpy(), "regression", seed=0, repeats=2)[0]["feature"] == "signal"
+    assert importance_plot(table).axes[0].get_title() == "Permutation importance (test)"

@@ -1,0 +1,26 @@
+"""The pure gate: floors, tolerance against the champion, tags with every number."""
+
+import pytest
+
+from lab2prod.release.gate import decide
+
+
+def test_floors_and_tolerance_decide_and_tags_carry_the_numbers():
+    champ = {"roc_auc": 0.80, "brier": 0.15}
+    assert decide({"roc_auc": 0.81, "brier": 0.14}, champ, "roc_auc", floors={"roc_auc": 0.7, "brier": 0.2}).promote
+    assert not decide({"roc_auc": 0.80, "brier": 0.14}, champ, "roc_auc").promote  # equal is not better
+    assert decide({"roc_auc": 0.795, "brier": 0.14}, champ, "roc_auc", tolerance=0.01).promote
+    worse = decide({"roc_auc": 0.81, "brier": 0.30}, champ, "roc_auc", floors={"brier": 0.25})
+    assert not worse.promote and "brier=0.3000 misses floor 0.25" in worse.reasons
+    tags = worse.as_tags()
+    assert tags["gate.decision"] == "reject" and tags["gate.floor.brier"] == "0.25"
+    assert tags["gate.champion.roc_auc"] == "0.800000" and tags["gate.challenger.brier"] == "0.300000"
+    blocked = decide({"roc_auc": 0.9}, None, "roc_auc").blocked("infrastructure check failed: x")
+    assert not blocked.promote and blocked.reasons[-1] == "infrastructure check failed: x"
+
+
+def test_lower_is_better_metrics_and_unknown_metric():
+    assert decide({"rmse": 9.0}, {"rmse": 10.0}, "rmse").promote
+    assert not decide({"rmse": 11.0}, {"rmse": 10.0}, "rmse").promote
+    with pytest.raises(KeyError, match="unknown gate metric 'auc'"):
+        decide({"auc": 1.0}, None, "auc")

@@ -1,0 +1,85 @@
+"""The release path against a real SQLite registry: challenger, gate on the same test split, infra check, aliases."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+
+from lab2prod.errors import RegistryError
+from lab2prod.release import registry
+from lab2prod.release.promotion import promote_checked, release_challenger
+
+
+def _release(name, uri, run_id, toy_data, contract):
+    return release_challenger(uri, run_id, name, toy_data["test"], contract, metric="roc_auc",
+                              floors={"roc_auc": 0.6}, tolerance=0.0, infra_rows=200)
+
+
+def _tags(name, version):
+    return mlflow.MlflowClient().get_model_version(name, version).tags
+
+
+def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(store, toy_data, release_contract, fit_and_log):
+    name = "worse"
+    good_uri, good_run = fit_and_log(toy_data["train"])
+    first = _release(name, good_uri, good_run, toy_data, release_contract)
+    # no champion yet: the floors and the fresh-process infra check decide
+    assert first.decision.promote and first.infra.ok and first.champion_before is None
+    assert first.infra.load_seconds > 0 and first.infra.batch_rows == 200
+    assert registry.aliases(name) == {"champion": "1", "challenger": "1"}
+
+    bad_uri, bad_run = fit_and_log(toy_data["train"], shuffle_labels=True)
+    worse = _release(name, bad_uri, bad_run, toy_data, release_contract)
+    assert not worse.decision.promote
+    # the champion was loaded from the registry and scored on the same test rows
+    assert worse.decision.champion_metrics["roc_auc"] == pytest.approx(first.decision.challenger_metrics["roc_auc"])
+    assert worse.decision.champion_metrics["roc_auc"] > worse.decision.challenger_metrics["roc_auc"]
+    assert registry.aliases(name) == {"champion": "1", "challenger": "2"}
+    tags = _tags(name, "2")
+    assert tags["gate.decision"] == "reject" and tags["gate.champion_version"] == "1"
+    assert float(tags["gate.champion.roc_auc"]) > float(tags["gate.challenger.roc_auc"])
+    assert "misses floor" in tags["gate.reasons"] and "not better" in tags["gate.reasons"]
+    assert mlflow.MlflowClient().get_run(bad_run).data.tags["gate.decision"] == "reject"
+
+
+def test_better_challenger_is_promoted_and_rollback_restores_the_previous_champion(
+        store, toy_data, release_contract, fit_and_log):
+    name = "better"
+    weak_uri, weak_run = fit_and_log(toy_data["train"], shuffle_labels=True)
+    weak = _release(name, weak_uri, weak_run, toy_data, release_contract)
+    assert not weak.decision.promote and registry.version_by_alias(name, "champion") is None
+    # an operator makes the weak model champion by hand, with a reason
+    assert registry.promote_by_hand(name, "1", reason="bootstrap the registry") is None
+    assert _tags(name, "1")["release.reason"] == "bootstrap the registry"
+
+    good_uri, good_run = fit_and_log(toy_data["train"])
+    better = _release(name, good_uri, good_run, toy_data, release_contract)
+    assert better.decision.promote and better.champion_before == "1" and better.champion_after == "2"
+    assert registry.aliases(name) == {"champion": "2", "challenger": "2", "previous": "1"}
+    assert _tags(name, "2")["gate.decision"] == "promote" and _tags(name, "2")["infra.ok"] == "true"
+
+    restored, demoted = registry.rollback(name, reason="complaints after release")
+    assert (restored.version, demoted.version) == ("1", "2")
+    assert registry.aliases(name)["champion"] == "1"
+    assert _tags(name, "1")["release.action"] == "rollback"
+    assert _tags(name, "1")["release.reason"] == "complaints after release"
+    assert _tags(name, "2")["release.demoted_reason"] == "complaints after release"
+
+
+def test_promote_and_rollback_refuse_what_cannot_be_done(store, toy_data, release_contract, fit_and_log):
+    name = "refusals"
+    with pytest.raises(RegistryError, match="no version with alias 'previous'"):
+        registry.rollback(name, reason="x")
+    uri, _ = fit_and_log(toy_data["train"])
+    registry.register(uri, name)
+    with pytest.raises(RegistryError, match="a reason is required"):
+        registry.promote_by_hand(name, "1", reason=" ")
+    with pytest.raises(RegistryError, match="has no version 7"):
+        registry.promote_by_hand(name, "7", reason="typo")
+
+
+def test_a_model_failing_the_infra_check_is_never_promoted(store):
+    # the fresh process cannot load it: one subprocess, so this test costs the imports of mlflow once
+    with pytest.raises(RegistryError, match=r"version 1 failed the infrastructure check \(exit 1: .*not found"):
+        promote_checked("no-such-model", "1", reason="try")
+    assert registry.aliases("no-such-model") == {}
