@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BYOD = ["--env--data", "byod/economics.csv", "--env--target", "psavert", "--env--task", "regression",
-        "--env--date_column", "date", "--env--dataset", "economics", "--env--family", "ridge",
+        "--env--date_column", "date", "--env--dataset", "economics",
         "--env--gate_metric", "r2", "--env--model_name", "economics", "--env--experiment", "byod-economics"]
 
 # Steps in one process (importing Ploomber costs seconds): "status" records what `ploomber build` would

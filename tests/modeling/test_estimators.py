@@ -51,3 +51,13 @@ def test_unknown_family_and_bad_params_are_one_line_errors():
         estimators.build_estimator("ridge", "regression", ["a"], [], params={"depth": 3})
     with pytest.raises(ConfigError, match="no feature columns"):
         estimators.build_estimator("ridge", "regression", [], [])
+
+
+def test_linear_family_serves_both_tasks(xy):
+    x, y_class, y_reg = xy
+    clf = estimators.build_estimator("linear", "classification", ["a", "b"], ["c"])
+    reg = estimators.build_estimator("linear", "regression", ["a", "b"], ["c"])
+    assert type(clf.named_steps["model"]).__name__ == "LogisticRegression"
+    assert type(reg.named_steps["model"]).__name__ == "Ridge"
+    assert clf.fit(x, y_class).predict_proba(x).shape == (len(x), 2)
+    assert reg.fit(x, y_reg).predict(x).shape == (len(x),)

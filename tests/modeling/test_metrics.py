@@ -33,3 +33,10 @@ def test_is_better_knows_the_direction():
     assert not metrics.is_better("log_loss", 0.5, 0.4)
     with pytest.raises(KeyError, match="unknown metric"):
         metrics.is_better("speed", 1, 2)
+
+
+def test_default_metric_per_task():
+    assert metrics.default_metric("classification") == "roc_auc"
+    assert metrics.default_metric("regression") == "rmse"
+    with pytest.raises(KeyError, match="unknown task"):
+        metrics.default_metric("ranking")

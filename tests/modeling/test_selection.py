@@ -27,3 +27,12 @@ def test_unusable_inputs_are_named():
         select_best([_cell("a", roc_auc=0.7)], "rmse")
     with pytest.raises(ConfigError, match="no trained cell"):
         select_best([], "rmse")
+
+
+def test_select_metric_defaults_to_the_tasks_metric():
+    from lab2prod.modeling.selection import resolve_metric, select_best
+
+    cells = [{"run_id": "a", "valid_metrics": {"rmse": 3.0, "r2": 0.1}}, {"run_id": "b", "valid_metrics": {"rmse": 2.0, "r2": 0.2}}]
+    assert resolve_metric(cells, "") == "rmse"
+    assert select_best(cells, "")["run_id"] == "b"
+    assert resolve_metric([{"valid_metrics": {"roc_auc": 0.8}}], "") == "roc_auc"

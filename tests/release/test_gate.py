@@ -24,3 +24,13 @@ def test_lower_is_better_metrics_and_unknown_metric():
     assert not decide({"rmse": 11.0}, {"rmse": 10.0}, "rmse").promote
     with pytest.raises(KeyError, match="unknown gate metric 'auc'"):
         decide({"auc": 1.0}, None, "auc")
+
+
+def test_floor_on_the_other_tasks_metric_does_not_apply_but_a_missing_one_fails():
+    from lab2prod.release.gate import decide
+
+    regression = {"rmse": 10.0, "mae": 8.0, "r2": 0.5}
+    passed = decide(regression, None, "rmse", floors={"roc_auc": 0.7, "r2": 0.2})
+    assert passed.promote and any("roc_auc does not apply" in r for r in passed.reasons)
+    failed = decide({"roc_auc": 0.9, "brier": 0.1}, None, "roc_auc", floors={"pr_auc": 0.5})
+    assert not failed.promote and "pr_auc missing" in failed.reasons

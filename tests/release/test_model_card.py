@@ -51,3 +51,4 @@ def test_card_and_report_show_the_evidence(tmp_path):
         assert text in card, text
     index = written["index"].read_text()
     assert "train-1 ✔" in index and 'src="figures/roc.png"' in index and 'href="model_card.html"' in index
+

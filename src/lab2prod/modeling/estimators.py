@@ -16,11 +16,13 @@ from lab2prod.errors import ConfigError
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "classification": {
+        "linear": LogisticRegression,  # the linear family of either task: one grid serves both
         "logistic_regression": LogisticRegression,
         "hist_gradient_boosting": HistGradientBoostingClassifier,
         "random_forest": RandomForestClassifier,
     },
     "regression": {
+        "linear": Ridge,
         "ridge": Ridge,
         "hist_gradient_boosting": HistGradientBoostingRegressor,
         "random_forest": RandomForestRegressor,
@@ -32,6 +34,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
 # models of both tasks, so the list cannot silently drift. Never pickle.
 _COMMON_TRUSTED = ["numpy.dtype"]
 SKOPS_TRUSTED_TYPES: dict[str, list[str]] = {
+    "linear": [],
     "logistic_regression": [],
     "ridge": [],
     "hist_gradient_boosting": ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
@@ -39,6 +42,7 @@ SKOPS_TRUSTED_TYPES: dict[str, list[str]] = {
 }
 
 _SEEDED = {"logistic_regression", "hist_gradient_boosting", "random_forest"}
+_LINEAR = {"linear", "logistic_regression", "ridge"}
 
 
 def build_estimator(family: str, task: str, numeric: list[str], categorical: list[str],
@@ -50,15 +54,15 @@ def build_estimator(family: str, task: str, numeric: list[str], categorical: lis
         known = ", ".join(FAMILIES.get(task, {})) or "none"
         raise ConfigError(f"model family {family!r} is not known for task {task!r}; use one of: {known}") from None
     params = dict(params or {})
-    if family in _SEEDED:
+    if family in _SEEDED or (family == "linear" and task == "classification"):
         params.setdefault("random_state", random_state)
-    if family == "logistic_regression":
+    if model_cls is LogisticRegression:
         params.setdefault("max_iter", 1000)
     try:
         model = model_cls(**params)
     except TypeError as exc:
         raise ConfigError(f"model family {family!r}: bad parameter ({exc})") from None
-    scale = family in ("logistic_regression", "ridge")
+    scale = family in _LINEAR
     numeric_steps = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
     if scale:
         numeric_steps.append(("scale", StandardScaler()))

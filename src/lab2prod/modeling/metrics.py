@@ -39,6 +39,16 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
+DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
+
+
+def default_metric(task: str) -> str:
+    """Return the metric that ranks models of `task` when none is configured (ROC AUC, or RMSE)."""
+    if task not in DEFAULT_METRIC:
+        raise KeyError(f"unknown task {task!r}: use classification or regression")
+    return DEFAULT_METRIC[task]
+
+
 def is_better(metric: str, new: float, old: float) -> bool:
     """Return True when `new` beats `old` on `metric` (direction known per metric)."""
     if metric not in HIGHER_IS_BETTER:

@@ -8,11 +8,20 @@ from lab2prod.errors import ConfigError
 from lab2prod.modeling.metrics import HIGHER_IS_BETTER
 
 
+def resolve_metric(cells: list[dict[str, Any]], metric: str) -> str:
+    """Return `metric`, or when it is empty the task's default read off the cells' metrics (roc_auc or rmse)."""
+    if metric:
+        return metric
+    have = {k for c in cells for k in (c.get("valid_metrics") or {})}
+    return "roc_auc" if "roc_auc" in have else "rmse"
+
+
 def select_best(cells: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     """Return the cell whose `valid_metrics[metric]` is best; ties go to the earlier cell (grid order).
 
     Each cell is a train summary: {'run_id', 'model_uri', 'family', 'model_params', 'valid_metrics', ...}.
     """
+    metric = resolve_metric(cells, metric)
     if metric not in HIGHER_IS_BETTER:
         raise ConfigError(f"select_metric {metric!r} is unknown; use one of: {', '.join(HIGHER_IS_BETTER)}")
     if not cells:

@@ -41,6 +41,18 @@ class GateDecision:
         return replace(self, promote=False, reasons=self.reasons + (reason,))
 
 
+_CLASSIFICATION = {"roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy"}
+_REGRESSION = {"rmse", "mae", "r2"}
+
+
+def _other_task(name: str, metrics: dict[str, float]) -> bool:
+    if name in _CLASSIFICATION:
+        return not _CLASSIFICATION & set(metrics)
+    if name in _REGRESSION:
+        return not _REGRESSION & set(metrics)
+    return False
+
+
 def decide(challenger: dict[str, float], champion: dict[str, float] | None, metric: str,
            floors: dict[str, float] | None = None, tolerance: float = 0.0) -> GateDecision:
     """Return whether `challenger` passes: every floor met and `metric` better than the champion's by more than `-tolerance`.
@@ -58,6 +70,10 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None, metr
     ok = True
     for name, bound in (floors or {}).items():
         value = challenger.get(name)
+        if value is None and _other_task(name, challenger):
+            # one env.yaml serves both tasks: a floor on the other task's metric does not apply
+            reasons.append(f"floor on {name} does not apply to this task")
+            continue
         if value is None:
             ok = False
             reasons.append(f"{name} missing")
