@@ -44,7 +44,7 @@ def _diabetes_project(dest: Path) -> Path:
         {"sources": [{"name": "diabetes", "format": "csv", "path": "diabetes.csv"}]}))
     (dest / "data/contracts/diabetes.yaml").write_text(yaml.safe_dump(CONTRACT, sort_keys=False))
     env = yaml.safe_load((PROJECT / "env.test.yaml").read_text())
-    env.update(dataset="diabetes", catalog="data/sources/diabetes/catalog.yaml",
+    env.update(dataset="diabetes", data="data/sources/diabetes/catalog.yaml",
                contract="data/contracts/diabetes.yaml", experiment="diabetes", model_name="diabetes-progression",
                sample_rows=0, seed=7, select_metric="rmse", gate_metric="rmse", gate_floors={"r2": 0.2},
                slice_columns=["sex"], bootstrap_rounds=50, importance_repeats=2,
