@@ -74,7 +74,7 @@ def test_mlflow_run_and_champion(built):
         trained = json.loads((built / "products" / "select.json").read_text())
         run = client.get_run(trained["run_id"])
         assert run.data.metrics["test_roc_auc"] > 0.75
-        assert run.data.params["family"] in ("logistic_regression", "hist_gradient_boosting")
+        assert run.data.params["family"] in ("linear", "hist_gradient_boosting", "random_forest")
         assert run.data.tags["mlflow.parentRunId"] == trained["parent_run_id"]
         cells = client.search_runs([run.info.experiment_id],
                                    filter_string=f"tags.mlflow.parentRunId = '{trained['parent_run_id']}'")
