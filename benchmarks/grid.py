@@ -45,7 +45,7 @@ def prepare(base: Path, name: str, env_file: str, executor: str | None) -> Path:
     shutil.copy2(ROOT / env_file, folder / "env.yaml")
     if executor == "serial":
         spec = (folder / "pipeline.yaml").read_text()
-        spec, n = re.subn(r"executor:\n  dotted_path: ploomber.executors.Parallel\n  processes: \d+\n", "executor: serial\n", spec)
+        spec, n = re.subn(r"executor:\n  dotted_path: [\w.]+\n  processes: \d+\n", "executor: serial\n", spec)
         if n != 1:
             sys.exit("pipeline.yaml: the parallel executor block was not found; update benchmarks/grid.py")
         (folder / "pipeline.yaml").write_text(spec)
