@@ -178,7 +178,7 @@ def _project(explicit: str | None):
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from lab2prod import settings, tracking
+    from lab2prod import settings
     from lab2prod.errors import ConfigError
     from lab2prod.scoring.score import score_file, stderr_progress
     from lab2prod.scoring.summary import summary_path_for, write_facts
@@ -186,12 +186,12 @@ def _cmd_score(args: argparse.Namespace) -> int:
     root = _project(args.root)
     if root is None and not (args.contract and args.model):
         raise ConfigError("outside a project folder: pass --contract and --model, or --root")
-    if root is not None:
-        tracking.use_store(root)
+    # MLflow is imported by the process that resolves the model, not here: the import costs seconds
+    store = settings.tracking_uri(root) if root is not None else None
     contract = settings.load_contract(args.contract or settings.resolve(root, "data/contracts/credit.yaml"))
     model = args.model or f"models:/{settings.read_yaml(root / 'env.yaml').get('model_name', 'credit-risk')}@champion"
     result = score_file(Path(args.input), Path(args.output), model, contract, chunk_rows=args.chunk_rows,
-                        threshold=args.threshold, scored_at=args.scored_at, workers=args.workers,
+                        threshold=args.threshold, scored_at=args.scored_at, workers=args.workers, tracking_uri=store,
                         progress=None if args.quiet else stderr_progress)
     write_facts(result.summary(), summary_path_for(result.output))
     print(result.describe())

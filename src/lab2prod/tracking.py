@@ -6,12 +6,14 @@ Default store: SQLite `<project>/mlflow.db` with artifacts in `<project>/mlartif
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import mlflow
 import pandas as pd
@@ -93,6 +95,67 @@ def log_sklearn_model(model: Any, example: pd.DataFrame, trusted: list[str], pre
 def load_sklearn_model(uri: str) -> Any:
     """Return the sklearn model stored at an MLflow model URI (models:/..., runs:/...)."""
     return mlflow.sklearn.load_model(uri)
+
+
+@contextlib.contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """Silence MLflow's download progress bar (a few small files; it would clutter notebooks and logs)."""
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def fetch_model(uri: str, folder: Path, tracking_uri: str | None = None) -> dict[str, Any]:
+    """Resolve a model URI through the registry and copy the model's files (MLmodel, model.skops ...) into `folder`.
+
+    ``models:/<name>@<alias>`` and ``models:/<name>/<version>`` resolve through
+    the registry; other URIs (``runs:/``, ``models:/m-...``) keep an empty name
+    and version. Returns name, version, run_id, the run's logged ``threshold``
+    parameter (None when absent) and ``path``, the local model folder. Raises
+    RegistryError (one line) when the model cannot be found or read.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from lab2prod.errors import RegistryError
+
+    client = MlflowClient(tracking_uri)
+    name = version = run_id = ""
+    try:
+        if uri.startswith("models:/") and not uri.startswith("models:/m-"):
+            ref = uri[len("models:/"):]
+            if "@" in ref:
+                name, alias = ref.split("@", 1)
+                found = client.get_model_version_by_alias(name, alias)
+            else:
+                name, _, number = ref.partition("/")
+                found = client.get_model_version(name, number)
+            version, run_id = str(found.version), found.run_id or ""
+        elif uri.startswith("runs:/"):
+            run_id = uri[len("runs:/"):].split("/", 1)[0]
+        if tracking_uri:
+            mlflow.set_tracking_uri(tracking_uri)  # download_artifacts resolves models:/ against the current store
+        with _no_progress_bar():
+            path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder))
+    except MlflowException as exc:
+        message = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
+        raise RegistryError(f"cannot load model {uri}: {message}: train and register a model first (ploomber build)") from None
+    except OSError as exc:
+        raise RegistryError(f"cannot load model {uri}: {exc}: check the tracking store (MLFLOW_TRACKING_URI)") from None
+    threshold = None
+    if run_id:
+        try:
+            raw = client.get_run(run_id).data.params.get("threshold")
+            threshold = float(raw) if raw is not None else None
+        except (MlflowException, ValueError):
+            threshold = None
+    return {"name": name, "version": version, "run_id": run_id, "threshold": threshold, "path": str(path)}
 
 
 def log_json(data: Any, artifact_file: str) -> None:

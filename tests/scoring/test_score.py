@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from lab2prod.data.contract import read_normalized
 from lab2prod.errors import ContractError, RegistryError, SourceError
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
-from lab2prod.scoring.score import LINEAGE_COLUMNS, load_model, quarantine_path_for, score_file
+from lab2prod.scoring.score import LINEAGE_COLUMNS, load_model, load_model_dir, quarantine_path_for, score_file
 
 STAMP = "2026-01-01T00:00:00Z"
 CONTRACT_PATH = Path(__file__).resolve().parents[2] / "data/contracts/credit.yaml"
@@ -169,3 +170,37 @@ def test_cli_exit_2_on_unusable_input(champion, batch_text, tmp_path, capsys):
     assert code == 2
     assert err.startswith("error: ") and "empty.csv: no rows to score" in err and len(err.strip().splitlines()) == 1
     assert _leftovers(tmp_path) == ["empty.csv"]
+
+
+def test_a_model_uri_is_fetched_in_a_child_and_scores_like_a_loaded_model(champion, ref, batch_text, tmp_path):
+    src = _write_csv(batch_text, tmp_path / "batch.csv")
+    by_uri = score_file(src, tmp_path / "a.csv", champion["model_uri"], champion["contract"], scored_at=STAMP,
+                        tracking_uri=champion["tracking_uri"])
+    by_ref = score_file(src, tmp_path / "b.csv", ref, champion["contract"], scored_at=STAMP)
+    assert by_uri.output.read_bytes() == by_ref.output.read_bytes()
+    assert (by_uri.model_name, by_uri.model_version, by_uri.run_id, by_uri.threshold) == (
+        "credit-risk", champion["version"], champion["run_id"], 0.5)
+    assert not list(Path(tempfile.gettempdir()).glob("lab2prod-model-*/MLmodel"))  # the copied files are gone
+
+
+def _model_folder(champion, tmp_path: Path) -> Path:
+    from lab2prod import tracking
+
+    return Path(tracking.fetch_model(champion["model_uri"], tmp_path / "model", champion["tracking_uri"])["path"])
+
+
+def test_a_model_cannot_widen_the_skops_allow_list(champion, tmp_path):
+    folder = _model_folder(champion, tmp_path)
+    assert load_model_dir(folder).predict_proba  # as registered, it loads
+    mlmodel = folder / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("- numpy.dtype", "- numpy.dtype\n    - builtins.eval"))
+    with pytest.raises(RegistryError, match=r"asks to trust builtins.eval, which no lab2prod estimator needs"):
+        load_model_dir(folder)
+
+
+def test_a_pickled_model_is_refused(champion, tmp_path):
+    folder = _model_folder(champion, tmp_path)
+    mlmodel = folder / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("serialization_format: skops", "serialization_format: cloudpickle"))
+    with pytest.raises(RegistryError, match=r"not a scikit-learn model saved with skops \(format 'cloudpickle'\)"):
+        load_model_dir(folder)

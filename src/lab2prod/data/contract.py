@@ -389,8 +389,10 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
             add(index, message)
 
     # Duplicates among the rows that pass otherwise: the first occurrence stays, later ones are quarantined.
+    # Scoring with an id column skips the row hash (a repeated row repeats its id and is caught below).
     passing = typed.drop(index=list(reasons))
-    twins = _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
+    by_id_only = mode == "score" and bool(contract.id_column) and contract.id_column in passing.columns
+    twins = pd.Series(dtype="int64") if by_id_only else _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
     for i, twin in twins.items():
         add(i, f"duplicate row (same values as line {int(lines[twin])})")
     if contract.id_column and contract.id_column in passing.columns:

@@ -86,3 +86,8 @@ def trusted_types(family: str) -> list[str]:
     if family not in SKOPS_TRUSTED_TYPES:
         raise ConfigError(f"no skops trusted types declared for family {family!r}")
     return _COMMON_TRUSTED + SKOPS_TRUSTED_TYPES[family]
+
+
+def all_trusted_types() -> list[str]:
+    """Return every skops type some family of lab2prod trusts: the most a model being loaded may ask for."""
+    return sorted(set(_COMMON_TRUSTED).union(*SKOPS_TRUSTED_TYPES.values()))

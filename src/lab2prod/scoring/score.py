@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import io
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -102,47 +103,119 @@ def utc_now() -> str:
 
 # ---------------------------------------------------------------------------- model
 
-def load_model(uri: str) -> ModelRef:
-    """Load the sklearn model at an MLflow URI and resolve its registered name, version and run.
+def load_model(uri: str, tracking_uri: str | None = None) -> ModelRef:
+    """Load the sklearn model at an MLflow URI and resolve its registered name, version, run and threshold.
 
     ``models:/<name>@<alias>`` and ``models:/<name>/<version>`` resolve through
     the registry; other URIs (``runs:/``, ``models:/m-...``) keep an empty name
     and version. The run's logged ``threshold`` parameter comes along.
     """
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
     from lab2prod import tracking
-    from lab2prod.errors import RegistryError
 
-    client = MlflowClient()
-    name = version = run_id = ""
+    with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
+        facts = tracking.fetch_model(uri, Path(folder), tracking_uri)
+        model = load_model_dir(Path(facts.pop("path")))
+    return ModelRef(model=model, uri=uri, **facts)
+
+
+def load_model_dir(folder: Path) -> Any:
+    """Load the sklearn model of a local MLflow model folder (its MLmodel and skops file), never by pickle.
+
+    The skops types to trust are those the MLmodel file lists, and only if
+    lab2prod's own estimators need them: a model cannot widen the allow-list.
+    """
+    import skops.io
+
+    from lab2prod import settings
+    from lab2prod.errors import RegistryError
+    from lab2prod.modeling.estimators import all_trusted_types
+
+    meta = settings.read_yaml(folder / "MLmodel")
+    flavor = (meta.get("flavors") or {}).get("sklearn") or {}
+    if flavor.get("serialization_format") != "skops" or not flavor.get("pickled_model"):
+        raise RegistryError(f"{folder / 'MLmodel'}: not a scikit-learn model saved with skops "
+                            f"(format {flavor.get('serialization_format')!r}): log it with lab2prod's training pipeline")
+    trusted = list(flavor.get("skops_trusted_types") or [])
+    unknown = sorted(set(trusted) - set(all_trusted_types()))
+    if unknown:
+        raise RegistryError(f"{folder / 'MLmodel'}: asks to trust {', '.join(unknown)}, which no lab2prod "
+                            f"estimator needs: refusing to load it")
     try:
-        if uri.startswith("models:/") and not uri.startswith("models:/m-"):
-            ref = uri[len("models:/"):]
-            if "@" in ref:
-                name, alias = ref.split("@", 1)
-                mv = client.get_model_version_by_alias(name, alias)
-            else:
-                name, _, number = ref.partition("/")
-                mv = client.get_model_version(name, number)
-            version, run_id = str(mv.version), mv.run_id or ""
-        elif uri.startswith("runs:/"):
-            run_id = uri[len("runs:/"):].split("/", 1)[0]
-        model = tracking.load_sklearn_model(uri)
-    except MlflowException as exc:
-        message = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
-        raise RegistryError(f"cannot load model {uri}: {message}: train and register a model first (ploomber build)") from None
-    except OSError as exc:
-        raise RegistryError(f"cannot load model {uri}: {exc}: check the tracking store (MLFLOW_TRACKING_URI)") from None
-    threshold = None
-    if run_id:
+        return skops.io.load(folder / flavor["pickled_model"], trusted=trusted)
+    except (OSError, ValueError, TypeError) as exc:
+        raise RegistryError(f"{folder}: the model file cannot be loaded ({exc}): re-register the model") from None
+
+
+class _ModelFetch:
+    """Resolve and copy a registered model in a forked process while this one imports scikit-learn and skops.
+
+    Importing MLflow and opening its store costs seconds of one core, and so
+    does importing scikit-learn and skops: on 2 cores they run side by side.
+    The child only talks to MLflow and sends back the model's facts; the model
+    itself is loaded here, from the files it copied.
+    """
+
+    def __init__(self, uri: str, tracking_uri: str | None):
+        import multiprocessing
+
+        self.uri = uri
+        self.folder = Path(tempfile.mkdtemp(prefix="lab2prod-model-"))
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_fetch_in_child, args=(uri, self.folder, tracking_uri, send),
+                                        name="lab2prod-model-fetch", daemon=True)
+        self._process.start()
+        send.close()
+
+    def result(self) -> ModelRef:
+        """Wait for the child, load the model from the copied files and remove them."""
+        from lab2prod.errors import RegistryError
+
         try:
-            raw = client.get_run(run_id).data.params.get("threshold")
-            threshold = float(raw) if raw is not None else None
-        except (MlflowException, ValueError):
-            threshold = None
-    return ModelRef(model=model, uri=uri, name=name, version=version, run_id=run_id, threshold=threshold)
+            try:
+                status, payload = self._receive.recv()
+            except EOFError:
+                self._process.join()
+                raise RegistryError(f"cannot load model {self.uri}: the process resolving it died "
+                                    f"(exit code {self._process.exitcode})") from None
+            self._process.join()
+            if status == "error":
+                raise RegistryError(payload)
+            model = load_model_dir(Path(payload.pop("path")))
+            return ModelRef(model=model, uri=self.uri, **payload)
+        finally:
+            self._receive.close()
+            if self._process.is_alive():
+                self._process.terminate()
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _fetch_in_child(uri: str, folder: Path, tracking_uri: str | None, send) -> None:
+    import logging
+    import warnings
+
+    # a forked child must not write to the parent's streams (in a Jupyter kernel they are sockets)
+    sys.stdout = sys.stderr = open(os.devnull, "w")
+    warnings.simplefilter("ignore")
+    logging.disable(logging.CRITICAL)
+    try:
+        from lab2prod import tracking
+
+        send.send(("ok", tracking.fetch_model(uri, folder, tracking_uri)))
+    except Exception as exc:  # every failure goes back as one line; the parent raises it
+        from lab2prod.errors import Lab2ProdError
+
+        message = str(exc) if isinstance(exc, Lab2ProdError) else f"cannot load model {uri}: {type(exc).__name__}: {exc}"
+        send.send(("error", message))
+    finally:
+        send.close()
+
+
+def _import_model_libraries() -> None:
+    """Import what loading and running the model needs (scikit-learn, skops): seconds, overlapped with the fetch."""
+    import skops.io  # noqa: F401  (imports scikit-learn)
+
+    from lab2prod.modeling import estimators  # noqa: F401
 
 
 # ---------------------------------------------------------------------------- reading
@@ -504,7 +577,8 @@ def default_workers() -> int:
 
 def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: str | ModelRef, contract: Contract,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, threshold: float | None = None, scored_at: str | None = None,
-               progress: Progress | None = None, workers: int | None = None) -> ScoreResult:
+               progress: Progress | None = None, workers: int | None = None,
+               tracking_uri: str | None = None) -> ScoreResult:
     """Score a CSV or Parquet file chunk by chunk and write predictions (CSV or Parquet by suffix) atomically.
 
     Rows that break the contract go to ``<output stem>.quarantine.csv`` beside
@@ -514,7 +588,9 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
 
     With `workers` > 1 (default: 2 on 2 cores or more), forked processes
     condition and predict chunks while this one reads and writes; chunks keep
-    their order and boundaries, so the output is the same to the byte.
+    their order and boundaries, so the output is the same to the byte. A model
+    given by URI is resolved through MLflow (`tracking_uri`, default MLflow's)
+    in a forked process while this one imports scikit-learn.
     """
     global _WORKER
     import multiprocessing
@@ -529,8 +605,12 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     workers = default_workers() if workers is None else max(1, int(workers))
     if "fork" not in multiprocessing.get_all_start_methods():
         workers = 1
+    # fork before any thread starts; the fetch and the imports below take seconds each, side by side
+    fetch = None if isinstance(model_uri, ModelRef) else _ModelFetch(model_uri, tracking_uri)
     digest = _DigestThread(input)
-    ref = model_uri if isinstance(model_uri, ModelRef) else load_model(model_uri)
+    if fetch is not None:
+        _import_model_libraries()
+    ref = model_uri if fetch is None else fetch.result()
     if threshold is None:
         threshold = ref.threshold if ref.threshold is not None else 0.5
     scored_at = scored_at or utc_now()
