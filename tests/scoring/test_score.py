@@ -204,3 +204,20 @@ def test_a_pickled_model_is_refused(champion, tmp_path):
     mlmodel.write_text(mlmodel.read_text().replace("serialization_format: skops", "serialization_format: cloudpickle"))
     with pytest.raises(RegistryError, match=r"not a scikit-learn model saved with skops \(format 'cloudpickle'\)"):
         load_model_dir(folder)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_id_repeated_in_a_later_chunk_is_quarantined(champion, ref, batch_text, tmp_path, workers):
+    batch = batch_text.head(100).copy()
+    first_id = batch["applicant_id"].iloc[3]
+    batch.loc[batch.index[70], "applicant_id"] = first_id   # chunk 2 of 40-row chunks repeats a chunk-1 id
+    batch.loc[batch.index[90], "applicant_id"] = first_id   # and chunk 3 again
+    src = _write_csv(batch, tmp_path / "batch.csv")
+    result = score_file(src, tmp_path / "pred.csv", ref, champion["contract"], chunk_rows=40, scored_at=STAMP,
+                        workers=workers)
+    out = pd.read_csv(result.output, dtype=str)
+    assert out["applicant_id"].tolist().count(first_id) == 1 and len(out) == 98 == result.rows_scored
+    bad = pd.read_csv(result.quarantine, dtype={"line": int})
+    assert bad["line"].tolist() == [72, 92] and result.rows_quarantined == 2
+    assert bad["reason"].tolist() == [f"applicant_id: duplicate id '{first_id}' (first on line 5)"] * 2
+    assert bad["record"].iloc[0].startswith(f"{first_id},")

@@ -534,6 +534,58 @@ class _Scored:
     warnings: list[str]
     rows_in: int
     rows_scored: int
+    id_hashes: np.ndarray | None = None   # of the scored rows, in output order: duplicates across chunks
+    id_lines: np.ndarray | None = None
+
+
+class _SeenIds:
+    """The ids scored so far in a batch, kept as sorted 64-bit hashes with their lines (16 bytes a row).
+
+    `condition` catches a repeated id inside one chunk; this catches one
+    repeated in a later chunk. Two different ids share a 64-bit hash about
+    once in 10^6 batches of 5M rows.
+    """
+
+    def __init__(self) -> None:
+        self.hashes = np.empty(0, dtype="uint64")
+        self.lines = np.empty(0, dtype="int64")
+
+    def first_lines(self, hashes: np.ndarray) -> np.ndarray:
+        """Return, for each hash, the line where it was first scored, or -1 when it is new."""
+        if not len(self.hashes):
+            return np.full(len(hashes), -1, dtype="int64")
+        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+        return np.where(self.hashes[at] == hashes, self.lines[at], -1)
+
+    def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
+        merged = np.concatenate([self.hashes, hashes])
+        order = np.argsort(merged, kind="stable")  # two sorted runs: linear
+        self.hashes, self.lines = merged[order], np.concatenate([self.lines, lines])[order]
+
+
+def _drop_repeated_ids(scored: _Scored, chunk: _Chunk, seen: _SeenIds, contract: Contract, source: str) -> None:
+    """Move rows whose id was scored in an earlier chunk from the predictions to the quarantine (in place)."""
+    if scored.predictions is None or scored.id_hashes is None:
+        return
+    first = seen.first_lines(scored.id_hashes)
+    repeated = first >= 0
+    # a hash repeated inside this chunk was already quarantined by `condition`: add each scored row once
+    keep_hashes, keep_lines = scored.id_hashes[~repeated], scored.id_lines[~repeated]
+    seen.add(keep_hashes, keep_lines)
+    if not repeated.any():
+        return
+    ids = scored.predictions.column(0).to_numpy(zero_copy_only=False)
+    lines = scored.id_lines[repeated]
+    positions = np.searchsorted(chunk.lines, lines)
+    text = chunk.table.take(pa.array(positions))
+    records = [",".join("" if v is None else str(v) for v in row.values()) for row in text.to_pylist()]
+    name = contract.id_column
+    scored.quarantined.append(_quarantine_table(pd.DataFrame({
+        "source": source, "line": lines,
+        "reason": [f"{name}: duplicate id {i!r} (first on line {f})" for i, f in zip(ids[repeated], first[repeated])],
+        "record": records})))
+    scored.predictions = scored.predictions.filter(pa.array(~repeated))
+    scored.rows_scored -= int(repeated.sum())
 
 
 def _score_chunk(scorer: _Scorer, chunk: _Chunk) -> _Scored:
@@ -546,13 +598,18 @@ def _score_chunk(scorer: _Scorer, chunk: _Chunk) -> _Scored:
     if len(conditioned.quarantine):
         bad.append(_quarantine_table(conditioned.quarantine))
     clean = conditioned.clean
-    out = None
+    out = hashes = lines = None
     if len(clean):
         contract = scorer.contract
         scores = np.asarray(predict(scorer.model, model_frame(clean, contract), contract.task), dtype="float64")
-        ids = pa.array(clean[contract.id_column].to_numpy(dtype=object), pa.string())
+        id_values = clean[contract.id_column].to_numpy(dtype=object)
+        ids = pa.array(id_values, pa.string())
         out = predictions_table(ids, scores, contract, scorer.threshold, scorer.lineage, scorer.schema)
-    return _Scored(out, bad, conditioned.warnings, len(rows) + len(chunk.ragged), len(clean))
+        hashes = pd.util.hash_array(id_values)
+        lines = rows[LINE].to_numpy()
+        if len(conditioned.quarantine):
+            lines = lines[~np.isin(lines, conditioned.quarantine["line"].to_numpy())]
+    return _Scored(out, bad, conditioned.warnings, len(rows) + len(chunk.ragged), len(clean), hashes, lines)
 
 
 _WORKER: _Scorer | None = None  # set in the parent just before the fork; the children inherit it
@@ -640,7 +697,9 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         warnings: dict[str, None] = {}
         first_bad: str | None = None
         last_report = started
-        for scored in _scored_in_order(scorer, iter_chunks(input, chunk_rows), pool, 2 * workers):
+        seen = _SeenIds()
+        for chunk, scored in _scored_in_order(scorer, iter_chunks(input, chunk_rows), pool, 2 * workers):
+            _drop_repeated_ids(scored, chunk, seen, contract, input.name)
             result.rows_in += scored.rows_in
             result.rows_scored += scored.rows_scored
             warnings.update(dict.fromkeys(scored.warnings))
@@ -682,19 +741,21 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     return result
 
 
-def _scored_in_order(scorer: _Scorer, chunks: Iterator[_Chunk], pool, ahead: int) -> Iterator[_Scored]:
-    """Yield each chunk scored, in input order; with a pool, at most `ahead` chunks are in flight (memory stays flat)."""
+def _scored_in_order(scorer: _Scorer, chunks: Iterator[_Chunk], pool, ahead: int) -> Iterator[tuple[_Chunk, _Scored]]:
+    """Yield each chunk with its scores, in input order; with a pool, at most `ahead` chunks are in flight (memory stays flat)."""
     if pool is None:
         for chunk in chunks:
-            yield _score_chunk(scorer, chunk)
+            yield chunk, _score_chunk(scorer, chunk)
         return
     flight: deque = deque()
     for chunk in chunks:
-        flight.append(pool.apply_async(_worker_score, (chunk,)))
+        flight.append((chunk, pool.apply_async(_worker_score, (chunk,))))
         if len(flight) >= ahead:
-            yield flight.popleft().get()
+            chunk, job = flight.popleft()
+            yield chunk, job.get()
     while flight:
-        yield flight.popleft().get()
+        chunk, job = flight.popleft()
+        yield chunk, job.get()
 
 
 def _quarantine_table(frame: pd.DataFrame) -> pa.Table:
