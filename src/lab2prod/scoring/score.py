@@ -554,8 +554,11 @@ class _SeenIds:
         """Return, for each hash, the line where it was first scored, or -1 when it is new."""
         if not len(self.hashes):
             return np.full(len(hashes), -1, dtype="int64")
-        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
-        return np.where(self.hashes[at] == hashes, self.lines[at], -1)
+        order = np.argsort(hashes)  # sorted queries walk the sorted hashes in one direction: several times faster
+        at = np.minimum(np.searchsorted(self.hashes, hashes[order]), len(self.hashes) - 1)
+        found = np.empty(len(hashes), dtype="int64")
+        found[order] = np.where(self.hashes[at] == hashes[order], self.lines[at], -1)
+        return found
 
     def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
         merged = np.concatenate([self.hashes, hashes])
@@ -605,7 +608,7 @@ def _score_chunk(scorer: _Scorer, chunk: _Chunk) -> _Scored:
         id_values = clean[contract.id_column].to_numpy(dtype=object)
         ids = pa.array(id_values, pa.string())
         out = predictions_table(ids, scores, contract, scorer.threshold, scorer.lineage, scorer.schema)
-        hashes = pd.util.hash_array(id_values)
+        hashes = pd.util.hash_array(id_values, categorize=False)  # ids are mostly distinct: factorizing first costs 4x
         lines = rows[LINE].to_numpy()
         if len(conditioned.quarantine):
             lines = lines[~np.isin(lines, conditioned.quarantine["line"].to_numpy())]
