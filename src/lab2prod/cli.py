@@ -22,7 +22,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from lab2prod.data.validate import validate_file
 
     root = settings.project_root(args.root) if args.root or not args.contract else None
-    contract_path = Path(args.contract) if args.contract else settings.resolve(root, "data/contracts/credit.yaml")
+    contract_path = Path(args.contract) if args.contract else Path(settings.project_defaults(root)["contract"])
     report = validate_file(Path(args.input), settings.load_contract(contract_path), mode=args.mode,
                            quarantine_output=Path(args.quarantine) if args.quarantine else None,
                            **_read_options(args))
@@ -69,7 +69,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     from lab2prod import settings
     from lab2prod.monitoring.monitor import run_monitoring
 
-    root = settings.project_root(args.root)
+    root = _with_project_defaults(args)
     contract = settings.load_contract(settings.resolve(root, args.contract))
     lake_dir = settings.resolve(root, args.lake)
     reference = (settings.resolve(root, args.reference) if args.reference
@@ -98,7 +98,7 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     from lab2prod.monitoring.retrain import (RetrainConfig, RetrainOutcome, newest_window, read_labelled,
                                              retrain_in_process, retrain_needed, retrain_with_pipeline)
 
-    root = settings.project_root(args.root)
+    root = _with_project_defaults(args)
     contract = settings.load_contract(settings.resolve(root, args.contract))
     lake_dir = settings.resolve(root, args.lake)
     reports_dir = settings.resolve(root, args.reports)
@@ -133,6 +133,17 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _with_project_defaults(args: argparse.Namespace):
+    """Return the project folder and fill the options left unset from its env.yaml (settings.project_defaults)."""
+    from lab2prod import settings
+
+    root = settings.project_root(args.root)
+    for key, value in settings.project_defaults(root).items():
+        if getattr(args, key, "absent") is None:
+            setattr(args, key, value)
+    return root
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -142,7 +153,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from lab2prod.data.lake import atomic_write_json
     from lab2prod.monitoring.simulate import Scenario, render_simulation, run_simulation, table_markdown
 
-    root = settings.project_root(args.root)
+    root = _with_project_defaults(args)
     contract = settings.load_contract(settings.resolve(root, args.contract))
     scenario = Scenario(batches=args.batches, batch_rows=args.batch_rows, drift_start=args.drift_start, seed=args.seed)
     catalog = settings.load_catalog(settings.resolve(root, args.catalog))
@@ -188,8 +199,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         raise ConfigError("outside a project folder: pass --contract and --model, or --root")
     # MLflow is imported by the process that resolves the model, not here: the import costs seconds
     store = settings.tracking_uri(root) if root is not None else None
-    contract = settings.load_contract(args.contract or settings.resolve(root, "data/contracts/credit.yaml"))
-    model = args.model or f"models:/{settings.read_yaml(root / 'env.yaml').get('model_name', 'credit-risk')}@champion"
+    defaults = settings.project_defaults(root) if root is not None else {}
+    contract = settings.load_contract(args.contract or defaults["contract"])
+    model = args.model or f"models:/{defaults['model_name']}@champion"
     result = score_file(Path(args.input), Path(args.output), model, contract, chunk_rows=args.chunk_rows,
                         threshold=args.threshold, scored_at=args.scored_at, workers=args.workers, tracking_uri=store,
                         progress=None if args.quiet else stderr_progress)
@@ -287,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="the file to check")
     p.add_argument("--mode", choices=["train", "score"], default="train",
                    help="train: the target is required; score: the target may be absent (default: train)")
-    p.add_argument("--contract", help="contract YAML (default: data/contracts/credit.yaml of the project)")
+    p.add_argument("--contract", help="contract YAML (default: the one the pipeline trained with, <lake>/contracts/<dataset>.yaml, else env.yaml's contract)")
     p.add_argument("--quarantine", help="write the quarantined rows to this CSV")
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     _add_read_options(p)
@@ -328,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="the training reference (default: <lake>/splits/<dataset>/train.csv)")
     p.add_argument("--model", help="model URI (default: the batch's lineage, else models:/<model-name>@champion)")
     p.add_argument("--no-model", action="store_true", help="do not load a model (no prediction drift unless scored)")
-    p.add_argument("--model-name", default="credit-risk", help="registered model name (default: credit-risk)")
+    p.add_argument("--model-name", help="registered model name (default: env.yaml's model_name)")
     p.add_argument("--batch-id", help="the batch's name in the history (default: from the file name)")
     p.add_argument("--drift-share", type=float, default=0.25,
                    help="share of drifted features from which the dataset drifts (default: 0.25)")
@@ -360,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--gate-metric", default="roc_auc")
     p.add_argument("--gate-tolerance", type=float, default=0.0)
-    p.add_argument("--model-name", default="credit-risk", help="registered model name (default: credit-risk)")
+    p.add_argument("--model-name", help="registered model name (default: env.yaml's model_name)")
     p.add_argument("--experiment", default="lab2prod-credit", help="MLflow experiment of the training runs")
     p.add_argument("--products", default="products", help="the pipeline's products folder (default: products)")
     p.add_argument("--env-file", help="ploomber env file for the pipeline path (default: env.yaml)")
@@ -382,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", default="data/sources/credit/catalog.yaml",
                    help="the sources replayed, ingested into the simulation's own lake (default: %(default)s)")
     _project_options(p)
-    p.set_defaults(func=_cmd_simulate)
+    # the simulation always runs on the bundled credit sources, whatever the project trains on
+    p.set_defaults(func=_cmd_simulate, contract="data/contracts/credit.yaml")
 
     p = sub.add_parser("score", help="score a CSV or Parquet batch with the champion model, streaming",
                        description="Score a CSV or Parquet file in chunks (memory does not grow with its rows) and "
@@ -400,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float,
                    help="probability from which the positive label is given (default: the model run's threshold)")
     p.add_argument("--scored-at", help="the scored-at stamp to write (default: now, UTC); fix it to reproduce a file")
-    p.add_argument("--contract", help="contract YAML (default: data/contracts/credit.yaml of the project)")
+    p.add_argument("--contract", help="contract YAML (default: the one the pipeline trained with, <lake>/contracts/<dataset>.yaml, else env.yaml's contract)")
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_cmd_score)
@@ -451,9 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _project_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--contract", default="data/contracts/credit.yaml", help="the data contract (default: %(default)s)")
-    p.add_argument("--lake", default="data/lake", help="the lake folder (default: %(default)s)")
-    p.add_argument("--reports", default="reports", help="where reports go (default: %(default)s)")
+    p.add_argument("--contract", help="the data contract (default: the one the pipeline trained with, "
+                   "<lake>/contracts/<dataset>.yaml, else env.yaml's contract)")
+    p.add_argument("--lake", help="the lake folder (default: env.yaml's lake)")
+    p.add_argument("--reports", help="where reports go (default: env.yaml's reports)")
     p.add_argument("--root", help="project folder (default: found from the working directory)")
 
 

@@ -157,6 +157,21 @@ def resolve(root: Path, path: str | os.PathLike) -> Path:
     return path if path.is_absolute() else Path(root) / path
 
 
+def project_defaults(root: Path) -> dict[str, str]:
+    """Return what the `lab2prod` commands default to in a project, read from its env.yaml.
+
+    contract: the one the pipeline trained with (`<lake>/contracts/<dataset>.yaml`,
+    written by ingest, committed or inferred), else env.yaml's `contract`;
+    lake, reports and model_name as env.yaml sets them.
+    """
+    env = read_yaml(root / "env.yaml") if (Path(root) / "env.yaml").is_file() else {}
+    lake = str(env.get("lake") or "data/lake")
+    written = resolve(root, lake) / "contracts" / f"{env.get('dataset') or 'credit'}.yaml"
+    contract = written if written.is_file() else resolve(root, env.get("contract") or "data/contracts/credit.yaml")
+    return {"contract": str(contract), "lake": lake, "reports": str(env.get("reports") or "reports"),
+            "model_name": str(env.get("model_name") or "credit-risk")}
+
+
 def subprocess_env(set_: dict[str, str] | None = None, unset: tuple[str, ...] = ()) -> dict[str, str]:
     """Return this process's environment for a child process, with `set_` values added and `unset` names removed."""
     env = {k: v for k, v in os.environ.items() if k not in unset}
