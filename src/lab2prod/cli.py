@@ -204,6 +204,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     model = args.model or f"models:/{defaults['model_name']}@champion"
     result = score_file(Path(args.input), Path(args.output), model, contract, chunk_rows=args.chunk_rows,
                         threshold=args.threshold, scored_at=args.scored_at, workers=args.workers, tracking_uri=store,
+                        delimiter=args.delimiter,
                         progress=None if args.quiet else stderr_progress)
     write_facts(result.summary(), summary_path_for(result.output))
     print(result.describe())
@@ -408,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="where to write the predictions (.csv or .parquet)")
     p.add_argument("--model", help="MLflow model URI (default: models:/<model_name of env.yaml>@champion)")
     p.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk (default: 100000)")
+    p.add_argument("--delimiter", default=",", help="CSV field delimiter (default ','; use $'\\t' for tabs)")
     p.add_argument("--workers", type=int,
                    help="processes that score chunks while this one reads and writes (default: 2 on 2 cores or more)")
     p.add_argument("--threshold", type=float,

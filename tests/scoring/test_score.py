@@ -221,3 +221,20 @@ def test_an_id_repeated_in_a_later_chunk_is_quarantined(champion, ref, batch_tex
     assert bad["line"].tolist() == [72, 92] and result.rows_quarantined == 2
     assert bad["reason"].tolist() == [f"applicant_id: duplicate id '{first_id}' (first on line 5)"] * 2
     assert bad["record"].iloc[0].startswith(f"{first_id},")
+
+
+def test_a_semicolon_file_needs_and_takes_its_delimiter(champion, ref, batch_text, tmp_path, capsys):
+    src = tmp_path / "batch.csv"
+    batch_text.head(50).to_csv(src, index=False, sep=";", lineterminator="\n")
+    with pytest.raises(SourceError, match=r"header reads as one column but contains ';': pass --delimiter ';'"):
+        score_file(src, tmp_path / "a.csv", ref, champion["contract"])
+    assert not (tmp_path / "a.csv").exists()
+    semicolon = score_file(src, tmp_path / "b.csv", ref, champion["contract"], delimiter=";", scored_at=STAMP)
+    comma = score_file(_write_csv(batch_text.head(50), tmp_path / "c.csv"), tmp_path / "c-out.csv", ref,
+                       champion["contract"], scored_at=STAMP)
+    assert semicolon.rows_scored == 50
+    assert pd.read_csv(semicolon.output).drop(columns="input_sha256").equals(
+        pd.read_csv(comma.output).drop(columns="input_sha256"))
+    code = main(["score", "--input", str(src), "--output", str(tmp_path / "d.csv"), "--model", champion["model_uri"],
+                 "--contract", str(CONTRACT_PATH), "--delimiter", ";", "--quiet"])
+    assert code == 0 and len(pd.read_csv(tmp_path / "d.csv")) == 50

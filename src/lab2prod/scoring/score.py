@@ -257,7 +257,7 @@ class _DigestThread:
         return self._value
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(path: Path, delimiter: str = ",") -> list[str]:
     with open(path, "rb") as fh:
         first = fh.readline()
     if not first.strip():
@@ -266,14 +266,14 @@ def _csv_header(path: Path) -> list[str]:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SourceError(f"{path}: line 1: the header is not valid UTF-8: re-export the file as UTF-8") from None
-    names = next(csv.reader(io.StringIO(text)))
+    names = next(csv.reader(io.StringIO(text), delimiter=delimiter))
     clean = [n.strip() for n in names]
     if len(clean) == 1:
-        for other in (";", "\t", "|"):
-            if other in clean[0]:
-                shown = "\\t" if other == "\t" else other
-                raise SourceError(f"{path}: header reads as one column but contains {shown!r}: "
-                                  f"scoring reads comma-separated files; convert it first")
+        for other in (",", ";", "\t", "|"):
+            if other != delimiter and other in clean[0]:
+                shown = "$'\\t'" if other == "\t" else repr(other)
+                raise SourceError(f"{path}: header reads as one column but contains {other!r}: "
+                                  f"pass --delimiter {shown} (delimiter={other!r})")
     if any(not n for n in clean):
         raise SourceError(f"{path}: header has an empty column name at position {clean.index('') + 1}: name every column")
     if len({n.lower() for n in clean}) != len(clean):
@@ -305,8 +305,8 @@ def _to_frame(batch: pa.RecordBatch | pa.Table, lines: np.ndarray, markers: bool
     return frame
 
 
-def _iter_csv(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
-    names = _csv_header(path)
+def _iter_csv(path: Path, chunk_rows: int, delimiter: str = ",") -> Iterator[_Chunk]:
+    names = _csv_header(path, delimiter)
     ragged: deque[tuple[int, int, str]] = deque()
     width = len(names)
 
@@ -318,7 +318,8 @@ def _iter_csv(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
     # use_threads=False: only then does Arrow tell the line of a ragged row; _prefetch overlaps the parsing
     read = pv.ReadOptions(column_names=[n.strip() for n in names], skip_rows=1, block_size=1 << 22,
                           encoding="utf8", use_threads=False)
-    parse = pv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False, newlines_in_values=False)
+    parse = pv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, ignore_empty_lines=False,
+                            newlines_in_values=False)
     # the adapters' missing markers ("", NA, null...) become nulls while parsing, as sources.read_csv does
     convert = pv.ConvertOptions(column_types={n.strip(): pa.string() for n in names}, strings_can_be_null=True,
                                 null_values=sorted(MISSING), quoted_strings_can_be_null=True)
@@ -385,7 +386,7 @@ def _batches(reader, path: Path) -> Iterator[pa.RecordBatch]:
             return
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise SourceError(f"{path}: cannot be read ({_arrow_message(exc)}): "
-                              f"re-export it as comma-separated UTF-8") from None
+                              f"re-export it as UTF-8 with one delimiter") from None
         if batch.num_rows:
             yield batch
 
@@ -428,11 +429,11 @@ def _arrow_message(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
 
 
-def iter_chunks(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
+def iter_chunks(path: Path, chunk_rows: int, delimiter: str = ",") -> Iterator[_Chunk]:
     """Yield the input in chunks of at most `chunk_rows` rows of text cells, each row with its line."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _iter_csv(path, chunk_rows)
+        return _iter_csv(path, chunk_rows, delimiter)
     return _iter_parquet(path, chunk_rows)
 
 
@@ -638,7 +639,7 @@ def default_workers() -> int:
 def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: str | ModelRef, contract: Contract,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, threshold: float | None = None, scored_at: str | None = None,
                progress: Progress | None = None, workers: int | None = None,
-               tracking_uri: str | None = None) -> ScoreResult:
+               tracking_uri: str | None = None, delimiter: str = ",") -> ScoreResult:
     """Score a CSV or Parquet file chunk by chunk and write predictions (CSV or Parquet by suffix) atomically.
 
     Rows that break the contract go to ``<output stem>.quarantine.csv`` beside
@@ -662,6 +663,8 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         raise ContractError(f"{contract.origin}: no id_column: scoring needs one to tie each prediction to its row")
     if chunk_rows < 1:
         raise SourceError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    if len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise SourceError(f"delimiter must be one character other than a quote or a line break, not {delimiter!r}")
     workers = default_workers() if workers is None else max(1, int(workers))
     if "fork" not in multiprocessing.get_all_start_methods():
         workers = 1
@@ -701,7 +704,7 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         first_bad: str | None = None
         last_report = started
         seen = _SeenIds()
-        for chunk, scored in _scored_in_order(scorer, iter_chunks(input, chunk_rows), pool, 2 * workers):
+        for chunk, scored in _scored_in_order(scorer, iter_chunks(input, chunk_rows, delimiter), pool, 2 * workers):
             _drop_repeated_ids(scored, chunk, seen, contract, input.name)
             result.rows_in += scored.rows_in
             result.rows_scored += scored.rows_scored
