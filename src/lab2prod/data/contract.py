@@ -390,13 +390,13 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
 
     # Duplicates among the rows that pass otherwise: the first occurrence stays, later ones are quarantined.
     # Scoring with an id column skips the row hash (a repeated row repeats its id and is caught below).
-    passing = typed.drop(index=list(reasons))
+    passing = typed.drop(index=list(reasons)) if reasons else typed  # drop() copies even when nothing goes
     by_id_only = mode == "score" and bool(contract.id_column) and contract.id_column in passing.columns
     twins = pd.Series(dtype="int64") if by_id_only else _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
     for i, twin in twins.items():
         add(i, f"duplicate row (same values as line {int(lines[twin])})")
     if contract.id_column and contract.id_column in passing.columns:
-        ids = passing.drop(index=list(twins.index))[contract.id_column].dropna()
+        ids = (passing.drop(index=list(twins.index)) if len(twins) else passing)[contract.id_column].dropna()
         rule = rules[contract.id_column]
         for i, twin in _first_of_equal(ids).items():
             message = f"{contract.id_column}: duplicate id {ids[i]!r} (first on line {int(lines[twin])})"
@@ -405,9 +405,9 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
             add(i, message)
 
     bad = sorted(reasons)
-    keep = typed.drop(index=bad)
+    keep = typed.drop(index=bad) if bad else typed
     sources = frame[SOURCE] if SOURCE in frame.columns else pd.Series(origin, index=frame.index)
-    records = frame.drop(columns=[c for c in (LINE, SOURCE) if c in frame.columns])
+    records = frame.drop(columns=[c for c in (LINE, SOURCE) if c in frame.columns]) if bad else frame
     quarantine = pd.DataFrame({
         "source": [sources[i] for i in bad],
         "line": [int(lines[i]) for i in bad],
@@ -434,6 +434,8 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
 
 def _first_of_equal(values: pd.Series) -> pd.Series:
     """Return, for each repeated value but its first occurrence, the index of that first occurrence."""
+    if not values.duplicated().any():  # the usual case, and a hash table is cheaper than a group-by
+        return pd.Series(dtype="int64")
     first = pd.Series(values.index, index=values.index).groupby(values.to_numpy(), sort=False).transform("first")
     return first[first != first.index]
 
