@@ -75,10 +75,10 @@ def test_single_file_catalog_by_suffix(tmp_path):
 
 def test_project_defaults_follow_env_yaml_and_the_contract_ingest_wrote(tmp_path):
     (tmp_path / "env.yaml").write_text("dataset: houses\ncontract: data/contracts/houses.yaml\nlake: lake2\n"
-                                      "reports: out\nmodel_name: house-price\n")
+                                      "reports: out\nmodel_name: house-price\nexperiment: houses\n")
     defaults = settings.project_defaults(tmp_path)
     assert defaults == {"contract": str(tmp_path / "data/contracts/houses.yaml"), "lake": "lake2",
-                        "reports": "out", "model_name": "house-price"}
+                        "reports": "out", "model_name": "house-price", "experiment": "houses"}
     written = tmp_path / "lake2/contracts/houses.yaml"  # what ingest wrote (committed or inferred) wins
     written.parent.mkdir(parents=True)
     written.write_text("dataset: houses\n")

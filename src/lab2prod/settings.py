@@ -162,14 +162,15 @@ def project_defaults(root: Path) -> dict[str, str]:
 
     contract: the one the pipeline trained with (`<lake>/contracts/<dataset>.yaml`,
     written by ingest, committed or inferred), else env.yaml's `contract`;
-    lake, reports and model_name as env.yaml sets them.
+    lake, reports, model_name and experiment (of training runs) as env.yaml sets them.
     """
     env = read_yaml(root / "env.yaml") if (Path(root) / "env.yaml").is_file() else {}
     lake = str(env.get("lake") or "data/lake")
     written = resolve(root, lake) / "contracts" / f"{env.get('dataset') or 'credit'}.yaml"
     contract = written if written.is_file() else resolve(root, env.get("contract") or "data/contracts/credit.yaml")
     return {"contract": str(contract), "lake": lake, "reports": str(env.get("reports") or "reports"),
-            "model_name": str(env.get("model_name") or "credit-risk")}
+            "model_name": str(env.get("model_name") or "credit-risk"),
+            "experiment": str(env.get("experiment") or "lab2prod-credit")}
 
 
 def subprocess_env(set_: dict[str, str] | None = None, unset: tuple[str, ...] = ()) -> dict[str, str]:

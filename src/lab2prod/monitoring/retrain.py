@@ -37,6 +37,7 @@ from lab2prod.errors import MonitoringError
 from lab2prod.modeling.estimators import build_estimator
 from lab2prod.modeling.features import model_columns, model_frame, target_vector
 from lab2prod.modeling.predict import predict
+from lab2prod.modeling.selection import resolve_metric
 from lab2prod.modeling.split import split_frame
 from lab2prod.release.evaluate import evaluate
 from lab2prod.release.gate import GateDecision, decide
@@ -46,13 +47,13 @@ from lab2prod.release.gate import GateDecision, decide
 class RetrainConfig:
     """How a challenger is trained and judged."""
 
-    family: str = "logistic_regression"
+    family: str = "linear"        # logistic regression, or ridge for a regression target
     model_params: dict[str, Any] = field(default_factory=dict)
     window_rows: int = 3000       # newest labelled rows to train on
     test_size: float = 0.25       # share of the window held out to judge challenger and champion
     seed: int = 42
     threshold: float = 0.5
-    gate_metric: str = "roc_auc"
+    gate_metric: str = ""         # "": the task's metric (roc_auc, or rmse)
     gate_tolerance: float = 0.0
 
 
@@ -146,7 +147,8 @@ def measure(model: Any, frame: pd.DataFrame, contract: Contract, threshold: floa
 def gate_decision(challenger: dict[str, float], champion: dict[str, float] | None,
                   config: RetrainConfig) -> GateDecision:
     """Return the release gate's verdict on a retrained challenger: the one decision both retraining paths use."""
-    return decide(challenger, champion, config.gate_metric, tolerance=config.gate_tolerance)
+    metric = resolve_metric([{"valid_metrics": challenger}], config.gate_metric)
+    return decide(challenger, champion, metric, tolerance=config.gate_tolerance)
 
 
 # --- the edge: the lake, MLflow, the registry, the pipeline -------------------------------------------------------
