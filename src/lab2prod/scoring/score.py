@@ -540,31 +540,36 @@ class _Scored:
 
 
 class _SeenIds:
-    """The ids scored so far in a batch, kept as sorted 64-bit hashes with their lines (16 bytes a row).
+    """The ids scored so far in a batch, kept as sorted runs of 64-bit hashes with their lines (16 bytes a row).
 
     `condition` catches a repeated id inside one chunk; this catches one
-    repeated in a later chunk. Two different ids share a 64-bit hash about
-    once in 10^6 batches of 5M rows.
+    repeated in a later chunk. Runs merge when the newer one grows to half the
+    older one's size, so a batch of n rows costs O(n log n) and a lookup
+    searches a few runs. Two different ids share a 64-bit hash about once in
+    10^6 batches of 5M rows.
     """
 
     def __init__(self) -> None:
-        self.hashes = np.empty(0, dtype="uint64")
-        self.lines = np.empty(0, dtype="int64")
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def first_lines(self, hashes: np.ndarray) -> np.ndarray:
         """Return, for each hash, the line where it was first scored, or -1 when it is new."""
-        if not len(self.hashes):
-            return np.full(len(hashes), -1, dtype="int64")
-        order = np.argsort(hashes)  # sorted queries walk the sorted hashes in one direction: several times faster
-        at = np.minimum(np.searchsorted(self.hashes, hashes[order]), len(self.hashes) - 1)
-        found = np.empty(len(hashes), dtype="int64")
-        found[order] = np.where(self.hashes[at] == hashes[order], self.lines[at], -1)
+        found = np.full(len(hashes), -1, dtype="int64")
+        order = np.argsort(hashes)  # sorted queries walk each run in one direction: several times faster
+        wanted = hashes[order]
+        for run_hashes, run_lines in self.runs:
+            at = np.minimum(np.searchsorted(run_hashes, wanted), len(run_hashes) - 1)
+            hit = run_hashes[at] == wanted
+            found[order[hit]] = run_lines[at[hit]]
         return found
 
     def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
-        merged = np.concatenate([self.hashes, hashes])
-        order = np.argsort(merged, kind="stable")  # two sorted runs: linear
-        self.hashes, self.lines = merged[order], np.concatenate([self.lines, lines])[order]
+        order = np.argsort(hashes)
+        self.runs.append((hashes[order], lines[order]))
+        while len(self.runs) > 1 and 2 * len(self.runs[-1][0]) >= len(self.runs[-2][0]):
+            (old_h, old_l), (new_h, new_l) = self.runs[-2], self.runs.pop()
+            at = np.searchsorted(old_h, new_h)
+            self.runs[-1] = (np.insert(old_h, at, new_h), np.insert(old_l, at, new_l))
 
 
 def _drop_repeated_ids(scored: _Scored, chunk: _Chunk, seen: _SeenIds, contract: Contract, source: str) -> None:
