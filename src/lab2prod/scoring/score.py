@@ -184,10 +184,15 @@ class _ModelFetch:
             model = load_model_dir(Path(payload.pop("path")))
             return ModelRef(model=model, uri=self.uri, **payload)
         finally:
-            self._receive.close()
-            if self._process.is_alive():
-                self._process.terminate()
-            shutil.rmtree(self.folder, ignore_errors=True)
+            self.close()
+
+    def close(self) -> None:
+        """Stop the child if it still runs and remove the copied files (idempotent)."""
+        self._receive.close()
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _fetch_in_child(uri: str, folder: Path, tracking_uri: str | None, send) -> None:
@@ -675,9 +680,14 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         workers = 1
     # fork before any thread starts; the fetch and the imports below take seconds each, side by side
     fetch = None if isinstance(model_uri, ModelRef) else _ModelFetch(model_uri, tracking_uri)
-    digest = _DigestThread(input)
-    if fetch is not None:
-        _import_model_libraries()
+    try:
+        digest = _DigestThread(input)
+        if fetch is not None:
+            _import_model_libraries()
+    except BaseException:
+        if fetch is not None:
+            fetch.close()
+        raise
     ref = model_uri if fetch is None else fetch.result()
     if threshold is None:
         threshold = ref.threshold if ref.threshold is not None else 0.5
