@@ -9,20 +9,37 @@ executor (ratio 0.84 measured with `benchmarks/grid.py`).
 The loop reads `self._i` (an iteration counter) each time it finds no task
 ready to start. Here that counter is a property whose getter waits
 `poll_seconds`, so an idle scheduler sleeps instead of spinning; a task that
-becomes ready is started at most `poll_seconds` later. Nothing else changes.
+becomes ready is started at most `poll_seconds` later.
+
+It also shares the cores between the tasks it runs side by side: unless
+OMP_NUM_THREADS is set, each task process gets cores / processes OpenMP
+threads (HistGradientBoosting and friends would otherwise start one thread
+per core in every cell and fight over the cores).
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from ploomber.executors import Parallel as _PloomberParallel
 
 
 class Parallel(_PloomberParallel):
-    """`ploomber.executors.Parallel` whose scheduler sleeps `poll_seconds` when no task is ready."""
+    """`ploomber.executors.Parallel` that sleeps while no task is ready and gives each task its share of the cores."""
 
     poll_seconds = 0.05
+
+    def __call__(self, dag, show_progress):
+        threads = str(max(1, (os.cpu_count() or 1) // max(1, self.processes)))
+        added = "OMP_NUM_THREADS" not in os.environ
+        if added:
+            os.environ["OMP_NUM_THREADS"] = threads  # inherited by the task processes and their kernels
+        try:
+            return super().__call__(dag, show_progress)
+        finally:
+            if added:
+                os.environ.pop("OMP_NUM_THREADS", None)
 
     @property
     def _i(self) -> int:
