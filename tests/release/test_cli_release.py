@@ -1,4 +1,5 @@
-"""The release subcommands: help texts, and one-line errors with exit code 2 when nothing can be done."""
+"""The release subcommands: help texts, one-line errors with exit code 2 when nothing can be done, and a
+promotion then a rollback through the command line against a real SQLite registry."""
 
 import pytest
 
@@ -22,6 +23,7 @@ def test_rollback_without_previous_and_promote_without_reason_fail_cleanly(store
     assert exc.value.code == 2
 
 
+@pytest.mark.integration  # two fresh-process infrastructure checks, each loading a model: tens of seconds
 def test_promote_a_better_version_then_rollback_through_the_command_line(
         store, toy_data, release_contract, fit_and_log, capsys):
     from mlflow import MlflowClient
