@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -67,15 +72,127 @@ def credit_contract():
 
 
 def copy_project(dest: Path) -> Path:
-    """Copy what a build needs (pipeline, env files, notebooks, sources, contract) into `dest`."""
-    for item in ("pipeline.yaml", "env.yaml", "env.test.yaml", "notebooks", "data/sources", "data/contracts"):
-        src = PROJECT / item
-        if src.is_dir():
-            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "exploratory"))
-        else:
-            (dest / item).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / item)
+    """Copy what a build needs into `dest` (release/repro.py copy_project: it records the source's git commit)."""
+    from lab2prod.release.repro import copy_project as copy
+
+    copy(PROJECT, dest)
     return dest
+
+
+# ---- pipeline builds: at most one build of each kind per session, shared by the tests that read it ----
+
+BIN = Path(sys.executable).parent
+# bring your own data: the dated `economics` table as a regression, given on the command line only
+BYOD = ["--env--data", "byod/economics.csv", "--env--target", "psavert", "--env--task", "regression",
+        "--env--date_column", "date", "--env--dataset", "economics",
+        "--env--gate_metric", "r2", "--env--model_name", "economics", "--env--experiment", "byod-economics"]
+
+
+def build_env(root: Path) -> dict[str, str]:
+    """The environment of a build in `root`: env.test.yaml, the MLflow store inside `root`, the venv on PATH."""
+    env = {k: v for k, v in os.environ.items() if k != "LAB2PROD_ROOT"}
+    env.update(PLOOMBER_ENV_FILENAME="env.test.yaml", MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+               PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")
+    return env
+
+
+def ploomber_build(root: Path, *args: str) -> dict[str, bool]:
+    """Run `ploomber build` in `root` (it must succeed); return which tasks ran."""
+    done = subprocess.run([str(BIN / "ploomber"), "build", *args], cwd=root, env=build_env(root),
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ran = {m.group(1): m.group(2) == "True"
+           for m in re.finditer(r"^([\w-]+)\s+(True|False)\s", done.stdout, flags=re.MULTILINE)}
+    assert ran, done.stdout[-3000:]
+    return ran
+
+
+# Steps in one process (importing Ploomber costs seconds): "status" records what `ploomber build` would
+# run next (each task's status after render(), nothing executes), "touch:PATH" changes a file's time only,
+# "replace:PATH:OLD=>NEW" changes its content, "append:NOTEBOOK" adds a code cell, "restore:PATH" puts
+# back the content PATH had before its first change, "build:TASK" builds TASK and what it needs.
+DAG_STEPS = """
+import json, os, sys, yaml
+from pathlib import Path
+import nbformat
+from ploomber.spec import DAGSpec
+steps, args = sys.argv[1].split("|"), sys.argv[2:]
+env = yaml.safe_load(open("env.test.yaml"))
+env.update({args[i][len("--env--"):]: args[i + 1] for i in range(0, len(args), 2)})
+original, out = {}, []
+for step in steps:
+    kind, _, rest = step.partition(":")
+    if kind in ("replace", "append"):
+        path = rest.split(":", 1)[0]
+        original.setdefault(path, Path(path).read_bytes())
+    if kind == "touch":
+        os.utime(rest)
+    elif kind == "replace":
+        path, change = rest.split(":", 1)
+        old, new = change.split("=>")
+        data = Path(path).read_bytes()
+        assert data.count(old.encode()) >= 1
+        Path(path).write_bytes(data.replace(old.encode(), new.encode(), 1))
+    elif kind == "append":
+        book = nbformat.read(rest, as_version=4)
+        book.cells.append(nbformat.v4.new_code_cell("print('edited')"))
+        nbformat.write(book, rest)
+    elif kind == "restore":
+        Path(rest).write_bytes(original[rest])
+    else:
+        dag = DAGSpec("pipeline.yaml", env=env).to_dag()
+        if kind == "build":
+            dag.build_partially(rest, show_progress=False)
+        else:
+            dag.render(show_progress=False, force=False)
+            out.append({name: dag[name].exec_status.name for name in dag})
+print(json.dumps(out))
+"""
+
+
+def dag_steps(root: Path, steps: list[str], *args: str) -> list[dict[str, str]]:
+    """Run DAG_STEPS in `root` with the env overrides `args`; return the task statuses of each "status" step."""
+    done = subprocess.run([sys.executable, "-c", DAG_STEPS, "|".join(steps), *args], cwd=root, env=build_env(root),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+SAMPLE_STEPS = ["ingest", "validate", "split", "start", "train-0", "train-1", "train-2", "train-3", "select",
+                "evaluate", "register", "report"]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """The sample pipeline (bundled credit data, env.test.yaml) built once in a copy of the project.
+
+    Tests read its products; a test that changes a file in it puts the file back (see DAG_STEPS "restore").
+    """
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    assert ploomber_build(root) == {step: True for step in SAMPLE_STEPS}
+    return root
+
+
+@pytest.fixture(scope="session")
+def byod_project(tmp_path_factory):
+    """Bring your own data, built once: tests/data/fixtures/economics.csv as a dated regression (BYOD flags).
+
+    The data comes from the command line only; the copy's env.test.yaml gets a two-family grid (one
+    parallel round of cells instead of two) and a regression floor, so the gate's floors are exercised.
+    """
+    import yaml
+
+    root = copy_project(tmp_path_factory.mktemp("byod"))
+    (root / "byod").mkdir()
+    shutil.copy2(PROJECT / "tests/data/fixtures/economics.csv", root / "byod" / "economics.csv")
+    env = yaml.safe_load((root / "env.test.yaml").read_text())
+    env.update(grid=[{"family": ["linear"], "model_params": [{}]},
+                     {"family": ["hist_gradient_boosting"], "model_params": [{"max_depth": 3}]}],
+               gate_floors={"mae": 10.0})
+    (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    ran = ploomber_build(root, *BYOD)
+    assert all(ran.values()) and len(ran) == 10, ran
+    return root
 
 
 @pytest.fixture

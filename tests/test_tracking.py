@@ -52,6 +52,12 @@ def test_git_commit_reports_dirty_and_unknown(tmp_path):
     assert tracking.git_commit(tmp_path) == f"{sha}-dirty"
 
 
+def test_git_commit_of_a_copy_is_the_commit_it_records(tmp_path):
+    # a copy of the project is no git repository: it reads the commit recorded when it was made
+    (tmp_path / tracking.COMMIT_FILE).write_text("0123abcd-dirty\n")
+    assert tracking.git_commit(tmp_path) == "0123abcd-dirty"
+
+
 def test_pip_requirements_are_exact_pins():
     reqs = tracking.pip_requirements()
     assert any(r.startswith("scikit-learn==") for r in reqs)

@@ -48,8 +48,16 @@ def connect(root: Path, experiment: str) -> str:
     return experiment_id
 
 
+# a copy of the project (repro-check's builds, the tests' builds) is no git repository: the copy
+# records here the commit it was made from (release/repro.py copy_project), and git_commit reads it
+COMMIT_FILE = ".lab2prod-commit"
+
+
 def git_commit(root: Path) -> str:
-    """Return the project's git commit (with `-dirty` when files differ from it), or 'unknown'."""
+    """Return the project's git commit (with `-dirty` when files differ from it), the commit a copy was made from, or 'unknown'."""
+    recorded = Path(root) / COMMIT_FILE
+    if recorded.is_file():
+        return recorded.read_text(encoding="utf-8").strip() or "unknown"
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,33 +15,12 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from lab2prod import tracking
 from lab2prod.data import lake
+from tests.conftest import PROJECT, SAMPLE_STEPS, dag_steps
 
 pytestmark = pytest.mark.integration
-STEPS = ["ingest", "validate", "split", "start", "train-0", "train-1", "train-2", "train-3", "select", "evaluate",
-         "register", "report"]
-
-
-def ploomber_build(root: Path) -> tuple[subprocess.CompletedProcess, dict[str, bool]]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "LAB2PROD_ROOT")}
-    env["PLOOMBER_ENV_FILENAME"] = "env.test.yaml"
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    proc = subprocess.run([str(Path(sys.executable).parent / "ploomber"), "build"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=900)
-    ran = {m.group(1): m.group(2) == "True"
-           for m in re.finditer(r"^([\w-]+)\s+(True|False)\s", proc.stdout, flags=re.MULTILINE)}
-    return proc, ran
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    from conftest import copy_project
-
-    root = copy_project(tmp_path_factory.mktemp("project"))
-    proc, ran = ploomber_build(root)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert ran == {step: True for step in STEPS}
-    return root
+STEPS = SAMPLE_STEPS
 
 
 def test_products_and_reports_exist(built):
@@ -80,7 +59,11 @@ def test_mlflow_run_and_champion(built):
                                    filter_string=f"tags.mlflow.parentRunId = '{trained['parent_run_id']}'")
         assert len(cells) == 4, "each grid cell is a run nested under the build's parent run"
         assert run.data.tags["data.sha256"] == lake.sha256_file(built / "data/lake/normalized/credit.csv")
-        assert "git_commit" in run.data.tags and "version.scikit-learn" in run.data.tags
+        assert "version.scikit-learn" in run.data.tags
+        # built in a copy (no git repository): the runs carry the commit the copy was made from
+        commit = tracking.git_commit(PROJECT)
+        assert commit != "unknown" and run.data.tags["git_commit"] == commit
+        assert client.get_run(trained["parent_run_id"]).data.tags["git_commit"] == commit
         assert run.inputs.dataset_inputs, "the training data must be logged as an MLflow dataset"
         artifacts = [a.path for a in client.list_artifacts(trained["parent_run_id"], "notebooks")]
         assert "notebooks/train-0.ipynb" in artifacts and "notebooks/evaluate.ipynb" in artifacts
@@ -92,27 +75,27 @@ def test_mlflow_run_and_champion(built):
         mlflow.set_tracking_uri(None)
 
 
-def test_rebuild_does_nothing_and_an_edit_reruns_only_what_follows(built):
-    proc, ran = ploomber_build(built)
-    assert proc.returncode == 0 and ran and not any(ran.values()), proc.stdout[-2000:]
-    path = built / "notebooks" / "evaluate.ipynb"
-    book = nbformat.read(path, as_version=4)
-    book.cells.append(nbformat.v4.new_code_cell("print('edited')"))
-    nbformat.write(book, path)
-    proc, ran = ploomber_build(built)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert [s for s in STEPS if ran[s]] == ["evaluate", "register", "report"]
-    # the same model re-evaluated is not better than itself: the champion does not move
-    assert json.loads((built / "products" / "register.json").read_text())["promoted"] is False
+def test_rebuild_does_nothing_and_an_edit_outdates_only_what_follows(built):
+    # what the next `ploomber build` would run (it decides from exactly this status; nothing executes):
+    # unchanged, nothing; an edited notebook, it and what follows; the notebook put back, nothing again
+    unchanged, edited, restored = dag_steps(built, ["status", "append:notebooks/evaluate.ipynb", "status",
+                                                    "restore:notebooks/evaluate.ipynb", "status"])
+    assert set(unchanged.values()) == {"Skipped"} and set(unchanged) == set(STEPS)
+    assert {s for s in STEPS if edited[s] == "WaitingExecution"} == {"evaluate"}
+    assert {s for s in STEPS if edited[s] == "WaitingUpstream"} == {"register", "report"}
+    assert {s for s in STEPS if edited[s] == "Skipped"} == set(STEPS) - {"evaluate", "register", "report"}
+    assert set(restored.values()) == {"Skipped"}
 
 
 def test_a_notebook_runs_standalone_under_plain_papermill(built, tmp_path):
+    # in a copy of the build's lake: the shared build keeps its own splits
+    shutil.copytree(built / "data", tmp_path / "data")
     out = tmp_path / "split.ipynb"
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "LAB2PROD_ROOT")}
     proc = subprocess.run([str(Path(sys.executable).parent / "papermill"), str(built / "notebooks" / "split.ipynb"),
-                           str(out), "-p", "root", str(built), "-p", "seed", "7", "-p", "sample_rows", "500"],
+                           str(out), "-p", "root", str(tmp_path), "-p", "seed", "7", "-p", "sample_rows", "500"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     executed = nbformat.read(out, as_version=4)
     assert "'train': 300" in str(executed.cells[-1].outputs)
-    assert len(pd.read_csv(built / "data/lake/splits/credit/test.csv")) == 100
+    assert len(pd.read_csv(tmp_path / "data/lake/splits/credit/test.csv")) == 100

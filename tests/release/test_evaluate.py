@@ -40,6 +40,18 @@ def test_regression_intervals_and_plots():
         "roc", "pr", "calibration", "confusion"}
 
 
+def test_regression_slices_get_regression_metrics():
+    # (the pipeline-level regression build has no categorical column to slice on)
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=200)
+    pred = y + np.where(np.arange(200) < 100, 0.1, 2.0) * rng.normal(size=200)  # sex "2" is predicted worse
+    slices = pd.DataFrame({"sex": ["1"] * 100 + ["2"] * 100})
+    rows = {r["value"]: r for r in slice_metrics(slices, y, pred, "regression")}
+    assert set(rows) == {"1", "2"} and rows["1"]["rows"] == rows["2"]["rows"] == 100
+    assert set(rows["1"]) == {"column", "value", "rows", "rmse", "mae", "r2"}
+    assert rows["1"]["rmse"] < 0.2 < 1.5 < rows["2"]["rmse"]
+
+
 def test_slices_keep_small_groups_visible_without_metrics(scored):
     y, proba = scored
     slices = pd.DataFrame({"home": ["own"] * 290 + ["rent"] * 5 + [None] * 5})

@@ -19,6 +19,7 @@ def _tags(name, version):
     return mlflow.MlflowClient().get_model_version(name, version).tags
 
 
+@pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
 def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(store, toy_data, release_contract, fit_and_log):
     name = "worse"
     good_uri, good_run = fit_and_log(toy_data["train"])
@@ -42,6 +43,7 @@ def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(store, toy_
     assert mlflow.MlflowClient().get_run(bad_run).data.tags["gate.decision"] == "reject"
 
 
+@pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
 def test_better_challenger_is_promoted_and_rollback_restores_the_previous_champion(
         store, toy_data, release_contract, fit_and_log):
     name = "better"
@@ -78,6 +80,7 @@ def test_promote_and_rollback_refuse_what_cannot_be_done(store, toy_data, releas
         registry.promote_by_hand(name, "7", reason="typo")
 
 
+@pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
 def test_a_model_failing_the_infra_check_is_never_promoted(store):
     # the fresh process cannot load it: one subprocess, so this test costs the imports of mlflow once
     with pytest.raises(RegistryError, match=r"version 1 failed the infrastructure check \(exit 1: .*not found"):

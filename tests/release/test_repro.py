@@ -23,6 +23,18 @@ def test_result_names_what_differs_and_what_matches():
     assert text.endswith("NOT reproducible: 2 artifact(s) differ")
 
 
+def test_a_copy_of_the_project_carries_the_commit_it_was_copied_from(tmp_path):
+    from lab2prod import tracking
+    from lab2prod.release.repro import copy_project
+
+    source = tracking.git_commit(PROJECT)
+    assert source != "unknown" and len(source.removesuffix("-dirty")) == 40
+    copy_project(PROJECT, tmp_path / "copy")
+    assert (tmp_path / "copy/pipeline.yaml").is_file() and not (tmp_path / "copy/.git").exists()
+    assert tracking.git_commit(tmp_path / "copy") == source
+    assert tracking.git_commit(tmp_path) == "unknown"  # beside the copy: no repository, no record
+
+
 def test_an_override_of_an_unknown_env_key_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="no key 'sede' to override"):
         repro_check(PROJECT, overrides={"sede": "null"}, keep=tmp_path)

@@ -34,6 +34,22 @@ def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=300, **kw)
 
 
+def _run_side_by_side(*commands: tuple[list[str], dict]) -> list[subprocess.CompletedProcess]:
+    """Run the (args, kwargs) commands at the same time (each mostly imports and loads a model); wait for all."""
+    started = [(args, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw))
+               for args, kw in commands]
+    done = []
+    for args, process in started:
+        try:
+            out, err = process.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            for _, other in started:
+                other.kill()
+            raise
+        done.append(subprocess.CompletedProcess(args, process.returncode, out, err))
+    return done
+
+
 def test_parameters_become_options_and_exploration_is_dropped(tmp_path):
     nb = _notebook([
         {"cell_type": "markdown", "source": "# Double\nDoubles a number.", "metadata": {}},
@@ -93,17 +109,6 @@ def test_command_papermill_job_and_exported_script_give_identical_predictions(ch
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
     common = {"model": champion["model_uri"], "contract": str(CONTRACT_PATH), "scored_at": STAMP, "threshold": "0.5"}
 
-    command = _run(["lab2prod", "score", "--input", str(batch), "--output", str(tmp_path / "cli" / "p.csv"),
-                    "--model", common["model"], "--contract", common["contract"], "--scored-at", STAMP,
-                    "--threshold", "0.5", "--quiet"], env=env, cwd=tmp_path)
-    assert command.returncode == 0, command.stderr
-
-    params = [x for k, v in {**common, "batch": str(batch), "output": str(tmp_path / "nb" / "p.csv"),
-                             "root": str(champion["root"])}.items() for x in ("-p", k, v)]
-    job = _run(["papermill", str(PROJECT / "notebooks/score.ipynb"), str(tmp_path / "executed.ipynb"),
-                "--log-level", "ERROR", *params], env=env, cwd=tmp_path)
-    assert job.returncode == 0, job.stderr[-2000:]
-
     assert main(["export", "--root", str(PROJECT), "--output-dir", str(tmp_path / "exports"),
                  str(PROJECT / "notebooks/score.ipynb")]) == 0
     script = tmp_path / "exports" / "score.py"
@@ -116,9 +121,20 @@ def test_command_papermill_job_and_exported_script_give_identical_predictions(ch
              "sys.meta_path.insert(0, Block())\n"
              f"sys.argv = [{str(script)!r}] + sys.argv[1:]\n"
              f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
-    exported = _run([sys.executable, "-c", guard, "--batch", str(batch), "--output", str(tmp_path / "py" / "p.csv"),
-                     "--root", str(champion["root"]), "--model", common["model"], "--contract", common["contract"],
-                     "--scored-at", STAMP, "--threshold", "0.5"], env=env, cwd=tmp_path)
+    params = [x for k, v in {**common, "batch": str(batch), "output": str(tmp_path / "nb" / "p.csv"),
+                             "root": str(champion["root"])}.items() for x in ("-p", k, v)]
+    # the three ways are independent processes: run them side by side
+    command, job, exported = _run_side_by_side(
+        (["lab2prod", "score", "--input", str(batch), "--output", str(tmp_path / "cli" / "p.csv"),
+          "--model", common["model"], "--contract", common["contract"], "--scored-at", STAMP,
+          "--threshold", "0.5", "--quiet"], {"env": env, "cwd": tmp_path}),
+        (["papermill", str(PROJECT / "notebooks/score.ipynb"), str(tmp_path / "executed.ipynb"),
+          "--log-level", "ERROR", *params], {"env": env, "cwd": tmp_path}),
+        ([sys.executable, "-c", guard, "--batch", str(batch), "--output", str(tmp_path / "py" / "p.csv"),
+          "--root", str(champion["root"]), "--model", common["model"], "--contract", common["contract"],
+          "--scored-at", STAMP, "--threshold", "0.5"], {"env": env, "cwd": tmp_path}))
+    assert command.returncode == 0, command.stderr
+    assert job.returncode == 0, job.stderr[-2000:]
     assert exported.returncode == 0, exported.stderr[-2000:]
 
     outputs = [(tmp_path / way / "p.csv").read_bytes() for way in ("cli", "nb", "py")]

@@ -87,7 +87,15 @@ def build_hashes(folder: Path, env: dict) -> dict[str, str]:
 
 
 def copy_project(root: Path, dest: Path) -> None:
-    """Copy what a build needs (PROJECT_FILES) from `root` into `dest`."""
+    """Copy what a build needs (PROJECT_FILES) from `root` into `dest`, with the commit it comes from.
+
+    The copy is no git repository: it records `root`'s commit (tracking.COMMIT_FILE) so that the runs
+    built in it carry the real `git_commit` tag instead of 'unknown'.
+    """
+    from lab2prod import tracking  # imports MLflow: only when a copy is made
+
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / tracking.COMMIT_FILE).write_text(tracking.git_commit(root) + "\n", encoding="utf-8")
     for item in PROJECT_FILES:
         src = root / item
         if not src.exists():
