@@ -40,3 +40,27 @@ def test_two_sleeping_tasks_run_side_by_side_while_the_main_process_idles(tmp_pa
     assert a_start < b_end and b_start < a_end, "the two tasks did not run side by side"
     # Ploomber's own Parallel spins its scheduling loop here (about `wall` seconds of CPU)
     assert cpu < 0.5, f"the main process used {cpu:.2f} s of CPU in {wall:.1f} s of waiting"
+
+
+def _write_omp_threads(product):
+    import os
+
+    Path(str(product)).write_text(os.environ.get("OMP_NUM_THREADS", "unset"))
+
+
+def test_each_task_gets_its_share_of_the_cores_unless_the_user_set_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    for preset, expected in ((None, "2"), ("3", "3")):
+        if preset is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", preset)
+        folder = tmp_path / str(preset)
+        folder.mkdir()
+        dag = DAG(executor=Parallel(processes=2))
+        PythonCallable(_write_omp_threads, File(folder / "threads.txt"), dag, name="threads")
+        dag.build(show_progress=False)
+        assert (folder / "threads.txt").read_text() == expected  # 4 cores / 2 processes, or the user's value
+        import os
+
+        assert os.environ.get("OMP_NUM_THREADS") == preset  # the parent's environment is left as it was
