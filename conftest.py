@@ -1,7 +1,7 @@
 """nbval runs the pipeline notebooks in a temporary copy of the project, never in the working tree.
 
 `make test-notebooks` passes the notebooks in pipeline order; this hook copies
-the committed sources and contract to a temporary folder and points the
+the project (release/repro.py copy_project: sources, contracts, the commit) to a temporary folder and points the
 notebooks (through LAB2PROD_ROOT) and MLflow at it before any kernel starts.
 Every run (`pytest tests` too) limits OpenMP to one thread per process.
 """
@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-COPIED = ("pipeline.yaml", "env.yaml", "data/sources", "data/contracts")
 
 
 def pytest_configure(config):
@@ -23,13 +22,10 @@ def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not getattr(config.option, "nbval_lax", False) and not getattr(config.option, "nbval", False):
         return
+    from lab2prod.release.repro import copy_project  # the copy the builds of the tests use, with the git commit
+
     root = Path(tempfile.mkdtemp(prefix="lab2prod-nbval-"))
-    for item in COPIED:
-        src = HERE / item
-        if src.is_dir():
-            shutil.copytree(src, root / item)
-        else:
-            shutil.copy2(src, root / item)
+    copy_project(HERE, root)
     os.environ["LAB2PROD_ROOT"] = str(root)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     config._lab2prod_nbval_root = root
