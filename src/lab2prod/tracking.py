@@ -101,8 +101,16 @@ def log_sklearn_model(model: Any, example: pd.DataFrame, trusted: list[str], pre
 
 
 def load_sklearn_model(uri: str) -> Any:
-    """Return the sklearn model stored at an MLflow model URI (models:/..., runs:/...)."""
-    return mlflow.sklearn.load_model(uri)
+    """Return the sklearn model stored at an MLflow model URI (models:/..., runs:/...), loaded with skops.
+
+    The types skops may trust are lab2prod's (estimators.load_model_dir), not whatever the model lists.
+    """
+    import tempfile
+
+    from lab2prod.modeling.estimators import load_model_dir
+
+    with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder, _no_progress_bar():
+        return load_model_dir(Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)))
 
 
 @contextlib.contextmanager

@@ -16,7 +16,8 @@ from lab2prod.data.contract import read_normalized
 from lab2prod.errors import ContractError, RegistryError, SourceError
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
-from lab2prod.scoring.score import LINEAGE_COLUMNS, load_model, load_model_dir, quarantine_path_for, score_file
+from lab2prod.modeling.estimators import load_model_dir
+from lab2prod.scoring.score import LINEAGE_COLUMNS, load_model, quarantine_path_for, score_file
 
 STAMP = "2026-01-01T00:00:00Z"
 CONTRACT_PATH = Path(__file__).resolve().parents[2] / "data/contracts/credit.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sklearn.compose import ColumnTransformer
@@ -91,3 +92,30 @@ def trusted_types(family: str) -> list[str]:
 def all_trusted_types() -> list[str]:
     """Return every skops type some family of lab2prod trusts: the most a model being loaded may ask for."""
     return sorted(set(_COMMON_TRUSTED).union(*SKOPS_TRUSTED_TYPES.values()))
+
+
+def load_model_dir(folder: Path) -> Any:
+    """Load the sklearn model of a local MLflow model folder (its MLmodel and skops file), never by pickle.
+
+    The skops types to trust are those the MLmodel file lists, and only if
+    lab2prod's own estimators need them: a model cannot widen the allow-list.
+    """
+    import skops.io
+
+    from lab2prod import settings
+    from lab2prod.errors import RegistryError
+
+    meta = settings.read_yaml(folder / "MLmodel")
+    flavor = (meta.get("flavors") or {}).get("sklearn") or {}
+    if flavor.get("serialization_format") != "skops" or not flavor.get("pickled_model"):
+        raise RegistryError(f"{folder / 'MLmodel'}: not a scikit-learn model saved with skops "
+                            f"(format {flavor.get('serialization_format')!r}): log it with lab2prod's training pipeline")
+    trusted = list(flavor.get("skops_trusted_types") or [])
+    unknown = sorted(set(trusted) - set(all_trusted_types()))
+    if unknown:
+        raise RegistryError(f"{folder / 'MLmodel'}: asks to trust {', '.join(unknown)}, which no lab2prod "
+                            f"estimator needs: refusing to load it")
+    try:
+        return skops.io.load(folder / flavor["pickled_model"], trusted=trusted)
+    except (OSError, ValueError, TypeError) as exc:
+        raise RegistryError(f"{folder}: the model file cannot be loaded ({exc}): re-register the model") from None

@@ -114,36 +114,15 @@ def load_model(uri: str, tracking_uri: str | None = None) -> ModelRef:
 
     with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
         facts = tracking.fetch_model(uri, Path(folder), tracking_uri)
-        model = load_model_dir(Path(facts.pop("path")))
+        model = _load_model_dir(Path(facts.pop("path")))
     return ModelRef(model=model, uri=uri, **facts)
 
 
-def load_model_dir(folder: Path) -> Any:
-    """Load the sklearn model of a local MLflow model folder (its MLmodel and skops file), never by pickle.
+def _load_model_dir(folder: Path) -> Any:
+    # imported here: scikit-learn must not be imported before the fetch process is forked
+    from lab2prod.modeling.estimators import load_model_dir
 
-    The skops types to trust are those the MLmodel file lists, and only if
-    lab2prod's own estimators need them: a model cannot widen the allow-list.
-    """
-    import skops.io
-
-    from lab2prod import settings
-    from lab2prod.errors import RegistryError
-    from lab2prod.modeling.estimators import all_trusted_types
-
-    meta = settings.read_yaml(folder / "MLmodel")
-    flavor = (meta.get("flavors") or {}).get("sklearn") or {}
-    if flavor.get("serialization_format") != "skops" or not flavor.get("pickled_model"):
-        raise RegistryError(f"{folder / 'MLmodel'}: not a scikit-learn model saved with skops "
-                            f"(format {flavor.get('serialization_format')!r}): log it with lab2prod's training pipeline")
-    trusted = list(flavor.get("skops_trusted_types") or [])
-    unknown = sorted(set(trusted) - set(all_trusted_types()))
-    if unknown:
-        raise RegistryError(f"{folder / 'MLmodel'}: asks to trust {', '.join(unknown)}, which no lab2prod "
-                            f"estimator needs: refusing to load it")
-    try:
-        return skops.io.load(folder / flavor["pickled_model"], trusted=trusted)
-    except (OSError, ValueError, TypeError) as exc:
-        raise RegistryError(f"{folder}: the model file cannot be loaded ({exc}): re-register the model") from None
+    return load_model_dir(folder)
 
 
 class _ModelFetch:
@@ -181,7 +160,7 @@ class _ModelFetch:
             self._process.join()
             if status == "error":
                 raise RegistryError(payload)
-            model = load_model_dir(Path(payload.pop("path")))
+            model = _load_model_dir(Path(payload.pop("path")))
             return ModelRef(model=model, uri=self.uri, **payload)
         finally:
             self.close()
