@@ -109,8 +109,14 @@ def load_sklearn_model(uri: str) -> Any:
 
     from lab2prod.modeling.estimators import load_model_dir
 
-    with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder, _no_progress_bar():
-        return load_model_dir(Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)))
+    with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
+        return load_model_dir(_download_model(uri, Path(folder)))
+
+
+def _download_model(uri: str, folder: Path) -> Path:
+    """Copy the files of the model at `uri` into `folder` (quietly) and return the model's folder."""
+    with _no_progress_bar():
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder)))
 
 
 @contextlib.contextmanager
@@ -157,8 +163,7 @@ def fetch_model(uri: str, folder: Path, tracking_uri: str | None = None) -> dict
             run_id = uri[len("runs:/"):].split("/", 1)[0]
         if tracking_uri:
             mlflow.set_tracking_uri(tracking_uri)  # download_artifacts resolves models:/ against the current store
-        with _no_progress_bar():
-            path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder))
+        path = _download_model(uri, folder)
     except MlflowException as exc:
         message = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
         raise RegistryError(f"cannot load model {uri}: {message}: train and register a model first (ploomber build)") from None
