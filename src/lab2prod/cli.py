@@ -492,5 +492,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The `lab2prod` console command: run `main`, then exit without Python's module-by-module teardown.
+
+    Tearing down the 2,000 modules that scikit-learn, pandas and pyarrow
+    import costs about 0.6 s, a tenth of scoring 1M rows. Exit handlers still
+    run (logging flushes, child processes are reaped) and the output streams
+    are flushed; only the teardown is skipped. An uncaught exception still
+    exits the usual way, with its traceback.
+    """
+    import atexit
+    import os
+
+    code = main()
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more can reach it
+                pass
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -35,3 +35,15 @@ def test_model_frame_missing_feature_is_named(contract):
 def test_target_vector_marks_the_positive_label(contract):
     frame = pd.DataFrame({"y": ["bad", "good", "bad"]})
     assert features.target_vector(frame, contract).tolist() == [1, 0, 1]
+
+
+def test_model_frame_gives_scikit_learn_object_text_with_nan_for_missing(contract):
+    # pandas 3 reads text as Arrow strings; the encoders get plain str objects and NaN, in row order
+    home = pd.Series(["rent", None, "owner", "rent", None], dtype="str")
+    frame = pd.DataFrame({"age": [1, 2, 3, 4, 5], "income": [1.0] * 5, "home": home})
+    out = features.model_frame(frame, contract)["home"]
+    assert out.dtype == object
+    assert [v if isinstance(v, str) else "NaN" for v in out] == ["rent", "NaN", "owner", "rent", "NaN"]
+    assert all(type(v) is str for v in out.dropna()) and all(isinstance(v, float) for v in out[out.isna()])
+    empty = features.model_frame(frame.assign(home=pd.Series([None] * 5, dtype="str")), contract)["home"]
+    assert empty.isna().all() and empty.dtype == object
