@@ -15,7 +15,6 @@ import dataclasses
 import datetime as dt
 import io
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -38,24 +37,13 @@ from lab2prod.data.sources import MISSING
 from lab2prod.errors import ContractError, SourceError
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
+from lab2prod.scoring.model import ModelFetch, ModelRef, import_model_libraries, load_model  # noqa: F401 (re-exported)
 
 FORMATS = (".csv", ".parquet")
 DEFAULT_CHUNK_ROWS = 100_000
 LINEAGE_COLUMNS = ["model_name", "model_version", "run_id", "input_sha256", "scored_at"]
 
 Progress = Callable[[int, int, float], None]
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A loaded model and where it came from: the lineage every prediction carries."""
-
-    model: Any
-    uri: str
-    name: str
-    version: str
-    run_id: str
-    threshold: float | None = None
 
 
 @dataclass
@@ -99,107 +87,6 @@ def quarantine_path_for(output: str | os.PathLike) -> Path:
 def utc_now() -> str:
     """Return the current UTC time as an ISO-8601 string to the second (the scored-at stamp of a batch)."""
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# ---------------------------------------------------------------------------- model
-
-def load_model(uri: str, tracking_uri: str | None = None) -> ModelRef:
-    """Load the sklearn model at an MLflow URI and resolve its registered name, version, run and threshold.
-
-    ``models:/<name>@<alias>`` and ``models:/<name>/<version>`` resolve through
-    the registry; other URIs (``runs:/``, ``models:/m-...``) keep an empty name
-    and version. The run's logged ``threshold`` parameter comes along.
-    """
-    from lab2prod import tracking
-
-    with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
-        facts = tracking.fetch_model(uri, Path(folder), tracking_uri)
-        model = _load_model_dir(Path(facts.pop("path")))
-    return ModelRef(model=model, uri=uri, **facts)
-
-
-def _load_model_dir(folder: Path) -> Any:
-    # imported here: scikit-learn must not be imported before the fetch process is forked
-    from lab2prod.modeling.estimators import load_model_dir
-
-    return load_model_dir(folder)
-
-
-class _ModelFetch:
-    """Resolve and copy a registered model in a forked process while this one imports scikit-learn and skops.
-
-    Importing MLflow and opening its store costs seconds of one core, and so
-    does importing scikit-learn and skops: on 2 cores they run side by side.
-    The child only talks to MLflow and sends back the model's facts; the model
-    itself is loaded here, from the files it copied.
-    """
-
-    def __init__(self, uri: str, tracking_uri: str | None):
-        import multiprocessing
-
-        self.uri = uri
-        self.folder = Path(tempfile.mkdtemp(prefix="lab2prod-model-"))
-        context = multiprocessing.get_context("fork")
-        self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_fetch_in_child, args=(uri, self.folder, tracking_uri, send),
-                                        name="lab2prod-model-fetch", daemon=True)
-        self._process.start()
-        send.close()
-
-    def result(self) -> ModelRef:
-        """Wait for the child, load the model from the copied files and remove them."""
-        from lab2prod.errors import RegistryError
-
-        try:
-            try:
-                status, payload = self._receive.recv()
-            except EOFError:
-                self._process.join()
-                raise RegistryError(f"cannot load model {self.uri}: the process resolving it died "
-                                    f"(exit code {self._process.exitcode})") from None
-            self._process.join()
-            if status == "error":
-                raise RegistryError(payload)
-            model = _load_model_dir(Path(payload.pop("path")))
-            return ModelRef(model=model, uri=self.uri, **payload)
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the child if it still runs and remove the copied files (idempotent)."""
-        self._receive.close()
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _fetch_in_child(uri: str, folder: Path, tracking_uri: str | None, send) -> None:
-    import logging
-    import warnings
-
-    # a forked child must not write to the parent's streams (in a Jupyter kernel they are sockets)
-    sys.stdout = sys.stderr = open(os.devnull, "w")
-    warnings.simplefilter("ignore")
-    logging.disable(logging.CRITICAL)
-    try:
-        from lab2prod import tracking
-
-        send.send(("ok", tracking.fetch_model(uri, folder, tracking_uri)))
-    except Exception as exc:  # every failure goes back as one line; the parent raises it
-        from lab2prod.errors import Lab2ProdError
-
-        message = str(exc) if isinstance(exc, Lab2ProdError) else f"cannot load model {uri}: {type(exc).__name__}: {exc}"
-        send.send(("error", message))
-    finally:
-        send.close()
-
-
-def _import_model_libraries() -> None:
-    """Import what loading and running the model needs (scikit-learn, skops): seconds, overlapped with the fetch."""
-    import skops.io  # noqa: F401  (imports scikit-learn)
-
-    from lab2prod.modeling import estimators  # noqa: F401
 
 
 # ---------------------------------------------------------------------------- reading
@@ -654,7 +541,8 @@ def default_workers() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: str | ModelRef, contract: Contract,
+def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: str | ModelRef | ModelFetch,
+               contract: Contract,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, threshold: float | None = None, scored_at: str | None = None,
                progress: Progress | None = None, workers: int | None = None,
                tracking_uri: str | None = None, delimiter: str = ",") -> ScoreResult:
@@ -669,7 +557,9 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     condition and predict chunks while this one reads and writes; chunks keep
     their order and boundaries, so the output is the same to the byte. A model
     given by URI is resolved through MLflow (`tracking_uri`, default MLflow's)
-    in a forked process while this one imports scikit-learn.
+    in a forked process while this one imports scikit-learn; a caller can
+    start that process earlier, before importing pandas, and pass the
+    `ModelFetch` instead of the URI (`lab2prod score` does; the caller closes it).
     """
     global _WORKER
     import multiprocessing
@@ -688,11 +578,14 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     if "fork" not in multiprocessing.get_all_start_methods():
         workers = 1
     # fork before any thread starts; the fetch and the imports below take seconds each, side by side
-    fetch = None if isinstance(model_uri, ModelRef) else _ModelFetch(model_uri, tracking_uri)
+    if isinstance(model_uri, (ModelRef, ModelFetch)):
+        fetch = model_uri if isinstance(model_uri, ModelFetch) else None
+    else:
+        fetch = ModelFetch(model_uri, tracking_uri)
     try:
         digest = _DigestThread(input)
         if fetch is not None:
-            _import_model_libraries()
+            import_model_libraries()
     except BaseException:
         if fetch is not None:
             fetch.close()

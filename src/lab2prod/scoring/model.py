@@ -1,0 +1,130 @@
+"""The model a scoring run uses: resolved through the MLflow registry in a forked process, loaded with skops.
+
+This module imports no pandas, scikit-learn or MLflow at import time, so that
+`lab2prod score` can fork the process that resolves the model first thing,
+before anything heavy is imported: the fetch (MLflow's import and registry
+lookup) then runs beside all of the scoring process's imports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A loaded model and where it came from: the lineage every prediction carries."""
+
+    model: Any
+    uri: str
+    name: str
+    version: str
+    run_id: str
+    threshold: float | None = None
+
+
+def load_model(uri: str, tracking_uri: str | None = None) -> ModelRef:
+    """Load the sklearn model at an MLflow URI and resolve its registered name, version, run and threshold.
+
+    ``models:/<name>@<alias>`` and ``models:/<name>/<version>`` resolve through
+    the registry; other URIs (``runs:/``, ``models:/m-...``) keep an empty name
+    and version. The run's logged ``threshold`` parameter comes along.
+    """
+    from lab2prod import tracking
+
+    with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
+        facts = tracking.fetch_model(uri, Path(folder), tracking_uri)
+        model = _load_model_dir(Path(facts.pop("path")))
+    return ModelRef(model=model, uri=uri, **facts)
+
+
+def _load_model_dir(folder: Path) -> Any:
+    # imported here: scikit-learn must not be imported before the fetch process is forked
+    from lab2prod.modeling.estimators import load_model_dir
+
+    return load_model_dir(folder)
+
+
+class ModelFetch:
+    """Resolve and copy a registered model in a forked process while this one imports scikit-learn and skops.
+
+    Importing MLflow and opening its store costs seconds of one core, and so
+    does importing pandas, scikit-learn and skops: on 2 cores they run side by
+    side. Start it before those imports (`lab2prod score` does) and hand it to
+    `score_file` in place of the URI.
+    The child only talks to MLflow and sends back the model's facts; the model
+    itself is loaded here, from the files it copied.
+    """
+
+    def __init__(self, uri: str, tracking_uri: str | None):
+        import multiprocessing
+
+        self.uri = uri
+        self.folder = Path(tempfile.mkdtemp(prefix="lab2prod-model-"))
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_fetch_in_child, args=(uri, self.folder, tracking_uri, send),
+                                        name="lab2prod-model-fetch", daemon=True)
+        self._process.start()
+        send.close()
+
+    def result(self) -> ModelRef:
+        """Wait for the child, load the model from the copied files and remove them."""
+        from lab2prod.errors import RegistryError
+
+        try:
+            try:
+                status, payload = self._receive.recv()
+            except EOFError:
+                self._process.join()
+                raise RegistryError(f"cannot load model {self.uri}: the process resolving it died "
+                                    f"(exit code {self._process.exitcode})") from None
+            self._process.join()
+            if status == "error":
+                raise RegistryError(payload)
+            model = _load_model_dir(Path(payload.pop("path")))
+            return ModelRef(model=model, uri=self.uri, **payload)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the child if it still runs and remove the copied files (idempotent)."""
+        self._receive.close()
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _fetch_in_child(uri: str, folder: Path, tracking_uri: str | None, send) -> None:
+    import logging
+    import warnings
+
+    # a forked child must not write to the parent's streams (in a Jupyter kernel they are sockets)
+    sys.stdout = sys.stderr = open(os.devnull, "w")
+    warnings.simplefilter("ignore")
+    logging.disable(logging.CRITICAL)
+    try:
+        from lab2prod import tracking
+
+        send.send(("ok", tracking.fetch_model(uri, folder, tracking_uri)))
+    except Exception as exc:  # every failure goes back as one line; the parent raises it
+        from lab2prod.errors import Lab2ProdError
+
+        message = str(exc) if isinstance(exc, Lab2ProdError) else f"cannot load model {uri}: {type(exc).__name__}: {exc}"
+        send.send(("error", message))
+    finally:
+        send.close()
+
+
+def import_model_libraries() -> None:
+    """Import what loading and running the model needs (scikit-learn, skops): seconds, overlapped with the fetch."""
+    import skops.io  # noqa: F401  (imports scikit-learn)
+
+    from lab2prod.modeling import estimators  # noqa: F401

@@ -1,0 +1,68 @@
+"""The model of a scoring run: resolved in a forked process, before anything heavy is imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lab2prod.cli import main
+from lab2prod.errors import RegistryError
+from lab2prod.scoring.model import ModelFetch
+
+CONTRACT_PATH = Path(__file__).resolve().parents[2] / "data/contracts/credit.yaml"
+
+EARLY_FETCH = """
+import json, sys
+from lab2prod.scoring.model import ModelFetch
+fetch = ModelFetch(sys.argv[1], sys.argv[2])
+heavy = sorted(m for m in ("pandas", "sklearn", "mlflow", "pyarrow") if m in sys.modules)
+ref = fetch.result()
+print(json.dumps({"heavy_at_fork": heavy, "name": ref.name, "version": ref.version, "run_id": ref.run_id,
+                  "threshold": ref.threshold, "proba": hasattr(ref.model, "predict_proba")}))
+"""
+
+
+def _model_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("lab2prod-model-*"))
+
+
+def test_the_fetch_forks_before_anything_heavy_is_imported_and_loads_the_champion(champion):
+    proc = subprocess.run([sys.executable, "-c", EARLY_FETCH, champion["model_uri"], champion["tracking_uri"]],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(proc.stdout)
+    assert facts["heavy_at_fork"] == []  # importing lab2prod.scoring.model imports none of them
+    assert (facts["name"], facts["version"], facts["run_id"]) == ("credit-risk", champion["version"], champion["run_id"])
+    assert facts["threshold"] == 0.5 and facts["proba"]
+
+
+def test_an_unknown_model_fails_in_the_parent_with_one_line_and_leaves_no_files(champion):
+    before = _model_folders()
+    fetch = ModelFetch("models:/nobody@champion", champion["tracking_uri"])
+    with pytest.raises(RegistryError, match=r"^cannot load model models:/nobody@champion: .*register a model first"):
+        fetch.result()
+    fetch.close()  # a second close does nothing
+    assert _model_folders() <= before
+
+
+def test_cli_stops_the_fetch_when_the_contract_is_missing(champion, batch_csv, tmp_path, capsys):
+    before = _model_folders()
+    code = main(["score", "--input", str(batch_csv), "--output", str(tmp_path / "pred.csv"),
+                 "--model", champion["model_uri"], "--contract", str(tmp_path / "missing.yaml")])
+    assert code == 2 and "missing.yaml" in capsys.readouterr().err
+    assert _model_folders() <= before and not (tmp_path / "pred.csv").exists()
+
+
+@pytest.fixture
+def batch_csv(champion, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(20).drop(columns=["Status"])
+    path = tmp_path / "batch.csv"
+    frame.to_csv(path, index=False)
+    return path
