@@ -5,10 +5,14 @@ logistic regression logged and registered as the training pipeline does),
 resamples the data to the sizes asked, then runs each way as its own process,
 side by side, and prints wall time, rows/s and peak RSS (the process tree's
 resident memory, polled every 20 ms with psutil; imports and model loading
-included). Figures only, never asserted. Run from the project folder:
+included). Each way runs --repeat times, the ways taking turns, and the table
+gives the median time (and the fastest and slowest): on a shared 2-core
+machine a single run of the same command varies by 20% or more, and taking
+turns spreads slow spells over every way. Figures only, never asserted.
+Run from the project folder:
 
-    python benchmarks/score.py                    # 1M and 5M rows
-    python benchmarks/score.py --sizes 100000     # a quick look
+    python benchmarks/score.py                    # 1M and 5M rows, 3 runs of each way
+    python benchmarks/score.py --sizes 100000 --repeat 1     # a quick look
 """
 
 from __future__ import annotations
@@ -111,6 +115,7 @@ def main() -> None:
     parser.add_argument("--mlflow-max-rows", type=int, default=1_000_000,
                         help="skip `mlflow models predict` above this size (it holds everything in memory)")
     parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each way; the table gives the median (default 3)")
     parser.add_argument("--in-process", action="store_true",
                         help="also time `lab2prod score --workers 1` (no worker processes)")
     parser.add_argument("--workdir", help="keep the data and store here (default: a temporary folder, removed)")
@@ -145,19 +150,29 @@ def main() -> None:
                 ways["mlflow models predict"] = [str(Path(bindir) / "mlflow"), "models", "predict", "-m", URI, "-i",
                                                  str(data), "-o", str(work / "out-mlflow.json"), "-t", "csv",
                                                  "--env-manager", "local"]
-            for name, command in ways.items():
-                seconds, peak, code = measure(command, env, work)
-                rows_table.append((size, name, seconds, size / seconds, peak, code))
-                print(f"  {name:<22} {seconds:6.1f} s  {size / seconds:>10,.0f} rows/s  {peak:7,.0f} MB peak"
-                      + ("" if code == 0 else f"  (exit {code})"), file=sys.stderr)
+            runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in ways}
+            for turn in range(1, max(1, args.repeat) + 1):
+                for name, command in ways.items():
+                    seconds, peak, code = measure(command, env, work)
+                    runs[name].append((seconds, peak, code))
+                    print(f"  [{turn}] {name:<22} {seconds:6.1f} s  {size / seconds:>10,.0f} rows/s  {peak:7,.0f} MB peak"
+                          + ("" if code == 0 else f"  (exit {code})"), file=sys.stderr)
+            for name, measured in runs.items():
+                times = sorted(m[0] for m in measured)
+                median = float(np.median(times))
+                code = max((m[2] for m in measured), key=abs)
+                rows_table.append((size, name, median, size / median, max(m[1] for m in measured), code,
+                                   times[0], times[-1]))
             for leftover in work.glob("out-*"):
                 leftover.unlink()
             data.unlink()
         print()
-        print(f"{'rows':>10}  {'way':<22} {'seconds':>8} {'rows/s':>11} {'peak RSS MB':>12}")
-        for size, name, seconds, rate, peak, code in rows_table:
-            print(f"{size:>10,}  {name:<22} {seconds:8.1f} {rate:11,.0f} {peak:12,.0f}" + ("" if code == 0 else f"  exit {code}"))
-        by = {(s, n): (sec, peak) for s, n, sec, _, peak, _ in rows_table}
+        print(f"{'rows':>10}  {'way':<22} {'seconds':>8} {'(min-max)':>13} {'rows/s':>11} {'peak RSS MB':>12}")
+        for size, name, seconds, rate, peak, code, fastest, slowest in rows_table:
+            print(f"{size:>10,}  {name:<22} {seconds:8.1f} {f'({fastest:.1f}-{slowest:.1f})':>13} {rate:11,.0f} {peak:12,.0f}"
+                  + ("" if code == 0 else f"  exit {code}"))
+        print(f"(median of {max(1, args.repeat)} runs of each way, taking turns)")
+        by = {(s, n): (sec, peak) for s, n, sec, _, peak, *_ in rows_table}
         small, large = min(args.sizes), max(args.sizes)
         if (small, "naive one-shot") in by:
             print(f"\nlab2prod score vs naive at {small:,}: {by[(small, 'naive one-shot')][0] / by[(small, 'lab2prod score')][0]:.2f}x "
