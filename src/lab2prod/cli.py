@@ -199,8 +199,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
     store = settings.tracking_uri(root) if root is not None else None
     defaults = settings.project_defaults(root) if root is not None else {}
     model = args.model or f"models:/{defaults['model_name']}@champion"
-    # the model is resolved through MLflow in a process forked now, before pandas, pyarrow and
-    # scikit-learn are imported here: the two take seconds of one core each, side by side
+    # the model is resolved through MLflow in a process forked now, before pandera, scikit-learn and skops
+    # are imported here: the two take seconds of one core each, side by side. pandas comes first: both
+    # need it (MLflow imports it too), and the child inherits it instead of importing it again
+    import pandas  # noqa: F401
+
     fetch = ModelFetch(model, store)
     try:
         from lab2prod.scoring.score import score_file, stderr_progress
