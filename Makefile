@@ -11,6 +11,9 @@ MODEL_NAME ?= credit-risk
 SERVE_PORT ?= 5001
 # the venv first: papermill kernels and `mlflow models serve` look up executables on PATH
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# MLflow 3 reports usage to mlflow-telemetry.io unless told not to; lab2prod never phones home
+# (MLFLOW_DISABLE_TELEMETRY=false make ... opts in)
+export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit test-notebooks mlflow-ui lab clean score serve export
