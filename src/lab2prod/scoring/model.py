@@ -1,9 +1,10 @@
 """The model a scoring run uses: resolved through the MLflow registry in a forked process, loaded with skops.
 
 This module imports no pandas, scikit-learn or MLflow at import time, so that
-`lab2prod score` can fork the process that resolves the model first thing,
-before anything heavy is imported: the fetch (MLflow's import and registry
-lookup) then runs beside all of the scoring process's imports.
+a caller decides what the forked process inherits. `lab2prod score` imports
+pandas (MLflow needs it too), forks the fetch, then imports pandera,
+scikit-learn and skops: the fetch (MLflow's import and registry lookup) runs
+beside those imports, seconds of one core each.
 """
 
 from __future__ import annotations
