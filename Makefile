@@ -37,7 +37,7 @@ test: $(STAMP) ## Run the whole test suite: unit, integration (sample env) and n
 	$(BIN)/pytest tests
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)
 
-test-unit: $(STAMP) ## Unit tests only (seconds)
+test-unit: $(STAMP) ## Tests not marked integration: no pipeline builds (under 2 min on 2 cores)
 	$(BIN)/pytest tests -m "not integration"
 
 test-notebooks: $(STAMP) ## nbval over the pipeline notebooks, in a temporary copy of the project
