@@ -57,3 +57,12 @@ def champion(tmp_path_factory):
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@pytest.fixture(scope="module")
+def batch_text(champion):
+    """300 rows of the normalized data as text, without the target: a batch as it arrives."""
+    import pandas as pd
+
+    frame = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(300)
+    return frame.drop(columns=["Status"])

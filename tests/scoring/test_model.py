@@ -50,19 +50,11 @@ def test_an_unknown_model_fails_in_the_parent_with_one_line_and_leaves_no_files(
     assert _model_folders() <= before
 
 
-def test_cli_stops_the_fetch_when_the_contract_is_missing(champion, batch_csv, tmp_path, capsys):
+def test_cli_stops_the_fetch_when_the_contract_is_missing(champion, batch_text, tmp_path, capsys):
+    batch_csv = tmp_path / "batch.csv"
+    batch_text.head(20).to_csv(batch_csv, index=False)
     before = _model_folders()
     code = main(["score", "--input", str(batch_csv), "--output", str(tmp_path / "pred.csv"),
                  "--model", champion["model_uri"], "--contract", str(tmp_path / "missing.yaml")])
     assert code == 2 and "missing.yaml" in capsys.readouterr().err
     assert _model_folders() <= before and not (tmp_path / "pred.csv").exists()
-
-
-@pytest.fixture
-def batch_csv(champion, tmp_path):
-    import pandas as pd
-
-    frame = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(20).drop(columns=["Status"])
-    path = tmp_path / "batch.csv"
-    frame.to_csv(path, index=False)
-    return path

@@ -28,13 +28,6 @@ def ref(champion):
     return load_model(champion["model_uri"])
 
 
-@pytest.fixture(scope="module")
-def batch_text(champion):
-    """300 rows of the normalized data as text, without the target: a batch as it arrives."""
-    frame = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(300)
-    return frame.drop(columns=["Status"])
-
-
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
     frame.to_csv(path, index=False, lineterminator="\n")
     return path

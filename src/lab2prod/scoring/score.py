@@ -577,10 +577,11 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     keep_freed_memory()
     if "fork" not in multiprocessing.get_all_start_methods():
         workers = 1
-    # fork before any thread starts; the fetch and the imports below take seconds each, side by side
-    if isinstance(model_uri, (ModelRef, ModelFetch)):
-        fetch = model_uri if isinstance(model_uri, ModelFetch) else None
-    else:
+    if isinstance(model_uri, ModelRef):
+        fetch = None
+    elif isinstance(model_uri, ModelFetch):
+        fetch = model_uri
+    else:  # fork before any thread starts; the fetch and the imports below take seconds each, side by side
         fetch = ModelFetch(model_uri, tracking_uri)
     try:
         digest = _DigestThread(input)
