@@ -196,7 +196,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     root = _project(args.root)
     if root is None and not (args.contract and args.model):
         raise ConfigError("outside a project folder: pass --contract and --model, or --root")
-    store = settings.tracking_uri(root) if root is not None else None
+    store = settings.tracking_uri(root)
     defaults = settings.project_defaults(root) if root is not None else {}
     model = args.model or f"models:/{defaults['model_name']}@champion"
     # the model is resolved through MLflow in a process forked now, before pandera, scikit-learn and skops

@@ -34,9 +34,17 @@ def project_root(explicit: str | os.PathLike | None = None) -> Path:
     )
 
 
-def tracking_uri(root: Path) -> str:
-    """Return $MLFLOW_TRACKING_URI when set, else the embedded SQLite store `<root>/mlflow.db`."""
-    return os.environ.get(ENV_TRACKING_URI) or f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+def tracking_uri(root: Path | None) -> str | None:
+    """Return $MLFLOW_TRACKING_URI when set, else the embedded SQLite store `<root>/mlflow.db` (None without a root)."""
+    if os.environ.get(ENV_TRACKING_URI):
+        return os.environ[ENV_TRACKING_URI]
+    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}" if root is not None else None
+
+
+def mlflow_workspaces() -> bool:
+    """Return True when MLflow workspaces are switched on ($MLFLOW_ENABLE_WORKSPACES or $MLFLOW_WORKSPACE)."""
+    enabled = os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").strip().lower() in ("1", "true", "yes")
+    return enabled or bool(os.environ.get("MLFLOW_WORKSPACE"))
 
 
 def artifact_root(root: Path) -> str:

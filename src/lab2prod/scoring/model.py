@@ -1,10 +1,12 @@
-"""The model a scoring run uses: resolved through the MLflow registry in a forked process, loaded with skops.
+"""The model a scoring run uses: found in the registry, loaded with skops.
 
-This module imports no pandas, scikit-learn or MLflow at import time, so that
-a caller decides what the forked process inherits. `lab2prod score` imports
-pandas (MLflow needs it too), forks the fetch, then imports pandera,
-scikit-learn and skops: the fetch (MLflow's import and registry lookup) runs
-beside those imports, seconds of one core each.
+A registered model in a local SQLite store is found in milliseconds by
+`registry_lookup`, without MLflow. Any other model is resolved through the
+MLflow registry in a forked process: this module imports no pandas,
+scikit-learn or MLflow at import time, so that a caller decides what the forked
+process inherits. `lab2prod score` imports pandas (MLflow needs it too), starts
+the fetch, then imports pandera, scikit-learn and skops: MLflow's import and
+registry lookup run beside those imports, seconds of one core each.
 """
 
 from __future__ import annotations
@@ -37,8 +39,13 @@ def load_model(uri: str, tracking_uri: str | None = None) -> ModelRef:
     the registry; other URIs (``runs:/``, ``models:/m-...``) keep an empty name
     and version. The run's logged ``threshold`` parameter comes along.
     """
-    from lab2prod import tracking
+    from lab2prod import settings, tracking
+    from lab2prod.scoring import registry_lookup
 
+    found = registry_lookup.lookup(uri, tracking_uri, settings.mlflow_workspaces())
+    if found is not None:
+        model = _load_model_dir(Path(found.pop("path")))
+        return ModelRef(model=model, uri=uri, **found)
     with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
         facts = tracking.fetch_model(uri, Path(folder), tracking_uri)
         model = _load_model_dir(Path(facts.pop("path")))
@@ -53,12 +60,13 @@ def _load_model_dir(folder: Path) -> Any:
 
 
 class ModelFetch:
-    """Resolve and copy a registered model in a forked process while this one imports scikit-learn and skops.
+    """Find a registered model: in the SQLite store at once, else through MLflow in a forked process.
 
-    Importing MLflow and opening its store costs seconds of one core, and so
-    does importing pandas, scikit-learn and skops: on 2 cores they run side by
-    side. Start it before those imports (`lab2prod score` does) and hand it to
-    `score_file` in place of the URI.
+    A model `registry_lookup` can answer for is found before this returns.
+    Otherwise importing MLflow and opening its store costs seconds of one core,
+    and so does importing pandas, scikit-learn and skops: on 2 cores they run
+    side by side. Start it before those imports (`lab2prod score` does) and
+    hand it to `score_file` in place of the URI.
     The child only talks to MLflow and sends back the model's facts; the model
     itself is loaded here, from the files it copied.
     """
@@ -66,7 +74,15 @@ class ModelFetch:
     def __init__(self, uri: str, tracking_uri: str | None):
         import multiprocessing
 
+        from lab2prod import settings
+        from lab2prod.scoring import registry_lookup
+
         self.uri = uri
+        self._process = None
+        self.folder: Path | None = None
+        self._found = registry_lookup.lookup(uri, tracking_uri, settings.mlflow_workspaces())
+        if self._found is not None:
+            return
         self.folder = Path(tempfile.mkdtemp(prefix="lab2prod-model-"))
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
@@ -79,6 +95,9 @@ class ModelFetch:
         """Wait for the child, load the model from the copied files and remove them."""
         from lab2prod.errors import RegistryError
 
+        if self._found is not None:
+            found = dict(self._found)
+            return ModelRef(model=_load_model_dir(Path(found.pop("path"))), uri=self.uri, **found)
         try:
             try:
                 status, payload = self._receive.recv()
@@ -96,6 +115,8 @@ class ModelFetch:
 
     def close(self) -> None:
         """Stop the child if it still runs and remove the copied files (idempotent)."""
+        if self._process is None:
+            return
         self._receive.close()
         if self._process.is_alive():
             self._process.terminate()
