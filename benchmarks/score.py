@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each way; the table gives the median (default 3)")
     parser.add_argument("--in-process", action="store_true",
-                        help="also time `lab2prod score --workers 1` (no worker processes)")
+                        help="also time `lab2prod score --workers 0` (no worker processes)")
     parser.add_argument("--workdir", help="keep the data and store here (default: a temporary folder, removed)")
     args = parser.parse_args()
 
@@ -142,7 +142,7 @@ def main() -> None:
                                    "--quiet"],
             }
             if args.in_process:
-                ways["lab2prod score -w1"] = ways["lab2prod score"] + ["--workers", "1"]
+                ways["lab2prod score -w0"] = ways["lab2prod score"] + ["--workers", "0"]
             ways |= {
                 "naive one-shot": [sys.executable, "-c", NAIVE, str(data), str(work / "out-naive.csv"), URI],
             }

@@ -421,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk (default: 100000)")
     p.add_argument("--delimiter", default=",", help="CSV field delimiter (default ','; use $'\\t' for tabs)")
     p.add_argument("--workers", type=int,
-                   help="processes that score chunks while this one reads and writes (default: 2 on 2 cores or more)")
+                   help="processes that read and check chunks against the contract while this one predicts and "
+                        "writes (default: one per core but one, at most 4; 0: all in this process)")
     p.add_argument("--threshold", type=float,
                    help="probability from which the positive label is given (default: the model run's threshold)")
     p.add_argument("--scored-at", help="the scored-at stamp to write (default: now, UTC); fix it to reproduce a file")
