@@ -364,6 +364,40 @@ class _AtomicWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+class _WriteBehind:
+    """Write tables in a thread, in the order given: Arrow writes without the GIL while this process predicts."""
+
+    def __init__(self, depth: int = 4):
+        import queue
+
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name="lab2prod-write")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            writer, table = item
+            if self._error is None:
+                try:
+                    writer.write(table)
+                except BaseException as exc:  # raised in the caller at its next write or at finish
+                    self._error = exc
+
+    def write(self, writer: _AtomicWriter, table: pa.Table) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((writer, table))
+
+    def finish(self) -> None:
+        """Wait until every table is written; raise the first error (idempotent)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 QUARANTINE_SCHEMA = pa.schema([("source", pa.string()), ("line", pa.int64()), ("reason", pa.string()),
                                ("record", pa.string())])
 
@@ -383,16 +417,32 @@ def _negative_label(contract: Contract) -> str:
     return others[0] if others else f"not {contract.positive_label}"
 
 
+class Lineage:
+    """The lineage columns of every output row (model name, version, run, input digest, scored-at).
+
+    Built once and sliced for each chunk: every chunk shares the same
+    memory instead of faulting in megabytes of repeated text again.
+    """
+
+    def __init__(self, values: dict[str, str]):
+        self.values = {name: values[name] for name in LINEAGE_COLUMNS}
+        self._columns: list[pa.Array] = []
+
+    def columns(self, n: int) -> list[pa.Array]:
+        """Return the lineage columns for `n` rows."""
+        if not self._columns or len(self._columns[0]) < n:
+            self._columns = [pa.repeat(pa.scalar(self.values[name], pa.string()), n) for name in LINEAGE_COLUMNS]
+        return [column.slice(0, n) for column in self._columns]
+
+
 def predictions_table(ids: pa.Array, scores: np.ndarray, contract: Contract, threshold: float,
-                      lineage: dict[str, str], schema: pa.Schema) -> pa.Table:
+                      lineage: Lineage, schema: pa.Schema) -> pa.Table:
     """Return one chunk of output rows: id, prediction (probability and label, or value) and lineage."""
-    n = len(scores)
     columns: list[pa.Array] = [ids, pa.array(scores, pa.float64())]
     if contract.task == "classification":
         names = pa.array([_negative_label(contract), str(contract.positive_label)], pa.string())
         columns.append(names.take(pa.array((scores >= threshold).astype("int8"))))
-    columns += [pa.repeat(pa.scalar(lineage[name], pa.string()), n) for name in LINEAGE_COLUMNS]
-    return pa.Table.from_arrays(columns, schema=schema)
+    return pa.Table.from_arrays(columns + lineage.columns(len(scores)), schema=schema)
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -424,7 +474,7 @@ class _Scorer:
     model: Any
     contract: Contract
     threshold: float
-    lineage: dict[str, str]
+    lineage: Lineage
     schema: pa.Schema
 
 
@@ -440,6 +490,8 @@ class _Conditioned:
     rows_scored: int
     id_hashes: np.ndarray | None = None   # of the clean rows, in output order: duplicates across chunks
     id_lines: np.ndarray | None = None
+    id_order: np.ndarray | None = None    # sorts id_hashes
+    scores: np.ndarray | None = None      # the model's answers, once asked (by the predictor process)
 
 
 @dataclass
@@ -451,6 +503,7 @@ class _Scored:
     rows_scored: int
     id_hashes: np.ndarray | None = None   # of the scored rows, in output order: duplicates across chunks
     id_lines: np.ndarray | None = None
+    id_order: np.ndarray | None = None
 
 
 class _SeenIds:
@@ -466,10 +519,14 @@ class _SeenIds:
     def __init__(self) -> None:
         self.runs: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def first_lines(self, hashes: np.ndarray) -> np.ndarray:
-        """Return, for each hash, the line where it was first scored, or -1 when it is new."""
+    def first_lines(self, hashes: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+        """Return, for each hash, the line where it was first scored, or -1 when it is new.
+
+        `order` sorts `hashes` (a worker computes it); sorted queries walk
+        each run in one direction, several times faster.
+        """
         found = np.full(len(hashes), -1, dtype="int64")
-        order = np.argsort(hashes)  # sorted queries walk each run in one direction: several times faster
+        order = np.argsort(hashes) if order is None else order
         wanted = hashes[order]
         for run_hashes, run_lines in self.runs:
             at = np.minimum(np.searchsorted(run_hashes, wanted), len(run_hashes) - 1)
@@ -477,8 +534,9 @@ class _SeenIds:
             found[order[hit]] = run_lines[at[hit]]
         return found
 
-    def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
-        order = np.argsort(hashes)
+    def add(self, hashes: np.ndarray, lines: np.ndarray, order: np.ndarray | None = None) -> None:
+        """Remember `hashes` as scored on `lines`; `order`, when given, sorts `hashes`."""
+        order = np.argsort(hashes) if order is None else order
         self.runs.append((hashes[order], lines[order]))
         while len(self.runs) > 1 and 2 * len(self.runs[-1][0]) >= len(self.runs[-2][0]):
             (old_h, old_l), (new_h, new_l) = self.runs[-2], self.runs.pop()
@@ -494,13 +552,13 @@ def _drop_repeated_ids(scored: _Scored, piece: _CsvRange | _Chunk, seen: _SeenId
     """
     if scored.predictions is None or scored.id_hashes is None:
         return
-    first = seen.first_lines(scored.id_hashes)
+    first = seen.first_lines(scored.id_hashes, scored.id_order)
     repeated = first >= 0
-    # a hash repeated inside this chunk was already quarantined by `condition`: add each scored row once
-    keep_hashes, keep_lines = scored.id_hashes[~repeated], scored.id_lines[~repeated]
-    seen.add(keep_hashes, keep_lines)
     if not repeated.any():
+        seen.add(scored.id_hashes, scored.id_lines, scored.id_order)
         return
+    # a hash repeated inside this chunk was already quarantined by `condition`: add each scored row once
+    seen.add(scored.id_hashes[~repeated], scored.id_lines[~repeated])
     ids = scored.predictions.column(0).to_numpy(zero_copy_only=False)
     lines = scored.id_lines[repeated]
     chunk = piece.read()
@@ -534,6 +592,7 @@ def _condition_chunk(conditioner: _Conditioner, chunk: _Chunk) -> _Conditioned:
         id_values = clean[contract.id_column].to_numpy(dtype=object)
         result.ids = pa.array(id_values, pa.string())
         result.id_hashes = pd.util.hash_array(id_values, categorize=False)  # ids mostly distinct: factorizing costs 4x
+        result.id_order = np.argsort(result.id_hashes)
         lines = rows[LINE].to_numpy()
         if len(conditioned.quarantine):
             lines = lines[~np.isin(lines, conditioned.quarantine["line"].to_numpy())]
@@ -544,15 +603,22 @@ def _condition_chunk(conditioner: _Conditioner, chunk: _Chunk) -> _Conditioned:
 def _predict_chunk(scorer: _Scorer, conditioned: _Conditioned) -> _Scored:
     """Ask the model about a conditioned chunk and return its output rows (id, prediction, lineage)."""
     out = None
-    if conditioned.features is not None:
-        scores = np.asarray(predict(scorer.model, conditioned.features, scorer.contract.task), dtype="float64")
+    scores = conditioned.scores
+    if scores is None and conditioned.features is not None:
+        scores = _model_scores(scorer, conditioned.features)
+    if scores is not None:
         out = predictions_table(conditioned.ids, scores, scorer.contract, scorer.threshold, scorer.lineage,
                                 scorer.schema)
     return _Scored(out, conditioned.quarantined, conditioned.warnings, conditioned.rows_in, conditioned.rows_scored,
-                   conditioned.id_hashes, conditioned.id_lines)
+                   conditioned.id_hashes, conditioned.id_lines, conditioned.id_order)
+
+
+def _model_scores(scorer: _Scorer, features: pd.DataFrame) -> np.ndarray:
+    return np.asarray(predict(scorer.model, features, scorer.contract.task), dtype="float64")
 
 
 _WORKER: _Conditioner | None = None  # set in the parent just before the fork; the children inherit it
+_PREDICTOR: _Scorer | None = None    # likewise, for the process that shares the predicting
 
 
 def _worker_init() -> None:
@@ -571,6 +637,29 @@ def _worker_condition(piece: _CsvRange | _Chunk, parcel: str) -> str:
     import pickle
 
     conditioned = _condition_chunk(_WORKER, piece.read())
+    with open(parcel, "wb") as fh:
+        pickle.dump(conditioned, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return parcel
+
+
+def _load_parcel(parcel: str | Path) -> _Conditioned:
+    """Return the result a worker left in `parcel`, and remove the file."""
+    import pickle
+
+    with open(parcel, "rb") as fh:
+        conditioned = pickle.load(fh)
+    os.unlink(parcel)
+    return conditioned
+
+
+def _predictor_score(parcel: str) -> str:
+    """Ask the model about a conditioned parcel in the predictor process; leave the scores in it, features out."""
+    import pickle
+
+    conditioned = _load_parcel(parcel)
+    if conditioned.features is not None:
+        conditioned.scores = _model_scores(_PREDICTOR, conditioned.features)
+        conditioned.features = None
     with open(parcel, "wb") as fh:
         pickle.dump(conditioned, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return parcel
@@ -615,20 +704,15 @@ class _Conditioning:
         except BaseException as exc:  # handed to the consumer, raised there
             self._jobs.put((self._done, exc))
 
-    def __iter__(self) -> Iterator[tuple[_CsvRange | _Chunk, _Conditioned]]:
-        import pickle
-
+    def __iter__(self) -> Iterator[tuple[_CsvRange | _Chunk, str]]:
+        """Yield each piece with the path of its conditioned parcel, in input order."""
         while True:
             piece, job = self._jobs.get()
             if piece is self._done:
                 if job is not None:
                     raise job
                 return
-            parcel = Path(job.get())
-            with open(parcel, "rb") as fh:
-                conditioned = pickle.load(fh)
-            parcel.unlink()
-            yield piece, conditioned
+            yield piece, job.get()
 
     def close(self) -> None:
         """Stop handing out pieces, wait for the thread and remove the folder of results (idempotent)."""
@@ -704,7 +788,7 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     fetch earlier, before importing pandas, and pass it instead of the URI
     (`lab2prod score` does; the caller closes it).
     """
-    global _WORKER
+    global _WORKER, _PREDICTOR
     import multiprocessing
 
     started = time.perf_counter()
@@ -731,7 +815,7 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         # the contract's quarantine limit holds for the whole batch, not for each chunk (the last one may be tiny)
         per_chunk=dataclasses.replace(contract, max_quarantine_fraction=1.0), origin=str(input), source=input.name)
     writers: list[_AtomicWriter] = []
-    pool = conditioning = None
+    pool = predictor = conditioning = behind = None
     try:
         if workers:  # forked before any thread starts and before scikit-learn is imported: workers only condition
             _WORKER = conditioner
@@ -754,19 +838,25 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
                              model_name=ref.name, model_version=ref.version, run_id=ref.run_id,
                              threshold=threshold if contract.task == "classification" else None)
         scorer = _Scorer(model=ref.model, contract=contract, threshold=float(threshold),
-                         lineage={"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id,
-                                  "input_sha256": result.input_sha256, "scored_at": scored_at},
+                         lineage=Lineage({"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id,
+                                          "input_sha256": result.input_sha256, "scored_at": scored_at}),
                          schema=output_schema(contract))
         predictions = _AtomicWriter(output, scorer.schema)
         writers.append(predictions)
         quarantined = _AtomicWriter(result.quarantine, QUARANTINE_SCHEMA)
         writers.append(quarantined)
+        behind = _WriteBehind()
         warnings: dict[str, None] = {}
         first_bad: str | None = None
         last_report = started
         seen = _SeenIds()
-        conditioned_pieces = conditioning if conditioning is not None else (
-            (piece, _condition_chunk(conditioner, piece.read())) for piece in pieces)
+        if conditioning is None:
+            conditioned_pieces = ((piece, _condition_chunk(conditioner, piece.read())) for piece in pieces)
+        else:  # forked now the model is loaded (and the scan has ended): it shares the predicting
+            _PREDICTOR = scorer
+            predictor = multiprocessing.get_context("fork").Pool(1, initializer=_worker_init)
+            _PREDICTOR = None
+            conditioned_pieces = _shared_predicting(conditioning, scorer, predictor)
         for piece, conditioned in conditioned_pieces:
             scored = _predict_chunk(scorer, conditioned)
             _drop_repeated_ids(scored, piece, seen, contract, input.name)
@@ -774,9 +864,9 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
             result.rows_scored += scored.rows_scored
             warnings.update(dict.fromkeys(scored.warnings))
             if scored.predictions is not None:
-                predictions.write(scored.predictions)
+                behind.write(predictions, scored.predictions)
             for table in scored.quarantined:
-                quarantined.write(table)
+                behind.write(quarantined, table)
                 result.rows_quarantined += table.num_rows
                 if first_bad is None and table.num_rows:
                     first_bad = f"line {table['line'][0].as_py()}, {table['reason'][0].as_py()}"
@@ -793,26 +883,63 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
                 f"({result.rows_quarantined / result.rows_in:.1%}) break the contract, more than the allowed "
                 f"{limit:.1%} (first: {first_bad}): fix the source or raise max_quarantine_fraction"
             )
+        behind.finish()
         quarantined.commit()
         predictions.commit()
     except BaseException:
+        if behind is not None:
+            try:
+                behind.finish()
+            except BaseException:  # the first error is the one raised
+                pass
         for writer in writers:
             writer.abort()
         if fetch is not None:
             fetch.close()
         raise
     finally:
-        _WORKER = None
+        _WORKER = _PREDICTOR = None
         if conditioning is not None:
             conditioning.close()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        for processes in (pool, predictor):
+            if processes is not None:
+                processes.terminate()
+                processes.join()
     result.warnings = list(warnings)
     result.seconds = time.perf_counter() - started
     if progress is not None and last_report > started:
         progress(result.rows_in, result.rows_quarantined, result.seconds)
     return result
+
+
+def _shared_predicting(parcels: Iterator[tuple[Any, str]], scorer: _Scorer, predictor,
+                       busy: int = 2) -> Iterator[tuple[Any, _Conditioned]]:
+    """Yield each piece with its conditioned parcel, in order, predicted here or by the `predictor` process.
+
+    Once the workers have conditioned what they could while the model
+    loaded, predicting is the longest step and two processes share it: a
+    parcel goes to the predictor while it has fewer than `busy` in hand,
+    else this process predicts it (between writing the results).
+    """
+    pending: deque = deque()  # (piece, the predictor's job or None, the parcel predicted here or None), in order
+    for piece, parcel in parcels:
+        if sum(1 for _, job, _ in pending if job is not None and not job.ready()) < busy:
+            pending.append((piece, predictor.apply_async(_predictor_score, (parcel,)), None))
+        else:
+            conditioned = _load_parcel(parcel)
+            if conditioned.features is not None:
+                conditioned.scores = _model_scores(scorer, conditioned.features)
+                conditioned.features = None
+            pending.append((piece, None, conditioned))
+        while pending and (pending[0][1] is None or pending[0][1].ready()):
+            yield _ready(pending.popleft())
+    while pending:
+        yield _ready(pending.popleft())
+
+
+def _ready(entry: tuple[Any, Any, _Conditioned | None]) -> tuple[Any, _Conditioned]:
+    piece, job, conditioned = entry
+    return piece, (conditioned if job is None else _load_parcel(job.get()))
 
 
 def _quarantine_table(frame: pd.DataFrame) -> pa.Table:
