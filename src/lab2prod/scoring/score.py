@@ -652,6 +652,19 @@ def _load_parcel(parcel: str | Path) -> _Conditioned:
     return conditioned
 
 
+def _predictor_full(piece: _CsvRange | _Chunk, parcel: str) -> str:
+    """Read, condition and predict one piece in the predictor process; leave the result in `parcel`."""
+    import pickle
+
+    conditioned = _condition_chunk(_WORKER, piece.read())
+    if conditioned.features is not None:
+        conditioned.scores = _model_scores(_PREDICTOR, conditioned.features)
+        conditioned.features = None
+    with open(parcel, "wb") as fh:
+        pickle.dump(conditioned, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return parcel
+
+
 def _predictor_score(parcel: str) -> str:
     """Ask the model about a conditioned parcel in the predictor process; leave the scores in it, features out."""
     import pickle
@@ -677,54 +690,67 @@ class _Conditioning:
 
     A thread hands the pieces to the pool while this process imports
     scikit-learn and loads the model (seconds of one core); the other cores
-    read and condition meanwhile. At most `window` pieces are in flight, so
-    memory stays flat in the number of rows.
+    read and condition meanwhile. Once the model is loaded and a `predictor`
+    process is set, a piece the workers would only start late goes to the
+    predictor whole (conditioned and predicted there). At most `window`
+    pieces are in flight, so memory stays flat in the number of rows.
     """
 
-    def __init__(self, pieces: Iterator[_CsvRange | _Chunk], pool, window: int):
+    def __init__(self, pieces: Iterator[_CsvRange | _Chunk], pool, workers: int, window: int):
         import queue
 
-        self._jobs: queue.Queue = queue.Queue(maxsize=window)
+        self._jobs: queue.Queue = queue.Queue()
+        self._slots = threading.Semaphore(window)
         self._stop = threading.Event()
         self._done = object()
         self._pieces = pieces
         self._pool = pool
+        self._workers = workers
+        self.predictor = None
         self.folder = _parcel_folder()
         self._thread = threading.Thread(target=self._submit, daemon=True, name="lab2prod-condition")
         self._thread.start()
 
     def _submit(self) -> None:
+        conditioning: deque = deque()
         try:
             for number, piece in enumerate(self._pieces):
+                while not self._slots.acquire(timeout=0.1):
+                    if self._stop.is_set():
+                        return
                 if self._stop.is_set():
-                    break
+                    return
                 parcel = str(self.folder / f"{number:09d}.pickle")
-                self._jobs.put((piece, self._pool.apply_async(_worker_condition, (piece, parcel))))
-            self._jobs.put((self._done, None))
+                while conditioning and conditioning[0].ready():
+                    conditioning.popleft()
+                if self.predictor is not None and len(conditioning) >= 2 * self._workers:
+                    self._jobs.put((piece, self.predictor.apply_async(_predictor_full, (piece, parcel)), True))
+                else:
+                    job = self._pool.apply_async(_worker_condition, (piece, parcel))
+                    conditioning.append(job)
+                    self._jobs.put((piece, job, False))
+            self._jobs.put((self._done, None, False))
         except BaseException as exc:  # handed to the consumer, raised there
-            self._jobs.put((self._done, exc))
+            self._jobs.put((self._done, exc, False))
 
-    def __iter__(self) -> Iterator[tuple[_CsvRange | _Chunk, str]]:
-        """Yield each piece with the path of its conditioned parcel, in input order."""
+    def __iter__(self) -> Iterator[tuple[_CsvRange | _Chunk, str, bool]]:
+        """Yield each piece with the path of its parcel and whether it is predicted already, in input order."""
         while True:
-            piece, job = self._jobs.get()
+            piece, job, predicted = self._jobs.get()
             if piece is self._done:
                 if job is not None:
                     raise job
                 return
-            yield piece, job.get()
+            parcel = job.get()
+            self._slots.release()
+            yield piece, parcel, predicted
 
     def close(self) -> None:
         """Stop handing out pieces, wait for the thread and remove the folder of results (idempotent)."""
-        import queue
         import shutil
 
         self._stop.set()
-        while self._thread.is_alive():  # unblock a thread waiting on a full queue
-            try:
-                self._jobs.get_nowait()
-            except queue.Empty:
-                self._thread.join(0.05)
+        self._thread.join()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -824,7 +850,7 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         scan = _InputScan(input, chunk_rows, delimiter)
         pieces = input_pieces(scan, chunk_rows)
         if pool is not None:  # the workers read and condition while this process loads the model
-            conditioning = _Conditioning(pieces, pool, window=max(8, 4 * workers))
+            conditioning = _Conditioning(pieces, pool, workers, window=max(16, 4 * workers))
         if fetch is not None:
             import_model_libraries()
             ref = fetch.result()
@@ -853,9 +879,10 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         if conditioning is None:
             conditioned_pieces = ((piece, _condition_chunk(conditioner, piece.read())) for piece in pieces)
         else:  # forked now the model is loaded (and the scan has ended): it shares the predicting
-            _PREDICTOR = scorer
+            _WORKER, _PREDICTOR = conditioner, scorer
             predictor = multiprocessing.get_context("fork").Pool(1, initializer=_worker_init)
-            _PREDICTOR = None
+            _WORKER = _PREDICTOR = None
+            conditioning.predictor = predictor
             conditioned_pieces = _shared_predicting(conditioning, scorer, predictor)
         for piece, conditioned in conditioned_pieces:
             scored = _predict_chunk(scorer, conditioned)
@@ -912,7 +939,7 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     return result
 
 
-def _shared_predicting(parcels: Iterator[tuple[Any, str]], scorer: _Scorer, predictor,
+def _shared_predicting(parcels: Iterator[tuple[Any, str, bool]], scorer: _Scorer, predictor,
                        busy: int = 2) -> Iterator[tuple[Any, _Conditioned]]:
     """Yield each piece with its conditioned parcel, in order, predicted here or by the `predictor` process.
 
@@ -922,8 +949,10 @@ def _shared_predicting(parcels: Iterator[tuple[Any, str]], scorer: _Scorer, pred
     else this process predicts it (between writing the results).
     """
     pending: deque = deque()  # (piece, the predictor's job or None, the parcel predicted here or None), in order
-    for piece, parcel in parcels:
-        if sum(1 for _, job, _ in pending if job is not None and not job.ready()) < busy:
+    for piece, parcel, predicted in parcels:
+        if predicted:
+            pending.append((piece, None, _load_parcel(parcel)))
+        elif sum(1 for _, job, _ in pending if job is not None and not job.ready()) < busy:
             pending.append((piece, predictor.apply_async(_predictor_score, (parcel,)), None))
         else:
             conditioned = _load_parcel(parcel)
