@@ -27,8 +27,20 @@ def test_project_root_without_pipeline_names_what_to_do(tmp_path, monkeypatch):
 def test_tracking_uri_defaults_to_sqlite_and_env_overrides(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert settings.tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert settings.tracking_uri(None) is None  # outside a project MLflow's own default applies
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    assert settings.tracking_uri(tmp_path) == "http://127.0.0.1:5000"
+    assert settings.tracking_uri(tmp_path) == settings.tracking_uri(None) == "http://127.0.0.1:5000"
+
+
+@pytest.mark.parametrize("env, expected", [({}, False), ({"MLFLOW_ENABLE_WORKSPACES": "true"}, True),
+                                           ({"MLFLOW_ENABLE_WORKSPACES": "false"}, False),
+                                           ({"MLFLOW_WORKSPACE": "team-a"}, True)])
+def test_mlflow_workspaces_follow_mlflow_environment_variables(monkeypatch, env, expected):
+    for name in ("MLFLOW_ENABLE_WORKSPACES", "MLFLOW_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert settings.mlflow_workspaces() is expected
 
 
 def test_secret_missing_names_the_variable(monkeypatch):

@@ -1,4 +1,4 @@
-"""The model of a scoring run: resolved in a forked process, before anything heavy is imported."""
+"""The model of a scoring run: found in the SQLite store at once, or resolved by MLflow in a forked process."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ import json, sys
 from lab2prod.scoring.model import ModelFetch
 fetch = ModelFetch(sys.argv[1], sys.argv[2])
 heavy = sorted(m for m in ("pandas", "sklearn", "mlflow", "pyarrow") if m in sys.modules)
+child = fetch._process is not None
 ref = fetch.result()
-print(json.dumps({"heavy_at_fork": heavy, "name": ref.name, "version": ref.version, "run_id": ref.run_id,
+print(json.dumps({"heavy_at_fork": heavy, "child": child, "mlflow_imported": "mlflow" in sys.modules,
+                  "name": ref.name, "version": ref.version, "run_id": ref.run_id,
                   "threshold": ref.threshold, "proba": hasattr(ref.model, "predict_proba")}))
 """
 
@@ -31,14 +33,29 @@ def _model_folders() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("lab2prod-model-*"))
 
 
-def test_the_fetch_forks_before_anything_heavy_is_imported_and_loads_the_champion(champion):
+def test_a_model_in_a_sqlite_store_is_found_without_mlflow_and_without_a_child(champion):
     proc = subprocess.run([sys.executable, "-c", EARLY_FETCH, champion["model_uri"], champion["tracking_uri"]],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     facts = json.loads(proc.stdout)
     assert facts["heavy_at_fork"] == []  # importing lab2prod.scoring.model imports none of them
+    assert facts["child"] is False and facts["mlflow_imported"] is False
     assert (facts["name"], facts["version"], facts["run_id"]) == ("credit-risk", champion["version"], champion["run_id"])
     assert facts["threshold"] == 0.5 and facts["proba"]
+
+
+def test_any_other_model_is_resolved_by_mlflow_in_a_child_forked_before_the_heavy_imports(champion):
+    from mlflow import MlflowClient
+
+    logged = MlflowClient(champion["tracking_uri"]).get_model_version("credit-risk", champion["version"]).source
+    assert logged.startswith("models:/m-")  # a logged model, not a registry name: registry_lookup declines it
+    proc = subprocess.run([sys.executable, "-c", EARLY_FETCH, logged, champion["tracking_uri"]],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(proc.stdout)
+    assert facts["heavy_at_fork"] == [] and facts["child"] is True
+    assert facts["mlflow_imported"] is False  # MLflow ran in the child only
+    assert (facts["name"], facts["version"], facts["threshold"]) == ("", "", None) and facts["proba"]
 
 
 def test_an_unknown_model_fails_in_the_parent_with_one_line_and_leaves_no_files(champion):

@@ -232,3 +232,40 @@ def test_a_semicolon_file_needs_and_takes_its_delimiter(champion, ref, batch_tex
     code = main(["score", "--input", str(src), "--output", str(tmp_path / "d.csv"), "--model", champion["model_uri"],
                  "--contract", str(CONTRACT_PATH), "--delimiter", ";", "--quiet"])
     assert code == 0 and len(pd.read_csv(tmp_path / "d.csv")) == 50
+
+
+def test_csv_ranges_are_whole_lines_that_read_like_the_whole_file(tmp_path):
+    import hashlib
+
+    from lab2prod.scoring.score import _InputScan
+
+    lines = ["id,a,b", "r1,1,x", "r2,2,y", "", "r3,3", "r4,4,z,extra", "r5,5,w", "r6,6,v"]
+    src = tmp_path / "crlf.csv"
+    src.write_bytes("\r\n".join(lines).encode())  # Windows line ends, and no line end after the last row
+    scan = _InputScan(src, chunk_rows=2)
+    ranges = list(scan.ranges())
+    assert scan.digest() == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert [r.first_line for r in ranges] == [2, 4, 6, 8]
+    assert ranges[0].start == len(b"id,a,b\r\n") and ranges[-1].end == src.stat().st_size
+    assert all(a.end == b.start for a, b in zip(ranges, ranges[1:]))
+    assert all(src.read_bytes()[r.end - 1:r.end] == b"\n" for r in ranges[:-1])  # cut after a line end
+    whole = next(_InputScan(src, chunk_rows=1000).ranges()).read()
+    pieces = [r.read() for r in ranges]
+    assert np.concatenate([p.lines for p in pieces]).tolist() == whole.lines.tolist() == [2, 3, 4, 7, 8]
+    assert sum((p.table.column("id").to_pylist() for p in pieces), []) == whole.table.column("id").to_pylist()
+    ragged = sorted((r["line"], r["reason"]) for p in pieces for r in p.ragged)
+    assert ragged == sorted((r["line"], r["reason"]) for r in whole.ragged) == [
+        (5, "truncated: expected 3 fields, found 2"), (6, "too many fields: expected 3 fields, found 4")]
+
+
+def test_every_way_of_sharing_the_work_writes_the_same_bytes(champion, ref, batch_text, tmp_path):
+    # 30 pieces of 10 rows: the conditioning worker falls behind, so the predictor takes whole pieces too
+    src = _write_csv(batch_text, tmp_path / "batch.csv")
+    outputs = [score_file(src, tmp_path / f"in-{workers}.csv", ref, champion["contract"], chunk_rows=10,
+                          scored_at=STAMP, workers=workers).output.read_bytes() for workers in (0, 1, 2)]
+    by_uri = score_file(src, tmp_path / "by-uri.csv", champion["model_uri"], champion["contract"], chunk_rows=10,
+                        scored_at=STAMP, workers=1, tracking_uri=champion["tracking_uri"])
+    assert outputs[0] == outputs[1] == outputs[2] == by_uri.output.read_bytes()
+    assert len(pd.read_csv(by_uri.output)) == len(batch_text)
+    assert not list(Path("/dev/shm").glob("lab2prod-score-*")) and not list(
+        Path(tempfile.gettempdir()).glob("lab2prod-score-*"))  # the workers' parcels are gone
