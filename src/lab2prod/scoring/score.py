@@ -6,6 +6,22 @@ ones with their line and reason, `features.model_frame` builds the model's
 view and `predict.predict` asks the model. Nothing here re-implements a
 feature. Outputs are written to temporary files in the output folder and
 renamed at the end: a failed run leaves no output behind.
+
+How the work is shared (2 cores, `lab2prod score`):
+
+- this process scans the input once in a thread (its SHA-256, and a CSV cut
+  into byte ranges of whole lines) and forks the conditioning worker(s)
+  before it imports scikit-learn;
+- the workers read their own ranges and condition them while this process
+  imports scikit-learn and skops and loads the model (seconds of one core);
+  results travel as files in /dev/shm, not through the pool's pipe;
+- once the model is loaded a predictor process is forked: it predicts
+  conditioned chunks, and whole chunks when the workers fall behind; this
+  process predicts the rest and writes everything, in input order, with a
+  writer thread.
+
+Chunks keep their boundaries whatever the sharing, so the output is the same
+to the byte with 0, 1 or more workers.
 """
 
 from __future__ import annotations
@@ -479,8 +495,13 @@ class _Scorer:
 
 
 @dataclass
-class _Conditioned:
-    """One chunk typed and checked by the contract: the model's view of its clean rows, and its quarantine."""
+class _ChunkResult:
+    """One chunk on its way: conditioned by the contract, then scored, then its output rows.
+
+    A worker fills the model's view of the clean rows (`features`) and the
+    quarantine; whoever predicts fills `scores` and drops the features; this
+    process builds `predictions` and writes them.
+    """
 
     features: pd.DataFrame | None   # features.model_frame of the clean rows; None when none is clean
     ids: pa.Array | None
@@ -491,19 +512,8 @@ class _Conditioned:
     id_hashes: np.ndarray | None = None   # of the clean rows, in output order: duplicates across chunks
     id_lines: np.ndarray | None = None
     id_order: np.ndarray | None = None    # sorts id_hashes
-    scores: np.ndarray | None = None      # the model's answers, once asked (by the predictor process)
-
-
-@dataclass
-class _Scored:
-    predictions: pa.Table | None
-    quarantined: list[pa.Table]
-    warnings: list[str]
-    rows_in: int
-    rows_scored: int
-    id_hashes: np.ndarray | None = None   # of the scored rows, in output order: duplicates across chunks
-    id_lines: np.ndarray | None = None
-    id_order: np.ndarray | None = None
+    scores: np.ndarray | None = None      # the model's answers, once asked
+    predictions: pa.Table | None = None   # the output rows: id, prediction, lineage
 
 
 class _SeenIds:
@@ -544,7 +554,7 @@ class _SeenIds:
             self.runs[-1] = (np.insert(old_h, at, new_h), np.insert(old_l, at, new_l))
 
 
-def _drop_repeated_ids(scored: _Scored, piece: _CsvRange | _Chunk, seen: _SeenIds, contract: Contract,
+def _drop_repeated_ids(scored: _ChunkResult, piece: _CsvRange | _Chunk, seen: _SeenIds, contract: Contract,
                        source: str) -> None:
     """Move rows whose id was scored in an earlier chunk from the predictions to the quarantine (in place).
 
@@ -574,18 +584,18 @@ def _drop_repeated_ids(scored: _Scored, piece: _CsvRange | _Chunk, seen: _SeenId
     scored.rows_scored -= int(repeated.sum())
 
 
-def _condition_chunk(conditioner: _Conditioner, chunk: _Chunk) -> _Conditioned:
+def _condition_chunk(conditioner: _Conditioner, chunk: _Chunk) -> _ChunkResult:
     """Condition one chunk by the contract and build the model's view of its clean rows (no model needed)."""
     rows = chunk.frame()
     bad = [_quarantine_table(pd.DataFrame(chunk.ragged, columns=QUARANTINE_COLUMNS))] if chunk.ragged else []
     if not len(rows):
-        return _Conditioned(None, None, bad, [], len(chunk.ragged), 0)
+        return _ChunkResult(None, None, bad, [], len(chunk.ragged), 0)
     conditioned = condition(rows.assign(**{SOURCE: conditioner.source}), conditioner.per_chunk, mode="score",
                             origin=conditioner.origin)
     if len(conditioned.quarantine):
         bad.append(_quarantine_table(conditioned.quarantine))
     clean = conditioned.clean
-    result = _Conditioned(None, None, bad, conditioned.warnings, len(rows) + len(chunk.ragged), len(clean))
+    result = _ChunkResult(None, None, bad, conditioned.warnings, len(rows) + len(chunk.ragged), len(clean))
     if len(clean):
         contract = conditioner.contract
         result.features = model_frame(clean, contract)
@@ -600,21 +610,21 @@ def _condition_chunk(conditioner: _Conditioner, chunk: _Chunk) -> _Conditioned:
     return result
 
 
-def _predict_chunk(scorer: _Scorer, conditioned: _Conditioned) -> _Scored:
-    """Ask the model about a conditioned chunk and return its output rows (id, prediction, lineage)."""
-    out = None
-    scores = conditioned.scores
-    if scores is None and conditioned.features is not None:
-        scores = _model_scores(scorer, conditioned.features)
-    if scores is not None:
-        out = predictions_table(conditioned.ids, scores, scorer.contract, scorer.threshold, scorer.lineage,
-                                scorer.schema)
-    return _Scored(out, conditioned.quarantined, conditioned.warnings, conditioned.rows_in, conditioned.rows_scored,
-                   conditioned.id_hashes, conditioned.id_lines, conditioned.id_order)
+def _predict_chunk(scorer: _Scorer, chunk: _ChunkResult) -> _ChunkResult:
+    """Ask the model about a conditioned chunk (unless already asked) and build its output rows (id, prediction, lineage)."""
+    chunk = _with_scores(scorer, chunk)
+    if chunk.scores is not None:
+        chunk.predictions = predictions_table(chunk.ids, chunk.scores, scorer.contract, scorer.threshold,
+                                              scorer.lineage, scorer.schema)
+    return chunk
 
 
-def _model_scores(scorer: _Scorer, features: pd.DataFrame) -> np.ndarray:
-    return np.asarray(predict(scorer.model, features, scorer.contract.task), dtype="float64")
+def _with_scores(scorer: _Scorer, chunk: _ChunkResult) -> _ChunkResult:
+    """Ask the model about the chunk's clean rows; keep the scores, drop the features (they are large)."""
+    if chunk.features is not None:
+        chunk.scores = np.asarray(predict(scorer.model, chunk.features, scorer.contract.task), dtype="float64")
+        chunk.features = None
+    return chunk
 
 
 _WORKER: _Conditioner | None = None  # set in the parent just before the fork; the children inherit it
@@ -634,48 +644,35 @@ def _worker_condition(piece: _CsvRange | _Chunk, parcel: str) -> str:
     be importing scikit-learn, and receiving megabytes through a pipe would
     take its GIL away from that import hundreds of times a chunk.
     """
-    import pickle
-
-    conditioned = _condition_chunk(_WORKER, piece.read())
-    with open(parcel, "wb") as fh:
-        pickle.dump(conditioned, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return parcel
-
-
-def _load_parcel(parcel: str | Path) -> _Conditioned:
-    """Return the result a worker left in `parcel`, and remove the file."""
-    import pickle
-
-    with open(parcel, "rb") as fh:
-        conditioned = pickle.load(fh)
-    os.unlink(parcel)
-    return conditioned
+    return _save_parcel(_condition_chunk(_WORKER, piece.read()), parcel)
 
 
 def _predictor_full(piece: _CsvRange | _Chunk, parcel: str) -> str:
     """Read, condition and predict one piece in the predictor process; leave the result in `parcel`."""
-    import pickle
-
-    conditioned = _condition_chunk(_WORKER, piece.read())
-    if conditioned.features is not None:
-        conditioned.scores = _model_scores(_PREDICTOR, conditioned.features)
-        conditioned.features = None
-    with open(parcel, "wb") as fh:
-        pickle.dump(conditioned, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return parcel
+    return _save_parcel(_with_scores(_PREDICTOR, _condition_chunk(_WORKER, piece.read())), parcel)
 
 
 def _predictor_score(parcel: str) -> str:
     """Ask the model about a conditioned parcel in the predictor process; leave the scores in it, features out."""
+    return _save_parcel(_with_scores(_PREDICTOR, _load_parcel(parcel)), parcel)
+
+
+def _save_parcel(chunk: _ChunkResult, parcel: str) -> str:
     import pickle
 
-    conditioned = _load_parcel(parcel)
-    if conditioned.features is not None:
-        conditioned.scores = _model_scores(_PREDICTOR, conditioned.features)
-        conditioned.features = None
     with open(parcel, "wb") as fh:
-        pickle.dump(conditioned, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return parcel
+
+
+def _load_parcel(parcel: str | Path) -> _ChunkResult:
+    """Return the chunk a process left in `parcel`, and remove the file."""
+    import pickle
+
+    with open(parcel, "rb") as fh:
+        chunk = pickle.load(fh)
+    os.unlink(parcel)
+    return chunk
 
 
 def _parcel_folder() -> Path:
@@ -940,7 +937,7 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
 
 
 def _shared_predicting(parcels: Iterator[tuple[Any, str, bool]], scorer: _Scorer, predictor,
-                       busy: int = 2) -> Iterator[tuple[Any, _Conditioned]]:
+                       busy: int = 2) -> Iterator[tuple[Any, _ChunkResult]]:
     """Yield each piece with its conditioned parcel, in order, predicted here or by the `predictor` process.
 
     Once the workers have conditioned what they could while the model
@@ -955,18 +952,14 @@ def _shared_predicting(parcels: Iterator[tuple[Any, str, bool]], scorer: _Scorer
         elif sum(1 for _, job, _ in pending if job is not None and not job.ready()) < busy:
             pending.append((piece, predictor.apply_async(_predictor_score, (parcel,)), None))
         else:
-            conditioned = _load_parcel(parcel)
-            if conditioned.features is not None:
-                conditioned.scores = _model_scores(scorer, conditioned.features)
-                conditioned.features = None
-            pending.append((piece, None, conditioned))
+            pending.append((piece, None, _with_scores(scorer, _load_parcel(parcel))))
         while pending and (pending[0][1] is None or pending[0][1].ready()):
             yield _ready(pending.popleft())
     while pending:
         yield _ready(pending.popleft())
 
 
-def _ready(entry: tuple[Any, Any, _Conditioned | None]) -> tuple[Any, _Conditioned]:
+def _ready(entry: tuple[Any, Any, _ChunkResult | None]) -> tuple[Any, _ChunkResult]:
     piece, job, conditioned = entry
     return piece, (conditioned if job is None else _load_parcel(job.get()))
 
