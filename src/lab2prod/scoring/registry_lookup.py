@@ -37,8 +37,9 @@ def lookup(uri: str, tracking_uri: str | None, workspaces: bool = False) -> dict
     """Return name, version, run_id, threshold and path (the local model folder) of a registered model, or None.
 
     The same facts as `lab2prod.tracking.fetch_model`, read from the SQLite
-    store directly; the model's files are not copied (MLflow never changes
-    them). None means "ask MLflow": the store, the URI or the model is not one
+    store directly; `path` is the version's own folder, as MLflow logged it
+    (not copied: MLflow never changes it; a download would add only
+    `registered_model_meta`). None means "ask MLflow": the store, the URI or the model is not one
     this function can answer for exactly. `workspaces` is True when MLflow
     workspaces are switched on (settings.mlflow_workspaces).
     """
@@ -50,7 +51,7 @@ def lookup(uri: str, tracking_uri: str | None, workspaces: bool = False) -> dict
         return None
     name, alias, number = wanted
     try:
-        connection = sqlite3.connect(f"file:{quote(str(database))}?mode=ro", uri=True, timeout=10)
+        connection = sqlite3.connect(f"file:{quote(str(database))}?mode=ro", uri=True, timeout=2)
     except sqlite3.Error:
         return None
     try:
@@ -106,7 +107,7 @@ def _registry_ref(uri: str) -> tuple[str, str | None, int | None] | None:
             return None
         return name, alias, None
     name, _, number = ref.partition("/")
-    if not name or not number.isdigit():  # stages ("Production") and "latest" mean more than one row
+    if not name or not (number.isascii() and number.isdigit()):  # stages ("Production") and "latest": MLflow
         return None
     return name, None, int(number)
 
