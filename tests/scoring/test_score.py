@@ -259,7 +259,7 @@ def test_csv_ranges_are_whole_lines_that_read_like_the_whole_file(tmp_path):
 
 
 def test_every_way_of_sharing_the_work_writes_the_same_bytes(champion, ref, batch_text, tmp_path):
-    # 30 pieces of 10 rows: the conditioning worker falls behind, so the predictor takes whole pieces too
+    # 30 pieces of 10 rows: some are predicted by the predictor process, some by this one
     src = _write_csv(batch_text, tmp_path / "batch.csv")
     outputs = [score_file(src, tmp_path / f"in-{workers}.csv", ref, champion["contract"], chunk_rows=10,
                           scored_at=STAMP, workers=workers).output.read_bytes() for workers in (0, 1, 2)]

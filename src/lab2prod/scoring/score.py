@@ -16,9 +16,10 @@ How the work is shared (2 cores, `lab2prod score`):
   imports scikit-learn and skops and loads the model (seconds of one core);
   results travel as files in /dev/shm, not through the pool's pipe;
 - once the model is loaded a predictor process is forked: it predicts
-  conditioned chunks, and whole chunks when the workers fall behind; this
-  process predicts the rest and writes everything, in input order, with a
-  writer thread.
+  conditioned chunks while it has fewer than two in hand; this process
+  predicts the rest and writes everything, in input order, with a writer
+  thread. (The predictor does not condition: with both working sets its
+  memory would grow with the number of chunks.)
 
 Chunks keep their boundaries whatever the sharing, so the output is the same
 to the byte with 0, 1 or more workers.
@@ -647,11 +648,6 @@ def _worker_condition(piece: _CsvRange | _Chunk, parcel: str) -> str:
     return _save_parcel(_condition_chunk(_WORKER, piece.read()), parcel)
 
 
-def _predictor_full(piece: _CsvRange | _Chunk, parcel: str) -> str:
-    """Read, condition and predict one piece in the predictor process; leave the result in `parcel`."""
-    return _save_parcel(_with_scores(_PREDICTOR, _condition_chunk(_WORKER, piece.read())), parcel)
-
-
 def _predictor_score(parcel: str) -> str:
     """Ask the model about a conditioned parcel in the predictor process; leave the scores in it, features out."""
     return _save_parcel(_with_scores(_PREDICTOR, _load_parcel(parcel)), parcel)
@@ -687,13 +683,11 @@ class _Conditioning:
 
     A thread hands the pieces to the pool while this process imports
     scikit-learn and loads the model (seconds of one core); the other cores
-    read and condition meanwhile. Once the model is loaded and a `predictor`
-    process is set, a piece the workers would only start late goes to the
-    predictor whole (conditioned and predicted there). At most `window`
-    pieces are in flight, so memory stays flat in the number of rows.
+    read and condition meanwhile. At most `window` pieces are in flight, so
+    memory stays flat in the number of rows.
     """
 
-    def __init__(self, pieces: Iterator[_CsvRange | _Chunk], pool, workers: int, window: int):
+    def __init__(self, pieces: Iterator[_CsvRange | _Chunk], pool, window: int):
         import queue
 
         self._jobs: queue.Queue = queue.Queue()
@@ -702,14 +696,11 @@ class _Conditioning:
         self._done = object()
         self._pieces = pieces
         self._pool = pool
-        self._workers = workers
-        self.predictor = None
         self.folder = _parcel_folder()
         self._thread = threading.Thread(target=self._submit, daemon=True, name="lab2prod-condition")
         self._thread.start()
 
     def _submit(self) -> None:
-        conditioning: deque = deque()
         try:
             for number, piece in enumerate(self._pieces):
                 while not self._slots.acquire(timeout=0.1):
@@ -718,29 +709,22 @@ class _Conditioning:
                 if self._stop.is_set():
                     return
                 parcel = str(self.folder / f"{number:09d}.pickle")
-                while conditioning and conditioning[0].ready():
-                    conditioning.popleft()
-                if self.predictor is not None and len(conditioning) >= 2 * self._workers:
-                    self._jobs.put((piece, self.predictor.apply_async(_predictor_full, (piece, parcel)), True))
-                else:
-                    job = self._pool.apply_async(_worker_condition, (piece, parcel))
-                    conditioning.append(job)
-                    self._jobs.put((piece, job, False))
-            self._jobs.put((self._done, None, False))
+                self._jobs.put((piece, self._pool.apply_async(_worker_condition, (piece, parcel))))
+            self._jobs.put((self._done, None))
         except BaseException as exc:  # handed to the consumer, raised there
-            self._jobs.put((self._done, exc, False))
+            self._jobs.put((self._done, exc))
 
-    def __iter__(self) -> Iterator[tuple[_CsvRange | _Chunk, str, bool]]:
-        """Yield each piece with the path of its parcel and whether it is predicted already, in input order."""
+    def __iter__(self) -> Iterator[tuple[_CsvRange | _Chunk, str]]:
+        """Yield each piece with the path of its conditioned parcel, in input order."""
         while True:
-            piece, job, predicted = self._jobs.get()
+            piece, job = self._jobs.get()
             if piece is self._done:
                 if job is not None:
                     raise job
                 return
             parcel = job.get()
             self._slots.release()
-            yield piece, parcel, predicted
+            yield piece, parcel
 
     def close(self) -> None:
         """Stop handing out pieces, wait for the thread and remove the folder of results (idempotent)."""
@@ -847,7 +831,7 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         scan = _InputScan(input, chunk_rows, delimiter)
         pieces = input_pieces(scan, chunk_rows)
         if pool is not None:  # the workers read and condition while this process loads the model
-            conditioning = _Conditioning(pieces, pool, workers, window=max(16, 4 * workers))
+            conditioning = _Conditioning(pieces, pool, window=max(16, 4 * workers))
         if fetch is not None:
             import_model_libraries()
             ref = fetch.result()
@@ -876,10 +860,9 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         if conditioning is None:
             conditioned_pieces = ((piece, _condition_chunk(conditioner, piece.read())) for piece in pieces)
         else:  # forked now the model is loaded (and the scan has ended): it shares the predicting
-            _WORKER, _PREDICTOR = conditioner, scorer
+            _PREDICTOR = scorer
             predictor = multiprocessing.get_context("fork").Pool(1, initializer=_worker_init)
-            _WORKER = _PREDICTOR = None
-            conditioning.predictor = predictor
+            _PREDICTOR = None
             conditioned_pieces = _shared_predicting(conditioning, scorer, predictor)
         for piece, conditioned in conditioned_pieces:
             scored = _predict_chunk(scorer, conditioned)
@@ -936,7 +919,7 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     return result
 
 
-def _shared_predicting(parcels: Iterator[tuple[Any, str, bool]], scorer: _Scorer, predictor,
+def _shared_predicting(parcels: Iterator[tuple[Any, str]], scorer: _Scorer, predictor,
                        busy: int = 2) -> Iterator[tuple[Any, _ChunkResult]]:
     """Yield each piece with its conditioned parcel, in order, predicted here or by the `predictor` process.
 
@@ -946,10 +929,8 @@ def _shared_predicting(parcels: Iterator[tuple[Any, str, bool]], scorer: _Scorer
     else this process predicts it (between writing the results).
     """
     pending: deque = deque()  # (piece, the predictor's job or None, the parcel predicted here or None), in order
-    for piece, parcel, predicted in parcels:
-        if predicted:
-            pending.append((piece, None, _load_parcel(parcel)))
-        elif sum(1 for _, job, _ in pending if job is not None and not job.ready()) < busy:
+    for piece, parcel in parcels:
+        if sum(1 for _, job, _ in pending if job is not None and not job.ready()) < busy:
             pending.append((piece, predictor.apply_async(_predictor_score, (parcel,)), None))
         else:
             pending.append((piece, None, _with_scores(scorer, _load_parcel(parcel))))
