@@ -10,16 +10,18 @@ position. Pure: no files, no MLflow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute
 
 from lab2prod.data.sources import _DECIMAL_COMMA, LINE
 from lab2prod.errors import ContractError
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 SOURCE = "_source"
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
@@ -206,6 +208,10 @@ def pandera_schema(contract: Contract, mode: str = "train", unique_id: bool = Tr
     `unique_id=False` leaves out the id's uniqueness: `condition` checks it itself so that the
     first occurrence is kept and only the later ones are quarantined.
     """
+    # imported here, not with the module: `lab2prod score` forks its conditioning worker before pandera is
+    # imported (0.4 s), and the parent, which only predicts, never needs it
+    import pandera.pandas as pa
+
     columns: dict[str, pa.Column] = {}
     for c in contract.columns:
         if c.name == contract.target and mode != "train":
@@ -362,9 +368,11 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
         if message not in found:
             found.append(message)
 
+    import pandera.errors
+
     try:
         pandera_schema(contract, mode, unique_id=False).validate(typed, lazy=True)
-    except pa.errors.SchemaErrors as exc:
+    except pandera.errors.SchemaErrors as exc:
         for case in exc.failure_cases.itertuples(index=False):
             column, check, value, index = case.column, str(case.check), case.failure_case, case.index
             if index is None or (isinstance(index, float) and np.isnan(index)):
