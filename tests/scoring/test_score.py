@@ -269,3 +269,19 @@ def test_every_way_of_sharing_the_work_writes_the_same_bytes(champion, ref, batc
     assert len(pd.read_csv(by_uri.output)) == len(batch_text)
     assert not list(Path("/dev/shm").glob("lab2prod-score-*")) and not list(
         Path(tempfile.gettempdir()).glob("lab2prod-score-*"))  # the workers' parcels are gone
+
+
+def test_worker_results_go_to_memory_only_when_it_has_room():
+    import shutil
+
+    from lab2prod.scoring.score import _parcel_folder
+
+    roomy, tight = _parcel_folder(1 << 20), _parcel_folder(1 << 60)  # 1 MB; more than any machine has
+    try:
+        assert tight.parent == Path(tempfile.gettempdir())  # e.g. a container's 64 MB /dev/shm: the temp folder
+        if Path("/dev/shm").is_dir():
+            assert roomy.parent == Path("/dev/shm")
+        assert roomy.is_dir() and tight.is_dir() and oct(roomy.stat().st_mode)[-3:] == "700"
+    finally:
+        shutil.rmtree(roomy)
+        shutil.rmtree(tight)

@@ -671,10 +671,17 @@ def _load_parcel(parcel: str | Path) -> _ChunkResult:
     return chunk
 
 
-def _parcel_folder() -> Path:
-    """Return a new private folder for the workers' results: in memory (/dev/shm) where there is one."""
+def _parcel_folder(needed: int) -> Path:
+    """Return a new private folder for the workers' results: in memory (/dev/shm) when it has `needed` bytes free twice.
+
+    A container's /dev/shm is often 64 MB: then the results go to the temporary folder (the page cache).
+    """
     shm = Path("/dev/shm")
-    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    base = None
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        stats = os.statvfs(shm)
+        if stats.f_bavail * stats.f_frsize >= 2 * needed:
+            base = shm
     return Path(tempfile.mkdtemp(prefix="lab2prod-score-", dir=base))
 
 
@@ -687,7 +694,7 @@ class _Conditioning:
     memory stays flat in the number of rows.
     """
 
-    def __init__(self, pieces: Iterator[_CsvRange | _Chunk], pool, window: int):
+    def __init__(self, pieces: Iterator[_CsvRange | _Chunk], pool, window: int, chunk_rows: int, width: int):
         import queue
 
         self._jobs: queue.Queue = queue.Queue()
@@ -696,7 +703,7 @@ class _Conditioning:
         self._done = object()
         self._pieces = pieces
         self._pool = pool
-        self.folder = _parcel_folder()
+        self.folder = _parcel_folder(window * chunk_rows * 16 * max(width, 1))  # about 8 bytes a cell, doubled
         self._thread = threading.Thread(target=self._submit, daemon=True, name="lab2prod-condition")
         self._thread.start()
 
@@ -831,7 +838,7 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         scan = _InputScan(input, chunk_rows, delimiter)
         pieces = input_pieces(scan, chunk_rows)
         if pool is not None:  # the workers read and condition while this process loads the model
-            conditioning = _Conditioning(pieces, pool, window=max(16, 4 * workers))
+            conditioning = _Conditioning(pieces, pool, max(16, 4 * workers), chunk_rows, len(contract.columns))
         if fetch is not None:
             import_model_libraries()
             ref = fetch.result()
