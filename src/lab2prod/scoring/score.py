@@ -656,8 +656,12 @@ def _predictor_score(parcel: str) -> str:
 def _save_parcel(chunk: _ChunkResult, parcel: str) -> str:
     import pickle
 
-    with open(parcel, "wb") as fh:
-        pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        with open(parcel, "wb") as fh:
+            pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError as exc:
+        raise SourceError(f"{Path(parcel).parent}: cannot keep a chunk's results there "
+                          f"({exc.strerror or exc}): free some space, or point TMPDIR elsewhere") from None
     return parcel
 
 
