@@ -799,9 +799,10 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
 
     `workers` processes (default: `default_workers()`, 1 on 2 cores; 0: none)
     forked at the start read and condition chunks by the contract, beginning
-    while this one imports scikit-learn and loads the model; this one
-    predicts and writes. Chunks keep their order and boundaries, so the output is the same
-    to the byte with any number of workers. A model given by URI is found by
+    while this one imports scikit-learn and loads the model; this one and a
+    predictor process then predict, and this one writes. Chunks keep their
+    order and boundaries, so the output is the same to the byte with any
+    number of workers. A model given by URI is found by
     `ModelFetch` (`tracking_uri`, default MLflow's); a caller can start the
     fetch earlier, before importing pandas, and pass it instead of the URI
     (`lab2prod score` does; the caller closes it).
