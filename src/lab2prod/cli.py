@@ -199,9 +199,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     store = settings.tracking_uri(root)
     defaults = settings.project_defaults(root) if root is not None else {}
     model = args.model or f"models:/{defaults['model_name']}@champion"
-    # the model is resolved through MLflow in a process forked now, before pandera, scikit-learn and skops
-    # are imported here: the two take seconds of one core each, side by side. pandas comes first: both
-    # need it (MLflow imports it too), and the child inherits it instead of importing it again
+    # a registered model in a SQLite store is found at once (registry_lookup); any other is resolved through
+    # MLflow in a process forked now, before scikit-learn and skops are imported here: the two take seconds
+    # of one core each, side by side. pandas comes first: both need it, and the child inherits it
     import pandas  # noqa: F401
 
     fetch = ModelFetch(model, store)
