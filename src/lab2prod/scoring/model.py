@@ -39,24 +39,30 @@ def load_model(uri: str, tracking_uri: str | None = None) -> ModelRef:
     the registry; other URIs (``runs:/``, ``models:/m-...``) keep an empty name
     and version. The run's logged ``threshold`` parameter comes along.
     """
-    from lab2prod import settings, tracking
+    from lab2prod import tracking
+
+    found = _look_up(uri, tracking_uri)
+    if found is not None:
+        return _loaded(uri, found)
+    with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
+        return _loaded(uri, tracking.fetch_model(uri, Path(folder), tracking_uri))
+
+
+def _look_up(uri: str, tracking_uri: str | None) -> dict[str, Any] | None:
+    """Return the model's facts from the SQLite store when registry_lookup can answer exactly, else None."""
+    from lab2prod import settings
     from lab2prod.scoring import registry_lookup
 
-    found = registry_lookup.lookup(uri, tracking_uri, settings.mlflow_workspaces())
-    if found is not None:
-        model = _load_model_dir(Path(found.pop("path")))
-        return ModelRef(model=model, uri=uri, **found)
-    with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
-        facts = tracking.fetch_model(uri, Path(folder), tracking_uri)
-        model = _load_model_dir(Path(facts.pop("path")))
-    return ModelRef(model=model, uri=uri, **facts)
+    return registry_lookup.lookup(uri, tracking_uri, settings.mlflow_workspaces())
 
 
-def _load_model_dir(folder: Path) -> Any:
+def _loaded(uri: str, facts: dict[str, Any]) -> ModelRef:
+    """Load the model from the folder in `facts` (name, version, run_id, threshold, path)."""
     # imported here: scikit-learn must not be imported before the fetch process is forked
     from lab2prod.modeling.estimators import load_model_dir
 
-    return load_model_dir(folder)
+    facts = dict(facts)
+    return ModelRef(model=load_model_dir(Path(facts.pop("path"))), uri=uri, **facts)
 
 
 class ModelFetch:
@@ -74,13 +80,10 @@ class ModelFetch:
     def __init__(self, uri: str, tracking_uri: str | None):
         import multiprocessing
 
-        from lab2prod import settings
-        from lab2prod.scoring import registry_lookup
-
         self.uri = uri
         self._process = None
         self.folder: Path | None = None
-        self._found = registry_lookup.lookup(uri, tracking_uri, settings.mlflow_workspaces())
+        self._found = _look_up(uri, tracking_uri)
         if self._found is not None:
             return
         self.folder = Path(tempfile.mkdtemp(prefix="lab2prod-model-"))
@@ -96,8 +99,7 @@ class ModelFetch:
         from lab2prod.errors import RegistryError
 
         if self._found is not None:
-            found = dict(self._found)
-            return ModelRef(model=_load_model_dir(Path(found.pop("path"))), uri=self.uri, **found)
+            return _loaded(self.uri, self._found)
         try:
             try:
                 status, payload = self._receive.recv()
@@ -108,8 +110,7 @@ class ModelFetch:
             self._process.join()
             if status == "error":
                 raise RegistryError(payload)
-            model = _load_model_dir(Path(payload.pop("path")))
-            return ModelRef(model=model, uri=self.uri, **payload)
+            return _loaded(self.uri, payload)
         finally:
             self.close()
 

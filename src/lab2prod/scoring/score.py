@@ -127,7 +127,8 @@ class _Chunk:
         return self
 
 
-def _csv_header(path: Path, delimiter: str = ",") -> list[str]:
+def _csv_header(path: Path, delimiter: str = ",") -> tuple[list[str], int]:
+    """Return the header's column names and its length in bytes (where the data starts)."""
     with open(path, "rb") as fh:
         first = fh.readline()
     if not first.strip():
@@ -148,7 +149,7 @@ def _csv_header(path: Path, delimiter: str = ",") -> list[str]:
         raise SourceError(f"{path}: header has an empty column name at position {clean.index('') + 1}: name every column")
     if len({n.lower() for n in clean}) != len(clean):
         raise SourceError(f"{path}: header repeats a column name: give every column a distinct name")
-    return names
+    return names, len(first)
 
 
 _MISSING = pa.array(sorted(MISSING), pa.string())
@@ -196,7 +197,7 @@ class _CsvRange:
         with open(self.path, "rb") as fh:
             fh.seek(self.start)
             data = fh.read(self.end - self.start)
-        ragged: deque[tuple[int, int, str]] = deque()
+        ragged: list[tuple[int, int, str]] = []
 
         def on_invalid(row) -> str:
             number = self.first_line + row.number - 1 if row.number is not None else -1
@@ -217,8 +218,7 @@ class _CsvRange:
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise SourceError(f"{self.path}: cannot be read ({_arrow_message(exc)}): "
                               f"re-export it as UTF-8 with one delimiter") from None
-        chunk, _ = _numbered(table, self.first_line, ragged, len(self.names), self.path, final=True)
-        return chunk
+        return _numbered(table, self.first_line, ragged, len(self.names), self.path)
 
 
 class _InputScan:
@@ -238,9 +238,8 @@ class _InputScan:
         self._names: tuple[str, ...] = ()
         self._header_end = 0
         if self._csv:
-            with open(path, "rb") as fh:
-                self._header_end = len(fh.readline())
-            self._names = tuple(n.strip() for n in _csv_header(path, delimiter))
+            names, self._header_end = _csv_header(path, delimiter)
+            self._names = tuple(n.strip() for n in names)
         self._ranges: queue.Queue = queue.Queue()
         self._digest: str | None = None
         self._error: BaseException | None = None
@@ -258,6 +257,7 @@ class _InputScan:
             self._ranges.put(None)
 
     def _scan(self) -> str:
+        # one read for both the digest (what lake.sha256_file computes) and the line breaks
         import hashlib
 
         digest = hashlib.sha256()
@@ -298,22 +298,17 @@ class _InputScan:
         return self._digest
 
 
-def _numbered(table: pa.Table, next_line: int, ragged: deque, width: int, path: Path,
-              final: bool = False) -> tuple[_Chunk, int]:
-    """Give each row its physical line (the ragged rows Arrow skipped keep theirs) and drop blank lines."""
-    n = table.num_rows
-    lines = np.arange(next_line, next_line + n, dtype="int64")
+def _numbered(table: pa.Table, first_line: int, ragged: list[tuple[int, int, str]], width: int,
+              path: Path) -> _Chunk:
+    """Give each row its physical line (the ragged rows Arrow skipped keep theirs) and set the ragged rows aside."""
+    lines = np.arange(first_line, first_line + table.num_rows, dtype="int64")
     rejected = []
-    while ragged and (final or (n and ragged[0][0] <= lines[-1])):
-        number, found, text = ragged.popleft()
-        if n:
-            lines[lines >= number] += 1
+    for number, found, text in ragged:  # in line order, as Arrow met them
+        lines[lines >= number] += 1
         what = "truncated" if found < width else "too many fields"
         rejected.append({"source": path.name, "line": int(number),
                          "reason": f"{what}: expected {width} fields, found {found}", "record": (text or "")[:500]})
-    if n:
-        next_line = int(lines[-1]) + 1
-    return _Chunk(table=table, lines=lines, ragged=rejected), next_line
+    return _Chunk(table=table, lines=lines, ragged=rejected)
 
 
 def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
