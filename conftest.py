@@ -20,9 +20,13 @@ def pytest_configure(config):
     # scikit-learn's OpenMP models (HistGradientBoosting) then fight over the cores: a 900-row fit took
     # 2.9 s with the default threads against 0.4 s with one. An explicit OMP_NUM_THREADS is kept.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if not getattr(config.option, "nbval_lax", False) and not getattr(config.option, "nbval", False):
+    if not getattr(config.option, "nbval_lax", False) and not getattr(
+        config.option, "nbval", False
+    ):
         return
-    from lab2prod.release.repro import copy_project  # the copy the builds of the tests use, with the git commit
+    from lab2prod.release.repro import (
+        copy_project,  # the copy the builds of the tests use, with the git commit
+    )
 
     root = Path(tempfile.mkdtemp(prefix="lab2prod-nbval-"))
     copy_project(HERE, root)

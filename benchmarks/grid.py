@@ -27,10 +27,14 @@ PLOOMBER = str(Path(sys.executable).parent / "ploomber")
 
 
 def _build(folder: Path, *args: str) -> float:
-    env = settings.subprocess_env(set_={"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"},
-                                  unset=("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME"))
+    env = settings.subprocess_env(
+        set_={"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"},
+        unset=("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME"),
+    )
     start = time.perf_counter()
-    done = subprocess.run([PLOOMBER, "build", *args], cwd=folder, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [PLOOMBER, "build", *args], cwd=folder, env=env, capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - start
     (folder / "build.log").open("a").write(done.stdout + done.stderr)
     if done.returncode != 0:
@@ -45,9 +49,13 @@ def prepare(base: Path, name: str, env_file: str, executor: str | None) -> Path:
     shutil.copy2(ROOT / env_file, folder / "env.yaml")
     if executor == "serial":
         spec = (folder / "pipeline.yaml").read_text()
-        spec, n = re.subn(r"executor:\n  dotted_path: [\w.]+\n  processes: \d+\n", "executor: serial\n", spec)
+        spec, n = re.subn(
+            r"executor:\n  dotted_path: [\w.]+\n  processes: \d+\n", "executor: serial\n", spec
+        )
         if n != 1:
-            sys.exit("pipeline.yaml: the parallel executor block was not found; update benchmarks/grid.py")
+            sys.exit(
+                "pipeline.yaml: the parallel executor block was not found; update benchmarks/grid.py"
+            )
         (folder / "pipeline.yaml").write_text(spec)
     return folder
 
@@ -67,8 +75,10 @@ def main() -> None:
             times[name] = _build(folder, "--partially", "select")
             cells = len(list((folder / "products").glob("train-*.json")))
             print(f"{name}: {cells} grid cells + select: {times[name]:.1f} s wall", flush=True)
-        print(f"serial {times['serial']:.1f} s, parallel {times['parallel']:.1f} s, "
-              f"ratio parallel/serial = {times['parallel'] / times['serial']:.2f} (goal <= 0.7)")
+        print(
+            f"serial {times['serial']:.1f} s, parallel {times['parallel']:.1f} s, "
+            f"ratio parallel/serial = {times['parallel'] / times['serial']:.2f} (goal <= 0.7)"
+        )
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

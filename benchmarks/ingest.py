@@ -40,7 +40,11 @@ from lab2prod.data.validate import validate_file  # noqa: E402
 def make_input(workdir: Path, rows: int, bad_share: float, seed: int = 0) -> Path:
     """Write the resampled CSV and return its path."""
     contract = settings.load_contract(ROOT / "data/contracts/credit.yaml")
-    demo = ingest.ingest(settings.load_catalog(ROOT / "data/sources/credit/catalog.yaml"), contract, workdir / "demo-lake")
+    demo = ingest.ingest(
+        settings.load_catalog(ROOT / "data/sources/credit/catalog.yaml"),
+        contract,
+        workdir / "demo-lake",
+    )
     base = pd.read_csv(demo.normalized, dtype=str, keep_default_na=False)
     rng = np.random.default_rng(seed)
     big = base.iloc[rng.integers(0, len(base), rows)].reset_index(drop=True)
@@ -57,8 +61,10 @@ def timed(label: str, rows: int, fn):
     start, cpu = time.perf_counter(), time.process_time()
     result = fn()
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
-    print(f"{label:<9} {rows:>10,} rows in {seconds:7.2f} s wall = {rows / seconds:>10,.0f} rows/s "
-          f"| {cpu_seconds:7.2f} s CPU = {rows / cpu_seconds:>10,.0f} rows/s")
+    print(
+        f"{label:<9} {rows:>10,} rows in {seconds:7.2f} s wall = {rows / seconds:>10,.0f} rows/s "
+        f"| {cpu_seconds:7.2f} s CPU = {rows / cpu_seconds:>10,.0f} rows/s"
+    )
     return result
 
 
@@ -66,24 +72,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--bad-share", type=float, default=0.001)
-    parser.add_argument("--workdir", help="folder for the generated files (default: a temporary folder)")
+    parser.add_argument(
+        "--workdir", help="folder for the generated files (default: a temporary folder)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lab2prod-bench-") as tmp:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         path = make_input(workdir, args.rows, args.bad_share)
-        print(f"input: {path.stat().st_size / 1e6:.0f} MB CSV, {args.rows:,} rows, 15 columns "
-              f"(made in {time.perf_counter() - start:.1f} s)")
+        print(
+            f"input: {path.stat().st_size / 1e6:.0f} MB CSV, {args.rows:,} rows, 15 columns "
+            f"(made in {time.perf_counter() - start:.1f} s)"
+        )
         contract = settings.load_contract(ROOT / "data/contracts/credit.yaml")
         contract = type(contract)(**{**contract.__dict__, "dataset": "credit_big"})
         catalog = settings.single_file_catalog(path)
-        result = timed("ingest", args.rows, lambda: ingest.ingest(catalog, contract, workdir / "lake"))
-        print(f"          normalized {result.rows_normalized:,}, quarantined {result.rows_quarantined:,}")
+        result = timed(
+            "ingest", args.rows, lambda: ingest.ingest(catalog, contract, workdir / "lake")
+        )
+        print(
+            f"          normalized {result.rows_normalized:,}, quarantined {result.rows_quarantined:,}"
+        )
         report = timed("validate", args.rows, lambda: validate_file(path, contract))
-        print(f"          pass {len(report.result.clean):,}, quarantined {report.rows_quarantined:,}")
+        print(
+            f"          pass {len(report.result.clean):,}, quarantined {report.rows_quarantined:,}"
+        )
         frame = read_normalized(str(result.normalized), contract)
-        timed("check", len(frame), lambda: quality.check_normalized(frame, contract, result.rows_quarantined, "bench"))
+        timed(
+            "check",
+            len(frame),
+            lambda: quality.check_normalized(frame, contract, result.rows_quarantined, "bench"),
+        )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak memory (whole process): {peak:,.0f} MB")
         assert lake.sha256_file(path)  # the input is still there to inspect with --workdir

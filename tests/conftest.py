@@ -21,7 +21,9 @@ PROJECT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def contract_dict():
     return {
-        "dataset": "toy", "task": "classification", "id_column": "id",
+        "dataset": "toy",
+        "task": "classification",
+        "id_column": "id",
         "target": {"name": "y", "labels": ["bad", "good"], "positive": "bad"},
         "max_quarantine_fraction": 0.5,
         "columns": {
@@ -42,19 +44,23 @@ def contract(contract_dict):
 @pytest.fixture
 def toy_text():
     """Rows as the adapters hand them over: text cells with line numbers."""
-    return pd.DataFrame({
-        "_line": [2, 3, 4, 5],
-        "id": ["a", "b", "c", "d"],
-        "age": ["30", "45", "52", "23"],
-        "income": ["100.5", None, "80", "120"],
-        "home": ["owner", "rent", None, "rent"],
-        "y": ["good", "bad", "good", "bad"],
-    }, dtype=object)
+    return pd.DataFrame(
+        {
+            "_line": [2, 3, 4, 5],
+            "id": ["a", "b", "c", "d"],
+            "age": ["30", "45", "52", "23"],
+            "income": ["100.5", None, "80", "120"],
+            "home": ["owner", "rent", None, "rent"],
+            "y": ["good", "bad", "good", "bad"],
+        },
+        dtype=object,
+    )
 
 
 @pytest.fixture
 def write(tmp_path):
     """Write text (or bytes) to a file in a temporary folder and return its path."""
+
     def _write(name: str, content: str | bytes) -> Path:
         path = tmp_path / name
         if isinstance(content, bytes):
@@ -62,12 +68,14 @@ def write(tmp_path):
         else:
             path.write_text(content, encoding="utf-8", newline="")
         return path
+
     return _write
 
 
 @pytest.fixture(scope="session")
 def credit_contract():
     from lab2prod import settings
+
     return settings.load_contract(PROJECT / "data/contracts/credit.yaml")
 
 
@@ -83,26 +91,52 @@ def copy_project(dest: Path) -> Path:
 
 BIN = Path(sys.executable).parent
 # bring your own data: the dated `economics` table as a regression, given on the command line only
-BYOD = ["--env--data", "byod/economics.csv", "--env--target", "psavert", "--env--task", "regression",
-        "--env--date_column", "date", "--env--dataset", "economics",
-        "--env--gate_metric", "r2", "--env--model_name", "economics", "--env--experiment", "byod-economics"]
+BYOD = [
+    "--env--data",
+    "byod/economics.csv",
+    "--env--target",
+    "psavert",
+    "--env--task",
+    "regression",
+    "--env--date_column",
+    "date",
+    "--env--dataset",
+    "economics",
+    "--env--gate_metric",
+    "r2",
+    "--env--model_name",
+    "economics",
+    "--env--experiment",
+    "byod-economics",
+]
 
 
 def build_env(root: Path) -> dict[str, str]:
     """The environment of a build in `root`: env.test.yaml, the MLflow store inside `root`, the venv on PATH."""
     env = {k: v for k, v in os.environ.items() if k != "LAB2PROD_ROOT"}
-    env.update(PLOOMBER_ENV_FILENAME="env.test.yaml", MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-               PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")
+    env.update(
+        PLOOMBER_ENV_FILENAME="env.test.yaml",
+        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
     return env
 
 
 def ploomber_build(root: Path, *args: str) -> dict[str, bool]:
     """Run `ploomber build` in `root` (it must succeed); return which tasks ran."""
-    done = subprocess.run([str(BIN / "ploomber"), "build", *args], cwd=root, env=build_env(root),
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [str(BIN / "ploomber"), "build", *args],
+        cwd=root,
+        env=build_env(root),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    ran = {m.group(1): m.group(2) == "True"
-           for m in re.finditer(r"^([\w-]+)\s+(True|False)\s", done.stdout, flags=re.MULTILINE)}
+    ran = {
+        m.group(1): m.group(2) == "True"
+        for m in re.finditer(r"^([\w-]+)\s+(True|False)\s", done.stdout, flags=re.MULTILINE)
+    }
     assert ran, done.stdout[-3000:]
     return ran
 
@@ -152,14 +186,32 @@ print(json.dumps(out))
 
 def dag_steps(root: Path, steps: list[str], *args: str) -> list[dict[str, str]]:
     """Run DAG_STEPS in `root` with the env overrides `args`; return the task statuses of each "status" step."""
-    done = subprocess.run([sys.executable, "-c", DAG_STEPS, "|".join(steps), *args], cwd=root, env=build_env(root),
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", DAG_STEPS, "|".join(steps), *args],
+        cwd=root,
+        env=build_env(root),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-SAMPLE_STEPS = ["ingest", "validate", "split", "start", "train-0", "train-1", "train-2", "train-3", "select",
-                "evaluate", "register", "report"]
+SAMPLE_STEPS = [
+    "ingest",
+    "validate",
+    "split",
+    "start",
+    "train-0",
+    "train-1",
+    "train-2",
+    "train-3",
+    "select",
+    "evaluate",
+    "register",
+    "report",
+]
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +221,7 @@ def built(tmp_path_factory):
     Tests read its products; a test that changes a file in it puts the file back (see DAG_STEPS "restore").
     """
     root = copy_project(tmp_path_factory.mktemp("project"))
-    assert ploomber_build(root) == {step: True for step in SAMPLE_STEPS}
+    assert ploomber_build(root) == dict.fromkeys(SAMPLE_STEPS, True)
     return root
 
 
@@ -186,9 +238,13 @@ def byod_project(tmp_path_factory):
     (root / "byod").mkdir()
     shutil.copy2(PROJECT / "tests/data/fixtures/economics.csv", root / "byod" / "economics.csv")
     env = yaml.safe_load((root / "env.test.yaml").read_text())
-    env.update(grid=[{"family": ["linear"], "model_params": [{}]},
-                     {"family": ["hist_gradient_boosting"], "model_params": [{"max_depth": 3}]}],
-               gate_floors={"mae": 10.0})
+    env.update(
+        grid=[
+            {"family": ["linear"], "model_params": [{}]},
+            {"family": ["hist_gradient_boosting"], "model_params": [{"max_depth": 3}]},
+        ],
+        gate_floors={"mae": 10.0},
+    )
     (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
     ran = ploomber_build(root, *BYOD)
     assert all(ran.values()) and len(ran) == 10, ran

@@ -24,8 +24,11 @@ def test_no_command_prints_help_and_exits_2(capsys):
 def test_user_error_is_one_line_without_traceback(tmp_path):
     bad = tmp_path / "semi.csv"
     bad.write_text("a;b\n1;2\n")
-    proc = subprocess.run([sys.executable, "-m", "lab2prod.cli", "validate", "--input", str(bad)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lab2prod.cli", "validate", "--input", str(bad)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
@@ -36,11 +39,22 @@ def test_console_command_flushes_piped_output_and_keeps_the_exit_code(tmp_path):
     # `lab2prod` ends with os._exit (no module teardown): what it printed must still arrive through a pipe
     good = tmp_path / "ok.csv"
     good.write_text("size,kind\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(40)))
-    command = [sys.executable, "-c", "import sys; from lab2prod.cli import run; sys.argv[0] = 'lab2prod'; run()"]
-    proc = subprocess.run(command + ["contract", "infer", "--input", str(good), "--target", "kind"],
-                          capture_output=True, text=True)
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from lab2prod.cli import run; sys.argv[0] = 'lab2prod'; run()",
+    ]
+    proc = subprocess.run(
+        command + ["contract", "infer", "--input", str(good), "--target", "kind"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     printed = json.loads(proc.stdout)  # the whole document arrived: it parses
     assert printed["target"]["name"] == "kind" and printed["target"]["labels"] == ["a", "b"]
-    bad = subprocess.run(command + ["validate", "--input", str(tmp_path / "missing.csv")], capture_output=True, text=True)
+    bad = subprocess.run(
+        command + ["validate", "--input", str(tmp_path / "missing.csv")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")

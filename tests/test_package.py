@@ -11,8 +11,13 @@ PROBE = "import os, lab2prod; print(os.environ.get('MLFLOW_DISABLE_TELEMETRY'))"
 
 def _probe(**env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if k != "MLFLOW_DISABLE_TELEMETRY"}
-    proc = subprocess.run([sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return proc.stdout.strip()
 
 

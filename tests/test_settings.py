@@ -32,9 +32,15 @@ def test_tracking_uri_defaults_to_sqlite_and_env_overrides(tmp_path, monkeypatch
     assert settings.tracking_uri(tmp_path) == settings.tracking_uri(None) == "http://127.0.0.1:5000"
 
 
-@pytest.mark.parametrize("env, expected", [({}, False), ({"MLFLOW_ENABLE_WORKSPACES": "true"}, True),
-                                           ({"MLFLOW_ENABLE_WORKSPACES": "false"}, False),
-                                           ({"MLFLOW_WORKSPACE": "team-a"}, True)])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, False),
+        ({"MLFLOW_ENABLE_WORKSPACES": "true"}, True),
+        ({"MLFLOW_ENABLE_WORKSPACES": "false"}, False),
+        ({"MLFLOW_WORKSPACE": "team-a"}, True),
+    ],
+)
 def test_mlflow_workspaces_follow_mlflow_environment_variables(monkeypatch, env, expected):
     for name in ("MLFLOW_ENABLE_WORKSPACES", "MLFLOW_WORKSPACE"):
         monkeypatch.delenv(name, raising=False)
@@ -58,8 +64,11 @@ def test_read_yaml_reports_line_of_bad_yaml(write):
 
 
 def test_load_catalog_resolves_paths_and_sqlite_urls(write):
-    path = write("catalog.yaml", "key: id\nsources:\n  - {name: a, format: csv, path: a.csv}\n"
-                                 "  - {name: b, format: sql, url: 'sqlite:///b.sqlite', query: select 1}\n")
+    path = write(
+        "catalog.yaml",
+        "key: id\nsources:\n  - {name: a, format: csv, path: a.csv}\n"
+        "  - {name: b, format: sql, url: 'sqlite:///b.sqlite', query: select 1}\n",
+    )
     catalog = settings.load_catalog(path)
     assert catalog.key == "id"
     assert catalog.sources[0].path == path.parent / "a.csv"
@@ -68,14 +77,23 @@ def test_load_catalog_resolves_paths_and_sqlite_urls(write):
 
 def test_load_catalog_rejects_unknown_format_and_missing_key(write):
     with pytest.raises(ConfigError, match="format 'xml'"):
-        settings.load_catalog(write("c1.yaml", "sources:\n  - {name: a, format: xml, path: a.xml}\n"))
+        settings.load_catalog(
+            write("c1.yaml", "sources:\n  - {name: a, format: xml, path: a.xml}\n")
+        )
     with pytest.raises(ConfigError, match="need a 'key'"):
-        settings.load_catalog(write("c2.yaml", "sources:\n  - {name: a, format: csv, path: a}\n  - {name: b, format: csv, path: b}\n"))
+        settings.load_catalog(
+            write(
+                "c2.yaml",
+                "sources:\n  - {name: a, format: csv, path: a}\n  - {name: b, format: csv, path: b}\n",
+            )
+        )
 
 
 def test_catalog_url_from_environment_variable(write, monkeypatch):
     monkeypatch.setenv("LAB2PROD_DB", "postgresql://u:p@127.0.0.1/db")
-    catalog = settings.load_catalog(write("c.yaml", "sources:\n  - {name: a, format: sql, url_env: LAB2PROD_DB, query: q}\n"))
+    catalog = settings.load_catalog(
+        write("c.yaml", "sources:\n  - {name: a, format: sql, url_env: LAB2PROD_DB, query: q}\n")
+    )
     assert catalog.sources[0].url == "postgresql://u:p@127.0.0.1/db"
 
 
@@ -86,12 +104,21 @@ def test_single_file_catalog_by_suffix(tmp_path):
 
 
 def test_project_defaults_follow_env_yaml_and_the_contract_ingest_wrote(tmp_path):
-    (tmp_path / "env.yaml").write_text("dataset: houses\ncontract: data/contracts/houses.yaml\nlake: lake2\n"
-                                      "reports: out\nmodel_name: house-price\nexperiment: houses\n")
+    (tmp_path / "env.yaml").write_text(
+        "dataset: houses\ncontract: data/contracts/houses.yaml\nlake: lake2\n"
+        "reports: out\nmodel_name: house-price\nexperiment: houses\n"
+    )
     defaults = settings.project_defaults(tmp_path)
-    assert defaults == {"contract": str(tmp_path / "data/contracts/houses.yaml"), "lake": "lake2",
-                        "reports": "out", "model_name": "house-price", "experiment": "houses"}
-    written = tmp_path / "lake2/contracts/houses.yaml"  # what ingest wrote (committed or inferred) wins
+    assert defaults == {
+        "contract": str(tmp_path / "data/contracts/houses.yaml"),
+        "lake": "lake2",
+        "reports": "out",
+        "model_name": "house-price",
+        "experiment": "houses",
+    }
+    written = (
+        tmp_path / "lake2/contracts/houses.yaml"
+    )  # what ingest wrote (committed or inferred) wins
     written.parent.mkdir(parents=True)
     written.write_text("dataset: houses\n")
     assert settings.project_defaults(tmp_path)["contract"] == str(written)

@@ -29,9 +29,13 @@ def test_logged_model_loads_back_with_skops_and_predicts_the_same(store):
     tracking.connect(store, "exp")
     x = pd.DataFrame({"a": np.arange(20.0), "c": ["p", "q"] * 10})
     y = (x["a"] > 9).astype(int)
-    model = build_estimator("hist_gradient_boosting", "classification", ["a"], ["c"], {"max_iter": 5}).fit(x, y)
+    model = build_estimator(
+        "hist_gradient_boosting", "classification", ["a"], ["c"], {"max_iter": 5}
+    ).fit(x, y)
     with mlflow.start_run():
-        uri = tracking.log_sklearn_model(model, x, trusted_types("hist_gradient_boosting"), "predict_proba")
+        uri = tracking.log_sklearn_model(
+            model, x, trusted_types("hist_gradient_boosting"), "predict_proba"
+        )
     assert uri.startswith("models:/m-")
     loaded = tracking.load_sklearn_model(uri)
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
@@ -45,7 +49,11 @@ def test_git_commit_reports_dirty_and_unknown(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     (tmp_path / "f.txt").write_text("1")
     subprocess.run(["git", "add", "f.txt"], cwd=tmp_path, check=True)
-    subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x"], cwd=tmp_path, check=True)
+    subprocess.run(
+        ["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x"],
+        cwd=tmp_path,
+        check=True,
+    )
     sha = tracking.git_commit(tmp_path)
     assert len(sha) == 40
     (tmp_path / "f.txt").write_text("2")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from lab2prod import __version__
 from lab2prod.errors import ConfigError, Lab2ProdError
@@ -22,22 +22,34 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from lab2prod.data.validate import validate_file
 
     root = settings.project_root(args.root) if args.root or not args.contract else None
-    contract_path = Path(args.contract) if args.contract else Path(settings.project_defaults(root)["contract"])
-    report = validate_file(Path(args.input), settings.load_contract(contract_path), mode=args.mode,
-                           quarantine_output=Path(args.quarantine) if args.quarantine else None,
-                           **_read_options(args))
+    contract_path = (
+        Path(args.contract) if args.contract else Path(settings.project_defaults(root)["contract"])
+    )
+    report = validate_file(
+        Path(args.input),
+        settings.load_contract(contract_path),
+        mode=args.mode,
+        quarantine_output=Path(args.quarantine) if args.quarantine else None,
+        **_read_options(args),
+    )
     print(report.describe())
     return EXIT_OK
 
 
 def _read_options(args: argparse.Namespace) -> dict:
-    return {k: getattr(args, k) for k in ("delimiter", "decimal", "encoding") if getattr(args, k, None) is not None}
+    return {
+        k: getattr(args, k)
+        for k in ("delimiter", "decimal", "encoding")
+        if getattr(args, k, None) is not None
+    }
 
 
 def _add_read_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--delimiter", help="CSV field delimiter (default ','; use $'\\t' for tabs)")
     p.add_argument("--decimal", help="CSV decimal mark (default '.'; ',' for a decimal comma)")
-    p.add_argument("--encoding", help="text encoding of CSV or JSON lines (default utf-8; a BOM is accepted)")
+    p.add_argument(
+        "--encoding", help="text encoding of CSV or JSON lines (default utf-8; a BOM is accepted)"
+    )
 
 
 def _cmd_contract_infer(args: argparse.Namespace) -> int:
@@ -46,8 +58,14 @@ def _cmd_contract_infer(args: argparse.Namespace) -> int:
     from lab2prod.data.validate import read_any
 
     frame = read_any(Path(args.input), **_read_options(args)).rows
-    contract = infer_contract(frame, dataset=args.dataset or Path(args.input).stem, target=args.target, task=args.task,
-                              id_column=args.id_column, date_columns=tuple(args.date_column or ()))
+    contract = infer_contract(
+        frame,
+        dataset=args.dataset or Path(args.input).stem,
+        target=args.target,
+        task=args.task,
+        id_column=args.id_column,
+        date_columns=tuple(args.date_column or ()),
+    )
     data = contract_to_dict(contract)
     if args.output:
         settings.write_yaml(data, args.output)
@@ -61,8 +79,12 @@ def _monitor_config(args: argparse.Namespace):
     from lab2prod.monitoring.drift import DriftThresholds
     from lab2prod.monitoring.monitor import MonitorConfig
 
-    return MonitorConfig(thresholds=DriftThresholds(alpha=args.alpha, drift_share=args.drift_share),
-                         metric=args.metric, tolerance=args.tolerance, threshold=args.threshold)
+    return MonitorConfig(
+        thresholds=DriftThresholds(alpha=args.alpha, drift_share=args.drift_share),
+        metric=args.metric,
+        tolerance=args.tolerance,
+        threshold=args.threshold,
+    )
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
@@ -72,17 +94,38 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     root = _with_project_defaults(args)
     contract = settings.load_contract(settings.resolve(root, args.contract))
     lake_dir = settings.resolve(root, args.lake)
-    reference = (settings.resolve(root, args.reference) if args.reference
-                 else lake_dir / "splits" / contract.dataset / "train.csv")
+    reference = (
+        settings.resolve(root, args.reference)
+        if args.reference
+        else lake_dir / "splits" / contract.dataset / "train.csv"
+    )
     result, paths = run_monitoring(
-        root, contract, Path(args.batch), reference, lake_dir, settings.resolve(root, args.reports),
-        _monitor_config(args), labels_path=Path(args.labels) if args.labels else None,
-        features_path=Path(args.features) if args.features else None, model_uri=args.model,
-        model_name=args.model_name, batch_id=args.batch_id, experiment=None if args.no_mlflow else args.experiment,
-        status_path=Path(args.status) if args.status else None, use_model=not args.no_model)
-    print(f"batch {result.batch_id}: {result.status} ({result.drift.rows} rows, "
-          f"{result.drift.drift_share:.0%} of features drifted"
-          + (f", {result.performance.metric} {result.performance.realized:.4f}" if result.performance else "") + ")")
+        root,
+        contract,
+        Path(args.batch),
+        reference,
+        lake_dir,
+        settings.resolve(root, args.reports),
+        _monitor_config(args),
+        labels_path=Path(args.labels) if args.labels else None,
+        features_path=Path(args.features) if args.features else None,
+        model_uri=args.model,
+        model_name=args.model_name,
+        batch_id=args.batch_id,
+        experiment=None if args.no_mlflow else args.experiment,
+        status_path=Path(args.status) if args.status else None,
+        use_model=not args.no_model,
+    )
+    print(
+        f"batch {result.batch_id}: {result.status} ({result.drift.rows} rows, "
+        f"{result.drift.drift_share:.0%} of features drifted"
+        + (
+            f", {result.performance.metric} {result.performance.realized:.4f}"
+            if result.performance
+            else ""
+        )
+        + ")"
+    )
     for alert in result.alerts:
         print("  alert:", alert)
     if result.retrain:
@@ -95,8 +138,15 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     from lab2prod import settings, tracking
     from lab2prod.monitoring import history
     from lab2prod.monitoring.report import render_monitoring
-    from lab2prod.monitoring.retrain import (RetrainConfig, RetrainOutcome, newest_window, read_labelled,
-                                             retrain_in_process, retrain_needed, retrain_with_pipeline)
+    from lab2prod.monitoring.retrain import (
+        RetrainConfig,
+        RetrainOutcome,
+        newest_window,
+        read_labelled,
+        retrain_in_process,
+        retrain_needed,
+        retrain_with_pipeline,
+    )
 
     root = _with_project_defaults(args)
     contract = settings.load_contract(settings.resolve(root, args.contract))
@@ -104,7 +154,9 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     reports_dir = settings.resolve(root, args.reports)
     status_path = Path(args.status) if args.status else reports_dir / "monitoring.json"
     if not status_path.is_file():
-        raise ConfigError(f"{status_path} not found: run `lab2prod monitor` first (or pass --status)")
+        raise ConfigError(
+            f"{status_path} not found: run `lab2prod monitor` first (or pass --status)"
+        )
     status = json.loads(status_path.read_text(encoding="utf-8"))
     due, reasons = retrain_needed(status)
     if args.force and not due:
@@ -112,24 +164,47 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     if not due:
         outcome = RetrainOutcome(retrained=False, reasons=reasons)
     else:
-        config = RetrainConfig(family=args.family, window_rows=args.window_rows, seed=args.seed,
-                               gate_metric=args.gate_metric, gate_tolerance=args.gate_tolerance)
+        config = RetrainConfig(
+            family=args.family,
+            window_rows=args.window_rows,
+            seed=args.seed,
+            gate_metric=args.gate_metric,
+            gate_tolerance=args.gate_tolerance,
+        )
         window = newest_window(read_labelled(lake_dir, contract), config.window_rows)
         print(f"retraining on the newest {len(window)} labelled rows: {'; '.join(reasons)}")
         if args.in_process:
             experiment_id = tracking.connect(root, args.experiment)
-            outcome = retrain_in_process(window, contract, config, args.model_name, experiment_id, reasons)
+            outcome = retrain_in_process(
+                window, contract, config, args.model_name, experiment_id, reasons
+            )
         else:
-            outcome = retrain_with_pipeline(root, window, contract, lake_dir, settings.resolve(root, args.products),
-                                            reasons, env_file=args.env_file)
-    history_file = history.append_record(history.history_path(lake_dir), outcome.record(str(status.get("batch_id"))))
-    render_monitoring(history.read_history(history_file), status, reports_dir / "monitoring.html",
-                      float(status.get("drift_threshold", 0.25)), str(history_file))
+            outcome = retrain_with_pipeline(
+                root,
+                window,
+                contract,
+                lake_dir,
+                settings.resolve(root, args.products),
+                reasons,
+                env_file=args.env_file,
+            )
+    history_file = history.append_record(
+        history.history_path(lake_dir), outcome.record(str(status.get("batch_id")))
+    )
+    render_monitoring(
+        history.read_history(history_file),
+        status,
+        reports_dir / "monitoring.html",
+        float(status.get("drift_threshold", 0.25)),
+        str(history_file),
+    )
     if not outcome.retrained:
         print("no retraining:", "; ".join(outcome.reasons))
     else:
-        print(f"{outcome.model_name} v{outcome.version}: {'; '.join(outcome.decision.reasons)} -> "
-              + ("promoted to champion" if outcome.decision.promote else "champion unchanged"))
+        print(
+            f"{outcome.model_name} v{outcome.version}: {'; '.join(outcome.decision.reasons)} -> "
+            + ("promoted to champion" if outcome.decision.promote else "champion unchanged")
+        )
     return EXIT_OK
 
 
@@ -151,11 +226,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from lab2prod.data.contract import read_normalized
     from lab2prod.data.ingest import ingest
     from lab2prod.data.lake import atomic_write_json
-    from lab2prod.monitoring.simulate import Scenario, render_simulation, run_simulation, table_markdown
+    from lab2prod.monitoring.simulate import (
+        Scenario,
+        render_simulation,
+        run_simulation,
+        table_markdown,
+    )
 
     root = _with_project_defaults(args)
     contract = settings.load_contract(settings.resolve(root, args.contract))
-    scenario = Scenario(batches=args.batches, batch_rows=args.batch_rows, drift_start=args.drift_start, seed=args.seed)
+    scenario = Scenario(
+        batches=args.batches,
+        batch_rows=args.batch_rows,
+        drift_start=args.drift_start,
+        seed=args.seed,
+    )
     catalog = settings.load_catalog(settings.resolve(root, args.catalog))
     with tempfile.TemporaryDirectory(prefix="lab2prod-sim-") as tmp:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
@@ -166,11 +251,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         result = run_simulation(data, contract, scenario, workdir, progress=print)
     reports_dir = settings.resolve(root, args.reports)
     report = render_simulation(result, reports_dir / "simulation.html")
-    atomic_write_json(reports_dir / "simulation.json",
-                      {**{k: v for k, v in result.items() if k != "table"}, "table": result["table"].to_dict("records")})
+    atomic_write_json(
+        reports_dir / "simulation.json",
+        {
+            **{k: v for k, v in result.items() if k != "table"},
+            "table": result["table"].to_dict("records"),
+        },
+    )
     print(table_markdown(result["table"]))
     after = result["mean_after_drift"]
-    print(f"mean ROC AUC over drifted batches: frozen {after['frozen_roc_auc']:.4f}, loop {after['loop_roc_auc']:.4f}")
+    print(
+        f"mean ROC AUC over drifted batches: frozen {after['frozen_roc_auc']:.4f}, loop {after['loop_roc_auc']:.4f}"
+    )
     print(f"wrote {report} and {reports_dir / 'simulation.json'}")
     return EXIT_OK
 
@@ -210,9 +302,18 @@ def _cmd_score(args: argparse.Namespace) -> int:
         from lab2prod.scoring.summary import summary_path_for, write_facts
 
         contract = settings.load_contract(args.contract or defaults["contract"])
-        result = score_file(Path(args.input), Path(args.output), fetch, contract, chunk_rows=args.chunk_rows,
-                            threshold=args.threshold, scored_at=args.scored_at, workers=args.workers,
-                            delimiter=args.delimiter, progress=None if args.quiet else stderr_progress)
+        result = score_file(
+            Path(args.input),
+            Path(args.output),
+            fetch,
+            contract,
+            chunk_rows=args.chunk_rows,
+            threshold=args.threshold,
+            scored_at=args.scored_at,
+            workers=args.workers,
+            delimiter=args.delimiter,
+            progress=None if args.quiet else stderr_progress,
+        )
     finally:
         fetch.close()
     write_facts(result.summary(), summary_path_for(result.output))
@@ -228,8 +329,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     root = settings.project_root(args.root)
     notebooks = [Path(n).resolve() for n in args.notebook] or marked_notebooks(root / "notebooks")
     if not notebooks:
-        raise ConfigError(f"{root / 'notebooks'}: no notebook is marked for export "
-                          f"(notebook metadata {{\"lab2prod\": {{\"export\": true}}}})")
+        raise ConfigError(
+            f"{root / 'notebooks'}: no notebook is marked for export "
+            f'(notebook metadata {{"lab2prod": {{"export": true}}}})'
+        )
     output_dir = settings.resolve(root, args.output_dir)
     if args.check:
         stale = stale_exports(notebooks, output_dir, root)
@@ -263,8 +366,13 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     name = _release_target(args)
     print(f"infrastructure check of {name} v{args.version} in a fresh process ...", flush=True)
     check, old = promote_checked(name, args.version, args.reason)
-    print(f"loaded in {check.load_seconds:.2f} s; {check.batch_rows} rows scored in {check.latency_ms_batch:.1f} ms")
-    print(f"{name} v{args.version} is champion" + (f"; v{old.version} keeps alias 'previous'" if old else ""))
+    print(
+        f"loaded in {check.load_seconds:.2f} s; {check.batch_rows} rows scored in {check.latency_ms_batch:.1f} ms"
+    )
+    print(
+        f"{name} v{args.version} is champion"
+        + (f"; v{old.version} keeps alias 'previous'" if old else "")
+    )
     return EXIT_OK
 
 
@@ -274,7 +382,9 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     name = _release_target(args)
     print(f"infrastructure check of {name}@previous in a fresh process ...", flush=True)
     _, restored, demoted = rollback_checked(name, args.reason)
-    print(f"{name} v{restored.version} is champion again; v{demoted.version} now holds alias 'previous'")
+    print(
+        f"{name} v{restored.version} is champion again; v{demoted.version} now holds alias 'previous'"
+    )
     return EXIT_OK
 
 
@@ -288,8 +398,14 @@ def _cmd_repro_check(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE (a value of {args.env_file})")
         overrides[key] = value
-    result = repro_check(settings.project_root(args.root), env_file=args.env_file, overrides=overrides,
-                         keep=Path(args.keep) if args.keep else None, until=args.until, progress=print)
+    result = repro_check(
+        settings.project_root(args.root),
+        env_file=args.env_file,
+        overrides=overrides,
+        keep=Path(args.keep) if args.keep else None,
+        until=args.until,
+        progress=print,
+    )
     print(result.describe())
     return EXIT_OK if result.identical else EXIT_CHECK_FAILED
 
@@ -303,23 +419,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lab2prod {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check one data file against the contract and print a summary",
-                       description="Check one CSV, JSON lines, Parquet or Excel file against the data contract. "
-                                   "Exit 0 when it can be used (bad rows quarantined), 2 when it cannot.")
+    p = sub.add_parser(
+        "validate",
+        help="check one data file against the contract and print a summary",
+        description="Check one CSV, JSON lines, Parquet or Excel file against the data contract. "
+        "Exit 0 when it can be used (bad rows quarantined), 2 when it cannot.",
+    )
     p.add_argument("--input", required=True, help="the file to check")
-    p.add_argument("--mode", choices=["train", "score"], default="train",
-                   help="train: the target is required; score: the target may be absent (default: train)")
-    p.add_argument("--contract", help="contract YAML (default: the one the pipeline trained with, <lake>/contracts/<dataset>.yaml, else env.yaml's contract)")
+    p.add_argument(
+        "--mode",
+        choices=["train", "score"],
+        default="train",
+        help="train: the target is required; score: the target may be absent (default: train)",
+    )
+    p.add_argument(
+        "--contract",
+        help="contract YAML (default: the one the pipeline trained with, <lake>/contracts/<dataset>.yaml, else env.yaml's contract)",
+    )
     p.add_argument("--quarantine", help="write the quarantined rows to this CSV")
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     _add_read_options(p)
     p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("contract", help="work with data contracts",
-                       description="Infer a data contract from a file, to review and commit.")
+    p = sub.add_parser(
+        "contract",
+        help="work with data contracts",
+        description="Infer a data contract from a file, to review and commit.",
+    )
     csub = p.add_subparsers(dest="contract_command", metavar="ACTION", required=True)
-    q = csub.add_parser("infer", help="infer a contract from a file", description="Infer a contract (types, ranges, "
-                        "categories, labels) from a data file and print or write it as YAML.")
+    q = csub.add_parser(
+        "infer",
+        help="infer a contract from a file",
+        description="Infer a contract (types, ranges, "
+        "categories, labels) from a data file and print or write it as YAML.",
+    )
     q.add_argument("--input", required=True, help="a CSV, JSON lines, Parquet or Excel file")
     q.add_argument("--target", required=True, help="the target column")
     q.add_argument("--task", choices=["classification", "regression"], default="classification")
@@ -331,154 +464,293 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_cmd_contract_infer)
 
     p = sub.add_parser(
-        "monitor", help="monitor one batch: drift, delayed-label performance, history, report",
+        "monitor",
+        help="monitor one batch: drift, delayed-label performance, history, report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Compare one batch with the training reference and record the result.\n\n"
-                    "The batch: a CSV or Parquet file, one row per case, with the contract's id and feature columns\n"
-                    "(absent features are reported as schema drift), and optionally the model's output as written\n"
-                    "by scoring: 'probability' (classification) or 'prediction' (regression) plus lineage columns\n"
-                    "model_name, model_version, run_id. A scored file holding only id and output can name its\n"
-                    "features with --features. Without an output column the model scores the batch here.\n\n"
-                    "Writes a row to <lake>/monitoring/history.csv (append-only), metrics to an MLflow monitoring run,\n"
-                    "reports/monitoring.html and reports/monitoring.json.\n\n"
-                    "Exit codes: 0 no alert; 1 an alert (a feature, the predictions or the schema drifted, or\n"
-                    "performance degraded; the JSON's 'retrain' says whether a retraining threshold was crossed);\n"
-                    "2 unusable input.")
+        "The batch: a CSV or Parquet file, one row per case, with the contract's id and feature columns\n"
+        "(absent features are reported as schema drift), and optionally the model's output as written\n"
+        "by scoring: 'probability' (classification) or 'prediction' (regression) plus lineage columns\n"
+        "model_name, model_version, run_id. A scored file holding only id and output can name its\n"
+        "features with --features. Without an output column the model scores the batch here.\n\n"
+        "Writes a row to <lake>/monitoring/history.csv (append-only), metrics to an MLflow monitoring run,\n"
+        "reports/monitoring.html and reports/monitoring.json.\n\n"
+        "Exit codes: 0 no alert; 1 an alert (a feature, the predictions or the schema drifted, or\n"
+        "performance degraded; the JSON's 'retrain' says whether a retraining threshold was crossed);\n"
+        "2 unusable input.",
+    )
     p.add_argument("--batch", required=True, help="the batch file (.csv or .parquet)")
-    p.add_argument("--labels", help="delayed labels of this batch: a CSV/Parquet with the id and target columns")
-    p.add_argument("--features", help="the batch's feature file, joined by id, when --batch holds only predictions")
-    p.add_argument("--reference", help="the training reference (default: <lake>/splits/<dataset>/train.csv)")
-    p.add_argument("--model", help="model URI (default: the batch's lineage, else models:/<model-name>@champion)")
-    p.add_argument("--no-model", action="store_true", help="do not load a model (no prediction drift unless scored)")
+    p.add_argument(
+        "--labels",
+        help="delayed labels of this batch: a CSV/Parquet with the id and target columns",
+    )
+    p.add_argument(
+        "--features",
+        help="the batch's feature file, joined by id, when --batch holds only predictions",
+    )
+    p.add_argument(
+        "--reference", help="the training reference (default: <lake>/splits/<dataset>/train.csv)"
+    )
+    p.add_argument(
+        "--model",
+        help="model URI (default: the batch's lineage, else models:/<model-name>@champion)",
+    )
+    p.add_argument(
+        "--no-model",
+        action="store_true",
+        help="do not load a model (no prediction drift unless scored)",
+    )
     p.add_argument("--model-name", help="registered model name (default: env.yaml's model_name)")
-    p.add_argument("--batch-id", help="the batch's name in the history (default: from the file name)")
-    p.add_argument("--drift-share", type=float, default=0.25,
-                   help="share of drifted features from which the dataset drifts (default: 0.25)")
-    p.add_argument("--alpha", type=float, default=0.01,
-                   help="family-wise false-alarm rate: a feature test rejects at alpha / number of features (default: 0.01)")
-    p.add_argument("--metric", default="roc_auc", help="metric compared with the holdout (default: roc_auc)")
-    p.add_argument("--tolerance", type=float, default=0.05,
-                   help="how much worse than holdout the metric may be before it counts as degraded (default: 0.05)")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of a positive (default: 0.5)")
+    p.add_argument(
+        "--batch-id", help="the batch's name in the history (default: from the file name)"
+    )
+    p.add_argument(
+        "--drift-share",
+        type=float,
+        default=0.25,
+        help="share of drifted features from which the dataset drifts (default: 0.25)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.01,
+        help="family-wise false-alarm rate: a feature test rejects at alpha / number of features (default: 0.01)",
+    )
+    p.add_argument(
+        "--metric", default="roc_auc", help="metric compared with the holdout (default: roc_auc)"
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.05,
+        help="how much worse than holdout the metric may be before it counts as degraded (default: 0.05)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="probability threshold of a positive (default: 0.5)",
+    )
     p.add_argument("--status", help="the JSON status file (default: <reports>/monitoring.json)")
-    p.add_argument("--experiment", default="lab2prod-monitoring", help="MLflow experiment of monitoring runs")
+    p.add_argument(
+        "--experiment", default="lab2prod-monitoring", help="MLflow experiment of monitoring runs"
+    )
     p.add_argument("--no-mlflow", action="store_true", help="do not log a monitoring run")
     _project_options(p)
     p.set_defaults(func=_cmd_monitor)
 
     p = sub.add_parser(
-        "retrain", help="retrain on the newest labelled data when monitoring crossed a threshold",
+        "retrain",
+        help="retrain on the newest labelled data when monitoring crossed a threshold",
         description="Read the latest monitoring status; when it crossed a retraining threshold (dataset drift or "
-                    "degraded performance), train a challenger on the newest labelled rows and send it through the "
-                    "release gate and registry aliases. Default: the training pipeline (`ploomber build`) on a "
-                    "window catalog; --in-process trains with the package functions directly and judges challenger "
-                    "and champion on the same held-out rows. The decision goes into the history and the report. "
-                    "Nothing is trained when no threshold was crossed (exit 0 either way).")
-    p.add_argument("--status", help="the monitoring status JSON (default: <reports>/monitoring.json)")
-    p.add_argument("--force", action="store_true", help="retrain even when no threshold was crossed")
-    p.add_argument("--in-process", action="store_true", help="train in this process instead of `ploomber build`")
-    p.add_argument("--window-rows", type=int, default=3000, help="newest labelled rows to train on (default: 3000)")
-    p.add_argument("--family", default="linear", help="model family, in-process path (default: linear, i.e. "
-                   "logistic regression or ridge by the task)")
+        "degraded performance), train a challenger on the newest labelled rows and send it through the "
+        "release gate and registry aliases. Default: the training pipeline (`ploomber build`) on a "
+        "window catalog; --in-process trains with the package functions directly and judges challenger "
+        "and champion on the same held-out rows. The decision goes into the history and the report. "
+        "Nothing is trained when no threshold was crossed (exit 0 either way).",
+    )
+    p.add_argument(
+        "--status", help="the monitoring status JSON (default: <reports>/monitoring.json)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="retrain even when no threshold was crossed"
+    )
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="train in this process instead of `ploomber build`",
+    )
+    p.add_argument(
+        "--window-rows",
+        type=int,
+        default=3000,
+        help="newest labelled rows to train on (default: 3000)",
+    )
+    p.add_argument(
+        "--family",
+        default="linear",
+        help="model family, in-process path (default: linear, i.e. "
+        "logistic regression or ridge by the task)",
+    )
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--gate-metric", default="", help="metric the gate compares (default: roc_auc, or rmse for regression)")
+    p.add_argument(
+        "--gate-metric",
+        default="",
+        help="metric the gate compares (default: roc_auc, or rmse for regression)",
+    )
     p.add_argument("--gate-tolerance", type=float, default=0.0)
     p.add_argument("--model-name", help="registered model name (default: env.yaml's model_name)")
-    p.add_argument("--experiment", help="MLflow experiment of the training runs (default: env.yaml's experiment)")
-    p.add_argument("--products", default="products", help="the pipeline's products folder (default: products)")
+    p.add_argument(
+        "--experiment",
+        help="MLflow experiment of the training runs (default: env.yaml's experiment)",
+    )
+    p.add_argument(
+        "--products", default="products", help="the pipeline's products folder (default: products)"
+    )
     p.add_argument("--env-file", help="ploomber env file for the pipeline path (default: env.yaml)")
     _project_options(p)
     p.set_defaults(func=_cmd_retrain)
 
     p = sub.add_parser(
-        "simulate", help="replay the bundled data as drifting batches, with and without the retraining loop",
+        "simulate",
+        help="replay the bundled data as drifting batches, with and without the retraining loop",
         description="Replay the credit data as a sequence of batches under a documented drift scenario (income "
-                    "shifts down, a new applicant segment with a different default relationship grows), score, "
-                    "monitor, feed delayed labels and retrain through the gate when triggered. Writes "
-                    "reports/simulation.html and reports/simulation.json. Uses its own lake and MLflow store "
-                    "(temporary unless --workdir), never the project's registry. Same seed, same figures.")
+        "shifts down, a new applicant segment with a different default relationship grows), score, "
+        "monitor, feed delayed labels and retrain through the gate when triggered. Writes "
+        "reports/simulation.html and reports/simulation.json. Uses its own lake and MLflow store "
+        "(temporary unless --workdir), never the project's registry. Same seed, same figures.",
+    )
     p.add_argument("--batches", type=int, default=8, help="number of batches (default: 8)")
     p.add_argument("--batch-rows", type=int, default=1000, help="rows per batch (default: 1000)")
-    p.add_argument("--drift-start", type=int, default=2, help="first drifted batch, from 0 (default: 2)")
-    p.add_argument("--seed", type=int, default=42, help="the seed of every random choice (default: 42)")
-    p.add_argument("--workdir", help="keep the simulation's lake and MLflow store here (default: a temporary folder)")
-    p.add_argument("--catalog", default="data/sources/credit/catalog.yaml",
-                   help="the sources replayed, ingested into the simulation's own lake (default: %(default)s)")
+    p.add_argument(
+        "--drift-start", type=int, default=2, help="first drifted batch, from 0 (default: 2)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=42, help="the seed of every random choice (default: 42)"
+    )
+    p.add_argument(
+        "--workdir",
+        help="keep the simulation's lake and MLflow store here (default: a temporary folder)",
+    )
+    p.add_argument(
+        "--catalog",
+        default="data/sources/credit/catalog.yaml",
+        help="the sources replayed, ingested into the simulation's own lake (default: %(default)s)",
+    )
     _project_options(p)
     # the simulation always runs on the bundled credit sources, whatever the project trains on
     p.set_defaults(func=_cmd_simulate, contract="data/contracts/credit.yaml")
 
-    p = sub.add_parser("score", help="score a CSV or Parquet batch with the champion model, streaming",
-                       description="Score a CSV or Parquet file in chunks (memory does not grow with its rows) and "
-                                   "write id, prediction and lineage per row to OUTPUT (.csv or .parquet), atomically. "
-                                   "Rows that break the data contract go to <stem>.quarantine.csv beside it (line and reason), "
-                                   "the run's facts to <stem>.summary.json. "
-                                   "Exit 0 on success (quarantine included), 2 when the input cannot be used "
-                                   "(then no output is left behind).")
+    p = sub.add_parser(
+        "score",
+        help="score a CSV or Parquet batch with the champion model, streaming",
+        description="Score a CSV or Parquet file in chunks (memory does not grow with its rows) and "
+        "write id, prediction and lineage per row to OUTPUT (.csv or .parquet), atomically. "
+        "Rows that break the data contract go to <stem>.quarantine.csv beside it (line and reason), "
+        "the run's facts to <stem>.summary.json. "
+        "Exit 0 on success (quarantine included), 2 when the input cannot be used "
+        "(then no output is left behind).",
+    )
     p.add_argument("--input", required=True, help="the batch to score (.csv or .parquet)")
-    p.add_argument("--output", required=True, help="where to write the predictions (.csv or .parquet)")
-    p.add_argument("--model", help="MLflow model URI (default: models:/<model_name of env.yaml>@champion)")
-    p.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk (default: 100000)")
-    p.add_argument("--delimiter", default=",", help="CSV field delimiter (default ','; use $'\\t' for tabs)")
-    p.add_argument("--workers", type=int,
-                   help="processes that read and check chunks against the contract while this one predicts and "
-                        "writes (default: one per core but one, at most 4; 0: all in this process)")
-    p.add_argument("--threshold", type=float,
-                   help="probability from which the positive label is given (default: the model run's threshold)")
-    p.add_argument("--scored-at", help="the scored-at stamp to write (default: now, UTC); fix it to reproduce a file")
-    p.add_argument("--contract", help="contract YAML (default: the one the pipeline trained with, <lake>/contracts/<dataset>.yaml, else env.yaml's contract)")
+    p.add_argument(
+        "--output", required=True, help="where to write the predictions (.csv or .parquet)"
+    )
+    p.add_argument(
+        "--model", help="MLflow model URI (default: models:/<model_name of env.yaml>@champion)"
+    )
+    p.add_argument(
+        "--chunk-rows", type=int, default=100_000, help="rows per chunk (default: 100000)"
+    )
+    p.add_argument(
+        "--delimiter", default=",", help="CSV field delimiter (default ','; use $'\\t' for tabs)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="processes that read and check chunks against the contract while this one predicts and "
+        "writes (default: one per core but one, at most 4; 0: all in this process)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="probability from which the positive label is given (default: the model run's threshold)",
+    )
+    p.add_argument(
+        "--scored-at",
+        help="the scored-at stamp to write (default: now, UTC); fix it to reproduce a file",
+    )
+    p.add_argument(
+        "--contract",
+        help="contract YAML (default: the one the pipeline trained with, <lake>/contracts/<dataset>.yaml, else env.yaml's contract)",
+    )
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_cmd_score)
 
-    p = sub.add_parser("export", help="export the production notebooks as plain Python scripts",
-                       description="Turn each notebook marked for production (metadata lab2prod.export: true) into "
-                                   "a Python script: the parameters cell becomes command-line options with the same "
-                                   "defaults, cells tagged 'exploration' are dropped, nothing imports Jupyter or "
-                                   "Papermill at run time.")
-    p.add_argument("notebook", nargs="*", help="notebooks to export (default: the marked ones in notebooks/)")
-    p.add_argument("--output-dir", default="exports", help="where the scripts go (default: exports/)")
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 when a script is missing or differs from a fresh export")
+    p = sub.add_parser(
+        "export",
+        help="export the production notebooks as plain Python scripts",
+        description="Turn each notebook marked for production (metadata lab2prod.export: true) into "
+        "a Python script: the parameters cell becomes command-line options with the same "
+        "defaults, cells tagged 'exploration' are dropped, nothing imports Jupyter or "
+        "Papermill at run time.",
+    )
+    p.add_argument(
+        "notebook", nargs="*", help="notebooks to export (default: the marked ones in notebooks/)"
+    )
+    p.add_argument(
+        "--output-dir", default="exports", help="where the scripts go (default: exports/)"
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when a script is missing or differs from a fresh export",
+    )
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("promote", help="make a registered model version the champion by hand, with a reason",
-                       description="Check VERSION in a fresh process (load, score its input example), then move "
-                                   "alias 'champion' to it; the replaced champion keeps 'previous'. The reason, "
-                                   "time and action are recorded as tags on the versions.")
+    p = sub.add_parser(
+        "promote",
+        help="make a registered model version the champion by hand, with a reason",
+        description="Check VERSION in a fresh process (load, score its input example), then move "
+        "alias 'champion' to it; the replaced champion keeps 'previous'. The reason, "
+        "time and action are recorded as tags on the versions.",
+    )
     p.add_argument("version", help="the model version to promote (a number)")
     p.add_argument("--reason", required=True, help="why: recorded as tag release.reason")
     p.add_argument("--model", help="registered model name (default: model_name in env.yaml)")
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.set_defaults(func=_cmd_promote)
 
-    p = sub.add_parser("rollback", help="give 'champion' back to the version holding 'previous', with a reason",
-                       description="Check the 'previous' version in a fresh process, then make it champion again; "
-                                   "the demoted version takes alias 'previous' (a second rollback undoes the first).")
+    p = sub.add_parser(
+        "rollback",
+        help="give 'champion' back to the version holding 'previous', with a reason",
+        description="Check the 'previous' version in a fresh process, then make it champion again; "
+        "the demoted version takes alias 'previous' (a second rollback undoes the first).",
+    )
     p.add_argument("--reason", required=True, help="why: recorded as tag release.reason")
     p.add_argument("--model", help="registered model name (default: model_name in env.yaml)")
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.set_defaults(func=_cmd_rollback)
 
-    p = sub.add_parser("repro-check", help="build the pipeline twice in clean folders and compare the results",
-                       description="Copy the project into two temporary folders, run `ploomber build` in each, "
-                                   "and compare content hashes of the normalized data, the metrics and the "
-                                   "test-set predictions. Exit 0 when all match, 1 when anything differs.")
-    p.add_argument("--env-file", default="env.test.yaml", help="env file of the builds (default: env.test.yaml)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a value of the env file in both builds (repeatable), e.g. sample_rows=300")
-    p.add_argument("--keep", help="keep the two build folders under this folder instead of deleting them")
-    p.add_argument("--until", metavar="TASK", help="build only up to TASK (ploomber build --partially TASK); "
-                   "artifacts neither build reached are not compared")
+    p = sub.add_parser(
+        "repro-check",
+        help="build the pipeline twice in clean folders and compare the results",
+        description="Copy the project into two temporary folders, run `ploomber build` in each, "
+        "and compare content hashes of the normalized data, the metrics and the "
+        "test-set predictions. Exit 0 when all match, 1 when anything differs.",
+    )
+    p.add_argument(
+        "--env-file",
+        default="env.test.yaml",
+        help="env file of the builds (default: env.test.yaml)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a value of the env file in both builds (repeatable), e.g. sample_rows=300",
+    )
+    p.add_argument(
+        "--keep", help="keep the two build folders under this folder instead of deleting them"
+    )
+    p.add_argument(
+        "--until",
+        metavar="TASK",
+        help="build only up to TASK (ploomber build --partially TASK); "
+        "artifacts neither build reached are not compared",
+    )
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.set_defaults(func=_cmd_repro_check)
     return parser
 
 
 def _project_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--contract", help="the data contract (default: the one the pipeline trained with, "
-                   "<lake>/contracts/<dataset>.yaml, else env.yaml's contract)")
+    p.add_argument(
+        "--contract",
+        help="the data contract (default: the one the pipeline trained with, "
+        "<lake>/contracts/<dataset>.yaml, else env.yaml's contract)",
+    )
     p.add_argument("--lake", help="the lake folder (default: env.yaml's lake)")
     p.add_argument("--reports", help="where reports go (default: env.yaml's reports)")
     p.add_argument("--root", help="project folder (default: found from the working directory)")

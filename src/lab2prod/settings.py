@@ -56,7 +56,9 @@ def secret(name: str) -> str:
     """Return the secret held by environment variable `name`; raise a ConfigError naming it when unset."""
     value = os.environ.get(name)
     if not value:
-        raise ConfigError(f"environment variable {name} is not set: export it with the value the source needs")
+        raise ConfigError(
+            f"environment variable {name} is not set: export it with the value the source needs"
+        )
     return value
 
 
@@ -70,7 +72,9 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}): fix the file") from None
+        raise ConfigError(
+            f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}): fix the file"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
     return data
@@ -120,12 +124,14 @@ def load_catalog(path: str | os.PathLike) -> Catalog:
         name = entry.get("name") or f"source{i + 1}"
         fmt = entry.get("format")
         if fmt not in FORMATS:
-            raise ConfigError(f"{path}: source '{name}' has format {fmt!r}; use one of {', '.join(FORMATS)}")
+            raise ConfigError(
+                f"{path}: source '{name}' has format {fmt!r}; use one of {', '.join(FORMATS)}"
+            )
         url = entry.get("url")
         if entry.get("url_env"):
             url = secret(entry["url_env"])
         if url and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            url = "sqlite:///" + str(path.parent / url[len("sqlite:///"):])
+            url = "sqlite:///" + str(path.parent / url[len("sqlite:///") :])
         specs.append(
             SourceSpec(
                 name=name,
@@ -146,10 +152,20 @@ def single_file_catalog(path: str | os.PathLike, key: str | None = None) -> Cata
     """Return a catalog of one file (bring your own data), its format taken from the file's suffix."""
     path = Path(path).resolve()
     suffix = path.suffix.lower()
-    fmt = {".csv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".parquet": "parquet", ".xlsx": "excel"}.get(suffix)
+    fmt = {
+        ".csv": "csv",
+        ".txt": "csv",
+        ".jsonl": "jsonl",
+        ".parquet": "parquet",
+        ".xlsx": "excel",
+    }.get(suffix)
     if fmt is None:
-        raise ConfigError(f"{path}: cannot tell the format from suffix {suffix!r}; use .csv, .jsonl, .parquet or .xlsx")
-    return Catalog(key=key or None, sources=(SourceSpec(name=path.stem, format=fmt, path=path),), location=path)
+        raise ConfigError(
+            f"{path}: cannot tell the format from suffix {suffix!r}; use .csv, .jsonl, .parquet or .xlsx"
+        )
+    return Catalog(
+        key=key or None, sources=(SourceSpec(name=path.stem, format=fmt, path=path),), location=path
+    )
 
 
 def load_contract(path: str | os.PathLike):
@@ -175,13 +191,23 @@ def project_defaults(root: Path) -> dict[str, str]:
     env = read_yaml(root / "env.yaml") if (Path(root) / "env.yaml").is_file() else {}
     lake = str(env.get("lake") or "data/lake")
     written = resolve(root, lake) / "contracts" / f"{env.get('dataset') or 'credit'}.yaml"
-    contract = written if written.is_file() else resolve(root, env.get("contract") or "data/contracts/credit.yaml")
-    return {"contract": str(contract), "lake": lake, "reports": str(env.get("reports") or "reports"),
-            "model_name": str(env.get("model_name") or "credit-risk"),
-            "experiment": str(env.get("experiment") or "lab2prod-credit")}
+    contract = (
+        written
+        if written.is_file()
+        else resolve(root, env.get("contract") or "data/contracts/credit.yaml")
+    )
+    return {
+        "contract": str(contract),
+        "lake": lake,
+        "reports": str(env.get("reports") or "reports"),
+        "model_name": str(env.get("model_name") or "credit-risk"),
+        "experiment": str(env.get("experiment") or "lab2prod-credit"),
+    }
 
 
-def subprocess_env(set_: dict[str, str] | None = None, unset: tuple[str, ...] = ()) -> dict[str, str]:
+def subprocess_env(
+    set_: dict[str, str] | None = None, unset: tuple[str, ...] = ()
+) -> dict[str, str]:
     """Return this process's environment for a child process, with `set_` values added and `unset` names removed."""
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(set_ or {})

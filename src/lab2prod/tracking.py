@@ -11,9 +11,10 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -59,9 +60,16 @@ def git_commit(root: Path) -> str:
     if recorded.is_file():
         return recorded.read_text(encoding="utf-8").strip() or "unknown"
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
@@ -80,21 +88,34 @@ def package_versions() -> dict[str, str]:
 
 def pip_requirements() -> list[str]:
     """Return exact pins for the logged model's environment (explicit: MLflow's inference costs seconds)."""
-    return [f"{name}=={version}" for name, version in package_versions().items() if name != "python"]
+    return [
+        f"{name}=={version}" for name, version in package_versions().items() if name != "python"
+    ]
 
 
-def log_dataset(frame: pd.DataFrame, name: str, source: str, target: str, digest: str, context: str) -> None:
+def log_dataset(
+    frame: pd.DataFrame, name: str, source: str, target: str, digest: str, context: str
+) -> None:
     """Log a dataset into the active run with the lake's content digest (SHA-256 of the normalized file)."""
-    dataset = mlflow.data.from_pandas(frame, source=source, targets=target, name=name, digest=digest[:32])
+    dataset = mlflow.data.from_pandas(
+        frame, source=source, targets=target, name=name, digest=digest[:32]
+    )
     mlflow.log_input(dataset, context=context)
 
 
-def log_sklearn_model(model: Any, example: pd.DataFrame, trusted: list[str], predict_fn: str) -> str:
+def log_sklearn_model(
+    model: Any, example: pd.DataFrame, trusted: list[str], predict_fn: str
+) -> str:
     """Log a fitted sklearn model with skops, a signature, an input example and pinned requirements; return its URI."""
     signature = infer_signature(example, getattr(model, predict_fn)(example))
     info = mlflow.sklearn.log_model(
-        model, name="model", serialization_format="skops", skops_trusted_types=trusted,
-        signature=signature, input_example=example.head(5), pip_requirements=pip_requirements(),
+        model,
+        name="model",
+        serialization_format="skops",
+        skops_trusted_types=trusted,
+        signature=signature,
+        input_example=example.head(5),
+        pip_requirements=pip_requirements(),
         pyfunc_predict_fn=predict_fn,
     )
     return info.model_uri
@@ -151,7 +172,7 @@ def fetch_model(uri: str, folder: Path, tracking_uri: str | None = None) -> dict
     name = version = run_id = ""
     try:
         if uri.startswith("models:/") and not uri.startswith("models:/m-"):
-            ref = uri[len("models:/"):]
+            ref = uri[len("models:/") :]
             if "@" in ref:
                 name, alias = ref.split("@", 1)
                 found = client.get_model_version_by_alias(name, alias)
@@ -160,15 +181,21 @@ def fetch_model(uri: str, folder: Path, tracking_uri: str | None = None) -> dict
                 found = client.get_model_version(name, number)
             version, run_id = str(found.version), found.run_id or ""
         elif uri.startswith("runs:/"):
-            run_id = uri[len("runs:/"):].split("/", 1)[0]
+            run_id = uri[len("runs:/") :].split("/", 1)[0]
         if tracking_uri:
-            mlflow.set_tracking_uri(tracking_uri)  # download_artifacts resolves models:/ against the current store
+            mlflow.set_tracking_uri(
+                tracking_uri
+            )  # download_artifacts resolves models:/ against the current store
         path = _download_model(uri, folder)
     except MlflowException as exc:
         message = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
-        raise RegistryError(f"cannot load model {uri}: {message}: train and register a model first (ploomber build)") from None
+        raise RegistryError(
+            f"cannot load model {uri}: {message}: train and register a model first (ploomber build)"
+        ) from None
     except OSError as exc:
-        raise RegistryError(f"cannot load model {uri}: {exc}: check the tracking store (MLFLOW_TRACKING_URI)") from None
+        raise RegistryError(
+            f"cannot load model {uri}: {exc}: check the tracking store (MLFLOW_TRACKING_URI)"
+        ) from None
     threshold = None
     if run_id:
         try:
@@ -176,7 +203,13 @@ def fetch_model(uri: str, folder: Path, tracking_uri: str | None = None) -> dict
             threshold = float(raw) if raw is not None else None
         except (MlflowException, ValueError):
             threshold = None
-    return {"name": name, "version": version, "run_id": run_id, "threshold": threshold, "path": str(path)}
+    return {
+        "name": name,
+        "version": version,
+        "run_id": run_id,
+        "threshold": threshold,
+        "path": str(path),
+    }
 
 
 def log_json(data: Any, artifact_file: str) -> None:

@@ -34,7 +34,9 @@ class Parallel(_PloomberParallel):
         threads = str(max(1, (os.cpu_count() or 1) // max(1, self.processes)))
         added = "OMP_NUM_THREADS" not in os.environ
         if added:
-            os.environ["OMP_NUM_THREADS"] = threads  # inherited by the task processes and their kernels
+            os.environ["OMP_NUM_THREADS"] = (
+                threads  # inherited by the task processes and their kernels
+            )
         try:
             return super().__call__(dag, show_progress)
         finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,8 +25,13 @@ def _train_and_score(result, contract, family="ridge"):
     frame = read_normalized(str(result.normalized), contract)
     parts = split_frame(frame, contract.target, contract.task, seed=0)
     columns = features.model_columns(contract)
-    model = estimators.build_estimator(family, contract.task, columns["numeric"], columns["categorical"], random_state=0)
-    model.fit(features.model_frame(parts["train"], contract), features.target_vector(parts["train"], contract))
+    model = estimators.build_estimator(
+        family, contract.task, columns["numeric"], columns["categorical"], random_state=0
+    )
+    model.fit(
+        features.model_frame(parts["train"], contract),
+        features.target_vector(parts["train"], contract),
+    )
     test = parts["test"]
     prediction = model.predict(features.model_frame(test, contract))
     return evaluate(features.target_vector(test, contract), prediction, contract.task)
@@ -40,34 +44,57 @@ def test_diabetes_regression_from_one_csv(tmp_path):
     load_diabetes(as_frame=True).frame.to_csv(path, index=False)
     catalog, contract = prepare(path, None, "diabetes", target="target")
     assert contract.task == "regression" and contract.origin == "inferred from diabetes.csv"
-    assert {contract.rule(f).type for f in contract.features} == {"float"} and len(contract.features) == 10
+    assert {contract.rule(f).type for f in contract.features} == {"float"} and len(
+        contract.features
+    ) == 10
     assert contract.rule("target").type == "int"
     result = ingest(catalog, contract, tmp_path / "lake")
     assert (result.rows_in, result.rows_normalized, result.rows_quarantined) == (442, 442, 0)
-    assert settings.load_contract(result.contract) == settings.load_contract(result.contract)  # written and readable
+    assert settings.load_contract(result.contract) == settings.load_contract(
+        result.contract
+    )  # written and readable
     assert _train_and_score(result, contract)["r2"] > 0.3
 
 
 def test_economics_dates_become_numeric_features_never_categories(tmp_path):
-    catalog, contract = prepare(FIXTURES / "economics.csv", None, "economics", target="psavert", task="regression")
+    catalog, contract = prepare(
+        FIXTURES / "economics.csv", None, "economics", target="psavert", task="regression"
+    )
     assert contract.rule("date").type == "date"  # found without --env--date_column: ISO dates
     columns = features.model_columns(contract)
     assert columns["categorical"] == []
-    assert columns["numeric"][-4:] == ["date__year", "date__month", "date__dayofweek", "date__dayofyear"]
+    assert columns["numeric"][-4:] == [
+        "date__year",
+        "date__month",
+        "date__dayofweek",
+        "date__dayofyear",
+    ]
     result = ingest(catalog, contract, tmp_path / "lake")
     assert result.rows_normalized == 574
     frame = read_normalized(str(result.normalized), contract)
     assert str(frame["date"].dtype).startswith("datetime64")
-    assert features.model_frame(frame.head(1), contract).loc[0, ["date__year", "date__month"]].tolist() == [1967.0, 7.0]
+    assert features.model_frame(frame.head(1), contract).loc[
+        0, ["date__year", "date__month"]
+    ].tolist() == [1967.0, 7.0]
     written = settings.read_yaml(result.contract)
-    assert written["columns"]["date"] == {"type": "date", "nullable": False, "on_fail": "quarantine"}
+    assert written["columns"]["date"] == {
+        "type": "date",
+        "nullable": False,
+        "on_fail": "quarantine",
+    }
     assert _train_and_score(result, contract)["r2"] > 0.5
 
 
 def test_declared_date_column_and_id_column(tmp_path, write):
     path = write("d.csv", "key,when,x,y\nk1,01/02/2024,1,a\nk2,03/04/2024,2,b\nk3,05/06/2024,3,a\n")
-    _, contract = prepare(path, None, "d", target="y", task="classification", date_column="when", id_column="key")
-    assert (contract.rule("when").type, contract.rule("key").type, contract.id_column) == ("date", "string", "key")
+    _, contract = prepare(
+        path, None, "d", target="y", task="classification", date_column="when", id_column="key"
+    )
+    assert (contract.rule("when").type, contract.rule("key").type, contract.id_column) == (
+        "date",
+        "string",
+        "key",
+    )
     assert contract.labels == ("a", "b")
 
 
@@ -81,12 +108,24 @@ def test_prepare_explains_what_is_missing(tmp_path, write, credit_contract):
         prepare(path, None, "d", target="y", date_column="when")
     from tests.conftest import PROJECT
 
-    with pytest.raises(ConfigError, match="contract is for dataset 'credit' but the build's dataset is 'other'"):
-        prepare(PROJECT / "data/sources/credit/catalog.yaml", PROJECT / "data/contracts/credit.yaml", "other")
+    with pytest.raises(
+        ConfigError, match="contract is for dataset 'credit' but the build's dataset is 'other'"
+    ):
+        prepare(
+            PROJECT / "data/sources/credit/catalog.yaml",
+            PROJECT / "data/contracts/credit.yaml",
+            "other",
+        )
 
 
-@pytest.mark.parametrize("values, task", [([str(i / 4) for i in range(11)], "regression"),
-                                          (["0", "1", None] * 10, "classification"), (["a", "b"], "classification")])
+@pytest.mark.parametrize(
+    "values, task",
+    [
+        ([str(i / 4) for i in range(11)], "regression"),
+        (["0", "1", None] * 10, "classification"),
+        (["a", "b"], "classification"),
+    ],
+)
 def test_guess_task(values, task):
     assert guess_task(pd.Series(values, dtype=object)) == task
 
@@ -95,8 +134,26 @@ def test_contract_infer_command_on_the_dated_dataset(tmp_path, capsys):
     from lab2prod.cli import main
 
     out = tmp_path / "economics.yaml"
-    assert main(["contract", "infer", "--input", str(FIXTURES / "economics.csv"), "--target", "psavert",
-                 "--task", "regression", "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "contract",
+                "infer",
+                "--input",
+                str(FIXTURES / "economics.csv"),
+                "--target",
+                "psavert",
+                "--task",
+                "regression",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert settings.read_yaml(out)["columns"]["date"]["type"] == "date"
-    assert main(["contract", "infer", "--input", str(FIXTURES / "economics.csv"), "--target", "nope"]) == 2
+    assert (
+        main(["contract", "infer", "--input", str(FIXTURES / "economics.csv"), "--target", "nope"])
+        == 2
+    )
     assert capsys.readouterr().err.startswith("error: economics: target column 'nope' not found")

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lab2prod.data.contract import (Contract, condition, contract_from_dict, contract_to_dict, infer_contract,
-                                    pandera_schema, read_normalized)
+from lab2prod.data.contract import (
+    Contract,
+    condition,
+    contract_from_dict,
+    contract_to_dict,
+    infer_contract,
+    pandera_schema,
+    read_normalized,
+)
 from lab2prod.errors import ContractError
 
 
@@ -17,32 +24,52 @@ def test_contract_round_trips_through_its_mapping(contract):
     assert contract.features_of("category") == ["home"]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"columns": {"y": {"type": "text"}}}, "column 'y' has type 'text'; use one of int, float"),
-    ({"columns": {"y": {"on_fail": "ignore"}}}, "column 'y' has on_fail 'ignore'; use one of stop, quarantine, warn"),
-    ({"target": "z"}, "target 'z' is not among the columns"),
-    ({"columns": None}, "missing or malformed field"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"columns": {"y": {"type": "text"}}}, "column 'y' has type 'text'; use one of int, float"),
+        (
+            {"columns": {"y": {"on_fail": "ignore"}}},
+            "column 'y' has on_fail 'ignore'; use one of stop, quarantine, warn",
+        ),
+        ({"target": "z"}, "target 'z' is not among the columns"),
+        ({"columns": None}, "missing or malformed field"),
+    ],
+)
 def test_contract_from_dict_refuses_malformed_contracts(contract_dict, change, message):
     with pytest.raises(ContractError, match=message):
         contract_from_dict({**contract_dict, **change}, origin="c.yaml")
 
 
 def test_infer_contract_types_ranges_categories_labels_dates():
-    frame = pd.DataFrame({
-        "_line": [2, 3, 4, 5], "key": ["k1", "k2", "k3", "k4"], "n": ["1", "2", None, "4"], "x": ["0.5", "1", "2", "3"],
-        "c": ["u", "v", "u", None], "when": ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"],
-        "y": ["no", "yes", "no", "no"],
-    }, dtype=object)
-    c = infer_contract(frame, "t", target="y", task="classification", id_column="key", date_columns=("when",))
+    frame = pd.DataFrame(
+        {
+            "_line": [2, 3, 4, 5],
+            "key": ["k1", "k2", "k3", "k4"],
+            "n": ["1", "2", None, "4"],
+            "x": ["0.5", "1", "2", "3"],
+            "c": ["u", "v", "u", None],
+            "when": ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"],
+            "y": ["no", "yes", "no", "no"],
+        },
+        dtype=object,
+    )
+    c = infer_contract(
+        frame, "t", target="y", task="classification", id_column="key", date_columns=("when",)
+    )
     kinds = {r.name: (r.type, r.nullable, r.min, r.max, r.categories) for r in c.columns}
     assert kinds == {
-        "key": ("string", False, None, None, None), "n": ("int", True, 1, 4, None), "x": ("float", True, 0.5, 3.0, None),
-        "c": ("category", True, None, None, ("u", "v")), "when": ("date", False, None, None, None),
+        "key": ("string", False, None, None, None),
+        "n": ("int", True, 1, 4, None),
+        "x": ("float", True, 0.5, 3.0, None),
+        "c": ("category", True, None, None, ("u", "v")),
+        "when": ("date", False, None, None, None),
         "y": ("category", False, None, None, ("no", "yes")),
     }
     assert (c.labels, c.positive_label) == (("no", "yes"), "yes")
-    with pytest.raises(ContractError, match="target column .z. not found; columns are key, n, x, c, when, y"):
+    with pytest.raises(
+        ContractError, match="target column .z. not found; columns are key, n, x, c, when, y"
+    ):
         infer_contract(frame, "t", target="z", task="regression")
 
 
@@ -67,14 +94,33 @@ def test_condition_types_rows_and_keeps_inputs_untouched(toy_text, contract):
 
 
 def test_condition_severity_stop_and_warn(toy_text, contract_dict):
-    stop = contract_from_dict({**contract_dict, "columns": {**contract_dict["columns"],
-                                                            "age": {"type": "int", "max": 40, "on_fail": "stop"}}})
-    with pytest.raises(ContractError, match="toy: line 3: age: 45 is above the maximum 40: fix the row or relax"):
+    stop = contract_from_dict(
+        {
+            **contract_dict,
+            "columns": {
+                **contract_dict["columns"],
+                "age": {"type": "int", "max": 40, "on_fail": "stop"},
+            },
+        }
+    )
+    with pytest.raises(
+        ContractError, match="toy: line 3: age: 45 is above the maximum 40: fix the row or relax"
+    ):
         condition(toy_text, stop, origin="toy")
-    warn = contract_from_dict({**contract_dict, "columns": {**contract_dict["columns"],
-                                                            "age": {"type": "int", "max": 40, "on_fail": "warn"}}})
+    warn = contract_from_dict(
+        {
+            **contract_dict,
+            "columns": {
+                **contract_dict["columns"],
+                "age": {"type": "int", "max": 40, "on_fail": "warn"},
+            },
+        }
+    )
     result = condition(toy_text, warn, origin="toy")
-    assert len(result.clean) == 4 and result.warnings == ["toy: line 3: age: 45 is above the maximum 40", "toy: line 4: age: 52 is above the maximum 40"]
+    assert len(result.clean) == 4 and result.warnings == [
+        "toy: line 3: age: 45 is above the maximum 40",
+        "toy: line 4: age: 52 is above the maximum 40",
+    ]
 
 
 def test_condition_refuses_bad_mode_and_no_rows(toy_text, contract):
@@ -85,13 +131,30 @@ def test_condition_refuses_bad_mode_and_no_rows(toy_text, contract):
 
 
 def test_condition_dates_and_bad_dates(contract_dict):
-    c = contract_from_dict({**contract_dict, "columns": {**contract_dict["columns"], "when": {"type": "date"}}})
-    text = pd.DataFrame({"_line": [2, 3, 4, 5], "id": ["a", "b", "c", "d"], "age": ["30", "40", "50", "60"],
-                         "income": [None] * 4, "home": [None] * 4, "y": ["good", "bad", "good", "bad"],
-                         "when": ["2024-01-31", "31/13/2024", "2024-02-29T10:00:00", None]}, dtype=object)
+    c = contract_from_dict(
+        {**contract_dict, "columns": {**contract_dict["columns"], "when": {"type": "date"}}}
+    )
+    text = pd.DataFrame(
+        {
+            "_line": [2, 3, 4, 5],
+            "id": ["a", "b", "c", "d"],
+            "age": ["30", "40", "50", "60"],
+            "income": [None] * 4,
+            "home": [None] * 4,
+            "y": ["good", "bad", "good", "bad"],
+            "when": ["2024-01-31", "31/13/2024", "2024-02-29T10:00:00", None],
+        },
+        dtype=object,
+    )
     result = condition(text, c)
-    assert result.clean["when"].dt.strftime("%Y-%m-%d").fillna("-").tolist() == ["2024-01-31", "2024-02-29", "-"]
-    assert result.quarantine["reason"].tolist() == ["when: '31/13/2024' is not a date (ISO, for example 2024-01-31)"]
+    assert result.clean["when"].dt.strftime("%Y-%m-%d").fillna("-").tolist() == [
+        "2024-01-31",
+        "2024-02-29",
+        "-",
+    ]
+    assert result.quarantine["reason"].tolist() == [
+        "when: '31/13/2024' is not a date (ISO, for example 2024-01-31)"
+    ]
 
 
 def test_two_headers_matching_one_column_stop(toy_text, contract):
@@ -104,6 +167,11 @@ def test_read_normalized_restores_types(tmp_path, toy_text, contract):
 
     path = atomic_write_csv(tmp_path / "n.csv", condition(toy_text, contract).clean)
     back = read_normalized(str(path), contract)
-    assert back.dtypes.astype(str).to_dict() == {"id": "str", "age": "Int64", "income": "float64", "home": "str",
-                                                 "y": "str"}
+    assert back.dtypes.astype(str).to_dict() == {
+        "id": "str",
+        "age": "Int64",
+        "income": "float64",
+        "home": "str",
+        "y": "str",
+    }
     assert back["home"].isna().tolist() == [False, False, True, False]

@@ -18,13 +18,28 @@ GOOD = "a,30,100.5,owner,good\nb,45,,rent,bad\nc,52,80,,good\nd,23,120,rent,bad\
 @pytest.fixture
 def validate(contract_file, tmp_path, capsys):
     """Run `lab2prod validate` on a file; return (exit code, stdout, stderr, quarantine frame or None)."""
+
     def _run(path, *extra):
         out = tmp_path / "quarantine.csv"
         out.unlink(missing_ok=True)
-        code = main(["validate", "--input", str(path), "--contract", str(contract_file), "--quarantine", str(out), *extra])
+        code = main(
+            [
+                "validate",
+                "--input",
+                str(path),
+                "--contract",
+                str(contract_file),
+                "--quarantine",
+                str(out),
+                *extra,
+            ]
+        )
         captured = capsys.readouterr()
-        quarantine = pd.read_csv(out, dtype={"record": str}, keep_default_na=False) if out.exists() else None
+        quarantine = (
+            pd.read_csv(out, dtype={"record": str}, keep_default_na=False) if out.exists() else None
+        )
         return code, captured.out, captured.err, quarantine
+
     return _run
 
 
@@ -43,12 +58,15 @@ def _quarantined(validate, path, *extra) -> list[tuple[int, str, str]]:
 
 def test_empty_file(validate, write):
     assert _error(validate, write("t.csv", "")) == (
-        f"error: {write('t.csv', '')}: file is empty: export the table again with a header row and data")
+        f"error: {write('t.csv', '')}: file is empty: export the table again with a header row and data"
+    )
 
 
 def test_header_only(validate, write):
     path = write("t.csv", HEADER)
-    assert _error(validate, path) == f"error: {path}: has a header but no data rows: check the export"
+    assert (
+        _error(validate, path) == f"error: {path}: has a header but no data rows: check the export"
+    )
 
 
 def test_missing_target(validate, write):
@@ -57,17 +75,24 @@ def test_missing_target(validate, write):
 
 
 def test_missing_target_is_fine_when_scoring(validate, write):
-    code, out, _, _ = validate(write("t.csv", "id,age,income,home\na,30,1,owner\n"), "--mode", "score")
+    code, out, _, _ = validate(
+        write("t.csv", "id,age,income,home\na,30,1,owner\n"), "--mode", "score"
+    )
     assert code == 0 and "1 rows in, 1 pass, 0 quarantined" in out
 
 
 def test_missing_feature(validate, write):
     path = write("t.csv", "id,income,home,y\na,1,owner,good\n")
-    assert _error(validate, path) == f"error: {path}: missing column 'age': add it or fix the header"
+    assert (
+        _error(validate, path) == f"error: {path}: missing column 'age': add it or fix the header"
+    )
 
 
 def test_unknown_extra_columns_are_dropped_with_a_warning(validate, write):
-    path = write("t.csv", "id,age,income,home,y,color\n" + "".join(line + ",red\n" for line in GOOD.splitlines()))
+    path = write(
+        "t.csv",
+        "id,age,income,home,y,color\n" + "".join(line + ",red\n" for line in GOOD.splitlines()),
+    )
     code, out, _, quarantine = validate(path)
     assert code == 0 and quarantine.empty
     assert f"warning: {path}: unknown column(s) 'color' not in the contract: dropped" in out
@@ -77,18 +102,22 @@ def test_unknown_extra_columns_stop_when_the_contract_says_so(validate, write, c
     contract_file.write_text(contract_file.read_text() + "extra_columns: stop\n")
     path = write("t.csv", "id,age,income,home,y,color\na,30,1,owner,good,red\n")
     assert _error(validate, path) == (
-        f"error: {path}: unknown column(s) 'color' not in the contract: remove them or add them to the contract")
+        f"error: {path}: unknown column(s) 'color' not in the contract: remove them or add them to the contract"
+    )
 
 
 def test_string_in_numeric_column(validate, write):
     path = write("t.csv", HEADER + GOOD + "e,thirty,1,owner,good\n")
-    assert _quarantined(validate, path) == [(6, "age: 'thirty' is not a number", "e,thirty,1,owner,good")]
+    assert _quarantined(validate, path) == [
+        (6, "age: 'thirty' is not a number", "e,thirty,1,owner,good")
+    ]
 
 
 def test_all_empty_required_column(validate, write):
     path = write("t.csv", "id,age,income,home,y\na,,1,owner,good\nb,,2,rent,bad\n")
     assert _error(validate, path) == (
-        f"error: {path}: column 'age' is entirely empty but the contract requires values: check the export")
+        f"error: {path}: column 'age' is entirely empty but the contract requires values: check the export"
+    )
 
 
 def test_all_empty_optional_column_warns(validate, write):
@@ -100,30 +129,42 @@ def test_all_empty_optional_column_warns(validate, write):
 
 def test_unseen_category(validate, write):
     path = write("t.csv", HEADER + GOOD + "e,30,1,castle,good\n")
-    assert _quarantined(validate, path) == [(6, "home: 'castle' is not one of owner, rent", "e,30,1,castle,good")]
+    assert _quarantined(validate, path) == [
+        (6, "home: 'castle' is not one of owner, rent", "e,30,1,castle,good")
+    ]
 
 
 def test_non_utf8_bytes(validate, write):
     path = write("t.csv", (HEADER + GOOD).encode() + b"e,30,1,own\xe9r,good\n")
     assert _error(validate, path) == (
         f"error: {path}: line 6: byte 0xe9 is not valid utf-8: "
-        "re-export as UTF-8 or set options.encoding (for example latin-1)")
+        "re-export as UTF-8 or set options.encoding (for example latin-1)"
+    )
 
 
 def test_non_utf8_bytes_read_with_the_declared_encoding(validate, write):
     path = write("t.csv", (HEADER + GOOD).encode() + b"e,30,1,own\xe9r,good\n")
     assert _quarantined(validate, path, "--encoding", "latin-1") == [
-        (6, "home: 'own\u00e9r' is not one of owner, rent", "e,30,1,own\u00e9r,good")]
+        (6, "home: 'own\u00e9r' is not one of owner, rent", "e,30,1,own\u00e9r,good")
+    ]
 
 
 def test_utf8_bom_and_crlf(validate, write):
-    path = write("t.csv", b"\xef\xbb\xbf" + (HEADER + GOOD + "e,300,1,rent,bad\n").replace("\n", "\r\n").encode())
-    assert _quarantined(validate, path) == [(6, "age: 300 is above the maximum 100", "e,300,1,rent,bad")]
+    path = write(
+        "t.csv",
+        b"\xef\xbb\xbf" + (HEADER + GOOD + "e,300,1,rent,bad\n").replace("\n", "\r\n").encode(),
+    )
+    assert _quarantined(validate, path) == [
+        (6, "age: 300 is above the maximum 100", "e,300,1,rent,bad")
+    ]
 
 
 def test_duplicated_header_names(validate, write):
     path = write("t.csv", "id,age,Age,home,y\na,1,2,owner,good\n")
-    assert _error(validate, path) == f"error: {path}: header repeats column 'Age': give every column a distinct name"
+    assert (
+        _error(validate, path)
+        == f"error: {path}: header repeats column 'Age': give every column a distinct name"
+    )
 
 
 def test_truncated_last_line(validate, write):
@@ -134,7 +175,8 @@ def test_truncated_last_line(validate, write):
 def test_row_with_too_many_fields(validate, write):
     path = write("t.csv", HEADER + GOOD + "e,30,1,owner,good,x,y,z,w,v,u\n")
     assert _quarantined(validate, path) == [
-        (6, "too many fields: expected 5 fields, found 11", "e,30,1,owner,good,x,y,z,w,v,u")]
+        (6, "too many fields: expected 5 fields, found 11", "e,30,1,owner,good,x,y,z,w,v,u")
+    ]
 
 
 def test_shuffled_column_order_matches_by_name(validate, write, contract):
@@ -143,15 +185,21 @@ def test_shuffled_column_order_matches_by_name(validate, write, contract):
     path = write("t.csv", "y,home,id,income,age\ngood,owner,a,1.5,30\nbad,rent,b,2,40\n")
     clean = validate_file(path, contract).result.clean
     assert list(clean.columns) == ["id", "age", "income", "home", "y"]
-    assert clean.to_dict("list") == {"id": ["a", "b"], "age": [30, 40], "income": [1.5, 2.0],
-                                     "home": ["owner", "rent"], "y": ["good", "bad"]}
+    assert clean.to_dict("list") == {
+        "id": ["a", "b"],
+        "age": [30, 40],
+        "income": [1.5, 2.0],
+        "home": ["owner", "rent"],
+        "y": ["good", "bad"],
+    }
 
 
 def test_other_delimiter_is_named(validate, write):
     path = write("t.csv", (HEADER + GOOD).replace(",", ";"))
     assert _error(validate, path) == (
         f"error: {path}: header reads as one column but contains ';': set the delimiter to ';' "
-        "(options.delimiter in the catalog, --delimiter on the command line)")
+        "(options.delimiter in the catalog, --delimiter on the command line)"
+    )
 
 
 def test_decimal_comma_read_with_options(validate, write, contract):
@@ -163,15 +211,24 @@ def test_decimal_comma_read_with_options(validate, write, contract):
 
 
 def test_decimal_comma_without_the_option_is_quarantined_with_a_hint(validate, write):
-    path = write("t.csv", "id;age;income;home;y\na;30;1,5;owner;good\nb;40;2;rent;bad\nc;40;2;rent;good\n")
+    path = write(
+        "t.csv", "id;age;income;home;y\na;30;1,5;owner;good\nb;40;2;rent;bad\nc;40;2;rent;good\n"
+    )
     assert _quarantined(validate, path, "--delimiter", ";") == [
-        (2, "income: '1,5' is not a number (decimal comma? set the decimal option to ',')", "a,30,1,5,owner,good")]
+        (
+            2,
+            "income: '1,5' is not a number (decimal comma? set the decimal option to ',')",
+            "a,30,1,5,owner,good",
+        )
+    ]
 
 
 def test_quoted_fields_with_commas_and_newlines_keep_line_numbers(validate, write, contract):
     from lab2prod.data.validate import validate_file
 
-    path = write("t.csv", HEADER + '"a, the\nfirst",30,1,owner,good\nb,40,2,rent,bad\nc,x,2,rent,bad\n')
+    path = write(
+        "t.csv", HEADER + '"a, the\nfirst",30,1,owner,good\nb,40,2,rent,bad\nc,x,2,rent,bad\n'
+    )
     report = validate_file(path, contract)
     assert report.result.clean["id"].tolist() == ["a, the\nfirst", "b"]
     assert _quarantined(validate, path) == [(5, "age: 'x' is not a number", "c,x,2,rent,bad")]
@@ -189,7 +246,11 @@ def test_out_of_range_numbers(validate, write):
     path = write("t.csv", HEADER + GOOD + "e,150,1,owner,good\nf,17,-3,rent,bad\n")
     assert _quarantined(validate, path) == [
         (6, "age: 150 is above the maximum 100", "e,150,1,owner,good"),
-        (7, "age: 17 is below the minimum 18; income: -3 is below the minimum 0", "f,17,-3,rent,bad"),
+        (
+            7,
+            "age: 17 is below the minimum 18; income: -3 is below the minimum 0",
+            "f,17,-3,rent,bad",
+        ),
     ]
 
 
@@ -212,11 +273,13 @@ def test_unknown_and_missing_target_labels(validate, write):
 def test_single_class_target(validate, write):
     path = write("t.csv", HEADER + "a,30,1,owner,good\nb,40,2,rent,good\n")
     assert _error(validate, path) == (
-        f"error: {path}: target 'y' has a single class ('good'): a classifier needs at least two")
+        f"error: {path}: target 'y' has a single class ('good'): a classifier needs at least two"
+    )
 
 
 def test_too_many_bad_rows_stop(validate, write):
     path = write("t.csv", HEADER + "a,1,1,owner,good\nb,2,2,rent,bad\nc,30,2,rent,bad\n")
     assert _error(validate, path) == (
         f"error: {path}: 2 of 3 rows (66.7%) break the contract, more than the allowed 50.0% "
-        "(most common: age, e.g. line 2: age: 1 is below the minimum 18): fix the source or raise max_quarantine_fraction")
+        "(most common: age, e.g. line 2: age: 1 is below the minimum 18): fix the source or raise max_quarantine_fraction"
+    )

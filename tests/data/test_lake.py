@@ -18,7 +18,9 @@ DAY = dt.date(2026, 1, 31)
 def test_zone_paths(tmp_path):
     assert lake.normalized_path(tmp_path, "credit") == tmp_path / "normalized" / "credit.csv"
     assert lake.quarantine_path(tmp_path, "credit") == tmp_path / "quarantine" / "credit.csv"
-    assert lake.split_path(tmp_path, "credit", "test") == tmp_path / "splits" / "credit" / "test.csv"
+    assert (
+        lake.split_path(tmp_path, "credit", "test") == tmp_path / "splits" / "credit" / "test.csv"
+    )
     assert lake.contract_path(tmp_path, "credit") == tmp_path / "contracts" / "credit.yaml"
 
 
@@ -32,7 +34,9 @@ def test_land_raw_keeps_exact_bytes_read_only_and_never_overwrites(tmp_path, wri
     landed, digest = lake.land_raw(src, tmp_path / "lake", "apps", DAY)
     assert landed == tmp_path / "lake/raw/apps/2026-01-31/a.csv"
     assert landed.read_bytes() == b"id\r\na\r\n" and digest == lake.sha256_file(src)
-    assert not os.access(landed, os.W_OK) or os.geteuid() == 0  # root ignores modes; the mode is still set
+    assert (
+        not os.access(landed, os.W_OK) or os.geteuid() == 0
+    )  # root ignores modes; the mode is still set
     assert landed.stat().st_mode & 0o222 == 0
     again, _ = lake.land_raw(src, tmp_path / "lake", "apps", DAY)
     assert again == landed  # identical content is reused
@@ -66,10 +70,14 @@ def test_atomic_write_csv_normalized_conventions(tmp_path):
 
 
 def test_write_manifest_records_sources_and_outputs(tmp_path):
-    path = lake.write_manifest(tmp_path, "credit", [{"source": "a", "sha256": "00"}], {"normalized": {"rows": 3}})
+    path = lake.write_manifest(
+        tmp_path, "credit", [{"source": "a", "sha256": "00"}], {"normalized": {"rows": 3}}
+    )
     data = json.loads(path.read_text())
     assert path.parent == tmp_path / "manifests" and path.name.startswith("credit-")
-    assert data["sources"] == [{"source": "a", "sha256": "00"}] and data["outputs"] == {"normalized": {"rows": 3}}
+    assert data["sources"] == [{"source": "a", "sha256": "00"}] and data["outputs"] == {
+        "normalized": {"rows": 3}
+    }
     assert lake.latest_manifest(tmp_path, "credit") == path
 
 

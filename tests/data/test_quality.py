@@ -17,39 +17,80 @@ def clean(toy_text, contract):
 
 def test_profile_types_missing_and_ranges(clean, contract):
     table = profile(clean, contract).set_index("column")
-    assert table.loc["age", ["role", "type", "min", "max", "median"]].tolist() == ["feature", "int", 23.0, 52.0, 37.5]
+    assert table.loc["age", ["role", "type", "min", "max", "median"]].tolist() == [
+        "feature",
+        "int",
+        23.0,
+        52.0,
+        37.5,
+    ]
     assert table.loc["income", "missing_share"] == 0.25
     assert table.loc["home", "categories"] == "rent (2), owner (1)"
     assert table.loc["y", "role"] == "target" and table.loc["id", "role"] == "id"
 
 
 def test_check_normalized_facts_and_failures(clean, contract):
-    assert check_normalized(clean, contract, 1, "toy") == {"rows": 4.0, "quarantined": 1.0, "quarantine_share": 0.2,
-                                                           "positive_share": 0.5}
-    with pytest.raises(ContractError, match="toy: 80.0% of rows were quarantined, above the contract's 50.0%"):
+    assert check_normalized(clean, contract, 1, "toy") == {
+        "rows": 4.0,
+        "quarantined": 1.0,
+        "quarantine_share": 0.2,
+        "positive_share": 0.5,
+    }
+    with pytest.raises(
+        ContractError, match="toy: 80.0% of rows were quarantined, above the contract's 50.0%"
+    ):
         check_normalized(clean, contract, 16, "toy")
-    with pytest.raises(ContractError, match="toy: 1 contract violation\\(s\\), first: column 'age' fails"):
-        check_normalized(clean.assign(age=clean["age"].where(clean.index > 0, 7)), contract, 0, "toy")
+    with pytest.raises(
+        ContractError, match="toy: 1 contract violation\\(s\\), first: column 'age' fails"
+    ):
+        check_normalized(
+            clean.assign(age=clean["age"].where(clean.index > 0, 7)), contract, 0, "toy"
+        )
     with pytest.raises(ContractError, match="target 'y' has a single class"):
         check_normalized(clean.assign(y="good"), contract, 0, "toy")
 
 
 def test_quarantine_reasons_counts_each_reason_of_a_row():
-    q = pd.DataFrame({"source": ["s"] * 3, "line": [2, 3, 4], "record": ["", "", ""],
-                      "reason": ["age: 1 is below the minimum 18; home: 'x' is not one of a", "age: 2 is below the minimum 18",
-                                 "duplicate row (same values as line 2)"]})
+    q = pd.DataFrame(
+        {
+            "source": ["s"] * 3,
+            "line": [2, 3, 4],
+            "record": ["", "", ""],
+            "reason": [
+                "age: 1 is below the minimum 18; home: 'x' is not one of a",
+                "age: 2 is below the minimum 18",
+                "duplicate row (same values as line 2)",
+            ],
+        }
+    )
     assert quarantine_reasons(q).to_dict("list") == {
-        "kind": ["age", "home", "duplicate row"], "count": [2, 1, 1],
-        "example": ["age: 1 is below the minimum 18", "home: 'x' is not one of a", "duplicate row (same values as line 2)"]}
+        "kind": ["age", "home", "duplicate row"],
+        "count": [2, 1, 1],
+        "example": [
+            "age: 1 is below the minimum 18",
+            "home: 'x' is not one of a",
+            "duplicate row (same values as line 2)",
+        ],
+    }
     assert quarantine_reasons(q.iloc[0:0]).empty
 
 
 def test_data_quality_report_is_one_html_file_with_plots(tmp_path, clean, contract):
-    q = pd.DataFrame({"source": ["s"], "line": [9], "reason": ["age: 'x' is not a number"], "record": ["e,x"]})
-    path = data_quality_report(clean, contract, q, tmp_path / "reports" / "data_quality.html", sha256="ab" * 32,
-                               warnings=["column 'color' dropped"])
+    q = pd.DataFrame(
+        {"source": ["s"], "line": [9], "reason": ["age: 'x' is not a number"], "record": ["e,x"]}
+    )
+    path = data_quality_report(
+        clean,
+        contract,
+        q,
+        tmp_path / "reports" / "data_quality.html",
+        sha256="ab" * 32,
+        warnings=["column 'color' dropped"],
+    )
     html = path.read_text()
     assert "<h1>Data quality: toy</h1>" in html and "column &#39;color&#39; dropped" in html
     assert "<td>age</td><td>feature</td><td>int</td>" in html and "23 .. 52 (median 37.5)" in html
-    assert "<td>age</td><td class=\"num\">1</td>" in html  # quarantine by reason
-    assert html.count("data:image/png;base64,") == 5  # 1 reasons plot + age, income, home, y (id is not plotted)
+    assert '<td>age</td><td class="num">1</td>' in html  # quarantine by reason
+    assert (
+        html.count("data:image/png;base64,") == 5
+    )  # 1 reasons plot + age, income, home, y (id is not plotted)

@@ -22,22 +22,34 @@ def test_read_any_picks_the_adapter_by_suffix(tmp_path, write):
 
 
 def test_validate_file_summary_and_quarantine_output(tmp_path, write, contract):
-    path = write("t.csv", "id,age,income,home,y\na,30,1,owner,good\nb,4,2,rent,bad\nc,40\nd,50,,rent,bad\n")
+    path = write(
+        "t.csv", "id,age,income,home,y\na,30,1,owner,good\nb,4,2,rent,bad\nc,40\nd,50,,rent,bad\n"
+    )
     report = validate_file(path, contract, quarantine_output=tmp_path / "q" / "out.csv")
     assert report.describe().splitlines() == [
-        f"{path}: 4 rows in, 2 pass, 2 quarantined", "  quarantined for truncated: 1", "  quarantined for age: 1"]
+        f"{path}: 4 rows in, 2 pass, 2 quarantined",
+        "  quarantined for truncated: 1",
+        "  quarantined for age: 1",
+    ]
     written = pd.read_csv(tmp_path / "q" / "out.csv")
     assert written["line"].tolist() == [4, 3] and str(written["line"].dtype) == "int64"
 
 
 def test_validate_file_with_only_unreadable_rows_stops(write, contract):
-    with pytest.raises(SourceError, match=r"no row could be read \(truncated: expected 5 fields, found 1 on line 2\)"):
+    with pytest.raises(
+        SourceError,
+        match=r"no row could be read \(truncated: expected 5 fields, found 1 on line 2\)",
+    ):
         validate_file(write("t.csv", "id,age,income,home,y\na\n"), contract)
 
 
-@pytest.mark.parametrize("reason, kind", [
-    ("age: 'x' is not a number", "age"), ("duplicate row (same values as line 2)", "duplicate row"),
-    ("truncated: expected 5 fields, found 2", "truncated"),
-])
+@pytest.mark.parametrize(
+    "reason, kind",
+    [
+        ("age: 'x' is not a number", "age"),
+        ("duplicate row (same values as line 2)", "duplicate row"),
+        ("truncated: expected 5 fields, found 2", "truncated"),
+    ],
+)
 def test_reason_kind(reason, kind):
     assert reason_kind(reason) == kind

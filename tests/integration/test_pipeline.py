@@ -37,13 +37,19 @@ def test_products_and_reports_exist(built):
 
 def test_lake_holds_raw_normalized_and_manifest(built):
     lake_dir = built / "data" / "lake"
-    raw = sorted(p.relative_to(lake_dir / "raw").parts[0] for p in (lake_dir / "raw").rglob("*") if p.is_file())
+    raw = sorted(
+        p.relative_to(lake_dir / "raw").parts[0]
+        for p in (lake_dir / "raw").rglob("*")
+        if p.is_file()
+    )
     assert raw == ["applications", "bureau", "outcomes"]
     normalized = pd.read_csv(lake.normalized_path(lake_dir, "credit"))
     quarantined = pd.read_csv(lake.quarantine_path(lake_dir, "credit"))
     assert len(normalized) + len(quarantined) == 4454
     manifest = json.loads(next((lake_dir / "manifests").glob("credit-*.json")).read_text())
-    assert manifest["outputs"]["normalized"]["sha256"] == lake.sha256_file(lake.normalized_path(lake_dir, "credit"))
+    assert manifest["outputs"]["normalized"]["sha256"] == lake.sha256_file(
+        lake.normalized_path(lake_dir, "credit")
+    )
 
 
 def test_mlflow_run_and_champion(built):
@@ -55,10 +61,14 @@ def test_mlflow_run_and_champion(built):
         assert run.data.metrics["test_roc_auc"] > 0.75
         assert run.data.params["family"] in ("linear", "hist_gradient_boosting", "random_forest")
         assert run.data.tags["mlflow.parentRunId"] == trained["parent_run_id"]
-        cells = client.search_runs([run.info.experiment_id],
-                                   filter_string=f"tags.mlflow.parentRunId = '{trained['parent_run_id']}'")
+        cells = client.search_runs(
+            [run.info.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{trained['parent_run_id']}'",
+        )
         assert len(cells) == 4, "each grid cell is a run nested under the build's parent run"
-        assert run.data.tags["data.sha256"] == lake.sha256_file(built / "data/lake/normalized/credit.csv")
+        assert run.data.tags["data.sha256"] == lake.sha256_file(
+            built / "data/lake/normalized/credit.csv"
+        )
         assert "version.scikit-learn" in run.data.tags
         # built in a copy (no git repository): the runs carry the commit the copy was made from
         commit = tracking.git_commit(PROJECT)
@@ -78,12 +88,24 @@ def test_mlflow_run_and_champion(built):
 def test_rebuild_does_nothing_and_an_edit_outdates_only_what_follows(built):
     # what the next `ploomber build` would run (it decides from exactly this status; nothing executes):
     # unchanged, nothing; an edited notebook, it and what follows; the notebook put back, nothing again
-    unchanged, edited, restored = dag_steps(built, ["status", "append:notebooks/evaluate.ipynb", "status",
-                                                    "restore:notebooks/evaluate.ipynb", "status"])
+    unchanged, edited, restored = dag_steps(
+        built,
+        [
+            "status",
+            "append:notebooks/evaluate.ipynb",
+            "status",
+            "restore:notebooks/evaluate.ipynb",
+            "status",
+        ],
+    )
     assert set(unchanged.values()) == {"Skipped"} and set(unchanged) == set(STEPS)
     assert {s for s in STEPS if edited[s] == "WaitingExecution"} == {"evaluate"}
     assert {s for s in STEPS if edited[s] == "WaitingUpstream"} == {"register", "report"}
-    assert {s for s in STEPS if edited[s] == "Skipped"} == set(STEPS) - {"evaluate", "register", "report"}
+    assert {s for s in STEPS if edited[s] == "Skipped"} == set(STEPS) - {
+        "evaluate",
+        "register",
+        "report",
+    }
     assert set(restored.values()) == {"Skipped"}
 
 
@@ -92,9 +114,26 @@ def test_a_notebook_runs_standalone_under_plain_papermill(built, tmp_path):
     shutil.copytree(built / "data", tmp_path / "data")
     out = tmp_path / "split.ipynb"
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "LAB2PROD_ROOT")}
-    proc = subprocess.run([str(Path(sys.executable).parent / "papermill"), str(built / "notebooks" / "split.ipynb"),
-                           str(out), "-p", "root", str(tmp_path), "-p", "seed", "7", "-p", "sample_rows", "500"],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "papermill"),
+            str(built / "notebooks" / "split.ipynb"),
+            str(out),
+            "-p",
+            "root",
+            str(tmp_path),
+            "-p",
+            "seed",
+            "7",
+            "-p",
+            "sample_rows",
+            "500",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     executed = nbformat.read(out, as_version=4)
     assert "'train': 300" in str(executed.cells[-1].outputs)

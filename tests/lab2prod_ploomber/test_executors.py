@@ -35,8 +35,9 @@ def test_two_sleeping_tasks_run_side_by_side_while_the_main_process_idles(tmp_pa
     report = dag.build(show_progress=False)
     cpu, wall = _cpu_seconds() - cpu, time.perf_counter() - wall
     assert sorted(zip(report["name"], report["Ran?"])) == [("a", True), ("b", True)]
-    (a_start, a_end), (b_start, b_end) = ([float(t) for t in (tmp_path / f"{n}.txt").read_text().split()]
-                                          for n in ("a", "b"))
+    (a_start, a_end), (b_start, b_end) = (
+        [float(t) for t in (tmp_path / f"{n}.txt").read_text().split()] for n in ("a", "b")
+    )
     assert a_start < b_end and b_start < a_end, "the two tasks did not run side by side"
     # Ploomber's own Parallel spins its scheduling loop here (about `wall` seconds of CPU)
     assert cpu < 0.5, f"the main process used {cpu:.2f} s of CPU in {wall:.1f} s of waiting"
@@ -60,7 +61,11 @@ def test_each_task_gets_its_share_of_the_cores_unless_the_user_set_it(tmp_path, 
         dag = DAG(executor=Parallel(processes=2))
         PythonCallable(_write_omp_threads, File(folder / "threads.txt"), dag, name="threads")
         dag.build(show_progress=False)
-        assert (folder / "threads.txt").read_text() == expected  # 4 cores / 2 processes, or the user's value
+        assert (
+            folder / "threads.txt"
+        ).read_text() == expected  # 4 cores / 2 processes, or the user's value
         import os
 
-        assert os.environ.get("OMP_NUM_THREADS") == preset  # the parent's environment is left as it was
+        assert (
+            os.environ.get("OMP_NUM_THREADS") == preset
+        )  # the parent's environment is left as it was

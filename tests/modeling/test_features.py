@@ -7,8 +7,15 @@ from lab2prod.modeling import features
 
 
 def test_model_frame_types_numbers_and_categories(contract):
-    frame = pd.DataFrame({"id": ["a", "b"], "age": pd.array([30, None], dtype="Int64"), "income": [1.5, np.nan],
-                          "home": ["owner", None], "y": ["good", "bad"]})
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "age": pd.array([30, None], dtype="Int64"),
+            "income": [1.5, np.nan],
+            "home": ["owner", None],
+            "y": ["good", "bad"],
+        }
+    )
     out = features.model_frame(frame, contract)
     assert list(out.columns) == ["age", "income", "home"]
     assert out["age"].dtype == "float64" and np.isnan(out["age"].iloc[1])
@@ -19,10 +26,22 @@ def test_model_frame_types_numbers_and_categories(contract):
 def test_model_frame_turns_dates_into_numbers(contract_dict):
     contract_dict["columns"]["opened"] = {"type": "date"}
     contract = contract_from_dict(contract_dict)
-    frame = pd.DataFrame({"id": ["a"], "age": [30], "income": [1.0], "home": ["rent"], "y": ["good"],
-                          "opened": pd.to_datetime(["2024-03-15"])})
+    frame = pd.DataFrame(
+        {
+            "id": ["a"],
+            "age": [30],
+            "income": [1.0],
+            "home": ["rent"],
+            "y": ["good"],
+            "opened": pd.to_datetime(["2024-03-15"]),
+        }
+    )
     out = features.model_frame(frame, contract)
-    assert out.loc[0, ["opened__year", "opened__month", "opened__dayofweek"]].tolist() == [2024.0, 3.0, 4.0]
+    assert out.loc[0, ["opened__year", "opened__month", "opened__dayofweek"]].tolist() == [
+        2024.0,
+        3.0,
+        4.0,
+    ]
     assert "opened" not in out.columns
     assert "opened__year" in features.model_columns(contract)["numeric"]
 
@@ -43,7 +62,17 @@ def test_model_frame_gives_scikit_learn_object_text_with_nan_for_missing(contrac
     frame = pd.DataFrame({"age": [1, 2, 3, 4, 5], "income": [1.0] * 5, "home": home})
     out = features.model_frame(frame, contract)["home"]
     assert out.dtype == object
-    assert [v if isinstance(v, str) else "NaN" for v in out] == ["rent", "NaN", "owner", "rent", "NaN"]
-    assert all(type(v) is str for v in out.dropna()) and all(isinstance(v, float) for v in out[out.isna()])
-    empty = features.model_frame(frame.assign(home=pd.Series([None] * 5, dtype="str")), contract)["home"]
+    assert [v if isinstance(v, str) else "NaN" for v in out] == [
+        "rent",
+        "NaN",
+        "owner",
+        "rent",
+        "NaN",
+    ]
+    assert all(type(v) is str for v in out.dropna()) and all(
+        isinstance(v, float) for v in out[out.isna()]
+    )
+    empty = features.model_frame(frame.assign(home=pd.Series([None] * 5, dtype="str")), contract)[
+        "home"
+    ]
     assert empty.isna().all() and empty.dtype == object

@@ -7,8 +7,13 @@ from lab2prod.modeling.split import split_frame
 
 @pytest.fixture
 def frame():
-    return pd.DataFrame({"x": range(100), "y": ["bad"] * 30 + ["good"] * 70,
-                         "when": pd.date_range("2024-01-01", periods=100, freq="D")[::-1]})
+    return pd.DataFrame(
+        {
+            "x": range(100),
+            "y": ["bad"] * 30 + ["good"] * 70,
+            "when": pd.date_range("2024-01-01", periods=100, freq="D")[::-1],
+        }
+    )
 
 
 def test_split_is_deterministic_stratified_and_disjoint(frame):

@@ -8,12 +8,19 @@ from lab2prod.modeling.split import split_frame
 
 def _frame(n=100):
     rng = np.random.default_rng(0)
-    return pd.DataFrame({"day": pd.date_range("2024-01-01", periods=n, freq="D")[rng.permutation(n)],
-                         "x": rng.normal(size=n), "y": rng.choice(["a", "b"], size=n)})
+    return pd.DataFrame(
+        {
+            "day": pd.date_range("2024-01-01", periods=n, freq="D")[rng.permutation(n)],
+            "x": rng.normal(size=n),
+            "y": rng.choice(["a", "b"], size=n),
+        }
+    )
 
 
 def test_time_split_trains_on_the_past_and_tests_on_the_latest_period():
-    parts = split_frame(_frame(), "y", "classification", test_size=0.2, valid_size=0.2, date_column="day")
+    parts = split_frame(
+        _frame(), "y", "classification", test_size=0.2, valid_size=0.2, date_column="day"
+    )
     assert [len(parts[k]) for k in ("train", "valid", "test")] == [60, 20, 20]
     assert parts["train"]["day"].max() < parts["valid"]["day"].min()
     assert parts["valid"]["day"].max() < parts["test"]["day"].min()

@@ -3,7 +3,12 @@ import pandas as pd
 import pytest
 
 from lab2prod.errors import MonitoringError
-from lab2prod.monitoring.drift import DriftThresholds, categorical_drift, drift_report, numeric_drift
+from lab2prod.monitoring.drift import (
+    DriftThresholds,
+    categorical_drift,
+    drift_report,
+    numeric_drift,
+)
 
 
 def test_same_distribution_raises_no_alert(credit_halves):
@@ -42,8 +47,12 @@ def test_categorical_shift_and_new_category(credit_halves):
 
 def test_many_shifts_make_dataset_drift(credit_halves):
     contract, reference, batch = credit_halves
-    shifted = batch.assign(Income=batch["Income"] * 0.5, Amount=batch["Amount"] * 1.8, Price=batch["Price"] * 1.8,
-                           Age=batch["Age"] + 12)
+    shifted = batch.assign(
+        Income=batch["Income"] * 0.5,
+        Amount=batch["Amount"] * 1.8,
+        Price=batch["Price"] * 1.8,
+        Age=batch["Age"] + 12,
+    )
     report = drift_report(reference, shifted, contract, DriftThresholds(drift_share=0.25))
     assert report.dataset_drift
     assert report.alerts[0].startswith("dataset drift")
@@ -54,7 +63,9 @@ def test_missing_values_and_schema_drift(credit_halves):
     contract, reference, batch = credit_halves
     debt = batch["Debt"].copy()
     debt.iloc[: len(debt) // 5] = np.nan
-    report = drift_report(reference, batch.assign(Debt=debt, extra=1).drop(columns=["Job"]), contract)
+    report = drift_report(
+        reference, batch.assign(Debt=debt, extra=1).drop(columns=["Job"]), contract
+    )
     assert report.missing_columns == ["Job"]
     assert report.extra_columns == ["extra"]
     assert "schema drift: batch lacks column(s) Job" in report.alerts
@@ -65,10 +76,20 @@ def test_prediction_drift(credit_halves):
     contract, reference, batch = credit_halves
     rng = np.random.default_rng(0)
     ref_p, same_p = rng.beta(2, 5, 2000), rng.beta(2, 5, 2000)
-    assert not drift_report(reference, batch, contract, reference_predictions=ref_p,
-                            batch_predictions=same_p).prediction["drifted"]
-    report = drift_report(reference, batch, contract, reference_predictions=ref_p, batch_predictions=rng.beta(4, 3, 2000))
-    assert report.prediction["drifted"] and report.prediction["positive_rate"] > report.prediction["reference_positive_rate"]
+    assert not drift_report(
+        reference, batch, contract, reference_predictions=ref_p, batch_predictions=same_p
+    ).prediction["drifted"]
+    report = drift_report(
+        reference,
+        batch,
+        contract,
+        reference_predictions=ref_p,
+        batch_predictions=rng.beta(4, 3, 2000),
+    )
+    assert (
+        report.prediction["drifted"]
+        and report.prediction["positive_rate"] > report.prediction["reference_positive_rate"]
+    )
     assert any(a.startswith("prediction drift") for a in report.alerts)
 
 
@@ -79,7 +100,9 @@ def test_numeric_and_categorical_primitives():
     assert same["p_value"] > 0.01 and moved["p_value"] < 1e-10
     assert moved["effect"] == pytest.approx(0.5, abs=0.07)
     res = categorical_drift(pd.Series(["a", "b"] * 100), pd.Series(["a"] * 150 + ["c"] * 50))
-    assert res["new_categories"] == ["c"] and res["new_category_share"] == 0.25 and res["effect"] > 0.3
+    assert (
+        res["new_categories"] == ["c"] and res["new_category_share"] == 0.25 and res["effect"] > 0.3
+    )
 
 
 def test_bad_inputs_are_refused(credit_halves):

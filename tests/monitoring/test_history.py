@@ -3,16 +3,41 @@ import json
 import pytest
 
 from lab2prod.errors import MonitoringError
-from lab2prod.monitoring.history import append_record, history_path, log_metrics_to_mlflow, read_history
+from lab2prod.monitoring.history import (
+    append_record,
+    history_path,
+    log_metrics_to_mlflow,
+    read_history,
+)
 
 
 def test_append_never_rewrites_earlier_rows(tmp_path):
     path = history_path(tmp_path / "lake")
-    append_record(path, {"kind": "monitor", "batch_id": "b1", "model_version": "1", "drift_share": 0.0,
-                         "dataset_drift": False, "drifted_features": [], "details": {"note": "a, \"quoted\" one"}})
+    append_record(
+        path,
+        {
+            "kind": "monitor",
+            "batch_id": "b1",
+            "model_version": "1",
+            "drift_share": 0.0,
+            "dataset_drift": False,
+            "drifted_features": [],
+            "details": {"note": 'a, "quoted" one'},
+        },
+    )
     before = path.read_bytes()
-    append_record(path, {"kind": "monitor", "batch_id": "b2", "model_version": "1", "drift_share": 0.4,
-                         "dataset_drift": True, "drifted_features": ["Income", "Age"], "realized": 0.7})
+    append_record(
+        path,
+        {
+            "kind": "monitor",
+            "batch_id": "b2",
+            "model_version": "1",
+            "drift_share": 0.4,
+            "dataset_drift": True,
+            "drifted_features": ["Income", "Age"],
+            "realized": 0.7,
+        },
+    )
     after = path.read_bytes()
     assert after.startswith(before) and len(after) > len(before)
     history = read_history(path)
@@ -42,8 +67,17 @@ def test_headline_numbers_go_to_mlflow(tmp_path):
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = mlflow.create_experiment("mon", artifact_location=(tmp_path / "art").as_uri())
-    run_id = log_metrics_to_mlflow({"kind": "monitor", "batch_id": "b1", "drift_share": 0.25, "dataset_drift": True,
-                                    "realized": 0.71}, experiment, step=3)
+    run_id = log_metrics_to_mlflow(
+        {
+            "kind": "monitor",
+            "batch_id": "b1",
+            "drift_share": 0.25,
+            "dataset_drift": True,
+            "realized": 0.71,
+        },
+        experiment,
+        step=3,
+    )
     run = mlflow.MlflowClient().get_run(run_id)
     assert run.data.metrics == {"drift_share": 0.25, "dataset_drift": 1.0, "realized": 0.71}
     assert run.data.tags["monitoring.batch_id"] == "b1"

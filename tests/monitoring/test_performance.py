@@ -3,8 +3,13 @@ import pandas as pd
 import pytest
 
 from lab2prod.errors import MonitoringError
-from lab2prod.monitoring.performance import (holdout_metrics, join_labels, lineage, prediction_column,
-                                             realized_performance)
+from lab2prod.monitoring.performance import (
+    holdout_metrics,
+    join_labels,
+    lineage,
+    prediction_column,
+    realized_performance,
+)
 
 
 @pytest.fixture
@@ -13,20 +18,43 @@ def scored():
     n = 200
     y = rng.integers(0, 2, n)
     proba = np.clip(0.3 * y + rng.random(n) * 0.7, 0, 1)
-    return pd.DataFrame({"id": [f"i{i}" for i in range(n)], "probability": proba, "model_name": "m",
-                         "model_version": 3, "run_id": "abc"}), y
+    return pd.DataFrame(
+        {
+            "id": [f"i{i}" for i in range(n)],
+            "probability": proba,
+            "model_name": "m",
+            "model_version": 3,
+            "run_id": "abc",
+        }
+    ), y
 
 
 def test_join_and_realized_performance(scored, contract):
     frame, y = scored
-    labels = pd.DataFrame({"id": list(frame["id"][:150]) + ["ghost"], "y": list(np.where(y[:150] == 1, "bad", "good")) + ["good"]})
+    labels = pd.DataFrame(
+        {
+            "id": list(frame["id"][:150]) + ["ghost"],
+            "y": list(np.where(y[:150] == 1, "bad", "good")) + ["good"],
+        }
+    )
     joined, unmatched = join_labels(frame, labels, contract)
     assert len(joined) == 150 and unmatched == 1
-    good = realized_performance(joined, contract, prediction_column(frame, "classification"),
-                                {"roc_auc": 0.70}, tolerance=0.05, unmatched=unmatched)
+    good = realized_performance(
+        joined,
+        contract,
+        prediction_column(frame, "classification"),
+        {"roc_auc": 0.70},
+        tolerance=0.05,
+        unmatched=unmatched,
+    )
     assert good.realized > 0.8 and not good.degraded
-    worse = realized_performance(joined.assign(probability=1 - joined["probability"]), contract, "probability",
-                                 {"roc_auc": 0.70}, tolerance=0.05)
+    worse = realized_performance(
+        joined.assign(probability=1 - joined["probability"]),
+        contract,
+        "probability",
+        {"roc_auc": 0.70},
+        tolerance=0.05,
+    )
     assert worse.degraded and worse.summary()["holdout"] == 0.70
     assert lineage(frame) == {"model_name": "m", "model_version": "3", "run_id": "abc"}
 
@@ -54,7 +82,9 @@ def test_holdout_metrics_from_a_real_run(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = mlflow.MlflowClient().create_experiment("e", artifact_location=(tmp_path / "art").as_uri())
+    experiment = mlflow.MlflowClient().create_experiment(
+        "e", artifact_location=(tmp_path / "art").as_uri()
+    )
     with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_metrics({"test_roc_auc": 0.81, "valid_roc_auc": 0.7})
     assert holdout_metrics(run.info.run_id) == {"roc_auc": 0.81}

@@ -4,14 +4,21 @@ import pytest
 
 from lab2prod import tracking
 from lab2prod.errors import MonitoringError
-from lab2prod.monitoring.retrain import (RetrainConfig, newest_window, retrain_in_process, retrain_needed,
-                                         pipeline_command, write_window_catalog)
+from lab2prod.monitoring.retrain import (
+    RetrainConfig,
+    newest_window,
+    pipeline_command,
+    retrain_in_process,
+    retrain_needed,
+    write_window_catalog,
+)
 from lab2prod.release import registry
 
 
 def test_retrain_needed_follows_the_status():
-    assert retrain_needed({"status": "alert", "retrain": True, "triggers": ["dataset drift 40% >= 25%"]}) == (
-        True, ["dataset drift 40% >= 25%"])
+    assert retrain_needed(
+        {"status": "alert", "retrain": True, "triggers": ["dataset drift 40% >= 25%"]}
+    ) == (True, ["dataset drift 40% >= 25%"])
     due, reasons = retrain_needed({"status": "warning", "retrain": False, "batch_id": "b7"})
     assert not due and "no retraining threshold crossed" in reasons[0]
     with pytest.raises(MonitoringError, match="no 'retrain' field"):
@@ -33,7 +40,9 @@ def store(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
-    return mlflow.MlflowClient().create_experiment("retrain", artifact_location=(tmp_path / "art").as_uri())
+    return mlflow.MlflowClient().create_experiment(
+        "retrain", artifact_location=(tmp_path / "art").as_uri()
+    )
 
 
 def test_a_retrained_model_that_is_not_better_is_not_promoted(credit_lake, store):
@@ -43,14 +52,22 @@ def test_a_retrained_model_that_is_not_better_is_not_promoted(credit_lake, store
     first = retrain_in_process(window, contract, config, "m", store, ["first"])
     assert first.decision.promote and first.champion_version == first.version == "1"
     # a one-split stump retrained on the same rows is worse than the champion on the same held-out rows
-    stump = RetrainConfig(window_rows=2000, seed=1, family="random_forest",
-                          model_params={"n_estimators": 1, "max_depth": 1})
+    stump = RetrainConfig(
+        window_rows=2000,
+        seed=1,
+        family="random_forest",
+        model_params={"n_estimators": 1, "max_depth": 1},
+    )
     second = retrain_in_process(window, contract, stump, "m", store, ["drift"])
     assert not second.decision.promote and "not better" in "; ".join(second.decision.reasons)
     assert registry.version_by_alias("m", registry.CHAMPION).version == "1"
     assert registry.version_by_alias("m", registry.CHALLENGER).version == "2"
     metrics, _, tags = tracking.run_data(second.run_id)
-    assert tags["gate.decision"] == "reject" and "test_roc_auc" in metrics and "champion_roc_auc" in metrics
+    assert (
+        tags["gate.decision"] == "reject"
+        and "test_roc_auc" in metrics
+        and "champion_roc_auc" in metrics
+    )
     assert second.record("b9")["decision"] == "reject"
 
 
@@ -62,7 +79,9 @@ def test_pipeline_path_gets_a_window_catalog(credit_lake, tmp_path):
     loaded = settings.load_catalog(catalog)
     assert loaded.key == "applicant_id" and loaded.sources[0].path.name == "window.csv"
     command, env = pipeline_command(tmp_path, catalog, "env.test.yaml")
-    assert command[1:4] == ["build", "--force", "--env--data"] and env == {"PLOOMBER_ENV_FILENAME": "env.test.yaml"}
+    assert command[1:4] == ["build", "--force", "--env--data"] and env == {
+        "PLOOMBER_ENV_FILENAME": "env.test.yaml"
+    }
     assert command[4] == str(catalog.relative_to(tmp_path))
     assert command[5:] == ["--env--lake", str(catalog.relative_to(tmp_path).parent / "lake")]
     with pytest.raises(MonitoringError, match="outside the project"):

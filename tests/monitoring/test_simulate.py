@@ -23,7 +23,9 @@ def test_batches_follow_the_scenario(credit_lake):
     past_partime = (frame.loc[frame["Job"] == "partime", "Status"] == "bad").mean()
     assert (last.loc[segment, "Status"] == "bad").mean() < past_partime - 0.25
     pd.testing.assert_frame_equal(last, make_batch(frame, contract, scenario, 4))
-    assert not last.equals(make_batch(frame, contract, Scenario(batches=5, batch_rows=500, seed=4), 4))
+    assert not last.equals(
+        make_batch(frame, contract, Scenario(batches=5, batch_rows=500, seed=4), 4)
+    )
 
 
 def test_same_seed_same_figures(credit_lake, tmp_path, monkeypatch):
@@ -33,9 +35,25 @@ def test_same_seed_same_figures(credit_lake, tmp_path, monkeypatch):
     assert direct["table"]["retrained"].any() and direct["decisions"]
     # the command, in an empty project folder: it ingests the bundled sources itself
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'unused.db'}")
-    code = main(["simulate", "--batches", "3", "--batch-rows", "400", "--drift-start", "1", "--seed", "7",
-                 "--root", str(tmp_path), "--contract", str(PROJECT / "data/contracts/credit.yaml"),
-                 "--catalog", str(PROJECT / "data/sources/credit/catalog.yaml")])
+    code = main(
+        [
+            "simulate",
+            "--batches",
+            "3",
+            "--batch-rows",
+            "400",
+            "--drift-start",
+            "1",
+            "--seed",
+            "7",
+            "--root",
+            str(tmp_path),
+            "--contract",
+            str(PROJECT / "data/contracts/credit.yaml"),
+            "--catalog",
+            str(PROJECT / "data/sources/credit/catalog.yaml"),
+        ]
+    )
     assert code == 0
     saved = json.loads((tmp_path / "reports/simulation.json").read_text())
     assert saved["table"] == json.loads(direct["table"].to_json(orient="records"))

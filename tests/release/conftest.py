@@ -14,16 +14,19 @@ from lab2prod.modeling import estimators, features
 
 @pytest.fixture
 def release_contract():
-    return contract_from_dict({
-        "dataset": "toy", "task": "classification",
-        "target": {"name": "y", "labels": ["no", "yes"], "positive": "yes"},
-        "columns": {
-            "x1": {"type": "float", "nullable": False},
-            "x2": {"type": "float", "nullable": False},
-            "color": {"type": "category", "nullable": True, "categories": ["red", "blue"]},
-            "y": {"type": "category", "nullable": False, "categories": ["no", "yes"]},
-        },
-    })
+    return contract_from_dict(
+        {
+            "dataset": "toy",
+            "task": "classification",
+            "target": {"name": "y", "labels": ["no", "yes"], "positive": "yes"},
+            "columns": {
+                "x1": {"type": "float", "nullable": False},
+                "x2": {"type": "float", "nullable": False},
+                "color": {"type": "category", "nullable": True, "categories": ["red", "blue"]},
+                "y": {"type": "category", "nullable": False, "categories": ["no", "yes"]},
+            },
+        }
+    )
 
 
 def toy_frame(n: int, seed: int) -> pd.DataFrame:
@@ -57,17 +60,25 @@ def store(tmp_path_factory):
 @pytest.fixture
 def fit_and_log(release_contract):
     """Fit a logistic regression on `train` (labels shuffled when asked), log it; return (model_uri, run_id)."""
+
     def _fit(train: pd.DataFrame, shuffle_labels: bool = False, seed: int = 0) -> tuple[str, str]:
         cols = features.model_columns(release_contract)
-        model = estimators.build_estimator("logistic_regression", "classification", cols["numeric"],
-                                           cols["categorical"], random_state=seed)
+        model = estimators.build_estimator(
+            "logistic_regression",
+            "classification",
+            cols["numeric"],
+            cols["categorical"],
+            random_state=seed,
+        )
         y = features.target_vector(train, release_contract)
         if shuffle_labels:
             y = np.random.default_rng(seed).permutation(y)
         X = features.model_frame(train, release_contract)
         model.fit(X, y)
         with mlflow.start_run() as run:
-            uri = tracking.log_sklearn_model(model, X.head(20), estimators.trusted_types("logistic_regression"),
-                                             "predict_proba")
+            uri = tracking.log_sklearn_model(
+                model, X.head(20), estimators.trusted_types("logistic_regression"), "predict_proba"
+            )
         return uri, run.info.run_id
+
     return _fit

@@ -15,9 +15,15 @@ def test_every_release_command_has_help(command, capsys):
 
 
 def test_rollback_without_previous_and_promote_without_reason_fail_cleanly(store, capsys):
-    assert main(["rollback", "--reason", "bad release", "--model", "nothing-here", "--root", str(store)]) == 2
+    assert (
+        main(
+            ["rollback", "--reason", "bad release", "--model", "nothing-here", "--root", str(store)]
+        )
+        == 2
+    )
     assert capsys.readouterr().err.strip() == (
-        "error: model 'nothing-here' has no version with alias 'previous': nothing to roll back to")
+        "error: model 'nothing-here' has no version with alias 'previous': nothing to roll back to"
+    )
     with pytest.raises(SystemExit) as exc:
         main(["promote", "3", "--model", "m", "--root", str(store)])  # --reason is required
     assert exc.value.code == 2
@@ -25,7 +31,8 @@ def test_rollback_without_previous_and_promote_without_reason_fail_cleanly(store
 
 @pytest.mark.integration  # two fresh-process infrastructure checks, each loading a model: tens of seconds
 def test_promote_a_better_version_then_rollback_through_the_command_line(
-        store, toy_data, release_contract, fit_and_log, capsys):
+    store, toy_data, release_contract, fit_and_log, capsys
+):
     from mlflow import MlflowClient
 
     from lab2prod import tracking
@@ -38,22 +45,65 @@ def test_promote_a_better_version_then_rollback_through_the_command_line(
     registry.register(weak_uri, name)
     registry.register(good_uri, name)
     registry.promote(name, "1")  # the weak model is today's champion
-    scores = [holdout_metrics(tracking.load_sklearn_model(f"models:/{name}/{v}"), toy_data["test"], release_contract,
-                              0.5)["roc_auc"] for v in ("1", "2")]
+    scores = [
+        holdout_metrics(
+            tracking.load_sklearn_model(f"models:/{name}/{v}"),
+            toy_data["test"],
+            release_contract,
+            0.5,
+        )["roc_auc"]
+        for v in ("1", "2")
+    ]
     assert scores[1] > scores[0] + 0.1, scores  # version 2 is the better challenger
 
-    assert main(["promote", "2", "--reason", "better on the holdout", "--model", name, "--root", str(store)]) == 0
+    assert (
+        main(
+            [
+                "promote",
+                "2",
+                "--reason",
+                "better on the holdout",
+                "--model",
+                name,
+                "--root",
+                str(store),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"{name} v2 is champion; v1 keeps alias 'previous'" in out
     assert registry.aliases(name) == {"champion": "2", "previous": "1"}
     tags = MlflowClient().get_model_version(name, "2").tags
     assert (tags["release.action"], tags["release.reason"], tags["release.replaced"]) == (
-        "promote", "better on the holdout", "1")
-    assert MlflowClient().get_model_version(name, "1").tags["release.demoted_reason"] == "better on the holdout"
+        "promote",
+        "better on the holdout",
+        "1",
+    )
+    assert (
+        MlflowClient().get_model_version(name, "1").tags["release.demoted_reason"]
+        == "better on the holdout"
+    )
 
-    assert main(["rollback", "--reason", "complaints after release", "--model", name, "--root", str(store)]) == 0
+    assert (
+        main(
+            [
+                "rollback",
+                "--reason",
+                "complaints after release",
+                "--model",
+                name,
+                "--root",
+                str(store),
+            ]
+        )
+        == 0
+    )
     assert f"{name} v1 is champion again; v2 now holds alias 'previous'" in capsys.readouterr().out
     assert registry.aliases(name) == {"champion": "1", "previous": "2"}
     tags = MlflowClient().get_model_version(name, "1").tags
-    assert (tags["release.action"], tags["release.reason"]) == ("rollback", "complaints after release")
+    assert (tags["release.action"], tags["release.reason"]) == (
+        "rollback",
+        "complaints after release",
+    )
     assert MlflowClient().get_model_version_by_alias(name, "champion").source == weak_uri

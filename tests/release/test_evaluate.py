@@ -5,8 +5,13 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from lab2prod.release.evaluate import (bootstrap_intervals, evaluation_plots, importance_plot, importance_table,
-                                       slice_metrics)
+from lab2prod.release.evaluate import (
+    bootstrap_intervals,
+    evaluation_plots,
+    importance_plot,
+    importance_table,
+    slice_metrics,
+)
 
 
 @pytest.fixture
@@ -34,17 +39,23 @@ def test_regression_intervals_and_plots():
     y = rng.normal(size=200)
     pred = y + rng.normal(scale=0.5, size=200)
     out = bootstrap_intervals(y, pred, "regression", rounds=40, seed=0)
-    assert set(out) == {"rmse", "mae", "r2"} and 0.3 < out["rmse"]["low"] < out["rmse"]["value"] < out["rmse"]["high"] < 0.7
+    assert (
+        set(out) == {"rmse", "mae", "r2"}
+        and 0.3 < out["rmse"]["low"] < out["rmse"]["value"] < out["rmse"]["high"] < 0.7
+    )
     assert set(evaluation_plots(y, pred, "regression")) == {"predicted_vs_actual", "residuals"}
-    assert set(evaluation_plots((pred > 0).astype(int), 1 / (1 + np.exp(-pred)), "classification")) == {
-        "roc", "pr", "calibration", "confusion"}
+    assert set(
+        evaluation_plots((pred > 0).astype(int), 1 / (1 + np.exp(-pred)), "classification")
+    ) == {"roc", "pr", "calibration", "confusion"}
 
 
 def test_regression_slices_get_regression_metrics():
     # (the pipeline-level regression build has no categorical column to slice on)
     rng = np.random.default_rng(2)
     y = rng.normal(size=200)
-    pred = y + np.where(np.arange(200) < 100, 0.1, 2.0) * rng.normal(size=200)  # sex "2" is predicted worse
+    pred = y + np.where(np.arange(200) < 100, 0.1, 2.0) * rng.normal(
+        size=200
+    )  # sex "2" is predicted worse
     slices = pd.DataFrame({"sex": ["1"] * 100 + ["2"] * 100})
     rows = {r["value"]: r for r in slice_metrics(slices, y, pred, "regression")}
     assert set(rows) == {"1", "2"} and rows["1"]["rows"] == rows["2"]["rows"] == 100
@@ -72,5 +83,10 @@ def test_permutation_importance_ranks_the_informative_column_first_and_is_seeded
     assert [r["feature"] for r in table] == ["signal", "noise"] and table[0]["importance"] > 0.1
     assert table == importance_table(model, X, y, "classification", seed=0, repeats=3)
     reg = LinearRegression().fit(X, X["signal"] * 3)
-    assert importance_table(reg, X, (X["signal"] * 3).to_numpy(), "regression", seed=0, repeats=2)[0]["feature"] == "signal"
+    assert (
+        importance_table(reg, X, (X["signal"] * 3).to_numpy(), "regression", seed=0, repeats=2)[0][
+            "feature"
+        ]
+        == "signal"
+    )
     assert importance_plot(table).axes[0].get_title() == "Permutation importance (test)"

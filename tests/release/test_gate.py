@@ -7,14 +7,20 @@ from lab2prod.release.gate import decide
 
 def test_floors_and_tolerance_decide_and_tags_carry_the_numbers():
     champ = {"roc_auc": 0.80, "brier": 0.15}
-    assert decide({"roc_auc": 0.81, "brier": 0.14}, champ, "roc_auc", floors={"roc_auc": 0.7, "brier": 0.2}).promote
-    assert not decide({"roc_auc": 0.80, "brier": 0.14}, champ, "roc_auc").promote  # equal is not better
+    assert decide(
+        {"roc_auc": 0.81, "brier": 0.14}, champ, "roc_auc", floors={"roc_auc": 0.7, "brier": 0.2}
+    ).promote
+    assert not decide(
+        {"roc_auc": 0.80, "brier": 0.14}, champ, "roc_auc"
+    ).promote  # equal is not better
     assert decide({"roc_auc": 0.795, "brier": 0.14}, champ, "roc_auc", tolerance=0.01).promote
     worse = decide({"roc_auc": 0.81, "brier": 0.30}, champ, "roc_auc", floors={"brier": 0.25})
     assert not worse.promote and "brier=0.3000 misses floor 0.25" in worse.reasons
     tags = worse.as_tags()
     assert tags["gate.decision"] == "reject" and tags["gate.floor.brier"] == "0.25"
-    assert tags["gate.champion.roc_auc"] == "0.800000" and tags["gate.challenger.brier"] == "0.300000"
+    assert (
+        tags["gate.champion.roc_auc"] == "0.800000" and tags["gate.challenger.brier"] == "0.300000"
+    )
     blocked = decide({"roc_auc": 0.9}, None, "roc_auc").blocked("infrastructure check failed: x")
     assert not blocked.promote and blocked.reasons[-1] == "infrastructure check failed: x"
 

@@ -11,44 +11,114 @@ def _write(folder, name, data):
 
 
 def test_card_and_report_show_the_evidence(tmp_path):
-    contract = contract_from_dict({
-        "dataset": "toy", "task": "classification", "target": {"name": "y", "labels": ["no", "yes"], "positive": "yes"},
-        "columns": {"x": {"type": "float", "min": 0}, "home": {"type": "category", "categories": ["own", "rent"]},
-                    "y": {"type": "category", "categories": ["no", "yes"]}}}, origin="contracts/toy.yaml")
+    contract = contract_from_dict(
+        {
+            "dataset": "toy",
+            "task": "classification",
+            "target": {"name": "y", "labels": ["no", "yes"], "positive": "yes"},
+            "columns": {
+                "x": {"type": "float", "min": 0},
+                "home": {"type": "category", "categories": ["own", "rent"]},
+                "y": {"type": "category", "categories": ["no", "yes"]},
+            },
+        },
+        origin="contracts/toy.yaml",
+    )
     products = tmp_path / "products"
     products.mkdir()
     _write(products, "validate", {"sha256": "ab" * 32, "rows": 500, "quarantined": 3})
     _write(products, "start", {"run_id": "parent123"})
-    _write(products, "select", {"run_id": "run42", "model_uri": "models:/m-1", "family": "logistic_regression",
-                                "model_params": {"C": 1.0}, "cell": "train-1", "select_metric": "roc_auc",
-                                "grid": [{"cell": "train-0", "family": "logistic_regression", "model_params": {"C": 0.1},
-                                          "roc_auc": 0.7, "chosen": False},
-                                         {"cell": "train-1", "family": "logistic_regression", "model_params": {"C": 1.0},
-                                          "roc_auc": 0.8, "chosen": True}]})
-    _write(products, "evaluate", {"rows_test": 100, "bootstrap_rounds": 50, "threshold": 0.5,
-                                  "test_metrics": {"roc_auc": 0.81},
-                                  "intervals": {"roc_auc": {"value": 0.81, "low": 0.74, "high": 0.87}},
-                                  "slices": [{"column": "home", "value": "own", "rows": 90, "roc_auc": 0.83},
-                                             {"column": "home", "value": "rent", "rows": 10}],
-                                  "importance": [{"feature": "x", "importance": 0.2, "std": 0.01}],
-                                  "figures": ["figures/roc.png"]})
-    _write(products, "register", {"model_name": "toy-model", "version": "4", "champion_version": "3",
-                                  "champion_before": "3", "champion_after": "3", "promoted": False,
-                                  "reasons": ["roc_auc 0.8100 vs champion 0.8300: not better (tolerance 0.0)"],
-                                  "notes": [], "challenger_metrics": {"roc_auc": 0.81},
-                                  "champion_metrics": {"roc_auc": 0.83},
-                                  "decision": {"gate.metric": "roc_auc", "gate.challenger": "0.810000",
-                                               "gate.champion": "0.830000", "gate.tolerance": "0.0",
-                                               "gate.floor.roc_auc": "0.7", "gate.decision": "reject"},
-                                  "infra": {"infra.ok": "false", "infra.error": "not run: the gate rejected it"}})
+    _write(
+        products,
+        "select",
+        {
+            "run_id": "run42",
+            "model_uri": "models:/m-1",
+            "family": "logistic_regression",
+            "model_params": {"C": 1.0},
+            "cell": "train-1",
+            "select_metric": "roc_auc",
+            "grid": [
+                {
+                    "cell": "train-0",
+                    "family": "logistic_regression",
+                    "model_params": {"C": 0.1},
+                    "roc_auc": 0.7,
+                    "chosen": False,
+                },
+                {
+                    "cell": "train-1",
+                    "family": "logistic_regression",
+                    "model_params": {"C": 1.0},
+                    "roc_auc": 0.8,
+                    "chosen": True,
+                },
+            ],
+        },
+    )
+    _write(
+        products,
+        "evaluate",
+        {
+            "rows_test": 100,
+            "bootstrap_rounds": 50,
+            "threshold": 0.5,
+            "test_metrics": {"roc_auc": 0.81},
+            "intervals": {"roc_auc": {"value": 0.81, "low": 0.74, "high": 0.87}},
+            "slices": [
+                {"column": "home", "value": "own", "rows": 90, "roc_auc": 0.83},
+                {"column": "home", "value": "rent", "rows": 10},
+            ],
+            "importance": [{"feature": "x", "importance": 0.2, "std": 0.01}],
+            "figures": ["figures/roc.png"],
+        },
+    )
+    _write(
+        products,
+        "register",
+        {
+            "model_name": "toy-model",
+            "version": "4",
+            "champion_version": "3",
+            "champion_before": "3",
+            "champion_after": "3",
+            "promoted": False,
+            "reasons": ["roc_auc 0.8100 vs champion 0.8300: not better (tolerance 0.0)"],
+            "notes": [],
+            "challenger_metrics": {"roc_auc": 0.81},
+            "champion_metrics": {"roc_auc": 0.83},
+            "decision": {
+                "gate.metric": "roc_auc",
+                "gate.challenger": "0.810000",
+                "gate.champion": "0.830000",
+                "gate.tolerance": "0.0",
+                "gate.floor.roc_auc": "0.7",
+                "gate.decision": "reject",
+            },
+            "infra": {"infra.ok": "false", "infra.error": "not run: the gate rejected it"},
+        },
+    )
     facts = build_facts(products, contract, commit="abc123", tracking_uri="sqlite:///x.db")
     written = write_reports(facts, tmp_path / "reports")
     card = written["model_card"].read_text()
-    for text in ("SHA-256 <code>" + "ab" * 32, "500 rows (3 quarantined", "0.7400 – 0.8700", "not promoted",
-                 "toy-model version 4 (champion now: v3)", "<code>run42</code> nested in build run <code>parent123</code>",
-                 "<code>abc123</code>", "home=rent (10 rows)", "no date column declared", "contracts/toy.yaml",
-                 "probability that &#39;y&#39; is &#39;yes&#39;", "roc_auc ≥ 0.7"):
+    for text in (
+        "SHA-256 <code>" + "ab" * 32,
+        "500 rows (3 quarantined",
+        "0.7400 – 0.8700",
+        "not promoted",
+        "toy-model version 4 (champion now: v3)",
+        "<code>run42</code> nested in build run <code>parent123</code>",
+        "<code>abc123</code>",
+        "home=rent (10 rows)",
+        "no date column declared",
+        "contracts/toy.yaml",
+        "probability that &#39;y&#39; is &#39;yes&#39;",
+        "roc_auc ≥ 0.7",
+    ):
         assert text in card, text
     index = written["index"].read_text()
-    assert "train-1 ✔" in index and 'src="figures/roc.png"' in index and 'href="model_card.html"' in index
-
+    assert (
+        "train-1 ✔" in index
+        and 'src="figures/roc.png"' in index
+        and 'href="model_card.html"' in index
+    )

@@ -11,8 +11,17 @@ from lab2prod.release.promotion import promote_checked, release_challenger
 
 
 def _release(name, uri, run_id, toy_data, contract):
-    return release_challenger(uri, run_id, name, toy_data["test"], contract, metric="roc_auc",
-                              floors={"roc_auc": 0.6}, tolerance=0.0, infra_rows=200)
+    return release_challenger(
+        uri,
+        run_id,
+        name,
+        toy_data["test"],
+        contract,
+        metric="roc_auc",
+        floors={"roc_auc": 0.6},
+        tolerance=0.0,
+        infra_rows=200,
+    )
 
 
 def _tags(name, version):
@@ -20,7 +29,9 @@ def _tags(name, version):
 
 
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
-def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(store, toy_data, release_contract, fit_and_log):
+def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(
+    store, toy_data, release_contract, fit_and_log
+):
     name = "worse"
     good_uri, good_run = fit_and_log(toy_data["train"])
     first = _release(name, good_uri, good_run, toy_data, release_contract)
@@ -33,7 +44,9 @@ def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(store, toy_
     worse = _release(name, bad_uri, bad_run, toy_data, release_contract)
     assert not worse.decision.promote
     # the champion was loaded from the registry and scored on the same test rows
-    assert worse.decision.champion_metrics["roc_auc"] == pytest.approx(first.decision.challenger_metrics["roc_auc"])
+    assert worse.decision.champion_metrics["roc_auc"] == pytest.approx(
+        first.decision.challenger_metrics["roc_auc"]
+    )
     assert worse.decision.champion_metrics["roc_auc"] > worse.decision.challenger_metrics["roc_auc"]
     assert registry.aliases(name) == {"champion": "1", "challenger": "2"}
     tags = _tags(name, "2")
@@ -45,7 +58,8 @@ def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(store, toy_
 
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
 def test_better_challenger_is_promoted_and_rollback_restores_the_previous_champion(
-        store, toy_data, release_contract, fit_and_log):
+    store, toy_data, release_contract, fit_and_log
+):
     name = "better"
     weak_uri, weak_run = fit_and_log(toy_data["train"], shuffle_labels=True)
     weak = _release(name, weak_uri, weak_run, toy_data, release_contract)
@@ -56,7 +70,9 @@ def test_better_challenger_is_promoted_and_rollback_restores_the_previous_champi
 
     good_uri, good_run = fit_and_log(toy_data["train"])
     better = _release(name, good_uri, good_run, toy_data, release_contract)
-    assert better.decision.promote and better.champion_before == "1" and better.champion_after == "2"
+    assert (
+        better.decision.promote and better.champion_before == "1" and better.champion_after == "2"
+    )
     assert registry.aliases(name) == {"champion": "2", "challenger": "2", "previous": "1"}
     assert _tags(name, "2")["gate.decision"] == "promote" and _tags(name, "2")["infra.ok"] == "true"
 
@@ -68,7 +84,9 @@ def test_better_challenger_is_promoted_and_rollback_restores_the_previous_champi
     assert _tags(name, "2")["release.demoted_reason"] == "complaints after release"
 
 
-def test_promote_and_rollback_refuse_what_cannot_be_done(store, toy_data, release_contract, fit_and_log):
+def test_promote_and_rollback_refuse_what_cannot_be_done(
+    store, toy_data, release_contract, fit_and_log
+):
     name = "refusals"
     with pytest.raises(RegistryError, match="no version with alias 'previous'"):
         registry.rollback(name, reason="x")
@@ -83,6 +101,8 @@ def test_promote_and_rollback_refuse_what_cannot_be_done(store, toy_data, releas
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
 def test_a_model_failing_the_infra_check_is_never_promoted(store):
     # the fresh process cannot load it: one subprocess, so this test costs the imports of mlflow once
-    with pytest.raises(RegistryError, match=r"version 1 failed the infrastructure check \(exit 1: .*not found"):
+    with pytest.raises(
+        RegistryError, match=r"version 1 failed the infrastructure check \(exit 1: .*not found"
+    ):
         promote_checked("no-such-model", "1", reason="try")
     assert registry.aliases("no-such-model") == {}

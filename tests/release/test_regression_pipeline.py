@@ -25,14 +25,24 @@ def test_regression_pipeline_end_to_end(byod_project):
     rmse = evaluated["intervals"]["rmse"]
     # psavert is a savings rate in percent (about 2 to 17): an error of a few points, not of tens
     assert rmse["low"] <= rmse["value"] <= rmse["high"] and 0.1 < rmse["value"] < 10
-    assert evaluated["bootstrap_rounds"] == 50 and evaluated["slices"] == []  # no categorical column to slice on
+    assert (
+        evaluated["bootstrap_rounds"] == 50 and evaluated["slices"] == []
+    )  # no categorical column to slice on
     # permutation importance over the model's inputs: the date counts as its numeric parts
     assert {"date__year", "date__month"} <= {row["feature"] for row in evaluated["importance"]}
-    assert {"figures/predicted_vs_actual.png", "figures/residuals.png", "figures/importance.png"} <= set(evaluated["figures"])
+    assert {
+        "figures/predicted_vs_actual.png",
+        "figures/residuals.png",
+        "figures/importance.png",
+    } <= set(evaluated["figures"])
     released = json.loads((project / "products/register.json").read_text())
     assert released["promoted"] and released["decision"]["gate.metric"] == "r2"
-    assert released["decision"]["gate.floor.mae"] == "10.0"  # the regression floor applied (and was met)
+    assert (
+        released["decision"]["gate.floor.mae"] == "10.0"
+    )  # the regression floor applied (and was met)
     assert released["infra"]["infra.ok"] == "true"
     card = (project / "reports/model_card.html").read_text()
     assert "regression of <code>psavert</code>" in card and "economics version 1" in card
-    assert (project / "reports/index.html").exists() and (project / "reports/figures/residuals.png").exists()
+    assert (project / "reports/index.html").exists() and (
+        project / "reports/figures/residuals.png"
+    ).exists()

@@ -16,7 +16,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 def test_result_names_what_differs_and_what_matches():
     same = ReproResult(first={"a": "1" * 64, "b": "2" * 64}, second={"a": "1" * 64, "b": "2" * 64})
     assert same.identical and same.describe().endswith("reproducible: both builds are identical")
-    other = ReproResult(first={"a": "1" * 64, "b": "2" * 64}, second={"a": "1" * 64, "b": "3" * 64, "c": "4" * 64})
+    other = ReproResult(
+        first={"a": "1" * 64, "b": "2" * 64}, second={"a": "1" * 64, "b": "3" * 64, "c": "4" * 64}
+    )
     assert other.differing == ["b", "c"] and not other.identical
     text = other.describe()
     assert "match    a" in text and "DIFFERS  b" in text and "DIFFERS  c  missing" in text
@@ -44,8 +46,21 @@ def test_an_override_of_an_unknown_env_key_is_refused(tmp_path):
 def test_unseeded_split_makes_repro_check_fail(tmp_path, capsys):
     # `seed: null` is the honest injection: split and sampling then draw from fresh OS entropy.
     # The builds stop after `split` (where the randomness enters) to keep this test to seconds.
-    code = main(["repro-check", "--root", str(PROJECT), "--set", "seed=null", "--set", "sample_rows=300",
-                 "--until", "split", "--keep", str(tmp_path)])
+    code = main(
+        [
+            "repro-check",
+            "--root",
+            str(PROJECT),
+            "--set",
+            "seed=null",
+            "--set",
+            "sample_rows=300",
+            "--until",
+            "split",
+            "--keep",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1, out
     assert "match    normalized data" in out
@@ -57,5 +72,7 @@ def test_builds_get_their_own_environment(monkeypatch):
     from lab2prod import settings
 
     monkeypatch.setenv("LAB2PROD_ROOT", "/somewhere/else")
-    env = settings.subprocess_env(set_={"MLFLOW_TRACKING_URI": "sqlite:////tmp/x.db"}, unset=("LAB2PROD_ROOT",))
+    env = settings.subprocess_env(
+        set_={"MLFLOW_TRACKING_URI": "sqlite:////tmp/x.db"}, unset=("LAB2PROD_ROOT",)
+    )
     assert "LAB2PROD_ROOT" not in env and env["MLFLOW_TRACKING_URI"] == "sqlite:////tmp/x.db"

@@ -21,27 +21,45 @@ def build_champion(root: Path, family: str = "logistic_regression", threshold: f
     import mlflow
 
     from lab2prod import settings, tracking
-    from lab2prod.data import contract as data_contract, ingest
+    from lab2prod.data import contract as data_contract
+    from lab2prod.data import ingest
     from lab2prod.modeling import estimators, features
     from lab2prod.release import registry
 
     the_contract = settings.load_contract(PROJECT / "data/contracts/credit.yaml")
-    result = ingest.ingest(settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"), the_contract,
-                           root / "data/lake")
+    result = ingest.ingest(
+        settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"),
+        the_contract,
+        root / "data/lake",
+    )
     train = data_contract.read_normalized(result.normalized, the_contract)
     columns = features.model_columns(the_contract)
-    model = estimators.build_estimator(family, the_contract.task, columns["numeric"], columns["categorical"])
-    model.fit(features.model_frame(train, the_contract), features.target_vector(train, the_contract))
+    model = estimators.build_estimator(
+        family, the_contract.task, columns["numeric"], columns["categorical"]
+    )
+    model.fit(
+        features.model_frame(train, the_contract), features.target_vector(train, the_contract)
+    )
     tracking.connect(root, "lab2prod-test")
     with mlflow.start_run(run_name=f"train-{family}") as run:
         mlflow.log_params({"family": family, "threshold": threshold})
-        model_uri = tracking.log_sklearn_model(model, features.model_frame(train.head(50), the_contract),
-                                               estimators.trusted_types(family), "predict_proba")
+        model_uri = tracking.log_sklearn_model(
+            model,
+            features.model_frame(train.head(50), the_contract),
+            estimators.trusted_types(family),
+            "predict_proba",
+        )
     version = registry.register(model_uri, MODEL_NAME, tags={"run_id": run.info.run_id})
     registry.promote(MODEL_NAME, version.version)
-    return {"root": root, "tracking_uri": settings.tracking_uri(root), "model_uri": f"models:/{MODEL_NAME}@champion",
-            "version": version.version, "run_id": run.info.run_id, "normalized": result.normalized,
-            "contract": the_contract}
+    return {
+        "root": root,
+        "tracking_uri": settings.tracking_uri(root),
+        "model_uri": f"models:/{MODEL_NAME}@champion",
+        "version": version.version,
+        "run_id": run.info.run_id,
+        "normalized": result.normalized,
+        "contract": the_contract,
+    }
 
 
 @pytest.fixture(scope="session")

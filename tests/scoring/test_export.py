@@ -18,16 +18,35 @@ from lab2prod.scoring.export import export_notebook, marked_notebooks, parameter
 PROJECT = Path(__file__).resolve().parents[2]
 CONTRACT_PATH = PROJECT / "data/contracts/credit.yaml"
 STAMP = "2026-01-01T00:00:00Z"
-BLOCKED = ("papermill", "ipykernel", "IPython", "jupyter_client", "jupyter_core", "nbformat", "nbclient", "ploomber")
+BLOCKED = (
+    "papermill",
+    "ipykernel",
+    "IPython",
+    "jupyter_client",
+    "jupyter_core",
+    "nbformat",
+    "nbclient",
+    "ploomber",
+)
 
 
 def _notebook(cells: list[dict], export: bool = True) -> dict:
-    return {"cells": cells, "metadata": {"lab2prod": {"export": export}}, "nbformat": 4, "nbformat_minor": 5}
+    return {
+        "cells": cells,
+        "metadata": {"lab2prod": {"export": export}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
 def _code(source: str, *tags: str) -> dict:
-    return {"cell_type": "code", "source": source, "metadata": {"tags": list(tags)}, "outputs": [],
-            "execution_count": None}
+    return {
+        "cell_type": "code",
+        "source": source,
+        "metadata": {"tags": list(tags)},
+        "outputs": [],
+        "execution_count": None,
+    }
 
 
 def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
@@ -36,8 +55,13 @@ def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
 
 def _run_side_by_side(*commands: tuple[list[str], dict]) -> list[subprocess.CompletedProcess]:
     """Run the (args, kwargs) commands at the same time (each mostly imports and loads a model); wait for all."""
-    started = [(args, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw))
-               for args, kw in commands]
+    started = [
+        (
+            args,
+            subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw),
+        )
+        for args, kw in commands
+    ]
     done = []
     for args, process in started:
         try:
@@ -51,15 +75,23 @@ def _run_side_by_side(*commands: tuple[list[str], dict]) -> list[subprocess.Comp
 
 
 def test_parameters_become_options_and_exploration_is_dropped(tmp_path):
-    nb = _notebook([
-        {"cell_type": "markdown", "source": "# Double\nDoubles a number.", "metadata": {}},
-        _code("upstream = None\nproduct = None\nx = 2  # the number\nname = 'a%b'\nflag = False\nextra = None", "parameters"),
-        _code("print('result', x * 2, name, flag, extra)"),
-        _code("raise SystemExit('exploration must not run')", "exploration"),
-    ])
+    nb = _notebook(
+        [
+            {"cell_type": "markdown", "source": "# Double\nDoubles a number.", "metadata": {}},
+            _code(
+                "upstream = None\nproduct = None\nx = 2  # the number\nname = 'a%b'\nflag = False\nextra = None",
+                "parameters",
+            ),
+            _code("print('result', x * 2, name, flag, extra)"),
+            _code("raise SystemExit('exploration must not run')", "exploration"),
+        ]
+    )
     script = tmp_path / "double.py"
     script.write_text(export_notebook(tmp_path / "double.ipynb", nb, origin="double.ipynb"))
-    assert "upstream" not in script.read_text() and "exploration must not run" not in script.read_text()
+    assert (
+        "upstream" not in script.read_text()
+        and "exploration must not run" not in script.read_text()
+    )
     assert _run([sys.executable, str(script)]).stdout.strip() == "result 4 a%b False None"
     out = _run([sys.executable, str(script), "--x", "5", "--flag", "true", "--extra", "[1, 2]"])
     assert out.stdout.strip() == "result 10 a%b True [1, 2]", out.stderr
@@ -70,11 +102,18 @@ def test_parameters_become_options_and_exploration_is_dropped(tmp_path):
 
 
 def test_export_refuses_what_a_script_cannot_run(tmp_path):
-    with pytest.raises(ConfigError, match=r"nb.ipynb: expected exactly one code cell tagged 'parameters', found 0"):
+    with pytest.raises(
+        ConfigError, match=r"nb.ipynb: expected exactly one code cell tagged 'parameters', found 0"
+    ):
         export_notebook(tmp_path / "nb.ipynb", _notebook([_code("x = 1")]), origin="nb.ipynb")
-    with pytest.raises(ConfigError, match=r"nb.ipynb: cell 1 line 1: IPython magic '%matplotlib inline'"):
-        export_notebook(tmp_path / "nb.ipynb", _notebook([_code("x = 1", "parameters"), _code("%matplotlib inline")]),
-                        origin="nb.ipynb")
+    with pytest.raises(
+        ConfigError, match=r"nb.ipynb: cell 1 line 1: IPython magic '%matplotlib inline'"
+    ):
+        export_notebook(
+            tmp_path / "nb.ipynb",
+            _notebook([_code("x = 1", "parameters"), _code("%matplotlib inline")]),
+            origin="nb.ipynb",
+        )
     with pytest.raises(ConfigError, match=r"parameter 'x' must have a literal default"):
         parameters_of("x = compute()", "nb.ipynb")
 
@@ -83,15 +122,21 @@ def test_only_marked_notebooks_are_exported_and_check_finds_stale(tmp_path, caps
     (tmp_path / "pipeline.yaml").write_text("tasks: []\n")
     books = tmp_path / "notebooks"
     books.mkdir()
-    (books / "prod.ipynb").write_text(json.dumps(_notebook([_code("x = 1", "parameters"), _code("print(x)")])))
-    (books / "lab.ipynb").write_text(json.dumps(_notebook([_code("x = 1", "parameters")], export=False)))
+    (books / "prod.ipynb").write_text(
+        json.dumps(_notebook([_code("x = 1", "parameters"), _code("print(x)")]))
+    )
+    (books / "lab.ipynb").write_text(
+        json.dumps(_notebook([_code("x = 1", "parameters")], export=False))
+    )
     assert [p.name for p in marked_notebooks(books)] == ["prod.ipynb"]
     assert main(["export", "--root", str(tmp_path), "--check"]) == 1
     assert "stale:" in capsys.readouterr().out
     assert main(["export", "--root", str(tmp_path)]) == 0
     assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["prod.py"]
     assert main(["export", "--root", str(tmp_path), "--check"]) == 0
-    (books / "prod.ipynb").write_text(json.dumps(_notebook([_code("x = 2", "parameters"), _code("print(x)")])))
+    (books / "prod.ipynb").write_text(
+        json.dumps(_notebook([_code("x = 2", "parameters"), _code("print(x)")]))
+    )
     assert main(["export", "--root", str(tmp_path), "--check"]) == 1
 
 
@@ -106,33 +151,108 @@ def test_command_papermill_job_and_exported_script_give_identical_predictions(ch
     rows.loc[7, "Age"] = "old"  # one hostile row: quarantined the same way everywhere
     batch = tmp_path / "batch.csv"
     rows.to_csv(batch, index=False, lineterminator="\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
-    common = {"model": champion["model_uri"], "contract": str(CONTRACT_PATH), "scored_at": STAMP, "threshold": "0.5"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    common = {
+        "model": champion["model_uri"],
+        "contract": str(CONTRACT_PATH),
+        "scored_at": STAMP,
+        "threshold": "0.5",
+    }
 
-    assert main(["export", "--root", str(PROJECT), "--output-dir", str(tmp_path / "exports"),
-                 str(PROJECT / "notebooks/score.ipynb")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--root",
+                str(PROJECT),
+                "--output-dir",
+                str(tmp_path / "exports"),
+                str(PROJECT / "notebooks/score.ipynb"),
+            ]
+        )
+        == 0
+    )
     script = tmp_path / "exports" / "score.py"
-    guard = ("import runpy, sys\n"
-             f"BLOCKED = {BLOCKED!r}\n"
-             "class Block:\n"
-             "    def find_spec(self, name, path=None, target=None):\n"
-             "        if name.split('.')[0] in BLOCKED:\n"
-             "            raise ImportError(f'{name} must not be imported by an exported script')\n"
-             "sys.meta_path.insert(0, Block())\n"
-             f"sys.argv = [{str(script)!r}] + sys.argv[1:]\n"
-             f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
-    params = [x for k, v in {**common, "batch": str(batch), "output": str(tmp_path / "nb" / "p.csv"),
-                             "root": str(champion["root"])}.items() for x in ("-p", k, v)]
+    guard = (
+        "import runpy, sys\n"
+        f"BLOCKED = {BLOCKED!r}\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            raise ImportError(f'{name} must not be imported by an exported script')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"sys.argv = [{str(script)!r}] + sys.argv[1:]\n"
+        f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
+    )
+    params = [
+        x
+        for k, v in {
+            **common,
+            "batch": str(batch),
+            "output": str(tmp_path / "nb" / "p.csv"),
+            "root": str(champion["root"]),
+        }.items()
+        for x in ("-p", k, v)
+    ]
     # the three ways are independent processes: run them side by side
     command, job, exported = _run_side_by_side(
-        (["lab2prod", "score", "--input", str(batch), "--output", str(tmp_path / "cli" / "p.csv"),
-          "--model", common["model"], "--contract", common["contract"], "--scored-at", STAMP,
-          "--threshold", "0.5", "--quiet"], {"env": env, "cwd": tmp_path}),
-        (["papermill", str(PROJECT / "notebooks/score.ipynb"), str(tmp_path / "executed.ipynb"),
-          "--log-level", "ERROR", *params], {"env": env, "cwd": tmp_path}),
-        ([sys.executable, "-c", guard, "--batch", str(batch), "--output", str(tmp_path / "py" / "p.csv"),
-          "--root", str(champion["root"]), "--model", common["model"], "--contract", common["contract"],
-          "--scored-at", STAMP, "--threshold", "0.5"], {"env": env, "cwd": tmp_path}))
+        (
+            [
+                "lab2prod",
+                "score",
+                "--input",
+                str(batch),
+                "--output",
+                str(tmp_path / "cli" / "p.csv"),
+                "--model",
+                common["model"],
+                "--contract",
+                common["contract"],
+                "--scored-at",
+                STAMP,
+                "--threshold",
+                "0.5",
+                "--quiet",
+            ],
+            {"env": env, "cwd": tmp_path},
+        ),
+        (
+            [
+                "papermill",
+                str(PROJECT / "notebooks/score.ipynb"),
+                str(tmp_path / "executed.ipynb"),
+                "--log-level",
+                "ERROR",
+                *params,
+            ],
+            {"env": env, "cwd": tmp_path},
+        ),
+        (
+            [
+                sys.executable,
+                "-c",
+                guard,
+                "--batch",
+                str(batch),
+                "--output",
+                str(tmp_path / "py" / "p.csv"),
+                "--root",
+                str(champion["root"]),
+                "--model",
+                common["model"],
+                "--contract",
+                common["contract"],
+                "--scored-at",
+                STAMP,
+                "--threshold",
+                "0.5",
+            ],
+            {"env": env, "cwd": tmp_path},
+        ),
+    )
     assert command.returncode == 0, command.stderr
     assert job.returncode == 0, job.stderr[-2000:]
     assert exported.returncode == 0, exported.stderr[-2000:]
@@ -140,5 +260,7 @@ def test_command_papermill_job_and_exported_script_give_identical_predictions(ch
     outputs = [(tmp_path / way / "p.csv").read_bytes() for way in ("cli", "nb", "py")]
     assert outputs[0] == outputs[1] == outputs[2]
     assert len(outputs[0].splitlines()) == 400  # header + 399 scored rows
-    quarantines = {(tmp_path / way / "p.quarantine.csv").read_bytes() for way in ("cli", "nb", "py")}
+    quarantines = {
+        (tmp_path / way / "p.quarantine.csv").read_bytes() for way in ("cli", "nb", "py")
+    }
     assert len(quarantines) == 1 and b"Age: 'old' is not a number" in quarantines.pop()

@@ -34,34 +34,56 @@ def _model_folders() -> set[Path]:
 
 
 def test_a_model_in_a_sqlite_store_is_found_without_mlflow_and_without_a_child(champion):
-    proc = subprocess.run([sys.executable, "-c", EARLY_FETCH, champion["model_uri"], champion["tracking_uri"]],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", EARLY_FETCH, champion["model_uri"], champion["tracking_uri"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     facts = json.loads(proc.stdout)
     assert facts["heavy_at_fork"] == []  # importing lab2prod.scoring.model imports none of them
     assert facts["child"] is False and facts["mlflow_imported"] is False
-    assert (facts["name"], facts["version"], facts["run_id"]) == ("credit-risk", champion["version"], champion["run_id"])
+    assert (facts["name"], facts["version"], facts["run_id"]) == (
+        "credit-risk",
+        champion["version"],
+        champion["run_id"],
+    )
     assert facts["threshold"] == 0.5 and facts["proba"]
 
 
 def test_any_other_model_is_resolved_by_mlflow_in_a_child_forked_before_the_heavy_imports(champion):
     from mlflow import MlflowClient
 
-    logged = MlflowClient(champion["tracking_uri"]).get_model_version("credit-risk", champion["version"]).source
-    assert logged.startswith("models:/m-")  # a logged model, not a registry name: registry_lookup declines it
-    proc = subprocess.run([sys.executable, "-c", EARLY_FETCH, logged, champion["tracking_uri"]],
-                          capture_output=True, text=True, timeout=120)
+    logged = (
+        MlflowClient(champion["tracking_uri"])
+        .get_model_version("credit-risk", champion["version"])
+        .source
+    )
+    assert logged.startswith(
+        "models:/m-"
+    )  # a logged model, not a registry name: registry_lookup declines it
+    proc = subprocess.run(
+        [sys.executable, "-c", EARLY_FETCH, logged, champion["tracking_uri"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     facts = json.loads(proc.stdout)
     assert facts["heavy_at_fork"] == [] and facts["child"] is True
     assert facts["mlflow_imported"] is False  # MLflow ran in the child only
-    assert (facts["name"], facts["version"], facts["threshold"]) == ("", "", None) and facts["proba"]
+    assert (facts["name"], facts["version"], facts["threshold"]) == ("", "", None) and facts[
+        "proba"
+    ]
 
 
 def test_an_unknown_model_fails_in_the_parent_with_one_line_and_leaves_no_files(champion):
     before = _model_folders()
     fetch = ModelFetch("models:/nobody@champion", champion["tracking_uri"])
-    with pytest.raises(RegistryError, match=r"^cannot load model models:/nobody@champion: .*register a model first"):
+    with pytest.raises(
+        RegistryError, match=r"^cannot load model models:/nobody@champion: .*register a model first"
+    ):
         fetch.result()
     fetch.close()  # a second close does nothing
     assert _model_folders() <= before
@@ -71,7 +93,18 @@ def test_cli_stops_the_fetch_when_the_contract_is_missing(champion, batch_text, 
     batch_csv = tmp_path / "batch.csv"
     batch_text.head(20).to_csv(batch_csv, index=False)
     before = _model_folders()
-    code = main(["score", "--input", str(batch_csv), "--output", str(tmp_path / "pred.csv"),
-                 "--model", champion["model_uri"], "--contract", str(tmp_path / "missing.yaml")])
+    code = main(
+        [
+            "score",
+            "--input",
+            str(batch_csv),
+            "--output",
+            str(tmp_path / "pred.csv"),
+            "--model",
+            champion["model_uri"],
+            "--contract",
+            str(tmp_path / "missing.yaml"),
+        ]
+    )
     assert code == 2 and "missing.yaml" in capsys.readouterr().err
     assert _model_folders() <= before and not (tmp_path / "pred.csv").exists()

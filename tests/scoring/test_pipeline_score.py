@@ -17,25 +17,57 @@ STAMP = "2026-01-01T00:00:00Z"
 
 @pytest.mark.integration
 def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
-    for item in ("pipeline.yaml", "pipeline.score.yaml", "env.score.yaml", "data/contracts",
-                 "notebooks/score.ipynb", "notebooks/score_summary.ipynb"):
+    for item in (
+        "pipeline.yaml",
+        "pipeline.score.yaml",
+        "env.score.yaml",
+        "data/contracts",
+        "notebooks/score.ipynb",
+        "notebooks/score_summary.ipynb",
+    ):
         src, dst = PROJECT / item, tmp_path / item
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(src, dst) if src.is_dir() else shutil.copy2(src, dst)
     batch = tmp_path / "data/incoming/batch-1.csv"
     batch.parent.mkdir(parents=True)
     shutil.copy2(champion["normalized"], batch)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     env.pop("PLOOMBER_ENV_FILENAME", None)
     build = subprocess.run(
-        ["ploomber", "build", "--entry-point", "pipeline.score.yaml", "--env--batch", "data/incoming/batch-1.csv",
-         "--env--batch_name", "batch-1", "--env--scored_at", STAMP],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        [
+            "ploomber",
+            "build",
+            "--entry-point",
+            "pipeline.score.yaml",
+            "--env--batch",
+            "data/incoming/batch-1.csv",
+            "--env--batch_name",
+            "batch-1",
+            "--env--scored_at",
+            STAMP,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     predictions = tmp_path / "data/lake/predictions/batch-1/predictions.csv"
     page = (tmp_path / "reports/score-batch-1.html").read_text()
-    assert "batch-1.csv" in page and "credit-risk version" in page and "No row was quarantined" in page
+    assert (
+        "batch-1.csv" in page and "credit-risk version" in page and "No row was quarantined" in page
+    )
     # the same batch through lab2prod score gives the same bytes
-    same = score_file(batch, tmp_path / "cli.csv", champion["model_uri"], champion["contract"], threshold=0.5,
-                      scored_at=STAMP)
+    same = score_file(
+        batch,
+        tmp_path / "cli.csv",
+        champion["model_uri"],
+        champion["contract"],
+        threshold=0.5,
+        scored_at=STAMP,
+    )
     assert predictions.read_bytes() == same.output.read_bytes()

@@ -17,7 +17,6 @@ from lab2prod import tracking
 from lab2prod.scoring import registry_lookup
 from lab2prod.scoring.registry_lookup import lookup
 
-
 # MLflow writes this file (model name and version) into its copy when downloading a registered model;
 # it is no model file, and lookup returns the same facts itself
 DOWNLOAD_NOTE = "registered_model_meta"
@@ -29,7 +28,11 @@ def _database(champion) -> Path:
 
 def _files(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` by relative path, with its bytes."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _copy_store(champion, tmp_path: Path, statement: str | None = None) -> str:
@@ -67,20 +70,32 @@ def test_pinned_mlflow_writes_the_schema_revision_lookup_expects(champion):
     assert rows == [(registry_lookup.SCHEMA_REVISION,)], (
         f"MLflow writes schema {rows}, registry_lookup expects {registry_lookup.SCHEMA_REVISION!r}: after an MLflow "
         "upgrade, check the registry tables (model_versions, registered_model_aliases, params) still read the same, "
-        "then update SCHEMA_REVISION")
+        "then update SCHEMA_REVISION"
+    )
 
 
-@pytest.mark.parametrize("uri", [
-    "models:/credit-risk@nobody", "models:/no-such-model@champion", "models:/no-such-model/1",
-    "models:/credit-risk/999", "models:/credit-risk@latest", "models:/credit-risk/latest",
-    "models:/credit-risk/Production", "runs:/{run_id}/model", "models:/m-123",
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "models:/credit-risk@nobody",
+        "models:/no-such-model@champion",
+        "models:/no-such-model/1",
+        "models:/credit-risk/999",
+        "models:/credit-risk@latest",
+        "models:/credit-risk/latest",
+        "models:/credit-risk/Production",
+        "runs:/{run_id}/model",
+        "models:/m-123",
+    ],
+)
 def test_uris_lookup_cannot_answer_exactly_go_to_mlflow(champion, uri):
     assert lookup(uri.format(run_id=champion["run_id"]), champion["tracking_uri"]) is None
 
 
-@pytest.mark.parametrize("store", ["http://127.0.0.1:5000", "{tracking_uri}?timeout=5", "sqlite:///{root}/missing.db",
-                                   None])
+@pytest.mark.parametrize(
+    "store",
+    ["http://127.0.0.1:5000", "{tracking_uri}?timeout=5", "sqlite:///{root}/missing.db", None],
+)
 def test_stores_that_are_not_a_local_sqlite_file_go_to_mlflow(champion, store):
     tracking_uri = store.format(**champion) if store else None
     assert lookup(champion["model_uri"], tracking_uri) is None
@@ -93,12 +108,16 @@ def test_workspaces_go_to_mlflow(champion):
 
 def test_store_written_by_another_mlflow_goes_to_mlflow(champion, tmp_path):
     assert lookup(champion["model_uri"], _copy_store(champion, tmp_path / "same")) is not None
-    other = _copy_store(champion, tmp_path, "UPDATE alembic_version SET version_num = '0123456789ab'")
+    other = _copy_store(
+        champion, tmp_path, "UPDATE alembic_version SET version_num = '0123456789ab'"
+    )
     assert lookup(champion["model_uri"], other) is None
 
 
 def test_deleted_version_goes_to_mlflow(champion, tmp_path):
-    store = _copy_store(champion, tmp_path, "UPDATE model_versions SET current_stage = 'Deleted_Internal'")
+    store = _copy_store(
+        champion, tmp_path, "UPDATE model_versions SET current_stage = 'Deleted_Internal'"
+    )
     assert lookup(champion["model_uri"], store) is None
     assert lookup(f"models:/credit-risk/{champion['version']}", store) is None
 

@@ -32,7 +32,9 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> No
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"mlflow models serve exited with {process.returncode}: {process.stderr.read()[-2000:]}")
+            raise AssertionError(
+                f"mlflow models serve exited with {process.returncode}: {process.stderr.read()[-2000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:
                 if answer.status == 200:
@@ -49,24 +51,58 @@ def test_rest_invocations_match_lab2prod_score(champion, tmp_path):
     batch = tmp_path / "batch.csv"
     text.to_csv(batch, index=False, lineterminator="\n")
     ref = load_model(champion["model_uri"])
-    scored = pd.read_csv(score_file(batch, tmp_path / "pred.csv", ref, contract, scored_at="2026-01-01T00:00:00Z").output)
+    scored = pd.read_csv(
+        score_file(
+            batch, tmp_path / "pred.csv", ref, contract, scored_at="2026-01-01T00:00:00Z"
+        ).output
+    )
 
     typed = condition(text.replace("", None), contract, mode="score").clean
     features = model_frame(typed, contract)
-    complete = features.notna().all(axis=1).to_numpy()  # JSON has no NaN: send the rows without gaps
-    request = {"dataframe_split": {"columns": list(features.columns),
-                                   "data": features[complete].astype(object).values.tolist()}}
+    complete = (
+        features.notna().all(axis=1).to_numpy()
+    )  # JSON has no NaN: send the rows without gaps
+    request = {
+        "dataframe_split": {
+            "columns": list(features.columns),
+            "data": features[complete].astype(object).values.tolist(),
+        }
+    }
     port = _free_port()
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-           "MLFLOW_TRACKING_URI": champion["tracking_uri"]}
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "MLFLOW_TRACKING_URI": champion["tracking_uri"],
+    }
     process = subprocess.Popen(
-        ["mlflow", "models", "serve", "-m", champion["model_uri"], "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        [
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            champion["model_uri"],
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _wait_ready(f"http://127.0.0.1:{port}/ping", process)
-        post = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(request).encode(),
-                                      headers={"Content-Type": "application/json"}, method="POST")
+        post = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(request).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(post, timeout=60) as answer:
             assert answer.status == 200
             predictions = np.asarray(json.loads(answer.read())["predictions"], dtype="float64")
@@ -77,7 +113,10 @@ def test_rest_invocations_match_lab2prod_score(champion, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert predictions.shape == (int(complete.sum()), 2)  # logged with pyfunc_predict_fn="predict_proba"
+    assert predictions.shape == (
+        int(complete.sum()),
+        2,
+    )  # logged with pyfunc_predict_fn="predict_proba"
     expected = scored["probability"].to_numpy()[complete]
     assert int(complete.sum()) >= 30
     # the same model on the same rows; only BLAS block sums may differ in the last bits

@@ -95,26 +95,44 @@ def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contra
             spec = spec or {}
             kind = spec.get("type", "string")
             if kind not in TYPES:
-                raise ContractError(f"{origin}: column {name!r} has type {kind!r}; use one of {', '.join(TYPES)}")
+                raise ContractError(
+                    f"{origin}: column {name!r} has type {kind!r}; use one of {', '.join(TYPES)}"
+                )
             on_fail = spec.get("on_fail", "quarantine")
             if on_fail not in SEVERITIES:
-                raise ContractError(f"{origin}: column {name!r} has on_fail {on_fail!r}; use one of {', '.join(SEVERITIES)}")
+                raise ContractError(
+                    f"{origin}: column {name!r} has on_fail {on_fail!r}; use one of {', '.join(SEVERITIES)}"
+                )
             cats = spec.get("categories")
-            columns.append(ColumnRule(
-                name=str(name), type=kind, nullable=bool(spec.get("nullable", True)),
-                min=spec.get("min"), max=spec.get("max"),
-                categories=tuple(str(c) for c in cats) if cats is not None else None, on_fail=on_fail,
-            ))
+            columns.append(
+                ColumnRule(
+                    name=str(name),
+                    type=kind,
+                    nullable=bool(spec.get("nullable", True)),
+                    min=spec.get("min"),
+                    max=spec.get("max"),
+                    categories=tuple(str(c) for c in cats) if cats is not None else None,
+                    on_fail=on_fail,
+                )
+            )
     except (KeyError, TypeError, AttributeError) as exc:
-        raise ContractError(f"{origin}: missing or malformed field {exc}: see data/contracts/credit.yaml for the layout") from None
+        raise ContractError(
+            f"{origin}: missing or malformed field {exc}: see data/contracts/credit.yaml for the layout"
+        ) from None
     labels = target.get("labels") if isinstance(target, dict) else None
     contract = Contract(
-        dataset=str(data.get("dataset", "dataset")), task=str(data.get("task", "classification")),
-        target=str(target_name), columns=tuple(columns), id_column=data.get("id_column"),
+        dataset=str(data.get("dataset", "dataset")),
+        task=str(data.get("task", "classification")),
+        target=str(target_name),
+        columns=tuple(columns),
+        id_column=data.get("id_column"),
         labels=tuple(str(x) for x in labels) if labels else None,
-        positive_label=str(target["positive"]) if isinstance(target, dict) and target.get("positive") is not None else None,
+        positive_label=str(target["positive"])
+        if isinstance(target, dict) and target.get("positive") is not None
+        else None,
         max_quarantine_fraction=float(data.get("max_quarantine_fraction", 0.05)),
-        extra_columns=str(data.get("extra_columns", "warn")), origin=origin,
+        extra_columns=str(data.get("extra_columns", "warn")),
+        origin=origin,
     )
     if contract.target not in [c.name for c in columns]:
         raise ContractError(f"{origin}: target {contract.target!r} is not among the columns")
@@ -140,21 +158,36 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
     if contract.positive_label:
         target["positive"] = contract.positive_label
     return {
-        "dataset": contract.dataset, "task": contract.task, "id_column": contract.id_column, "target": target,
-        "max_quarantine_fraction": contract.max_quarantine_fraction, "extra_columns": contract.extra_columns,
+        "dataset": contract.dataset,
+        "task": contract.task,
+        "id_column": contract.id_column,
+        "target": target,
+        "max_quarantine_fraction": contract.max_quarantine_fraction,
+        "extra_columns": contract.extra_columns,
         "columns": cols,
     }
 
 
-def infer_contract(frame: pd.DataFrame, dataset: str, target: str, task: str, id_column: str | None = None,
-                   date_columns: tuple[str, ...] = (), max_categories: int = 30) -> Contract:
+def infer_contract(
+    frame: pd.DataFrame,
+    dataset: str,
+    target: str,
+    task: str,
+    id_column: str | None = None,
+    date_columns: tuple[str, ...] = (),
+    max_categories: int = 30,
+) -> Contract:
     """Return a contract inferred from a frame of text cells: types, observed ranges, categories and labels."""
     shown = [str(c) for c in frame.columns if c not in (LINE, SOURCE)]
     if target not in frame.columns:
-        raise ContractError(f"{dataset}: target column {target!r} not found; columns are {', '.join(shown)}")
+        raise ContractError(
+            f"{dataset}: target column {target!r} not found; columns are {', '.join(shown)}"
+        )
     for role, name in [("id", id_column)] + [("date", d) for d in date_columns]:
         if name and name not in frame.columns:
-            raise ContractError(f"{dataset}: {role} column {name!r} not found; columns are {', '.join(shown)}")
+            raise ContractError(
+                f"{dataset}: {role} column {name!r} not found; columns are {', '.join(shown)}"
+            )
     if task not in ("classification", "regression"):
         raise ContractError(f"{dataset}: task {task!r} must be classification or regression")
     columns = []
@@ -166,27 +199,60 @@ def infer_contract(frame: pd.DataFrame, dataset: str, target: str, task: str, id
         numbers = pd.to_numeric(present, errors="coerce")
         if name == id_column:
             rule = ColumnRule(name, "string", nullable=False, on_fail="quarantine")
-        elif name in date_columns or (name != target and len(present) and present.astype(str).str.fullmatch(_ISO_DATE).all()):
+        elif name in date_columns or (
+            name != target and len(present) and present.astype(str).str.fullmatch(_ISO_DATE).all()
+        ):
             # ISO dates are dates even when not declared: never one-hot encoded as strings
             rule = ColumnRule(name, "date", nullable=bool(values.isna().any()))
-        elif len(present) and numbers.notna().all() and not (name == target and task == "classification"):
+        elif (
+            len(present)
+            and numbers.notna().all()
+            and not (name == target and task == "classification")
+        ):
             integral = bool(np.all(np.mod(numbers, 1) == 0))
             lo, hi = float(numbers.min()), float(numbers.max())
-            rule = ColumnRule(name, "int" if integral else "float", nullable=bool(values.isna().any()) or name != target,
-                              min=_round(lo) if integral else lo, max=_round(hi) if integral else hi)
+            rule = ColumnRule(
+                name,
+                "int" if integral else "float",
+                nullable=bool(values.isna().any()) or name != target,
+                min=_round(lo) if integral else lo,
+                max=_round(hi) if integral else hi,
+            )
         elif present.nunique() <= max_categories or name == target:
-            rule = ColumnRule(name, "category", nullable=bool(values.isna().any()) or name != target,
-                              categories=tuple(sorted(map(str, present.unique()))))
+            rule = ColumnRule(
+                name,
+                "category",
+                nullable=bool(values.isna().any()) or name != target,
+                categories=tuple(sorted(map(str, present.unique()))),
+            )
         else:
             rule = ColumnRule(name, "string", nullable=True)
         if name == target:
-            rule = ColumnRule(rule.name, rule.type, nullable=False, min=rule.min, max=rule.max,
-                              categories=rule.categories, on_fail="quarantine")
+            rule = ColumnRule(
+                rule.name,
+                rule.type,
+                nullable=False,
+                min=rule.min,
+                max=rule.max,
+                categories=rule.categories,
+                on_fail="quarantine",
+            )
         columns.append(rule)
-    labels = tuple(sorted(map(str, frame[target].dropna().unique()))) if task == "classification" else None
+    labels = (
+        tuple(sorted(map(str, frame[target].dropna().unique())))
+        if task == "classification"
+        else None
+    )
     positive = _minority(frame[target]) if task == "classification" else None
-    return Contract(dataset=dataset, task=task, target=target, columns=tuple(columns), id_column=id_column,
-                    labels=labels, positive_label=positive)
+    return Contract(
+        dataset=dataset,
+        task=task,
+        target=target,
+        columns=tuple(columns),
+        id_column=id_column,
+        labels=labels,
+        positive_label=positive,
+    )
 
 
 def _round(x: float) -> int:
@@ -199,10 +265,18 @@ def _minority(target: pd.Series) -> str | None:
 
 
 def _pandas_dtype(kind: str) -> Any:
-    return {"int": "Int64", "float": "float64", "category": "str", "string": "str", "date": "datetime64[ns]"}[kind]
+    return {
+        "int": "Int64",
+        "float": "float64",
+        "category": "str",
+        "string": "str",
+        "date": "datetime64[ns]",
+    }[kind]
 
 
-def pandera_schema(contract: Contract, mode: str = "train", unique_id: bool = True) -> pa.DataFrameSchema:
+def pandera_schema(
+    contract: Contract, mode: str = "train", unique_id: bool = True
+) -> pa.DataFrameSchema:
     """Return the pandera schema of the contract's checks (for `mode` train, the target is required).
 
     `unique_id=False` leaves out the id's uniqueness: `condition` checks it itself so that the
@@ -222,12 +296,21 @@ def pandera_schema(contract: Contract, mode: str = "train", unique_id: bool = Tr
         if c.max is not None:
             checks.append(pa.Check.le(c.max, name=f"{c.name} <= {c.max}"))
         if c.categories is not None:
-            checks.append(pa.Check.isin(list(c.categories), name=f"{c.name} in {{{', '.join(c.categories)}}}"))
+            checks.append(
+                pa.Check.isin(list(c.categories), name=f"{c.name} in {{{', '.join(c.categories)}}}")
+            )
         if c.name == contract.target and contract.labels:
-            checks.append(pa.Check.isin(list(contract.labels), name=f"label in {{{', '.join(contract.labels)}}}"))
+            checks.append(
+                pa.Check.isin(
+                    list(contract.labels), name=f"label in {{{', '.join(contract.labels)}}}"
+                )
+            )
         columns[c.name] = pa.Column(
-            _pandas_dtype(c.type), checks=checks, nullable=c.nullable,
-            unique=unique_id and c.name == contract.id_column, required=True,
+            _pandas_dtype(c.type),
+            checks=checks,
+            nullable=c.nullable,
+            unique=unique_id and c.name == contract.id_column,
+            required=True,
         )
     return pa.DataFrameSchema(columns, strict=False, name=contract.dataset)
 
@@ -256,7 +339,9 @@ def _key(name: str) -> str:
     return " ".join(str(name).split()).lower()
 
 
-def _match_columns(frame: pd.DataFrame, contract: Contract, mode: str, origin: str) -> tuple[pd.DataFrame, list[str]]:
+def _match_columns(
+    frame: pd.DataFrame, contract: Contract, mode: str, origin: str
+) -> tuple[pd.DataFrame, list[str]]:
     warnings: list[str] = []
     wanted = {_key(c.name): c.name for c in contract.columns}
     rename, extra = {}, []
@@ -265,11 +350,15 @@ def _match_columns(frame: pd.DataFrame, contract: Contract, mode: str, origin: s
             continue
         key = _key(col)
         if key in wanted and wanted[key] in rename.values():
-            raise ContractError(f"{origin}: columns {col!r} and another both match {wanted[key]!r}: keep one")
+            raise ContractError(
+                f"{origin}: columns {col!r} and another both match {wanted[key]!r}: keep one"
+            )
         if key in wanted:
             rename[col] = wanted[key]
             if col != wanted[key]:
-                warnings.append(f"{origin}: column {col!r} matched to {wanted[key]!r} (case or spaces differ)")
+                warnings.append(
+                    f"{origin}: column {col!r} matched to {wanted[key]!r} (case or spaces differ)"
+                )
         else:
             extra.append(col)
     frame = frame.rename(columns=rename)
@@ -277,7 +366,9 @@ def _match_columns(frame: pd.DataFrame, contract: Contract, mode: str, origin: s
     missing = [n for n in required if n not in frame.columns]
     if missing:
         role = "target" if missing == [contract.target] else "column"
-        raise ContractError(f"{origin}: missing {role} {', '.join(map(repr, missing))}: add it or fix the header")
+        raise ContractError(
+            f"{origin}: missing {role} {', '.join(map(repr, missing))}: add it or fix the header"
+        )
     if extra:
         msg = f"{origin}: unknown column(s) {', '.join(map(repr, extra))} not in the contract"
         if contract.extra_columns == "stop":
@@ -304,8 +395,13 @@ def _as_numbers(text: pd.Series) -> pd.Series:
     return pd.to_numeric(text.astype(object), errors="coerce").astype("float64")
 
 
-def _coerce(frame: pd.DataFrame, contract: Contract, reasons: dict[int, list[str]], origin: str,
-            warnings: list[str]) -> pd.DataFrame:
+def _coerce(
+    frame: pd.DataFrame,
+    contract: Contract,
+    reasons: dict[int, list[str]],
+    origin: str,
+    warnings: list[str],
+) -> pd.DataFrame:
     typed = {}
     for c in contract.columns:
         if c.name not in frame.columns:
@@ -313,7 +409,9 @@ def _coerce(frame: pd.DataFrame, contract: Contract, reasons: dict[int, list[str
         text = frame[c.name]
         present = text.notna()
         if len(frame) and not present.any() and not c.nullable:
-            raise ContractError(f"{origin}: column {c.name!r} is entirely empty but the contract requires values: check the export")
+            raise ContractError(
+                f"{origin}: column {c.name!r} is entirely empty but the contract requires values: check the export"
+            )
         if len(frame) and not present.any():
             warnings.append(f"{origin}: column {c.name!r} is entirely empty: check the export")
         if c.type in ("int", "float"):
@@ -327,14 +425,20 @@ def _coerce(frame: pd.DataFrame, contract: Contract, reasons: dict[int, list[str
             else:
                 values = values.astype("float64")
         elif c.type == "date":
-            values = pd.to_datetime(text.astype(object).where(present, None), errors="coerce", format="mixed")
+            values = pd.to_datetime(
+                text.astype(object).where(present, None), errors="coerce", format="mixed"
+            )
             bad = present & values.isna()
         else:
             values = text.astype("str").where(present, None)
             bad = pd.Series(False, index=frame.index)
         for i in frame.index[bad]:
             kind = "number" if c.type in ("int", "float") else "date (ISO, for example 2024-01-31)"
-            hint = " (decimal comma? set the decimal option to ',')" if kind == "number" and _DECIMAL_COMMA.fullmatch(text[i]) else ""
+            hint = (
+                " (decimal comma? set the decimal option to ',')"
+                if kind == "number" and _DECIMAL_COMMA.fullmatch(text[i])
+                else ""
+            )
             reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}{hint}")
         typed[c.name] = values
     out = pd.DataFrame(typed, index=frame.index)
@@ -344,7 +448,9 @@ def _coerce(frame: pd.DataFrame, contract: Contract, reasons: dict[int, list[str
     return out
 
 
-def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", origin: str = "input") -> Conditioned:
+def condition(
+    frame: pd.DataFrame, contract: Contract, mode: str = "train", origin: str = "input"
+) -> Conditioned:
     """Return the frame typed by the contract, with each violating row moved to quarantine with its reasons.
 
     Raises ContractError (one line) for what no row-level quarantine can fix:
@@ -374,11 +480,18 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
         pandera_schema(contract, mode, unique_id=False).validate(typed, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         for case in exc.failure_cases.itertuples(index=False):
-            column, check, value, index = case.column, str(case.check), case.failure_case, case.index
+            column, check, value, index = (
+                case.column,
+                str(case.check),
+                case.failure_case,
+                case.index,
+            )
             if index is None or (isinstance(index, float) and np.isnan(index)):
                 if "dtype" in check:
                     continue  # type mismatches were handled row by row in _coerce
-                raise ContractError(f"{origin}: column {column!r} fails {check}: fix the data or the contract")
+                raise ContractError(
+                    f"{origin}: column {column!r} fails {check}: fix the data or the contract"
+                )
             index = int(index)
             rule = rules.get(column)
             if rule is None:
@@ -386,11 +499,17 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
             if check == "not_nullable":
                 if any(r.startswith(f"{column}: ") for r in reasons.get(index, [])):
                     continue  # already quarantined for an unreadable value in this column
-                message = f"{column}: missing target value" if column == contract.target else f"{column}: missing value"
+                message = (
+                    f"{column}: missing target value"
+                    if column == contract.target
+                    else f"{column}: missing value"
+                )
             else:
                 message = explain(rule, value, contract)
             if rule.on_fail == "stop":
-                raise ContractError(f"{origin}: line {int(lines[index])}: {message}: fix the row or relax the contract")
+                raise ContractError(
+                    f"{origin}: line {int(lines[index])}: {message}: fix the row or relax the contract"
+                )
             if rule.on_fail == "warn":
                 warnings.append(f"{origin}: line {int(lines[index])}: {message}")
                 continue
@@ -398,34 +517,60 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
 
     # Duplicates among the rows that pass otherwise: the first occurrence stays, later ones are quarantined.
     # Scoring with an id column skips the row hash (a repeated row repeats its id and is caught below).
-    passing = typed.drop(index=list(reasons)) if reasons else typed  # drop() copies even when nothing goes
-    by_id_only = mode == "score" and bool(contract.id_column) and contract.id_column in passing.columns
-    twins = pd.Series(dtype="int64") if by_id_only else _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
+    passing = (
+        typed.drop(index=list(reasons)) if reasons else typed
+    )  # drop() copies even when nothing goes
+    by_id_only = (
+        mode == "score" and bool(contract.id_column) and contract.id_column in passing.columns
+    )
+    twins = (
+        pd.Series(dtype="int64")
+        if by_id_only
+        else _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
+    )
     for i, twin in twins.items():
         add(i, f"duplicate row (same values as line {int(lines[twin])})")
     if contract.id_column and contract.id_column in passing.columns:
-        ids = (passing.drop(index=list(twins.index)) if len(twins) else passing)[contract.id_column].dropna()
+        ids = (passing.drop(index=list(twins.index)) if len(twins) else passing)[
+            contract.id_column
+        ].dropna()
         rule = rules[contract.id_column]
         for i, twin in _first_of_equal(ids).items():
-            message = f"{contract.id_column}: duplicate id {ids[i]!r} (first on line {int(lines[twin])})"
+            message = (
+                f"{contract.id_column}: duplicate id {ids[i]!r} (first on line {int(lines[twin])})"
+            )
             if rule.on_fail == "stop":
-                raise ContractError(f"{origin}: line {int(lines[i])}: {message}: fix the row or relax the contract")
+                raise ContractError(
+                    f"{origin}: line {int(lines[i])}: {message}: fix the row or relax the contract"
+                )
             add(i, message)
 
     bad = sorted(reasons)
     keep = typed.drop(index=bad) if bad else typed
     sources = frame[SOURCE] if SOURCE in frame.columns else pd.Series(origin, index=frame.index)
-    records = frame.drop(columns=[c for c in (LINE, SOURCE) if c in frame.columns]) if bad else frame
-    quarantine = pd.DataFrame({
-        "source": [sources[i] for i in bad],
-        "line": [int(lines[i]) for i in bad],
-        "reason": ["; ".join(reasons[i]) for i in bad],
-        "record": [_record(records.loc[i]) for i in bad],
-    }, columns=QUARANTINE_COLUMNS)
+    records = (
+        frame.drop(columns=[c for c in (LINE, SOURCE) if c in frame.columns]) if bad else frame
+    )
+    quarantine = pd.DataFrame(
+        {
+            "source": [sources[i] for i in bad],
+            "line": [int(lines[i]) for i in bad],
+            "reason": ["; ".join(reasons[i]) for i in bad],
+            "record": [_record(records.loc[i]) for i in bad],
+        },
+        columns=QUARANTINE_COLUMNS,
+    )
 
     fraction = len(bad) / rows_in
     if fraction > contract.max_quarantine_fraction:
-        kinds = quarantine["reason"].str.split("; ").explode().str.split(r"[:(]", regex=True).str[0].str.strip()
+        kinds = (
+            quarantine["reason"]
+            .str.split("; ")
+            .explode()
+            .str.split(r"[:(]", regex=True)
+            .str[0]
+            .str.strip()
+        )
         top = f"{kinds.value_counts().index[0]}, e.g. line {quarantine['line'].iloc[0]}: {quarantine['reason'].iloc[0]}"
         raise ContractError(
             f"{origin}: {len(bad)} of {rows_in} rows ({fraction:.1%}) break the contract, more than the allowed "
@@ -435,28 +580,44 @@ def condition(frame: pd.DataFrame, contract: Contract, mode: str = "train", orig
         classes = keep[contract.target].nunique()
         if classes < 2:
             only = keep[contract.target].iloc[0]
-            raise ContractError(f"{origin}: target {contract.target!r} has a single class ({only!r}): a classifier needs at least two")
+            raise ContractError(
+                f"{origin}: target {contract.target!r} has a single class ({only!r}): a classifier needs at least two"
+            )
     ordered = [c.name for c in contract.columns if c.name in keep.columns]
-    return Conditioned(clean=keep[ordered].reset_index(drop=True), quarantine=quarantine, warnings=warnings, rows_in=rows_in)
+    return Conditioned(
+        clean=keep[ordered].reset_index(drop=True),
+        quarantine=quarantine,
+        warnings=warnings,
+        rows_in=rows_in,
+    )
 
 
 def _first_of_equal(values: pd.Series) -> pd.Series:
     """Return, for each repeated value but its first occurrence, the index of that first occurrence."""
     if not values.duplicated().any():  # the usual case, and a hash table is cheaper than a group-by
         return pd.Series(dtype="int64")
-    first = pd.Series(values.index, index=values.index).groupby(values.to_numpy(), sort=False).transform("first")
+    first = (
+        pd.Series(values.index, index=values.index)
+        .groupby(values.to_numpy(), sort=False)
+        .transform("first")
+    )
     return first[first != first.index]
 
 
 def _record(row: pd.Series) -> str:
-    return ",".join("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in row.tolist())
+    return ",".join(
+        "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in row.tolist()
+    )
 
 
 def read_normalized(path: str, contract: Contract) -> pd.DataFrame:
     """Return a normalized CSV read back with the contract's types (ids and categories stay text)."""
     kinds = {c.name: c.type for c in contract.columns}
-    dtypes = {n: ("str" if k in ("category", "string") else "Int64" if k == "int" else "float64")
-              for n, k in kinds.items() if k != "date"}
+    dtypes = {
+        n: ("str" if k in ("category", "string") else "Int64" if k == "int" else "float64")
+        for n, k in kinds.items()
+        if k != "date"
+    }
     frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
     for name, kind in kinds.items():
         if kind == "date" and name in frame:

@@ -14,9 +14,16 @@ from typing import Any
 
 import pandas as pd
 
-from lab2prod.data import lake
 from lab2prod import settings
-from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract, condition, contract_to_dict, infer_contract
+from lab2prod.data import lake
+from lab2prod.data.contract import (
+    QUARANTINE_COLUMNS,
+    SOURCE,
+    Contract,
+    condition,
+    contract_to_dict,
+    infer_contract,
+)
 from lab2prod.data.sources import LINE, Frame, extract, read_landed
 from lab2prod.data.validate import quarantine_frame
 from lab2prod.errors import ConfigError, IngestError
@@ -40,11 +47,18 @@ class IngestResult:
 
     def summary(self) -> dict[str, Any]:
         """Return the counts and paths as a JSON-ready mapping."""
-        return {"normalized": str(self.normalized), "quarantine": str(self.quarantine), "manifest": str(self.manifest),
-                "contract": str(self.contract),
-                "rows_in": self.rows_in, "rows_normalized": self.rows_normalized,
-                "rows_quarantined": self.rows_quarantined, "rows_quarantined_total": self.rows_quarantined_total,
-                "accounting": self.accounting, "warnings": self.warnings}
+        return {
+            "normalized": str(self.normalized),
+            "quarantine": str(self.quarantine),
+            "manifest": str(self.manifest),
+            "contract": str(self.contract),
+            "rows_in": self.rows_in,
+            "rows_normalized": self.rows_normalized,
+            "rows_quarantined": self.rows_quarantined,
+            "rows_quarantined_total": self.rows_quarantined_total,
+            "accounting": self.accounting,
+            "warnings": self.warnings,
+        }
 
 
 def _land(spec, lake_dir: Path, day: dt.date) -> tuple[Path, str]:
@@ -65,8 +79,12 @@ def _rejects(frame: Frame) -> list[dict[str, Any]]:
 def _quarantine_rows(rows: pd.DataFrame, source: str, reason: str) -> list[dict[str, Any]]:
     payload = rows.drop(columns=[c for c in (LINE, SOURCE) if c in rows.columns])
     return [
-        {"source": source, "line": int(line), "reason": reason,
-         "record": ",".join("" if v is None or v != v else str(v) for v in values)}
+        {
+            "source": source,
+            "line": int(line),
+            "reason": reason,
+            "record": ",".join("" if v is None or v != v else str(v) for v in values),
+        }
         for line, values in zip(rows[LINE], payload.itertuples(index=False, name=None))
     ]
 
@@ -88,12 +106,16 @@ def join_sources(frames: list[Frame], key: str | None) -> tuple[pd.DataFrame, li
         return first.rows.assign(**{SOURCE: first.name}), []
     for frame in frames:
         if key not in frame.rows.columns:
-            raise ConfigError(f"source {frame.name!r} has no key column {key!r}: add it or fix 'key' in the catalog")
+            raise ConfigError(
+                f"source {frame.name!r} has no key column {key!r}: add it or fix 'key' in the catalog"
+            )
     rejected: list[dict[str, Any]] = []
     spine = first.rows
     bad_key = spine[key].isna() | spine[key].duplicated(keep="first")
     rejected += _quarantine_rows(spine[spine[key].isna()], first.name, f"{key}: missing key")
-    rejected += _quarantine_rows(spine[bad_key & spine[key].notna()], first.name, f"{key}: duplicate key in {first.name}")
+    rejected += _quarantine_rows(
+        spine[bad_key & spine[key].notna()], first.name, f"{key}: duplicate key in {first.name}"
+    )
     joined = spine[~bad_key].assign(**{SOURCE: first.name})
     spine_keys = set(joined[key])
     seen_columns = set(spine.columns)
@@ -102,38 +124,69 @@ def join_sources(frames: list[Frame], key: str | None) -> tuple[pd.DataFrame, li
         rows = frame.rows
         overlap = (set(rows.columns) & seen_columns) - {key, LINE}
         if overlap:
-            raise ConfigError(f"column {sorted(overlap)[0]!r} comes from two sources ({frame.name} and another): rename one")
+            raise ConfigError(
+                f"column {sorted(overlap)[0]!r} comes from two sources ({frame.name} and another): rename one"
+            )
         seen_columns |= set(rows.columns)
-        rejected += _quarantine_rows(rows[rows[key].isna()], frame.name, f"{key}: missing key in {frame.name}")
+        rejected += _quarantine_rows(
+            rows[rows[key].isna()], frame.name, f"{key}: missing key in {frame.name}"
+        )
         repeated = rows[key].duplicated(keep="first") & rows[key].notna()
-        rejected += _quarantine_rows(rows[repeated], frame.name, f"{key}: duplicate key in {frame.name}")
+        rejected += _quarantine_rows(
+            rows[repeated], frame.name, f"{key}: duplicate key in {frame.name}"
+        )
         rows = rows[rows[key].notna() & ~repeated]
         orphans = ~rows[key].isin(spine_keys)
-        rejected += _quarantine_rows(rows[orphans], frame.name, f"{key}: no {first.name} row for this key")
+        rejected += _quarantine_rows(
+            rows[orphans], frame.name, f"{key}: no {first.name} row for this key"
+        )
         partners.append((frame.name, rows[~orphans].drop(columns=[LINE])))
     for name, rows in partners:
-        joined = joined.merge(rows.assign(**{f"_has_{name}": True}), on=key, how="left", validate="one_to_one")
-    has = pd.DataFrame({name: joined[f"_has_{name}"].notna().to_numpy() for name, _ in partners}, index=joined.index)
+        joined = joined.merge(
+            rows.assign(**{f"_has_{name}": True}), on=key, how="left", validate="one_to_one"
+        )
+    has = pd.DataFrame(
+        {name: joined[f"_has_{name}"].notna().to_numpy() for name, _ in partners},
+        index=joined.index,
+    )
     complete = has.all(axis=1)
     for i in joined.index[~complete]:
         present = [first.name] + [n for n in has.columns if has.at[i, n]]
         lacking = [n for n in has.columns if not has.at[i, n]]
         row = joined.loc[[i]].drop(columns=[f"_has_{n}" for n, _ in partners])
-        rejected += _quarantine_rows(row, _label(present), f"{key}: no {' or '.join(lacking)} record for this key")
+        rejected += _quarantine_rows(
+            row, _label(present), f"{key}: no {' or '.join(lacking)} record for this key"
+        )
     everyone = _label([f.name for f in frames])
-    joined = joined[complete].drop(columns=[f"_has_{n}" for n, _ in partners]).assign(**{SOURCE: everyone})
+    joined = (
+        joined[complete]
+        .drop(columns=[f"_has_{n}" for n, _ in partners])
+        .assign(**{SOURCE: everyone})
+    )
     return joined.reset_index(drop=True), rejected
 
 
-def account(frames: list[Frame], rows_normalized: int, quarantine: pd.DataFrame) -> dict[str, dict[str, int]]:
+def account(
+    frames: list[Frame], rows_normalized: int, quarantine: pd.DataFrame
+) -> dict[str, dict[str, int]]:
     """Return, per source, rows in (read + rejected on read), rows in the normalized zone and rows quarantined.
 
     A normalized row holds one row of every source; a quarantine row counts for each source its
     `source` names. For every source, rows in = normalized + quarantined.
     """
-    counts = quarantine["source"].astype(str).str.split("+").explode().value_counts() if len(quarantine) else {}
-    return {f.name: {"rows_in": len(f.rows) + len(f.rejected), "rows_normalized": rows_normalized,
-                     "rows_quarantined": int(counts.get(f.name, 0))} for f in frames}
+    counts = (
+        quarantine["source"].astype(str).str.split("+").explode().value_counts()
+        if len(quarantine)
+        else {}
+    )
+    return {
+        f.name: {
+            "rows_in": len(f.rows) + len(f.rejected),
+            "rows_normalized": rows_normalized,
+            "rows_quarantined": int(counts.get(f.name, 0)),
+        }
+        for f in frames
+    }
 
 
 CATALOG_SUFFIXES = (".yaml", ".yml")
@@ -143,11 +196,22 @@ def guess_task(values: pd.Series) -> str:
     """Return 'regression' for a target of numbers with more than 10 distinct values, else 'classification'."""
     present = values.dropna()
     numbers = pd.to_numeric(present, errors="coerce")
-    return "regression" if len(present) and numbers.notna().all() and numbers.nunique() > 10 else "classification"
+    return (
+        "regression"
+        if len(present) and numbers.notna().all() and numbers.nunique() > 10
+        else "classification"
+    )
 
 
-def prepare(data: Path, contract: Path | None, dataset: str, target: str | None = None, task: str | None = None,
-            date_column: str | None = None, id_column: str | None = None) -> tuple[Catalog, Contract]:
+def prepare(
+    data: Path,
+    contract: Path | None,
+    dataset: str,
+    target: str | None = None,
+    task: str | None = None,
+    date_column: str | None = None,
+    id_column: str | None = None,
+) -> tuple[Catalog, Contract]:
     """Return what to ingest and the contract to hold it to.
 
     `data` is either a source catalog (``.yaml``), held to the committed `contract`, or one data
@@ -160,26 +224,44 @@ def prepare(data: Path, contract: Path | None, dataset: str, target: str | None 
             raise ConfigError(f"{data}: a catalog needs a contract: set 'contract' in env.yaml")
         the_contract = settings.load_contract(contract)
         if the_contract.dataset != dataset:
-            raise ConfigError(f"{contract}: contract is for dataset {the_contract.dataset!r} but the build's dataset is "
-                              f"{dataset!r}: set --env--dataset {the_contract.dataset} or use the matching contract")
+            raise ConfigError(
+                f"{contract}: contract is for dataset {the_contract.dataset!r} but the build's dataset is "
+                f"{dataset!r}: set --env--dataset {the_contract.dataset} or use the matching contract"
+            )
         return settings.load_catalog(data), the_contract
     if not target:
-        raise ConfigError(f"{data}: bringing your own data needs its target column: add --env--target COLUMN")
+        raise ConfigError(
+            f"{data}: bringing your own data needs its target column: add --env--target COLUMN"
+        )
     catalog = settings.single_file_catalog(data, key=None)
     spec = catalog.sources[0]
     frame = read_landed(spec, extract(spec))
-    task = task or guess_task(frame.rows[target]) if target in frame.rows.columns else task or "classification"
-    the_contract = infer_contract(frame.rows, dataset=dataset, target=target, task=task, id_column=id_column or None,
-                                  date_columns=(date_column,) if date_column else ())
+    task = (
+        task or guess_task(frame.rows[target])
+        if target in frame.rows.columns
+        else task or "classification"
+    )
+    the_contract = infer_contract(
+        frame.rows,
+        dataset=dataset,
+        target=target,
+        task=task,
+        id_column=id_column or None,
+        date_columns=(date_column,) if date_column else (),
+    )
     return catalog, replace(the_contract, origin=f"inferred from {data.name}")
 
 
 def write_contract(contract: Contract, lake_dir: str | Path) -> Path:
     """Write the contract an ingest used to ``contracts/<dataset>.yaml`` in the lake: every later step reads it."""
-    return settings.write_yaml(contract_to_dict(contract), lake.contract_path(lake_dir, contract.dataset))
+    return settings.write_yaml(
+        contract_to_dict(contract), lake.contract_path(lake_dir, contract.dataset)
+    )
 
 
-def ingest(catalog: Catalog, contract: Contract, lake_dir: str | Path, day: dt.date | None = None) -> IngestResult:
+def ingest(
+    catalog: Catalog, contract: Contract, lake_dir: str | Path, day: dt.date | None = None
+) -> IngestResult:
     """Land, join and condition every source of `catalog`; write normalized, quarantine and a manifest."""
     lake_dir = Path(lake_dir)
     day = day or dt.date.today()
@@ -189,31 +271,59 @@ def ingest(catalog: Catalog, contract: Contract, lake_dir: str | Path, day: dt.d
         frame = read_landed(spec, landed)
         frames.append(frame)
         rejected += [dict(r, source=spec.name) for r in _rejects(frame)]
-        entries.append({
-            "source": spec.name, "format": spec.format, "landed": str(landed.relative_to(lake_dir)),
-            "sha256": digest, "rows_read": len(frame.rows), "rows_rejected_on_read": len(frame.rejected),
-        })
+        entries.append(
+            {
+                "source": spec.name,
+                "format": spec.format,
+                "landed": str(landed.relative_to(lake_dir)),
+                "sha256": digest,
+                "rows_read": len(frame.rows),
+                "rows_rejected_on_read": len(frame.rejected),
+            }
+        )
     joined, orphans = join_sources(frames, catalog.key)
     rejected += orphans
     result = condition(joined, contract, mode="train", origin=contract.dataset)
-    quarantine = quarantine_frame([pd.DataFrame(rejected, columns=QUARANTINE_COLUMNS), result.quarantine])
+    quarantine = quarantine_frame(
+        [pd.DataFrame(rejected, columns=QUARANTINE_COLUMNS), result.quarantine]
+    )
     accounting = account(frames, len(result.clean), quarantine)
     for name, n in accounting.items():
         if n["rows_in"] != n["rows_normalized"] + n["rows_quarantined"]:
-            raise IngestError(f"source {name!r}: {n['rows_in']} rows in but {n['rows_normalized']} normalized + "
-                              f"{n['rows_quarantined']} quarantined: report this as a lab2prod bug")
+            raise IngestError(
+                f"source {name!r}: {n['rows_in']} rows in but {n['rows_normalized']} normalized + "
+                f"{n['rows_quarantined']} quarantined: report this as a lab2prod bug"
+            )
     first = accounting[frames[0].name]
-    normalized = lake.atomic_write_csv(lake.normalized_path(lake_dir, contract.dataset), result.clean)
-    quarantined = lake.atomic_write_csv(lake.quarantine_path(lake_dir, contract.dataset), quarantine)
+    normalized = lake.atomic_write_csv(
+        lake.normalized_path(lake_dir, contract.dataset), result.clean
+    )
+    quarantined = lake.atomic_write_csv(
+        lake.quarantine_path(lake_dir, contract.dataset), quarantine
+    )
     outputs = {
-        "normalized": {"path": str(normalized.relative_to(lake_dir)), "rows": len(result.clean),
-                       "sha256": lake.sha256_file(normalized)},
+        "normalized": {
+            "path": str(normalized.relative_to(lake_dir)),
+            "rows": len(result.clean),
+            "sha256": lake.sha256_file(normalized),
+        },
         "quarantine": {"path": str(quarantined.relative_to(lake_dir)), "rows": len(quarantine)},
         "accounting": accounting,
     }
-    outputs["contract"] = {"path": str(write_contract(contract, lake_dir).relative_to(lake_dir)), "origin": contract.origin}
+    outputs["contract"] = {
+        "path": str(write_contract(contract, lake_dir).relative_to(lake_dir)),
+        "origin": contract.origin,
+    }
     manifest = lake.write_manifest(lake_dir, contract.dataset, entries, outputs)
-    return IngestResult(normalized=normalized, quarantine=quarantined, manifest=manifest, rows_in=first["rows_in"],
-                        contract=lake.contract_path(lake_dir, contract.dataset),
-                        rows_normalized=first["rows_normalized"], rows_quarantined=first["rows_quarantined"],
-                        warnings=result.warnings, accounting=accounting, rows_quarantined_total=len(quarantine))
+    return IngestResult(
+        normalized=normalized,
+        quarantine=quarantined,
+        manifest=manifest,
+        rows_in=first["rows_in"],
+        contract=lake.contract_path(lake_dir, contract.dataset),
+        rows_normalized=first["rows_normalized"],
+        rows_quarantined=first["rows_quarantined"],
+        warnings=result.warnings,
+        accounting=accounting,
+        rows_quarantined_total=len(quarantine),
+    )

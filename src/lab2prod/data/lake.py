@@ -18,8 +18,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -83,7 +84,9 @@ def atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
     """Write a frame as normalized CSV (UTF-8, `\\n`, no index, ISO dates, empty = missing) atomically."""
     return _atomic(
         path,
-        lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S", encoding="utf-8"),
+        lambda tmp: frame.to_csv(
+            tmp, index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S", encoding="utf-8"
+        ),
     )
 
 
@@ -92,7 +95,9 @@ def atomic_copy(src: Path, dst: Path) -> Path:
     return _atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
-def land_raw(src: Path, lake_dir: Path, source: str, ingest_date: dt.date | None = None) -> tuple[Path, str]:
+def land_raw(
+    src: Path, lake_dir: Path, source: str, ingest_date: dt.date | None = None
+) -> tuple[Path, str]:
     """Keep an exact copy of `src` in ``raw/<source>/<date>/`` and return (its path, its SHA-256).
 
     An identical file already landed that day is reused; a different one never
@@ -110,9 +115,11 @@ def land_raw(src: Path, lake_dir: Path, source: str, ingest_date: dt.date | None
     return target, digest
 
 
-def write_manifest(lake_dir: Path, dataset: str, entries: list[dict[str, Any]], outputs: dict[str, Any]) -> Path:
+def write_manifest(
+    lake_dir: Path, dataset: str, entries: list[dict[str, Any]], outputs: dict[str, Any]
+) -> Path:
     """Record one ingest (landed files, their rows and digests, and the products) in ``manifests/``."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     manifest = {"dataset": dataset, "ingested_at": stamp, "sources": entries, "outputs": outputs}
     return atomic_write_json(zone(lake_dir, "manifests") / f"{dataset}-{stamp}.json", manifest)
 
@@ -128,5 +135,7 @@ def latest_manifest(lake_dir: str | os.PathLike, dataset: str) -> Path:
 
     found = sorted(zone(lake_dir, "manifests").glob(f"{dataset}-*.json"))
     if not found:
-        raise SourceError(f"no ingest manifest for {dataset!r} in {zone(lake_dir, 'manifests')}: run the ingest step first")
+        raise SourceError(
+            f"no ingest manifest for {dataset!r} in {zone(lake_dir, 'manifests')}: run the ingest step first"
+        )
     return found[-1]

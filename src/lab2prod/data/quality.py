@@ -18,11 +18,24 @@ def profile(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     rows = []
     for rule in contract.columns:
         values = frame[rule.name] if rule.name in frame.columns else pd.Series(dtype=object)
-        role = "target" if rule.name == contract.target else "id" if rule.name == contract.id_column else "feature"
-        row = {"column": rule.name, "role": role, "type": rule.type,
-               "missing_share": float(values.isna().mean()) if len(values) else 1.0, "distinct": int(values.nunique())}
+        role = (
+            "target"
+            if rule.name == contract.target
+            else "id"
+            if rule.name == contract.id_column
+            else "feature"
+        )
+        row = {
+            "column": rule.name,
+            "role": role,
+            "type": rule.type,
+            "missing_share": float(values.isna().mean()) if len(values) else 1.0,
+            "distinct": int(values.nunique()),
+        }
         if rule.type in ("int", "float") and values.notna().any():
-            row.update(min=float(values.min()), median=float(values.median()), max=float(values.max()))
+            row.update(
+                min=float(values.min()), median=float(values.median()), max=float(values.max())
+            )
             row["summary"] = f"{row['min']:g} .. {row['max']:g} (median {row['median']:g})"
         elif rule.type == "date" and values.notna().any():
             row["summary"] = f"{values.min():%Y-%m-%d} .. {values.max():%Y-%m-%d}"
@@ -36,7 +49,9 @@ def profile(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check_normalized(frame: pd.DataFrame, contract: Contract, rows_quarantined: int, origin: str) -> dict[str, float]:
+def check_normalized(
+    frame: pd.DataFrame, contract: Contract, rows_quarantined: int, origin: str
+) -> dict[str, float]:
     """Check a normalized frame against the whole contract; return dataset facts or raise a one-line ContractError."""
     try:
         pandera_schema(contract, "train").validate(frame, lazy=True)
@@ -53,13 +68,21 @@ def check_normalized(frame: pd.DataFrame, contract: Contract, rows_quarantined: 
             f"{origin}: {share:.1%} of rows were quarantined, above the contract's {contract.max_quarantine_fraction:.1%}: "
             "inspect data/lake/quarantine"
         )
-    facts = {"rows": float(len(frame)), "quarantined": float(rows_quarantined), "quarantine_share": share}
+    facts = {
+        "rows": float(len(frame)),
+        "quarantined": float(rows_quarantined),
+        "quarantine_share": share,
+    }
     if contract.task == "classification":
         counts = frame[contract.target].value_counts()
         if len(counts) < 2:
-            raise ContractError(f"{origin}: target {contract.target!r} has a single class: a classifier needs two")
+            raise ContractError(
+                f"{origin}: target {contract.target!r} has a single class: a classifier needs two"
+            )
         if contract.positive_label is not None:
-            facts["positive_share"] = float((frame[contract.target] == contract.positive_label).mean())
+            facts["positive_share"] = float(
+                (frame[contract.target] == contract.positive_label).mean()
+            )
     return facts
 
 
@@ -71,7 +94,9 @@ def quarantine_reasons(quarantine: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["kind", "count", "example"])
     reasons = quarantine["reason"].astype(str).str.split("; ").explode()
     table = pd.DataFrame({"kind": reasons.map(reason_kind), "reason": reasons})
-    grouped = table.groupby("kind", sort=False).agg(count=("reason", "size"), example=("reason", "first"))
+    grouped = table.groupby("kind", sort=False).agg(
+        count=("reason", "size"), example=("reason", "first")
+    )
     return grouped.sort_values("count", ascending=False, kind="mergesort").reset_index()
 
 
@@ -83,7 +108,11 @@ def _plots(frame: pd.DataFrame, contract: Contract, max_columns: int) -> list[tu
 
     figures = []
     for rule in contract.columns[:max_columns]:
-        if rule.name == contract.id_column or rule.name not in frame.columns or rule.type == "string":
+        if (
+            rule.name == contract.id_column
+            or rule.name not in frame.columns
+            or rule.type == "string"
+        ):
             continue
         values = frame[rule.name].dropna()
         fig, ax = plt.subplots(figsize=(3.2, 2.2))
@@ -92,7 +121,9 @@ def _plots(frame: pd.DataFrame, contract: Contract, max_columns: int) -> list[tu
         elif rule.type == "date" and len(values):
             ax.hist(values.map(pd.Timestamp.toordinal), bins=30, color="#4878a8")
             ticks = ax.get_xticks()
-            ax.set_xticks(ticks, [dt.date.fromordinal(max(int(t), 1)).year for t in ticks], fontsize=7)
+            ax.set_xticks(
+                ticks, [dt.date.fromordinal(max(int(t), 1)).year for t in ticks], fontsize=7
+            )
         else:
             counts = values.astype(str).value_counts().head(12)
             ax.barh(counts.index[::-1], counts.to_numpy()[::-1], color="#6a9a58")
@@ -103,8 +134,15 @@ def _plots(frame: pd.DataFrame, contract: Contract, max_columns: int) -> list[tu
     return figures
 
 
-def data_quality_report(frame: pd.DataFrame, contract: Contract, quarantine: pd.DataFrame, path: str | Path,
-                        sha256: str = "", warnings: list[str] | None = None, max_columns: int = 40) -> Path:
+def data_quality_report(
+    frame: pd.DataFrame,
+    contract: Contract,
+    quarantine: pd.DataFrame,
+    path: str | Path,
+    sha256: str = "",
+    warnings: list[str] | None = None,
+    max_columns: int = 40,
+) -> Path:
     """Write the data quality HTML report (per column type, missing share, range or categories,
     quarantine counts by reason, distribution plots) to `path`; return the path."""
     import matplotlib.pyplot as plt
@@ -128,9 +166,20 @@ def data_quality_report(frame: pd.DataFrame, contract: Contract, quarantine: pd.
         plt.close(fig)
     total = len(frame) + len(quarantine)
     return render(
-        "data_quality.html", path, dataset=contract.dataset, contract_origin=contract.origin, sha256=sha256 or "-",
-        built_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), rows_in=total, rows=len(frame),
-        quarantined=len(quarantine), quarantine_share=len(quarantine) / total if total else 0.0,
-        max_quarantine=contract.max_quarantine_fraction, reasons=reasons.to_dict("records"),
-        reasons_plot=reasons_plot, columns=columns.to_dict("records"), plots=plots, warnings=warnings or [],
+        "data_quality.html",
+        path,
+        dataset=contract.dataset,
+        contract_origin=contract.origin,
+        sha256=sha256 or "-",
+        built_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        rows_in=total,
+        rows=len(frame),
+        quarantined=len(quarantine),
+        quarantine_share=len(quarantine) / total if total else 0.0,
+        max_quarantine=contract.max_quarantine_fraction,
+        reasons=reasons.to_dict("records"),
+        reasons_plot=reasons_plot,
+        columns=columns.to_dict("records"),
+        plots=plots,
+        warnings=warnings or [],
     )

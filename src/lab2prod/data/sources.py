@@ -12,9 +12,10 @@ import importlib
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -49,27 +50,45 @@ def _text(value: Any) -> str | None:
 def _clean_header(names: list[str], path: Path) -> list[str]:
     clean = [str(n).strip() for n in names]
     if any(not n for n in clean):
-        raise SourceError(f"{path}: header has an empty column name at position {clean.index('') + 1}: name every column")
+        raise SourceError(
+            f"{path}: header has an empty column name at position {clean.index('') + 1}: name every column"
+        )
     lowered = [n.lower() for n in clean]
     dupes = sorted({n for n in clean if lowered.count(n.lower()) > 1})
     if dupes:
-        raise SourceError(f"{path}: header repeats column {dupes[0]!r}: give every column a distinct name")
+        raise SourceError(
+            f"{path}: header repeats column {dupes[0]!r}: give every column a distinct name"
+        )
     return clean
 
 
-def _frame(name: str, header: list[str], records: list[list[str | None]], lines: list[int], rejected) -> Frame:
-    rows = pd.DataFrame(records, columns=header, dtype=object) if records else pd.DataFrame(columns=header, dtype=object)
+def _frame(
+    name: str, header: list[str], records: list[list[str | None]], lines: list[int], rejected
+) -> Frame:
+    rows = (
+        pd.DataFrame(records, columns=header, dtype=object)
+        if records
+        else pd.DataFrame(columns=header, dtype=object)
+    )
     rows.insert(0, LINE, pd.array(lines, dtype="int64"))
     return Frame(name=name, rows=rows, rejected=rejected)
 
 
-def read_csv(path: Path, name: str, delimiter: str = ",", decimal: str = ".", encoding: str = "utf-8",
-             quotechar: str = '"') -> Frame:
+def read_csv(
+    path: Path,
+    name: str,
+    delimiter: str = ",",
+    decimal: str = ".",
+    encoding: str = "utf-8",
+    quotechar: str = '"',
+) -> Frame:
     """Read a delimited text file strictly: ragged rows are rejected with their line, bad bytes stop with a message."""
     path = Path(path)
     raw = path.read_bytes()
     if not raw.strip():
-        raise SourceError(f"{path}: file is empty: export the table again with a header row and data")
+        raise SourceError(
+            f"{path}: file is empty: export the table again with a header row and data"
+        )
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
         text = raw.decode(enc)
@@ -79,11 +98,15 @@ def read_csv(path: Path, name: str, delimiter: str = ",", decimal: str = ".", en
             f"{path}: line {line}: byte 0x{raw[exc.start]:02x} is not valid {encoding}: "
             f"re-export as UTF-8 or set options.encoding (for example latin-1)"
         ) from None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar, strict=False)
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar, strict=False
+    )
     try:
         header = next(reader)
     except StopIteration:
-        raise SourceError(f"{path}: file is empty: export the table again with a header row and data") from None
+        raise SourceError(
+            f"{path}: file is empty: export the table again with a header row and data"
+        ) from None
     if len(header) == 1:
         for other in (";", "\t", "|", ","):
             if other != delimiter and other in header[0]:
@@ -105,7 +128,14 @@ def read_csv(path: Path, name: str, delimiter: str = ",", decimal: str = ".", en
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # an empty line holds no record
             what = "truncated" if len(fields) < width else "too many fields"
-            rejected.append(_reject(name, line, f"{what}: expected {width} fields, found {len(fields)}", delimiter.join(fields)))
+            rejected.append(
+                _reject(
+                    name,
+                    line,
+                    f"{what}: expected {width} fields, found {len(fields)}",
+                    delimiter.join(fields),
+                )
+            )
             continue
         records.append(fields)
         lines.append(line)
@@ -114,7 +144,9 @@ def read_csv(path: Path, name: str, delimiter: str = ",", decimal: str = ".", en
     return _clean_cells(_frame(name, header, records, lines, rejected), decimal)
 
 
-def _read_plain_csv(text: str, header: list[str], delimiter: str, quotechar: str, name: str) -> Frame | None:
+def _read_plain_csv(
+    text: str, header: list[str], delimiter: str, quotechar: str, name: str
+) -> Frame | None:
     """Return the rows of a CSV without quotes or empty lines parsed by pyarrow (fast), or None to use the
     line-by-line reader: only there is every record on exactly one line, so row i is on line i + 2."""
     if quotechar in text or text.count("\r") != text.count("\r\n"):
@@ -131,10 +163,17 @@ def _read_plain_csv(text: str, header: list[str], delimiter: str, quotechar: str
         table = pa_csv.read_csv(
             io.BytesIO(body.encode("utf-8")),
             read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=False, newlines_in_values=False,
-                                              ignore_empty_lines=False),
-            convert_options=pa_csv.ConvertOptions(column_types={n: pa_arrow.string() for n in names},
-                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter,
+                quote_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={n: pa_arrow.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
     except (pa_arrow.ArrowInvalid, ValueError):
         return None  # ragged rows and the like: the line-by-line reader rejects them one by one
@@ -154,10 +193,15 @@ def _clean_cells(frame: Frame, decimal: str = ".") -> Frame:
         text = frame.rows[col].astype("str").str.strip()
         if decimal != ".":
             comma = text.str.fullmatch(_DECIMAL_COMMA.pattern).fillna(False).astype(bool)
-            text = text.where(~comma, text.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False))
+            text = text.where(
+                ~comma,
+                text.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False),
+            )
         present = text.notna() & ~text.isin(MISSING)
         cleaned[col] = text.astype(object).where(present, None)
-    rows = pd.DataFrame(cleaned, index=frame.rows.index, columns=[c for c in frame.rows.columns if c != LINE])
+    rows = pd.DataFrame(
+        cleaned, index=frame.rows.index, columns=[c for c in frame.rows.columns if c != LINE]
+    )
     rows.insert(0, LINE, frame.rows[LINE])
     return Frame(name=frame.name, rows=rows, rejected=frame.rejected)
 
@@ -176,7 +220,9 @@ def read_jsonl(path: Path, name: str, encoding: str = "utf-8") -> Frame:
                 try:
                     obj = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    rejected.append(_reject(name, number, f"not valid JSON ({exc.msg})", text.strip()))
+                    rejected.append(
+                        _reject(name, number, f"not valid JSON ({exc.msg})", text.strip())
+                    )
                     continue
                 if not isinstance(obj, dict):
                     rejected.append(_reject(name, number, "not a JSON object", text.strip()))
@@ -186,7 +232,9 @@ def read_jsonl(path: Path, name: str, encoding: str = "utf-8") -> Frame:
                 records.append({str(k).strip(): _text(v) for k, v in obj.items()})
                 lines.append(number)
     except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: bytes are not valid {encoding} ({exc.reason}): re-export as UTF-8") from None
+        raise SourceError(
+            f"{path}: bytes are not valid {encoding} ({exc.reason}): re-export as UTF-8"
+        ) from None
     if not records and not rejected:
         raise SourceError(f"{path}: file is empty: expected one JSON object per line")
     columns = _clean_header(list(header), path)
@@ -206,7 +254,9 @@ def read_parquet(path: Path, name: str) -> Frame:
     try:
         table = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise SourceError(f"{path}: not a readable Parquet file ({type(exc).__name__}): re-export it") from None
+        raise SourceError(
+            f"{path}: not a readable Parquet file ({type(exc).__name__}): re-export it"
+        ) from None
     return _from_table(table, name, Path(path), 1)
 
 
@@ -215,7 +265,9 @@ def read_excel(path: Path, name: str, sheet: str | int = 0) -> Frame:
     try:
         table = pd.read_excel(path, sheet_name=sheet, dtype=object)
     except Exception as exc:
-        raise SourceError(f"{path}: cannot read sheet {sheet!r} ({type(exc).__name__}: {exc}): check the workbook") from None
+        raise SourceError(
+            f"{path}: cannot read sheet {sheet!r} ({type(exc).__name__}: {exc}): check the workbook"
+        ) from None
     return _from_table(table, name, Path(path), 2)
 
 
@@ -226,7 +278,9 @@ def query_sql(url: str, query: str) -> pd.DataFrame:
     try:
         parsed = sa.engine.make_url(url)
     except Exception:
-        raise SourceError("source url is not a SQLAlchemy URL (dialect+driver://user:password@host/db)") from None
+        raise SourceError(
+            "source url is not a SQLAlchemy URL (dialect+driver://user:password@host/db)"
+        ) from None
     safe = parsed.render_as_string(hide_password=True)
     engine = None
     try:
@@ -239,7 +293,9 @@ def query_sql(url: str, query: str) -> pd.DataFrame:
         detail = (str(cause).strip().splitlines() or [""])[0][:200]
         if parsed.password:
             detail = detail.replace(str(parsed.password), "***")
-        raise SourceError(f"{safe}: query failed ({type(cause).__name__}: {detail}): check the url and the query") from None
+        raise SourceError(
+            f"{safe}: query failed ({type(cause).__name__}: {detail}): check the url and the query"
+        ) from None
     finally:
         if engine is not None:
             engine.dispose()
@@ -252,10 +308,14 @@ def call_adapter(function: str, options: dict[str, Any]) -> pd.DataFrame:
     try:
         fn: Callable[..., pd.DataFrame] = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError):
-        raise SourceError(f"adapter {function!r} cannot be imported: give it as 'module:function' on the Python path") from None
+        raise SourceError(
+            f"adapter {function!r} cannot be imported: give it as 'module:function' on the Python path"
+        ) from None
     table = fn(**options)
     if not isinstance(table, pd.DataFrame):
-        raise SourceError(f"adapter {function!r} returned {type(table).__name__}, expected a pandas DataFrame")
+        raise SourceError(
+            f"adapter {function!r} returned {type(table).__name__}, expected a pandas DataFrame"
+        )
     return table
 
 
@@ -263,14 +323,20 @@ def extract(spec: SourceSpec) -> Path | pd.DataFrame:
     """Return what a source hands over: its file path, or the frame of a query or of a user's adapter."""
     if spec.format == "sql":
         if not spec.url or not spec.query:
-            raise SourceError(f"source {spec.name!r}: a sql source needs 'url' (or 'url_env') and 'query'")
+            raise SourceError(
+                f"source {spec.name!r}: a sql source needs 'url' (or 'url_env') and 'query'"
+            )
         return query_sql(spec.url, spec.query)
     if spec.format == "python":
         if not spec.function:
-            raise SourceError(f"source {spec.name!r}: a python source needs 'function: module:function'")
+            raise SourceError(
+                f"source {spec.name!r}: a python source needs 'function: module:function'"
+            )
         return call_adapter(spec.function, spec.options)
     if spec.path is None or not spec.path.is_file():
-        raise SourceError(f"source {spec.name!r}: file {spec.path} not found: check 'path' in the catalog")
+        raise SourceError(
+            f"source {spec.name!r}: file {spec.path} not found: check 'path' in the catalog"
+        )
     return spec.path
 
 
@@ -279,7 +345,11 @@ def read_landed(spec: SourceSpec, path: Path) -> Frame:
     opts = spec.options
     if spec.format in ("csv", "sql", "python"):
         # sql and python sources land as CSV written by lab2prod itself
-        keep = {k: opts[k] for k in ("delimiter", "decimal", "encoding", "quotechar") if k in opts and spec.format == "csv"}
+        keep = {
+            k: opts[k]
+            for k in ("delimiter", "decimal", "encoding", "quotechar")
+            if k in opts and spec.format == "csv"
+        }
         return read_csv(path, spec.name, **keep)
     if spec.format == "jsonl":
         return read_jsonl(path, spec.name, encoding=opts.get("encoding", "utf-8"))

@@ -15,7 +15,13 @@ from lab2prod.data.contract import QUARANTINE_COLUMNS, Conditioned, Contract, co
 from lab2prod.data.sources import Frame, read_csv, read_excel, read_jsonl, read_parquet
 from lab2prod.errors import SourceError
 
-READERS = {".csv": read_csv, ".txt": read_csv, ".jsonl": read_jsonl, ".parquet": read_parquet, ".xlsx": read_excel}
+READERS = {
+    ".csv": read_csv,
+    ".txt": read_csv,
+    ".jsonl": read_jsonl,
+    ".parquet": read_parquet,
+    ".xlsx": read_excel,
+}
 
 
 def read_any(path: Path, **options: Any) -> Frame:
@@ -28,12 +34,16 @@ def read_any(path: Path, **options: Any) -> Frame:
         raise SourceError(f"{path}: file not found")
     reader = READERS.get(Path(path).suffix.lower())
     if reader is None:
-        raise SourceError(f"{path}: unknown suffix {Path(path).suffix!r}: use .csv, .jsonl, .parquet or .xlsx")
+        raise SourceError(
+            f"{path}: unknown suffix {Path(path).suffix!r}: use .csv, .jsonl, .parquet or .xlsx"
+        )
     options = {k: v for k, v in options.items() if v is not None}
     accepted = set(inspect.signature(reader).parameters) - {"path", "name"}
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise SourceError(f"{path}: option {unknown[0]!r} does not apply to {Path(path).suffix} files")
+        raise SourceError(
+            f"{path}: option {unknown[0]!r} does not apply to {Path(path).suffix} files"
+        )
     return reader(Path(path), Path(path).stem, **options)
 
 
@@ -61,9 +71,13 @@ class ValidationReport:
     def describe(self) -> str:
         """Return a short human summary: rows in, passed, quarantined by reason, warnings."""
         r = self.result
-        lines = [f"{self.path}: {r.rows_in} rows in, {len(r.clean)} pass, {self.rows_quarantined} quarantined"]
+        lines = [
+            f"{self.path}: {r.rows_in} rows in, {len(r.clean)} pass, {self.rows_quarantined} quarantined"
+        ]
         if self.rows_quarantined:
-            reasons = r.quarantine["reason"].str.split("; ").explode().map(reason_kind).value_counts()
+            reasons = (
+                r.quarantine["reason"].str.split("; ").explode().map(reason_kind).value_counts()
+            )
             lines += [f"  quarantined for {name}: {count}" for name, count in reasons.items()]
         lines += [f"  warning: {w}" for w in r.warnings]
         return "\n".join(lines)
@@ -74,13 +88,20 @@ def reason_kind(reason: str) -> str:
     return re.split(r"[:(]", reason, maxsplit=1)[0].strip()
 
 
-def validate_file(path: Path, contract: Contract, mode: str = "train", quarantine_output: Path | None = None,
-                  **options: Any) -> ValidationReport:
+def validate_file(
+    path: Path,
+    contract: Contract,
+    mode: str = "train",
+    quarantine_output: Path | None = None,
+    **options: Any,
+) -> ValidationReport:
     """Read `path`, condition it by `contract`, optionally write its quarantine, and return the report."""
     frame = read_any(path, **options)
     if frame.rows.empty:
-        raise SourceError(f"{path}: no row could be read ({frame.rejected[0]['reason']} on line "
-                          f"{frame.rejected[0]['line']}): check the delimiter and the export")
+        raise SourceError(
+            f"{path}: no row could be read ({frame.rejected[0]['reason']} on line "
+            f"{frame.rejected[0]['line']}): check the delimiter and the export"
+        )
     result = condition(frame.rows.assign(_source=frame.name), contract, mode=mode, origin=str(path))
     rejected = pd.DataFrame(frame.rejected, columns=QUARANTINE_COLUMNS)
     result.quarantine = quarantine_frame([rejected, result.quarantine])

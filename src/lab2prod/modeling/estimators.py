@@ -6,8 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
-                              RandomForestClassifier, RandomForestRegressor)
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
@@ -46,14 +50,22 @@ _SEEDED = {"logistic_regression", "hist_gradient_boosting", "random_forest"}
 _LINEAR = {"linear", "logistic_regression", "ridge"}
 
 
-def build_estimator(family: str, task: str, numeric: list[str], categorical: list[str],
-                    params: dict[str, Any] | None = None, random_state: int = 42) -> Pipeline:
+def build_estimator(
+    family: str,
+    task: str,
+    numeric: list[str],
+    categorical: list[str],
+    params: dict[str, Any] | None = None,
+    random_state: int = 42,
+) -> Pipeline:
     """Return an unfitted Pipeline (impute, scale or one-hot encode, then the model) for `family` and `task`."""
     try:
         model_cls = FAMILIES[task][family]
     except KeyError:
         known = ", ".join(FAMILIES.get(task, {})) or "none"
-        raise ConfigError(f"model family {family!r} is not known for task {task!r}; use one of: {known}") from None
+        raise ConfigError(
+            f"model family {family!r} is not known for task {task!r}; use one of: {known}"
+        ) from None
     params = dict(params or {})
     if family in _SEEDED or (family == "linear" and task == "classification"):
         params.setdefault("random_state", random_state)
@@ -71,11 +83,13 @@ def build_estimator(family: str, task: str, numeric: list[str], categorical: lis
     if numeric:
         transformers.append(("numeric", Pipeline(numeric_steps), list(numeric)))
     if categorical:
-        transformers.append((
-            "categorical",
-            OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False),
-            list(categorical),
-        ))
+        transformers.append(
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False),
+                list(categorical),
+            )
+        )
     if not transformers:
         raise ConfigError("no feature columns: the contract must declare at least one feature")
     pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
@@ -108,14 +122,20 @@ def load_model_dir(folder: Path) -> Any:
     meta = settings.read_yaml(folder / "MLmodel")
     flavor = (meta.get("flavors") or {}).get("sklearn") or {}
     if flavor.get("serialization_format") != "skops" or not flavor.get("pickled_model"):
-        raise RegistryError(f"{folder / 'MLmodel'}: not a scikit-learn model saved with skops "
-                            f"(format {flavor.get('serialization_format')!r}): log it with lab2prod's training pipeline")
+        raise RegistryError(
+            f"{folder / 'MLmodel'}: not a scikit-learn model saved with skops "
+            f"(format {flavor.get('serialization_format')!r}): log it with lab2prod's training pipeline"
+        )
     trusted = list(flavor.get("skops_trusted_types") or [])
     unknown = sorted(set(trusted) - set(all_trusted_types()))
     if unknown:
-        raise RegistryError(f"{folder / 'MLmodel'}: asks to trust {', '.join(unknown)}, which no lab2prod "
-                            f"estimator needs: refusing to load it")
+        raise RegistryError(
+            f"{folder / 'MLmodel'}: asks to trust {', '.join(unknown)}, which no lab2prod "
+            f"estimator needs: refusing to load it"
+        )
     try:
         return skops.io.load(folder / flavor["pickled_model"], trusted=trusted)
     except (OSError, ValueError, TypeError) as exc:
-        raise RegistryError(f"{folder}: the model file cannot be loaded ({exc}): re-register the model") from None
+        raise RegistryError(
+            f"{folder}: the model file cannot be loaded ({exc}): re-register the model"
+        ) from None

@@ -59,7 +59,11 @@ def _text_objects(values: pd.Series) -> np.ndarray:
 def model_columns(contract: Contract) -> dict[str, list[str]]:
     """Return the columns of `model_frame` grouped as {'numeric', 'categorical'} for the preprocessing."""
     groups = feature_columns(contract)
-    dates = [f"{d}__{part}" for d in groups["date"] for part in ("year", "month", "dayofweek", "dayofyear")]
+    dates = [
+        f"{d}__{part}"
+        for d in groups["date"]
+        for part in ("year", "month", "dayofweek", "dayofyear")
+    ]
     return {"numeric": groups["numeric"] + dates, "categorical": groups["categorical"]}
 
 

@@ -5,16 +5,29 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False, "f1": True,
-                    "accuracy": True, "rmse": False, "mae": False, "r2": True}
+HIGHER_IS_BETTER = {
+    "roc_auc": True,
+    "pr_auc": True,
+    "log_loss": False,
+    "brier": False,
+    "f1": True,
+    "accuracy": True,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     """Return ROC AUC, PR AUC, log loss, Brier score, and F1 and accuracy at `threshold`, for 0/1 labels."""
     y_true = np.asarray(y_true)
     proba = np.asarray(proba, dtype="float64")
     if len(np.unique(y_true)) < 2:
-        raise ValueError("metrics need both classes in y_true; the evaluation set has one class only")
+        raise ValueError(
+            "metrics need both classes in y_true; the evaluation set has one class only"
+        )
     label = (proba >= threshold).astype(int)
     return {
         "roc_auc": float(skm.roc_auc_score(y_true, proba)),

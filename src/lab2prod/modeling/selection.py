@@ -23,14 +23,20 @@ def select_best(cells: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     """
     metric = resolve_metric(cells, metric)
     if metric not in HIGHER_IS_BETTER:
-        raise ConfigError(f"select_metric {metric!r} is unknown; use one of: {', '.join(HIGHER_IS_BETTER)}")
+        raise ConfigError(
+            f"select_metric {metric!r} is unknown; use one of: {', '.join(HIGHER_IS_BETTER)}"
+        )
     if not cells:
-        raise ConfigError("the grid produced no trained cell: check the train tasks in pipeline.yaml")
+        raise ConfigError(
+            "the grid produced no trained cell: check the train tasks in pipeline.yaml"
+        )
     scored = [c for c in cells if metric in (c.get("valid_metrics") or {})]
     if not scored:
         have = sorted({k for c in cells for k in (c.get("valid_metrics") or {})})
-        raise ConfigError(f"no grid cell has validation metric {metric!r} (they have: {', '.join(have) or 'none'}): "
-                          "set select_metric to a metric of the task, and valid_size above 0")
+        raise ConfigError(
+            f"no grid cell has validation metric {metric!r} (they have: {', '.join(have) or 'none'}): "
+            "set select_metric to a metric of the task, and valid_size above 0"
+        )
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
     best = scored[0]
     for cell in scored[1:]:

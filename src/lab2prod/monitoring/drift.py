@@ -41,30 +41,46 @@ from lab2prod.errors import MonitoringError
 MIN_ROWS = 30
 _EPS = 1e-4
 
-FEATURE_COLUMNS = ["feature", "kind", "test", "statistic", "p_value", "effect_name", "effect", "psi",
-                   "reference_missing", "batch_missing", "new_categories", "new_category_share", "drifted", "reason"]
+FEATURE_COLUMNS = [
+    "feature",
+    "kind",
+    "test",
+    "statistic",
+    "p_value",
+    "effect_name",
+    "effect",
+    "psi",
+    "reference_missing",
+    "batch_missing",
+    "new_categories",
+    "new_category_share",
+    "drifted",
+    "reason",
+]
 
 
 @dataclass(frozen=True)
 class DriftThresholds:
     """The configured limits of the drift decision."""
 
-    alpha: float = 0.01                 # family-wise: a feature's test rejects when p < alpha / number of features
-    numeric_effect: float = 0.1         # Wasserstein distance / reference std
-    categorical_effect: float = 0.1     # Jensen-Shannon distance, base 2
-    new_category_share: float = 0.01    # share of batch rows in categories the reference never had
-    missing_delta: float = 0.05         # absolute change of the share of missing values
-    drift_share: float = 0.25           # share of drifted features that makes the dataset drifted
-    prediction_effect: float = 0.1      # Wasserstein / reference std of the predictions
+    alpha: float = 0.01  # family-wise: a feature's test rejects when p < alpha / number of features
+    numeric_effect: float = 0.1  # Wasserstein distance / reference std
+    categorical_effect: float = 0.1  # Jensen-Shannon distance, base 2
+    new_category_share: float = 0.01  # share of batch rows in categories the reference never had
+    missing_delta: float = 0.05  # absolute change of the share of missing values
+    drift_share: float = 0.25  # share of drifted features that makes the dataset drifted
+    prediction_effect: float = 0.1  # Wasserstein / reference std of the predictions
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "DriftThresholds":
+    def from_dict(cls, data: dict[str, Any] | None) -> DriftThresholds:
         """Return thresholds from a mapping (unknown keys refused with the known ones named)."""
         data = dict(data or {})
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
-            raise MonitoringError(f"unknown drift threshold(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise MonitoringError(
+                f"unknown drift threshold(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return cls(**{k: float(v) for k, v in data.items()})
 
 
@@ -91,10 +107,15 @@ class DriftReport:
     def summary(self) -> dict[str, Any]:
         """Return the headline numbers and alerts as a JSON-ready mapping."""
         return {
-            "rows": self.rows, "reference_rows": self.reference_rows, "drift_share": self.drift_share,
-            "dataset_drift": self.dataset_drift, "drifted_features": self.drifted_features,
-            "missing_columns": self.missing_columns, "extra_columns": self.extra_columns,
-            "prediction": self.prediction, "alerts": list(self.alerts),
+            "rows": self.rows,
+            "reference_rows": self.reference_rows,
+            "drift_share": self.drift_share,
+            "dataset_drift": self.dataset_drift,
+            "drifted_features": self.drifted_features,
+            "missing_columns": self.missing_columns,
+            "extra_columns": self.extra_columns,
+            "prediction": self.prediction,
+            "alerts": list(self.alerts),
         }
 
 
@@ -125,13 +146,21 @@ def numeric_drift(reference: np.ndarray, current: np.ndarray) -> dict[str, float
     edges = np.unique(np.quantile(ref, np.linspace(0, 1, 11)))
     if len(edges) > 2:
         inner = edges[1:-1]
-        ref_share = np.bincount(np.searchsorted(inner, ref, side="right"), minlength=len(inner) + 1) / len(ref)
-        cur_share = np.bincount(np.searchsorted(inner, values, side="right"), weights=counts,
-                                minlength=len(inner) + 1) / len(cur)
+        ref_share = np.bincount(
+            np.searchsorted(inner, ref, side="right"), minlength=len(inner) + 1
+        ) / len(ref)
+        cur_share = np.bincount(
+            np.searchsorted(inner, values, side="right"), weights=counts, minlength=len(inner) + 1
+        ) / len(cur)
         psi = _psi(ref_share, cur_share)
     else:
         psi = np.nan
-    return {"statistic": float(ks.statistic), "p_value": float(ks.pvalue), "effect": effect, "psi": psi}
+    return {
+        "statistic": float(ks.statistic),
+        "p_value": float(ks.pvalue),
+        "effect": effect,
+        "psi": psi,
+    }
 
 
 def categorical_drift(reference: pd.Series, current: pd.Series) -> dict[str, Any]:
@@ -145,35 +174,63 @@ def categorical_drift(reference: pd.Series, current: pd.Series) -> dict[str, Any
     new = sorted(set(cur_counts.index) - set(ref_counts.index))
     new_share = float(cur_counts[new].sum() / cur.sum()) if new and cur.sum() else 0.0
     if ref.sum() == 0 or cur.sum() == 0:
-        return {"statistic": np.nan, "p_value": np.nan, "effect": np.nan, "psi": np.nan,
-                "new_categories": new, "new_category_share": new_share}
+        return {
+            "statistic": np.nan,
+            "p_value": np.nan,
+            "effect": np.nan,
+            "psi": np.nan,
+            "new_categories": new,
+            "new_category_share": new_share,
+        }
     if len(levels) < 2:
         statistic, p_value = 0.0, 1.0
     else:
         result = stats.chi2_contingency(np.vstack([ref, cur]))
         statistic, p_value = float(result.statistic), float(result.pvalue)
     p, q = ref / ref.sum(), cur / cur.sum()
-    return {"statistic": statistic, "p_value": p_value, "effect": float(jensenshannon(p, q, base=2)),
-            "psi": _psi(p, q), "new_categories": new, "new_category_share": new_share}
+    return {
+        "statistic": statistic,
+        "p_value": p_value,
+        "effect": float(jensenshannon(p, q, base=2)),
+        "psi": _psi(p, q),
+        "new_categories": new,
+        "new_category_share": new_share,
+    }
 
 
-def prediction_drift(reference: np.ndarray, current: np.ndarray, threshold: float | None,
-                     limits: DriftThresholds) -> dict[str, float]:
+def prediction_drift(
+    reference: np.ndarray, current: np.ndarray, threshold: float | None, limits: DriftThresholds
+) -> dict[str, float]:
     """Return the drift of the model's output (KS, normalized Wasserstein) and, for probabilities, the positive rates."""
-    result = numeric_drift(np.asarray(reference, dtype="float64"), np.asarray(current, dtype="float64"))
-    out = {"ks_statistic": result["statistic"], "p_value": result["p_value"], "effect": result["effect"],
-           "psi": result["psi"], "reference_mean": float(np.nanmean(reference)), "batch_mean": float(np.nanmean(current))}
+    result = numeric_drift(
+        np.asarray(reference, dtype="float64"), np.asarray(current, dtype="float64")
+    )
+    out = {
+        "ks_statistic": result["statistic"],
+        "p_value": result["p_value"],
+        "effect": result["effect"],
+        "psi": result["psi"],
+        "reference_mean": float(np.nanmean(reference)),
+        "batch_mean": float(np.nanmean(current)),
+    }
     if threshold is not None:
         out["reference_positive_rate"] = float(np.nanmean(np.asarray(reference) >= threshold))
         out["positive_rate"] = float(np.nanmean(np.asarray(current) >= threshold))
-    out["drifted"] = bool(result["p_value"] < limits.alpha and result["effect"] >= limits.prediction_effect)
+    out["drifted"] = bool(
+        result["p_value"] < limits.alpha and result["effect"] >= limits.prediction_effect
+    )
     return out
 
 
-def drift_report(reference: pd.DataFrame, batch: pd.DataFrame, contract: Contract,
-                 thresholds: DriftThresholds | None = None,
-                 reference_predictions: np.ndarray | None = None, batch_predictions: np.ndarray | None = None,
-                 threshold: float | None = 0.5) -> DriftReport:
+def drift_report(
+    reference: pd.DataFrame,
+    batch: pd.DataFrame,
+    contract: Contract,
+    thresholds: DriftThresholds | None = None,
+    reference_predictions: np.ndarray | None = None,
+    batch_predictions: np.ndarray | None = None,
+    threshold: float | None = 0.5,
+) -> DriftReport:
     """Return the drift of `batch` against `reference` for every contract feature, its predictions, missing values and schema.
 
     Columns are matched by name. Predictions are compared when both arrays are
@@ -184,56 +241,100 @@ def drift_report(reference: pd.DataFrame, batch: pd.DataFrame, contract: Contrac
     if len(batch) < MIN_ROWS:
         raise MonitoringError(f"the batch has {len(batch)} rows: drift needs at least {MIN_ROWS}")
     if len(reference) < MIN_ROWS:
-        raise MonitoringError(f"the reference has {len(reference)} rows: drift needs at least {MIN_ROWS}")
+        raise MonitoringError(
+            f"the reference has {len(reference)} rows: drift needs at least {MIN_ROWS}"
+        )
     features = contract.features
     absent_ref = [f for f in features if f not in reference.columns]
     if absent_ref:
-        raise MonitoringError(f"the reference lacks feature column(s) {', '.join(absent_ref)}: "
-                              "use the training split of the model being monitored")
+        raise MonitoringError(
+            f"the reference lacks feature column(s) {', '.join(absent_ref)}: "
+            "use the training split of the model being monitored"
+        )
     missing = [f for f in features if f not in batch.columns]
     known = set(features) | {contract.target, contract.id_column}
     extra = [c for c in batch.columns if c not in known and not str(c).startswith("_")]
     rows = []
-    compared = [f for f in features if contract.rule(f).type in ("int", "float", "category") and f not in missing]
+    compared = [
+        f
+        for f in features
+        if contract.rule(f).type in ("int", "float", "category") and f not in missing
+    ]
     per_test = limits.alpha / max(1, len(compared))
     for name in features:
         kind = contract.rule(name).type
         if name in missing:
-            rows.append({"feature": name, "kind": kind, "test": "absent", "drifted": True,
-                         "reason": "column missing from the batch"})
+            rows.append(
+                {
+                    "feature": name,
+                    "kind": kind,
+                    "test": "absent",
+                    "drifted": True,
+                    "reason": "column missing from the batch",
+                }
+            )
             continue
         ref_col, cur_col = reference[name], batch[name]
         ref_missing, cur_missing = float(ref_col.isna().mean()), float(cur_col.isna().mean())
         if kind in ("int", "float"):
             res = numeric_drift(_numeric(ref_col), _numeric(cur_col))
-            row = {"test": "ks", "effect_name": "wasserstein/std", "new_categories": "", "new_category_share": 0.0,
-                   **res}
+            row = {
+                "test": "ks",
+                "effect_name": "wasserstein/std",
+                "new_categories": "",
+                "new_category_share": 0.0,
+                **res,
+            }
             effect_limit = limits.numeric_effect
         elif kind == "category":
             res = categorical_drift(ref_col, cur_col)
-            row = {"test": "chi2", "effect_name": "jensen-shannon", **res,
-                   "new_categories": ";".join(res["new_categories"])}
+            row = {
+                "test": "chi2",
+                "effect_name": "jensen-shannon",
+                **res,
+                "new_categories": ";".join(res["new_categories"]),
+            }
             effect_limit = limits.categorical_effect
         else:  # dates and free text are not compared
             continue
         reasons = []
         if row["p_value"] < per_test and row["effect"] >= effect_limit:
-            reasons.append(f"{row['test']} p={row['p_value']:.2g}, {row['effect_name']}={row['effect']:.3f}")
+            reasons.append(
+                f"{row['test']} p={row['p_value']:.2g}, {row['effect_name']}={row['effect']:.3f}"
+            )
         if row["new_category_share"] > limits.new_category_share:
-            reasons.append(f"{row['new_category_share']:.1%} of rows in unseen categories {row['new_categories']}")
+            reasons.append(
+                f"{row['new_category_share']:.1%} of rows in unseen categories {row['new_categories']}"
+            )
         if abs(cur_missing - ref_missing) > limits.missing_delta:
             reasons.append(f"missing values {ref_missing:.1%} -> {cur_missing:.1%}")
-        rows.append({"feature": name, "kind": kind, **row, "reference_missing": ref_missing,
-                     "batch_missing": cur_missing, "drifted": bool(reasons), "reason": "; ".join(reasons)})
+        rows.append(
+            {
+                "feature": name,
+                "kind": kind,
+                **row,
+                "reference_missing": ref_missing,
+                "batch_missing": cur_missing,
+                "drifted": bool(reasons),
+                "reason": "; ".join(reasons),
+            }
+        )
     table = pd.DataFrame(rows).reindex(columns=FEATURE_COLUMNS)
     table["drifted"] = table["drifted"].astype(bool)
     share = float(table["drifted"].mean()) if len(table) else 0.0
     prediction = None
     if reference_predictions is not None and batch_predictions is not None:
         prediction = prediction_drift(reference_predictions, batch_predictions, threshold, limits)
-    report = DriftReport(rows=len(batch), reference_rows=len(reference), features=table, missing_columns=missing,
-                         extra_columns=extra, prediction=prediction, drift_share=share,
-                         dataset_drift=share >= limits.drift_share)
+    report = DriftReport(
+        rows=len(batch),
+        reference_rows=len(reference),
+        features=table,
+        missing_columns=missing,
+        extra_columns=extra,
+        prediction=prediction,
+        drift_share=share,
+        dataset_drift=share >= limits.drift_share,
+    )
     report.alerts = _alerts(report, limits)
     return report
 
@@ -241,14 +342,18 @@ def drift_report(reference: pd.DataFrame, batch: pd.DataFrame, contract: Contrac
 def _alerts(report: DriftReport, limits: DriftThresholds) -> list[str]:
     alerts = []
     if report.dataset_drift:
-        alerts.append(f"dataset drift: {report.drift_share:.0%} of features drifted "
-                      f"(threshold {limits.drift_share:.0%}): {', '.join(report.drifted_features)}")
+        alerts.append(
+            f"dataset drift: {report.drift_share:.0%} of features drifted "
+            f"(threshold {limits.drift_share:.0%}): {', '.join(report.drifted_features)}"
+        )
     if report.missing_columns:
         alerts.append(f"schema drift: batch lacks column(s) {', '.join(report.missing_columns)}")
     for _, row in report.features[report.features["drifted"]].iterrows():
         if row["test"] != "absent":
             alerts.append(f"feature {row['feature']} drifted: {row['reason']}")
     if report.prediction and report.prediction["drifted"]:
-        alerts.append(f"prediction drift: mean {report.prediction['reference_mean']:.3f} -> "
-                      f"{report.prediction['batch_mean']:.3f}, wasserstein/std={report.prediction['effect']:.3f}")
+        alerts.append(
+            f"prediction drift: mean {report.prediction['reference_mean']:.3f} -> "
+            f"{report.prediction['batch_mean']:.3f}, wasserstein/std={report.prediction['effect']:.3f}"
+        )
     return alerts

@@ -25,9 +25,26 @@ import pandas as pd
 from lab2prod.errors import MonitoringError
 
 COLUMNS = [
-    "recorded_at", "kind", "batch_id", "model_name", "model_version", "run_id", "rows",
-    "drift_share", "dataset_drift", "drifted_features", "prediction_drift", "positive_rate", "reference_positive_rate",
-    "metric", "realized", "holdout", "degraded", "status", "decision", "details",
+    "recorded_at",
+    "kind",
+    "batch_id",
+    "model_name",
+    "model_version",
+    "run_id",
+    "rows",
+    "drift_share",
+    "dataset_drift",
+    "drifted_features",
+    "prediction_drift",
+    "positive_rate",
+    "reference_positive_rate",
+    "metric",
+    "realized",
+    "holdout",
+    "degraded",
+    "status",
+    "decision",
+    "details",
 ]
 KINDS = ("monitor", "retrain")
 
@@ -39,7 +56,7 @@ def history_path(lake_dir: str | os.PathLike) -> Path:
 
 def now_utc() -> str:
     """Return the current UTC time as an ISO string (seconds)."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cell(value: Any) -> str:
@@ -60,9 +77,13 @@ def format_row(record: dict[str, Any]) -> str:
     """Return one CSV line of the history for `record` (keys outside COLUMNS refused)."""
     unknown = sorted(set(record) - set(COLUMNS))
     if unknown:
-        raise MonitoringError(f"history record has unknown field(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
+        raise MonitoringError(
+            f"history record has unknown field(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}"
+        )
     if record.get("kind") not in KINDS:
-        raise MonitoringError(f"history record kind {record.get('kind')!r}; use one of {', '.join(KINDS)}")
+        raise MonitoringError(
+            f"history record kind {record.get('kind')!r}; use one of {', '.join(KINDS)}"
+        )
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow([_cell(record.get(c)) for c in COLUMNS])
     return buffer.getvalue()
@@ -84,8 +105,10 @@ def append_record(path: str | os.PathLike, record: dict[str, Any]) -> Path:
             with open(path, encoding="utf-8") as fh:
                 header = fh.readline().rstrip("\n")
             if header != ",".join(COLUMNS):
-                raise MonitoringError(f"{path}: its header is not this version's history layout; "
-                                      "move the file aside (it is kept, never rewritten) and monitor again")
+                raise MonitoringError(
+                    f"{path}: its header is not this version's history layout; "
+                    "move the file aside (it is kept, never rewritten) and monitor again"
+                )
         data = line.encode("utf-8")
         if os.write(fd, data) != len(data):  # a short write would leave a torn row: say so loudly
             raise MonitoringError(f"{path}: short write while appending; check the disk")
@@ -104,7 +127,14 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise MonitoringError(f"{path}: not a monitoring history (lacks {', '.join(missing)})")
-    for column in ("rows", "drift_share", "positive_rate", "reference_positive_rate", "realized", "holdout"):
+    for column in (
+        "rows",
+        "drift_share",
+        "positive_rate",
+        "reference_positive_rate",
+        "realized",
+        "holdout",
+    ):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     for column in ("dataset_drift", "prediction_drift", "degraded"):
         frame[column] = frame[column].map({"true": True, "false": False})
@@ -120,9 +150,22 @@ def log_metrics_to_mlflow(record: dict[str, Any], experiment_id: str, step: int)
     for flag in ("dataset_drift", "prediction_drift", "degraded"):
         if record.get(flag) is not None:
             metrics[flag] = float(bool(record[flag]))
-    tags = {f"monitoring.{k}": _cell(record.get(k)) for k in ("kind", "batch_id", "model_name", "model_version",
-                                                                "run_id", "status", "metric", "decision")}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{record.get('kind')}-{record.get('batch_id')}") as run:
+    tags = {
+        f"monitoring.{k}": _cell(record.get(k))
+        for k in (
+            "kind",
+            "batch_id",
+            "model_name",
+            "model_version",
+            "run_id",
+            "status",
+            "metric",
+            "decision",
+        )
+    }
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"{record.get('kind')}-{record.get('batch_id')}"
+    ) as run:
         mlflow.set_tags(tags)
         mlflow.log_metrics(metrics, step=step)
     return run.info.run_id

@@ -32,7 +32,12 @@ from lab2prod.errors import MonitoringError
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
 from lab2prod.monitoring.drift import DriftReport, DriftThresholds, drift_report
-from lab2prod.monitoring.performance import Performance, join_labels, prediction_column, realized_performance
+from lab2prod.monitoring.performance import (
+    Performance,
+    join_labels,
+    prediction_column,
+    realized_performance,
+)
 
 OK, WARNING, ALERT = "ok", "warning", "alert"
 EXIT_CODES = {OK: 0, WARNING: 1, ALERT: 1}
@@ -44,8 +49,8 @@ class MonitorConfig:
 
     thresholds: DriftThresholds = field(default_factory=DriftThresholds)
     metric: str = "roc_auc"
-    tolerance: float = 0.05       # realized metric may be this much worse than the holdout one
-    threshold: float = 0.5        # probability from which a case is predicted positive
+    tolerance: float = 0.05  # realized metric may be this much worse than the holdout one
+    threshold: float = 0.5  # probability from which a case is predicted positive
 
 
 @dataclass
@@ -78,27 +83,47 @@ class MonitorResult:
         perf = self.performance
         table = self.drift.features.set_index("feature")
         return {
-            "kind": "monitor", "batch_id": self.batch_id, "model_name": self.model.get("model_name"),
-            "model_version": self.model.get("model_version"), "run_id": self.model.get("run_id"),
-            "rows": self.drift.rows, "drift_share": self.drift.drift_share, "dataset_drift": self.drift.dataset_drift,
-            "drifted_features": self.drift.drifted_features, "prediction_drift": pred.get("drifted"),
-            "positive_rate": self.positive_rate, "reference_positive_rate": pred.get("reference_positive_rate"),
-            "metric": perf.metric if perf else None, "realized": perf.realized if perf else None,
-            "holdout": perf.reference if perf else None, "degraded": perf.degraded if perf else None,
-            "status": self.status, "decision": "retrain" if self.retrain else "none",
-            "details": {"effects": {k: round(float(v), 4) for k, v in table["effect"].items() if v == v},
-                        "triggers": self.triggers,
-                        "rows_labelled": perf.rows_labelled if perf else 0},
+            "kind": "monitor",
+            "batch_id": self.batch_id,
+            "model_name": self.model.get("model_name"),
+            "model_version": self.model.get("model_version"),
+            "run_id": self.model.get("run_id"),
+            "rows": self.drift.rows,
+            "drift_share": self.drift.drift_share,
+            "dataset_drift": self.drift.dataset_drift,
+            "drifted_features": self.drift.drifted_features,
+            "prediction_drift": pred.get("drifted"),
+            "positive_rate": self.positive_rate,
+            "reference_positive_rate": pred.get("reference_positive_rate"),
+            "metric": perf.metric if perf else None,
+            "realized": perf.realized if perf else None,
+            "holdout": perf.reference if perf else None,
+            "degraded": perf.degraded if perf else None,
+            "status": self.status,
+            "decision": "retrain" if self.retrain else "none",
+            "details": {
+                "effects": {k: round(float(v), 4) for k, v in table["effect"].items() if v == v},
+                "triggers": self.triggers,
+                "rows_labelled": perf.rows_labelled if perf else 0,
+            },
         }
 
     def status_dict(self) -> dict[str, Any]:
         """Return the machine-readable status (the JSON a scheduler reads)."""
-        return {"batch_id": self.batch_id, "status": self.status, "exit_code": self.exit_code,
-                "retrain": self.retrain, "triggers": self.triggers, "alerts": self.alerts, "model": self.model,
-                "positive_rate": self.positive_rate, "drift_threshold": self.drift_threshold,
-                "drift": self.drift.summary(),
-                "performance": self.performance.summary() if self.performance else None,
-                "features": json.loads(self.drift.features.to_json(orient="records"))}
+        return {
+            "batch_id": self.batch_id,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "retrain": self.retrain,
+            "triggers": self.triggers,
+            "alerts": self.alerts,
+            "model": self.model,
+            "positive_rate": self.positive_rate,
+            "drift_threshold": self.drift_threshold,
+            "drift": self.drift.summary(),
+            "performance": self.performance.summary() if self.performance else None,
+            "features": json.loads(self.drift.features.to_json(orient="records")),
+        }
 
 
 def read_table(path: str | Path, what: str = "batch") -> pd.DataFrame:
@@ -113,14 +138,24 @@ def read_table(path: str | Path, what: str = "batch") -> pd.DataFrame:
         if suffix in (".csv", ".txt"):
             return pd.read_csv(path, engine="pyarrow")
     except Exception as exc:  # noqa: BLE001 - pyarrow and pandas raise many types for a bad file
-        raise MonitoringError(f"{what} file {path} cannot be read: {str(exc).splitlines()[0]}") from None
+        raise MonitoringError(
+            f"{what} file {path} cannot be read: {str(exc).splitlines()[0]}"
+        ) from None
     raise MonitoringError(f"{what} file {path}: use a .csv or .parquet file")
 
 
-def monitor_frame(batch: pd.DataFrame, reference: pd.DataFrame, contract: Contract, batch_id: str,
-                  config: MonitorConfig | None = None, model: Any = None, model_info: dict[str, str] | None = None,
-                  labels: pd.DataFrame | None = None, holdout: dict[str, float] | None = None,
-                  labels_origin: str = "labels") -> MonitorResult:
+def monitor_frame(
+    batch: pd.DataFrame,
+    reference: pd.DataFrame,
+    contract: Contract,
+    batch_id: str,
+    config: MonitorConfig | None = None,
+    model: Any = None,
+    model_info: dict[str, str] | None = None,
+    labels: pd.DataFrame | None = None,
+    holdout: dict[str, float] | None = None,
+    labels_origin: str = "labels",
+) -> MonitorResult:
     """Return the monitoring of one batch: drift, prediction drift, realized performance when labels are given, status.
 
     `model` (a fitted pipeline) scores the reference, and the batch too when it
@@ -136,39 +171,74 @@ def monitor_frame(batch: pd.DataFrame, reference: pd.DataFrame, contract: Contra
         try:
             batch_pred = predict(model, model_frame(batch, contract), task)
         except KeyError as exc:
-            raise MonitoringError(f"the batch has no prediction column and cannot be scored: {exc.args[0]}") from None
+            raise MonitoringError(
+                f"the batch has no prediction column and cannot be scored: {exc.args[0]}"
+            ) from None
     ref_pred = predict(model, model_frame(reference, contract), task) if model is not None else None
     cut = config.threshold if task == "classification" else None
     drift = drift_report(reference, batch, contract, config.thresholds, ref_pred, batch_pred, cut)
-    positive_rate = float(np.nanmean(batch_pred >= cut)) if batch_pred is not None and cut is not None else None
+    positive_rate = (
+        float(np.nanmean(batch_pred >= cut)) if batch_pred is not None and cut is not None else None
+    )
     performance = None
     if labels is not None:
         if batch_pred is None:
-            raise MonitoringError("labels were given but the batch has no predictions and no model to score it: "
-                                  "pass --model or a scored batch")
-        scored = pd.DataFrame({contract.id_column or "_id": batch[contract.id_column] if contract.id_column in batch
-                               else pd.Series(dtype=str), "_prediction": batch_pred})
+            raise MonitoringError(
+                "labels were given but the batch has no predictions and no model to score it: "
+                "pass --model or a scored batch"
+            )
+        scored = pd.DataFrame(
+            {
+                contract.id_column or "_id": batch[contract.id_column]
+                if contract.id_column in batch
+                else pd.Series(dtype=str),
+                "_prediction": batch_pred,
+            }
+        )
         joined, unmatched = join_labels(scored, labels, contract, origin=labels_origin)
-        performance = realized_performance(joined, contract, "_prediction", holdout or {}, metric=config.metric,
-                                           threshold=config.threshold, tolerance=config.tolerance, unmatched=unmatched)
+        performance = realized_performance(
+            joined,
+            contract,
+            "_prediction",
+            holdout or {},
+            metric=config.metric,
+            threshold=config.threshold,
+            tolerance=config.tolerance,
+            unmatched=unmatched,
+        )
     triggers = []
     if drift.dataset_drift:
-        triggers.append(f"dataset drift {drift.drift_share:.0%} >= {config.thresholds.drift_share:.0%}")
+        triggers.append(
+            f"dataset drift {drift.drift_share:.0%} >= {config.thresholds.drift_share:.0%}"
+        )
     alerts = list(drift.alerts)
     if performance is not None and performance.degraded:
-        message = (f"performance degraded: {performance.metric} {performance.realized:.4f} vs holdout "
-                   f"{performance.reference:.4f} (tolerance {performance.tolerance})")
+        message = (
+            f"performance degraded: {performance.metric} {performance.realized:.4f} vs holdout "
+            f"{performance.reference:.4f} (tolerance {performance.tolerance})"
+        )
         triggers.append(message)
         alerts.insert(0, message)
     status = ALERT if triggers else WARNING if alerts else OK
-    return MonitorResult(batch_id=batch_id, drift=drift, performance=performance, model=dict(model_info or {}),
-                         status=status, triggers=triggers, alerts=alerts, positive_rate=positive_rate,
-                         drift_threshold=config.thresholds.drift_share)
+    return MonitorResult(
+        batch_id=batch_id,
+        drift=drift,
+        performance=performance,
+        model=dict(model_info or {}),
+        status=status,
+        triggers=triggers,
+        alerts=alerts,
+        positive_rate=positive_rate,
+        drift_threshold=config.thresholds.drift_share,
+    )
 
 
 # --- the edge: files, the registry, MLflow ------------------------------------------------------------------------
 
-def resolve_model(uri: str | None, carried: dict[str, str], model_name: str) -> tuple[Any, dict[str, str]]:
+
+def resolve_model(
+    uri: str | None, carried: dict[str, str], model_name: str
+) -> tuple[Any, dict[str, str]]:
     """Return (the fitted model, its name/version/run id/uri): `uri`, else the batch's lineage, else `model_name`@champion.
 
     (None, {}) when no model can be found: monitoring then goes on without prediction drift.
@@ -192,13 +262,21 @@ def resolve_model(uri: str | None, carried: dict[str, str], model_name: str) -> 
         else:
             mv = None
             if uri.startswith("models:/") and "@" in uri:
-                name, alias = uri[len("models:/"):].split("@", 1)
+                name, alias = uri[len("models:/") :].split("@", 1)
                 mv = client.get_model_version_by_alias(name, alias)
-            elif uri.startswith("models:/") and uri.count("/") == 2 and not uri[len("models:/"):].startswith("m-"):
-                name, version = uri[len("models:/"):].split("/")
+            elif (
+                uri.startswith("models:/")
+                and uri.count("/") == 2
+                and not uri[len("models:/") :].startswith("m-")
+            ):
+                name, version = uri[len("models:/") :].split("/")
                 mv = client.get_model_version(name, version)
         if mv is not None:
-            info = {"model_name": mv.name, "model_version": str(mv.version), "run_id": mv.run_id or ""}
+            info = {
+                "model_name": mv.name,
+                "model_version": str(mv.version),
+                "run_id": mv.run_id or "",
+            }
         info["model_uri"] = uri
         model = tracking.load_sklearn_model(uri)
     except MlflowException as exc:
@@ -209,14 +287,28 @@ def resolve_model(uri: str | None, carried: dict[str, str], model_name: str) -> 
 def batch_id_of(path: str | Path) -> str:
     """Return a batch's id from its file: the stem, or the folder's name for generic names like predictions.csv."""
     path = Path(path)
-    return path.parent.name if path.stem in ("predictions", "batch", "scored", "part-0") else path.stem
+    return (
+        path.parent.name if path.stem in ("predictions", "batch", "scored", "part-0") else path.stem
+    )
 
 
-def run_monitoring(root: Path, contract: Contract, batch_path: Path, reference_path: Path, lake_dir: Path,
-                   reports_dir: Path, config: MonitorConfig, labels_path: Path | None = None,
-                   features_path: Path | None = None, model_uri: str | None = None, model_name: str = "credit-risk",
-                   batch_id: str | None = None, experiment: str | None = "lab2prod-monitoring",
-                   status_path: Path | None = None, use_model: bool = True) -> tuple[MonitorResult, dict[str, Path]]:
+def run_monitoring(
+    root: Path,
+    contract: Contract,
+    batch_path: Path,
+    reference_path: Path,
+    lake_dir: Path,
+    reports_dir: Path,
+    config: MonitorConfig,
+    labels_path: Path | None = None,
+    features_path: Path | None = None,
+    model_uri: str | None = None,
+    model_name: str = "credit-risk",
+    batch_id: str | None = None,
+    experiment: str | None = "lab2prod-monitoring",
+    status_path: Path | None = None,
+    use_model: bool = True,
+) -> tuple[MonitorResult, dict[str, Path]]:
     """Monitor one batch file end to end: history row, MLflow metrics, reports/monitoring.html and the JSON status."""
     from lab2prod import tracking
     from lab2prod.data.contract import read_normalized
@@ -230,19 +322,41 @@ def run_monitoring(root: Path, contract: Contract, batch_path: Path, reference_p
         features = read_table(features_path, "features")
         key = contract.id_column
         if not key or key not in batch or key not in features:
-            raise MonitoringError(f"joining {features_path} to the batch needs id column {key!r} in both files")
-        batch = batch.merge(features.drop(columns=[c for c in features if c in batch and c != key]), on=key,
-                            how="left", validate="one_to_one")
+            raise MonitoringError(
+                f"joining {features_path} to the batch needs id column {key!r} in both files"
+            )
+        batch = batch.merge(
+            features.drop(columns=[c for c in features if c in batch and c != key]),
+            on=key,
+            how="left",
+            validate="one_to_one",
+        )
     if not Path(reference_path).is_file():
-        raise MonitoringError(f"reference {reference_path} not found: run the training pipeline (its train split is the "
-                              "reference) or pass --reference")
+        raise MonitoringError(
+            f"reference {reference_path} not found: run the training pipeline (its train split is the "
+            "reference) or pass --reference"
+        )
     reference = read_normalized(str(reference_path), contract)
     labels = read_table(labels_path, "labels") if labels_path is not None else None
     tracking.use_store(root)
-    model, info = resolve_model(model_uri, lineage(batch), model_name) if use_model else (None, lineage(batch))
+    model, info = (
+        resolve_model(model_uri, lineage(batch), model_name)
+        if use_model
+        else (None, lineage(batch))
+    )
     holdout = holdout_metrics(info.get("run_id")) if labels is not None else {}
-    result = monitor_frame(batch, reference, contract, batch_id or batch_id_of(batch_path), config, model, info,
-                           labels, holdout, labels_origin=str(labels_path))
+    result = monitor_frame(
+        batch,
+        reference,
+        contract,
+        batch_id or batch_id_of(batch_path),
+        config,
+        model,
+        info,
+        labels,
+        holdout,
+        labels_origin=str(labels_path),
+    )
     if labels is not None and contract.id_column in batch:
         from lab2prod.monitoring.retrain import store_labelled
 
@@ -255,9 +369,18 @@ def run_monitoring(root: Path, contract: Contract, batch_path: Path, reference_p
     table = history.read_history(history_file)
     if experiment:
         experiment_id = tracking.connect(root, experiment)
-        history.log_metrics_to_mlflow(record, experiment_id, step=int((table["kind"] == "monitor").sum()))
-    report = render_monitoring(table, result.status_dict(), Path(reports_dir) / "monitoring.html",
-                               config.thresholds.drift_share, str(history_file))
-    status = atomic_write_json(status_path or Path(reports_dir) / "monitoring.json",
-                               {**result.status_dict(), "report": str(report), "history": str(history_file)})
+        history.log_metrics_to_mlflow(
+            record, experiment_id, step=int((table["kind"] == "monitor").sum())
+        )
+    report = render_monitoring(
+        table,
+        result.status_dict(),
+        Path(reports_dir) / "monitoring.html",
+        config.thresholds.drift_share,
+        str(history_file),
+    )
+    status = atomic_write_json(
+        status_path or Path(reports_dir) / "monitoring.json",
+        {**result.status_dict(), "report": str(report), "history": str(history_file)},
+    )
     return result, {"history": history_file, "report": report, "status": status}

@@ -22,8 +22,11 @@ from lab2prod.modeling.metrics import HIGHER_IS_BETTER, classification_metrics, 
 # Accepted names of the prediction and lineage columns of a scored batch, first match wins.
 PROBABILITY_COLUMNS = ("probability", "proba", "score")
 VALUE_COLUMNS = ("prediction", "value")
-LINEAGE_COLUMNS = {"model_name": ("model_name", "model"), "model_version": ("model_version", "version"),
-                   "run_id": ("run_id", "model_run_id")}
+LINEAGE_COLUMNS = {
+    "model_name": ("model_name", "model"),
+    "model_version": ("model_version", "version"),
+    "run_id": ("run_id", "model_run_id"),
+}
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,16 @@ class Performance:
 
     def summary(self) -> dict[str, Any]:
         """Return the numbers as a JSON-ready mapping."""
-        return {"rows_labelled": self.rows_labelled, "rows_unmatched": self.rows_unmatched, "metric": self.metric,
-                "realized": self.realized, "holdout": self.reference, "tolerance": self.tolerance,
-                "degraded": self.degraded, "metrics": self.metrics}
+        return {
+            "rows_labelled": self.rows_labelled,
+            "rows_unmatched": self.rows_unmatched,
+            "metric": self.metric,
+            "realized": self.realized,
+            "holdout": self.reference,
+            "tolerance": self.tolerance,
+            "degraded": self.degraded,
+            "metrics": self.metrics,
+        }
 
 
 def find_column(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
@@ -84,59 +94,95 @@ def lineage(frame: pd.DataFrame) -> dict[str, str]:
             continue
         values = frame[column].dropna().astype(str).unique()
         if len(values) > 1:
-            raise MonitoringError(f"column {column!r} holds {len(values)} different values ({', '.join(values[:3])}...): "
-                                  "a batch must be scored by one model; split it by model first")
+            raise MonitoringError(
+                f"column {column!r} holds {len(values)} different values ({', '.join(values[:3])}...): "
+                "a batch must be scored by one model; split it by model first"
+            )
         if len(values):
-            found[key] = str(values[0]).removesuffix(".0") if key == "model_version" else str(values[0])
+            found[key] = (
+                str(values[0]).removesuffix(".0") if key == "model_version" else str(values[0])
+            )
     return found
 
 
-def join_labels(scored: pd.DataFrame, labels: pd.DataFrame, contract: Contract, origin: str = "labels") -> tuple[pd.DataFrame, int]:
+def join_labels(
+    scored: pd.DataFrame, labels: pd.DataFrame, contract: Contract, origin: str = "labels"
+) -> tuple[pd.DataFrame, int]:
     """Return (the scored rows that have a label, with the target column; the number of labels matching no row)."""
     key, target = contract.id_column, contract.target
     if not key:
-        raise MonitoringError(f"contract {contract.origin} declares no id_column: delayed labels need one to join")
+        raise MonitoringError(
+            f"contract {contract.origin} declares no id_column: delayed labels need one to join"
+        )
     for frame, name in ((scored, "the scored batch"), (labels, origin)):
         if key not in frame.columns:
-            raise MonitoringError(f"{name} has no id column {key!r}; columns are {', '.join(map(str, frame.columns))}")
+            raise MonitoringError(
+                f"{name} has no id column {key!r}; columns are {', '.join(map(str, frame.columns))}"
+            )
     if target not in labels.columns:
         raise MonitoringError(f"{origin} has no target column {target!r}; add it (one row per id)")
     labels = labels[[key, target]].dropna(subset=[target])
     labels = labels.assign(**{key: labels[key].astype(str)})
     dup = labels[key].duplicated()
     if dup.any():
-        raise MonitoringError(f"{origin}: id {labels[key][dup].iloc[0]!r} has more than one label; keep one row per id")
+        raise MonitoringError(
+            f"{origin}: id {labels[key][dup].iloc[0]!r} has more than one label; keep one row per id"
+        )
     if contract.task == "classification" and contract.labels:
         bad = ~labels[target].astype(str).isin(contract.labels)
         if bad.any():
-            raise MonitoringError(f"{origin}: id {labels[key][bad].iloc[0]!r} has label {labels[target][bad].iloc[0]!r}; "
-                                  f"expected one of {', '.join(contract.labels)}")
+            raise MonitoringError(
+                f"{origin}: id {labels[key][bad].iloc[0]!r} has label {labels[target][bad].iloc[0]!r}; "
+                f"expected one of {', '.join(contract.labels)}"
+            )
     left = scored.drop(columns=[target], errors="ignore")
     left = left.assign(**{key: left[key].astype(str)})
     joined = left.merge(labels, on=key, how="inner", validate="many_to_one")
     if joined.empty:
-        raise MonitoringError(f"{origin}: none of its {len(labels)} ids is in the scored batch; is it the right batch?")
+        raise MonitoringError(
+            f"{origin}: none of its {len(labels)} ids is in the scored batch; is it the right batch?"
+        )
     unmatched = int(len(labels) - labels[key].isin(left[key]).sum())
     return joined, unmatched
 
 
-def realized_performance(joined: pd.DataFrame, contract: Contract, prediction: str, holdout: dict[str, float],
-                         metric: str = "roc_auc", threshold: float = 0.5, tolerance: float = 0.05,
-                         unmatched: int = 0) -> Performance:
+def realized_performance(
+    joined: pd.DataFrame,
+    contract: Contract,
+    prediction: str,
+    holdout: dict[str, float],
+    metric: str = "roc_auc",
+    threshold: float = 0.5,
+    tolerance: float = 0.05,
+    unmatched: int = 0,
+) -> Performance:
     """Return the metrics of the `prediction` column against the joined labels, beside the holdout metrics."""
     if metric not in HIGHER_IS_BETTER:
         raise MonitoringError(f"unknown metric {metric!r}; known: {', '.join(HIGHER_IS_BETTER)}")
     y = target_vector(joined, contract)
     scores = joined[prediction].to_numpy(dtype="float64")
     try:
-        metrics = (classification_metrics(y, scores, threshold) if contract.task == "classification"
-                   else regression_metrics(y, scores))
+        metrics = (
+            classification_metrics(y, scores, threshold)
+            if contract.task == "classification"
+            else regression_metrics(y, scores)
+        )
     except ValueError as exc:
-        raise MonitoringError(f"cannot measure the batch's {len(joined)} labelled rows: {exc}") from None
+        raise MonitoringError(
+            f"cannot measure the batch's {len(joined)} labelled rows: {exc}"
+        ) from None
     if metric not in metrics:
-        raise MonitoringError(f"metric {metric!r} does not fit task {contract.task}; use one of {', '.join(metrics)}")
-    return Performance(rows_labelled=len(joined), rows_unmatched=unmatched, metrics=metrics,
-                       holdout={k: float(v) for k, v in holdout.items()}, metric=metric, tolerance=tolerance)
+        raise MonitoringError(
+            f"metric {metric!r} does not fit task {contract.task}; use one of {', '.join(metrics)}"
+        )
+    return Performance(
+        rows_labelled=len(joined),
+        rows_unmatched=unmatched,
+        metrics=metrics,
+        holdout={k: float(v) for k, v in holdout.items()},
+        metric=metric,
+        tolerance=tolerance,
+    )
 
 
 def holdout_metrics(run_id: str | None) -> dict[str, float]:
@@ -148,5 +194,7 @@ def holdout_metrics(run_id: str | None) -> dict[str, float]:
     try:
         metrics, _, _ = tracking.run_data(run_id)
     except Exception as exc:  # noqa: BLE001 - MLflow raises several types for an unknown run
-        raise MonitoringError(f"cannot read the training run {run_id} from the tracking store: {exc}") from None
+        raise MonitoringError(
+            f"cannot read the training run {run_id} from the tracking store: {exc}"
+        ) from None
     return {k.removeprefix("test_"): float(v) for k, v in metrics.items() if k.startswith("test_")}

@@ -10,10 +10,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from lab2prod.reporting.render import figure_data_uri, render  # noqa: E402
+from lab2prod.reporting.render import figure_data_uri, render
 
 TOP_FEATURES = 5
 
@@ -25,7 +25,11 @@ def _per_batch(history: pd.DataFrame) -> pd.DataFrame:
         return monitored
     order = monitored.drop_duplicates("batch_id", keep="first")["batch_id"].tolist()
     latest = monitored.drop_duplicates("batch_id", keep="last").set_index("batch_id")
-    labelled = monitored.dropna(subset=["realized"]).drop_duplicates("batch_id", keep="last").set_index("batch_id")
+    labelled = (
+        monitored.dropna(subset=["realized"])
+        .drop_duplicates("batch_id", keep="last")
+        .set_index("batch_id")
+    )
     latest["realized"] = labelled["realized"].reindex(latest.index)
     latest["holdout"] = labelled["holdout"].reindex(latest.index)
     return latest.loc[order].reset_index()
@@ -47,8 +51,12 @@ def trend_figures(history: pd.DataFrame, drift_share_limit: float) -> list[str]:
     ax.legend(fontsize=7)
     figures.append(fig)
 
-    effects = pd.DataFrame([json.loads(d).get("effects", {}) if isinstance(d, str) and d else {}
-                            for d in batches["details"]])
+    effects = pd.DataFrame(
+        [
+            json.loads(d).get("effects", {}) if isinstance(d, str) and d else {}
+            for d in batches["details"]
+        ]
+    )
     if not effects.empty:
         top = effects.max().sort_values(ascending=False).index[:TOP_FEATURES]
         fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -61,7 +69,9 @@ def trend_figures(history: pd.DataFrame, drift_share_limit: float) -> list[str]:
     if batches["positive_rate"].notna().any():
         fig, ax = plt.subplots(figsize=(5, 3.2))
         ax.plot(x, batches["positive_rate"], marker="o", label="batch")
-        ax.plot(x, batches["reference_positive_rate"], ls="--", c="grey", label="training reference")
+        ax.plot(
+            x, batches["reference_positive_rate"], ls="--", c="grey", label="training reference"
+        )
         ax.set(ylabel="rate", title="Predicted positive rate")
         ax.legend(fontsize=7)
         figures.append(fig)
@@ -70,7 +80,9 @@ def trend_figures(history: pd.DataFrame, drift_share_limit: float) -> list[str]:
         fig, ax = plt.subplots(figsize=(5, 3.2))
         ax.plot(x, batches["realized"], marker="o", label="realized (delayed labels)")
         ax.plot(x, batches["holdout"], ls="--", c="grey", label="holdout at training")
-        metric = batches["metric"].dropna().iloc[-1] if batches["metric"].notna().any() else "metric"
+        metric = (
+            batches["metric"].dropna().iloc[-1] if batches["metric"].notna().any() else "metric"
+        )
         ax.set(ylabel=metric, title=f"Realized {metric}")
         ax.legend(fontsize=7)
         figures.append(fig)
@@ -85,18 +97,27 @@ def trend_figures(history: pd.DataFrame, drift_share_limit: float) -> list[str]:
     return uris
 
 
-def render_monitoring(history: pd.DataFrame, status: dict[str, Any] | None, path: str | Path,
-                      drift_share_limit: float, history_file: str = "") -> Path:
+def render_monitoring(
+    history: pd.DataFrame,
+    status: dict[str, Any] | None,
+    path: str | Path,
+    drift_share_limit: float,
+    history_file: str = "",
+) -> Path:
     """Write the monitoring report to `path` from the history and the latest status (`MonitorResult.status_dict`)."""
     batches = _per_batch(history)
     retrains = history[history["kind"] == "retrain"]
-    features = [{k: ("" if v is None or (isinstance(v, float) and v != v) else v) for k, v in row.items()}
-                for row in (status or {}).get("features", [])]
+    features = [
+        {k: ("" if v is None or (isinstance(v, float) and v != v) else v) for k, v in row.items()}
+        for row in (status or {}).get("features", [])
+    ]
     context: dict[str, Any] = {
         "title": "Monitoring report",
-        "built_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "history_file": history_file, "plots": trend_figures(history, drift_share_limit),
-        "result": status, "features": features,
+        "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "history_file": history_file,
+        "plots": trend_figures(history, drift_share_limit),
+        "result": status,
+        "features": features,
         "batches": batches.fillna("").to_dict("records"),
         "retrains": retrains.fillna("").to_dict("records"),
     }

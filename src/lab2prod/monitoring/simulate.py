@@ -36,9 +36,10 @@ temporary one by default), never the project's registry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,12 @@ from lab2prod.modeling.predict import predict
 from lab2prod.monitoring import history
 from lab2prod.monitoring.drift import DriftThresholds
 from lab2prod.monitoring.monitor import MonitorConfig, monitor_frame
-from lab2prod.monitoring.retrain import RetrainConfig, newest_window, retrain_in_process, store_labelled
+from lab2prod.monitoring.retrain import (
+    RetrainConfig,
+    newest_window,
+    retrain_in_process,
+    store_labelled,
+)
 
 MODEL_NAME = "credit-risk-simulated"
 
@@ -94,9 +100,15 @@ def make_batch(pool: pd.DataFrame, contract: Contract, scenario: Scenario, k: in
         labels = contract.labels or ("bad", "good")
         negative = next(x for x in labels if x != contract.positive_label)
         seg = seg.assign(
-            Job="partime", Home="parents", Marital="single", Records="no",
-            Age=rng.integers(19, 27, n_segment), Seniority=rng.integers(0, 4, n_segment),
-            Income=np.round(rng.uniform(40, 100, n_segment), 0), Assets=0.0, Debt=0.0,
+            Job="partime",
+            Home="parents",
+            Marital="single",
+            Records="no",
+            Age=rng.integers(19, 27, n_segment),
+            Seniority=rng.integers(0, 4, n_segment),
+            Income=np.round(rng.uniform(40, 100, n_segment), 0),
+            Assets=0.0,
+            Debt=0.0,
             **{contract.target: np.where(bad, contract.positive_label, negative)},
         )
         seg[contract.target] = seg[contract.target].astype(base[contract.target].dtype)
@@ -111,9 +123,15 @@ def _auc(model: Any, frame: pd.DataFrame, contract: Contract, threshold: float) 
     return classification_metrics(target_vector(frame, contract), scores, threshold)
 
 
-def run_simulation(data: pd.DataFrame, contract: Contract, scenario: Scenario, workdir: Path,
-                   retrain: RetrainConfig | None = None, monitor: MonitorConfig | None = None,
-                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_simulation(
+    data: pd.DataFrame,
+    contract: Contract,
+    scenario: Scenario,
+    workdir: Path,
+    retrain: RetrainConfig | None = None,
+    monitor: MonitorConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Replay `data` under `scenario`; return the per-batch table (frozen vs loop) and the retraining decisions.
 
     `workdir` holds the simulation's lake and its MLflow SQLite store.
@@ -124,7 +142,9 @@ def run_simulation(data: pd.DataFrame, contract: Contract, scenario: Scenario, w
     from lab2prod.release import registry
 
     if contract.task != "classification":
-        raise MonitoringError("the replay simulation is written for binary classification (the credit demo)")
+        raise MonitoringError(
+            "the replay simulation is written for binary classification (the credit demo)"
+        )
     if len(data) < 200:
         raise MonitoringError(f"{len(data)} rows: the simulation needs at least 200")
     retrain = retrain or RetrainConfig(window_rows=2 * scenario.batch_rows, seed=scenario.seed)
@@ -137,17 +157,30 @@ def run_simulation(data: pd.DataFrame, contract: Contract, scenario: Scenario, w
     try:
         client = mlflow.MlflowClient()
         found = client.get_experiment_by_name("simulation")
-        experiment = found.experiment_id if found else client.create_experiment(
-            "simulation", artifact_location=(workdir / "mlartifacts").as_uri())
+        experiment = (
+            found.experiment_id
+            if found
+            else client.create_experiment(
+                "simulation", artifact_location=(workdir / "mlartifacts").as_uri()
+            )
+        )
         past = data.sample(frac=0.5, random_state=scenario.seed)
         pool = data.drop(past.index).reset_index(drop=True)
         past = past.reset_index(drop=True)
-        first = retrain_in_process(past, contract, retrain, MODEL_NAME, experiment, ["initial model"])
+        first = retrain_in_process(
+            past, contract, retrain, MODEL_NAME, experiment, ["initial model"]
+        )
         frozen = first.candidate.model
-        champion = {"model": tracking.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
-                    "version": first.version, "run_id": first.run_id,
-                    "train": first.candidate.train, "holdout": first.candidate.metrics}
-        say(f"initial model v{first.version}: holdout roc_auc {first.candidate.metrics['roc_auc']:.4f}")
+        champion = {
+            "model": tracking.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
+            "version": first.version,
+            "run_id": first.run_id,
+            "train": first.candidate.train,
+            "holdout": first.candidate.metrics,
+        }
+        say(
+            f"initial model v{first.version}: holdout roc_auc {first.candidate.metrics['roc_auc']:.4f}"
+        )
         rows, decisions = [], []
         history_file = history.history_path(lake_dir)
         for k in range(scenario.batches):
@@ -155,47 +188,98 @@ def run_simulation(data: pd.DataFrame, contract: Contract, scenario: Scenario, w
             features = batch.drop(columns=[contract.target])
             labels = batch[[contract.id_column, contract.target]]
             scored = features.assign(
-                probability=predict(champion["model"], model_frame(features, contract), contract.task),
-                model_name=MODEL_NAME, model_version=champion["version"], run_id=champion["run_id"])
-            result = monitor_frame(scored, champion["train"], contract, f"batch{k:02d}", monitor, champion["model"],
-                                   {"model_name": MODEL_NAME, "model_version": champion["version"],
-                                    "run_id": champion["run_id"]}, labels=labels, holdout=champion["holdout"])
+                probability=predict(
+                    champion["model"], model_frame(features, contract), contract.task
+                ),
+                model_name=MODEL_NAME,
+                model_version=champion["version"],
+                run_id=champion["run_id"],
+            )
+            result = monitor_frame(
+                scored,
+                champion["train"],
+                contract,
+                f"batch{k:02d}",
+                monitor,
+                champion["model"],
+                {
+                    "model_name": MODEL_NAME,
+                    "model_version": champion["version"],
+                    "run_id": champion["run_id"],
+                },
+                labels=labels,
+                holdout=champion["holdout"],
+            )
             history.append_record(history_file, result.record())
             store_labelled(lake_dir, f"batch{k:02d}", batch, contract)
             frozen_m = _auc(frozen, batch, contract, monitor.threshold)
             loop_m = _auc(champion["model"], batch, contract, monitor.threshold)
-            row = {"batch": k, "intensity": round(scenario.intensity(k), 3),
-                   "segment_share": round(float((batch["Job"].eq("partime") & batch["Home"].eq("parents")).mean()), 3),
-                   "drift_share": round(result.drift.drift_share, 3), "status": result.status,
-                   "frozen_roc_auc": round(frozen_m["roc_auc"], 4), "loop_roc_auc": round(loop_m["roc_auc"], 4),
-                   "frozen_log_loss": round(frozen_m["log_loss"], 4), "loop_log_loss": round(loop_m["log_loss"], 4),
-                   "loop_model_version": champion["version"], "retrained": False, "promoted": False}
-            say(f"batch {k}: t={row['intensity']:.2f} frozen {row['frozen_roc_auc']:.4f} loop {row['loop_roc_auc']:.4f} "
-                f"[{result.status}]")
+            row = {
+                "batch": k,
+                "intensity": round(scenario.intensity(k), 3),
+                "segment_share": round(
+                    float((batch["Job"].eq("partime") & batch["Home"].eq("parents")).mean()), 3
+                ),
+                "drift_share": round(result.drift.drift_share, 3),
+                "status": result.status,
+                "frozen_roc_auc": round(frozen_m["roc_auc"], 4),
+                "loop_roc_auc": round(loop_m["roc_auc"], 4),
+                "frozen_log_loss": round(frozen_m["log_loss"], 4),
+                "loop_log_loss": round(loop_m["log_loss"], 4),
+                "loop_model_version": champion["version"],
+                "retrained": False,
+                "promoted": False,
+            }
+            say(
+                f"batch {k}: t={row['intensity']:.2f} frozen {row['frozen_roc_auc']:.4f} loop {row['loop_roc_auc']:.4f} "
+                f"[{result.status}]"
+            )
             if result.retrain:
                 window = newest_window(history_labelled(lake_dir, contract), retrain.window_rows)
-                outcome = retrain_in_process(window, contract, retrain, MODEL_NAME, experiment, result.triggers)
+                outcome = retrain_in_process(
+                    window, contract, retrain, MODEL_NAME, experiment, result.triggers
+                )
                 history.append_record(history_file, outcome.record(f"batch{k:02d}"))
                 row.update(retrained=True, promoted=outcome.decision.promote)
-                decisions.append({"after_batch": k, "version": outcome.version, "promoted": outcome.decision.promote,
-                                  "triggers": result.triggers, "gate": list(outcome.decision.reasons)})
-                say(f"  retrained v{outcome.version}: {'promoted' if outcome.decision.promote else 'rejected'} "
-                    f"({'; '.join(outcome.decision.reasons)})")
+                decisions.append(
+                    {
+                        "after_batch": k,
+                        "version": outcome.version,
+                        "promoted": outcome.decision.promote,
+                        "triggers": result.triggers,
+                        "gate": list(outcome.decision.reasons),
+                    }
+                )
+                say(
+                    f"  retrained v{outcome.version}: {'promoted' if outcome.decision.promote else 'rejected'} "
+                    f"({'; '.join(outcome.decision.reasons)})"
+                )
                 if outcome.decision.promote:
                     loaded = registry.version_by_alias(MODEL_NAME, registry.CHAMPION)
-                    champion = {"model": tracking.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
-                                "version": loaded.version, "run_id": loaded.run_id,
-                                "train": outcome.candidate.train, "holdout": outcome.candidate.metrics}
+                    champion = {
+                        "model": tracking.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
+                        "version": loaded.version,
+                        "run_id": loaded.run_id,
+                        "train": outcome.candidate.train,
+                        "holdout": outcome.candidate.metrics,
+                    }
             rows.append(row)
     finally:
         mlflow.set_tracking_uri(previous_uri)
     table = pd.DataFrame(rows)
     drifted = table[table["intensity"] > 0]
-    return {"scenario": asdict(scenario), "retrain": asdict(retrain), "table": table, "decisions": decisions,
-            "initial_holdout_roc_auc": round(first.candidate.metrics["roc_auc"], 4),
-            "mean_after_drift": {"frozen_roc_auc": round(float(drifted["frozen_roc_auc"].mean()), 4),
-                                 "loop_roc_auc": round(float(drifted["loop_roc_auc"].mean()), 4)},
-            "history": str(history_file)}
+    return {
+        "scenario": asdict(scenario),
+        "retrain": asdict(retrain),
+        "table": table,
+        "decisions": decisions,
+        "initial_holdout_roc_auc": round(first.candidate.metrics["roc_auc"], 4),
+        "mean_after_drift": {
+            "frozen_roc_auc": round(float(drifted["frozen_roc_auc"].mean()), 4),
+            "loop_roc_auc": round(float(drifted["loop_roc_auc"].mean()), 4),
+        },
+        "history": str(history_file),
+    }
 
 
 def history_labelled(lake_dir: Path, contract: Contract) -> list[pd.DataFrame]:
@@ -217,10 +301,15 @@ def simulation_figure(table: pd.DataFrame):
     ax.plot(table["batch"], table["loop_roc_auc"], marker="o", label="with the retraining loop")
     for _, row in table[table["promoted"]].iterrows():
         ax.axvline(row["batch"] + 0.5, ls=":", c="#17692c", lw=1)
-    ax.set(xlabel="batch (dotted: a retrained model promoted after this batch)", ylabel="ROC AUC on delayed labels",
-           title="Performance per batch")
+    ax.set(
+        xlabel="batch (dotted: a retrained model promoted after this batch)",
+        ylabel="ROC AUC on delayed labels",
+        title="Performance per batch",
+    )
     twin = ax.twinx()
-    twin.fill_between(table["batch"], table["intensity"], alpha=0.12, color="grey", label="drift intensity")
+    twin.fill_between(
+        table["batch"], table["intensity"], alpha=0.12, color="grey", label="drift intensity"
+    )
     twin.set(ylim=(0, 1.05), ylabel="drift intensity")
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
@@ -238,18 +327,36 @@ def render_simulation(result: dict[str, Any], path: str | Path) -> Path:
     fig = simulation_figure(result["table"])
     plot = figure_data_uri(fig)
     plt.close(fig)
-    return render("simulation.html", path, title="Replay simulation: monitoring and continuous training",
-                  built_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  scenario=result["scenario"], retrain=result["retrain"], plot=plot,
-                  rows=result["table"].to_dict("records"), decisions=result["decisions"],
-                  initial=result["initial_holdout_roc_auc"], after=result["mean_after_drift"],
-                  doc=__doc__)
+    return render(
+        "simulation.html",
+        path,
+        title="Replay simulation: monitoring and continuous training",
+        built_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        scenario=result["scenario"],
+        retrain=result["retrain"],
+        plot=plot,
+        rows=result["table"].to_dict("records"),
+        decisions=result["decisions"],
+        initial=result["initial_holdout_roc_auc"],
+        after=result["mean_after_drift"],
+        doc=__doc__,
+    )
 
 
 def table_markdown(table: pd.DataFrame) -> str:
     """Return the per-batch table as Markdown (for notes and the command's output)."""
-    columns = ["batch", "intensity", "segment_share", "drift_share", "status", "frozen_roc_auc", "loop_roc_auc",
-               "loop_model_version", "retrained", "promoted"]
+    columns = [
+        "batch",
+        "intensity",
+        "segment_share",
+        "drift_share",
+        "status",
+        "frozen_roc_auc",
+        "loop_roc_auc",
+        "loop_model_version",
+        "retrained",
+        "promoted",
+    ]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in table[columns].itertuples(index=False):
         lines.append("| " + " | ".join(str(v) for v in row) + " |")

@@ -5,16 +5,18 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
-from lab2prod.modeling.metrics import classification_metrics, regression_metrics  # noqa: E402
+from lab2prod.modeling.metrics import classification_metrics, regression_metrics
 
 
-def evaluate(y_true: np.ndarray, prediction: np.ndarray, task: str, threshold: float = 0.5) -> dict[str, float]:
+def evaluate(
+    y_true: np.ndarray, prediction: np.ndarray, task: str, threshold: float = 0.5
+) -> dict[str, float]:
     """Return the task's holdout metrics (probabilities of the positive class for classification)."""
     if task == "classification":
         return classification_metrics(y_true, prediction, threshold)
@@ -23,7 +25,9 @@ def evaluate(y_true: np.ndarray, prediction: np.ndarray, task: str, threshold: f
     raise ValueError(f"unknown task {task!r}: use 'classification' or 'regression'")
 
 
-def evaluation_plots(y_true: np.ndarray, prediction: np.ndarray, task: str, threshold: float = 0.5) -> dict[str, plt.Figure]:
+def evaluation_plots(
+    y_true: np.ndarray, prediction: np.ndarray, task: str, threshold: float = 0.5
+) -> dict[str, plt.Figure]:
     """Return the task's evaluation figures by name (ROC, PR, calibration, confusion; or fit and residuals)."""
     figures: dict[str, plt.Figure] = {}
     if task == "classification":
@@ -40,11 +44,15 @@ def evaluation_plots(y_true: np.ndarray, prediction: np.ndarray, task: str, thre
         frac, mean = calibration_curve(y_true, prediction, n_bins=10, strategy="quantile")
         ax.plot(mean, frac, marker="o", label="model")
         ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect")
-        ax.set(xlabel="predicted probability", ylabel="observed frequency", title="Calibration (test)")
+        ax.set(
+            xlabel="predicted probability", ylabel="observed frequency", title="Calibration (test)"
+        )
         ax.legend()
         figures["calibration"] = fig
         fig, ax = plt.subplots(figsize=(4.5, 4))
-        ConfusionMatrixDisplay.from_predictions(y_true, (np.asarray(prediction) >= threshold).astype(int), ax=ax, colorbar=False)
+        ConfusionMatrixDisplay.from_predictions(
+            y_true, (np.asarray(prediction) >= threshold).astype(int), ax=ax, colorbar=False
+        )
         ax.set_title(f"Confusion at threshold {threshold}")
         figures["confusion"] = fig
     else:
@@ -64,8 +72,15 @@ def evaluation_plots(y_true: np.ndarray, prediction: np.ndarray, task: str, thre
     return figures
 
 
-def bootstrap_intervals(y_true: np.ndarray, prediction: np.ndarray, task: str, threshold: float = 0.5,
-                        rounds: int = 200, seed: int | None = 42, level: float = 0.95) -> dict[str, dict[str, float]]:
+def bootstrap_intervals(
+    y_true: np.ndarray,
+    prediction: np.ndarray,
+    task: str,
+    threshold: float = 0.5,
+    rounds: int = 200,
+    seed: int | None = 42,
+    level: float = 0.95,
+) -> dict[str, dict[str, float]]:
     """Return {metric: {'value', 'low', 'high'}}: the holdout metric and its percentile bootstrap interval.
 
     Rows are resampled with replacement `rounds` times from a generator seeded
@@ -89,13 +104,19 @@ def bootstrap_intervals(y_true: np.ndarray, prediction: np.ndarray, task: str, t
     out = {}
     for k, value in point.items():
         values = np.asarray(samples[k])
-        low, high = (np.quantile(values, [alpha, 1 - alpha]) if len(values) else (np.nan, np.nan))
+        low, high = np.quantile(values, [alpha, 1 - alpha]) if len(values) else (np.nan, np.nan)
         out[k] = {"value": float(value), "low": float(low), "high": float(high)}
     return out
 
 
-def slice_metrics(slices: pd.DataFrame, y_true: np.ndarray, prediction: np.ndarray, task: str,
-                  threshold: float = 0.5, min_rows: int = 10) -> list[dict]:
+def slice_metrics(
+    slices: pd.DataFrame,
+    y_true: np.ndarray,
+    prediction: np.ndarray,
+    task: str,
+    threshold: float = 0.5,
+    min_rows: int = 10,
+) -> list[dict]:
     """Return one row per (column, value) of `slices`: its size and the task's metrics on those rows.
 
     Missing values form their own slice '(missing)'. A slice smaller than
@@ -108,18 +129,32 @@ def slice_metrics(slices: pd.DataFrame, y_true: np.ndarray, prediction: np.ndarr
         raise ValueError(f"slices have {len(slices)} rows but the predictions {len(y_true)}")
     rows = []
     for column in slices.columns:
-        values = slices[column].astype(object).where(slices[column].notna(), "(missing)").astype(str).to_numpy()
+        values = (
+            slices[column]
+            .astype(object)
+            .where(slices[column].notna(), "(missing)")
+            .astype(str)
+            .to_numpy()
+        )
         for value in sorted(set(values)):
             mask = values == value
             row: dict = {"column": column, "value": value, "rows": int(mask.sum())}
-            if mask.sum() >= min_rows and (task != "classification" or len(np.unique(y_true[mask])) == 2):
+            if mask.sum() >= min_rows and (
+                task != "classification" or len(np.unique(y_true[mask])) == 2
+            ):
                 row.update(evaluate(y_true[mask], prediction[mask], task, threshold))
             rows.append(row)
     return rows
 
 
-def importance_table(model, features: pd.DataFrame, y_true: np.ndarray, task: str, seed: int | None = 42,
-                     repeats: int = 5) -> list[dict]:
+def importance_table(
+    model,
+    features: pd.DataFrame,
+    y_true: np.ndarray,
+    task: str,
+    seed: int | None = 42,
+    repeats: int = 5,
+) -> list[dict]:
     """Return permutation importances of the model's input columns, largest first (seeded).
 
     Scored by ROC AUC for classification and by negative RMSE for regression:
@@ -128,10 +163,15 @@ def importance_table(model, features: pd.DataFrame, y_true: np.ndarray, task: st
     from sklearn.inspection import permutation_importance
 
     scoring = "roc_auc" if task == "classification" else "neg_root_mean_squared_error"
-    result = permutation_importance(model, features, y_true, scoring=scoring, n_repeats=repeats,
-                                    random_state=seed, n_jobs=1)
-    table = [{"feature": name, "importance": float(mean), "std": float(std)}
-             for name, mean, std in zip(features.columns, result.importances_mean, result.importances_std)]
+    result = permutation_importance(
+        model, features, y_true, scoring=scoring, n_repeats=repeats, random_state=seed, n_jobs=1
+    )
+    table = [
+        {"feature": name, "importance": float(mean), "std": float(std)}
+        for name, mean, std in zip(
+            features.columns, result.importances_mean, result.importances_std
+        )
+    ]
     return sorted(table, key=lambda r: r["importance"], reverse=True)
 
 
@@ -139,7 +179,12 @@ def importance_plot(table: list[dict], top: int = 15) -> plt.Figure:
     """Return a horizontal bar chart of the `top` permutation importances."""
     rows = table[:top][::-1]
     fig, ax = plt.subplots(figsize=(5, 0.3 * len(rows) + 1.2))
-    ax.barh([r["feature"] for r in rows], [r["importance"] for r in rows], xerr=[r["std"] for r in rows], color="#4c72b0")
+    ax.barh(
+        [r["feature"] for r in rows],
+        [r["importance"] for r in rows],
+        xerr=[r["std"] for r in rows],
+        color="#4c72b0",
+    )
     ax.set(xlabel="drop of the score when shuffled", title="Permutation importance (test)")
     fig.tight_layout()
     return fig

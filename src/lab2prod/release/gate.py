@@ -32,11 +32,15 @@ class GateDecision:
             "gate.reasons": "; ".join(self.reasons),
         }
         tags.update({f"gate.floor.{k}": str(v) for k, v in self.floors.items()})
-        tags.update({f"gate.challenger.{k}": f"{v:.6f}" for k, v in self.challenger_metrics.items()})
-        tags.update({f"gate.champion.{k}": f"{v:.6f}" for k, v in (self.champion_metrics or {}).items()})
+        tags.update(
+            {f"gate.challenger.{k}": f"{v:.6f}" for k, v in self.challenger_metrics.items()}
+        )
+        tags.update(
+            {f"gate.champion.{k}": f"{v:.6f}" for k, v in (self.champion_metrics or {}).items()}
+        )
         return tags
 
-    def blocked(self, reason: str) -> "GateDecision":
+    def blocked(self, reason: str) -> GateDecision:
         """Return this decision turned into a rejection for `reason` (e.g. a failed infrastructure check)."""
         return replace(self, promote=False, reasons=self.reasons + (reason,))
 
@@ -53,8 +57,13 @@ def _other_task(name: str, metrics: dict[str, float]) -> bool:
     return False
 
 
-def decide(challenger: dict[str, float], champion: dict[str, float] | None, metric: str,
-           floors: dict[str, float] | None = None, tolerance: float = 0.0) -> GateDecision:
+def decide(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    metric: str,
+    floors: dict[str, float] | None = None,
+    tolerance: float = 0.0,
+) -> GateDecision:
     """Return whether `challenger` passes: every floor met and `metric` better than the champion's by more than `-tolerance`.
 
     Floors are minimums for higher-is-better metrics and maximums otherwise. With
@@ -65,7 +74,9 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None, metr
     if metric not in HIGHER_IS_BETTER:
         raise KeyError(f"unknown gate metric {metric!r}; known: {', '.join(HIGHER_IS_BETTER)}")
     if metric not in challenger:
-        raise KeyError(f"challenger has no {metric!r} metric; it has {', '.join(sorted(challenger))}")
+        raise KeyError(
+            f"challenger has no {metric!r} metric; it has {', '.join(sorted(challenger))}"
+        )
     reasons = []
     ok = True
     for name, bound in (floors or {}).items():
@@ -90,10 +101,22 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None, metr
         sign = 1 if HIGHER_IS_BETTER[metric] else -1
         delta = sign * (new - old)
         if delta > -tolerance:
-            reasons.append(f"{metric} {new:.4f} vs champion {old:.4f}: within the gate (tolerance {tolerance})")
+            reasons.append(
+                f"{metric} {new:.4f} vs champion {old:.4f}: within the gate (tolerance {tolerance})"
+            )
         else:
             ok = False
-            reasons.append(f"{metric} {new:.4f} vs champion {old:.4f}: not better (tolerance {tolerance})")
-    return GateDecision(promote=ok, metric=metric, challenger=new, champion=old, reasons=tuple(reasons),
-                        challenger_metrics=dict(challenger), champion_metrics=None if champion is None else dict(champion),
-                        floors=dict(floors or {}), tolerance=tolerance)
+            reasons.append(
+                f"{metric} {new:.4f} vs champion {old:.4f}: not better (tolerance {tolerance})"
+            )
+    return GateDecision(
+        promote=ok,
+        metric=metric,
+        challenger=new,
+        champion=old,
+        reasons=tuple(reasons),
+        challenger_metrics=dict(challenger),
+        champion_metrics=None if champion is None else dict(champion),
+        floors=dict(floors or {}),
+        tolerance=tolerance,
+    )

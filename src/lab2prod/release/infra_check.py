@@ -42,11 +42,24 @@ class InfraCheck:
         return tags
 
 
-def infra_check(model_uri: str, tracking_uri: str, rows: int = 1000, timeout: float = 300.0,
-                python: str | None = None) -> InfraCheck:
+def infra_check(
+    model_uri: str,
+    tracking_uri: str,
+    rows: int = 1000,
+    timeout: float = 300.0,
+    python: str | None = None,
+) -> InfraCheck:
     """Return the check of the model at `model_uri`, loaded and scored in a fresh `python` process."""
-    cmd = [python or sys.executable, "-m", "lab2prod.release.infra_check", model_uri,
-           "--tracking-uri", tracking_uri, "--rows", str(rows)]
+    cmd = [
+        python or sys.executable,
+        "-m",
+        "lab2prod.release.infra_check",
+        model_uri,
+        "--tracking-uri",
+        tracking_uri,
+        "--rows",
+        str(rows),
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -72,7 +85,9 @@ def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
     load_seconds = time.perf_counter() - start
     example = model.input_example
     if example is None:
-        raise SystemExit("the model was logged without an input example: no sample matches its signature")
+        raise SystemExit(
+            "the model was logged without an input example: no sample matches its signature"
+        )
     example = pd.DataFrame(example)
     batch = pd.concat([example] * math.ceil(rows / len(example)), ignore_index=True).head(rows)
     start = time.perf_counter()
@@ -85,12 +100,22 @@ def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
         raise SystemExit(f"the model returned {len(out)} predictions for {len(batch)} rows")
     if not np.isfinite(out).all():
         raise SystemExit("the model returned non-finite predictions on its own input example")
-    return asdict(InfraCheck(ok=True, model_uri=model_uri, load_seconds=load_seconds, latency_ms_one_row=one,
-                             latency_ms_batch=many, batch_rows=len(batch)))
+    return asdict(
+        InfraCheck(
+            ok=True,
+            model_uri=model_uri,
+            load_seconds=load_seconds,
+            latency_ms_one_row=one,
+            latency_ms_batch=many,
+            batch_rows=len(batch),
+        )
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Load a model in this fresh process and score its input example.")
+    parser = argparse.ArgumentParser(
+        description="Load a model in this fresh process and score its input example."
+    )
     parser.add_argument("model_uri")
     parser.add_argument("--tracking-uri", required=True)
     parser.add_argument("--rows", type=int, default=1000)

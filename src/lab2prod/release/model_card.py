@@ -38,54 +38,99 @@ def default_limitations(contract: Contract, facts: dict[str, Any]) -> list[str]:
     """Return the limitations that follow from the evidence itself (sample size, small slices, gate)."""
     out = []
     rows_test = facts["evaluation"].get("rows_test", 0)
-    out.append(f"Holdout metrics rest on {rows_test} test rows; the intervals show how far they may move.")
-    small = [f"{s['column']}={s['value']} ({s['rows']} rows)" for s in facts["evaluation"].get("slices", [])
-             if len(s) <= 3]
+    out.append(
+        f"Holdout metrics rest on {rows_test} test rows; the intervals show how far they may move."
+    )
+    small = [
+        f"{s['column']}={s['value']} ({s['rows']} rows)"
+        for s in facts["evaluation"].get("slices", [])
+        if len(s) <= 3
+    ]
     if small:
         out.append("No metrics for slices too small or single-class: " + ", ".join(small[:8]) + ".")
-    out.append(f"Valid only for data meeting the contract {contract.origin}; rows outside it are quarantined, not scored.")
+    out.append(
+        f"Valid only for data meeting the contract {contract.origin}; rows outside it are quarantined, not scored."
+    )
     if contract.task == "classification":
-        out.append(f"Probabilities are of '{contract.positive_label}'; decisions at threshold "
-                   f"{facts['evaluation'].get('threshold', 0.5)} trade recall for precision as the confusion matrix shows.")
+        out.append(
+            f"Probabilities are of '{contract.positive_label}'; decisions at threshold "
+            f"{facts['evaluation'].get('threshold', 0.5)} trade recall for precision as the confusion matrix shows."
+        )
     if not contract.features_of("date"):
-        out.append("No date column: the split is random, so performance on future periods is not measured.")
+        out.append(
+            "No date column: the split is random, so performance on future periods is not measured."
+        )
     return out
 
 
-def build_facts(products: Path, contract: Contract, commit: str, tracking_uri: str, intended_use: str = "",
-                limitations: list[str] | None = None, lake_file: Path | None = None) -> dict[str, Any]:
+def build_facts(
+    products: Path,
+    contract: Contract,
+    commit: str,
+    tracking_uri: str,
+    intended_use: str = "",
+    limitations: list[str] | None = None,
+    lake_file: Path | None = None,
+) -> dict[str, Any]:
     """Return everything the report and the model card show, read from the step summaries in `products`."""
     products = Path(products)
     ingest, validate = _read(products, "ingest"), _read(products, "validate")
-    chosen, evaluation, release = _read(products, "select"), _read(products, "evaluate"), _read(products, "register")
+    chosen, evaluation, release = (
+        _read(products, "select"),
+        _read(products, "evaluate"),
+        _read(products, "register"),
+    )
     start = _read(products, "start")
     normalized = Path(ingest.get("normalized", "")) if ingest.get("normalized") else lake_file
     facts: dict[str, Any] = {
-        "built_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "task": contract.task, "dataset": contract.dataset,
-        "intended_use": intended_use or (
+        "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "task": contract.task,
+        "dataset": contract.dataset,
+        "intended_use": intended_use
+        or (
             f"Score {contract.dataset} records that meet the data contract: "
-            + (f"the probability that '{contract.target}' is '{contract.positive_label}'."
-               if contract.task == "classification" else f"an estimate of '{contract.target}'.")
-            + " A decision aid to be reviewed by a person, not an automated decision on its own."),
+            + (
+                f"the probability that '{contract.target}' is '{contract.positive_label}'."
+                if contract.task == "classification"
+                else f"an estimate of '{contract.target}'."
+            )
+            + " A decision aid to be reviewed by a person, not an automated decision on its own."
+        ),
         "data": {
             "sha256": validate.get("sha256") or chosen.get("data_sha256", ""),
             "rows": _count(validate.get("rows", ingest.get("rows_normalized"))),
             "quarantined": _count(validate.get("quarantined", ingest.get("rows_quarantined"))),
-            "period": _period(products, contract, normalized if normalized and normalized.exists() else None),
-            "contract": contract.origin, "target": contract.target,
+            "period": _period(
+                products, contract, normalized if normalized and normalized.exists() else None
+            ),
+            "contract": contract.origin,
+            "target": contract.target,
             "columns": contract_to_dict(contract).get("columns", {}),
         },
-        "grid": chosen.get("grid", []), "select_metric": chosen.get("select_metric"),
-        "chosen": {"cell": chosen.get("cell"), "family": chosen.get("family"), "params": chosen.get("model_params")},
+        "grid": chosen.get("grid", []),
+        "select_metric": chosen.get("select_metric"),
+        "chosen": {
+            "cell": chosen.get("cell"),
+            "family": chosen.get("family"),
+            "params": chosen.get("model_params"),
+        },
         "evaluation": evaluation,
         "release": release,
-        "floors": [f"{k[len('gate.floor.'):]} {'≥' if HIGHER_IS_BETTER.get(k[len('gate.floor.'):], True) else '≤'} {v}"
-                   for k, v in sorted((release.get("decision") or {}).items()) if k.startswith("gate.floor.")],
-        "lineage": {"run_id": chosen.get("run_id"), "parent_run_id": start.get("run_id") or chosen.get("parent_run_id"),
-                    "model_name": release.get("model_name"), "version": release.get("version"),
-                    "champion_version": release.get("champion_version"), "commit": commit,
-                    "tracking_uri": tracking_uri, "model_uri": chosen.get("model_uri")},
+        "floors": [
+            f"{k[len('gate.floor.') :]} {'≥' if HIGHER_IS_BETTER.get(k[len('gate.floor.') :], True) else '≤'} {v}"
+            for k, v in sorted((release.get("decision") or {}).items())
+            if k.startswith("gate.floor.")
+        ],
+        "lineage": {
+            "run_id": chosen.get("run_id"),
+            "parent_run_id": start.get("run_id") or chosen.get("parent_run_id"),
+            "model_name": release.get("model_name"),
+            "version": release.get("version"),
+            "champion_version": release.get("champion_version"),
+            "commit": commit,
+            "tracking_uri": tracking_uri,
+            "model_uri": chosen.get("model_uri"),
+        },
     }
     facts["limitations"] = list(limitations or []) + default_limitations(contract, facts)
     return facts
@@ -95,12 +140,32 @@ def write_reports(facts: dict[str, Any], reports: Path) -> dict[str, Path]:
     """Render reports/index.html and reports/model_card.html from `facts`; return their paths."""
     reports = Path(reports)
     # the report step's own HTML appears only after it finishes: link it anyway
-    notebooks = [(s, f"notebooks/{s}.html") for s in STEPS
-                 if s == "report" or (reports / "notebooks" / f"{s}.html").exists()]
-    notebooks += [(p.stem, f"notebooks/{p.name}") for p in sorted((reports / "notebooks").glob("train-*.html"))]
-    index = render("index.html", reports / "index.html", title="Training pipeline report", f=facts,
-                   notebooks=notebooks, links=[("Model card", "model_card.html")]
-                   + ([("Data quality", "data_quality.html")] if (reports / "data_quality.html").exists() else []))
-    card = render("model_card.html", reports / "model_card.html", title=f"Model card: {facts['lineage']['model_name']}",
-                  f=facts)
+    notebooks = [
+        (s, f"notebooks/{s}.html")
+        for s in STEPS
+        if s == "report" or (reports / "notebooks" / f"{s}.html").exists()
+    ]
+    notebooks += [
+        (p.stem, f"notebooks/{p.name}")
+        for p in sorted((reports / "notebooks").glob("train-*.html"))
+    ]
+    index = render(
+        "index.html",
+        reports / "index.html",
+        title="Training pipeline report",
+        f=facts,
+        notebooks=notebooks,
+        links=[("Model card", "model_card.html")]
+        + (
+            [("Data quality", "data_quality.html")]
+            if (reports / "data_quality.html").exists()
+            else []
+        ),
+    )
+    card = render(
+        "model_card.html",
+        reports / "model_card.html",
+        title=f"Model card: {facts['lineage']['model_name']}",
+        f=facts,
+    )
     return {"index": index, "model_card": card}

@@ -36,28 +36,46 @@ class Release:
     def summary(self) -> dict[str, Any]:
         """Return the release as a JSON-ready dict (for products/register.json and the report)."""
         return {
-            "version": self.version, "promoted": self.decision.promote,
-            "champion_before": self.champion_before, "champion_after": self.champion_after,
-            "decision": self.decision.as_tags(), "reasons": list(self.decision.reasons),
-            "challenger_metrics": self.decision.challenger_metrics, "champion_metrics": self.decision.champion_metrics,
-            "infra": self.infra.as_tags(), "notes": list(self.notes),
+            "version": self.version,
+            "promoted": self.decision.promote,
+            "champion_before": self.champion_before,
+            "champion_after": self.champion_after,
+            "decision": self.decision.as_tags(),
+            "reasons": list(self.decision.reasons),
+            "challenger_metrics": self.decision.challenger_metrics,
+            "champion_metrics": self.decision.champion_metrics,
+            "infra": self.infra.as_tags(),
+            "notes": list(self.notes),
         }
 
 
-def holdout_metrics(model: Any, test: pd.DataFrame, contract: Contract, threshold: float) -> dict[str, float]:
+def holdout_metrics(
+    model: Any, test: pd.DataFrame, contract: Contract, threshold: float
+) -> dict[str, float]:
     """Return the task's metrics of `model` on the normalized `test` frame."""
     scores = predict(model, features.model_frame(test, contract), contract.task)
     return evaluate(features.target_vector(test, contract), scores, contract.task, threshold)
 
 
-def release_challenger(model_uri: str, run_id: str | None, name: str, test: pd.DataFrame, contract: Contract,
-                       metric: str, floors: dict[str, float] | None = None, tolerance: float = 0.0,
-                       threshold: float = 0.5, tags: dict[str, str] | None = None,
-                       infra_rows: int = 1000) -> Release:
+def release_challenger(
+    model_uri: str,
+    run_id: str | None,
+    name: str,
+    test: pd.DataFrame,
+    contract: Contract,
+    metric: str,
+    floors: dict[str, float] | None = None,
+    tolerance: float = 0.0,
+    threshold: float = 0.5,
+    tags: dict[str, str] | None = None,
+    infra_rows: int = 1000,
+) -> Release:
     """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass."""
     version = registry.register(model_uri, name, tags=tags)
     registry.set_alias(name, registry.CHALLENGER, version.version)
-    challenger_metrics = holdout_metrics(tracking.load_sklearn_model(model_uri), test, contract, threshold)
+    challenger_metrics = holdout_metrics(
+        tracking.load_sklearn_model(model_uri), test, contract, threshold
+    )
     notes: list[str] = []
     champion = registry.version_by_alias(name, registry.CHAMPION)
     champion_metrics = None
@@ -66,17 +84,28 @@ def release_challenger(model_uri: str, run_id: str | None, name: str, test: pd.D
             model = tracking.load_sklearn_model(f"models:/{name}/{champion.version}")
             champion_metrics = holdout_metrics(model, test, contract, threshold)
         except Exception as exc:  # noqa: BLE001 -- an obsolete champion must not block the release; it is recorded
-            notes.append(f"champion v{champion.version} cannot score this test split "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); gate on floors only")
-    decision = gate.decide(challenger_metrics, champion_metrics, metric, floors=floors, tolerance=tolerance)
+            notes.append(
+                f"champion v{champion.version} cannot score this test split "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); gate on floors only"
+            )
+    decision = gate.decide(
+        challenger_metrics, champion_metrics, metric, floors=floors, tolerance=tolerance
+    )
     # only a model the gate would promote pays for the fresh-process check (seconds of imports)
-    infra = InfraCheck(ok=False, model_uri=f"models:/{name}/{version.version}", error="not run: the gate rejected it")
+    infra = InfraCheck(
+        ok=False,
+        model_uri=f"models:/{name}/{version.version}",
+        error="not run: the gate rejected it",
+    )
     if decision.promote:
         infra = infra_check(infra.model_uri, mlflow.get_tracking_uri(), rows=infra_rows)
         if not infra.ok:
             decision = decision.blocked(f"infrastructure check failed: {infra.error}")
-    version_tags = {**decision.as_tags(), **infra.as_tags(),
-                    "gate.champion_version": champion.version if champion else "none"}
+    version_tags = {
+        **decision.as_tags(),
+        **infra.as_tags(),
+        "gate.champion_version": champion.version if champion else "none",
+    }
     if notes:
         version_tags["gate.notes"] = "; ".join(notes)
     registry.tag_version(name, version.version, version_tags)
@@ -88,33 +117,52 @@ def release_challenger(model_uri: str, run_id: str | None, name: str, test: pd.D
     if decision.promote:
         registry.promote(name, version.version)
     after = registry.version_by_alias(name, registry.CHAMPION)
-    return Release(version=version.version, decision=decision, infra=infra,
-                   champion_before=champion.version if champion else None,
-                   champion_after=after.version if after else None, notes=tuple(notes))
+    return Release(
+        version=version.version,
+        decision=decision,
+        infra=infra,
+        champion_before=champion.version if champion else None,
+        champion_after=after.version if after else None,
+        notes=tuple(notes),
+    )
 
 
-def promote_checked(name: str, version: str, reason: str, infra_rows: int = 1000) -> tuple[InfraCheck, registry.Version | None]:
+def promote_checked(
+    name: str, version: str, reason: str, infra_rows: int = 1000
+) -> tuple[InfraCheck, registry.Version | None]:
     """Promote `version` by hand after it passes the infra check; return (check, replaced champion).
 
     Raises RegistryError, and moves no alias, when the check fails.
     """
     if not reason or not reason.strip():
-        raise RegistryError("a reason is required: pass --reason 'why this version becomes champion'")
+        raise RegistryError(
+            "a reason is required: pass --reason 'why this version becomes champion'"
+        )
     check = infra_check(f"models:/{name}/{version}", mlflow.get_tracking_uri(), rows=infra_rows)
     if not check.ok:
-        raise RegistryError(f"model {name!r} version {version} failed the infrastructure check "
-                                     f"({check.error}): it cannot become champion")
+        raise RegistryError(
+            f"model {name!r} version {version} failed the infrastructure check "
+            f"({check.error}): it cannot become champion"
+        )
     return check, registry.promote_by_hand(name, str(version), reason)
 
 
-def rollback_checked(name: str, reason: str, infra_rows: int = 1000) -> tuple[InfraCheck, registry.Version, registry.Version]:
+def rollback_checked(
+    name: str, reason: str, infra_rows: int = 1000
+) -> tuple[InfraCheck, registry.Version, registry.Version]:
     """Give `champion` back to `previous` after the infra check of that version; return (check, restored, demoted)."""
     back = registry.version_by_alias(name, registry.PREVIOUS)
     if back is None:
-        raise RegistryError(f"model {name!r} has no version with alias 'previous': nothing to roll back to")
-    check = infra_check(f"models:/{name}/{back.version}", mlflow.get_tracking_uri(), rows=infra_rows)
+        raise RegistryError(
+            f"model {name!r} has no version with alias 'previous': nothing to roll back to"
+        )
+    check = infra_check(
+        f"models:/{name}/{back.version}", mlflow.get_tracking_uri(), rows=infra_rows
+    )
     if not check.ok:
-        raise RegistryError(f"model {name!r} version {back.version} failed the infrastructure check "
-                                     f"({check.error}): rollback refused")
+        raise RegistryError(
+            f"model {name!r} version {back.version} failed the infrastructure check "
+            f"({check.error}): rollback refused"
+        )
     restored, demoted = registry.rollback(name, reason)
     return check, restored, demoted

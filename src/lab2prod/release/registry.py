@@ -44,7 +44,9 @@ def set_alias(name: str, alias: str, version: str) -> None:
     try:
         MlflowClient().set_registered_model_alias(name, alias, str(version))
     except MlflowException as exc:
-        raise RegistryError(f"cannot set alias {alias!r} of model {name!r} to version {version}: {exc.message}") from None
+        raise RegistryError(
+            f"cannot set alias {alias!r} of model {name!r} to version {version}: {exc.message}"
+        ) from None
 
 
 def promote(name: str, version: str) -> Version | None:
@@ -68,25 +70,46 @@ def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
 def _stamp() -> str:
     import datetime as dt
 
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def promote_by_hand(name: str, version: str, reason: str, action: str = "promote") -> Version | None:
+def promote_by_hand(
+    name: str, version: str, reason: str, action: str = "promote"
+) -> Version | None:
     """Make `version` the champion by hand, recording `reason` on both versions; return the replaced champion."""
     if not reason or not reason.strip():
-        raise RegistryError("a reason is required: pass --reason 'why this version becomes champion'")
+        raise RegistryError(
+            "a reason is required: pass --reason 'why this version becomes champion'"
+        )
     client = MlflowClient()
     try:
         client.get_model_version(name, str(version))
     except MlflowException:
-        raise RegistryError(f"model {name!r} has no version {version}: list them in the MLflow UI") from None
+        raise RegistryError(
+            f"model {name!r} has no version {version}: list them in the MLflow UI"
+        ) from None
     old = promote(name, str(version))
     stamp = _stamp()
-    tag_version(name, str(version), {"release.action": action, "release.reason": reason, "release.at": stamp,
-                                     "release.replaced": old.version if old else "none"})
+    tag_version(
+        name,
+        str(version),
+        {
+            "release.action": action,
+            "release.reason": reason,
+            "release.at": stamp,
+            "release.replaced": old.version if old else "none",
+        },
+    )
     if old is not None:
-        tag_version(name, old.version, {"release.demoted_by": action, "release.demoted_reason": reason,
-                                        "release.demoted_at": stamp})
+        tag_version(
+            name,
+            old.version,
+            {
+                "release.demoted_by": action,
+                "release.demoted_reason": reason,
+                "release.demoted_at": stamp,
+            },
+        )
     return old
 
 
@@ -95,9 +118,13 @@ def rollback(name: str, reason: str) -> tuple[Version, Version]:
     back = version_by_alias(name, PREVIOUS)
     current = version_by_alias(name, CHAMPION)
     if back is None:
-        raise RegistryError(f"model {name!r} has no version with alias {PREVIOUS!r}: nothing to roll back to")
+        raise RegistryError(
+            f"model {name!r} has no version with alias {PREVIOUS!r}: nothing to roll back to"
+        )
     if current is None:
-        raise RegistryError(f"model {name!r} has no champion: use `lab2prod promote VERSION` instead")
+        raise RegistryError(
+            f"model {name!r} has no champion: use `lab2prod promote VERSION` instead"
+        )
     promote_by_hand(name, back.version, reason, action="rollback")
     return back, current
 

@@ -14,9 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -24,7 +24,14 @@ from lab2prod import settings
 from lab2prod.errors import ConfigError, Lab2ProdError
 
 # what a build needs; everything else (lake, products, reports, mlflow.db) is generated
-PROJECT_FILES = ("pipeline.yaml", "env.yaml", "env.test.yaml", "notebooks", "data/sources", "data/contracts")
+PROJECT_FILES = (
+    "pipeline.yaml",
+    "env.yaml",
+    "env.test.yaml",
+    "notebooks",
+    "data/sources",
+    "data/contracts",
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,9 @@ class ReproResult:
     @property
     def differing(self) -> list[str]:
         """Return the names of the artifacts whose hashes differ (or exist in one build only)."""
-        return sorted(k for k in set(self.first) | set(self.second) if self.first.get(k) != self.second.get(k))
+        return sorted(
+            k for k in set(self.first) | set(self.second) if self.first.get(k) != self.second.get(k)
+        )
 
     @property
     def identical(self) -> bool:
@@ -49,9 +58,15 @@ class ReproResult:
         lines = []
         for name in sorted(set(self.first) | set(self.second)):
             a, b = self.first.get(name, "missing"), self.second.get(name, "missing")
-            lines.append(f"  {'match  ' if a == b else 'DIFFERS'}  {name}  {a[:12]}" + ("" if a == b else f" vs {b[:12]}"))
-        verdict = ("reproducible: both builds are identical" if self.identical
-                   else f"NOT reproducible: {len(self.differing)} artifact(s) differ")
+            lines.append(
+                f"  {'match  ' if a == b else 'DIFFERS'}  {name}  {a[:12]}"
+                + ("" if a == b else f" vs {b[:12]}")
+            )
+        verdict = (
+            "reproducible: both builds are identical"
+            if self.identical
+            else f"NOT reproducible: {len(self.differing)} artifact(s) differ"
+        )
         return "\n".join(lines + [verdict])
 
 
@@ -69,20 +84,30 @@ def build_hashes(folder: Path, env: dict) -> dict[str, str]:
     Artifacts a partial build did not reach are left out (and so compared only when both builds made them).
     """
     lake, products, dataset = folder / env["lake"], folder / env["products"], env["dataset"]
-    files = {"normalized data": lake / "normalized" / f"{dataset}.csv",
-             **{f"split {part}": lake / "splits" / dataset / f"{part}.csv" for part in ("train", "valid", "test")},
-             "test predictions": products / "test_predictions.csv"}
+    files = {
+        "normalized data": lake / "normalized" / f"{dataset}.csv",
+        **{
+            f"split {part}": lake / "splits" / dataset / f"{part}.csv"
+            for part in ("train", "valid", "test")
+        },
+        "test predictions": products / "test_predictions.csv",
+    }
     hashes = {name: _sha256(path) for name, path in files.items() if path.exists()}
     cells = {}
     for path in sorted(products.glob("train-*.json")):
         cell = json.loads(path.read_text())
-        cells[path.stem] = {"family": cell["family"], "params": cell.get("model_params"), "valid": cell["valid_metrics"]}
+        cells[path.stem] = {
+            "family": cell["family"],
+            "params": cell.get("model_params"),
+            "valid": cell["valid_metrics"],
+        }
     if cells:
         hashes["validation metrics (grid)"] = _json_sha256(cells)
     if (products / "evaluate.json").exists():
         evaluated = json.loads((products / "evaluate.json").read_text())
-        hashes["test metrics"] = _json_sha256({k: evaluated.get(k) for k in ("test_metrics", "intervals", "slices",
-                                                                             "importance")})
+        hashes["test metrics"] = _json_sha256(
+            {k: evaluated.get(k) for k in ("test_metrics", "intervals", "slices", "importance")}
+        )
     return hashes
 
 
@@ -101,7 +126,9 @@ def copy_project(root: Path, dest: Path) -> None:
         if not src.exists():
             continue
         if src.is_dir():
-            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "exploratory"))
+            shutil.copytree(
+                src, dest / item, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "exploratory")
+            )
         else:
             (dest / item).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / item)
@@ -110,19 +137,33 @@ def copy_project(root: Path, dest: Path) -> None:
 def build(folder: Path, until: str | None = None, timeout: float = 1800) -> None:
     """Run `ploomber build` (up to task `until`) in `folder` with its own MLflow store; log to folder/build.log."""
     ploomber = Path(sys.executable).parent / "ploomber"
-    cmd = [str(ploomber if ploomber.exists() else "ploomber"), "build"] + (["--partially", until] if until else [])
+    cmd = [str(ploomber if ploomber.exists() else "ploomber"), "build"] + (
+        ["--partially", until] if until else []
+    )
     # the build's own SQLite store, inside the copy: never the user's
-    child_env = settings.subprocess_env(set_={"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"},
-                                        unset=("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME"))
-    done = subprocess.run(cmd, cwd=folder, env=child_env, capture_output=True, text=True, timeout=timeout)
+    child_env = settings.subprocess_env(
+        set_={"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"},
+        unset=("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME"),
+    )
+    done = subprocess.run(
+        cmd, cwd=folder, env=child_env, capture_output=True, text=True, timeout=timeout
+    )
     (folder / "build.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
-        raise Lab2ProdError(f"ploomber build failed in {folder} (exit {done.returncode}): see {folder / 'build.log'}")
+        raise Lab2ProdError(
+            f"ploomber build failed in {folder} (exit {done.returncode}): see {folder / 'build.log'}"
+        )
 
 
-def repro_check(root: Path, env_file: str = "env.test.yaml", overrides: dict[str, str] | None = None,
-                keep: Path | None = None, until: str | None = None, timeout: float = 1800,
-                progress: Callable[[str], None] = lambda _: None) -> ReproResult:
+def repro_check(
+    root: Path,
+    env_file: str = "env.test.yaml",
+    overrides: dict[str, str] | None = None,
+    keep: Path | None = None,
+    until: str | None = None,
+    timeout: float = 1800,
+    progress: Callable[[str], None] = lambda _: None,
+) -> ReproResult:
     """Build the project twice in fresh copies with `env_file` (plus `overrides`) and return the compared hashes."""
     env_path = Path(root) / env_file
     env = settings.read_yaml(env_path)

@@ -53,7 +53,9 @@ def read_notebook(path: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{path}: notebook not found") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not a notebook (invalid JSON at line {exc.lineno}): fix or re-save it") from None
+        raise ConfigError(
+            f"{path}: not a notebook (invalid JSON at line {exc.lineno}): fix or re-save it"
+        ) from None
     if not isinstance(data, dict) or "cells" not in data:
         raise ConfigError(f"{path}: not a notebook (no cells)")
     return data
@@ -78,18 +80,26 @@ def parameters_of(code: str, origin: str) -> list[Parameter]:
     lines = code.splitlines()
     params = []
     for node in tree.body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise ConfigError(f"{origin}: parameters cell line {node.lineno}: only `name = value` lines belong there")
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            raise ConfigError(
+                f"{origin}: parameters cell line {node.lineno}: only `name = value` lines belong there"
+            )
         name = node.targets[0].id
         try:
             default = ast.literal_eval(node.value)
         except ValueError:
-            raise ConfigError(f"{origin}: parameter {name!r} must have a literal default (a number, text, "
-                              f"True/False, None, a list or a dict)") from None
+            raise ConfigError(
+                f"{origin}: parameter {name!r} must have a literal default (a number, text, "
+                f"True/False, None, a list or a dict)"
+            ) from None
         if name in PLOOMBER_ONLY:
             continue
         line = lines[node.end_lineno - 1]
-        comment = line.split("#", 1)[1].strip() if "#" in line[node.end_col_offset:] else ""
+        comment = line.split("#", 1)[1].strip() if "#" in line[node.end_col_offset :] else ""
         params.append(Parameter(name=name, default=default, help=comment))
     return params
 
@@ -98,8 +108,10 @@ def _code_of(cell: dict[str, Any], origin: str, index: int) -> str:
     code = _source(cell).rstrip()
     for number, line in enumerate(code.splitlines(), start=1):
         if line.lstrip().startswith(MAGIC_PREFIXES):
-            raise ConfigError(f"{origin}: cell {index} line {number}: IPython magic {line.strip()!r} cannot run in "
-                              f"a script: replace it with Python or tag the cell '{EXPLORATION}'")
+            raise ConfigError(
+                f"{origin}: cell {index} line {number}: IPython magic {line.strip()!r} cannot run in "
+                f"a script: replace it with Python or tag the cell '{EXPLORATION}'"
+            )
     return code
 
 
@@ -137,21 +149,31 @@ def _option(param: Parameter) -> str:
         typ = "_value"
     shown = f"default: {param.default!r}"
     text = f"{param.help} ({shown})" if param.help else f"({shown})"
-    return (f"parser.add_argument({('--' + param.name.replace('_', '-'))!r}, dest={param.name!r}, type={typ}, "
-            f"default={param.default!r},\n                    help={text.replace('%', '%%')!r})")
+    return (
+        f"parser.add_argument({('--' + param.name.replace('_', '-'))!r}, dest={param.name!r}, type={typ}, "
+        f"default={param.default!r},\n                    help={text.replace('%', '%%')!r})"
+    )
 
 
-def export_notebook(path: str | os.PathLike, notebook: dict[str, Any] | None = None, origin: str | None = None) -> str:
+def export_notebook(
+    path: str | os.PathLike, notebook: dict[str, Any] | None = None, origin: str | None = None
+) -> str:
     """Return the Python script of a notebook: options from its parameters cell, exploration cells dropped."""
     path = Path(path)
     notebook = notebook if notebook is not None else read_notebook(path)
     origin = origin or path.as_posix()
     cells = notebook["cells"]
-    marked = [i for i, c in enumerate(cells) if c.get("cell_type") == "code" and PARAMETERS in _tags(c)]
+    marked = [
+        i for i, c in enumerate(cells) if c.get("cell_type") == "code" and PARAMETERS in _tags(c)
+    ]
     if len(marked) != 1:
-        raise ConfigError(f"{origin}: expected exactly one code cell tagged '{PARAMETERS}', found {len(marked)}")
+        raise ConfigError(
+            f"{origin}: expected exactly one code cell tagged '{PARAMETERS}', found {len(marked)}"
+        )
     params = parameters_of(_source(cells[marked[0]]), origin)
-    first_markdown = next((i for i, c in enumerate(cells) if c.get("cell_type") == "markdown"), None)
+    first_markdown = next(
+        (i for i, c in enumerate(cells) if c.get("cell_type") == "markdown"), None
+    )
     title = _source(cells[first_markdown]).strip() if first_markdown is not None else ""
     first_line = title.splitlines()[0].lstrip("# ").strip() if title else path.stem
     body: list[str] = []
@@ -176,12 +198,13 @@ def export_notebook(path: str | os.PathLike, notebook: dict[str, Any] | None = N
         f"parser = argparse.ArgumentParser(description={first_line!r})\n"
         f"{options}\n"
         f"_args = parser.parse_args()\n"
-        f"{assign}\n\n"
-        + "\n\n".join(body) + "\n"
+        f"{assign}\n\n" + "\n\n".join(body) + "\n"
     )
 
 
-def export_all(notebooks: list[Path], output_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> list[Path]:
+def export_all(
+    notebooks: list[Path], output_dir: str | os.PathLike, root: str | os.PathLike | None = None
+) -> list[Path]:
     """Export each notebook to ``<output_dir>/<stem>.py`` atomically; return the scripts written."""
     written = []
     for nb in notebooks:
@@ -191,12 +214,16 @@ def export_all(notebooks: list[Path], output_dir: str | os.PathLike, root: str |
     return written
 
 
-def stale_exports(notebooks: list[Path], output_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> list[str]:
+def stale_exports(
+    notebooks: list[Path], output_dir: str | os.PathLike, root: str | os.PathLike | None = None
+) -> list[str]:
     """Return the scripts in `output_dir` that are missing or differ from a fresh export (for CI)."""
     stale = []
     for nb in notebooks:
         origin = Path(os.path.relpath(nb, root)).as_posix() if root else Path(nb).as_posix()
         target = Path(output_dir) / f"{Path(nb).stem}.py"
-        if not target.is_file() or target.read_text(encoding="utf-8") != export_notebook(nb, origin=origin):
+        if not target.is_file() or target.read_text(encoding="utf-8") != export_notebook(
+            nb, origin=origin
+        ):
             stale.append(str(target))
     return stale

@@ -89,8 +89,12 @@ class ModelFetch:
         self.folder = Path(tempfile.mkdtemp(prefix="lab2prod-model-"))
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_fetch_in_child, args=(uri, self.folder, tracking_uri, send),
-                                        name="lab2prod-model-fetch", daemon=True)
+        self._process = context.Process(
+            target=_fetch_in_child,
+            args=(uri, self.folder, tracking_uri, send),
+            name="lab2prod-model-fetch",
+            daemon=True,
+        )
         self._process.start()
         send.close()
 
@@ -105,8 +109,10 @@ class ModelFetch:
                 status, payload = self._receive.recv()
             except EOFError:
                 self._process.join()
-                raise RegistryError(f"cannot load model {self.uri}: the process resolving it died "
-                                    f"(exit code {self._process.exitcode})") from None
+                raise RegistryError(
+                    f"cannot load model {self.uri}: the process resolving it died "
+                    f"(exit code {self._process.exitcode})"
+                ) from None
             self._process.join()
             if status == "error":
                 raise RegistryError(payload)
@@ -140,7 +146,11 @@ def _fetch_in_child(uri: str, folder: Path, tracking_uri: str | None, send) -> N
     except Exception as exc:  # every failure goes back as one line; the parent raises it
         from lab2prod.errors import Lab2ProdError
 
-        message = str(exc) if isinstance(exc, Lab2ProdError) else f"cannot load model {uri}: {type(exc).__name__}: {exc}"
+        message = (
+            str(exc)
+            if isinstance(exc, Lab2ProdError)
+            else f"cannot load model {uri}: {type(exc).__name__}: {exc}"
+        )
         send.send(("error", message))
     finally:
         send.close()

@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote, urlparse
 # The newest migration of the pinned MLflow (3.17.2). A store at another revision goes through MLflow;
 # a test fails when a new MLflow writes another one, so that this line is updated on purpose.
 SCHEMA_REVISION = "dc11669786a5"
-DEFAULT_WORKSPACE = "default"          # mlflow.utils.workspace_utils.DEFAULT_WORKSPACE_NAME
+DEFAULT_WORKSPACE = "default"  # mlflow.utils.workspace_utils.DEFAULT_WORKSPACE_NAME
 STAGE_DELETED_INTERNAL = "Deleted_Internal"  # mlflow.entities.model_registry.model_version_stages
 
 
@@ -56,27 +56,33 @@ def lookup(uri: str, tracking_uri: str | None, workspaces: bool = False) -> dict
         return None
     try:
         return _read(connection, name, alias, number)
-    except sqlite3.Error:  # locked, damaged, or tables not as expected: MLflow will say what is wrong
+    except (
+        sqlite3.Error
+    ):  # locked, damaged, or tables not as expected: MLflow will say what is wrong
         return None
     finally:
         connection.close()
 
 
-def _read(connection: sqlite3.Connection, name: str, alias: str | None, number: int | None) -> dict[str, Any] | None:
+def _read(
+    connection: sqlite3.Connection, name: str, alias: str | None, number: int | None
+) -> dict[str, Any] | None:
     revision = connection.execute("SELECT version_num FROM alembic_version").fetchall()
     if revision != [(SCHEMA_REVISION,)]:
         return None
     if alias is not None:
         row = connection.execute(
             "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ? AND workspace = ?",
-            (name, alias, DEFAULT_WORKSPACE)).fetchone()
+            (name, alias, DEFAULT_WORKSPACE),
+        ).fetchone()
         if row is None:
             return None
         number = int(row[0])
     row = connection.execute(
         "SELECT version, run_id, storage_location, source FROM model_versions "
         "WHERE name = ? AND version = ? AND current_stage != ? AND workspace = ?",
-        (name, number, STAGE_DELETED_INTERNAL, DEFAULT_WORKSPACE)).fetchone()
+        (name, number, STAGE_DELETED_INTERNAL, DEFAULT_WORKSPACE),
+    ).fetchone()
     if row is None:
         return None
     version, run_id, storage_location, source = row
@@ -86,28 +92,36 @@ def _read(connection: sqlite3.Connection, name: str, alias: str | None, number: 
         return None
     threshold = None
     if run_id:
-        found = connection.execute("SELECT value FROM params WHERE run_uuid = ? AND key = 'threshold'",
-                                   (run_id,)).fetchone()
+        found = connection.execute(
+            "SELECT value FROM params WHERE run_uuid = ? AND key = 'threshold'", (run_id,)
+        ).fetchone()
         try:
             threshold = float(found[0]) if found is not None else None
         except (TypeError, ValueError):
             threshold = None
-    return {"name": name, "version": str(version), "run_id": run_id or "", "threshold": threshold,
-            "path": str(folder)}
+    return {
+        "name": name,
+        "version": str(version),
+        "run_id": run_id or "",
+        "threshold": threshold,
+        "path": str(folder),
+    }
 
 
 def _registry_ref(uri: str) -> tuple[str, str | None, int | None] | None:
     """Split ``models:/<name>@<alias>`` or ``models:/<name>/<number>`` into (name, alias, number); None otherwise."""
     if not uri.startswith("models:/") or uri.startswith("models:/m-"):
         return None
-    ref = uri[len("models:/"):]
+    ref = uri[len("models:/") :]
     if "@" in ref:
         name, alias = ref.split("@", 1)
         if not name or not alias or "/" in alias or alias.lower() == "latest":
             return None
         return name, alias, None
     name, _, number = ref.partition("/")
-    if not name or not (number.isascii() and number.isdigit()):  # stages ("Production") and "latest": MLflow
+    if not name or not (
+        number.isascii() and number.isdigit()
+    ):  # stages ("Production") and "latest": MLflow
         return None
     return name, None, int(number)
 
@@ -117,7 +131,7 @@ def _sqlite_file(tracking_uri: str) -> Path | None:
     prefix = "sqlite:///"
     if not tracking_uri.startswith(prefix) or "?" in tracking_uri:
         return None
-    path = Path(tracking_uri[len(prefix):])
+    path = Path(tracking_uri[len(prefix) :])
     return path if str(path) not in ("", ".") and path.is_file() else None
 
 

@@ -37,9 +37,10 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,13 +85,17 @@ class ScoreResult:
 
     def summary(self) -> dict[str, Any]:
         """Return the counts, paths and lineage as a JSON-ready mapping."""
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()
+        }
 
     def describe(self) -> str:
         """Return one line for a person: rows in, scored, quarantined, speed."""
         rate = self.rows_in / self.seconds if self.seconds else 0.0
-        text = (f"{self.input}: {self.rows_in:,} rows in, {self.rows_scored:,} scored -> {self.output}, "
-                f"{self.rows_quarantined:,} quarantined -> {self.quarantine} ({self.seconds:.1f} s, {rate:,.0f} rows/s)")
+        text = (
+            f"{self.input}: {self.rows_in:,} rows in, {self.rows_scored:,} scored -> {self.output}, "
+            f"{self.rows_quarantined:,} quarantined -> {self.quarantine} ({self.seconds:.1f} s, {rate:,.0f} rows/s)"
+        )
         return "\n".join([text] + [f"  warning: {w}" for w in self.warnings])
 
 
@@ -102,10 +107,11 @@ def quarantine_path_for(output: str | os.PathLike) -> Path:
 
 def utc_now() -> str:
     """Return the current UTC time as an ISO-8601 string to the second (the scored-at stamp of a batch)."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------------- reading
+
 
 @dataclass
 class _Chunk:
@@ -114,7 +120,7 @@ class _Chunk:
     table: pa.Table | pa.RecordBatch
     lines: np.ndarray
     ragged: list[dict[str, Any]]
-    markers: bool = False       # Parquet: missing markers still to be turned into nulls
+    markers: bool = False  # Parquet: missing markers still to be turned into nulls
 
     def frame(self) -> pd.DataFrame:
         """Return the rows as a frame of text cells with their LINE, blank lines dropped."""
@@ -122,7 +128,7 @@ class _Chunk:
         blank = frame.drop(columns=[LINE]).isna().all(axis=1)
         return frame[~blank].reset_index(drop=True) if blank.any() else frame
 
-    def read(self) -> "_Chunk":
+    def read(self) -> _Chunk:
         """Return itself: a chunk already read (Parquet) is a piece of input like a CSV range."""
         return self
 
@@ -132,23 +138,33 @@ def _csv_header(path: Path, delimiter: str = ",") -> tuple[list[str], int]:
     with open(path, "rb") as fh:
         first = fh.readline()
     if not first.strip():
-        raise SourceError(f"{path}: file is empty or its first line is blank: the first line must be the header")
+        raise SourceError(
+            f"{path}: file is empty or its first line is blank: the first line must be the header"
+        )
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise SourceError(f"{path}: line 1: the header is not valid UTF-8: re-export the file as UTF-8") from None
+        raise SourceError(
+            f"{path}: line 1: the header is not valid UTF-8: re-export the file as UTF-8"
+        ) from None
     names = next(csv.reader(io.StringIO(text), delimiter=delimiter))
     clean = [n.strip() for n in names]
     if len(clean) == 1:
         for other in (",", ";", "\t", "|"):
             if other != delimiter and other in clean[0]:
                 shown = "$'\\t'" if other == "\t" else repr(other)
-                raise SourceError(f"{path}: header reads as one column but contains {other!r}: "
-                                  f"pass --delimiter {shown} (delimiter={other!r})")
+                raise SourceError(
+                    f"{path}: header reads as one column but contains {other!r}: "
+                    f"pass --delimiter {shown} (delimiter={other!r})"
+                )
     if any(not n for n in clean):
-        raise SourceError(f"{path}: header has an empty column name at position {clean.index('') + 1}: name every column")
+        raise SourceError(
+            f"{path}: header has an empty column name at position {clean.index('') + 1}: name every column"
+        )
     if len({n.lower() for n in clean}) != len(clean):
-        raise SourceError(f"{path}: header repeats a column name: give every column a distinct name")
+        raise SourceError(
+            f"{path}: header repeats a column name: give every column a distinct name"
+        )
     return names, len(first)
 
 
@@ -164,12 +180,18 @@ def _as_text(column: pa.ChunkedArray | pa.Array, markers: bool) -> pa.Array:
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         column = pc.cast(column, pa.string())
     if markers:
-        column = pc.if_else(pc.is_in(column, value_set=_MISSING), pa.scalar(None, pa.string()), column)
+        column = pc.if_else(
+            pc.is_in(column, value_set=_MISSING), pa.scalar(None, pa.string()), column
+        )
     return column
 
 
-def _to_frame(batch: pa.RecordBatch | pa.Table, lines: np.ndarray, markers: bool = False) -> pd.DataFrame:
-    columns = {name: _as_text(batch.column(i), markers) for i, name in enumerate(batch.schema.names)}
+def _to_frame(
+    batch: pa.RecordBatch | pa.Table, lines: np.ndarray, markers: bool = False
+) -> pd.DataFrame:
+    columns = {
+        name: _as_text(batch.column(i), markers) for i, name in enumerate(batch.schema.names)
+    }
     table = pa.table(columns)
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
     frame.insert(0, LINE, lines)
@@ -206,18 +228,34 @@ class _CsvRange:
 
         # every cell as text: the contract types columns by name, Arrow never guesses
         # use_threads=False: only then does Arrow tell the line of a ragged row
-        read = pv.ReadOptions(column_names=list(self.names), block_size=max(1 << 20, len(data) + 1),
-                              encoding="utf8", use_threads=False)
-        parse = pv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid, ignore_empty_lines=False,
-                                newlines_in_values=False)
+        read = pv.ReadOptions(
+            column_names=list(self.names),
+            block_size=max(1 << 20, len(data) + 1),
+            encoding="utf8",
+            use_threads=False,
+        )
+        parse = pv.ParseOptions(
+            delimiter=self.delimiter,
+            invalid_row_handler=on_invalid,
+            ignore_empty_lines=False,
+            newlines_in_values=False,
+        )
         # the adapters' missing markers ("", NA, null...) become nulls while parsing, as sources.read_csv does
-        convert = pv.ConvertOptions(column_types={n: pa.string() for n in self.names}, strings_can_be_null=True,
-                                    null_values=sorted(MISSING), quoted_strings_can_be_null=True)
+        convert = pv.ConvertOptions(
+            column_types={n: pa.string() for n in self.names},
+            strings_can_be_null=True,
+            null_values=sorted(MISSING),
+            quoted_strings_can_be_null=True,
+        )
         try:
-            table = pv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse, convert_options=convert)
+            table = pv.read_csv(
+                pa.py_buffer(data), read_options=read, parse_options=parse, convert_options=convert
+            )
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise SourceError(f"{self.path}: cannot be read ({_arrow_message(exc)}): "
-                              f"re-export it as UTF-8 with one delimiter") from None
+            raise SourceError(
+                f"{self.path}: cannot be read ({_arrow_message(exc)}): "
+                f"re-export it as UTF-8 with one delimiter"
+            ) from None
         return _numbered(table, self.first_line, ragged, len(self.names), self.path)
 
 
@@ -268,7 +306,7 @@ class _InputScan:
                 if self._csv:
                     breaks = np.flatnonzero(np.frombuffer(block, np.uint8) == 10) + offset
                     breaks = breaks[breaks >= self._header_end]
-                    cuts = breaks[self._chunk_rows - counted - 1::self._chunk_rows]
+                    cuts = breaks[self._chunk_rows - counted - 1 :: self._chunk_rows]
                     for cut in cuts:
                         end = int(cut) + 1
                         self._emit(start, end, first_line)
@@ -298,16 +336,23 @@ class _InputScan:
         return self._digest
 
 
-def _numbered(table: pa.Table, first_line: int, ragged: list[tuple[int, int, str]], width: int,
-              path: Path) -> _Chunk:
+def _numbered(
+    table: pa.Table, first_line: int, ragged: list[tuple[int, int, str]], width: int, path: Path
+) -> _Chunk:
     """Give each row its physical line (the ragged rows Arrow skipped keep theirs) and set the ragged rows aside."""
     lines = np.arange(first_line, first_line + table.num_rows, dtype="int64")
     rejected = []
     for number, found, text in ragged:  # in line order, as Arrow met them
         lines[lines >= number] += 1
         what = "truncated" if found < width else "too many fields"
-        rejected.append({"source": path.name, "line": int(number),
-                         "reason": f"{what}: expected {width} fields, found {found}", "record": (text or "")[:500]})
+        rejected.append(
+            {
+                "source": path.name,
+                "line": int(number),
+                "reason": f"{what}: expected {width} fields, found {found}",
+                "record": (text or "")[:500],
+            }
+        )
     return _Chunk(table=table, lines=lines, ragged=rejected)
 
 
@@ -315,7 +360,9 @@ def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
     try:
         source = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"{path}: not a readable Parquet file ({_arrow_message(exc)}): re-export it") from None
+        raise SourceError(
+            f"{path}: not a readable Parquet file ({_arrow_message(exc)}): re-export it"
+        ) from None
     first = 1
     try:
         for batch in source.iter_batches(batch_size=chunk_rows):
@@ -324,7 +371,9 @@ def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
             if batch.num_rows:
                 yield _Chunk(table=batch, lines=lines, ragged=[], markers=True)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"{path}: Parquet data cannot be read ({_arrow_message(exc)}): re-export it") from None
+        raise SourceError(
+            f"{path}: Parquet data cannot be read ({_arrow_message(exc)}): re-export it"
+        ) from None
 
 
 def _arrow_message(exc: BaseException) -> str:
@@ -344,13 +393,16 @@ def input_pieces(scan: _InputScan, chunk_rows: int) -> Iterator[_CsvRange | _Chu
 
 # ---------------------------------------------------------------------------- writing
 
+
 class _AtomicWriter:
     """Stream Arrow tables to a temporary file in the target's folder; rename on commit, delete on abort."""
 
     def __init__(self, path: Path, schema: pa.Schema):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
         os.close(fd)
         self.tmp = Path(tmp)
         self.schema = schema
@@ -410,8 +462,14 @@ class _WriteBehind:
             raise self._error
 
 
-QUARANTINE_SCHEMA = pa.schema([("source", pa.string()), ("line", pa.int64()), ("reason", pa.string()),
-                               ("record", pa.string())])
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("line", pa.int64()),
+        ("reason", pa.string()),
+        ("record", pa.string()),
+    ]
+)
 
 
 def output_schema(contract: Contract) -> pa.Schema:
@@ -443,12 +501,20 @@ class Lineage:
     def columns(self, n: int) -> list[pa.Array]:
         """Return the lineage columns for `n` rows."""
         if not self._columns or len(self._columns[0]) < n:
-            self._columns = [pa.repeat(pa.scalar(self.values[name], pa.string()), n) for name in LINEAGE_COLUMNS]
+            self._columns = [
+                pa.repeat(pa.scalar(self.values[name], pa.string()), n) for name in LINEAGE_COLUMNS
+            ]
         return [column.slice(0, n) for column in self._columns]
 
 
-def predictions_table(ids: pa.Array, scores: np.ndarray, contract: Contract, threshold: float,
-                      lineage: Lineage, schema: pa.Schema) -> pa.Table:
+def predictions_table(
+    ids: pa.Array,
+    scores: np.ndarray,
+    contract: Contract,
+    threshold: float,
+    lineage: Lineage,
+    schema: pa.Schema,
+) -> pa.Table:
     """Return one chunk of output rows: id, prediction (probability and label, or value) and lineage."""
     columns: list[pa.Array] = [ids, pa.array(scores, pa.float64())]
     if contract.task == "classification":
@@ -459,12 +525,15 @@ def predictions_table(ids: pa.Array, scores: np.ndarray, contract: Contract, thr
 
 # ---------------------------------------------------------------------------- scoring
 
+
 def _check_paths(input: Path, output: Path) -> None:
     if not input.is_file():
         raise SourceError(f"{input}: file not found")
     for role, path in (("input", input), ("output", output)):
         if path.suffix.lower() not in FORMATS:
-            raise SourceError(f"{path}: unknown {role} suffix {path.suffix!r}: use .csv or .parquet")
+            raise SourceError(
+                f"{path}: unknown {role} suffix {path.suffix!r}: use .csv or .parquet"
+            )
     if input.resolve() == output.resolve():
         raise SourceError(f"{output}: the output would overwrite the input: choose another path")
 
@@ -499,17 +568,19 @@ class _ChunkResult:
     process builds `predictions` and writes them.
     """
 
-    features: pd.DataFrame | None   # features.model_frame of the clean rows; None when none is clean
+    features: pd.DataFrame | None  # features.model_frame of the clean rows; None when none is clean
     ids: pa.Array | None
     quarantined: list[pa.Table]
     warnings: list[str]
     rows_in: int
     rows_scored: int
-    id_hashes: np.ndarray | None = None   # of the clean rows, in output order: duplicates across chunks
+    id_hashes: np.ndarray | None = (
+        None  # of the clean rows, in output order: duplicates across chunks
+    )
     id_lines: np.ndarray | None = None
-    id_order: np.ndarray | None = None    # sorts id_hashes
-    scores: np.ndarray | None = None      # the model's answers, once asked
-    predictions: pa.Table | None = None   # the output rows: id, prediction, lineage
+    id_order: np.ndarray | None = None  # sorts id_hashes
+    scores: np.ndarray | None = None  # the model's answers, once asked
+    predictions: pa.Table | None = None  # the output rows: id, prediction, lineage
 
 
 class _SeenIds:
@@ -550,8 +621,9 @@ class _SeenIds:
             self.runs[-1] = (np.insert(old_h, at, new_h), np.insert(old_l, at, new_l))
 
 
-def _drop_repeated_ids(scored: _ChunkResult, piece: _CsvRange | _Chunk, seen: _SeenIds, contract: Contract,
-                       source: str) -> None:
+def _drop_repeated_ids(
+    scored: _ChunkResult, piece: _CsvRange | _Chunk, seen: _SeenIds, contract: Contract, source: str
+) -> None:
     """Move rows whose id was scored in an earlier chunk from the predictions to the quarantine (in place).
 
     Rare: only then is the piece read again here, for the text of those rows.
@@ -570,12 +642,25 @@ def _drop_repeated_ids(scored: _ChunkResult, piece: _CsvRange | _Chunk, seen: _S
     chunk = piece.read()
     positions = np.searchsorted(chunk.lines, lines)
     text = chunk.table.take(pa.array(positions))
-    records = [",".join("" if v is None else str(v) for v in row.values()) for row in text.to_pylist()]
+    records = [
+        ",".join("" if v is None else str(v) for v in row.values()) for row in text.to_pylist()
+    ]
     name = contract.id_column
-    scored.quarantined.append(_quarantine_table(pd.DataFrame({
-        "source": source, "line": lines,
-        "reason": [f"{name}: duplicate id {i!r} (first on line {f})" for i, f in zip(ids[repeated], first[repeated])],
-        "record": records})))
+    scored.quarantined.append(
+        _quarantine_table(
+            pd.DataFrame(
+                {
+                    "source": source,
+                    "line": lines,
+                    "reason": [
+                        f"{name}: duplicate id {i!r} (first on line {f})"
+                        for i, f in zip(ids[repeated], first[repeated])
+                    ],
+                    "record": records,
+                }
+            )
+        )
+    )
     scored.predictions = scored.predictions.filter(pa.array(~repeated))
     scored.rows_scored -= int(repeated.sum())
 
@@ -583,21 +668,33 @@ def _drop_repeated_ids(scored: _ChunkResult, piece: _CsvRange | _Chunk, seen: _S
 def _condition_chunk(conditioner: _Conditioner, chunk: _Chunk) -> _ChunkResult:
     """Condition one chunk by the contract and build the model's view of its clean rows (no model needed)."""
     rows = chunk.frame()
-    bad = [_quarantine_table(pd.DataFrame(chunk.ragged, columns=QUARANTINE_COLUMNS))] if chunk.ragged else []
+    bad = (
+        [_quarantine_table(pd.DataFrame(chunk.ragged, columns=QUARANTINE_COLUMNS))]
+        if chunk.ragged
+        else []
+    )
     if not len(rows):
         return _ChunkResult(None, None, bad, [], len(chunk.ragged), 0)
-    conditioned = condition(rows.assign(**{SOURCE: conditioner.source}), conditioner.per_chunk, mode="score",
-                            origin=conditioner.origin)
+    conditioned = condition(
+        rows.assign(**{SOURCE: conditioner.source}),
+        conditioner.per_chunk,
+        mode="score",
+        origin=conditioner.origin,
+    )
     if len(conditioned.quarantine):
         bad.append(_quarantine_table(conditioned.quarantine))
     clean = conditioned.clean
-    result = _ChunkResult(None, None, bad, conditioned.warnings, len(rows) + len(chunk.ragged), len(clean))
+    result = _ChunkResult(
+        None, None, bad, conditioned.warnings, len(rows) + len(chunk.ragged), len(clean)
+    )
     if len(clean):
         contract = conditioner.contract
         result.features = model_frame(clean, contract)
         id_values = clean[contract.id_column].to_numpy(dtype=object)
         result.ids = pa.array(id_values, pa.string())
-        result.id_hashes = pd.util.hash_array(id_values, categorize=False)  # ids mostly distinct: factorizing costs 4x
+        result.id_hashes = pd.util.hash_array(
+            id_values, categorize=False
+        )  # ids mostly distinct: factorizing costs 4x
         result.id_order = np.argsort(result.id_hashes)
         lines = rows[LINE].to_numpy()
         if len(conditioned.quarantine):
@@ -610,21 +707,31 @@ def _predict_chunk(scorer: _Scorer, chunk: _ChunkResult) -> _ChunkResult:
     """Ask the model about a conditioned chunk (unless already asked) and build its output rows (id, prediction, lineage)."""
     chunk = _with_scores(scorer, chunk)
     if chunk.scores is not None:
-        chunk.predictions = predictions_table(chunk.ids, chunk.scores, scorer.contract, scorer.threshold,
-                                              scorer.lineage, scorer.schema)
+        chunk.predictions = predictions_table(
+            chunk.ids,
+            chunk.scores,
+            scorer.contract,
+            scorer.threshold,
+            scorer.lineage,
+            scorer.schema,
+        )
     return chunk
 
 
 def _with_scores(scorer: _Scorer, chunk: _ChunkResult) -> _ChunkResult:
     """Ask the model about the chunk's clean rows; keep the scores, drop the features (they are large)."""
     if chunk.features is not None:
-        chunk.scores = np.asarray(predict(scorer.model, chunk.features, scorer.contract.task), dtype="float64")
+        chunk.scores = np.asarray(
+            predict(scorer.model, chunk.features, scorer.contract.task), dtype="float64"
+        )
         chunk.features = None
     return chunk
 
 
-_WORKER: _Conditioner | None = None  # set in the parent just before the fork; the children inherit it
-_PREDICTOR: _Scorer | None = None    # likewise, for the process that shares the predicting
+_WORKER: _Conditioner | None = (
+    None  # set in the parent just before the fork; the children inherit it
+)
+_PREDICTOR: _Scorer | None = None  # likewise, for the process that shares the predicting
 
 
 def _worker_init() -> None:
@@ -655,8 +762,10 @@ def _save_parcel(chunk: _ChunkResult, parcel: str) -> str:
         with open(parcel, "wb") as fh:
             pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
     except OSError as exc:
-        raise SourceError(f"{Path(parcel).parent}: cannot keep a chunk's results there "
-                          f"({exc.strerror or exc}): free some space, or point TMPDIR elsewhere") from None
+        raise SourceError(
+            f"{Path(parcel).parent}: cannot keep a chunk's results there "
+            f"({exc.strerror or exc}): free some space, or point TMPDIR elsewhere"
+        ) from None
     return parcel
 
 
@@ -693,7 +802,9 @@ class _Conditioning:
     memory stays flat in the number of rows.
     """
 
-    def __init__(self, pieces: Iterator[_CsvRange | _Chunk], pool, window: int, chunk_rows: int, width: int):
+    def __init__(
+        self, pieces: Iterator[_CsvRange | _Chunk], pool, window: int, chunk_rows: int, width: int
+    ):
         import queue
 
         self._jobs: queue.Queue = queue.Queue()
@@ -702,7 +813,9 @@ class _Conditioning:
         self._done = object()
         self._pieces = pieces
         self._pool = pool
-        self.folder = _parcel_folder(window * chunk_rows * 16 * max(width, 1))  # about 8 bytes a cell, doubled
+        self.folder = _parcel_folder(
+            window * chunk_rows * 16 * max(width, 1)
+        )  # about 8 bytes a cell, doubled
         self._thread = threading.Thread(target=self._submit, daemon=True, name="lab2prod-condition")
         self._thread.start()
 
@@ -765,9 +878,9 @@ def keep_freed_memory() -> None:
     except (OSError, AttributeError):  # musl or another libc: keep its defaults
         return
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    mallopt(m_mmap_threshold, 32 << 20)   # arrays up to 32 MB come from the heap and are reused
+    mallopt(m_mmap_threshold, 32 << 20)  # arrays up to 32 MB come from the heap and are reused
     mallopt(m_trim_threshold, 256 << 20)  # give memory back only beyond 256 MB free
-    mallopt(m_top_pad, 64 << 20)          # grow the heap in 64 MB steps
+    mallopt(m_top_pad, 64 << 20)  # grow the heap in 64 MB steps
 
 
 def default_workers() -> int:
@@ -780,11 +893,19 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: str | ModelRef | ModelFetch,
-               contract: Contract,
-               chunk_rows: int = DEFAULT_CHUNK_ROWS, threshold: float | None = None, scored_at: str | None = None,
-               progress: Progress | None = None, workers: int | None = None,
-               tracking_uri: str | None = None, delimiter: str = ",") -> ScoreResult:
+def score_file(
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    model_uri: str | ModelRef | ModelFetch,
+    contract: Contract,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    threshold: float | None = None,
+    scored_at: str | None = None,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    tracking_uri: str | None = None,
+    delimiter: str = ",",
+) -> ScoreResult:
     """Score a CSV or Parquet file chunk by chunk and write predictions (CSV or Parquet by suffix) atomically.
 
     Rows that break the contract go to ``<output stem>.quarantine.csv`` beside
@@ -809,11 +930,15 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     input, output = Path(input), Path(output)
     _check_paths(input, output)
     if not contract.id_column:
-        raise ContractError(f"{contract.origin}: no id_column: scoring needs one to tie each prediction to its row")
+        raise ContractError(
+            f"{contract.origin}: no id_column: scoring needs one to tie each prediction to its row"
+        )
     if chunk_rows < 1:
         raise SourceError(f"chunk_rows must be at least 1, not {chunk_rows}")
-    if len(delimiter) != 1 or delimiter in "\"\r\n":
-        raise SourceError(f"delimiter must be one character other than a quote or a line break, not {delimiter!r}")
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        raise SourceError(
+            f"delimiter must be one character other than a quote or a line break, not {delimiter!r}"
+        )
     workers = default_workers() if workers is None else max(0, int(workers))
     keep_freed_memory()
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -827,7 +952,10 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     conditioner = _Conditioner(
         contract=contract,
         # the contract's quarantine limit holds for the whole batch, not for each chunk (the last one may be tiny)
-        per_chunk=dataclasses.replace(contract, max_quarantine_fraction=1.0), origin=str(input), source=input.name)
+        per_chunk=dataclasses.replace(contract, max_quarantine_fraction=1.0),
+        origin=str(input),
+        source=input.name,
+    )
     writers: list[_AtomicWriter] = []
     pool = predictor = conditioning = behind = None
     try:
@@ -838,7 +966,9 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         scan = _InputScan(input, chunk_rows, delimiter)
         pieces = input_pieces(scan, chunk_rows)
         if pool is not None:  # the workers read and condition while this process loads the model
-            conditioning = _Conditioning(pieces, pool, max(16, 4 * workers), chunk_rows, len(contract.columns))
+            conditioning = _Conditioning(
+                pieces, pool, max(16, 4 * workers), chunk_rows, len(contract.columns)
+            )
         if fetch is not None:
             import_model_libraries()
             ref = fetch.result()
@@ -847,14 +977,33 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         if threshold is None:
             threshold = ref.threshold if ref.threshold is not None else 0.5
         scored_at = scored_at or utc_now()
-        result = ScoreResult(input=input, output=output, quarantine=quarantine_path_for(output),
-                             input_sha256=scan.digest(), scored_at=scored_at, model_uri=ref.uri,
-                             model_name=ref.name, model_version=ref.version, run_id=ref.run_id,
-                             threshold=threshold if contract.task == "classification" else None)
-        scorer = _Scorer(model=ref.model, contract=contract, threshold=float(threshold),
-                         lineage=Lineage({"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id,
-                                          "input_sha256": result.input_sha256, "scored_at": scored_at}),
-                         schema=output_schema(contract))
+        result = ScoreResult(
+            input=input,
+            output=output,
+            quarantine=quarantine_path_for(output),
+            input_sha256=scan.digest(),
+            scored_at=scored_at,
+            model_uri=ref.uri,
+            model_name=ref.name,
+            model_version=ref.version,
+            run_id=ref.run_id,
+            threshold=threshold if contract.task == "classification" else None,
+        )
+        scorer = _Scorer(
+            model=ref.model,
+            contract=contract,
+            threshold=float(threshold),
+            lineage=Lineage(
+                {
+                    "model_name": ref.name,
+                    "model_version": ref.version,
+                    "run_id": ref.run_id,
+                    "input_sha256": result.input_sha256,
+                    "scored_at": scored_at,
+                }
+            ),
+            schema=output_schema(contract),
+        )
         predictions = _AtomicWriter(output, scorer.schema)
         writers.append(predictions)
         quarantined = _AtomicWriter(result.quarantine, QUARANTINE_SCHEMA)
@@ -865,7 +1014,9 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
         last_report = started
         seen = _SeenIds()
         if conditioning is None:
-            conditioned_pieces = ((piece, _condition_chunk(conditioner, piece.read())) for piece in pieces)
+            conditioned_pieces = (
+                (piece, _condition_chunk(conditioner, piece.read())) for piece in pieces
+            )
         else:  # forked now the model is loaded (and the scan has ended): it shares the predicting
             _PREDICTOR = scorer
             predictor = multiprocessing.get_context("fork").Pool(1, initializer=_worker_init)
@@ -926,8 +1077,9 @@ def score_file(input: str | os.PathLike, output: str | os.PathLike, model_uri: s
     return result
 
 
-def _shared_predicting(parcels: Iterator[tuple[Any, str]], scorer: _Scorer, predictor,
-                       busy: int = 2) -> Iterator[tuple[Any, _ChunkResult]]:
+def _shared_predicting(
+    parcels: Iterator[tuple[Any, str]], scorer: _Scorer, predictor, busy: int = 2
+) -> Iterator[tuple[Any, _ChunkResult]]:
     """Yield each piece with its conditioned parcel, in order, predicted here or by the `predictor` process.
 
     Once the workers have conditioned what they could while the model
@@ -935,7 +1087,9 @@ def _shared_predicting(parcels: Iterator[tuple[Any, str]], scorer: _Scorer, pred
     parcel goes to the predictor while it has fewer than `busy` in hand,
     else this process predicts it (between writing the results).
     """
-    pending: deque = deque()  # (piece, the predictor's job or None, the parcel predicted here or None), in order
+    pending: deque = (
+        deque()
+    )  # (piece, the predictor's job or None, the parcel predicted here or None), in order
     for piece, parcel in parcels:
         if sum(1 for _, job, _ in pending if job is not None and not job.ready()) < busy:
             pending.append((piece, predictor.apply_async(_predictor_score, (parcel,)), None))
@@ -953,11 +1107,20 @@ def _ready(entry: tuple[Any, Any, _ChunkResult | None]) -> tuple[Any, _ChunkResu
 
 
 def _quarantine_table(frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(frame[QUARANTINE_COLUMNS].astype({"line": "int64"}).astype(
-        {"source": object, "reason": object, "record": object}), schema=QUARANTINE_SCHEMA, preserve_index=False)
+    return pa.Table.from_pandas(
+        frame[QUARANTINE_COLUMNS]
+        .astype({"line": "int64"})
+        .astype({"source": object, "reason": object, "record": object}),
+        schema=QUARANTINE_SCHEMA,
+        preserve_index=False,
+    )
 
 
 def stderr_progress(rows: int, quarantined: int, seconds: float) -> None:
     """Print one progress line to stderr: rows read, quarantined, rows per second."""
     rate = rows / seconds if seconds else 0.0
-    print(f"scored {rows:,} rows ({quarantined:,} quarantined), {rate:,.0f} rows/s", file=sys.stderr, flush=True)
+    print(
+        f"scored {rows:,} rows ({quarantined:,} quarantined), {rate:,.0f} rows/s",
+        file=sys.stderr,
+        flush=True,
+    )

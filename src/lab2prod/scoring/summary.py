@@ -48,12 +48,26 @@ def batch_summary(facts: dict[str, Any]) -> dict[str, Any]:
     examples: list[dict[str, Any]] = []
     if quarantine.is_file() and quarantine.stat().st_size:
         q = pd.read_csv(quarantine, usecols=["line", "reason"])
-        reasons = (q["reason"].str.split("; ").explode().str.split(":").str[0].value_counts().to_dict())
+        reasons = (
+            q["reason"].str.split("; ").explode().str.split(":").str[0].value_counts().to_dict()
+        )
         examples = q.head(10).to_dict("records")
-    quantiles = {f"p{int(q * 100)}": float(np.quantile(values, q)) for q in (0.01, 0.1, 0.5, 0.9, 0.99)} if len(values) else {}
-    return {"facts": facts, "column": column, "rows": int(len(values)), "mean": float(values.mean()) if len(values) else None,
-            "quantiles": quantiles, "labels": labels, "quarantine_reasons": reasons, "quarantine_examples": examples,
-            "values": values}
+    quantiles = (
+        {f"p{int(q * 100)}": float(np.quantile(values, q)) for q in (0.01, 0.1, 0.5, 0.9, 0.99)}
+        if len(values)
+        else {}
+    )
+    return {
+        "facts": facts,
+        "column": column,
+        "rows": int(len(values)),
+        "mean": float(values.mean()) if len(values) else None,
+        "quantiles": quantiles,
+        "labels": labels,
+        "quarantine_reasons": reasons,
+        "quarantine_examples": examples,
+        "values": values,
+    }
 
 
 def _has_column(path: Path, column: str) -> bool:
@@ -83,5 +97,12 @@ def render_batch_summary(facts: dict[str, Any], path: str | Path, title: str | N
     plot = figure_data_uri(fig)
     plt.close(fig)
     summary.pop("values")
-    return render("score_batch.html", path, title=title or f"Scoring of {Path(facts['input']).name}",
-                  plot=plot, summary=summary, facts=facts, facts_json=json.dumps(facts, indent=2, sort_keys=True))
+    return render(
+        "score_batch.html",
+        path,
+        title=title or f"Scoring of {Path(facts['input']).name}",
+        plot=plot,
+        summary=summary,
+        facts=facts,
+        facts_json=json.dumps(facts, indent=2, sort_keys=True),
+    )
