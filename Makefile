@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-notebooks mlflow-ui lab clean score serve export
+.PHONY: help install run test test-unit test-notebooks lint hooks mlflow-ui lab clean score serve export
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -33,9 +33,15 @@ run: $(STAMP) ## Build the training pipeline on the bundled credit data (ploombe
 	$(BIN)/ploomber build
 	@echo "Open reports/index.html; MLflow UI: make mlflow-ui"
 
-test: $(STAMP) ## Run the whole test suite: unit, integration (sample env) and nbval over the notebooks
+test: lint ## Run the whole test suite: lint first (seconds), then unit, integration (sample env) and nbval
 	$(BIN)/pytest tests
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)
+
+lint: $(STAMP) ## The hooks of .pre-commit-config.yaml on every file: ruff, notebooks without outputs, YAML, workflows, ...
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
+
+hooks: $(STAMP) ## Install the same hooks into git: they run on every `git commit`
+	$(BIN)/pre-commit install
 
 test-unit: $(STAMP) ## Tests not marked integration: no pipeline builds (under 2 min on 2 cores)
 	$(BIN)/pytest tests -m "not integration"

@@ -42,7 +42,7 @@ def connect(root: Path, experiment: str) -> str:
         mlflow.set_experiment(experiment_id=found.experiment_id)
         return found.experiment_id
     location = None
-    if uri.startswith("sqlite:") or uri.startswith("file:"):
+    if uri.startswith(("sqlite:", "file:")):
         location = f"{settings.artifact_root(root)}/{experiment}"
     experiment_id = client.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment_id=experiment_id)

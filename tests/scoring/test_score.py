@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -415,7 +416,7 @@ def test_csv_ranges_are_whole_lines_that_read_like_the_whole_file(tmp_path):
     assert scan.digest() == hashlib.sha256(src.read_bytes()).hexdigest()
     assert [r.first_line for r in ranges] == [2, 4, 6, 8]
     assert ranges[0].start == len(b"id,a,b\r\n") and ranges[-1].end == src.stat().st_size
-    assert all(a.end == b.start for a, b in zip(ranges, ranges[1:]))
+    assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
     assert all(
         src.read_bytes()[r.end - 1 : r.end] == b"\n" for r in ranges[:-1]
     )  # cut after a line end
@@ -426,10 +427,9 @@ def test_csv_ranges_are_whole_lines_that_read_like_the_whole_file(tmp_path):
         == whole.lines.tolist()
         == [2, 3, 4, 7, 8]
     )
-    assert (
-        sum((p.table.column("id").to_pylist() for p in pieces), [])
-        == whole.table.column("id").to_pylist()
-    )
+    assert [i for p in pieces for i in p.table.column("id").to_pylist()] == whole.table.column(
+        "id"
+    ).to_pylist()
     ragged = sorted((r["line"], r["reason"]) for p in pieces for r in p.ragged)
     assert (
         ragged

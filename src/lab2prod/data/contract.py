@@ -491,7 +491,7 @@ def condition(
                     continue  # type mismatches were handled row by row in _coerce
                 raise ContractError(
                     f"{origin}: column {column!r} fails {check}: fix the data or the contract"
-                )
+                ) from None
             index = int(index)
             rule = rules.get(column)
             if rule is None:
@@ -509,7 +509,7 @@ def condition(
             if rule.on_fail == "stop":
                 raise ContractError(
                     f"{origin}: line {int(lines[index])}: {message}: fix the row or relax the contract"
-                )
+                ) from None
             if rule.on_fail == "warn":
                 warnings.append(f"{origin}: line {int(lines[index])}: {message}")
                 continue

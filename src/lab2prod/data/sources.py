@@ -253,7 +253,7 @@ def read_parquet(path: Path, name: str) -> Frame:
     """Read a Parquet file; `_line` is the row number counted from 1."""
     try:
         table = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
+    except Exception as exc:  # noqa: BLE001 pyarrow raises several types for a damaged file
         raise SourceError(
             f"{path}: not a readable Parquet file ({type(exc).__name__}): re-export it"
         ) from None
@@ -264,7 +264,7 @@ def read_excel(path: Path, name: str, sheet: str | int = 0) -> Frame:
     """Read one sheet of an Excel workbook; `_line` is the spreadsheet row (header on row 1)."""
     try:
         table = pd.read_excel(path, sheet_name=sheet, dtype=object)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 openpyxl and pandas raise many types; one line instead
         raise SourceError(
             f"{path}: cannot read sheet {sheet!r} ({type(exc).__name__}: {exc}): check the workbook"
         ) from None
@@ -277,7 +277,7 @@ def query_sql(url: str, query: str) -> pd.DataFrame:
 
     try:
         parsed = sa.engine.make_url(url)
-    except Exception:
+    except Exception:  # noqa: BLE001 any parse failure: one line that never echoes the url
         raise SourceError(
             "source url is not a SQLAlchemy URL (dialect+driver://user:password@host/db)"
         ) from None
@@ -288,7 +288,7 @@ def query_sql(url: str, query: str) -> pd.DataFrame:
         with engine.connect() as con:
             result = con.execute(sa.text(query))
             table = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 any driver's error: one line, the password masked
         cause = getattr(exc, "orig", None) or exc
         detail = (str(cause).strip().splitlines() or [""])[0][:200]
         if parsed.password:

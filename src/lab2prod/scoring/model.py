@@ -136,14 +136,14 @@ def _fetch_in_child(uri: str, folder: Path, tracking_uri: str | None, send) -> N
     import warnings
 
     # a forked child must not write to the parent's streams (in a Jupyter kernel they are sockets)
-    sys.stdout = sys.stderr = open(os.devnull, "w")
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 open until the child exits
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)
     try:
         from lab2prod import tracking
 
         send.send(("ok", tracking.fetch_model(uri, folder, tracking_uri)))
-    except Exception as exc:  # every failure goes back as one line; the parent raises it
+    except Exception as exc:  # noqa: BLE001 every failure goes back as one line; the parent raises it
         from lab2prod.errors import Lab2ProdError
 
         message = (
