@@ -128,6 +128,8 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     )
     for alert in result.alerts:
         print("  alert:", alert)
+    if result.labelled:
+        print(" ", result.labelled)
     if result.retrain:
         print("  retraining is due: run `lab2prod retrain`")
     print(f"wrote {paths['report']}, {paths['status']}; history {paths['history']}")
@@ -468,11 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="monitor one batch: drift, delayed-label performance, history, report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Compare one batch with the training reference and record the result.\n\n"
-        "The batch: a CSV or Parquet file, one row per case, with the contract's id and feature columns\n"
-        "(absent features are reported as schema drift), and optionally the model's output as written\n"
-        "by scoring: 'probability' (classification) or 'prediction' (regression) plus lineage columns\n"
-        "model_name, model_version, run_id. A scored file holding only id and output can name its\n"
-        "features with --features. Without an output column the model scores the batch here.\n\n"
+        "The batch: a CSV or Parquet file, one row per case, with the contract's id and feature columns,\n"
+        "and optionally the model's output as written by scoring: 'probability' (classification) or\n"
+        "'prediction' (regression) plus lineage columns model_name, model_version, run_id. The\n"
+        "predictions file of `lab2prod score` (id, output, lineage) finds its features through the\n"
+        "<stem>.summary.json beside it (the scored input's path, its SHA-256 checked); --features names\n"
+        "them instead. With no features to be had the batch is refused (exit 2) and nothing is recorded.\n"
+        "In a batch with features, a contract feature it lacks or a column the contract does not know\n"
+        "is schema drift. Without an output column the model scores the batch here.\n\n"
+        "Labels given with --labels are kept in <lake>/monitoring/labelled/ for `lab2prod retrain`.\n\n"
         "Writes a row to <lake>/monitoring/history.csv (append-only), metrics to an MLflow monitoring run,\n"
         "reports/monitoring.html and reports/monitoring.json.\n\n"
         "Exit codes: 0 no alert; 1 an alert (a feature, the predictions or the schema drifted, or\n"
@@ -486,7 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--features",
-        help="the batch's feature file, joined by id, when --batch holds only predictions",
+        help="the batch's feature file, joined by id, when --batch holds only predictions "
+        "(default: the scored input named in <stem>.summary.json)",
     )
     p.add_argument(
         "--reference", help="the training reference (default: <lake>/splits/<dataset>/train.csv)"

@@ -69,7 +69,29 @@ def test_missing_values_and_schema_drift(credit_halves):
     assert report.missing_columns == ["Job"]
     assert report.extra_columns == ["extra"]
     assert "schema drift: batch lacks column(s) Job" in report.alerts
+    assert "schema drift: batch has column(s) the contract does not know: extra" in report.alerts
     assert "missing values" in report.features.set_index("feature").loc["Debt", "reason"]
+
+
+def test_scoring_columns_are_not_schema_drift_and_a_batch_without_features_is_refused(
+    credit_halves,
+):
+    contract, reference, batch = credit_halves
+    scored = batch.assign(
+        probability=0.3,
+        label="good",
+        model_name="m",
+        model_version="1",
+        run_id="r",
+        input_sha256="0" * 64,
+        scored_at="2026-12-01T00:00:00Z",
+    )
+    report = drift_report(reference, scored, contract)
+    assert report.extra_columns == [] and report.missing_columns == []
+    assert not any("schema" in a for a in report.alerts)
+    predictions_only = scored[["applicant_id", "probability", "label", "model_name"]]
+    with pytest.raises(MonitoringError, match="carries none of the contract's 13 features"):
+        drift_report(reference, predictions_only, contract)
 
 
 def test_prediction_drift(credit_halves):

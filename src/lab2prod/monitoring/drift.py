@@ -19,7 +19,11 @@ differences nobody cares about, so the effect size keeps alerts meaningful.
   Jensen-Shannon distance (base 2, 0 to 1); PSI reported; categories never
   seen in the reference are listed and alert above ``new_category_share``.
 * missing values: the share of empty cells moving by more than ``missing_delta``.
-* schema: contract features absent from the batch (alert), extra columns (noted).
+* schema: in a batch that carries features, contract features absent from it and
+  columns the contract does not know (neither a feature, the target, the id nor
+  a column scoring adds) are schema drift. A batch with none of the features is
+  refused: it is not drift, it is the wrong file (a predictions file without its
+  scored input).
 
 The dataset drifts when the share of drifted features reaches ``drift_share``;
 that, or a drop in realized performance, is what triggers retraining.
@@ -37,6 +41,7 @@ from scipy.spatial.distance import jensenshannon
 
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
+from lab2prod.monitoring.performance import SCORED_COLUMNS
 
 MIN_ROWS = 30
 _EPS = 1e-4
@@ -252,7 +257,12 @@ def drift_report(
             "use the training split of the model being monitored"
         )
     missing = [f for f in features if f not in batch.columns]
-    known = set(features) | {contract.target, contract.id_column}
+    if features and len(missing) == len(features):
+        raise MonitoringError(
+            f"the batch carries none of the contract's {len(features)} features "
+            f"({', '.join(features[:3])}, ...): monitor the scored input, or pass its features"
+        )
+    known = set(features) | {contract.target, contract.id_column} | SCORED_COLUMNS
     extra = [c for c in batch.columns if c not in known and not str(c).startswith("_")]
     rows = []
     compared = [
@@ -348,6 +358,11 @@ def _alerts(report: DriftReport, limits: DriftThresholds) -> list[str]:
         )
     if report.missing_columns:
         alerts.append(f"schema drift: batch lacks column(s) {', '.join(report.missing_columns)}")
+    if report.extra_columns:
+        alerts.append(
+            f"schema drift: batch has column(s) the contract does not know: "
+            f"{', '.join(map(str, report.extra_columns))}"
+        )
     for _, row in report.features[report.features["drifted"]].iterrows():
         if row["test"] != "absent":
             alerts.append(f"feature {row['feature']} drifted: {row['reason']}")

@@ -3,8 +3,13 @@
 The batch contract (what ``lab2prod monitor --batch`` and the monitor notebook read):
 
 * a CSV or Parquet file, one row per case, columns matched by name;
-* the contract's feature columns (for data drift; absent ones are schema drift)
-  and its id column (to join delayed labels);
+* the contract's feature columns (for data drift) and its id column (to join
+  delayed labels). A predictions file as `lab2prod score` writes it carries no
+  features: the monitor finds the scored input through the ``<stem>.summary.json``
+  beside it (the input's path and SHA-256) and joins its rows by id; with no
+  features to be had it refuses the batch and records nothing (a missing input
+  is not drift). In a batch that carries features, a contract feature it lacks or
+  a column the contract does not know is schema drift;
 * optionally the model's output, as written by scoring: ``probability`` (the
   positive class, classification) or ``prediction`` (regression), and lineage
   ``model_name``, ``model_version``, ``run_id``. Without an output column the
@@ -66,6 +71,7 @@ class MonitorResult:
     alerts: list[str]
     positive_rate: float | None
     drift_threshold: float = 0.25
+    labelled: str = ""  # where the batch's labelled rows were kept for retraining, or why not
 
     @property
     def exit_code(self) -> int:
@@ -120,6 +126,7 @@ class MonitorResult:
             "model": self.model,
             "positive_rate": self.positive_rate,
             "drift_threshold": self.drift_threshold,
+            "labelled": self.labelled,
             "drift": self.drift.summary(),
             "performance": self.performance.summary() if self.performance else None,
             "features": json.loads(self.drift.features.to_json(orient="records")),
@@ -284,6 +291,91 @@ def resolve_model(
     return model, {**carried, **info}
 
 
+def scored_input(batch_path: str | Path) -> Path:
+    """Return the input file a predictions file was scored from: found through its summary, its SHA-256 checked.
+
+    `lab2prod score --output preds.csv` writes ``preds.summary.json`` with the
+    input's absolute path and digest. A one-line `MonitoringError` says what to
+    pass when there is no summary, or the input is gone or has changed since.
+    """
+    from lab2prod.data.lake import sha256_file
+    from lab2prod.scoring.summary import summary_path_for
+
+    batch_path = Path(batch_path)
+    summary = summary_path_for(batch_path)
+    if not summary.is_file():
+        raise MonitoringError(
+            f"batch {batch_path} carries none of the contract's features and has no {summary.name} "
+            "beside it to find its scored input: pass --features <the scored input>, or a batch with "
+            "the feature columns"
+        )
+    try:
+        facts = json.loads(summary.read_text(encoding="utf-8"))
+        source, digest = Path(facts["input"]), str(facts["input_sha256"])
+    except (ValueError, KeyError, TypeError):
+        raise MonitoringError(
+            f"{summary} is not a scoring summary (no 'input' and 'input_sha256'): "
+            "pass --features <the scored input>"
+        ) from None
+    if (
+        not source.is_absolute()
+    ):  # summaries written before paths were absolute: relative to the summary
+        source = summary.parent / source
+    if not source.is_file():
+        raise MonitoringError(
+            f"the scored input of {batch_path} ({source}, named in {summary.name}) is gone: "
+            "pass --features <a copy of that input>"
+        )
+    if sha256_file(source) != digest:
+        raise MonitoringError(
+            f"the scored input of {batch_path} ({source}) has changed since it was scored (SHA-256 "
+            f"differs from {summary.name}): pass --features <the file as it was scored>"
+        )
+    return source
+
+
+def join_features(batch: pd.DataFrame, features: pd.DataFrame, contract: Contract, origin: str):
+    """Return the batch with the feature columns of `features` joined by the contract's id column (as text)."""
+    key = contract.id_column
+    if not key or key not in batch or key not in features:
+        raise MonitoringError(
+            f"joining {origin} to the batch needs id column {key!r} in both files"
+        )
+    extra = features.drop(columns=[c for c in features if c in batch and c != key])
+    try:
+        return batch.assign(**{key: batch[key].astype(str)}).merge(
+            extra.assign(**{key: extra[key].astype(str)}), on=key, how="left", validate="one_to_one"
+        )
+    except pd.errors.MergeError:
+        raise MonitoringError(
+            f"{origin} or the batch repeats values of id column {key!r}: each case once per file"
+        ) from None
+
+
+def _keep_labelled(
+    lake_dir: Path, batch_id: str, batch: pd.DataFrame, labels: pd.DataFrame, contract: Contract
+) -> str:
+    """Store the batch's labelled rows for retraining; return one line saying where, or why they were not kept."""
+    from lab2prod.monitoring.retrain import store_labelled
+
+    key, target = contract.id_column, contract.target
+    absent = [c for c in (key, *contract.features) if c and c not in batch]
+    if absent or key not in labels or target not in labels:
+        lacking = (
+            f"the batch lacks {', '.join(absent)}"
+            if absent
+            else f"the labels lack {key!r} or {target!r}"
+        )
+        return f"labels not kept for retraining: {lacking}"
+    keyed = labels[[key, target]].assign(**{key: labels[key].astype(str)})
+    rows = batch.drop(columns=[target], errors="ignore").assign(**{key: batch[key].astype(str)})
+    rows = rows.merge(keyed, on=key, how="inner")
+    if rows.empty:
+        return f"labels not kept for retraining: none of their {key!r} values is in the batch"
+    path = store_labelled(lake_dir, batch_id, rows, contract)
+    return f"{len(rows)} labelled rows kept for retraining: {path}"
+
+
 def batch_id_of(path: str | Path) -> str:
     """Return a batch's id from its file: the stem, or the folder's name for generic names like predictions.csv."""
     path = Path(path)
@@ -318,19 +410,22 @@ def run_monitoring(
     from lab2prod.monitoring.report import render_monitoring
 
     batch = read_table(batch_path, "batch")
-    if features_path is not None:
-        features = read_table(features_path, "features")
-        key = contract.id_column
-        if not key or key not in batch or key not in features:
-            raise MonitoringError(
-                f"joining {features_path} to the batch needs id column {key!r} in both files"
+    try:
+        if features_path is None and not any(f in batch for f in contract.features):
+            features_path = scored_input(batch_path)
+        if features_path is not None:
+            batch = join_features(
+                batch, read_table(features_path, "features"), contract, str(features_path)
             )
-        batch = batch.merge(
-            features.drop(columns=[c for c in features if c in batch and c != key]),
-            on=key,
-            how="left",
-            validate="one_to_one",
-        )
+        if not any(f in batch for f in contract.features):
+            raise MonitoringError(
+                f"neither batch {batch_path} nor {features_path} carries any of the contract's "
+                f"features ({', '.join(contract.features[:3])}, ...): pass the scored input with --features"
+            )
+    except MonitoringError as exc:
+        if labels_path is None:
+            raise
+        raise MonitoringError(f"{exc}; labels {labels_path} not stored") from None
     if not Path(reference_path).is_file():
         raise MonitoringError(
             f"reference {reference_path} not found: run the training pipeline (its train split is the "
@@ -357,13 +452,8 @@ def run_monitoring(
         holdout,
         labels_origin=str(labels_path),
     )
-    if labels is not None and contract.id_column in batch:
-        from lab2prod.monitoring.retrain import store_labelled
-
-        key, target = contract.id_column, contract.target
-        keyed = labels[[key, target]].assign(**{key: labels[key].astype(str)})
-        rows = batch.drop(columns=[target], errors="ignore").assign(**{key: batch[key].astype(str)})
-        store_labelled(lake_dir, result.batch_id, rows.merge(keyed, on=key, how="inner"), contract)
+    if labels is not None:
+        result.labelled = _keep_labelled(lake_dir, result.batch_id, batch, labels, contract)
     record = result.record()
     history_file = history.append_record(history.history_path(lake_dir), record)
     table = history.read_history(history_file)

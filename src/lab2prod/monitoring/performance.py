@@ -27,6 +27,10 @@ LINEAGE_COLUMNS = {
     "model_version": ("model_version", "version"),
     "run_id": ("run_id", "model_run_id"),
 }
+# Every column scoring may add to a case: not features, so never schema drift.
+SCORED_COLUMNS = frozenset(
+    (*PROBABILITY_COLUMNS, *VALUE_COLUMNS, "label", *sum(LINEAGE_COLUMNS.values(), ()))
+) | {"input_sha256", "scored_at", "model_uri"}
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,13 @@ class ScoreResult:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """Return the counts, paths and lineage as a JSON-ready mapping."""
+        """Return the counts, paths (absolute) and lineage as a JSON-ready mapping.
+
+        Absolute paths, so that `lab2prod monitor` finds the scored input from any folder.
+        """
         return {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()
+            k: (str(v.resolve()) if isinstance(v, Path) else v)
+            for k, v in dataclasses.asdict(self).items()
         }
 
     def describe(self) -> str:
