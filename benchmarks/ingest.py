@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from lab2prod import settings  # noqa: E402
 from lab2prod.data import ingest, lake, quality  # noqa: E402
+from lab2prod.data.catalog import single_file_catalog  # noqa: E402
 from lab2prod.data.contract import read_normalized  # noqa: E402
 from lab2prod.data.validate import validate_file  # noqa: E402
 
@@ -87,7 +88,7 @@ def main() -> None:
         )
         contract = settings.load_contract(ROOT / "data/contracts/credit.yaml")
         contract = type(contract)(**{**contract.__dict__, "dataset": "credit_big"})
-        catalog = settings.single_file_catalog(path)
+        catalog = single_file_catalog(path)
         result = timed(
             "ingest", args.rows, lambda: ingest.ingest(catalog, contract, workdir / "lake")
         )

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from lab2prod import settings
+from lab2prod.data.catalog import single_file_catalog
 from lab2prod.errors import ConfigError
 
 
@@ -98,9 +99,9 @@ def test_catalog_url_from_environment_variable(write, monkeypatch):
 
 
 def test_single_file_catalog_by_suffix(tmp_path):
-    assert settings.single_file_catalog(tmp_path / "x.parquet").sources[0].format == "parquet"
+    assert single_file_catalog(tmp_path / "x.parquet").sources[0].format == "parquet"
     with pytest.raises(ConfigError, match="cannot tell the format"):
-        settings.single_file_catalog(tmp_path / "x.dat")
+        single_file_catalog(tmp_path / "x.dat")
 
 
 def test_project_defaults_follow_env_yaml_and_the_contract_ingest_wrote(tmp_path):

@@ -6,12 +6,12 @@ Everything else in lab2prod receives typed values as explicit arguments.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lab2prod.data.catalog import Catalog, catalog_from_dict, is_catalog
 from lab2prod.errors import ConfigError
 
 ROOT_MARKER = "pipeline.yaml"
@@ -82,90 +82,15 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
 
 def write_yaml(data: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write `data` as readable YAML to `path` atomically and return the path."""
-    from lab2prod.data.lake import atomic_write_text
+    from lab2prod.data.lake import atomic_write_yaml
 
-    return atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One declared source: where it is and how to read it."""
-
-    name: str
-    format: str
-    path: Path | None = None
-    url: str | None = None
-    query: str | None = None
-    function: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """The declared sources of one dataset and the key that joins them."""
-
-    key: str | None
-    sources: tuple[SourceSpec, ...]
-    location: Path
-
-
-FORMATS = ("csv", "jsonl", "parquet", "excel", "sql", "python")
+    return atomic_write_yaml(Path(path), data)
 
 
 def load_catalog(path: str | os.PathLike) -> Catalog:
     """Return the source catalog stored in YAML at `path`; relative paths are taken from its folder."""
     path = Path(path).resolve()
-    data = read_yaml(path)
-    entries = data.get("sources")
-    if not entries or not isinstance(entries, list):
-        raise ConfigError(f"{path}: 'sources' must list at least one source")
-    specs = []
-    for i, entry in enumerate(entries):
-        name = entry.get("name") or f"source{i + 1}"
-        fmt = entry.get("format")
-        if fmt not in FORMATS:
-            raise ConfigError(
-                f"{path}: source '{name}' has format {fmt!r}; use one of {', '.join(FORMATS)}"
-            )
-        url = entry.get("url")
-        if entry.get("url_env"):
-            url = secret(entry["url_env"])
-        if url and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            url = "sqlite:///" + str(path.parent / url[len("sqlite:///") :])
-        specs.append(
-            SourceSpec(
-                name=name,
-                format=fmt,
-                path=(path.parent / entry["path"]).resolve() if entry.get("path") else None,
-                url=url,
-                query=entry.get("query"),
-                function=entry.get("function"),
-                options=dict(entry.get("options") or {}),
-            )
-        )
-    if len(specs) > 1 and not data.get("key"):
-        raise ConfigError(f"{path}: several sources need a 'key' column to join them")
-    return Catalog(key=data.get("key"), sources=tuple(specs), location=path)
-
-
-def single_file_catalog(path: str | os.PathLike, key: str | None = None) -> Catalog:
-    """Return a catalog of one file (bring your own data), its format taken from the file's suffix."""
-    path = Path(path).resolve()
-    suffix = path.suffix.lower()
-    fmt = {
-        ".csv": "csv",
-        ".txt": "csv",
-        ".jsonl": "jsonl",
-        ".parquet": "parquet",
-        ".xlsx": "excel",
-    }.get(suffix)
-    if fmt is None:
-        raise ConfigError(
-            f"{path}: cannot tell the format from suffix {suffix!r}; use .csv, .jsonl, .parquet or .xlsx"
-        )
-    return Catalog(
-        key=key or None, sources=(SourceSpec(name=path.stem, format=fmt, path=path),), location=path
-    )
+    return catalog_from_dict(read_yaml(path), location=path, secret=secret)
 
 
 def load_contract(path: str | os.PathLike):
@@ -173,6 +98,22 @@ def load_contract(path: str | os.PathLike):
     from lab2prod.data.contract import contract_from_dict
 
     return contract_from_dict(read_yaml(path), origin=str(path))
+
+
+def load_ingest_source(
+    data: str | os.PathLike, contract: str | os.PathLike | None
+) -> tuple[Catalog | Path, Any]:
+    """Return what an ingest reads: a catalog with its committed contract, or one data file and None.
+
+    `data` names a source catalog (YAML, held to the contract at `contract`) or one data file
+    (bring your own data: its contract is inferred at ingest, `contract` is ignored).
+    """
+    data = Path(data)
+    if not is_catalog(data):
+        return data, None
+    if not contract:
+        raise ConfigError(f"{data}: a catalog needs a contract: set 'contract' in env.yaml")
+    return load_catalog(data), load_contract(contract)
 
 
 def resolve(root: Path, path: str | os.PathLike) -> Path:

@@ -112,10 +112,14 @@ def test_prepare_explains_what_is_missing(tmp_path, write, credit_contract):
         ConfigError, match="contract is for dataset 'credit' but the build's dataset is 'other'"
     ):
         prepare(
-            PROJECT / "data/sources/credit/catalog.yaml",
-            PROJECT / "data/contracts/credit.yaml",
+            *settings.load_ingest_source(
+                PROJECT / "data/sources/credit/catalog.yaml", PROJECT / "data/contracts/credit.yaml"
+            ),
             "other",
         )
+    with pytest.raises(ConfigError, match="catalog.yaml: a catalog needs a contract"):
+        settings.load_ingest_source(PROJECT / "data/sources/credit/catalog.yaml", None)
+    assert settings.load_ingest_source(path, PROJECT / "no-such-contract.yaml") == (path, None)
 
 
 @pytest.mark.parametrize(

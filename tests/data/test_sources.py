@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from lab2prod.data import sources
+from lab2prod.data.catalog import SourceSpec
 from lab2prod.errors import SourceError
-from lab2prod.settings import SourceSpec, load_catalog
+from lab2prod.settings import load_catalog
 
 
 def test_read_csv_keeps_text_cells_missing_markers_and_lines(write):

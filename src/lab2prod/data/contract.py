@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.compute
 
-from lab2prod.data.sources import _DECIMAL_COMMA, LINE
+from lab2prod.data.cells import DECIMAL_COMMA, LINE
 from lab2prod.errors import ContractError
 
 if TYPE_CHECKING:
@@ -436,7 +436,7 @@ def _coerce(
             kind = "number" if c.type in ("int", "float") else "date (ISO, for example 2024-01-31)"
             hint = (
                 " (decimal comma? set the decimal option to ',')"
-                if kind == "number" and _DECIMAL_COMMA.fullmatch(text[i])
+                if kind == "number" and DECIMAL_COMMA.fullmatch(text[i])
                 else ""
             )
             reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}{hint}")

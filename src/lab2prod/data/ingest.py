@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from lab2prod import settings
 from lab2prod.data import lake
+from lab2prod.data.catalog import Catalog, single_file_catalog
 from lab2prod.data.contract import (
     QUARANTINE_COLUMNS,
     SOURCE,
@@ -27,7 +27,6 @@ from lab2prod.data.contract import (
 from lab2prod.data.sources import LINE, Frame, extract, read_landed
 from lab2prod.data.validate import quarantine_frame
 from lab2prod.errors import ConfigError, IngestError
-from lab2prod.settings import Catalog
 
 
 @dataclass
@@ -189,9 +188,6 @@ def account(
     }
 
 
-CATALOG_SUFFIXES = (".yaml", ".yml")
-
-
 def guess_task(values: pd.Series) -> str:
     """Return 'regression' for a target of numbers with more than 10 distinct values, else 'classification'."""
     present = values.dropna()
@@ -204,8 +200,8 @@ def guess_task(values: pd.Series) -> str:
 
 
 def prepare(
-    data: Path,
-    contract: Path | None,
+    data: Catalog | Path,
+    contract: Contract | None,
     dataset: str,
     target: str | None = None,
     task: str | None = None,
@@ -214,26 +210,28 @@ def prepare(
 ) -> tuple[Catalog, Contract]:
     """Return what to ingest and the contract to hold it to.
 
-    `data` is either a source catalog (``.yaml``), held to the committed `contract`, or one data
+    `data` is either a source catalog, held to the committed `contract`, or the path of one data
     file (bring your own data: CSV, JSON lines, Parquet, Excel) whose contract is inferred from it
     with `target`, `task` (guessed when empty), `date_column` and `id_column`.
+    `lab2prod.settings.load_ingest_source` reads both from the paths a notebook is given.
     """
-    data = Path(data)
-    if data.suffix.lower() in CATALOG_SUFFIXES:
+    if isinstance(data, Catalog):
         if contract is None:
-            raise ConfigError(f"{data}: a catalog needs a contract: set 'contract' in env.yaml")
-        the_contract = settings.load_contract(contract)
-        if the_contract.dataset != dataset:
             raise ConfigError(
-                f"{contract}: contract is for dataset {the_contract.dataset!r} but the build's dataset is "
-                f"{dataset!r}: set --env--dataset {the_contract.dataset} or use the matching contract"
+                f"{data.location}: a catalog needs a contract: set 'contract' in env.yaml"
             )
-        return settings.load_catalog(data), the_contract
+        if contract.dataset != dataset:
+            raise ConfigError(
+                f"{contract.origin}: contract is for dataset {contract.dataset!r} but the build's dataset is "
+                f"{dataset!r}: set --env--dataset {contract.dataset} or use the matching contract"
+            )
+        return data, contract
+    data = Path(data)
     if not target:
         raise ConfigError(
             f"{data}: bringing your own data needs its target column: add --env--target COLUMN"
         )
-    catalog = settings.single_file_catalog(data, key=None)
+    catalog = single_file_catalog(data, key=None)
     spec = catalog.sources[0]
     frame = read_landed(spec, extract(spec))
     task = (
@@ -254,8 +252,8 @@ def prepare(
 
 def write_contract(contract: Contract, lake_dir: str | Path) -> Path:
     """Write the contract an ingest used to ``contracts/<dataset>.yaml`` in the lake: every later step reads it."""
-    return settings.write_yaml(
-        contract_to_dict(contract), lake.contract_path(lake_dir, contract.dataset)
+    return lake.atomic_write_yaml(
+        lake.contract_path(lake_dir, contract.dataset), contract_to_dict(contract)
     )
 
 

@@ -80,6 +80,13 @@ def atomic_write_json(path: Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def atomic_write_yaml(path: Path, data: dict[str, Any]) -> Path:
+    """Write `data` as readable YAML (keys in their order, Unicode kept) to `path` atomically."""
+    import yaml
+
+    return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
 def atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
     """Write a frame as normalized CSV (UTF-8, `\\n`, no index, ISO dates, empty = missing) atomically."""
     return _atomic(

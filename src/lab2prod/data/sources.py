@@ -11,7 +11,6 @@ import csv
 import importlib
 import io
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+from lab2prod.data.catalog import SourceSpec
+from lab2prod.data.cells import DECIMAL_COMMA, LINE, MISSING
 from lab2prod.errors import SourceError
-from lab2prod.settings import SourceSpec
-
-LINE = "_line"
-MISSING = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
-_DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+,\d+|[+-]?\d+,\d+")
 
 
 @dataclass
@@ -192,7 +188,7 @@ def _clean_cells(frame: Frame, decimal: str = ".") -> Frame:
             continue
         text = frame.rows[col].astype("str").str.strip()
         if decimal != ".":
-            comma = text.str.fullmatch(_DECIMAL_COMMA.pattern).fillna(False).astype(bool)
+            comma = text.str.fullmatch(DECIMAL_COMMA.pattern).fillna(False).astype(bool)
             text = text.where(
                 ~comma,
                 text.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False),

@@ -1,0 +1,14 @@
+"""Cell conventions every reader and the contract share: a leaf module that imports nothing of lab2prod.
+
+A source adapter turns every cell into text or missing and numbers each row with its line in the
+file (`LINE`); the contract then types the cells by name. Both sides must agree on what "missing"
+and "a decimal comma" look like, so those live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+
+LINE = "_line"
+MISSING = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
+DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+,\d+|[+-]?\d+,\d+")
