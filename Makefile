@@ -9,6 +9,13 @@ PIP_VERSION := 26.3
 NOTEBOOKS := ingest validate split start train select evaluate register report score score_summary monitor
 MODEL_NAME ?= credit-risk
 SERVE_PORT ?= 5001
+# the team MLflow server (make mlflow-server): port, and the folder of its proxied artifacts and user store
+MLFLOW_SERVER_PORT ?= 5002
+MLFLOW_SERVER_DIR ?= $(CURDIR)/mlflow-server
+# Airflow lives in its own virtual environment with its own pins: its dependencies conflict with MLflow's
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+AIRFLOW_VERSION := 3.3.2
 # the venv first: papermill kernels and `mlflow models serve` look up executables on PATH
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # MLflow 3 reports usage to mlflow-telemetry.io unless told not to; lab2prod never phones home
@@ -16,7 +23,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-notebooks lint hooks mlflow-ui lab clean score serve export
+.PHONY: help install run test test-unit test-notebooks lint hooks mlflow-ui mlflow-server airflow-install airflow-dags lab clean score serve export
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,11 +36,23 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## Create .venv with the pinned dependencies (constraints.txt)
 
+$(AIRFLOW_STAMP): constraints-airflow.txt
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet "pip==$(PIP_VERSION)"
+	$(AIRFLOW_VENV)/bin/pip install --quiet --progress-bar off -c constraints-airflow.txt "apache-airflow==$(AIRFLOW_VERSION)"
+	touch $(AIRFLOW_STAMP)
+
+airflow-install: $(AIRFLOW_STAMP) ## Create .venv-airflow: Airflow 3 with its own pins (constraints-airflow.txt), apart from .venv
+
+airflow-dags: $(STAMP) ## Write the Airflow DAGs generated from pipeline.yaml and pipeline.score.yaml into airflow/dags
+	$(BIN)/python -m lab2prod_ploomber.airflow --output airflow/dags
+	@echo "Point Airflow at them: AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/airflow/dags $(AIRFLOW_VENV)/bin/airflow ..."
+
 run: $(STAMP) ## Build the training pipeline on the bundled credit data (ploomber build)
 	$(BIN)/ploomber build
 	@echo "Open reports/index.html; MLflow UI: make mlflow-ui"
 
-test: lint ## Run the whole test suite: lint first (seconds), then unit, integration (sample env) and nbval
+test: lint $(AIRFLOW_STAMP) ## Run the whole test suite: lint first (seconds), then unit, integration (sample env) and nbval
 	$(BIN)/pytest tests
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)
 
@@ -63,6 +82,20 @@ export: $(STAMP) ## Export the production notebooks (score.ipynb) as plain scrip
 mlflow-ui: $(STAMP) ## Serve the MLflow UI of the project's store on http://127.0.0.1:5000
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
 		--backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}"
+
+# PostgreSQL store from $$MLFLOW_BACKEND_STORE_URI, artifacts proxied into MLFLOW_SERVER_DIR/artifacts,
+# the basic-auth app (users in MLFLOW_SERVER_DIR/basic_auth.db) with the admin password from
+# $$MLFLOW_AUTH_ADMIN_PASSWORD: MLflow creates no admin without it, and lab2prod sets no default
+mlflow-server: $(STAMP) ## Team MLflow server on 127.0.0.1:5002: PostgreSQL store (MLFLOW_BACKEND_STORE_URI), proxied artifacts, basic auth (MLFLOW_AUTH_ADMIN_PASSWORD)
+	@test -n "$${MLFLOW_BACKEND_STORE_URI:-}" || { echo "error: MLFLOW_BACKEND_STORE_URI is not set: export the PostgreSQL URL, e.g. postgresql+psycopg://user:password@127.0.0.1:5432/mlflow" >&2; exit 2; }
+	@test -n "$${MLFLOW_AUTH_ADMIN_PASSWORD:-}" || { echo "error: MLFLOW_AUTH_ADMIN_PASSWORD is not set: export the admin password the server creates its admin user with (12 characters or more)" >&2; exit 2; }
+	@mkdir -p "$(MLFLOW_SERVER_DIR)/artifacts" && chmod 700 "$(MLFLOW_SERVER_DIR)"
+	@printf '[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///%s/basic_auth.db\nadmin_username = %s\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\n' \
+		"$(MLFLOW_SERVER_DIR)" "$${MLFLOW_AUTH_ADMIN_USERNAME:-admin}" > "$(MLFLOW_SERVER_DIR)/basic_auth.ini"
+	MLFLOW_AUTH_CONFIG_PATH="$(MLFLOW_SERVER_DIR)/basic_auth.ini" MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+	MLFLOW_FLASK_SERVER_SECRET_KEY="$${MLFLOW_FLASK_SERVER_SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(32))')}" \
+		exec $(BIN)/mlflow server --app-name basic-auth --host 127.0.0.1 --port $(MLFLOW_SERVER_PORT) --workers 1 \
+		--artifacts-destination "$(MLFLOW_SERVER_DIR)/artifacts"
 
 lab: $(STAMP) ## Open JupyterLab on 127.0.0.1
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser

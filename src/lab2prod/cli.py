@@ -763,6 +763,14 @@ def _project_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", help="project folder (default: found from the working directory)")
 
 
+def _check_tracking_server() -> None:
+    """Fail in one line when $MLFLOW_TRACKING_URI names a server that does not answer (MLflow would retry for minutes)."""
+    from lab2prod import settings
+    from lab2prod.tracking_server import check_reachable
+
+    check_reachable(settings.tracking_uri(None))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
@@ -772,6 +780,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        if func in (_cmd_score, _cmd_monitor, _cmd_retrain, _cmd_promote, _cmd_rollback):
+            _check_tracking_server()
         return func(args)
     except Lab2ProdError as exc:
         print(f"error: {exc}", file=sys.stderr)

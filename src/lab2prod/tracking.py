@@ -28,7 +28,10 @@ PINNED = ("scikit-learn", "pandas", "numpy", "skops", "mlflow", "pyarrow", "scip
 
 def use_store(root: Path) -> str:
     """Point MLflow at the project's tracking store and return its URI."""
+    from lab2prod.tracking_server import check_reachable
+
     uri = settings.tracking_uri(root)
+    check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     return uri
 
