@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -225,9 +224,30 @@ def built(tmp_path_factory):
     return root
 
 
+ECONOMICS_ROWS, ECONOMICS_REPEATS = (
+    574,
+    64,
+)  # 64 of the 638 rows (10%) repeat an earlier row exactly
+
+
+def economics_with_repeats() -> str:
+    """Return tests/data/fixtures/economics.csv with 64 of its lines (seeded) appended again, byte for byte."""
+    import random
+
+    header, *lines = (
+        (PROJECT / "tests/data/fixtures/economics.csv").read_text(encoding="utf-8").splitlines()
+    )
+    assert len(lines) == ECONOMICS_ROWS
+    again = random.Random(0).sample(lines, ECONOMICS_REPEATS)
+    return "\n".join([header, *lines, *again]) + "\n"
+
+
 @pytest.fixture(scope="session")
 def byod_project(tmp_path_factory):
     """Bring your own data, built once: tests/data/fixtures/economics.csv as a dated regression (BYOD flags).
+
+    A tenth of its rows are exact repeats (an export appended twice, `economics_with_repeats`): the
+    inferred contract's `duplicates: warn` keeps and counts them, and the build goes on.
 
     The data comes from the command line only; the copy's env.test.yaml gets a two-family grid (one
     parallel round of cells instead of two) and a regression floor, so the gate's floors are exercised.
@@ -236,7 +256,9 @@ def byod_project(tmp_path_factory):
 
     root = copy_project(tmp_path_factory.mktemp("byod"))
     (root / "byod").mkdir()
-    shutil.copy2(PROJECT / "tests/data/fixtures/economics.csv", root / "byod" / "economics.csv")
+    (root / "byod" / "economics.csv").write_text(
+        economics_with_repeats(), encoding="utf-8", newline=""
+    )
     env = yaml.safe_load((root / "env.test.yaml").read_text())
     env.update(
         grid=[
@@ -259,3 +281,89 @@ def contract_file(tmp_path, contract_dict):
     path = tmp_path / "contract.yaml"
     path.write_text(yaml.safe_dump(contract_dict), encoding="utf-8")
     return path
+
+
+# A user's own catalog (not the credit demo): two sources joined by key, held to a contract the user
+# wrote. Survey answers (ten yes/no questions, a CSV) and whether the customer churned (JSON lines).
+# 40% of the rows repeat an earlier row's answers and outcome exactly: many customers answer alike.
+SURVEY = [
+    "--env--data",
+    "byod/survey/catalog.yaml",
+    "--env--contract",
+    "byod/survey/contract.yaml",
+    "--env--dataset",
+    "survey",
+    "--env--model_name",
+    "survey",
+    "--env--experiment",
+    "byod-survey",
+]
+SURVEY_ROWS, SURVEY_REPEATS = 1000, 400
+QUESTIONS = [f"q{i}" for i in range(1, 11)]
+
+
+def write_survey(folder: Path) -> Path:
+    """Write the survey catalog, its two sources and its contract into `folder`; return the folder.
+
+    600 customers with distinct answers (seeded), then 400 more who each answer exactly as one of
+    them and share their outcome: 400 of 1,000 rows repeat an earlier row in every contract column.
+    """
+    import numpy as np
+    import yaml
+
+    rng = np.random.default_rng(7)
+    distinct = SURVEY_ROWS - SURVEY_REPEATS
+    codes = rng.choice(2 ** len(QUESTIONS), size=distinct, replace=False)
+    answers = (codes[:, None] >> np.arange(len(QUESTIONS))) & 1
+    weights = np.array([2.0, -1.5, 1.2, 0.0, 0.8, -0.8, 0.0, 1.0, 0.0, -0.5])
+    churned = (answers @ weights + rng.normal(0, 0.8, distinct)) > 1.0
+    pick = np.concatenate([np.arange(distinct), rng.integers(0, distinct, SURVEY_REPEATS)])
+    pick = pick[rng.permutation(SURVEY_ROWS)]
+    ids = [f"c{i:05d}" for i in range(SURVEY_ROWS)]
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["customer," + ",".join(QUESTIONS)]
+    lines += [f"{c}," + ",".join(map(str, answers[j])) for c, j in zip(ids, pick)]
+    (folder / "answers.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "outcomes.jsonl").write_text(
+        "".join(
+            json.dumps({"customer": c, "churned": "yes" if churned[j] else "no"}) + "\n"
+            for c, j in zip(ids, pick)
+        ),
+        encoding="utf-8",
+    )
+    catalog = {
+        "key": "customer",
+        "sources": [
+            {"name": "answers", "format": "csv", "path": "answers.csv"},
+            {"name": "outcomes", "format": "jsonl", "path": "outcomes.jsonl"},
+        ],
+    }
+    (folder / "catalog.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
+    contract = {
+        "dataset": "survey",
+        "task": "classification",
+        "target": {"name": "churned", "labels": ["no", "yes"], "positive": "yes"},
+        "duplicates": "keep",  # customers who answer alike are not errors
+        "extra_columns": "warn",  # the join key is not a feature: dropped with a warning
+        "columns": {
+            **{q: {"type": "int", "nullable": False, "min": 0, "max": 1} for q in QUESTIONS},
+            "churned": {"type": "category", "nullable": False, "categories": ["no", "yes"]},
+        },
+    }
+    (folder / "contract.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def survey_project(tmp_path_factory):
+    """A user's own two-source catalog (`write_survey`) built once with a one-cell grid (SURVEY flags)."""
+    import yaml
+
+    root = copy_project(tmp_path_factory.mktemp("survey"))
+    write_survey(root / "byod" / "survey")
+    env = yaml.safe_load((root / "env.test.yaml").read_text())
+    env.update(grid=[{"family": ["linear"], "model_params": [{}]}])
+    (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    ran = ploomber_build(root, *SURVEY)
+    assert all(ran.values()) and len(ran) == 9, ran
+    return root

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
@@ -11,8 +13,10 @@ from lab2prod.data.contract import (
     contract_from_dict,
     contract_to_dict,
     infer_contract,
+    outside_expectations,
     pandera_schema,
     read_normalized,
+    wrong_rows,
 )
 from lab2prod.errors import ContractError
 
@@ -33,6 +37,11 @@ def test_contract_round_trips_through_its_mapping(contract):
             "column 'y' has on_fail 'ignore'; use one of stop, quarantine, warn",
         ),
         ({"target": "z"}, "target 'z' is not among the columns"),
+        ({"duplicates": "twice"}, "duplicates is 'twice'; use one of keep, warn, drop, quarantine"),
+        (
+            {"duplicate_ids": "drop"},
+            "duplicate_ids is 'drop'; use one of keep, warn, quarantine, stop",
+        ),
         ({"columns": None}, "missing or malformed field"),
     ],
 )
@@ -58,15 +67,21 @@ def test_infer_contract_types_ranges_categories_labels_dates():
         frame, "t", target="y", task="classification", id_column="key", date_columns=("when",)
     )
     kinds = {r.name: (r.type, r.nullable, r.min, r.max, r.categories) for r in c.columns}
+    # hard rules: types, the target's labels; the observed ranges and categories are expectations
     assert kinds == {
         "key": ("string", False, None, None, None),
-        "n": ("int", True, 1, 4, None),
-        "x": ("float", True, 0.5, 3.0, None),
-        "c": ("category", True, None, None, ("u", "v")),
+        "n": ("int", True, None, None, None),
+        "x": ("float", True, None, None, None),
+        "c": ("category", True, None, None, None),
         "when": ("date", False, None, None, None),
         "y": ("category", False, None, None, ("no", "yes")),
     }
+    seen = {r.name: (r.expect_min, r.expect_max, r.expect_categories) for r in c.columns}
+    assert seen["n"] == (1, 4, None) and seen["x"] == (0.5, 3.0, None)
+    assert seen["c"] == (None, None, ("u", "v")) and seen["y"] == (None, None, None)
     assert (c.labels, c.positive_label) == (("no", "yes"), "yes")
+    assert (c.duplicates, c.duplicate_ids) == ("warn", "quarantine")
+    assert contract_from_dict(contract_to_dict(c)) == replace(c, origin="contract")
     with pytest.raises(
         ContractError, match="target column .z. not found; columns are key, n, x, c, when, y"
     ):
@@ -175,3 +190,111 @@ def test_read_normalized_restores_types(tmp_path, toy_text, contract):
         "y": "str",
     }
     assert back["home"].isna().tolist() == [False, False, True, False]
+
+
+def _repeats(toy_text):
+    """The toy rows, then line 6 repeating line 2 exactly and line 7 reusing b's id with other values."""
+    extra = pd.DataFrame(
+        {
+            "_line": [6, 7],
+            "id": ["a", "b"],
+            "age": ["30", "46"],
+            "income": ["100.5", None],
+            "home": ["owner", "rent"],
+            "y": ["good", "bad"],
+        },
+        dtype=object,
+    )
+    return pd.concat([toy_text, extra], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    "duplicates, clean_rows, quarantined, wrong, warned",
+    [
+        ("keep", 5, [(7, "id: duplicate id 'b' (first on line 3)")], 1, False),
+        ("warn", 5, [(7, "id: duplicate id 'b' (first on line 3)")], 1, True),
+        (
+            "drop",
+            4,
+            [
+                (6, "duplicate row (same values as line 2): dropped by duplicates: drop"),
+                (7, "id: duplicate id 'b' (first on line 3)"),
+            ],
+            1,
+            False,
+        ),
+        (
+            "quarantine",
+            4,
+            [
+                (6, "duplicate row (same values as line 2)"),
+                (7, "id: duplicate id 'b' (first on line 3)"),
+            ],
+            2,
+            False,
+        ),
+    ],
+)
+def test_duplicates_setting_decides_what_an_exact_repeat_does(
+    toy_text, contract, duplicates, clean_rows, quarantined, wrong, warned
+):
+    result = condition(_repeats(toy_text), replace(contract, duplicates=duplicates))
+    assert len(result.clean) == clean_rows
+    assert list(zip(result.quarantine["line"], result.quarantine["reason"])) == quarantined
+    assert (result.repeated_rows, result.repeated_ids, result.rows_wrong) == (1, 1, wrong)
+    assert any("1 row(s) repeat an earlier row exactly" in w for w in result.warnings) == warned
+
+
+def test_dropped_repeats_do_not_count_against_the_quarantine_limit(toy_text, contract):
+    rows = pd.concat(
+        [toy_text] + [toy_text.assign(_line=toy_text["_line"] + 4 * k) for k in (1, 2)]
+    )
+    strict = replace(contract, max_quarantine_fraction=0.1)
+    # 8 of 12 rows repeat an earlier one: dropped, not errors, so the 10% limit holds
+    dropped = condition(rows, replace(strict, duplicates="drop", duplicate_ids="keep"))
+    assert (len(dropped.clean), len(dropped.quarantine), dropped.rows_wrong) == (4, 8, 0)
+    assert wrong_rows(dropped.quarantine) == 0
+    with pytest.raises(
+        ContractError, match=r"8 of 12 rows \(66.7%\) break the contract.*duplicate row"
+    ):
+        condition(rows, replace(strict, duplicates="quarantine"))
+
+
+def test_duplicate_ids_setting(toy_text, contract):
+    rows = _repeats(toy_text)
+    with pytest.raises(
+        ContractError, match="line 7: id: duplicate id 'b' .first on line 3.: fix the row"
+    ):
+        condition(rows, replace(contract, duplicate_ids="stop"))
+    warned = condition(rows, replace(contract, duplicates="keep", duplicate_ids="warn"))
+    assert len(warned.clean) == 6 and warned.quarantine.empty
+    assert (
+        "1 row(s) repeat the id of an earlier, different row (first: line 7" in warned.warnings[0]
+    )
+
+
+def test_expectations_are_counted_never_quarantined(toy_text, contract):
+    seen = replace(
+        contract,
+        columns=tuple(
+            replace(c, expect_min=25, expect_max=50)
+            if c.name == "age"
+            else replace(c, categories=None, expect_categories=("owner",))
+            if c.name == "home"
+            else c
+            for c in contract.columns
+        ),
+    )
+    result = condition(toy_text, seen, mode="score")
+    # ages 52 and 23 lie outside 25..50, 'rent' twice outside {owner}: all four rows still pass
+    assert len(result.clean) == 4 and result.quarantine.empty
+    assert result.outside_expectations == {"age": 2, "home": 2}
+    assert outside_expectations(result.clean.head(1), seen) == {}
+    # the same bound as a hard rule (an author wrote it) quarantines
+    hard = replace(
+        contract,
+        columns=tuple(replace(c, max=50) if c.name == "age" else c for c in contract.columns),
+    )
+    assert condition(toy_text, hard, mode="score").quarantine["reason"].tolist() == [
+        "age: 52 is above the maximum 50"
+    ]

@@ -1,9 +1,11 @@
 """Pipeline integration of the data layer, in temporary copies of the project (PLOOMBER_ENV_FILENAME=env.test.yaml).
 
 The session's bring-your-own-data build (`byod_project`, tests/conftest.py): the dated `economics`
-table as a regression, from the command line only. On it: an unchanged rebuild would run nothing, and one
-changed byte of the data file outdates ingest and every step after it. On the sample build (`built`):
-the same for a source file of the bundled catalog.
+table as a regression, from the command line only, a tenth of its rows exact repeats. On it: an
+unchanged rebuild would run nothing, and one changed byte of the data file outdates ingest and every
+step after it. On the sample build (`built`): the same for a source file of the bundled catalog. On a
+user's own two-source catalog (`survey_project`, 40% of its rows repeating): it builds and registers,
+and one changed byte of any of its sources re-runs ingest.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ import json
 import pandas as pd
 import pytest
 
-from tests.conftest import BYOD, dag_steps
+from tests.conftest import (
+    BYOD,
+    ECONOMICS_REPEATS,
+    ECONOMICS_ROWS,
+    SURVEY,
+    SURVEY_REPEATS,
+    SURVEY_ROWS,
+    dag_steps,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -21,11 +31,27 @@ pytestmark = pytest.mark.integration
 def test_byod_dated_regression_builds_from_the_command_line(byod_project):
     root = byod_project
     ingested = json.loads((root / "products/ingest.json").read_text())
+    rows = ECONOMICS_ROWS + ECONOMICS_REPEATS
+    # the repeated tenth is kept and counted (the inferred contract's duplicates: warn), not quarantined
     assert (ingested["rows_in"], ingested["rows_normalized"], ingested["rows_quarantined"]) == (
-        574,
-        574,
+        rows,
+        rows,
         0,
     )
+    assert ingested["repeats"] == {
+        "duplicates": "warn",
+        "repeated_rows": ECONOMICS_REPEATS,
+        "duplicate_ids": "quarantine",
+        "repeated_ids": 0,
+        "rows_wrong": 0,
+    }
+    assert any(
+        w.startswith(f"economics: {ECONOMICS_REPEATS} row(s) repeat an earlier row exactly")
+        for w in ingested["warnings"]
+    )
+    page = (root / "reports/data_quality.html").read_text()
+    assert f'id="repeated-rows-kept">{ECONOMICS_REPEATS}<' in page
+    assert "<code>duplicates: warn</code>" in page
     contract = root / "data/lake/contracts/economics.yaml"
     assert ingested["contract"] == str(contract)
     import yaml
@@ -108,4 +134,48 @@ def test_changed_catalog_source_reruns_ingest(built):
     )
     assert set(before.values()) == {"Skipped"}
     assert changed["ingest"] == "WaitingExecution" and changed["report"] == "WaitingUpstream"
+    assert set(restored.values()) == {"Skipped"}
+
+
+def test_own_catalog_with_repeated_rows_builds_and_registers(survey_project):
+    root = survey_project
+    ingested = json.loads((root / "products/ingest.json").read_text())
+    assert (ingested["rows_in"], ingested["rows_normalized"], ingested["rows_quarantined"]) == (
+        SURVEY_ROWS,
+        SURVEY_ROWS,
+        0,
+    )
+    assert ingested["repeats"]["repeated_rows"] == SURVEY_REPEATS
+    assert ingested["accounting"]["outcomes"]["rows_normalized"] == SURVEY_ROWS
+    validated = json.loads((root / "products/validate.json").read_text())
+    assert (validated["repeated_rows_kept"], validated["quarantine_share"]) == (SURVEY_REPEATS, 0)
+    page = (root / "reports/data_quality.html").read_text()
+    assert f'id="repeated-rows-kept">{SURVEY_REPEATS}<' in page
+    assert "<code>duplicates: keep</code>" in page
+    registered = json.loads((root / "products/register.json").read_text())
+    assert registered["model_name"] == "survey" and registered["promoted"] is True
+
+
+def test_own_catalog_rebuild_sees_every_source(survey_project):
+    # each source of the user's catalog is hashed (src/lab2prod_ploomber/resources.py): one byte of
+    # the second source (the JSON lines) re-runs ingest and all after it; a touch or the byte put
+    # back runs nothing
+    source = "byod/survey/outcomes.jsonl"
+    before, touched, changed, restored = dag_steps(
+        survey_project,
+        [
+            "status",
+            f"touch:{source}",
+            "status",
+            f'replace:{source}:"churned": "no"=>"churned": "yes"',
+            "status",
+            f"restore:{source}",
+            "status",
+        ],
+        *SURVEY,
+    )
+    assert set(before.values()) == {"Skipped"} and len(before) == 9
+    assert set(touched.values()) == {"Skipped"}
+    assert changed["ingest"] == "WaitingExecution"
+    assert {v for k, v in changed.items() if k != "ingest"} == {"WaitingUpstream"}
     assert set(restored.values()) == {"Skipped"}

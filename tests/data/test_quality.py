@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
 from lab2prod.data.contract import condition
-from lab2prod.data.quality import check_normalized, data_quality_report, profile, quarantine_reasons
+from lab2prod.data.quality import (
+    check_normalized,
+    data_quality_report,
+    profile,
+    quarantine_reasons,
+    repeats,
+)
 from lab2prod.errors import ContractError
 
 
@@ -94,3 +102,38 @@ def test_data_quality_report_is_one_html_file_with_plots(tmp_path, clean, contra
     assert (
         html.count("data:image/png;base64,") == 5
     )  # 1 reasons plot + age, income, home, y (id is not plotted)
+
+
+def test_repeats_kept_or_set_aside_are_counted_and_reported(toy_text, contract, tmp_path):
+    twice = pd.concat([toy_text, toy_text.head(1).assign(_line=6)], ignore_index=True)
+    kept = condition(twice, replace(contract, duplicates="keep"))
+    # a kept exact repeat repeats its id too: that is no id conflict, and the check passes
+    assert check_normalized(
+        kept.clean, replace(contract, duplicates="keep"), kept.quarantine, "toy"
+    )
+    assert repeats(kept.clean, contract, kept.quarantine) == {
+        "repeated_rows_kept": 1,
+        "repeated_rows_set_aside": 0,
+        "repeated_rows_dropped": 0,
+        "repeated_ids_kept": 0,
+        "repeated_ids_set_aside": 0,
+    }
+    dropped = condition(twice, replace(contract, duplicates="drop"))
+    assert repeats(dropped.clean, contract, dropped.quarantine)["repeated_rows_dropped"] == 1
+    # dropped repeats are not errors: the share against the limit is 0
+    facts = check_normalized(dropped.clean, contract, dropped.quarantine, "toy")
+    assert (facts["quarantined"], facts["quarantine_share"]) == (0.0, 0.0)
+    page = data_quality_report(
+        kept.clean, replace(contract, duplicates="keep"), kept.quarantine, tmp_path / "dq.html"
+    ).read_text()
+    assert '<td class="num" id="repeated-rows-kept">1</td>' in page
+    assert "<code>duplicates: keep</code>" in page
+
+
+def test_check_normalized_refuses_an_id_on_two_different_rows(clean, contract):
+    clash = pd.concat([clean, clean.head(1).assign(age=31)], ignore_index=True)
+    with pytest.raises(
+        ContractError, match="toy: 1 row\\(s\\) repeat the id of a different row in column 'id'"
+    ):
+        check_normalized(clash, contract, 0, "toy")
+    assert check_normalized(clash, replace(contract, duplicate_ids="keep"), 0, "toy")["rows"] == 5

@@ -5,11 +5,27 @@ A contract names every column with its type (``int``, ``float``, ``category``,
 per check what a violation does: ``stop`` the build, ``quarantine`` the row, or
 ``warn``. Columns are matched by name (case and spaces forgiven), never by
 position. Pure: no files, no MLflow.
+
+Two kinds of bounds. ``min``, ``max`` and ``categories`` are hard rules: a row
+breaking one is quarantined (or stops the build, or warns, by ``on_fail``).
+``expect: {min, max, categories}`` is what the training data held: a value
+outside it is counted (``Conditioned.outside_expectations``) and left to the
+monitor's drift checks, never quarantined. An inferred contract writes only
+expectations for its features; hard rules are the ones a person wrote.
+
+Repeats are contract settings too. ``duplicates`` says what happens to a row
+equal in every column to an earlier one: ``keep`` (counted), ``warn`` (counted,
+one warning line), ``drop`` (set aside in the quarantine zone, not counted
+against ``max_quarantine_fraction``) or ``quarantine`` (set aside, counted: the
+author says repeats are errors). ``duplicate_ids`` says what happens to a row
+whose id an earlier, *different* row already has (two versions of one record):
+``quarantine`` (the later one, counted), ``stop``, ``warn`` or ``keep``. A row
+repeated exactly, id included, is a repeated row, not an id conflict.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +43,10 @@ SOURCE = "_source"
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 TYPES = ("int", "float", "category", "date", "string")
 SEVERITIES = ("stop", "quarantine", "warn")
+DUPLICATE_ROWS = ("keep", "warn", "drop", "quarantine")
+DUPLICATE_IDS = ("keep", "warn", "quarantine", "stop")
+# the end of the reason of a row set aside by `duplicates: drop`: not counted against the quarantine limit
+DROPPED = "dropped by duplicates: drop"
 QUARANTINE_COLUMNS = ["source", "line", "reason", "record"]
 
 
@@ -41,6 +61,10 @@ class ColumnRule:
     max: float | None = None
     categories: tuple[str, ...] | None = None
     on_fail: str = "quarantine"
+    # what the training data held: drift when a batch leaves it, never a quarantine
+    expect_min: float | None = None
+    expect_max: float | None = None
+    expect_categories: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,8 @@ class Contract:
     max_quarantine_fraction: float = 0.05
     extra_columns: str = "warn"
     origin: str = "contract"
+    duplicates: str = "quarantine"
+    duplicate_ids: str = "quarantine"
 
     @property
     def features(self) -> list[str]:
@@ -83,6 +109,21 @@ class Conditioned:
     quarantine: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     rows_in: int = 0
+    repeated_rows: int = 0  # rows equal to an earlier row, whatever `duplicates` did with them
+    repeated_ids: int = 0  # rows whose id an earlier, different row has
+    outside_expectations: dict[str, int] = field(default_factory=dict)  # column -> clean rows
+
+    @property
+    def rows_wrong(self) -> int:
+        """Return how many quarantined rows count against the contract's limit (not those dropped as repeats)."""
+        return wrong_rows(self.quarantine)
+
+
+def wrong_rows(quarantine: pd.DataFrame) -> int:
+    """Return how many rows of a quarantine frame are really wrong: all but those `duplicates: drop` set aside."""
+    if not len(quarantine):
+        return 0
+    return int((~quarantine["reason"].astype(str).str.endswith(DROPPED)).sum())
 
 
 def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contract:
@@ -104,6 +145,8 @@ def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contra
                     f"{origin}: column {name!r} has on_fail {on_fail!r}; use one of {', '.join(SEVERITIES)}"
                 )
             cats = spec.get("categories")
+            expect = spec.get("expect") or {}
+            seen = expect.get("categories")
             columns.append(
                 ColumnRule(
                     name=str(name),
@@ -113,6 +156,9 @@ def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contra
                     max=spec.get("max"),
                     categories=tuple(str(c) for c in cats) if cats is not None else None,
                     on_fail=on_fail,
+                    expect_min=expect.get("min"),
+                    expect_max=expect.get("max"),
+                    expect_categories=tuple(str(c) for c in seen) if seen is not None else None,
                 )
             )
     except (KeyError, TypeError, AttributeError) as exc:
@@ -120,6 +166,17 @@ def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contra
             f"{origin}: missing or malformed field {exc}: see data/contracts/credit.yaml for the layout"
         ) from None
     labels = target.get("labels") if isinstance(target, dict) else None
+    id_rule = next((c for c in columns if c.name == data.get("id_column")), None)
+    duplicates = str(data.get("duplicates", "quarantine"))
+    # an id column whose on_fail is stop stopped on a repeated id before `duplicate_ids` existed
+    default_ids = "stop" if id_rule is not None and id_rule.on_fail == "stop" else "quarantine"
+    duplicate_ids = str(data.get("duplicate_ids", default_ids))
+    for key, value, allowed in (
+        ("duplicates", duplicates, DUPLICATE_ROWS),
+        ("duplicate_ids", duplicate_ids, DUPLICATE_IDS),
+    ):
+        if value not in allowed:
+            raise ContractError(f"{origin}: {key} is {value!r}; use one of {', '.join(allowed)}")
     contract = Contract(
         dataset=str(data.get("dataset", "dataset")),
         task=str(data.get("task", "classification")),
@@ -133,6 +190,8 @@ def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contra
         max_quarantine_fraction=float(data.get("max_quarantine_fraction", 0.05)),
         extra_columns=str(data.get("extra_columns", "warn")),
         origin=origin,
+        duplicates=duplicates,
+        duplicate_ids=duplicate_ids,
     )
     if contract.target not in [c.name for c in columns]:
         raise ContractError(f"{origin}: target {contract.target!r} is not among the columns")
@@ -151,6 +210,17 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
         if c.categories is not None:
             spec["categories"] = list(c.categories)
         spec["on_fail"] = c.on_fail
+        expect = {
+            k: v
+            for k, v in (
+                ("min", c.expect_min),
+                ("max", c.expect_max),
+                ("categories", list(c.expect_categories) if c.expect_categories else None),
+            )
+            if v is not None
+        }
+        if expect:
+            spec["expect"] = expect
         cols[c.name] = spec
     target: dict[str, Any] = {"name": contract.target}
     if contract.labels:
@@ -164,6 +234,8 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
         "target": target,
         "max_quarantine_fraction": contract.max_quarantine_fraction,
         "extra_columns": contract.extra_columns,
+        "duplicates": contract.duplicates,
+        "duplicate_ids": contract.duplicate_ids,
         "columns": cols,
     }
 
@@ -211,32 +283,29 @@ def infer_contract(
         ):
             integral = bool(np.all(np.mod(numbers, 1) == 0))
             lo, hi = float(numbers.min()), float(numbers.max())
+            # the observed range is what training saw, not a rule: next month's larger value is drift
             rule = ColumnRule(
                 name,
                 "int" if integral else "float",
                 nullable=bool(values.isna().any()) or name != target,
-                min=_round(lo) if integral else lo,
-                max=_round(hi) if integral else hi,
+                expect_min=_round(lo) if integral else lo,
+                expect_max=_round(hi) if integral else hi,
             )
         elif present.nunique() <= max_categories or name == target:
+            seen = tuple(sorted(map(str, present.unique())))
             rule = ColumnRule(
                 name,
                 "category",
                 nullable=bool(values.isna().any()) or name != target,
-                categories=tuple(sorted(map(str, present.unique()))),
+                # a target's labels are a rule (the classes the model predicts); a feature's
+                # categories are what training saw (the encoder ignores a new one; drift reports it)
+                categories=seen if name == target else None,
+                expect_categories=None if name == target else seen,
             )
         else:
             rule = ColumnRule(name, "string", nullable=True)
         if name == target:
-            rule = ColumnRule(
-                rule.name,
-                rule.type,
-                nullable=False,
-                min=rule.min,
-                max=rule.max,
-                categories=rule.categories,
-                on_fail="quarantine",
-            )
+            rule = replace(rule, nullable=False, on_fail="quarantine")
         columns.append(rule)
     labels = (
         tuple(sorted(map(str, frame[target].dropna().unique())))
@@ -252,6 +321,9 @@ def infer_contract(
         id_column=id_column,
         labels=labels,
         positive_label=positive,
+        # real tables repeat rows (identical bookings, binary features): counted, never a stop
+        duplicates="warn",
+        duplicate_ids="quarantine",
     )
 
 
@@ -515,7 +587,8 @@ def condition(
                 continue
             add(index, message)
 
-    # Duplicates among the rows that pass otherwise: the first occurrence stays, later ones are quarantined.
+    # Repeats among the rows that pass otherwise (the first occurrence always stays): what the contract's
+    # `duplicates` says for exact repeats, `duplicate_ids` for a repeated id on a different row.
     # Scoring with an id column skips the row hash (a repeated row repeats its id and is caught below).
     passing = (
         typed.drop(index=list(reasons)) if reasons else typed
@@ -528,22 +601,40 @@ def condition(
         if by_id_only
         else _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
     )
-    for i, twin in twins.items():
-        add(i, f"duplicate row (same values as line {int(lines[twin])})")
+    if contract.duplicates in ("drop", "quarantine"):
+        tail = f": {DROPPED}" if contract.duplicates == "drop" else ""
+        for i, twin in twins.items():
+            add(i, f"duplicate row (same values as line {int(lines[twin])}){tail}")
+    elif contract.duplicates == "warn" and len(twins):
+        i, twin = next(iter(twins.items()))
+        warnings.append(
+            f"{origin}: {len(twins)} row(s) repeat an earlier row exactly (first: line {int(lines[i])} "
+            f"repeats line {int(lines[twin])}): kept (duplicates: warn in the contract)"
+        )
+    repeated_ids = 0
     if contract.id_column and contract.id_column in passing.columns:
         ids = (passing.drop(index=list(twins.index)) if len(twins) else passing)[
             contract.id_column
         ].dropna()
-        rule = rules[contract.id_column]
-        for i, twin in _first_of_equal(ids).items():
+        conflicts = _first_of_equal(ids)
+        repeated_ids = len(conflicts)
+        policy = contract.duplicate_ids
+        for i, twin in conflicts.items():
             message = (
                 f"{contract.id_column}: duplicate id {ids[i]!r} (first on line {int(lines[twin])})"
             )
-            if rule.on_fail == "stop":
+            if policy == "stop":
                 raise ContractError(
                     f"{origin}: line {int(lines[i])}: {message}: fix the row or relax the contract"
                 )
-            add(i, message)
+            if policy == "quarantine":
+                add(i, message)
+        if policy == "warn" and repeated_ids:
+            i, twin = next(iter(conflicts.items()))
+            warnings.append(
+                f"{origin}: {repeated_ids} row(s) repeat the id of an earlier, different row (first: line "
+                f"{int(lines[i])}, id {ids[i]!r} of line {int(lines[twin])}): kept (duplicate_ids: warn)"
+            )
 
     bad = sorted(reasons)
     keep = typed.drop(index=bad) if bad else typed
@@ -561,8 +652,10 @@ def condition(
         columns=QUARANTINE_COLUMNS,
     )
 
-    fraction = len(bad) / rows_in
+    wrong = wrong_rows(quarantine)  # rows set aside by `duplicates: drop` are not errors
+    fraction = wrong / rows_in
     if fraction > contract.max_quarantine_fraction:
+        quarantine = quarantine[~quarantine["reason"].str.endswith(DROPPED)]
         kinds = (
             quarantine["reason"]
             .str.split("; ")
@@ -573,7 +666,7 @@ def condition(
         )
         top = f"{kinds.value_counts().index[0]}, e.g. line {quarantine['line'].iloc[0]}: {quarantine['reason'].iloc[0]}"
         raise ContractError(
-            f"{origin}: {len(bad)} of {rows_in} rows ({fraction:.1%}) break the contract, more than the allowed "
+            f"{origin}: {wrong} of {rows_in} rows ({fraction:.1%}) break the contract, more than the allowed "
             f"{contract.max_quarantine_fraction:.1%} (most common: {top}): fix the source or raise max_quarantine_fraction"
         )
     if mode == "train" and contract.task == "classification" and len(keep):
@@ -589,7 +682,29 @@ def condition(
         quarantine=quarantine,
         warnings=warnings,
         rows_in=rows_in,
+        repeated_rows=len(twins),
+        repeated_ids=repeated_ids,
+        outside_expectations=outside_expectations(keep, contract),
     )
+
+
+def outside_expectations(frame: pd.DataFrame, contract: Contract) -> dict[str, int]:
+    """Return, per column with an expectation, how many values of typed `frame` lie outside what training saw."""
+    counts = {}
+    for rule in contract.columns:
+        if rule.name not in frame.columns:
+            continue
+        values = frame[rule.name]
+        outside = pd.Series(False, index=frame.index)
+        if rule.expect_min is not None:
+            outside |= (values < rule.expect_min).fillna(False).astype(bool)
+        if rule.expect_max is not None:
+            outside |= (values > rule.expect_max).fillna(False).astype(bool)
+        if rule.expect_categories is not None:
+            outside |= values.notna() & ~values.isin(list(rule.expect_categories))
+        if outside.any():
+            counts[rule.name] = int(outside.sum())
+    return counts
 
 
 def _first_of_equal(values: pd.Series) -> pd.Series:

@@ -23,6 +23,7 @@ from lab2prod.data.contract import (
     condition,
     contract_to_dict,
     infer_contract,
+    wrong_rows,
 )
 from lab2prod.data.sources import LINE, Frame, extract, read_landed
 from lab2prod.data.validate import quarantine_frame
@@ -43,6 +44,7 @@ class IngestResult:
     warnings: list[str]
     accounting: dict[str, dict[str, int]] = field(default_factory=dict)
     rows_quarantined_total: int = 0
+    repeats: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Return the counts and paths as a JSON-ready mapping."""
@@ -56,6 +58,7 @@ class IngestResult:
             "rows_quarantined": self.rows_quarantined,
             "rows_quarantined_total": self.rows_quarantined_total,
             "accounting": self.accounting,
+            "repeats": self.repeats,
             "warnings": self.warnings,
         }
 
@@ -299,7 +302,15 @@ def ingest(
     quarantined = lake.atomic_write_csv(
         lake.quarantine_path(lake_dir, contract.dataset), quarantine
     )
+    repeats = {
+        "duplicates": contract.duplicates,
+        "repeated_rows": result.repeated_rows,
+        "duplicate_ids": contract.duplicate_ids,
+        "repeated_ids": result.repeated_ids,
+        "rows_wrong": wrong_rows(quarantine),
+    }
     outputs = {
+        "repeats": repeats,
         "normalized": {
             "path": str(normalized.relative_to(lake_dir)),
             "rows": len(result.clean),
@@ -324,4 +335,5 @@ def ingest(
         warnings=result.warnings,
         accounting=accounting,
         rows_quarantined_total=len(quarantine),
+        repeats=repeats,
     )

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from lab2prod.data.contract import Contract, pandera_schema
+from lab2prod.data.contract import DROPPED, Contract, pandera_schema, wrong_rows
 from lab2prod.errors import ContractError
 
 
@@ -50,18 +50,32 @@ def profile(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
 
 
 def check_normalized(
-    frame: pd.DataFrame, contract: Contract, rows_quarantined: int, origin: str
+    frame: pd.DataFrame, contract: Contract, quarantine: int | pd.DataFrame, origin: str
 ) -> dict[str, float]:
-    """Check a normalized frame against the whole contract; return dataset facts or raise a one-line ContractError."""
+    """Check a normalized frame against the whole contract; return dataset facts or raise a one-line ContractError.
+
+    `quarantine` is the quarantine zone's frame (rows `duplicates: drop` set aside do not count
+    against the limit) or the number of quarantined rows that do.
+    """
     try:
-        pandera_schema(contract, "train").validate(frame, lazy=True)
+        # the id's uniqueness is checked below: rows repeated exactly may be kept (`duplicates`)
+        pandera_schema(contract, "train", unique_id=False).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         first = exc.failure_cases.iloc[0]
         raise ContractError(
             f"{origin}: {len(exc.failure_cases)} contract violation(s), first: column {first['column']!r} "
             f"fails {first['check']} with {first['failure_case']!r}: re-run ingest or fix the source"
         ) from None
-    total = len(frame) + rows_quarantined
+    if contract.id_column and contract.duplicate_ids in ("quarantine", "stop"):
+        conflicts = _id_conflicts(frame, contract)
+        if conflicts:
+            raise ContractError(
+                f"{origin}: {conflicts} row(s) repeat the id of a different row in column "
+                f"{contract.id_column!r}: re-run ingest or fix the source"
+            )
+    set_aside = quarantine if isinstance(quarantine, int) else len(quarantine)
+    rows_quarantined = quarantine if isinstance(quarantine, int) else wrong_rows(quarantine)
+    total = len(frame) + set_aside
     share = rows_quarantined / total if total else 0.0
     if share > contract.max_quarantine_fraction:
         raise ContractError(
@@ -84,6 +98,36 @@ def check_normalized(
                 (frame[contract.target] == contract.positive_label).mean()
             )
     return facts
+
+
+def _id_conflicts(frame: pd.DataFrame, contract: Contract) -> int:
+    """Return how many rows of `frame` share their id with an earlier row that differs from them."""
+    if not contract.id_column or contract.id_column not in frame.columns:
+        return 0
+    ids = frame[contract.id_column]
+    if not ids.duplicated().any():
+        return 0
+    return int(frame.drop_duplicates()[contract.id_column].dropna().duplicated().sum())
+
+
+def repeats(frame: pd.DataFrame, contract: Contract, quarantine: pd.DataFrame) -> dict[str, int]:
+    """Return how many rows repeat an earlier row exactly and how many repeat a different row's id,
+    kept in the normalized `frame` or set aside in `quarantine`, as the contract's settings decided."""
+    columns = [c.name for c in contract.columns if c.name in frame.columns]
+    reasons = (
+        quarantine["reason"].astype(str)
+        if len(quarantine)
+        else pd.Series(dtype="str", index=pd.RangeIndex(0))
+    )
+    rows_set_aside = int(reasons.str.startswith("duplicate row").sum())
+    ids_set_aside = int(reasons.str.contains(": duplicate id ", regex=False).sum())
+    return {
+        "repeated_rows_kept": int(frame.duplicated(subset=columns).sum()) if len(frame) else 0,
+        "repeated_rows_set_aside": rows_set_aside,
+        "repeated_rows_dropped": int(reasons.str.endswith(DROPPED).sum()),
+        "repeated_ids_kept": _id_conflicts(frame, contract),
+        "repeated_ids_set_aside": ids_set_aside,
+    }
 
 
 def quarantine_reasons(quarantine: pd.DataFrame) -> pd.DataFrame:
@@ -165,6 +209,7 @@ def data_quality_report(
         plots.append((name, figure_data_uri(fig)))
         plt.close(fig)
     total = len(frame) + len(quarantine)
+    repeated = repeats(frame, contract, quarantine)
     return render(
         "data_quality.html",
         path,
@@ -176,6 +221,23 @@ def data_quality_report(
         rows=len(frame),
         quarantined=len(quarantine),
         quarantine_share=len(quarantine) / total if total else 0.0,
+        wrong=wrong_rows(quarantine),
+        wrong_share=wrong_rows(quarantine) / total if total else 0.0,
+        repeats=repeated,
+        duplicates=contract.duplicates,
+        duplicate_ids=contract.duplicate_ids,
+        id_column=contract.id_column,
+        expectations=[
+            {
+                "column": c.name,
+                "range": f"{c.expect_min:g} .. {c.expect_max:g}"
+                if c.expect_min is not None and c.expect_max is not None
+                else "",
+                "categories": ", ".join(c.expect_categories) if c.expect_categories else "",
+            }
+            for c in contract.columns
+            if c.expect_min is not None or c.expect_max is not None or c.expect_categories
+        ],
         max_quarantine=contract.max_quarantine_fraction,
         reasons=reasons.to_dict("records"),
         reasons_plot=reasons_plot,

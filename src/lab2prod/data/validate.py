@@ -79,6 +79,14 @@ class ValidationReport:
                 r.quarantine["reason"].str.split("; ").explode().map(reason_kind).value_counts()
             )
             lines += [f"  quarantined for {name}: {count}" for name, count in reasons.items()]
+        if r.repeated_rows or r.repeated_ids:
+            lines.append(
+                f"  repeats: {r.repeated_rows} row(s) repeat an earlier row exactly, "
+                f"{r.repeated_ids} repeat a different row's id (the contract's duplicates and duplicate_ids)"
+            )
+        if r.outside_expectations:
+            shown = ", ".join(f"{k} {v}" for k, v in r.outside_expectations.items())
+            lines.append(f"  outside what training saw (drift for the monitor, kept): {shown}")
         lines += [f"  warning: {w}" for w in r.warnings]
         return "\n".join(lines)
 
