@@ -26,9 +26,8 @@ import importlib.util
 from pathlib import Path
 
 from lab2prod import settings
+from lab2prod.data.catalog import is_catalog
 from lab2prod.errors import Lab2ProdError
-
-CATALOG_SUFFIXES = (".yaml", ".yml")
 
 
 def ingest_resources(
@@ -37,7 +36,7 @@ def ingest_resources(
     """Return `{name: absolute path}` of every file whose content ingest depends on, for `resources_`."""
     base = Path(root)
     data_path = settings.resolve(base, data)
-    if data_path.suffix.lower() not in CATALOG_SUFFIXES:
+    if not is_catalog(data_path):
         return {"data": str(data_path)} if data_path.is_file() else {}
     found = {"catalog": data_path}
     if contract:
