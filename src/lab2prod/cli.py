@@ -457,7 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--input", required=True, help="a CSV, JSON lines, Parquet or Excel file")
     q.add_argument("--target", required=True, help="the target column")
-    q.add_argument("--task", choices=["classification", "regression"], default="classification")
+    q.add_argument(
+        "--task",
+        choices=["classification", "regression"],
+        help="default: guessed from the target as the pipeline does (regression for numbers with "
+        "more than 10 distinct values, else classification)",
+    )
     q.add_argument("--id-column", help="the unique id column, if any")
     q.add_argument("--date-column", action="append", help="a date column (repeatable)")
     q.add_argument("--dataset", help="dataset name (default: the file's stem)")

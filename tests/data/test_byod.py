@@ -5,14 +5,15 @@ tests/data/fixtures/PROVENANCE.md)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from lab2prod import settings
-from lab2prod.data.contract import read_normalized
-from lab2prod.data.ingest import guess_task, ingest, prepare
+from lab2prod.data.contract import guess_task, read_normalized
+from lab2prod.data.ingest import ingest, prepare
 from lab2prod.errors import ConfigError, ContractError
 from lab2prod.modeling import estimators, features
 from lab2prod.modeling.split import split_frame
@@ -132,6 +133,30 @@ def test_prepare_explains_what_is_missing(tmp_path, write, credit_contract):
 )
 def test_guess_task(values, task):
     assert guess_task(pd.Series(values, dtype=object)) == task
+
+
+@pytest.mark.parametrize(
+    "target, task",
+    [([f"{i * 1.37:.2f}" for i in range(40)], "regression"), (["0", "1"] * 20, "classification")],
+)
+def test_contract_infer_and_the_pipeline_share_one_guess_of_the_task(
+    tmp_path, capsys, target, task
+):
+    from lab2prod.cli import main
+
+    path = tmp_path / "one.csv"
+    rows = [f"{i},{i % 7},{y}" for i, y in enumerate(target)]
+    path.write_text("\n".join(["id,x,y", *rows]) + "\n", encoding="utf-8")
+    _, by_pipeline = prepare(path, None, "one", target="y", id_column="id")
+    assert (
+        main(["contract", "infer", "--input", str(path), "--target", "y", "--id-column", "id"]) == 0
+    )
+    by_command = json.loads(capsys.readouterr().out)
+    assert by_pipeline.task == by_command["task"] == task
+    labels = by_command["target"].get("labels") if isinstance(by_command["target"], dict) else None
+    assert (labels == ["0", "1"]) if task == "classification" else not labels
+    with pytest.raises(ContractError, match="task 'ranking' must be classification or regression"):
+        prepare(path, None, "one", target="y", task="ranking")
 
 
 def test_contract_infer_command_on_the_dated_dataset(tmp_path, capsys):

@@ -142,6 +142,21 @@ def test_query_sql_on_sqlite_and_a_failing_query_hides_the_password(tmp_path):
     assert "hunter2" not in str(info.value) and "***" in str(info.value)
 
 
+def test_a_one_letter_password_is_masked_in_its_field_only():
+    # a real driver error (psycopg, nothing listens on port 9): the words around it stay whole
+    with pytest.raises(SourceError) as info:
+        sources.query_sql("postgresql+psycopg://u:p@127.0.0.1:9/db", "SELECT 1")
+    message = str(info.value)
+    assert message.startswith("postgresql+psycopg://u:***@127.0.0.1:9/db: query failed")
+    assert "port 9 failed" in message and "***ort" not in message
+    assert sources.mask_credentials(
+        "at postgresql://u:p@h:5432/db (host=h port=5432 password=p user=u) password='p q' up"
+    ) == ("at postgresql://u:***@h:5432/db (host=h port=5432 password=*** user=u) password=*** up")
+    assert (
+        sources.mask_credentials("no credentials: port 9, p@ss") == "no credentials: port 9, p@ss"
+    )
+
+
 def test_user_adapter_by_name(tmp_path, monkeypatch):
     (tmp_path / "my_feed.py").write_text(
         "import pandas as pd\n"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import resource
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,35 +14,72 @@ from ploomber.tasks import PythonCallable
 
 from lab2prod_ploomber.executors import Parallel
 
-SLEEP = 1.5
+# Samples the scheduling thread's state in /proc from another process (a thread of this one would
+# make a spinning loop wait for the GIL, and so look asleep): R = running or waiting for a core,
+# S = asleep. A loop that spins is R in every sample however loaded the machine is; one that
+# sleeps is S in nearly all of them. Runs until the parent closes its stdin; prints R and samples.
+SAMPLER = """
+import sys, threading, time
+stat = f"/proc/{sys.argv[1]}/task/{sys.argv[1]}/stat"
+running = samples = 0
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+while not done.wait(0.01):
+    try:
+        state = open(stat).read().rpartition(")")[2].split()[0]
+    except OSError:
+        break
+    samples += 1
+    running += state == "R"
+print(running, samples)
+"""
 
 
-def _sleep_then_write(product):
-    start = time.time()
-    time.sleep(SLEEP)
-    Path(str(product)).write_text(f"{start} {time.time()}")
+def _meet_then_write(product, other):
+    """Say this task started, wait (at most 60 s) until the other task has started too, then record the times."""
+    product = Path(str(product))
+    product.with_suffix(".started").touch()
+    start, deadline = time.time(), time.time() + 60
+    while not product.with_name(f"{other}.started").exists():
+        if time.time() > deadline:
+            raise RuntimeError(f"task {other} never started while {product.stem} ran")
+        time.sleep(0.05)
+    time.sleep(1.0)  # both running: the scheduler has nothing to do but wait
+    product.write_text(f"{start} {time.time()}")
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def test_two_sleeping_tasks_run_side_by_side_while_the_main_process_idles(tmp_path):
+def test_two_tasks_run_side_by_side_while_the_scheduler_sleeps(tmp_path):
+    # behaviour, not speed: each task waits for the other to start (a serial executor would fail it),
+    # and the scheduler's thread is asleep while they run (Ploomber's own Parallel spins there)
     dag = DAG(executor=Parallel(processes=2))
-    for name in ("a", "b"):
-        PythonCallable(_sleep_then_write, File(tmp_path / f"{name}.txt"), dag, name=name)
+    for name, other in (("a", "b"), ("b", "a")):
+        PythonCallable(
+            _meet_then_write,
+            File(tmp_path / f"{name}.txt"),
+            dag,
+            name=name,
+            params={"other": other},
+        )
     dag.render(show_progress=False)
-    cpu, wall = _cpu_seconds(), time.perf_counter()
-    report = dag.build(show_progress=False)
-    cpu, wall = _cpu_seconds() - cpu, time.perf_counter() - wall
+    sampler = subprocess.Popen(
+        [sys.executable, "-c", SAMPLER, str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        report = dag.build(show_progress=False)
+    finally:
+        running, samples = map(int, sampler.communicate("", timeout=60)[0].split())
     assert sorted(zip(report["name"], report["Ran?"])) == [("a", True), ("b", True)]
     (a_start, a_end), (b_start, b_end) = (
         [float(t) for t in (tmp_path / f"{n}.txt").read_text().split()] for n in ("a", "b")
     )
     assert a_start < b_end and b_start < a_end, "the two tasks did not run side by side"
-    # Ploomber's own Parallel spins its scheduling loop here (about `wall` seconds of CPU)
-    assert cpu < 0.5, f"the main process used {cpu:.2f} s of CPU in {wall:.1f} s of waiting"
+    assert samples >= 20, f"only {samples} samples of the scheduler's state"
+    assert running / samples < 0.5, (
+        f"the scheduler was running in {running} of {samples} samples while the tasks waited"
+    )
 
 
 def _write_omp_threads(product):

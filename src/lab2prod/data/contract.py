@@ -240,16 +240,31 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
     }
 
 
+def guess_task(values: pd.Series) -> str:
+    """Return 'regression' for a target of numbers with more than 10 distinct values, else 'classification'."""
+    present = values.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    return (
+        "regression"
+        if len(present) and numbers.notna().all() and numbers.nunique() > 10
+        else "classification"
+    )
+
+
 def infer_contract(
     frame: pd.DataFrame,
     dataset: str,
     target: str,
-    task: str,
+    task: str | None = None,
     id_column: str | None = None,
     date_columns: tuple[str, ...] = (),
     max_categories: int = 30,
 ) -> Contract:
-    """Return a contract inferred from a frame of text cells: types, observed ranges, categories and labels."""
+    """Return a contract inferred from a frame of text cells: types, observed ranges, categories and labels.
+
+    `task` None or "" is guessed from the target (`guess_task`): the one guess that the pipeline's
+    bring-your-own-data ingest and `lab2prod contract infer` share.
+    """
     shown = [str(c) for c in frame.columns if c not in (LINE, SOURCE)]
     if target not in frame.columns:
         raise ContractError(
@@ -260,6 +275,7 @@ def infer_contract(
             raise ContractError(
                 f"{dataset}: {role} column {name!r} not found; columns are {', '.join(shown)}"
             )
+    task = task or guess_task(frame[target])
     if task not in ("classification", "regression"):
         raise ContractError(f"{dataset}: task {task!r} must be classification or regression")
     columns = []

@@ -191,17 +191,6 @@ def account(
     }
 
 
-def guess_task(values: pd.Series) -> str:
-    """Return 'regression' for a target of numbers with more than 10 distinct values, else 'classification'."""
-    present = values.dropna()
-    numbers = pd.to_numeric(present, errors="coerce")
-    return (
-        "regression"
-        if len(present) and numbers.notna().all() and numbers.nunique() > 10
-        else "classification"
-    )
-
-
 def prepare(
     data: Catalog | Path,
     contract: Contract | None,
@@ -237,16 +226,11 @@ def prepare(
     catalog = single_file_catalog(data, key=None)
     spec = catalog.sources[0]
     frame = read_landed(spec, extract(spec))
-    task = (
-        task or guess_task(frame.rows[target])
-        if target in frame.rows.columns
-        else task or "classification"
-    )
     the_contract = infer_contract(
         frame.rows,
         dataset=dataset,
         target=target,
-        task=task,
+        task=task or None,  # guessed from the target, as `lab2prod contract infer` does
         id_column=id_column or None,
         date_columns=(date_column,) if date_column else (),
     )

@@ -267,6 +267,23 @@ def read_excel(path: Path, name: str, sheet: str | int = 0) -> Frame:
     return _from_table(table, name, Path(path), 2)
 
 
+# the password field of a URL (scheme://user:PASSWORD@host) and of a key=value connection string
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s]*:)[^@\s]*(?=@)")
+_DSN_PASSWORD = re.compile(
+    r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s'\";&]+)", re.IGNORECASE
+)
+
+
+def mask_credentials(text: str) -> str:
+    """Return `text` with the password fields of any URL or key=value connection string in it as ``***``.
+
+    Only those fields are masked: a driver's message keeps every other word, even one that happens
+    to contain the password's letters (with the password ``p``: "port 9 failed" stays as it is).
+    """
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***", text)
+    return _DSN_PASSWORD.sub(lambda m: f"{m['head']}***", text)
+
+
 def query_sql(url: str, query: str) -> pd.DataFrame:
     """Return the result of `query` on the database at SQLAlchemy `url` (credentials never printed)."""
     import sqlalchemy as sa
@@ -287,8 +304,7 @@ def query_sql(url: str, query: str) -> pd.DataFrame:
     except Exception as exc:  # noqa: BLE001 any driver's error: one line, the password masked
         cause = getattr(exc, "orig", None) or exc
         detail = (str(cause).strip().splitlines() or [""])[0][:200]
-        if parsed.password:
-            detail = detail.replace(str(parsed.password), "***")
+        detail = mask_credentials(detail)
         raise SourceError(
             f"{safe}: query failed ({type(cause).__name__}: {detail}): check the url and the query"
         ) from None
