@@ -11,6 +11,7 @@ import csv
 import importlib
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
