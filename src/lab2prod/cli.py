@@ -412,6 +412,35 @@ def _cmd_repro_check(args: argparse.Namespace) -> int:
     return EXIT_OK if result.identical else EXIT_CHECK_FAILED
 
 
+def _cmd_readiness(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from lab2prod import settings
+    from lab2prod.release.readiness import write_readiness
+
+    root = _with_project_defaults(args)
+    contract = settings.load_contract(settings.resolve(root, args.contract))
+    places = {
+        "lake": args.lake,
+        "reports": args.reports,
+        "products": args.products,
+        "dataset": contract.dataset,
+    }
+    result, paths = write_readiness(
+        root,
+        settings.resolve(root, args.reports),
+        places,
+        args.model_name,
+        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        settings.tracking_uri(root),
+    )
+    for key, value in result["sections"].items():
+        print(f"{key:8} {value:g} / 7")
+    print(f"ML Test Score {result['final']:g} (minimum over the sections): {result['reading']}")
+    print(f"wrote {paths['html']} and {paths['json']}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -724,6 +753,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="registered model name (default: model_name in env.yaml)")
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.set_defaults(func=_cmd_rollback)
+
+    p = sub.add_parser(
+        "readiness",
+        help="score the project on the ML Test Score rubric (Breck et al. 2017) from checked evidence",
+        description="Score the project on the 28 tests of the ML Test Score (data, model, infrastructure, "
+        "monitoring) from evidence checked now: the test functions in tests/, the products of the last "
+        "build, committed files and the tags of the champion model version. Writes "
+        "<reports>/readiness.html and readiness.json. The final score is the minimum over the four "
+        "sections, with the paper's reading of it.",
+    )
+    p.add_argument("--model-name", help="registered model name (default: env.yaml's model_name)")
+    p.add_argument(
+        "--products", default="products", help="the pipeline's products folder (default: products)"
+    )
+    _project_options(p)
+    p.set_defaults(func=_cmd_readiness)
 
     p = sub.add_parser(
         "repro-check",

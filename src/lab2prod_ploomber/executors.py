@@ -15,6 +15,13 @@ It also shares the cores between the tasks it runs side by side: unless
 OMP_NUM_THREADS is set, each task process gets cores / processes OpenMP
 threads (HistGradientBoosting and friends would otherwise start one thread
 per core in every cell and fight over the cores).
+
+And it holds the project's build lock (`lock`, pipeline.yaml passes
+`{{root}}/.lab2prod-build.lock`) for the whole build: a second `ploomber build`
+of the same project says so in one line and waits for the first to finish, so
+two builds never interleave their writes into one lake or one registry. The
+lock is an `flock` on an open file: the kernel drops it when the build ends,
+however it ends (SIGKILL included), so a killed build leaves no stale lock.
 """
 
 from __future__ import annotations
@@ -24,11 +31,17 @@ import time
 
 from ploomber.executors import Parallel as _PloomberParallel
 
+from lab2prod_ploomber.lock import project_lock
+
 
 class Parallel(_PloomberParallel):
     """`ploomber.executors.Parallel` that sleeps while no task is ready and gives each task its share of the cores."""
 
     poll_seconds = 0.05
+
+    def __init__(self, *args, lock: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lock = lock
 
     def __call__(self, dag, show_progress):
         threads = str(max(1, (os.cpu_count() or 1) // max(1, self.processes)))
@@ -38,7 +51,8 @@ class Parallel(_PloomberParallel):
                 threads  # inherited by the task processes and their kernels
             )
         try:
-            return super().__call__(dag, show_progress)
+            with project_lock(self.lock):
+                return super().__call__(dag, show_progress)
         finally:
             if added:
                 os.environ.pop("OMP_NUM_THREADS", None)

@@ -155,7 +155,8 @@ def write_reports(facts: dict[str, Any], reports: Path) -> dict[str, Path]:
         title="Training pipeline report",
         f=facts,
         notebooks=notebooks,
-        links=[("Model card", "model_card.html")]
+        # readiness.html: the report step writes it right after this page
+        links=[("Model card", "model_card.html"), ("ML Test Score (readiness)", "readiness.html")]
         + (
             [("Data quality", "data_quality.html")]
             if (reports / "data_quality.html").exists()

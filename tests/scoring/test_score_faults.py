@@ -1,0 +1,135 @@
+"""`lab2prod score` under faults: SIGKILL halfway, and a disk that fills up while it writes.
+
+Real processes of the console command on a real batch; the full disk is a
+file-size limit (RLIMIT_FSIZE) on the scoring process, so its writes fail
+partway with EFBIG as they would with ENOSPC.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab2prod.scoring.score import quarantine_path_for
+from lab2prod.scoring.summary import summary_path_for
+
+BIN = Path(sys.executable).parent
+CONTRACT = Path(__file__).resolve().parents[2] / "data/contracts/credit.yaml"
+STAMP = "2026-01-01T00:00:00Z"
+ROWS = 100_000
+# whole processes on a batch that takes seconds: minutes on 2 cores, with the builds
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def big_batch(champion, tmp_path_factory):
+    """ROWS rows resampled from the normalized credit data, unique ids, one bad cell: a batch that takes seconds."""
+    frame = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False)
+    frame = frame.drop(columns=["Status"])
+    rng = np.random.default_rng(7)
+    rows = frame.iloc[rng.integers(0, len(frame), ROWS)].reset_index(drop=True)
+    rows["applicant_id"] = [f"b{i:07d}" for i in range(ROWS)]
+    rows.loc[11, "Expenses"] = "lots"  # one row for the quarantine
+    path = tmp_path_factory.mktemp("batch") / "batch.csv"
+    rows.to_csv(path, index=False)
+    return path
+
+
+def _command(src: Path, out: Path, champion: dict) -> list[str]:
+    return [
+        str(BIN / "lab2prod"),
+        "score",
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--model",
+        champion["model_uri"],
+        "--contract",
+        str(CONTRACT),
+        "--chunk-rows",
+        "10000",
+        "--scored-at",
+        STAMP,
+    ]
+
+
+def _outputs(out: Path) -> list[Path]:
+    return [out, quarantine_path_for(out), summary_path_for(out)]
+
+
+def test_killed_halfway_leaves_nothing_that_looks_complete_and_the_rerun_gives_the_same_bytes(
+    champion, big_batch, tmp_path
+):
+    reference = tmp_path / "reference" / "pred.csv"
+    done = subprocess.run(
+        _command(big_batch, reference, champion), capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    out = tmp_path / "killed" / "pred.csv"
+    out.parent.mkdir()
+    scoring = subprocess.Popen(
+        _command(big_batch, out, champion),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the kill reaches its workers too
+    )
+    deadline = time.monotonic() + 300
+    try:
+        # halfway: the predictions file is being written (its temporary file has bytes)
+        while not any(p.stat().st_size > 0 for p in out.parent.glob(".pred.csv.*.tmp")):
+            assert scoring.poll() is None, "scoring finished before it could be killed"
+            assert time.monotonic() < deadline, "the predictions were never written"
+            time.sleep(0.005)
+    finally:
+        os.killpg(scoring.pid, signal.SIGKILL)
+        scoring.wait()
+    assert scoring.returncode == -signal.SIGKILL
+    assert not any(p.exists() for p in _outputs(out)), "a killed run left a complete-looking output"
+    left = sorted(p.name for p in out.parent.iterdir())
+    assert all(name.startswith(".") and name.endswith(".tmp") for name in left), left
+
+    rerun = subprocess.run(
+        _command(big_batch, out, champion), capture_output=True, text=True, timeout=600
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert out.read_bytes() == reference.read_bytes()
+    assert quarantine_path_for(out).read_bytes() == quarantine_path_for(reference).read_bytes()
+
+
+def _limit_file_size(limit: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_disk_that_fills_up_while_scoring_gives_one_line_and_leaves_the_outputs_as_they_were(
+    champion, big_batch, tmp_path
+):
+    out = tmp_path / "out" / "pred.csv"
+    out.parent.mkdir()
+    (out.parent / "earlier.csv").write_text("id\n1\n")  # what was there before the run
+    before = {p.name: p.read_bytes() for p in out.parent.iterdir()}
+    done = subprocess.run(
+        _command(big_batch, out, champion),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=_limit_file_size(256 * 1024),  # a write past 256 KiB fails: the disk is full
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("scored ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr[-2000:]
+    assert "File too large" in lines[0]
+    assert {p.name: p.read_bytes() for p in out.parent.iterdir()} == before
