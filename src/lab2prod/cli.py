@@ -287,6 +287,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from lab2prod.errors import ConfigError
     from lab2prod.scoring.model import ModelFetch
 
+    if args.scheduler and args.engine != "dask":
+        raise ConfigError("--scheduler is a Dask scheduler's address: add --engine dask")
     root = _project(args.root)
     if root is None and not (args.contract and args.model):
         raise ConfigError("outside a project folder: pass --contract and --model, or --root")
@@ -304,18 +306,35 @@ def _cmd_score(args: argparse.Namespace) -> int:
         from lab2prod.scoring.summary import summary_path_for, write_facts
 
         contract = settings.load_contract(args.contract or defaults["contract"])
-        result = score_file(
-            Path(args.input),
-            Path(args.output),
-            fetch,
-            contract,
-            chunk_rows=args.chunk_rows,
-            threshold=args.threshold,
-            scored_at=args.scored_at,
-            workers=args.workers,
-            delimiter=args.delimiter,
-            progress=None if args.quiet else stderr_progress,
-        )
+        if args.engine == "dask":
+            from lab2prod.scoring.dask_engine import score_with_dask
+
+            result = score_with_dask(
+                Path(args.input),
+                Path(args.output),
+                fetch,
+                contract,
+                chunk_rows=args.chunk_rows,
+                threshold=args.threshold,
+                scored_at=args.scored_at,
+                scheduler=args.scheduler,
+                workers=args.workers or None,
+                delimiter=args.delimiter,
+                progress=None if args.quiet else stderr_progress,
+            )
+        else:
+            result = score_file(
+                Path(args.input),
+                Path(args.output),
+                fetch,
+                contract,
+                chunk_rows=args.chunk_rows,
+                threshold=args.threshold,
+                scored_at=args.scored_at,
+                workers=args.workers,
+                delimiter=args.delimiter,
+                progress=None if args.quiet else stderr_progress,
+            )
     finally:
         fetch.close()
     write_facts(result.summary(), summary_path_for(result.output))
@@ -672,7 +691,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 0 on success (quarantine included), 2 when the input cannot be used "
         "(then no output is left behind).",
     )
-    p.add_argument("--input", required=True, help="the batch to score (.csv or .parquet)")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="the batch to score (.csv or .parquet; with --engine dask also a folder of .parquet partitions)",
+    )
     p.add_argument(
         "--output", required=True, help="where to write the predictions (.csv or .parquet)"
     )
@@ -703,6 +726,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--contract",
         help="contract YAML (default: the one the pipeline trained with, <lake>/contracts/<dataset>.yaml, else env.yaml's contract)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["local", "dask"],
+        default="local",
+        help="local: this machine's processes (default); dask: a Dask cluster, which also reads a "
+        "folder of Parquet partitions (same predictions and quarantine to the byte)",
+    )
+    p.add_argument(
+        "--scheduler",
+        help="with --engine dask: the address of a running Dask scheduler, used as it is "
+        "(default: a LocalCluster on 127.0.0.1 for the run, --workers processes, one per core)",
     )
     p.add_argument("--root", help="project folder (default: found from the working directory)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
