@@ -97,8 +97,8 @@ mlflow-server: $(STAMP) ## Team MLflow server on 127.0.0.1:5002: PostgreSQL stor
 		exec $(BIN)/mlflow server --app-name basic-auth --host 127.0.0.1 --port $(MLFLOW_SERVER_PORT) --workers 1 \
 		--artifacts-destination "$(MLFLOW_SERVER_DIR)/artifacts"
 
-lab: $(STAMP) ## Open JupyterLab on 127.0.0.1
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser
+lab: $(STAMP) ## JupyterLab on 127.0.0.1 with the project's jupyter_server_config.py (as root too)
+	$(BIN)/jupyter lab --config jupyter_server_config.py $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean: ## Remove generated products (lake, reports, MLflow store); keeps .venv
 	rm -rf data/lake products mlartifacts mlflow.db exports
