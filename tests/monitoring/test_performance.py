@@ -4,6 +4,7 @@ import pytest
 
 from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.performance import (
+    favourable_bound,
     holdout_metrics,
     join_labels,
     lineage,
@@ -57,6 +58,31 @@ def test_join_and_realized_performance(scored, contract):
     )
     assert worse.degraded and worse.summary()["holdout"] == 0.70
     assert lineage(frame) == {"model_name": "m", "model_version": "3", "run_id": "abc"}
+
+
+def test_a_drop_within_the_batch_noise_is_not_degradation(scored, contract):
+    frame, y = scored
+    labels = pd.DataFrame({"id": frame["id"][:60], "y": np.where(y[:60] == 1, "bad", "good")})
+    joined, _ = join_labels(frame, labels, contract)
+    small = realized_performance(joined, contract, "probability", {"roc_auc": 0.95}, tolerance=0.05)
+    # 60 rows: the point value is more than 0.05 below holdout, the favourable bound is not
+    assert small.realized < 0.90 < small.favourable and not small.degraded
+    assert small.summary()["favourable"] == small.favourable
+    flipped = joined.assign(probability=1 - joined["probability"])
+    assert realized_performance(flipped, contract, "probability", {"roc_auc": 0.95}).degraded
+    bound = favourable_bound(
+        np.r_[y, y], np.r_[frame["probability"], frame["probability"]], "classification", "roc_auc"
+    )
+    assert bound == favourable_bound(
+        np.r_[y, y], np.r_[frame["probability"], frame["probability"]], "classification", "roc_auc"
+    )
+    assert favourable_bound(np.ones(50), np.linspace(0, 1, 50), "classification", "roc_auc") is None
+    rmse = favourable_bound(np.zeros(100), np.linspace(-1, 1, 100), "regression", "rmse")
+    assert rmse < float(
+        np.sqrt(np.mean(np.linspace(-1, 1, 100) ** 2))
+    )  # lower is better: the low end
+    with pytest.raises(MonitoringError, match="unknown metric 'auc'"):
+        realized_performance(joined, contract, "probability", {}, metric="auc")
 
 
 def test_bad_labels_are_refused(scored, contract):
