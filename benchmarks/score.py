@@ -49,12 +49,11 @@ pd.DataFrame({"applicant_id": frame["applicant_id"], "probability": proba}).to_c
 
 def build_champion(root: Path) -> Path:
     """Ingest the bundled sources, fit and register a logistic regression champion; return the normalized CSV."""
-    import mlflow
 
     from lab2prod import settings, tracking
     from lab2prod.data import contract as data_contract
     from lab2prod.data import ingest
-    from lab2prod.modeling import estimators, features
+    from lab2prod.modeling.training import train_model
     from lab2prod.release import registry
 
     contract = settings.load_contract(PROJECT / "data/contracts/credit.yaml")
@@ -62,20 +61,9 @@ def build_champion(root: Path) -> Path:
         settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"), contract, root / "lake"
     )
     train = data_contract.read_normalized(result.normalized, contract)
-    columns = features.model_columns(contract)
-    model = estimators.build_estimator(
-        "logistic_regression", contract.task, columns["numeric"], columns["categorical"]
-    )
-    model.fit(features.model_frame(train, contract), features.target_vector(train, contract))
+    trained = train_model(train, contract, "logistic_regression")
     tracking.connect(root, "benchmark")
-    with mlflow.start_run():
-        mlflow.log_params({"family": "logistic_regression", "threshold": 0.5})
-        uri = tracking.log_sklearn_model(
-            model,
-            features.model_frame(train.head(50), contract),
-            estimators.trusted_types("logistic_regression"),
-            "predict_proba",
-        )
+    uri = tracking.log_training_run(trained, train, contract, run_name="benchmark").model_uri
     registry.promote(MODEL_NAME, registry.register(uri, MODEL_NAME).version)
     return result.normalized
 

@@ -137,68 +137,26 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def _cmd_retrain(args: argparse.Namespace) -> int:
-    from lab2prod import settings, tracking
-    from lab2prod.monitoring import history
-    from lab2prod.monitoring.report import render_monitoring
-    from lab2prod.monitoring.retrain import (
-        RetrainConfig,
-        RetrainOutcome,
-        newest_window,
-        read_labelled,
-        retrain_in_process,
-        retrain_needed,
-        retrain_with_pipeline,
-    )
+    from lab2prod import settings
+    from lab2prod.monitoring.retrain import RetrainConfig, run_retraining
 
     root = _with_project_defaults(args)
-    contract = settings.load_contract(settings.resolve(root, args.contract))
-    lake_dir = settings.resolve(root, args.lake)
     reports_dir = settings.resolve(root, args.reports)
-    status_path = Path(args.status) if args.status else reports_dir / "monitoring.json"
-    if not status_path.is_file():
-        raise ConfigError(
-            f"{status_path} not found: run `lab2prod monitor` first (or pass --status)"
-        )
-    status = json.loads(status_path.read_text(encoding="utf-8"))
-    due, reasons = retrain_needed(status)
-    if args.force and not due:
-        due, reasons = True, ["forced with --force"]
-    if not due:
-        outcome = RetrainOutcome(retrained=False, reasons=reasons)
-    else:
-        config = RetrainConfig(
-            family=args.family,
-            window_rows=args.window_rows,
-            seed=args.seed,
-            gate_metric=args.gate_metric,
-            gate_tolerance=args.gate_tolerance,
-        )
-        window = newest_window(read_labelled(lake_dir, contract), config.window_rows)
-        print(f"retraining on the newest {len(window)} labelled rows: {'; '.join(reasons)}")
-        if args.in_process:
-            experiment_id = tracking.connect(root, args.experiment)
-            outcome = retrain_in_process(
-                window, contract, config, args.model_name, experiment_id, reasons
-            )
-        else:
-            outcome = retrain_with_pipeline(
-                root,
-                window,
-                contract,
-                lake_dir,
-                settings.resolve(root, args.products),
-                reasons,
-                env_file=args.env_file,
-            )
-    history_file = history.append_record(
-        history.history_path(lake_dir), outcome.record(str(status.get("batch_id")))
-    )
-    render_monitoring(
-        history.read_history(history_file),
-        status,
-        reports_dir / "monitoring.html",
-        float(status.get("drift_threshold", 0.25)),
-        str(history_file),
+    # unset options take the env file's gate values (the pipeline's), then RetrainConfig's defaults
+    chosen = {k: getattr(args, k) for k in RETRAIN_OPTIONS if getattr(args, k) is not None}
+    outcome = run_retraining(
+        root,
+        settings.load_contract(settings.resolve(root, args.contract)),
+        Path(args.status) if args.status else reports_dir / "monitoring.json",
+        settings.resolve(root, args.lake),
+        reports_dir,
+        settings.resolve(root, args.products),
+        RetrainConfig(**{**settings.gate_settings(root, args.env_file or "env.yaml"), **chosen}),
+        model_name=args.model_name,
+        experiment=args.experiment,
+        force=args.force,
+        in_process=args.in_process,
+        env_file=args.env_file,
     )
     if not outcome.retrained:
         print("no retraining:", "; ".join(outcome.reasons))
@@ -208,6 +166,9 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
             + ("promoted to champion" if outcome.decision.promote else "champion unchanged")
         )
     return EXIT_OK
+
+
+RETRAIN_OPTIONS = ("family", "window_rows", "seed", "gate_metric", "gate_tolerance")
 
 
 def _with_project_defaults(args: argparse.Namespace):
@@ -222,51 +183,29 @@ def _with_project_defaults(args: argparse.Namespace):
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    import tempfile
-
     from lab2prod import settings
-    from lab2prod.data.contract import read_normalized
-    from lab2prod.data.ingest import ingest
-    from lab2prod.data.lake import atomic_write_json
-    from lab2prod.monitoring.simulate import (
-        Scenario,
-        render_simulation,
-        run_simulation,
-        table_markdown,
-    )
+    from lab2prod.monitoring.simulate import Scenario, simulate_sources, table_markdown
 
     root = _with_project_defaults(args)
-    contract = settings.load_contract(settings.resolve(root, args.contract))
-    scenario = Scenario(
-        batches=args.batches,
-        batch_rows=args.batch_rows,
-        drift_start=args.drift_start,
-        seed=args.seed,
-    )
-    catalog = settings.load_catalog(settings.resolve(root, args.catalog))
-    with tempfile.TemporaryDirectory(prefix="lab2prod-sim-") as tmp:
-        workdir = Path(args.workdir) if args.workdir else Path(tmp)
-        # always the bundled sources, never the project's lake: a retraining build may have replaced its data
-        print(f"ingesting {catalog.location} into {workdir / 'source-lake'}")
-        normalized = ingest(catalog, contract, workdir / "source-lake").normalized
-        data = read_normalized(str(normalized), contract)
-        result = run_simulation(data, contract, scenario, workdir, progress=print)
-    reports_dir = settings.resolve(root, args.reports)
-    report = render_simulation(result, reports_dir / "simulation.html")
-    atomic_write_json(
-        reports_dir / "simulation.json",
-        {
-            **{k: v for k, v in result.items() if k != "table"},
-            "table": result["table"].to_dict("records"),
-        },
+    chosen = {k: getattr(args, k) for k in SCENARIO_OPTIONS if getattr(args, k) is not None}
+    result, written = simulate_sources(
+        settings.load_catalog(settings.resolve(root, args.catalog)),
+        settings.load_contract(settings.resolve(root, args.contract)),
+        Scenario(**chosen),
+        settings.resolve(root, args.reports),
+        workdir=Path(args.workdir) if args.workdir else None,
+        progress=print,
     )
     print(table_markdown(result["table"]))
     after = result["mean_after_drift"]
     print(
         f"mean ROC AUC over drifted batches: frozen {after['frozen_roc_auc']:.4f}, loop {after['loop_roc_auc']:.4f}"
     )
-    print(f"wrote {report} and {reports_dir / 'simulation.json'}")
+    print(f"wrote {written['report']} and {written['json']}")
     return EXIT_OK
+
+
+SCENARIO_OPTIONS = ("batches", "batch_rows", "drift_start", "seed")
 
 
 def _project(explicit: str | None):
@@ -607,7 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
         "release gate and registry aliases. Default: the training pipeline (`ploomber build`) on a "
         "window catalog; --in-process trains with the package functions directly and judges challenger "
         "and champion on the same held-out rows. The decision goes into the history and the report. "
-        "Nothing is trained when no threshold was crossed (exit 0 either way).",
+        "Nothing is trained when no threshold was crossed (exit 0 either way). Unset options take "
+        "the defaults of lab2prod.monitoring.retrain.RetrainConfig.",
     )
     p.add_argument(
         "--status", help="the monitoring status JSON (default: <reports>/monitoring.json)"
@@ -623,29 +563,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--window-rows",
         type=int,
-        default=3000,
-        help="newest labelled rows to train on (default: 3000)",
+        help="newest labelled rows to train on (default: RetrainConfig.window_rows)",
     )
     p.add_argument(
         "--family",
-        default="linear",
-        help="model family, in-process path (default: linear, i.e. "
+        help="model family, in-process path (default: RetrainConfig.family, linear: "
         "logistic regression or ridge by the task)",
     )
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--seed", type=int, help="seed of the split and the model (default: RetrainConfig.seed)"
+    )
     p.add_argument(
         "--gate-metric",
-        default="",
-        help="metric the gate compares (default: roc_auc, or rmse for regression)",
+        help="metric the gate compares, in-process path (default: the env file's gate_metric, "
+        "else roc_auc, or rmse for regression); the floors are the env file's gate_floors",
     )
-    p.add_argument("--gate-tolerance", type=float, default=0.0)
+    p.add_argument(
+        "--gate-tolerance",
+        type=float,
+        help="in-process path (default: the env file's gate_tolerance, else "
+        "RetrainConfig.gate_tolerance)",
+    )
     p.add_argument("--model-name", help="registered model name (default: env.yaml's model_name)")
     p.add_argument(
         "--experiment",
         help="MLflow experiment of the training runs (default: env.yaml's experiment)",
     )
     p.add_argument(
-        "--products", default="products", help="the pipeline's products folder (default: products)"
+        "--products", help="the pipeline's products folder (default: env.yaml's products)"
     )
     p.add_argument("--env-file", help="ploomber env file for the pipeline path (default: env.yaml)")
     _project_options(p)
@@ -658,15 +603,18 @@ def build_parser() -> argparse.ArgumentParser:
         "shifts down, a new applicant segment with a different default relationship grows), score, "
         "monitor, feed delayed labels and retrain through the gate when triggered. Writes "
         "reports/simulation.html and reports/simulation.json. Uses its own lake and MLflow store "
-        "(temporary unless --workdir), never the project's registry. Same seed, same figures.",
+        "(temporary unless --workdir), never the project's registry. Same seed, same figures. "
+        "Unset options take the defaults of lab2prod.monitoring.simulate.Scenario.",
     )
-    p.add_argument("--batches", type=int, default=8, help="number of batches (default: 8)")
-    p.add_argument("--batch-rows", type=int, default=1000, help="rows per batch (default: 1000)")
+    p.add_argument("--batches", type=int, help="number of batches (default: Scenario.batches)")
+    p.add_argument("--batch-rows", type=int, help="rows per batch (default: Scenario.batch_rows)")
     p.add_argument(
-        "--drift-start", type=int, default=2, help="first drifted batch, from 0 (default: 2)"
+        "--drift-start",
+        type=int,
+        help="first drifted batch, from 0 (default: Scenario.drift_start)",
     )
     p.add_argument(
-        "--seed", type=int, default=42, help="the seed of every random choice (default: 42)"
+        "--seed", type=int, help="the seed of every random choice (default: Scenario.seed)"
     )
     p.add_argument(
         "--workdir",

@@ -141,9 +141,29 @@ def project_defaults(root: Path) -> dict[str, str]:
         "contract": str(contract),
         "lake": lake,
         "reports": str(env.get("reports") or "reports"),
+        "products": str(env.get("products") or "products"),
         "model_name": str(env.get("model_name") or "credit-risk"),
         "experiment": str(env.get("experiment") or "lab2prod-credit"),
     }
+
+
+GATE_KEYS = ("gate_metric", "gate_tolerance", "gate_floors", "threshold")
+
+
+def gate_settings(root: Path, env_file: str = "env.yaml") -> dict[str, Any]:
+    """Return the release gate's values that `env_file` of the project sets (gate_metric, gate_tolerance, gate_floors, threshold).
+
+    Retraining in process judges a model by the same rules as the pipeline's register step; a key
+    the file does not set is left out, so the caller's own default applies.
+    """
+    path = Path(root) / env_file
+    env = read_yaml(path) if path.is_file() else {}
+    values = {k: env[k] for k in GATE_KEYS if env.get(k) is not None}
+    if "gate_floors" in values and not isinstance(values["gate_floors"], dict):
+        raise ConfigError(
+            f"{path}: gate_floors must map metric names to limits, e.g. {{roc_auc: 0.7}}"
+        )
+    return values
 
 
 def subprocess_env(

@@ -11,14 +11,17 @@ import json
 import os
 import platform
 import subprocess
+import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import ColSpec, Schema
 from mlflow.tracking import MlflowClient
 
 from lab2prod import settings
@@ -106,11 +109,115 @@ def log_dataset(
     mlflow.log_input(dataset, context=context)
 
 
+@dataclass(frozen=True)
+class LoggedRun:
+    """The MLflow run of one training and the URI of the model it logged."""
+
+    run_id: str
+    model_uri: str
+
+
+def log_training_run(
+    trained: Any,
+    train: pd.DataFrame,
+    contract: Any,
+    *,
+    run_name: str,
+    threshold: float = 0.5,
+    counts: dict[str, int] | None = None,
+    metrics: dict[str, float] | None = None,
+    tags: dict[str, str] | None = None,
+    data_source: str | None = None,
+    data_sha256: str | None = None,
+    parent_run_id: str | None = None,
+    experiment_id: str | None = None,
+) -> LoggedRun:
+    """Log one training as an MLflow run (params, metrics, tags, dataset, model); return the run and model.
+
+    `trained` is a `lab2prod.modeling.training.Trained`. Params: family, seed, threshold, the row
+    `counts` and ``model.<param>``; metrics as named by the caller (``valid_roc_auc``, ``test_rmse``);
+    tags: dataset, task, ``version.<package>``, and `tags`. With `data_source` and `data_sha256` the
+    training rows are logged as the run's input dataset (the lake's SHA-256, not MLflow's digest).
+    The model is saved with skops and a signature typed as the lake stores the data
+    (`features.signature_frame`), so MLflow's own clients accept its files.
+    """
+    from lab2prod.modeling.estimators import trusted_types
+    from lab2prod.modeling.features import signature_frame
+
+    with mlflow.start_run(
+        run_name=run_name, parent_run_id=parent_run_id, experiment_id=experiment_id
+    ) as run:
+        mlflow.log_params(
+            {
+                "family": trained.family,
+                "seed": trained.seed,
+                "threshold": threshold,
+                **(counts or {}),
+                **{f"model.{k}": v for k, v in trained.params.items()},
+            }
+        )
+        if metrics:
+            mlflow.log_metrics(metrics)
+        mlflow.set_tags(
+            {
+                "dataset": contract.dataset,
+                "task": contract.task,
+                **({"data.sha256": data_sha256} if data_sha256 else {}),
+                **{f"version.{k}": v for k, v in package_versions().items()},
+                **(tags or {}),
+            }
+        )
+        if data_source and data_sha256:
+            log_dataset(
+                train, contract.dataset, data_source, contract.target, data_sha256, "training"
+            )
+        example = signature_frame(train.head(50), contract)
+        model_uri = log_sklearn_model(
+            trained.model,
+            example,
+            trusted_types(trained.family),
+            "predict_proba" if contract.task == "classification" else "predict",
+            inputs=input_schema(example, contract),
+        )
+    return LoggedRun(run_id=run.info.run_id, model_uri=model_uri)
+
+
+def input_schema(example: pd.DataFrame, contract: Any) -> Schema:
+    """Return the model's MLflow input schema: the example's types, a column optional when the contract lets it be missing.
+
+    Declared from the contract rather than inferred from a few rows, which would call a nullable
+    column required whenever those rows happen to be complete.
+    """
+    kinds = {"i": "long", "f": "double"}
+    columns = []
+    for name in example.columns:
+        rule = contract.rule(
+            name.split("__", 1)[0]
+        )  # a date's parts (<date>__year ...) follow the date
+        columns.append(
+            ColSpec(kinds.get(example[name].dtype.kind, "string"), name, required=not rule.nullable)
+        )
+    return Schema(columns)
+
+
 def log_sklearn_model(
-    model: Any, example: pd.DataFrame, trusted: list[str], predict_fn: str
+    model: Any,
+    example: pd.DataFrame,
+    trusted: list[str],
+    predict_fn: str,
+    inputs: Schema | None = None,
 ) -> str:
-    """Log a fitted sklearn model with skops, a signature, an input example and pinned requirements; return its URI."""
-    signature = infer_signature(example, getattr(model, predict_fn)(example))
+    """Log a fitted sklearn model with skops, a signature, an input example and pinned requirements; return its URI.
+
+    The signature's inputs are `inputs` when given, else inferred from `example`.
+    """
+    with warnings.catch_warnings():
+        # MLflow warns that an integer column cannot hold a missing value: the contract says which
+        # integers are required (long) and which may be missing (double), see features.signature_frame
+        warnings.filterwarnings("ignore", message=r"Hint: Inferred schema contains integer")
+        signature = infer_signature(example, getattr(model, predict_fn)(example))
+    if inputs is not None:
+        signature = ModelSignature(inputs=inputs, outputs=signature.outputs)
     info = mlflow.sklearn.log_model(
         model,
         name="model",

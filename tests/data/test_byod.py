@@ -15,9 +15,9 @@ from lab2prod import settings
 from lab2prod.data.contract import guess_task, read_normalized
 from lab2prod.data.ingest import ingest, prepare
 from lab2prod.errors import ConfigError, ContractError
-from lab2prod.modeling import estimators, features
+from lab2prod.modeling import features
 from lab2prod.modeling.split import split_frame
-from lab2prod.release.evaluate import evaluate
+from lab2prod.modeling.training import train_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -25,17 +25,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def _train_and_score(result, contract, family="ridge"):
     frame = read_normalized(str(result.normalized), contract)
     parts = split_frame(frame, contract.target, contract.task, seed=0)
-    columns = features.model_columns(contract)
-    model = estimators.build_estimator(
-        family, contract.task, columns["numeric"], columns["categorical"], random_state=0
-    )
-    model.fit(
-        features.model_frame(parts["train"], contract),
-        features.target_vector(parts["train"], contract),
-    )
-    test = parts["test"]
-    prediction = model.predict(features.model_frame(test, contract))
-    return evaluate(features.target_vector(test, contract), prediction, contract.task)
+    return train_model(parts["train"], contract, family, seed=0, valid=parts["test"]).metrics
 
 
 def test_diabetes_regression_from_one_csv(tmp_path):

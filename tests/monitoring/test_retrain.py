@@ -86,3 +86,49 @@ def test_pipeline_path_gets_a_window_catalog(credit_lake, tmp_path):
     assert command[5:] == ["--env--lake", str(catalog.relative_to(tmp_path).parent / "lake")]
     with pytest.raises(MonitoringError, match="outside the project"):
         pipeline_command(tmp_path / "elsewhere", catalog)
+
+
+@pytest.mark.integration  # two fresh-process infrastructure checks: tens of seconds
+def test_a_retrained_model_below_a_floor_is_never_champion(credit_lake, store):
+    # the in-process path releases through release_challenger: floors first, then the fresh-process check
+    contract, frame, _ = credit_lake
+    window = frame.sample(n=1500, random_state=5).reset_index(drop=True)
+    strict = RetrainConfig(window_rows=1500, seed=2, gate_floors={"roc_auc": 0.99})
+    below = retrain_in_process(window, contract, strict, "floored", store, ["drift"])
+    assert not below.decision.promote
+    assert "misses floor 0.99" in "; ".join(below.decision.reasons)
+    assert registry.version_by_alias("floored", registry.CHAMPION) is None
+    assert below.release.infra.error == "not run: the gate rejected it"
+    # passing the floors is not enough either: the model must load and score in a fresh process
+    broken_check = RetrainConfig(
+        window_rows=1500, seed=2, gate_floors={"roc_auc": 0.6}, infra_rows=0
+    )
+    blocked = retrain_in_process(window, contract, broken_check, "floored", store, ["drift"])
+    assert not blocked.decision.promote and not blocked.release.infra.ok
+    assert "infrastructure check failed" in "; ".join(blocked.decision.reasons)
+    assert registry.version_by_alias("floored", registry.CHAMPION) is None
+    # floors met and the check passed: now it is champion, with the numbers on the version
+    fine = RetrainConfig(window_rows=1500, seed=2, gate_floors={"roc_auc": 0.6, "brier": 0.3})
+    passed = retrain_in_process(window, contract, fine, "floored", store, ["drift"])
+    assert passed.decision.promote and passed.release.infra.ok
+    assert registry.version_by_alias("floored", registry.CHAMPION).version == passed.version
+    tags = mlflow.MlflowClient().get_model_version("floored", passed.version).tags
+    assert tags["gate.floor.roc_auc"] == "0.6" and tags["infra.ok"] == "true"
+    assert tags["origin"] == "retrain"
+
+
+@pytest.mark.integration
+def test_the_pipeline_path_releases_with_floors_and_the_infra_check(built, credit_lake, tmp_path):
+    # `lab2prod retrain` (pipeline path) runs this very pipeline on the window: its register step is
+    # release_challenger with the env file's gate_floors, as the session's sample build shows
+    import json
+
+    registered = json.loads((built / "products/register.json").read_text())
+    assert registered["decision"]["gate.floor.roc_auc"] == "0.7"
+    assert registered["decision"]["gate.floor.brier"] == "0.25"
+    assert registered["infra"]["infra.ok"] == "true" and "infra.load_seconds" in registered["infra"]
+    contract, frame, _ = credit_lake
+    catalog = write_window_catalog(built / "data/lake", frame.head(50), contract)
+    command, _ = pipeline_command(built, catalog, "env.test.yaml")
+    # the window build keeps the env file's gate settings: nothing on its command line overrides them
+    assert not [arg for arg in command if arg.startswith("--env--gate")]

@@ -9,7 +9,7 @@ import pytest
 
 from lab2prod import tracking
 from lab2prod.data.contract import contract_from_dict
-from lab2prod.modeling import estimators, features
+from lab2prod.modeling.training import train_model
 
 
 @pytest.fixture
@@ -62,23 +62,15 @@ def fit_and_log(release_contract):
     """Fit a logistic regression on `train` (labels shuffled when asked), log it; return (model_uri, run_id)."""
 
     def _fit(train: pd.DataFrame, shuffle_labels: bool = False, seed: int = 0) -> tuple[str, str]:
-        cols = features.model_columns(release_contract)
-        model = estimators.build_estimator(
-            "logistic_regression",
-            "classification",
-            cols["numeric"],
-            cols["categorical"],
-            random_state=seed,
-        )
-        y = features.target_vector(train, release_contract)
         if shuffle_labels:
-            y = np.random.default_rng(seed).permutation(y)
-        X = features.model_frame(train, release_contract)
-        model.fit(X, y)
-        with mlflow.start_run() as run:
-            uri = tracking.log_sklearn_model(
-                model, X.head(20), estimators.trusted_types("logistic_regression"), "predict_proba"
+            target = release_contract.target
+            train = train.assign(
+                **{target: np.random.default_rng(seed).permutation(train[target].to_numpy())}
             )
-        return uri, run.info.run_id
+        trained = train_model(train, release_contract, "logistic_regression", seed=seed)
+        run = tracking.log_training_run(
+            trained, train, release_contract, run_name="train-logistic_regression"
+        )
+        return run.model_uri, run.run_id
 
     return _fit

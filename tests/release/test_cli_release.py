@@ -36,8 +36,8 @@ def test_promote_a_better_version_then_rollback_through_the_command_line(
     from mlflow import MlflowClient
 
     from lab2prod import tracking
+    from lab2prod.modeling.training import model_metrics
     from lab2prod.release import registry
-    from lab2prod.release.promotion import holdout_metrics
 
     name = "cli-release"
     weak_uri, _ = fit_and_log(toy_data["train"], shuffle_labels=True)
@@ -46,7 +46,7 @@ def test_promote_a_better_version_then_rollback_through_the_command_line(
     registry.register(good_uri, name)
     registry.promote(name, "1")  # the weak model is today's champion
     scores = [
-        holdout_metrics(
+        model_metrics(
             tracking.load_sklearn_model(f"models:/{name}/{v}"),
             toy_data["test"],
             release_contract,

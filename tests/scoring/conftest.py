@@ -1,8 +1,8 @@
 """A registered champion in a temporary MLflow store, built once per session the way the pipeline does it.
 
 Ingest the bundled credit sources into a temporary lake, fit a small model
-with lab2prod.modeling, log it as notebooks/train.ipynb does and register and
-promote it as notebooks/register.ipynb does.
+with the one training function and log it with the one run logger, as notebooks/train.ipynb does,
+then register and promote it.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ MODEL_NAME = "credit-risk"
 
 def build_champion(root: Path, family: str = "logistic_regression", threshold: float = 0.5) -> dict:
     """Ingest, fit, log and register a champion under `root`; return its facts (uri, version, run, lake)."""
-    import mlflow
-
     from lab2prod import settings, tracking
     from lab2prod.data import contract as data_contract
     from lab2prod.data import ingest
-    from lab2prod.modeling import estimators, features
+    from lab2prod.modeling.training import train_model
     from lab2prod.release import registry
 
     the_contract = settings.load_contract(PROJECT / "data/contracts/credit.yaml")
@@ -33,30 +31,19 @@ def build_champion(root: Path, family: str = "logistic_regression", threshold: f
         root / "data/lake",
     )
     train = data_contract.read_normalized(result.normalized, the_contract)
-    columns = features.model_columns(the_contract)
-    model = estimators.build_estimator(
-        family, the_contract.task, columns["numeric"], columns["categorical"]
-    )
-    model.fit(
-        features.model_frame(train, the_contract), features.target_vector(train, the_contract)
-    )
+    trained = train_model(train, the_contract, family)
     tracking.connect(root, "lab2prod-test")
-    with mlflow.start_run(run_name=f"train-{family}") as run:
-        mlflow.log_params({"family": family, "threshold": threshold})
-        model_uri = tracking.log_sklearn_model(
-            model,
-            features.model_frame(train.head(50), the_contract),
-            estimators.trusted_types(family),
-            "predict_proba",
-        )
-    version = registry.register(model_uri, MODEL_NAME, tags={"run_id": run.info.run_id})
+    run = tracking.log_training_run(
+        trained, train, the_contract, run_name=f"train-{family}", threshold=threshold
+    )
+    version = registry.register(run.model_uri, MODEL_NAME, tags={"run_id": run.run_id})
     registry.promote(MODEL_NAME, version.version)
     return {
         "root": root,
         "tracking_uri": settings.tracking_uri(root),
         "model_uri": f"models:/{MODEL_NAME}@champion",
         "version": version.version,
-        "run_id": run.info.run_id,
+        "run_id": run.run_id,
         "normalized": result.normalized,
         "contract": the_contract,
     }

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from lab2prod.data.contract import condition
-from lab2prod.modeling.features import model_frame
+from lab2prod.modeling.features import signature_frame
 from lab2prod.scoring.score import load_model, score_file
 
 
@@ -44,30 +44,9 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> No
     raise AssertionError(f"mlflow models serve not ready after {timeout} s")
 
 
-@pytest.mark.integration
-def test_rest_invocations_match_lab2prod_score(champion, tmp_path):
-    contract = champion["contract"]
-    text = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(60)
-    batch = tmp_path / "batch.csv"
-    text.to_csv(batch, index=False, lineterminator="\n")
-    ref = load_model(champion["model_uri"])
-    scored = pd.read_csv(
-        score_file(
-            batch, tmp_path / "pred.csv", ref, contract, scored_at="2026-01-01T00:00:00Z"
-        ).output
-    )
-
-    typed = condition(text.replace("", None), contract, mode="score").clean
-    features = model_frame(typed, contract)
-    complete = (
-        features.notna().all(axis=1).to_numpy()
-    )  # JSON has no NaN: send the rows without gaps
-    request = {
-        "dataframe_split": {
-            "columns": list(features.columns),
-            "data": features[complete].astype(object).values.tolist(),
-        }
-    }
+@pytest.fixture(scope="module")
+def served(champion, tmp_path_factory):
+    """`mlflow models serve` of the session's champion on a free loopback port; yields its base URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -89,7 +68,7 @@ def test_rest_invocations_match_lab2prod_score(champion, tmp_path):
             str(port),
         ],
         env=env,
-        cwd=tmp_path,
+        cwd=tmp_path_factory.mktemp("serve"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -97,15 +76,7 @@ def test_rest_invocations_match_lab2prod_score(champion, tmp_path):
     )
     try:
         _wait_ready(f"http://127.0.0.1:{port}/ping", process)
-        post = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=json.dumps(request).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(post, timeout=60) as answer:
-            assert answer.status == 200
-            predictions = np.asarray(json.loads(answer.read())["predictions"], dtype="float64")
+        yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -113,6 +84,49 @@ def test_rest_invocations_match_lab2prod_score(champion, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def _invoke(url: str, request: dict) -> tuple[int, dict]:
+    post = urllib.request.Request(
+        f"{url}/invocations",
+        data=json.dumps(request).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(post, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.mark.integration
+def test_rest_invocations_match_lab2prod_score(champion, served, tmp_path):
+    contract = champion["contract"]
+    text = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(60)
+    batch = tmp_path / "batch.csv"
+    text.to_csv(batch, index=False, lineterminator="\n")
+    ref = load_model(champion["model_uri"])
+    scored = pd.read_csv(
+        score_file(
+            batch, tmp_path / "pred.csv", ref, contract, scored_at="2026-01-01T00:00:00Z"
+        ).output
+    )
+
+    typed = condition(text.replace("", None), contract, mode="score").clean
+    features = signature_frame(typed, contract)
+    complete = (
+        features.notna().all(axis=1).to_numpy()
+    )  # JSON has no NaN: send the rows without gaps
+    request = {
+        "dataframe_split": {
+            "columns": list(features.columns),
+            "data": features[complete].astype(object).values.tolist(),
+        }
+    }
+    status, answer = _invoke(served, request)
+    assert status == 200, answer
+    predictions = np.asarray(answer["predictions"], dtype="float64")
     assert predictions.shape == (
         int(complete.sum()),
         2,
@@ -122,3 +136,19 @@ def test_rest_invocations_match_lab2prod_score(champion, tmp_path):
     # the same model on the same rows; only BLAS block sums may differ in the last bits
     np.testing.assert_allclose(predictions[:, 1], expected, rtol=1e-12, atol=0)
     assert scored["applicant_id"].tolist() == typed["applicant_id"].tolist()
+
+
+@pytest.mark.integration
+def test_rest_accepts_json_integers_as_the_lake_stores_them(champion, served):
+    # rows as the lake stores them, read back by pandas: whole numbers are JSON integers, not 5.0
+    lake_rows = pd.read_csv(champion["normalized"]).head(40).dropna()
+    records = json.loads(lake_rows.drop(columns=["Status"]).to_json(orient="records"))
+    assert isinstance(records[0]["Seniority"], int)
+    status, answer = _invoke(served, {"dataframe_records": records})
+    assert status == 200, answer
+    assert np.asarray(answer["predictions"]).shape == (len(records), 2)
+    # the failure path: a required column missing is refused with MLflow's own message
+    status, answer = _invoke(
+        served, {"dataframe_records": [{k: v for k, v in records[0].items() if k != "Age"}]}
+    )
+    assert status == 400 and "Age" in answer.get("message", "")

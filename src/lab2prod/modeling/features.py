@@ -43,6 +43,20 @@ def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def signature_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Return `model_frame` with the contract's required integer columns as int64: the model's logged example.
+
+    pandas reads a column of whole numbers as int64, and MLflow's schema refuses int64 for a column
+    declared double ("Can not safely convert int64 to float64"). A signature inferred from this
+    frame declares those columns long, so `mlflow.pyfunc`, `mlflow models predict` and the REST
+    server accept the lake's files and JSON integers. Nullable integers stay double, as MLflow
+    advises: a missing value makes pandas read the column as floats.
+    """
+    typed = model_frame(frame, contract)
+    required = [c for c in contract.features_of("int") if not contract.rule(c).nullable]
+    return typed.astype({c: "int64" for c in required if c in typed.columns})
+
+
 def _text_objects(values: pd.Series) -> np.ndarray:
     """Return a column as an object array of str, NaN where missing.
 

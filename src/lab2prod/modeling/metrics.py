@@ -52,6 +52,17 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
+def task_metrics(
+    y_true: np.ndarray, prediction: np.ndarray, task: str, threshold: float = 0.5
+) -> dict[str, float]:
+    """Return the task's metrics of predictions (probabilities of the positive class for classification)."""
+    if task == "classification":
+        return classification_metrics(y_true, prediction, threshold)
+    if task == "regression":
+        return regression_metrics(y_true, prediction)
+    raise ValueError(f"unknown task {task!r}: use 'classification' or 'regression'")
+
+
 DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 
 

@@ -3,21 +3,23 @@
 Labelled rows accumulate in ``<lake>/monitoring/labelled/<stamp>-<batch>.csv``
 (features and target of every batch whose delayed labels came back). When the
 latest monitoring status says retraining is due, the newest ``window_rows`` of
-them become the training data of a challenger, which goes through the same
-gate (`lab2prod.release.gate.decide`) and registry aliases as any other model.
-Nothing is trained when no threshold was crossed.
+them become the training data of a challenger, which is released as every
+model is: `lab2prod.release.promotion.release_challenger` (the gate's floors,
+the champion on the same test rows, the fresh-process infrastructure check,
+the registry aliases). Nothing is trained when no threshold was crossed.
 
-Two paths share `retrain_needed` and the gate:
+Two paths share `retrain_needed` and that release path:
 
 * the pipeline path (``lab2prod retrain``): the window becomes a one-file
   source catalog and ``ploomber build`` runs the training pipeline on it in a
   subprocess, with a lake of its own under ``<lake>/monitoring/retrain/<stamp>/``
-  (the package never imports Ploomber); its register step gates it against the
-  champion's recorded holdout metrics, as for any training build.
-* the in-process path (tests, the simulation, ``--in-process``): the same
-  package functions (`build_estimator`, `model_frame`, metrics, `decide`,
-  registry), with challenger and champion measured on the same held-out rows
-  of the window, so the comparison is fair after a drift.
+  (the package never imports Ploomber); its register step releases the chosen
+  model with the env file's gate settings, as for any training build.
+* the in-process path (tests, the simulation, ``--in-process``): the one
+  training function (`lab2prod.modeling.training.train_model`) and run logger
+  (`lab2prod.tracking.log_training_run`), then the same release with the gate
+  settings of `RetrainConfig`; challenger and champion are measured on the same
+  held-out rows of the window, so the comparison is fair after a drift.
 """
 
 from __future__ import annotations
@@ -26,21 +28,21 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
-from lab2prod.modeling.estimators import build_estimator
-from lab2prod.modeling.features import model_columns, model_frame, target_vector
-from lab2prod.modeling.predict import predict
-from lab2prod.modeling.selection import resolve_metric
 from lab2prod.modeling.split import split_frame
-from lab2prod.release.evaluate import evaluate
-from lab2prod.release.gate import GateDecision, decide
+from lab2prod.modeling.training import Trained, train_model
+from lab2prod.release.gate import GateDecision
+
+if TYPE_CHECKING:
+    from lab2prod.release.promotion import Release
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class RetrainConfig:
     threshold: float = 0.5
     gate_metric: str = ""  # "": the task's metric (roc_auc, or rmse)
     gate_tolerance: float = 0.0
+    gate_floors: dict[str, float] = field(default_factory=dict)  # as env.yaml's gate_floors
+    infra_rows: int = 1000  # rows the fresh-process infrastructure check scores
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Candidate:
     train: pd.DataFrame
     test: pd.DataFrame
     metrics: dict[str, float]
+    trained: Trained | None = None
 
 
 @dataclass
@@ -80,6 +85,7 @@ class RetrainOutcome:
     champion_version: str | None = None
     rows: int = 0
     candidate: Candidate | None = None
+    release: Release | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return the outcome as a JSON-ready mapping."""
@@ -165,42 +171,22 @@ def fit_candidate(window: pd.DataFrame, contract: Contract, config: RetrainConfi
         valid_size=0.0,
         seed=config.seed,
     )
-    columns = model_columns(contract)
-    model = build_estimator(
+    trained = train_model(
+        parts["train"],
+        contract,
         config.family,
-        contract.task,
-        columns["numeric"],
-        columns["categorical"],
-        params=config.model_params,
-        random_state=config.seed,
+        config.model_params,
+        seed=config.seed,
+        valid=parts["test"],
+        threshold=config.threshold,
     )
-    model.fit(model_frame(parts["train"], contract), target_vector(parts["train"], contract))
     return Candidate(
-        model=model,
+        model=trained.model,
         train=parts["train"],
         test=parts["test"],
-        metrics=measure(model, parts["test"], contract, config.threshold),
+        metrics=trained.metrics,
+        trained=trained,
     )
-
-
-def measure(
-    model: Any, frame: pd.DataFrame, contract: Contract, threshold: float
-) -> dict[str, float]:
-    """Return the task's metrics of `model` on the labelled rows of `frame`."""
-    return evaluate(
-        target_vector(frame, contract),
-        predict(model, model_frame(frame, contract), contract.task),
-        contract.task,
-        threshold,
-    )
-
-
-def gate_decision(
-    challenger: dict[str, float], champion: dict[str, float] | None, config: RetrainConfig
-) -> GateDecision:
-    """Return the release gate's verdict on a retrained challenger: the one decision both retraining paths use."""
-    metric = resolve_metric([{"valid_metrics": challenger}], config.gate_metric)
-    return decide(challenger, champion, metric, tolerance=config.gate_tolerance)
 
 
 # --- the edge: the lake, MLflow, the registry, the pipeline -------------------------------------------------------
@@ -240,65 +226,58 @@ def retrain_in_process(
     experiment_id: str,
     reasons: list[str],
 ) -> RetrainOutcome:
-    """Fit a challenger on `window`, log and register it, gate it against the champion on the same rows, move aliases."""
+    """Fit a challenger on `window`, log it, and release it through the one release path.
+
+    `lab2prod.release.promotion.release_challenger` registers it as challenger and judges it as
+    every model is judged: the floors (`config.gate_floors`), the champion measured on the same
+    held-out rows of the window, and the fresh-process infrastructure check before any alias moves.
+    """
     import mlflow
 
     from lab2prod import tracking
-    from lab2prod.modeling.estimators import trusted_types
-    from lab2prod.release import registry
+    from lab2prod.modeling.metrics import default_metric
+    from lab2prod.release.promotion import release_challenger
 
     candidate = fit_candidate(window, contract, config)
-    champion = registry.version_by_alias(model_name, registry.CHAMPION)
-    champion_metrics = None
-    if champion is not None:
-        old = tracking.load_sklearn_model(f"models:/{model_name}/{champion.version}")
-        champion_metrics = measure(old, candidate.test, contract, config.threshold)
-    decision = gate_decision(candidate.metrics, champion_metrics, config)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"retrain-{config.family}") as run:
-        mlflow.log_params(
-            {
-                "family": config.family,
-                "seed": config.seed,
-                "threshold": config.threshold,
-                "rows_train": len(candidate.train),
-                "window_rows": config.window_rows,
-                **{f"model.{k}": v for k, v in config.model_params.items()},
-            }
-        )
-        mlflow.log_metrics({f"test_{k}": v for k, v in candidate.metrics.items()})
-        if champion_metrics:
-            mlflow.log_metrics({f"champion_{k}": v for k, v in champion_metrics.items()})
-        mlflow.set_tags(
-            {
-                "retrain.reasons": "; ".join(reasons),
-                "dataset": contract.dataset,
-                **decision.as_tags(),
-            }
-        )
-        model_uri = tracking.log_sklearn_model(
-            candidate.model,
-            model_frame(candidate.train.head(50), contract),
-            trusted_types(config.family),
-            "predict_proba" if contract.task == "classification" else "predict",
-        )
-    version = registry.register(
-        model_uri, model_name, tags={"run_id": run.info.run_id, "origin": "retrain"}
+    run = tracking.log_training_run(
+        candidate.trained,
+        candidate.train,
+        contract,
+        run_name=f"retrain-{config.family}",
+        threshold=config.threshold,
+        counts={"rows_train": len(candidate.train), "window_rows": config.window_rows},
+        metrics={f"test_{k}": v for k, v in candidate.metrics.items()},
+        tags={"retrain.reasons": "; ".join(reasons)},
+        experiment_id=experiment_id,
     )
-    registry.set_alias(model_name, registry.CHALLENGER, version.version)
-    registry.tag_version(model_name, version.version, decision.as_tags())
-    if decision.promote:
-        registry.promote(model_name, version.version)
-    now = registry.version_by_alias(model_name, registry.CHAMPION)
+    release = release_challenger(
+        run.model_uri,
+        run.run_id,
+        model_name,
+        candidate.test,
+        contract,
+        metric=config.gate_metric or default_metric(contract.task),
+        floors=config.gate_floors,
+        tolerance=config.gate_tolerance,
+        threshold=config.threshold,
+        tags={"run_id": run.run_id, "origin": "retrain"},
+        infra_rows=config.infra_rows,
+    )
+    if release.decision.champion_metrics:
+        client = mlflow.MlflowClient()
+        for key, value in release.decision.champion_metrics.items():
+            client.log_metric(run.run_id, f"champion_{key}", value)
     return RetrainOutcome(
         retrained=True,
         reasons=reasons,
-        decision=decision,
+        decision=release.decision,
         model_name=model_name,
-        version=version.version,
-        run_id=run.info.run_id,
-        champion_version=now.version if now else None,
+        version=release.version,
+        run_id=run.run_id,
+        champion_version=release.champion_after,
         rows=len(window),
         candidate=candidate,
+        release=release,
     )
 
 
@@ -391,3 +370,64 @@ def retrain_with_pipeline(
         champion_version=registered.get("champion_version"),
         rows=len(window),
     )
+
+
+def run_retraining(
+    root: Path,
+    contract: Contract,
+    status_path: Path,
+    lake_dir: Path,
+    reports_dir: Path,
+    products_dir: Path,
+    config: RetrainConfig,
+    model_name: str,
+    experiment: str,
+    force: bool = False,
+    in_process: bool = False,
+    env_file: str | None = None,
+    say: Callable[[str], None] = print,
+) -> RetrainOutcome:
+    """Retrain when the monitoring status at `status_path` says it is due (or `force`), record it, re-render the report.
+
+    The pipeline path (default) runs the training pipeline on the newest labelled rows; `in_process`
+    trains here with `config`. Either way the model is released through the one release path, the
+    decision is appended to the monitoring history and ``<reports>/monitoring.html`` is written again.
+    """
+    from lab2prod.monitoring import history
+    from lab2prod.monitoring.report import render_monitoring
+
+    if not status_path.is_file():
+        raise MonitoringError(
+            f"{status_path} not found: run `lab2prod monitor` first (or pass --status)"
+        )
+    status = json.loads(status_path.read_text(encoding="utf-8"))
+    due, reasons = retrain_needed(status)
+    if force and not due:
+        due, reasons = True, ["forced with --force"]
+    if not due:
+        outcome = RetrainOutcome(retrained=False, reasons=reasons)
+    else:
+        window = newest_window(read_labelled(lake_dir, contract), config.window_rows)
+        say(f"retraining on the newest {len(window)} labelled rows: {'; '.join(reasons)}")
+        if in_process:
+            from lab2prod import tracking
+
+            experiment_id = tracking.connect(root, experiment)
+            outcome = retrain_in_process(
+                window, contract, config, model_name, experiment_id, reasons
+            )
+        else:
+            outcome = retrain_with_pipeline(
+                root, window, contract, lake_dir, products_dir, reasons, env_file=env_file
+            )
+    history_file = history.append_record(
+        history.history_path(lake_dir), outcome.record(str(status.get("batch_id")))
+    )
+    render_monitoring(
+        history.read_history(history_file),
+        status,
+        reports_dir / "monitoring.html",
+        float(status.get("drift_threshold", 0.25)),
+        str(history_file),
+    )
+    return outcome

@@ -46,9 +46,9 @@ import pandas as pd
 
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
-from lab2prod.modeling.features import model_frame, target_vector
-from lab2prod.modeling.metrics import classification_metrics
+from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
+from lab2prod.modeling.training import model_metrics
 from lab2prod.monitoring import history
 from lab2prod.monitoring.drift import DriftThresholds
 from lab2prod.monitoring.monitor import MonitorConfig, monitor_frame
@@ -116,11 +116,6 @@ def make_batch(pool: pd.DataFrame, contract: Contract, scenario: Scenario, k: in
     batch = pd.concat(parts, ignore_index=True)
     batch = batch.iloc[rng.permutation(len(batch))].reset_index(drop=True)
     return batch.assign(**{contract.id_column: [f"B{k:02d}-{i:05d}" for i in range(len(batch))]})
-
-
-def _auc(model: Any, frame: pd.DataFrame, contract: Contract, threshold: float) -> dict[str, float]:
-    scores = predict(model, model_frame(frame, contract), contract.task)
-    return classification_metrics(target_vector(frame, contract), scores, threshold)
 
 
 def run_simulation(
@@ -212,8 +207,8 @@ def run_simulation(
             )
             history.append_record(history_file, result.record())
             store_labelled(lake_dir, f"batch{k:02d}", batch, contract)
-            frozen_m = _auc(frozen, batch, contract, monitor.threshold)
-            loop_m = _auc(champion["model"], batch, contract, monitor.threshold)
+            frozen_m = model_metrics(frozen, batch, contract, monitor.threshold)
+            loop_m = model_metrics(champion["model"], batch, contract, monitor.threshold)
             row = {
                 "batch": k,
                 "intensity": round(scenario.intensity(k), 3),
@@ -280,6 +275,45 @@ def run_simulation(
         },
         "history": str(history_file),
     }
+
+
+def simulate_sources(
+    catalog: Any,
+    contract: Contract,
+    scenario: Scenario,
+    reports_dir: Path,
+    workdir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Ingest `catalog` into the simulation's own lake, replay it, write the report and its JSON.
+
+    Always the given sources (the bundled ones by default), never the project's lake: a retraining
+    build may have replaced its data. `workdir` keeps the simulation's lake and MLflow store
+    (a temporary folder when None). Returns the result and the paths written (report, json).
+    """
+    import tempfile
+
+    from lab2prod.data.contract import read_normalized
+    from lab2prod.data.ingest import ingest
+    from lab2prod.data.lake import atomic_write_json
+
+    say = progress or (lambda _: None)
+    with tempfile.TemporaryDirectory(prefix="lab2prod-sim-") as tmp:
+        work = Path(workdir) if workdir else Path(tmp)
+        say(f"ingesting {catalog.location} into {work / 'source-lake'}")
+        normalized = ingest(catalog, contract, work / "source-lake").normalized
+        data = read_normalized(str(normalized), contract)
+        result = run_simulation(data, contract, scenario, work, progress=progress)
+    reports_dir = Path(reports_dir)
+    report = render_simulation(result, reports_dir / "simulation.html")
+    saved = atomic_write_json(
+        reports_dir / "simulation.json",
+        {
+            **{k: v for k, v in result.items() if k != "table"},
+            "table": result["table"].to_dict("records"),
+        },
+    )
+    return result, {"report": report, "json": saved}
 
 
 def history_labelled(lake_dir: Path, contract: Contract) -> list[pd.DataFrame]:

@@ -11,18 +11,8 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
-from lab2prod.modeling.metrics import classification_metrics, regression_metrics
-
-
-def evaluate(
-    y_true: np.ndarray, prediction: np.ndarray, task: str, threshold: float = 0.5
-) -> dict[str, float]:
-    """Return the task's holdout metrics (probabilities of the positive class for classification)."""
-    if task == "classification":
-        return classification_metrics(y_true, prediction, threshold)
-    if task == "regression":
-        return regression_metrics(y_true, prediction)
-    raise ValueError(f"unknown task {task!r}: use 'classification' or 'regression'")
+# the one dispatch of metrics by task lives in modeling (pure); its old name here stays for the notebooks
+from lab2prod.modeling.metrics import task_metrics as evaluate
 
 
 def evaluation_plots(

@@ -79,6 +79,8 @@ def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
     import numpy as np
     import pandas as pd
 
+    if rows < 1:
+        raise SystemExit(f"--rows {rows}: the check scores at least 1 row")
     mlflow.set_tracking_uri(tracking_uri)
     start = time.perf_counter()
     model = mlflow.pyfunc.load_model(model_uri)

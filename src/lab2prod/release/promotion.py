@@ -15,10 +15,8 @@ import pandas as pd
 from lab2prod import tracking
 from lab2prod.data.contract import Contract
 from lab2prod.errors import RegistryError
-from lab2prod.modeling import features
-from lab2prod.modeling.predict import predict
+from lab2prod.modeling.training import model_metrics
 from lab2prod.release import gate, registry
-from lab2prod.release.evaluate import evaluate
 from lab2prod.release.infra_check import InfraCheck, infra_check
 
 
@@ -49,14 +47,6 @@ class Release:
         }
 
 
-def holdout_metrics(
-    model: Any, test: pd.DataFrame, contract: Contract, threshold: float
-) -> dict[str, float]:
-    """Return the task's metrics of `model` on the normalized `test` frame."""
-    scores = predict(model, features.model_frame(test, contract), contract.task)
-    return evaluate(features.target_vector(test, contract), scores, contract.task, threshold)
-
-
 def release_challenger(
     model_uri: str,
     run_id: str | None,
@@ -73,7 +63,7 @@ def release_challenger(
     """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass."""
     version = registry.register(model_uri, name, tags=tags)
     registry.set_alias(name, registry.CHALLENGER, version.version)
-    challenger_metrics = holdout_metrics(
+    challenger_metrics = model_metrics(
         tracking.load_sklearn_model(model_uri), test, contract, threshold
     )
     notes: list[str] = []
@@ -82,7 +72,7 @@ def release_challenger(
     if champion is not None:
         try:
             model = tracking.load_sklearn_model(f"models:/{name}/{champion.version}")
-            champion_metrics = holdout_metrics(model, test, contract, threshold)
+            champion_metrics = model_metrics(model, test, contract, threshold)
         except Exception as exc:  # noqa: BLE001 -- an obsolete champion must not block the release; it is recorded
             notes.append(
                 f"champion v{champion.version} cannot score this test split "

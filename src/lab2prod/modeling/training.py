@@ -1,0 +1,74 @@
+"""The one training function: fit a model of a family on a frame and measure it. Pure: no MLflow, no files.
+
+The train notebook (each grid cell), retraining, the simulation and the tests' fixtures all train
+through `train_model`; `model_metrics` is the one way to get a model's metrics on a labelled frame
+(the release gate, retraining, the simulation and the notebooks use it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from lab2prod.data.contract import Contract
+from lab2prod.modeling.estimators import build_estimator
+from lab2prod.modeling.features import model_columns, model_frame, target_vector
+from lab2prod.modeling.metrics import task_metrics
+from lab2prod.modeling.predict import predict
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A fitted model, how it was made, and its metrics on the validation rows ({} without any)."""
+
+    model: Any
+    family: str
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 42
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def model_metrics(
+    model: Any, frame: pd.DataFrame, contract: Contract, threshold: float = 0.5
+) -> dict[str, float]:
+    """Return the task's metrics of fitted `model` on the labelled rows of normalized `frame`."""
+    if contract.target not in frame.columns:
+        raise KeyError(f"the frame has no target column {contract.target!r}: metrics need labels")
+    return task_metrics(
+        target_vector(frame, contract),
+        predict(model, model_frame(frame, contract), contract.task),
+        contract.task,
+        threshold,
+    )
+
+
+def train_model(
+    train: pd.DataFrame,
+    contract: Contract,
+    family: str,
+    params: dict[str, Any] | None = None,
+    seed: int = 42,
+    valid: pd.DataFrame | None = None,
+    threshold: float = 0.5,
+) -> Trained:
+    """Return a model of `family` with `params` fitted on `train`, measured on `valid` when it has rows."""
+    if not len(train):
+        raise ValueError("no training rows: the training split is empty")
+    columns = model_columns(contract)
+    model = build_estimator(
+        family,
+        contract.task,
+        columns["numeric"],
+        columns["categorical"],
+        params=params,
+        random_state=seed,
+    )
+    model.fit(model_frame(train, contract), target_vector(train, contract))
+    metrics = (
+        model_metrics(model, valid, contract, threshold) if valid is not None and len(valid) else {}
+    )
+    return Trained(
+        model=model, family=family, params=dict(params or {}), seed=seed, metrics=metrics
+    )
