@@ -107,13 +107,14 @@ def test_single_file_catalog_by_suffix(tmp_path):
 def test_project_defaults_follow_env_yaml_and_the_contract_ingest_wrote(tmp_path):
     (tmp_path / "env.yaml").write_text(
         "dataset: houses\ncontract: data/contracts/houses.yaml\nlake: lake2\n"
-        "reports: out\nmodel_name: house-price\nexperiment: houses\n"
+        "reports: out\nmodel_name: house-price\nexperiment: houses\nproducts: built\n"
     )
     defaults = settings.project_defaults(tmp_path)
     assert defaults == {
         "contract": str(tmp_path / "data/contracts/houses.yaml"),
         "lake": "lake2",
         "reports": "out",
+        "products": "built",
         "model_name": "house-price",
         "experiment": "houses",
     }
@@ -123,3 +124,17 @@ def test_project_defaults_follow_env_yaml_and_the_contract_ingest_wrote(tmp_path
     written.parent.mkdir(parents=True)
     written.write_text("dataset: houses\n")
     assert settings.project_defaults(tmp_path)["contract"] == str(written)
+
+
+def test_gate_settings_are_the_env_files_and_only_what_it_sets(tmp_path):
+    (tmp_path / "env.yaml").write_text(
+        "gate_floors: {roc_auc: 0.7}\ngate_tolerance: 0.01\nseed: 3\n"
+    )
+    assert settings.gate_settings(tmp_path) == {
+        "gate_floors": {"roc_auc": 0.7},
+        "gate_tolerance": 0.01,
+    }
+    assert settings.gate_settings(tmp_path, "env.missing.yaml") == {}
+    (tmp_path / "env.bad.yaml").write_text("gate_floors: [0.7]\n")
+    with pytest.raises(ConfigError, match="gate_floors must map metric names to limits"):
+        settings.gate_settings(tmp_path, "env.bad.yaml")
