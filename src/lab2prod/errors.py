@@ -27,3 +27,7 @@ class IngestError(Lab2ProdError):
 
 class MonitoringError(Lab2ProdError):
     """A batch, its labels or the monitoring history cannot be used as given."""
+
+
+class StorageError(Lab2ProdError):
+    """A file cannot be written: the disk is full, a file-size limit, a permission."""

@@ -19,7 +19,8 @@ per core in every cell and fight over the cores).
 And it holds the project's build lock (`lock`, pipeline.yaml passes
 `{{root}}/.lab2prod-build.lock`) for the whole build: a second `ploomber build`
 of the same project says so in one line and waits for the first to finish, so
-two builds never interleave their writes into one lake or one registry. The
+two builds never interleave their writes into one lake or one registry; it then
+decides again what is outdated and runs only what the first left to do. The
 lock is an `flock` on an open file: the kernel drops it when the build ends,
 however it ends (SIGKILL included), so a killed build leaves no stale lock.
 """
@@ -51,7 +52,12 @@ class Parallel(_PloomberParallel):
                 threads  # inherited by the task processes and their kernels
             )
         try:
-            with project_lock(self.lock):
+            with project_lock(self.lock) as waited:
+                if waited:
+                    # the build that held the lock has changed the products: decide again what is
+                    # outdated, so this one runs only what is still left to do
+                    dag._clear_metadata()
+                    dag.render(force=False, show_progress=False)
                 return super().__call__(dag, show_progress)
         finally:
             if added:

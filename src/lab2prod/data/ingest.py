@@ -247,7 +247,18 @@ def write_contract(contract: Contract, lake_dir: str | Path) -> Path:
 def ingest(
     catalog: Catalog, contract: Contract, lake_dir: str | Path, day: dt.date | None = None
 ) -> IngestResult:
-    """Land, join and condition every source of `catalog`; write normalized, quarantine and a manifest."""
+    """Land, join and condition every source of `catalog`; write normalized, quarantine and a manifest.
+
+    All or nothing: when a write fails (a full disk), every file this ingest wrote, raw
+    landings included, is put back as it was, and the error names the file in one line.
+    """
+    with lake.all_or_nothing():
+        return _ingest(catalog, contract, lake_dir, day)
+
+
+def _ingest(
+    catalog: Catalog, contract: Contract, lake_dir: str | Path, day: dt.date | None
+) -> IngestResult:
     lake_dir = Path(lake_dir)
     day = day or dt.date.today()
     frames, entries, rejected = [], [], []

@@ -12,6 +12,8 @@ Zones under the lake folder:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -56,16 +58,75 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+# the files an `all_or_nothing` block has written so far: (target, hard link to its old bytes or None)
+_JOURNAL: contextvars.ContextVar[list[tuple[Path, Path | None]] | None] = contextvars.ContextVar(
+    "lake_journal", default=None
+)
+
+
+@contextlib.contextmanager
+def all_or_nothing():
+    """Keep every atomic write of the block, or none: a failure puts back each file as it was.
+
+    Each write still lands atomically; before it replaces a file, a hard link keeps the old
+    bytes (no copy, no space), so undoing is a rename that cannot fail for want of space.
+    Files and folders the block created are removed again.
+    """
+    journal: list[tuple[Path, Path | None]] = []
+    token = _JOURNAL.set(journal)
     try:
-        write(Path(tmp))
-        os.replace(tmp, path)
+        yield
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for target, backup in reversed(journal):
+            if backup is not None:
+                os.replace(backup, target)
+            elif target.is_dir():
+                with contextlib.suppress(OSError):
+                    target.rmdir()  # only when empty
+            else:
+                target.unlink(missing_ok=True)
+        raise
+    else:
+        for _, backup in journal:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+    finally:
+        _JOURNAL.reset(token)
+
+
+def _atomic(path: Path, write: Callable[[Path], None], mode: int | None = None) -> Path:
+    from lab2prod.errors import StorageError
+
+    path = Path(path)
+    journal = _JOURNAL.get()
+    if journal is not None:
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        journal.extend((p, None) for p in reversed(missing))
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        write(Path(tmp))
+        if mode is not None:
+            os.chmod(tmp, mode)
+        if journal is not None:
+            backup = None
+            if path.exists():
+                backup = Path(f"{tmp}.old")
+                os.link(path, backup)
+            journal.append((path, backup))
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise StorageError(
+            f"{path}: cannot write ({exc.strerror or exc}): free disk space "
+            "(or fix the folder's permissions) and run again"
+        ) from None
+    except BaseException:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
@@ -117,8 +178,7 @@ def land_raw(
     if target.exists() and sha256_file(target) != digest:
         target = folder / f"{Path(src).stem}.{digest[:12]}{Path(src).suffix}"
     if not target.exists():
-        atomic_copy(Path(src), target)
-        target.chmod(0o444)
+        _atomic(target, lambda tmp: shutil.copyfile(src, tmp), mode=0o444)
     return target, digest
 
 

@@ -1,0 +1,177 @@
+"""`ploomber build` under faults: SIGKILL at three points, then two builds at once, in one project.
+
+One small project (the sample env with a two-cell grid and 300 rows), built
+from scratch by killed builds: during a grid cell, during register (the moment
+a model version exists), right after register; each time the next build picks
+up from there, and the last one completes. Then nothing is half-written and
+the registry is consistent. Two builds started together: the second waits for
+the first in one line and finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from tests.conftest import BIN, build_env, copy_project, dag_steps, ploomber_build
+
+pytestmark = pytest.mark.integration
+MODEL = "credit-risk"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = copy_project(tmp_path_factory.mktemp("faults"))
+    env = yaml.safe_load((root / "env.test.yaml").read_text())
+    env.update(
+        sample_rows=300,
+        bootstrap_rounds=10,
+        importance_repeats=1,
+        grid=[
+            {"family": ["linear"], "model_params": [{}]},
+            {"family": ["hist_gradient_boosting"], "model_params": [{"max_depth": 2}]},
+        ],
+    )
+    (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    return root
+
+
+def _start(root: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "ploomber"), "build"],
+        cwd=root,
+        env=build_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the kill reaches the kernels and task processes
+    )
+
+
+def _kill_when(build: subprocess.Popen, ready, what: str, timeout: float = 600) -> None:
+    """SIGKILL the build's whole process group as soon as `ready()` is true."""
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            if build.poll() is not None:
+                out, err = build.communicate()
+                pytest.fail(f"the build ended before {what}: {out[-1500:]}{err[-1500:]}")
+            assert time.monotonic() < deadline, f"never reached {what}"
+            time.sleep(0.02)
+    finally:
+        os.killpg(build.pid, signal.SIGKILL)
+        build.communicate()
+
+
+def _ran(stdout: str) -> dict[str, bool]:
+    """Which tasks a `ploomber build` ran, from the table it prints."""
+    return {
+        m.group(1): m.group(2) == "True"
+        for m in re.finditer(r"^([\w-]+)\s+(True|False)\s", stdout, flags=re.MULTILINE)
+    }
+
+
+def _versions(root: Path) -> int:
+    db = root / "mlflow.db"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("SELECT count(*) FROM model_versions").fetchone()[0]
+    except sqlite3.Error:  # not created yet, or locked by the writer this instant
+        return 0
+
+
+def _no_half_written_products(root: Path) -> None:
+    leftovers = [
+        p for folder in ("data/lake", "products", "reports") for p in (root / folder).rglob("*.tmp")
+    ]
+    assert leftovers == [], leftovers
+    for book in (root / "products/notebooks").glob("*.ipynb"):
+        nbformat.read(book, as_version=4)  # every executed notebook is whole
+    for summary in (root / "products").glob("*.json"):
+        json.loads(summary.read_text())
+    for table in (root / "data/lake").rglob("*.csv"):
+        pd.read_csv(table)
+
+
+def _registry_is_consistent(root: Path) -> str:
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    tags = champion.tags
+    assert tags["gate.decision"] == "promote" and tags["infra.ok"] == "true", tags
+    files = Path(
+        client.get_model_version_download_uri(MODEL, champion.version).removeprefix("file://")
+    )
+    assert (files / "MLmodel").is_file() and any(files.rglob("*.skops")), sorted(files.rglob("*"))
+    return champion.version
+
+
+def test_killed_builds_resume_and_leave_nothing_half_written(project):
+    started = time.perf_counter()
+    # 1. during a grid cell: the split is done and a train notebook is running
+    _kill_when(
+        _start(project),
+        lambda: (
+            (project / "products/start.json").exists()
+            and any((project / "products/notebooks").glob("train-*.ipynb"))
+        ),
+        "a grid cell",
+    )
+    assert not (project / "products/select.json").exists()
+    assert _versions(project) == 0
+    # 2. during register: a model version exists, its gate has not run
+    _kill_when(_start(project), lambda: _versions(project) > 0, "register")
+    assert not (project / "products/register.json").exists()
+    # 3. between register and report
+    _kill_when(
+        _start(project), lambda: (project / "products/register.json").exists(), "the report step"
+    )
+    # then a build completes, running only what the kills left undone
+    ran = ploomber_build(project)
+    assert ran["report"] and not ran["ingest"] and not ran["split"], ran
+    _no_half_written_products(project)
+    champion = _registry_is_consistent(project)
+    registered = json.loads((project / "products/register.json").read_text())
+    assert str(registered["champion_version"]) == str(champion)
+    # and the build after it has nothing to do
+    assert set(dag_steps(project, ["status"])[0].values()) == {"Skipped"}
+    print(f"kills and resumed builds: {time.perf_counter() - started:.0f} s")
+
+
+def test_two_builds_at_once_the_second_waits_in_one_line(project):
+    if not (project / "products/report.json").exists():
+        pytest.skip("needs the completed build of the test before")
+    # something for the first build to do: the report notebook changed
+    dag_steps(project, ["append:notebooks/report.ipynb"])
+    lock = project / ".lab2prod-build.lock"
+    first = _start(project)
+    deadline = time.monotonic() + 300
+    while f"pid {first.pid}," not in (lock.read_text() if lock.exists() else ""):
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline, "the first build never took the lock"
+        time.sleep(0.02)
+    second = _start(project)
+    out1, err1 = first.communicate(timeout=600)
+    first_done = time.monotonic()
+    out2, err2 = second.communicate(timeout=600)
+    assert first.returncode == 0 and second.returncode == 0, err1[-1500:] + err2[-1500:]
+    waiting = [line for line in err2.splitlines() if "another build of this project holds" in line]
+    assert len(waiting) == 1 and f"pid {first.pid}" in waiting[0], err2[-1500:]
+    assert _ran(out1)["report"], out1[-1500:]
+    # the second started only after the first ended: it found everything built
+    assert not any(_ran(out2).values()), out2[-1500:]
+    assert time.monotonic() >= first_done
+    _registry_is_consistent(project)
