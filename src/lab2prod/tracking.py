@@ -21,8 +21,8 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
-from mlflow.types.schema import ColSpec, Schema
 from mlflow.tracking import MlflowClient
+from mlflow.types.schema import ColSpec, Schema
 
 from lab2prod import settings
 
