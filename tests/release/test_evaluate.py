@@ -90,3 +90,23 @@ def test_permutation_importance_ranks_the_informative_column_first_and_is_seeded
         == "signal"
     )
     assert importance_plot(table).axes[0].get_title() == "Permutation importance (test)"
+
+
+def test_the_classification_plots_name_the_classes():
+    rng = np.random.default_rng(3)
+    pred = rng.normal(size=200)
+    figures = evaluation_plots(
+        (pred > 0).astype(int), 1 / (1 + np.exp(-pred)), "classification", classes=("good", "bad")
+    )
+    confusion = figures["confusion"].axes[0]
+    assert [t.get_text() for t in confusion.get_xticklabels()] == ["good", "bad"]
+    assert confusion.get_title().endswith("positive label: bad")
+    assert "positive label: bad" in figures["roc"].axes[0].get_title()
+
+
+def test_class_names_need_two_labels_and_a_positive_one():
+    from lab2prod.release.evaluate import class_names
+
+    assert class_names(("bad", "good"), "bad") == ("good", "bad")
+    assert class_names(("a", "b", "c"), "a") is None
+    assert class_names(("bad", "good"), "ugly") is None

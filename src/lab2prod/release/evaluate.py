@@ -15,35 +15,58 @@ from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocC
 from lab2prod.modeling.metrics import task_metrics as evaluate
 
 
+def class_names(labels: tuple[str, ...] | None, positive: str | None) -> tuple[str, str] | None:
+    """Return (negative, positive) class names of a binary target, or None when they are not two."""
+    if not labels or positive is None or len(labels) != 2 or positive not in labels:
+        return None
+    return (next(label for label in labels if label != positive), positive)
+
+
 def evaluation_plots(
-    y_true: np.ndarray, prediction: np.ndarray, task: str, threshold: float = 0.5
+    y_true: np.ndarray,
+    prediction: np.ndarray,
+    task: str,
+    threshold: float = 0.5,
+    classes: tuple[str, str] | None = None,
 ) -> dict[str, plt.Figure]:
-    """Return the task's evaluation figures by name (ROC, PR, calibration, confusion; or fit and residuals)."""
+    """Return the task's evaluation figures by name (ROC, PR, calibration, confusion; or fit and residuals).
+
+    `classes` (negative, positive) names the classes that `y_true`'s 0 and 1 stand for.
+    """
     figures: dict[str, plt.Figure] = {}
     if task == "classification":
+        negative, positive = classes or ("0", "1")
+        about = f"\npositive label: {positive}"
         fig, ax = plt.subplots(figsize=(4.5, 4))
         RocCurveDisplay.from_predictions(y_true, prediction, ax=ax, name="model")
         ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
-        ax.set_title("ROC curve (test)")
+        ax.set_title("ROC curve (test)" + about)
         figures["roc"] = fig
         fig, ax = plt.subplots(figsize=(4.5, 4))
         PrecisionRecallDisplay.from_predictions(y_true, prediction, ax=ax, name="model")
-        ax.set_title("Precision-recall (test)")
+        ax.set_title("Precision-recall (test)" + about)
         figures["pr"] = fig
         fig, ax = plt.subplots(figsize=(4.5, 4))
         frac, mean = calibration_curve(y_true, prediction, n_bins=10, strategy="quantile")
         ax.plot(mean, frac, marker="o", label="model")
         ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect")
         ax.set(
-            xlabel="predicted probability", ylabel="observed frequency", title="Calibration (test)"
+            xlabel=f"predicted probability of {positive}",
+            ylabel=f"observed share of {positive}",
+            title="Calibration (test)" + about,
         )
         ax.legend()
         figures["calibration"] = fig
         fig, ax = plt.subplots(figsize=(4.5, 4))
         ConfusionMatrixDisplay.from_predictions(
-            y_true, (np.asarray(prediction) >= threshold).astype(int), ax=ax, colorbar=False
+            y_true,
+            (np.asarray(prediction) >= threshold).astype(int),
+            labels=[0, 1],
+            display_labels=[negative, positive],
+            ax=ax,
+            colorbar=False,
         )
-        ax.set_title(f"Confusion at threshold {threshold}")
+        ax.set_title(f"Confusion at threshold {threshold:g}" + about)
         figures["confusion"] = fig
     else:
         fig, ax = plt.subplots(figsize=(4.5, 4))

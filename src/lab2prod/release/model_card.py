@@ -49,7 +49,7 @@ def default_limitations(contract: Contract, facts: dict[str, Any]) -> list[str]:
     if small:
         out.append("No metrics for slices too small or single-class: " + ", ".join(small[:8]) + ".")
     out.append(
-        f"Valid only for data meeting the contract {contract.origin}; rows outside it are quarantined, not scored."
+        f"Valid only for data meeting the contract {facts['data']['contract']}; rows outside it are quarantined, not scored."
     )
     if contract.task == "classification":
         out.append(
@@ -63,6 +63,27 @@ def default_limitations(contract: Contract, facts: dict[str, Any]) -> list[str]:
     return out
 
 
+def pipeline_dag(products: Path, pipeline: dict[str, Any]) -> dict[str, Any]:
+    """Return the DAG picture of the parsed `pipeline` (a data URI) and each task's status in the last build.
+
+    The previous report's summary (products/report.json) dates the previous build: a task that
+    finished after it ran in this build, the others were up to date.
+    """
+    from lab2prod.reporting.dag import pipeline_picture
+    from lab2prod.reporting.render import figure_data_uri
+
+    previous = Path(products) / "report.json"
+    started = (
+        dt.datetime.fromtimestamp(previous.stat().st_mtime, dt.UTC) if previous.exists() else None
+    )
+    fig, tasks = pipeline_picture(pipeline, Path(products) / "notebooks", started, running="report")
+    import matplotlib.pyplot as plt
+
+    uri = figure_data_uri(fig)
+    plt.close(fig)
+    return {"figure": uri, "tasks": tasks}
+
+
 def build_facts(
     products: Path,
     contract: Contract,
@@ -71,8 +92,14 @@ def build_facts(
     intended_use: str = "",
     limitations: list[str] | None = None,
     lake_file: Path | None = None,
+    pipeline: dict[str, Any] | None = None,
+    root: Path | None = None,
 ) -> dict[str, Any]:
-    """Return everything the report and the model card show, read from the step summaries in `products`."""
+    """Return everything the report and the model card show, read from the step summaries in `products`.
+
+    With `pipeline` (the parsed pipeline.yaml) the facts hold its DAG picture; with `root` the
+    contract's path is shown relative to the project.
+    """
     products = Path(products)
     ingest, validate = _read(products, "ingest"), _read(products, "validate")
     chosen, evaluation, release = (
@@ -103,7 +130,7 @@ def build_facts(
             "period": _period(
                 products, contract, normalized if normalized and normalized.exists() else None
             ),
-            "contract": contract.origin,
+            "contract": _relative(contract.origin, root),
             "target": contract.target,
             "columns": contract_to_dict(contract).get("columns", {}),
         },
@@ -128,12 +155,32 @@ def build_facts(
             "version": release.get("version"),
             "champion_version": release.get("champion_version"),
             "commit": commit,
-            "tracking_uri": tracking_uri,
+            "tracking_uri": _relative_uri(tracking_uri, root),
             "model_uri": chosen.get("model_uri"),
         },
     }
     facts["limitations"] = list(limitations or []) + default_limitations(contract, facts)
+    facts["dag"] = pipeline_dag(products, pipeline) if pipeline else None
     return facts
+
+
+def _relative_uri(uri: str | None, root: Path | None) -> str | None:
+    """Return a SQLite store's URI with its path relative to the project when it lies inside it."""
+    if uri and uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///") :]
+        shown = _relative(path, root)
+        return uri if shown == path else f"sqlite:///{shown} (in the project folder)"
+    return uri
+
+
+def _relative(path: str | None, root: Path | None) -> str | None:
+    """Return `path` relative to the project `root` when it lies inside it (else unchanged)."""
+    if not path or root is None:
+        return path
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return path
 
 
 def write_reports(facts: dict[str, Any], reports: Path) -> dict[str, Path]:

@@ -99,6 +99,9 @@ def release_challenger(
     if notes:
         version_tags["gate.notes"] = "; ".join(notes)
     registry.tag_version(name, version.version, version_tags)
+    registry.describe(
+        name, version.version, release_description(decision, champion.version if champion else None)
+    )
     if run_id:
         client = mlflow.MlflowClient()
         for key, value in version_tags.items():
@@ -114,6 +117,29 @@ def release_challenger(
         champion_before=champion.version if champion else None,
         champion_after=after.version if after else None,
         notes=tuple(notes),
+    )
+
+
+MODEL_CARD = "reports/model_card.html"
+
+
+def release_description(decision: gate.GateDecision, champion_version: str | None) -> str:
+    """Return the gate's verdict in one sentence and where the model card is: the version's description."""
+    if decision.promote:
+        against = (
+            f" against champion v{champion_version}'s {decision.champion:.4f}"
+            if decision.champion is not None
+            else " (there was no champion)"
+        )
+        verdict = (
+            f"Promoted to champion by the release gate: {decision.metric} "
+            f"{decision.challenger:.4f}{against}, every floor met, loaded and scored in a fresh process."
+        )
+    else:
+        verdict = "Not promoted by the release gate: " + "; ".join(decision.reasons) + "."
+    return (
+        f"{verdict} Model card: {MODEL_CARD} of the build that registered it "
+        "(also stored with the build's MLflow run, artifact reports/model_card.html)."
     )
 
 

@@ -67,6 +67,36 @@ def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
         client.set_model_version_tag(name, str(version), key, str(value))
 
 
+def describe(name: str, version: str, text: str) -> None:
+    """Set the description of version `version` of `name`: what the MLflow UI shows above its tags."""
+    try:
+        MlflowClient().update_model_version(name, str(version), description=text)
+    except MlflowException as exc:
+        raise RegistryError(
+            f"cannot describe model {name!r} version {version}: {exc.message}"
+        ) from None
+
+
+def add_to_description(name: str, version: str, line: str) -> None:
+    """Append `line` to the description of version `version` of `name` (its history of alias moves)."""
+    try:
+        old = MlflowClient().get_model_version(name, str(version)).description or ""
+    except MlflowException:
+        raise RegistryError(
+            f"model {name!r} has no version {version}: list them in the MLflow UI"
+        ) from None
+    describe(name, version, f"{old.rstrip()}\n\n{line}" if old.strip() else line)
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return "unknown user"
+
+
 def _stamp() -> str:
     import datetime as dt
 
@@ -89,16 +119,24 @@ def promote_by_hand(
             f"model {name!r} has no version {version}: list them in the MLflow UI"
         ) from None
     old = promote(name, str(version))
-    stamp = _stamp()
+    stamp, who = _stamp(), _who()
     tag_version(
         name,
         str(version),
         {
             "release.action": action,
             "release.reason": reason,
+            "release.by": who,
             "release.at": stamp,
             "release.replaced": old.version if old else "none",
         },
+    )
+    # the description is what the MLflow UI shows first: who moved `champion`, when and why
+    add_to_description(
+        name,
+        str(version),
+        f"{stamp}: made champion by {who} ({action}): {reason}"
+        + (f" (replaced v{old.version})" if old else ""),
     )
     if old is not None:
         tag_version(
@@ -109,6 +147,11 @@ def promote_by_hand(
                 "release.demoted_reason": reason,
                 "release.demoted_at": stamp,
             },
+        )
+        add_to_description(
+            name,
+            old.version,
+            f"{stamp}: champion passed to v{version} by {who} ({action}): {reason}",
         )
     return old
 

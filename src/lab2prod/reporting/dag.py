@@ -1,0 +1,191 @@
+"""The pipeline's DAG as a picture: each task with its status and duration in the last build.
+
+The tasks and their edges come from `pipeline.yaml` (read by settings.py and handed over as a dict);
+each task's status and duration come from its executed notebook (`products/notebooks/<task>.ipynb`,
+whose papermill metadata records start, end, duration and whether it raised). networkx lays the
+graph out in layers, matplotlib draws it. Nothing here knows Ploomber.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+RAN, UP_TO_DATE, FAILED, NOT_RUN, RUNNING = "ran", "up to date", "failed", "not run", "running"
+COLORS = {
+    RAN: "#c8e6c9",
+    UP_TO_DATE: "#e0e0e0",
+    FAILED: "#ffcdd2",
+    NOT_RUN: "#ffffff",
+    RUNNING: "#bbdefb",
+}
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """One task of the last build: its status, when it finished and how long it took."""
+
+    name: str
+    status: str
+    seconds: float | None = None
+    finished: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The text of its box: name, then status and duration (one decimal)."""
+        took = f", {self.seconds:.1f} s" if self.seconds is not None else ""
+        return f"{self.name}\n{self.status}{took}"
+
+
+def task_graph(spec: dict[str, Any], executed: list[str]) -> nx.DiGraph:
+    """Return the DAG of a parsed `pipeline.yaml`: a grid task ("train-") becomes its executed cells.
+
+    `executed` names the tasks that left an executed notebook (train-0, train-1, ...); a grid task
+    with none stays one node named "train-*". Raises ValueError naming a task whose upstream is unknown.
+    """
+    graph = nx.DiGraph()
+    expanded: dict[str, list[str]] = {}
+    for task in spec.get("tasks", []):
+        name = task.get("name") or Path(task["source"]).stem
+        if "grid" in task:
+            cells = sorted(
+                (e for e in executed if re.fullmatch(re.escape(name) + r"\d+", e)),
+                key=lambda e: int(e[len(name) :]),
+            )
+            expanded[name] = cells or [f"{name}*"]
+        else:
+            expanded[name] = [name]
+    for task in spec.get("tasks", []):
+        name = task.get("name") or Path(task["source"]).stem
+        for node in expanded[name]:
+            graph.add_node(node)
+            for up in task.get("upstream", []) or []:
+                matches = [
+                    n
+                    for key, nodes in expanded.items()
+                    if key == up or (up.endswith("*") and key.startswith(up[:-1]))
+                    for n in nodes
+                ]
+                if not matches:
+                    raise ValueError(
+                        f"pipeline.yaml: task {name!r} names upstream {up!r}, which is no task"
+                    )
+                graph.add_edges_from((m, node) for m in matches)
+    return graph
+
+
+def _papermill(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def task_statuses(
+    graph: nx.DiGraph, executed_dir: Path, build_started: dt.datetime | None, running: str | None
+) -> dict[str, TaskStatus]:
+    """Return each task's status from its executed notebook in `executed_dir`.
+
+    A task that finished after `build_started` ran in this build; one that finished before is up to
+    date (Ploomber skipped it); `running` is the task drawing the picture.
+    """
+    out = {}
+    for name in graph.nodes:
+        if name == running:
+            out[name] = TaskStatus(name, RUNNING)
+            continue
+        meta = _papermill(Path(executed_dir) / f"{name}.ipynb")
+        if not meta:
+            out[name] = TaskStatus(name, NOT_RUN)
+            continue
+        end = meta.get("end_time")
+        finished = dt.datetime.fromisoformat(end) if end else None
+        if meta.get("exception"):
+            status = FAILED
+        elif build_started is None or finished is None or finished >= build_started:
+            status = RAN
+        else:
+            status = UP_TO_DATE
+        seconds = meta.get("duration")
+        out[name] = TaskStatus(
+            name,
+            status,
+            seconds=None if seconds is None else float(seconds),
+            finished=None if finished is None else finished.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        )
+    return out
+
+
+def dag_figure(graph: nx.DiGraph, statuses: dict[str, TaskStatus]):
+    """Return a matplotlib figure of `graph` left to right, each box coloured by its task's status."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    for layer, nodes in enumerate(nx.topological_generations(graph)):
+        for node in nodes:
+            graph.nodes[node]["layer"] = layer
+    layers = max((d["layer"] for _, d in graph.nodes(data=True)), default=0) + 1
+    tallest = max(
+        (sum(1 for _, d in graph.nodes(data=True) if d["layer"] == i) for i in range(layers)),
+        default=1,
+    )
+    pos = nx.multipartite_layout(graph, subset_key="layer", align="vertical", scale=1)
+    fig, ax = plt.subplots(figsize=(max(8.0, 1.45 * layers), max(2.6, 1.0 * tallest + 1.2)))
+    nx.draw_networkx_edges(
+        graph, pos, ax=ax, arrows=True, arrowsize=12, edge_color="#888", node_size=2600
+    )
+    for node, (x, y) in pos.items():
+        status = statuses[node]
+        ax.text(
+            x,
+            y,
+            status.label,
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox={
+                "boxstyle": "round,pad=0.4",
+                "facecolor": COLORS[status.status],
+                "edgecolor": "#555",
+            },
+        )
+    ax.legend(
+        handles=[
+            Patch(facecolor=c, edgecolor="#555", label=s)
+            for s, c in COLORS.items()
+            if any(t.status == s for t in statuses.values())
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=5,
+        frameon=False,
+        fontsize=8,
+    )
+    ax.set_axis_off()
+    ax.margins(x=0.08, y=0.2)
+    fig.tight_layout()
+    return fig
+
+
+def pipeline_picture(
+    spec: dict[str, Any],
+    executed_dir: Path,
+    build_started: dt.datetime | None = None,
+    running: str | None = None,
+) -> tuple[Any, list[TaskStatus]]:
+    """Return (figure, statuses in pipeline order) of the pipeline `spec` as its notebooks last ran."""
+    executed_dir = Path(executed_dir)
+    executed = sorted(p.stem for p in executed_dir.glob("*.ipynb"))
+    graph = task_graph(spec, executed)
+    statuses = task_statuses(graph, executed_dir, build_started, running)
+    order = list(nx.topological_sort(graph))
+    return dag_figure(graph, statuses), [statuses[n] for n in order]

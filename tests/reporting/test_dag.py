@@ -1,0 +1,68 @@
+"""The DAG picture: tasks and edges from a parsed pipeline.yaml, status and duration from the executed notebooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from lab2prod.reporting.dag import (
+    FAILED,
+    NOT_RUN,
+    RAN,
+    RUNNING,
+    UP_TO_DATE,
+    pipeline_picture,
+    task_graph,
+)
+
+SPEC = {
+    "tasks": [
+        {"source": "notebooks/split.ipynb", "name": "split"},
+        {
+            "source": "notebooks/train.ipynb",
+            "name": "train-",
+            "upstream": ["split"],
+            "grid": "{{grid}}",
+        },
+        {"source": "notebooks/select.ipynb", "name": "select", "upstream": ["train-*"]},
+        {"source": "notebooks/report.ipynb", "name": "report", "upstream": ["select"]},
+    ]
+}
+
+
+def executed(folder, name, end, duration, exception=None):
+    meta = {"papermill": {"end_time": end, "duration": duration, "exception": exception}}
+    (folder / f"{name}.ipynb").write_text(json.dumps({"cells": [], "metadata": meta}))
+
+
+def test_a_grid_task_becomes_its_executed_cells():
+    graph = task_graph(SPEC, ["split", "train-0", "train-1", "train-10"])
+    assert set(graph.predecessors("select")) == {"train-0", "train-1", "train-10"}
+    assert list(graph.successors("split")) == ["train-0", "train-1", "train-10"]
+    assert "train-*" in task_graph(SPEC, [])
+
+
+def test_an_unknown_upstream_is_named():
+    spec = {"tasks": [{"source": "a.ipynb", "name": "a", "upstream": ["nowhere"]}]}
+    with pytest.raises(ValueError, match="task 'a' names upstream 'nowhere', which is no task"):
+        task_graph(spec, [])
+
+
+def test_each_task_gets_its_status_and_duration(tmp_path):
+    executed(tmp_path, "split", "2026-12-01T07:00:00.000000+00:00", 3.04)
+    executed(tmp_path, "train-0", "2026-12-01T08:00:00.000000+00:00", 12.25)
+    executed(tmp_path, "train-1", "2026-12-01T08:00:01.000000+00:00", 1.0, exception=True)
+    started = dt.datetime(2026, 12, 1, 7, 30, tzinfo=dt.UTC)
+    fig, tasks = pipeline_picture(SPEC, tmp_path, started, running="report")
+    by_name = {t.name: t for t in tasks}
+    assert tasks[0].name == "split" and tasks[-1].name == "report"
+    assert (by_name["split"].status, by_name["split"].label) == (
+        UP_TO_DATE,
+        "split\nup to date, 3.0 s",
+    )
+    assert (by_name["train-0"].status, by_name["train-0"].seconds) == (RAN, 12.25)
+    assert by_name["train-1"].status == FAILED
+    assert (by_name["select"].status, by_name["report"].status) == (NOT_RUN, RUNNING)
+    assert fig.axes[0].texts  # one box per task
