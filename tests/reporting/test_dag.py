@@ -60,7 +60,7 @@ def test_each_task_gets_its_status_and_duration(tmp_path):
     assert tasks[0].name == "split" and tasks[-1].name == "report"
     assert (by_name["split"].status, by_name["split"].label) == (
         UP_TO_DATE,
-        "split\nup to date, 3.0 s",
+        "split\nup to date\n3.0 s",
     )
     assert (by_name["train-0"].status, by_name["train-0"].seconds) == (RAN, 12.25)
     assert by_name["train-1"].status == FAILED

@@ -38,8 +38,8 @@ class TaskStatus:
 
     @property
     def label(self) -> str:
-        """The text of its box: name, then status and duration (one decimal)."""
-        took = f", {self.seconds:.1f} s" if self.seconds is not None else ""
+        """The text of its box: name, status, then duration (one decimal)."""
+        took = f"\n{self.seconds:.1f} s" if self.seconds is not None else ""
         return f"{self.name}\n{self.status}{took}"
 
 
@@ -130,16 +130,15 @@ def dag_figure(graph: nx.DiGraph, statuses: dict[str, TaskStatus]):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    for layer, nodes in enumerate(nx.topological_generations(graph)):
-        for node in nodes:
-            graph.nodes[node]["layer"] = layer
-    layers = max((d["layer"] for _, d in graph.nodes(data=True)), default=0) + 1
-    tallest = max(
-        (sum(1 for _, d in graph.nodes(data=True) if d["layer"] == i) for i in range(layers)),
-        default=1,
-    )
-    pos = nx.multipartite_layout(graph, subset_key="layer", align="vertical", scale=1)
-    fig, ax = plt.subplots(figsize=(max(8.0, 1.45 * layers), max(2.6, 1.0 * tallest + 1.2)))
+    # layers left to right (networkx's topological generations), each layer's tasks in name order
+    generations = [sorted(nodes) for nodes in nx.topological_generations(graph)]
+    pos = {
+        node: (float(layer), (len(nodes) - 1) / 2 - i)
+        for layer, nodes in enumerate(generations)
+        for i, node in enumerate(nodes)
+    }
+    tallest = max((len(nodes) for nodes in generations), default=1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(generations)), 0.95 * tallest + 1.2))
     nx.draw_networkx_edges(
         graph, pos, ax=ax, arrows=True, arrowsize=12, edge_color="#888", node_size=2600
     )
@@ -151,7 +150,7 @@ def dag_figure(graph: nx.DiGraph, statuses: dict[str, TaskStatus]):
             status.label,
             ha="center",
             va="center",
-            fontsize=8,
+            fontsize=9,
             bbox={
                 "boxstyle": "round,pad=0.4",
                 "facecolor": COLORS[status.status],
