@@ -76,3 +76,26 @@ def test_model_frame_gives_scikit_learn_object_text_with_nan_for_missing(contrac
         "home"
     ]
     assert empty.isna().all() and empty.dtype == object
+
+
+def test_multiclass_target_is_the_label_code_and_every_label_must_train(contract_dict):
+    import numpy as np
+    import pandas as pd
+
+    from lab2prod.data.contract import contract_from_dict
+    from lab2prod.modeling.features import check_classes, is_multiclass, target_vector
+
+    spec = {**contract_dict, "target": {"name": "y", "labels": ["low", "mid", "high"]}}
+    spec["columns"] = {
+        **spec["columns"],
+        "y": {"type": "category", "categories": ["low", "mid", "high"]},
+    }
+    three = contract_from_dict(spec)
+    assert is_multiclass(three) and not is_multiclass(contract_from_dict(contract_dict))
+    y = target_vector(pd.DataFrame({"y": ["high", "low", "mid", "high"]}), three)
+    assert y.tolist() == [2, 0, 1, 2] and y.dtype == np.int64
+    with pytest.raises(ValueError, match="row 1: label 'top' is not one of"):
+        target_vector(pd.DataFrame({"y": ["low", "top"]}), three)
+    check_classes(y, three)
+    with pytest.raises(ValueError, match="label\\(s\\) 'mid' have no row in the training split"):
+        check_classes(np.array([0, 2, 2]), three)

@@ -135,3 +135,32 @@ def test_bad_inputs_are_refused(credit_halves):
         drift_report(reference.drop(columns=["Age"]), batch, contract)
     with pytest.raises(MonitoringError, match="unknown drift threshold"):
         DriftThresholds.from_dict({"share": 0.3})
+
+
+def test_class_mix_drift_of_multiclass_probabilities():
+    from lab2prod.monitoring.drift import prediction_drift
+
+    rng = np.random.default_rng(3)
+
+    def proba(shares, n=600):
+        codes = rng.choice(3, size=n, p=shares)
+        return np.eye(3)[codes] * 0.7 + 0.1
+
+    limits, names = DriftThresholds(), ["a", "b", "c"]
+    same = prediction_drift(proba([0.4, 0.4, 0.2]), proba([0.4, 0.4, 0.2]), None, limits, names)
+    assert same["kind"] == "class_mix" and not same["drifted"]
+    moved = prediction_drift(proba([0.4, 0.4, 0.2]), proba([0.1, 0.3, 0.6]), None, limits, names)
+    assert moved["drifted"] and moved["batch_mix"]["c"] > 0.5 > moved["reference_mix"]["c"]
+    assert sum(moved["batch_mix"].values()) == pytest.approx(1.0)
+    with pytest.raises(MonitoringError, match="do not match: score both with the same model"):
+        prediction_drift(proba([0.4, 0.4, 0.2]), proba([0.4, 0.4, 0.2])[:, :2], None, limits, names)
+
+
+def test_class_mix_drift_raises_an_alert(credit_halves):
+    contract, reference, batch = credit_halves
+    rng = np.random.default_rng(4)
+    ref = np.eye(3)[rng.choice(3, size=len(reference), p=[0.5, 0.3, 0.2])]
+    cur = np.eye(3)[rng.choice(3, size=len(batch), p=[0.1, 0.2, 0.7])]
+    report = drift_report(reference, batch, contract, None, ref, cur, None, classes=["x", "y", "z"])
+    assert report.prediction["drifted"]
+    assert any(a.startswith("prediction drift: class mix x ") for a in report.alerts)

@@ -110,3 +110,37 @@ def test_class_names_need_two_labels_and_a_positive_one():
     assert class_names(("bad", "good"), "bad") == ("good", "bad")
     assert class_names(("a", "b", "c"), "a") is None
     assert class_names(("bad", "good"), "ugly") is None
+
+
+@pytest.fixture
+def wine_scored():
+    """A multiclass model of scikit-learn's bundled wine table: test codes and (n, 3) probabilities."""
+    from sklearn.datasets import load_wine
+
+    x, y = load_wine(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=5000).fit(x.iloc[::2], y.iloc[::2])
+    return model, x.iloc[1::2], y.iloc[1::2].to_numpy(), model.predict_proba(x.iloc[1::2])
+
+
+def test_multiclass_intervals_slices_importance_and_plots(wine_scored):
+    model, x, y, proba = wine_scored
+    intervals = bootstrap_intervals(y, proba, "classification", rounds=30, seed=1)
+    assert set(intervals) == {"roc_auc", "log_loss", "brier", "f1_macro", "accuracy"}
+    for value in intervals.values():
+        assert value["low"] <= value["value"] <= value["high"]
+    # a slice missing a class keeps its size but gets no metrics
+    group = np.where(y == 2, "only-2", np.where(np.arange(len(y)) % 2, "a", "b"))
+    rows = {
+        r["value"]: r for r in slice_metrics(pd.DataFrame({"g": group}), y, proba, "classification")
+    }
+    assert "roc_auc" not in rows["only-2"] and rows["only-2"]["rows"] == int((y == 2).sum())
+    table = importance_table(model, x, y, "classification", repeats=1)
+    assert table[0]["importance"] > 0 and len(table) == x.shape[1]
+    figures = evaluation_plots(
+        y, proba, "classification", classes=["barolo", "grignolino", "barbera"]
+    )
+    assert set(figures) == {"roc", "confusion"}
+    ticks = [t.get_text() for t in figures["confusion"].axes[0].get_xticklabels()]
+    assert ticks == ["barolo", "grignolino", "barbera"]
+    with pytest.raises(ValueError, match="2 class names for 3 probability columns"):
+        evaluation_plots(y, proba, "classification", classes=["a", "b"])

@@ -40,3 +40,16 @@ def test_floor_on_the_other_tasks_metric_does_not_apply_but_a_missing_one_fails(
     assert passed.promote and any("roc_auc does not apply" in r for r in passed.reasons)
     failed = decide({"roc_auc": 0.9, "brier": 0.1}, None, "roc_auc", floors={"pr_auc": 0.5})
     assert not failed.promote and "pr_auc missing" in failed.reasons
+
+
+def test_multiclass_floors_apply_to_its_metrics_only():
+    multiclass = {"roc_auc": 0.95, "log_loss": 0.3, "brier": 0.1, "f1_macro": 0.6, "accuracy": 0.7}
+    passed = decide(multiclass, None, "roc_auc", floors={"roc_auc": 0.7, "brier": 0.25, "f1": 0.5})
+    assert passed.promote and any("floor on f1 does not apply" in r for r in passed.reasons)
+    failed = decide(multiclass, None, "roc_auc", floors={"f1_macro": 0.8})
+    assert not failed.promote and "f1_macro=0.6000 misses floor 0.8" in failed.reasons
+    worse = decide(multiclass, {**multiclass, "roc_auc": 0.96}, "roc_auc")
+    assert not worse.promote
+    # a floor on a binary metric a binary model lacks is missing, not skipped
+    binary = decide({"roc_auc": 0.9, "brier": 0.1}, None, "roc_auc", floors={"f1_macro": 0.5})
+    assert binary.promote and "floor on f1_macro does not apply to this task" in binary.reasons

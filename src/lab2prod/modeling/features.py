@@ -81,11 +81,43 @@ def model_columns(contract: Contract) -> dict[str, list[str]]:
     return {"numeric": groups["numeric"] + dates, "categorical": groups["categorical"]}
 
 
+def is_multiclass(contract: Contract) -> bool:
+    """Return True when the contract's target is a classification with three or more labels."""
+    return contract.task == "classification" and len(contract.labels or ()) > 2
+
+
 def target_vector(frame: pd.DataFrame, contract: Contract) -> np.ndarray:
-    """Return the target: for classification 1 for the positive label else 0, for regression the numbers."""
+    """Return the target: binary 1 for the positive label else 0; multiclass the label's code; regression numbers.
+
+    A multiclass label's code is its position in the contract's `labels`
+    (0..k-1), so column j of the model's probabilities is the contract's j-th
+    label, in training, evaluation and every way of scoring.
+    """
     y = frame[contract.target]
     if contract.task == "classification" and contract.labels and len(contract.labels) == 2:
         return (y.astype(str) == str(contract.positive_label)).astype("int64").to_numpy()
+    if is_multiclass(contract):
+        codes = pd.Categorical(y.astype(str), categories=list(contract.labels)).codes
+        if (codes < 0).any():
+            row = int(np.flatnonzero(codes < 0)[0])
+            raise ValueError(
+                f"target {contract.target!r} row {row}: label {y.iloc[row]!r} is not one of the "
+                f"contract's labels ({', '.join(contract.labels)})"
+            )
+        return codes.astype("int64")
     if contract.task == "classification":
         return y.astype(str).to_numpy()
     return pd.to_numeric(y, errors="coerce").astype("float64").to_numpy()
+
+
+def check_classes(y: np.ndarray, contract: Contract, part: str = "training split") -> None:
+    """Raise a ValueError naming the labels of a multiclass contract that have no row in `y` (codes)."""
+    if not is_multiclass(contract):
+        return
+    seen = set(np.unique(y).tolist())
+    missing = [label for code, label in enumerate(contract.labels) if code not in seen]
+    if missing:
+        raise ValueError(
+            f"target {contract.target!r}: label(s) {', '.join(map(repr, missing))} have no row in the "
+            f"{part}; a model cannot learn them: add rows of them or drop them from the contract's labels"
+        )

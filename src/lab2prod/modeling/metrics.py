@@ -1,4 +1,12 @@
-"""Metrics that fit the task: classification from probabilities, regression from predictions."""
+"""Metrics that fit the task: classification from probabilities, regression from predictions.
+
+Binary classification scores a 1-D array of positive-class probabilities against
+0/1 labels; multiclass scores an (n, k) matrix of class probabilities against
+class codes 0..k-1 (the position of each label in the contract's `labels`).
+For multiclass, `roc_auc` is the one-vs-rest macro average and `brier` the
+multiclass Brier score halved (0 to 1, like the binary one), so the default
+selection metric and the floors of env.yaml keep their meaning.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ HIGHER_IS_BETTER = {
     "log_loss": False,
     "brier": False,
     "f1": True,
+    "f1_macro": True,
     "accuracy": True,
     "rmse": False,
     "mae": False,
@@ -18,12 +27,58 @@ HIGHER_IS_BETTER = {
 }
 
 
+# which metrics each kind of model reports: a floor or a metric of another kind does not apply
+BINARY_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy")
+MULTICLASS_METRICS = ("roc_auc", "log_loss", "brier", "f1_macro", "accuracy")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+
+
+def metrics_kind(metrics: dict[str, float]) -> str:
+    """Return which kind of model reported `metrics`: 'binary', 'multiclass' or 'regression'."""
+    if "f1_macro" in metrics:
+        return "multiclass"
+    if set(metrics) & set(REGRESSION_METRICS):
+        return "regression"
+    return "binary"
+
+
+def kind_metrics(kind: str) -> tuple[str, ...]:
+    """Return the names of the metrics a model of `kind` ('binary', 'multiclass', 'regression') reports."""
+    known = {
+        "binary": BINARY_METRICS,
+        "multiclass": MULTICLASS_METRICS,
+        "regression": REGRESSION_METRICS,
+    }
+    if kind not in known:
+        raise KeyError(f"unknown kind of model {kind!r}: use {', '.join(known)}")
+    return known[kind]
+
+
+def metrics_defined(y_true: np.ndarray, proba: np.ndarray) -> bool:
+    """Return True when classification metrics are defined on these rows: every class of the model present.
+
+    Binary needs both labels; multiclass needs each of the k classes (one-vs-rest
+    ROC AUC has no value for a class without rows).
+    """
+    classes = np.unique(np.asarray(y_true))
+    proba = np.asarray(proba)
+    return len(classes) == (proba.shape[1] if proba.ndim == 2 else 2)
+
+
 def classification_metrics(
     y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5
 ) -> dict[str, float]:
-    """Return ROC AUC, PR AUC, log loss, Brier score, and F1 and accuracy at `threshold`, for 0/1 labels."""
+    """Return the classification metrics of probabilities: binary at `threshold`, or multiclass (see the module).
+
+    Binary (1-D `proba`, 0/1 labels): ROC AUC, PR AUC, log loss, Brier score, F1
+    and accuracy at `threshold`. Multiclass ((n, k) `proba`, codes 0..k-1):
+    one-vs-rest macro ROC AUC, log loss, Brier score, macro F1 and accuracy of
+    the most probable class (`threshold` does not apply).
+    """
     y_true = np.asarray(y_true)
     proba = np.asarray(proba, dtype="float64")
+    if proba.ndim == 2:
+        return _multiclass_metrics(y_true, proba)
     if len(np.unique(y_true)) < 2:
         raise ValueError(
             "metrics need both classes in y_true; the evaluation set has one class only"
@@ -35,6 +90,36 @@ def classification_metrics(
         "log_loss": float(skm.log_loss(y_true, np.clip(proba, 1e-15, 1 - 1e-15), labels=[0, 1])),
         "brier": float(skm.brier_score_loss(y_true, proba)),
         "f1": float(skm.f1_score(y_true, label, zero_division=0)),
+        "accuracy": float(skm.accuracy_score(y_true, label)),
+    }
+
+
+def _multiclass_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    k = proba.shape[1]
+    if len(y_true) != len(proba):
+        raise ValueError(f"{len(y_true)} labels but {len(proba)} rows of probabilities")
+    codes = set(np.unique(y_true).tolist())
+    if not codes <= set(range(k)):
+        raise ValueError(
+            f"multiclass labels must be class codes 0..{k - 1} (one per probability column); "
+            f"got {sorted(codes)[:5]}"
+        )
+    if len(codes) < k:
+        missing = sorted(set(range(k)) - codes)
+        raise ValueError(
+            f"metrics need every class in y_true; the evaluation set has no row of class(es) {missing}"
+        )
+    labels = list(range(k))
+    label = proba.argmax(axis=1)
+    return {
+        "roc_auc": float(
+            skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels)
+        ),
+        "log_loss": float(skm.log_loss(y_true, proba, labels=labels)),
+        "brier": float(skm.brier_score_loss(y_true, proba, labels=labels, scale_by_half=True)),
+        "f1_macro": float(
+            skm.f1_score(y_true, label, labels=labels, average="macro", zero_division=0)
+        ),
         "accuracy": float(skm.accuracy_score(y_true, label)),
     }
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from lab2prod.data.contract import Contract
 from lab2prod.modeling.estimators import build_estimator
-from lab2prod.modeling.features import model_columns, model_frame, target_vector
+from lab2prod.modeling.features import check_classes, model_columns, model_frame, target_vector
 from lab2prod.modeling.metrics import task_metrics
 from lab2prod.modeling.predict import predict
 
@@ -65,7 +65,9 @@ def train_model(
         params=params,
         random_state=seed,
     )
-    model.fit(model_frame(train, contract), target_vector(train, contract))
+    y = target_vector(train, contract)
+    check_classes(y, contract)  # multiclass: a label without training rows cannot be learned
+    model.fit(model_frame(train, contract), y)
     metrics = (
         model_metrics(model, valid, contract, threshold) if valid is not None and len(valid) else {}
     )

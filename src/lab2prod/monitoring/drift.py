@@ -31,6 +31,7 @@ that, or a drop in realized performance, is what triggers retraining.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,12 +205,27 @@ def categorical_drift(reference: pd.Series, current: pd.Series) -> dict[str, Any
 
 
 def prediction_drift(
-    reference: np.ndarray, current: np.ndarray, threshold: float | None, limits: DriftThresholds
-) -> dict[str, float]:
-    """Return the drift of the model's output (KS, normalized Wasserstein) and, for probabilities, the positive rates."""
-    result = numeric_drift(
-        np.asarray(reference, dtype="float64"), np.asarray(current, dtype="float64")
+    reference: np.ndarray,
+    current: np.ndarray,
+    threshold: float | None,
+    limits: DriftThresholds,
+    classes: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Return the drift of the model's output: of its values (KS, Wasserstein), or of the class mix (multiclass).
+
+    1-D outputs (positive-class probabilities, regression values): KS and the
+    Wasserstein distance over the reference std, and with `threshold` the
+    predicted positive rates. (n, k) class probabilities: the mix of most
+    probable classes, compared by chi-square and Jensen-Shannon distance like a
+    categorical feature, with each class's share (`classes` names them).
+    """
+    reference, current = (
+        np.asarray(reference, dtype="float64"),
+        np.asarray(current, dtype="float64"),
     )
+    if reference.ndim == 2 or current.ndim == 2:
+        return _class_mix_drift(reference, current, limits, classes)
+    result = numeric_drift(reference, current)
     out = {
         "ks_statistic": result["statistic"],
         "p_value": result["p_value"],
@@ -219,12 +235,53 @@ def prediction_drift(
         "batch_mean": float(np.nanmean(current)),
     }
     if threshold is not None:
-        out["reference_positive_rate"] = float(np.nanmean(np.asarray(reference) >= threshold))
-        out["positive_rate"] = float(np.nanmean(np.asarray(current) >= threshold))
+        out["reference_positive_rate"] = float(np.nanmean(reference >= threshold))
+        out["positive_rate"] = float(np.nanmean(current >= threshold))
     out["drifted"] = bool(
         result["p_value"] < limits.alpha and result["effect"] >= limits.prediction_effect
     )
     return out
+
+
+def _class_mix_drift(
+    reference: np.ndarray,
+    current: np.ndarray,
+    limits: DriftThresholds,
+    classes: Sequence[str] | None,
+) -> dict[str, Any]:
+    if reference.ndim != 2 or current.ndim != 2 or reference.shape[1] != current.shape[1]:
+        raise MonitoringError(
+            f"class probabilities of the reference {reference.shape} and the batch {current.shape} "
+            "do not match: score both with the same model"
+        )
+    k = reference.shape[1]
+    names = [str(c) for c in classes] if classes is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise MonitoringError(f"{len(names)} class names for {k} probability columns")
+
+    def mix(proba: np.ndarray) -> pd.Series:
+        rows = proba[~np.isnan(proba).any(axis=1)]
+        return pd.Series(np.asarray(names, dtype=object)[rows.argmax(axis=1)], dtype=object)
+
+    ref_mix, cur_mix = mix(reference), mix(current)
+    res = categorical_drift(ref_mix, cur_mix)
+
+    def shares(labels: pd.Series) -> dict[str, float]:
+        counts = labels.value_counts()
+        return {name: float(counts.get(name, 0) / max(1, len(labels))) for name in names}
+
+    return {
+        "kind": "class_mix",
+        "chi2_statistic": res["statistic"],
+        "p_value": res["p_value"],
+        "effect": res["effect"],  # Jensen-Shannon distance of the two mixes, base 2
+        "psi": res["psi"],
+        "reference_mix": shares(ref_mix),
+        "batch_mix": shares(cur_mix),
+        "drifted": bool(
+            res["p_value"] < limits.alpha and res["effect"] >= limits.categorical_effect
+        ),
+    }
 
 
 def drift_report(
@@ -235,12 +292,14 @@ def drift_report(
     reference_predictions: np.ndarray | None = None,
     batch_predictions: np.ndarray | None = None,
     threshold: float | None = 0.5,
+    classes: Sequence[str] | None = None,
 ) -> DriftReport:
     """Return the drift of `batch` against `reference` for every contract feature, its predictions, missing values and schema.
 
     Columns are matched by name. Predictions are compared when both arrays are
     given; `threshold` turns probabilities into a predicted positive rate (None
-    for regression). Neither frame is modified.
+    for regression); (n, k) class probabilities are compared by their class mix,
+    `classes` naming the columns. Neither frame is modified.
     """
     limits = thresholds or DriftThresholds()
     if len(batch) < MIN_ROWS:
@@ -334,7 +393,9 @@ def drift_report(
     share = float(table["drifted"].mean()) if len(table) else 0.0
     prediction = None
     if reference_predictions is not None and batch_predictions is not None:
-        prediction = prediction_drift(reference_predictions, batch_predictions, threshold, limits)
+        prediction = prediction_drift(
+            reference_predictions, batch_predictions, threshold, limits, classes
+        )
     report = DriftReport(
         rows=len(batch),
         reference_rows=len(reference),
@@ -366,7 +427,14 @@ def _alerts(report: DriftReport, limits: DriftThresholds) -> list[str]:
     for _, row in report.features[report.features["drifted"]].iterrows():
         if row["test"] != "absent":
             alerts.append(f"feature {row['feature']} drifted: {row['reason']}")
-    if report.prediction and report.prediction["drifted"]:
+    if report.prediction and report.prediction["drifted"] and "batch_mix" in report.prediction:
+        before, after = report.prediction["reference_mix"], report.prediction["batch_mix"]
+        alerts.append(
+            "prediction drift: class mix "
+            + ", ".join(f"{c} {before[c]:.0%}->{after[c]:.0%}" for c in after)
+            + f", jensen-shannon={report.prediction['effect']:.3f}"
+        )
+    elif report.prediction and report.prediction["drifted"]:
         alerts.append(
             f"prediction drift: mean {report.prediction['reference_mean']:.3f} -> "
             f"{report.prediction['batch_mean']:.3f}, wasserstein/std={report.prediction['effect']:.3f}"

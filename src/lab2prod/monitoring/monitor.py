@@ -11,7 +11,8 @@ The batch contract (what ``lab2prod monitor --batch`` and the monitor notebook r
   is not drift). In a batch that carries features, a contract feature it lacks or
   a column the contract does not know is schema drift;
 * optionally the model's output, as written by scoring: ``probability`` (the
-  positive class, classification) or ``prediction`` (regression), and lineage
+  positive class, binary classification), ``probability_<label>`` for every
+  label (multiclass) or ``prediction`` (regression), and lineage
   ``model_name``, ``model_version``, ``run_id``. Without an output column the
   model (``--model``, the lineage, or the champion) scores the batch here with
   the same `model_frame` + `predict` as every other path.
@@ -34,8 +35,8 @@ import pandas as pd
 
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
-from lab2prod.modeling.features import model_frame
-from lab2prod.modeling.predict import predict
+from lab2prod.modeling.features import is_multiclass, model_frame
+from lab2prod.modeling.predict import class_probability_columns, predict
 from lab2prod.monitoring.drift import DriftReport, DriftThresholds, drift_report
 from lab2prod.monitoring.performance import (
     Performance,
@@ -170,9 +171,13 @@ def monitor_frame(
     """
     config = config or MonitorConfig()
     task = contract.task
-    column = prediction_column(batch, task)
+    multiclass = is_multiclass(contract)
+    columns = class_probability_columns(contract.labels) if multiclass else []
+    column = None if multiclass else prediction_column(batch, task)
     batch_pred = None
-    if column is not None:
+    if multiclass and all(c in batch.columns for c in columns):
+        batch_pred = batch[columns].apply(pd.to_numeric, errors="coerce").to_numpy("float64")
+    elif column is not None:
         batch_pred = pd.to_numeric(batch[column], errors="coerce").to_numpy(dtype="float64")
     elif model is not None:
         try:
@@ -182,8 +187,18 @@ def monitor_frame(
                 f"the batch has no prediction column and cannot be scored: {exc.args[0]}"
             ) from None
     ref_pred = predict(model, model_frame(reference, contract), task) if model is not None else None
-    cut = config.threshold if task == "classification" else None
-    drift = drift_report(reference, batch, contract, config.thresholds, ref_pred, batch_pred, cut)
+    # a threshold makes a predicted positive rate of binary probabilities only
+    cut = config.threshold if task == "classification" and not multiclass else None
+    drift = drift_report(
+        reference,
+        batch,
+        contract,
+        config.thresholds,
+        ref_pred,
+        batch_pred,
+        cut,
+        classes=contract.labels if multiclass else None,
+    )
     positive_rate = (
         float(np.nanmean(batch_pred >= cut)) if batch_pred is not None and cut is not None else None
     )
@@ -194,19 +209,25 @@ def monitor_frame(
                 "labels were given but the batch has no predictions and no model to score it: "
                 "pass --model or a scored batch"
             )
+        # multiclass: one column per class, _prediction_0.._prediction_{k-1}
+        outputs = (
+            [f"_prediction_{j}" for j in range(batch_pred.shape[1])]
+            if batch_pred.ndim == 2
+            else ["_prediction"]
+        )
         scored = pd.DataFrame(
             {
                 contract.id_column or "_id": batch[contract.id_column]
                 if contract.id_column in batch
                 else pd.Series(dtype=str),
-                "_prediction": batch_pred,
+                **dict(zip(outputs, batch_pred.reshape(len(batch_pred), -1).T)),
             }
         )
         joined, unmatched = join_labels(scored, labels, contract, origin=labels_origin)
         performance = realized_performance(
             joined,
             contract,
-            "_prediction",
+            outputs if batch_pred.ndim == 2 else "_prediction",
             holdout or {},
             metric=config.metric,
             threshold=config.threshold,

@@ -166,14 +166,18 @@ def join_labels(
 def realized_performance(
     joined: pd.DataFrame,
     contract: Contract,
-    prediction: str,
+    prediction: str | list[str],
     holdout: dict[str, float],
     metric: str = "roc_auc",
     threshold: float = 0.5,
     tolerance: float = 0.05,
     unmatched: int = 0,
 ) -> Performance:
-    """Return the metrics of the `prediction` column against the joined labels, beside the holdout metrics."""
+    """Return the metrics of the `prediction` column against the joined labels, beside the holdout metrics.
+
+    For multiclass `prediction` lists the class probability columns, in the
+    order of the contract's labels.
+    """
     if metric not in HIGHER_IS_BETTER:
         raise MonitoringError(f"unknown metric {metric!r}; known: {', '.join(HIGHER_IS_BETTER)}")
     y = target_vector(joined, contract)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,6 +14,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
 # the one dispatch of metrics by task lives in modeling (pure); its old name here stays for the notebooks
+from lab2prod.modeling.metrics import metrics_defined
 from lab2prod.modeling.metrics import task_metrics as evaluate
 
 
@@ -27,14 +30,19 @@ def evaluation_plots(
     prediction: np.ndarray,
     task: str,
     threshold: float = 0.5,
-    classes: tuple[str, str] | None = None,
+    classes: Sequence[str] | None = None,
 ) -> dict[str, plt.Figure]:
     """Return the task's evaluation figures by name (ROC, PR, calibration, confusion; or fit and residuals).
 
-    `classes` (negative, positive) names the classes that `y_true`'s 0 and 1 stand for.
+    `classes` names the classes: binary (negative, positive), the labels `y_true`'s 0 and 1 stand
+    for; multiclass ((n, k) probabilities) the k labels of codes 0..k-1, for one-vs-rest ROC
+    curves per class and the confusion matrix of the most probable class.
     """
     figures: dict[str, plt.Figure] = {}
-    if task == "classification":
+    prediction = np.asarray(prediction)
+    if task == "classification" and prediction.ndim == 2:
+        figures.update(_multiclass_plots(np.asarray(y_true), prediction, classes))
+    elif task == "classification":
         negative, positive = classes or ("0", "1")
         about = f"\npositive label: {positive}"
         fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -85,6 +93,36 @@ def evaluation_plots(
     return figures
 
 
+def _multiclass_plots(
+    y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str] | None
+) -> dict[str, plt.Figure]:
+    k = proba.shape[1]
+    names = [str(c) for c in classes] if classes is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"{len(names)} class names for {k} probability columns")
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for code, name in enumerate(names):
+        if 0 < (y_true == code).sum() < len(y_true):
+            RocCurveDisplay.from_predictions(
+                y_true == code, proba[:, code], ax=ax, name=f"{name} vs rest"
+            )
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
+    ax.set_title("ROC curves, one vs rest (test)")
+    figures = {"roc": fig}
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true,
+        proba.argmax(axis=1),
+        labels=list(range(k)),
+        display_labels=names,
+        ax=ax,
+        colorbar=False,
+    )
+    ax.set_title("Confusion (most probable class)")
+    figures["confusion"] = fig
+    return figures
+
+
 def bootstrap_intervals(
     y_true: np.ndarray,
     prediction: np.ndarray,
@@ -97,8 +135,8 @@ def bootstrap_intervals(
     """Return {metric: {'value', 'low', 'high'}}: the holdout metric and its percentile bootstrap interval.
 
     Rows are resampled with replacement `rounds` times from a generator seeded
-    with `seed`; resamples that hold one class only are skipped (a classifier's
-    AUC is undefined there). The same inputs and seed give the same intervals.
+    with `seed`; resamples that miss a class are skipped (a classifier's AUC is
+    undefined there). The same inputs and seed give the same intervals.
     """
     if rounds < 1:
         raise ValueError(f"bootstrap rounds must be at least 1, got {rounds}")
@@ -109,7 +147,7 @@ def bootstrap_intervals(
     n = len(y_true)
     for _ in range(rounds):
         idx = rng.integers(0, n, size=n)
-        if task == "classification" and len(np.unique(y_true[idx])) < 2:
+        if task == "classification" and not metrics_defined(y_true[idx], prediction[idx]):
             continue
         for k, v in evaluate(y_true[idx], prediction[idx], task, threshold).items():
             samples[k].append(v)
@@ -133,7 +171,7 @@ def slice_metrics(
     """Return one row per (column, value) of `slices`: its size and the task's metrics on those rows.
 
     Missing values form their own slice '(missing)'. A slice smaller than
-    `min_rows`, or with one class only, keeps its size but gets no metrics
+    `min_rows`, or missing a class, keeps its size but gets no metrics
     (they would mean nothing), so small groups are visible rather than hidden.
     """
 
@@ -153,7 +191,7 @@ def slice_metrics(
             mask = values == value
             row: dict = {"column": column, "value": value, "rows": int(mask.sum())}
             if mask.sum() >= min_rows and (
-                task != "classification" or len(np.unique(y_true[mask])) == 2
+                task != "classification" or metrics_defined(y_true[mask], prediction[mask])
             ):
                 row.update(evaluate(y_true[mask], prediction[mask], task, threshold))
             rows.append(row)
@@ -170,12 +208,15 @@ def importance_table(
 ) -> list[dict]:
     """Return permutation importances of the model's input columns, largest first (seeded).
 
-    Scored by ROC AUC for classification and by negative RMSE for regression:
-    the drop of the score when one column's values are shuffled.
+    Scored by ROC AUC for classification (one-vs-rest macro for three or more
+    classes) and by negative RMSE for regression: the drop of the score when one
+    column's values are shuffled.
     """
     from sklearn.inspection import permutation_importance
 
-    scoring = "roc_auc" if task == "classification" else "neg_root_mean_squared_error"
+    scoring = "neg_root_mean_squared_error"
+    if task == "classification":
+        scoring = "roc_auc_ovr" if len(getattr(model, "classes_", ())) > 2 else "roc_auc"
     result = permutation_importance(
         model, features, y_true, scoring=scoring, n_repeats=repeats, random_state=seed, n_jobs=1
     )

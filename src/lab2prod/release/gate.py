@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from lab2prod.modeling.metrics import HIGHER_IS_BETTER
+from lab2prod.modeling.metrics import HIGHER_IS_BETTER, kind_metrics, metrics_kind
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,11 @@ class GateDecision:
         return replace(self, promote=False, reasons=self.reasons + (reason,))
 
 
-_CLASSIFICATION = {"roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy"}
-_REGRESSION = {"rmse", "mae", "r2"}
-
-
-def _other_task(name: str, metrics: dict[str, float]) -> bool:
-    if name in _CLASSIFICATION:
-        return not _CLASSIFICATION & set(metrics)
-    if name in _REGRESSION:
-        return not _REGRESSION & set(metrics)
-    return False
+def _applies(name: str, metrics: dict[str, float]) -> bool:
+    """Return False for a floor on a metric that models of this kind never report (binary, multiclass, regression)."""
+    if name not in HIGHER_IS_BETTER:
+        return True  # an unknown name is a typo to report as missing, not a floor to skip
+    return name in kind_metrics(metrics_kind(metrics))
 
 
 def decide(
@@ -81,8 +76,8 @@ def decide(
     ok = True
     for name, bound in (floors or {}).items():
         value = challenger.get(name)
-        if value is None and _other_task(name, challenger):
-            # one env.yaml serves both tasks: a floor on the other task's metric does not apply
+        if value is None and not _applies(name, challenger):
+            # one env.yaml serves every task: a floor on another kind's metric does not apply
             reasons.append(f"floor on {name} does not apply to this task")
             continue
         if value is None:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from lab2prod.data.contract import Contract, contract_to_dict
+from lab2prod.modeling.features import is_multiclass
 from lab2prod.modeling.metrics import HIGHER_IS_BETTER
 from lab2prod.reporting.render import render
 
@@ -51,7 +52,13 @@ def default_limitations(contract: Contract, facts: dict[str, Any]) -> list[str]:
     out.append(
         f"Valid only for data meeting the contract {facts['data']['contract']}; rows outside it are quarantined, not scored."
     )
-    if contract.task == "classification":
+    if is_multiclass(contract):
+        out.append(
+            f"One probability per class of '{contract.target}' ({', '.join(contract.labels)}); the "
+            "predicted label is the most probable class, with no threshold: per-class errors are in "
+            "the confusion matrix, and a rare class may be poorly served even when accuracy is high."
+        )
+    elif contract.task == "classification":
         out.append(
             f"Probabilities are of '{contract.positive_label}'; decisions at threshold "
             f"{facts['evaluation'].get('threshold', 0.5)} trade recall for precision as the confusion matrix shows."
@@ -112,12 +119,16 @@ def build_facts(
     facts: dict[str, Any] = {
         "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "task": contract.task,
+        "classes": list(contract.labels) if is_multiclass(contract) else [],
         "dataset": contract.dataset,
         "intended_use": intended_use
         or (
             f"Score {contract.dataset} records that meet the data contract: "
             + (
-                f"the probability that '{contract.target}' is '{contract.positive_label}'."
+                f"the probability of each class of '{contract.target}' "
+                f"({', '.join(contract.labels)}) and the most probable one."
+                if is_multiclass(contract)
+                else f"the probability that '{contract.target}' is '{contract.positive_label}'."
                 if contract.task == "classification"
                 else f"an estimate of '{contract.target}'."
             )
