@@ -273,6 +273,62 @@ def byod_project(tmp_path_factory):
     return root
 
 
+# multiclass by configuration only: scikit-learn's bundled wine table (178 rows, 13 measurements,
+# three cultivars), written from the installed package, nothing downloaded
+MULTICLASS = [
+    "--env--data",
+    "byod/wine.csv",
+    "--env--target",
+    "cultivar",
+    "--env--task",
+    "classification",
+    "--env--id_column",
+    "id",
+    "--env--dataset",
+    "wine",
+    "--env--model_name",
+    "wine",
+    "--env--experiment",
+    "byod-wine",
+]
+
+
+def wine_frame() -> pd.DataFrame:
+    """scikit-learn's wine table with an id column and the cultivar's name as the target (three labels)."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine(as_frame=True)
+    frame = bunch.frame.drop(columns=["target"]).round(4)
+    frame.columns = [c.replace("/", "_") for c in frame.columns]
+    frame.insert(0, "id", [f"w{i:03d}" for i in range(len(frame))])
+    return frame.assign(cultivar=bunch.target_names[bunch.target.to_numpy()])
+
+
+@pytest.fixture(scope="session")
+def multiclass_project(tmp_path_factory):
+    """Multiclass, built once: the wine table (byod/wine.csv, from scikit-learn) by the MULTICLASS flags.
+
+    The copy's env.test.yaml gets a two-family grid (one parallel round of cells) and keeps the
+    default floors (roc_auc, brier), which apply to multiclass models too.
+    """
+    import yaml
+
+    root = copy_project(tmp_path_factory.mktemp("multiclass"))
+    (root / "byod").mkdir()
+    wine_frame().to_csv(root / "byod" / "wine.csv", index=False, lineterminator="\n")
+    env = yaml.safe_load((root / "env.test.yaml").read_text())
+    env.update(
+        grid=[
+            {"family": ["linear"], "model_params": [{}]},
+            {"family": ["hist_gradient_boosting"], "model_params": [{"max_depth": 3}]},
+        ]
+    )
+    (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    ran = ploomber_build(root, *MULTICLASS)
+    assert all(ran.values()) and len(ran) == 10, ran
+    return root
+
+
 @pytest.fixture
 def contract_file(tmp_path, contract_dict):
     """The toy contract written as YAML, for the command line."""

@@ -108,3 +108,50 @@ def test_each_task_gets_its_share_of_the_cores_unless_the_user_set_it(tmp_path, 
         assert (
             os.environ.get("OMP_NUM_THREADS") == preset
         )  # the parent's environment is left as it was
+
+
+def _fail(product):
+    raise ValueError("the source table is empty")
+
+
+def _log_something(product):
+    import logging
+
+    logging.getLogger("lab2prod.test").warning("a record from the task process")
+    Path(str(product)).write_text("ok")
+
+
+def test_a_build_logs_to_its_file_and_a_failed_one_keeps_its_log(tmp_path, capsys):
+    import pytest
+    from ploomber.exceptions import DAGBuildError
+
+    log = tmp_path / "logs" / "build.log"
+    dag = DAG(executor=Parallel(processes=2, log=str(log)))
+    PythonCallable(_log_something, File(tmp_path / "ok.txt"), dag, name="fine")
+    dag.build(show_progress=False)
+    text = log.read_text()
+    assert text.startswith("build started") and "a record from the task process" in text
+    assert not list(log.parent.glob("failed-*.log"))
+
+    dag = DAG(executor=Parallel(processes=2, log=str(log)))
+    PythonCallable(_fail, File(tmp_path / "never.txt"), dag, name="broken")
+    with pytest.raises(DAGBuildError, match="broken"):
+        dag.build(show_progress=False)
+    (kept,) = log.parent.glob("failed-*.log")
+    assert "build FAILED" in kept.read_text() and "the source table is empty" in kept.read_text()
+    assert "a record from the task process" not in log.read_text()  # a fresh log per build
+    assert f"its full log is {kept}" in capsys.readouterr().err
+
+
+def test_notebook_tasks_get_the_ipc_kernel_manager(tmp_path):
+    from ploomber.tasks import NotebookRunner
+
+    from lab2prod_ploomber.executors import KERNEL_MANAGER
+
+    source = tmp_path / "nb.py"
+    source.write_text("# + tags=['parameters']\nproduct = None\n\n# +\nx = 1\n")
+    dag = DAG(executor=Parallel(processes=1))
+    NotebookRunner(source, File(tmp_path / "out.ipynb"), dag, name="nb", kernelspec_name="python3")
+    dag.build(show_progress=False)
+    assert dag["nb"].executor_params["kernel_manager_class"] == KERNEL_MANAGER
+    assert (tmp_path / "out.ipynb").exists()

@@ -52,8 +52,8 @@ import pyarrow.parquet as pq
 from lab2prod.data.contract import LINE, QUARANTINE_COLUMNS, SOURCE, Contract, condition
 from lab2prod.data.sources import MISSING
 from lab2prod.errors import ContractError, SourceError
-from lab2prod.modeling.features import model_frame
-from lab2prod.modeling.predict import predict
+from lab2prod.modeling.features import is_multiclass, model_frame
+from lab2prod.modeling.predict import class_probability_columns, predict
 from lab2prod.scoring.model import ModelFetch, ModelRef, import_model_libraries, load_model  # noqa: F401 (re-exported)
 
 FORMATS = (".csv", ".parquet")
@@ -477,9 +477,18 @@ QUARANTINE_SCHEMA = pa.schema(
 
 
 def output_schema(contract: Contract) -> pa.Schema:
-    """Return the columns of a predictions file for the contract's task."""
+    """Return the columns of a predictions file for the contract's task.
+
+    Binary: `probability` (of the positive label) and `label`; multiclass: one
+    `probability_<label>` per label of the contract, in its order, and `label`
+    (the most probable class); regression: `value`. Then the lineage columns.
+    """
     id_name = contract.id_column or "id"
-    if contract.task == "classification":
+    if is_multiclass(contract):
+        fields = [(id_name, pa.string())]
+        fields += [(name, pa.float64()) for name in class_probability_columns(contract.labels)]
+        fields.append(("label", pa.string()))
+    elif contract.task == "classification":
         fields = [(id_name, pa.string()), ("probability", pa.float64()), ("label", pa.string())]
     else:
         fields = [(id_name, pa.string()), ("value", pa.float64())]
@@ -520,6 +529,11 @@ def predictions_table(
     schema: pa.Schema,
 ) -> pa.Table:
     """Return one chunk of output rows: id, prediction (probability and label, or value) and lineage."""
+    if scores.ndim == 2:  # multiclass: one probability column per class, then the most probable
+        columns = [ids] + [pa.array(scores[:, j], pa.float64()) for j in range(scores.shape[1])]
+        names = pa.array([str(label) for label in contract.labels], pa.string())
+        columns.append(names.take(pa.array(scores.argmax(axis=1).astype("int32"))))
+        return pa.Table.from_arrays(columns + lineage.columns(len(scores)), schema=schema)
     columns: list[pa.Array] = [ids, pa.array(scores, pa.float64())]
     if contract.task == "classification":
         names = pa.array([_negative_label(contract), str(contract.positive_label)], pa.string())

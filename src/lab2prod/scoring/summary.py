@@ -40,9 +40,17 @@ def batch_summary(facts: dict[str, Any]) -> dict[str, Any]:
     """
     output, quarantine = Path(facts["output"]), Path(facts["quarantine"])
     column = "probability" if _has_column(output, "probability") else "value"
-    values = _read_column(output, column).astype("float64")
+    if column == "value" and not _has_column(output, "value"):
+        column = "probability of the predicted label"  # multiclass: probability_<label> columns
     labels = None
-    if column == "probability":
+    if column == "probability of the predicted label":
+        values = np.max(
+            [_read_column(output, c).astype("float64") for c in _probability_columns(output)],
+            axis=0,
+        )
+    else:
+        values = _read_column(output, column).astype("float64")
+    if column != "value":
         labels = pd.Series(_read_column(output, "label")).value_counts().sort_index().to_dict()
     reasons: dict[str, int] = {}
     examples: list[dict[str, Any]] = []
@@ -68,6 +76,19 @@ def batch_summary(facts: dict[str, Any]) -> dict[str, Any]:
         "quarantine_examples": examples,
         "values": values,
     }
+
+
+def _probability_columns(path: Path) -> list[str]:
+    """Return the multiclass `probability_<label>` columns of an output file, in file order."""
+    if path.suffix.lower() == ".parquet":
+        names = pq.read_schema(path).names
+    else:
+        with open(path, encoding="utf-8") as fh:
+            names = [n.strip().strip('"') for n in fh.readline().split(",")]
+    found = [n for n in names if n.startswith("probability_")]
+    if not found:
+        raise ValueError(f"{path}: no probability, probability_<label> or value column")
+    return found
 
 
 def _has_column(path: Path, column: str) -> bool:
