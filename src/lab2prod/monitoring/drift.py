@@ -42,6 +42,8 @@ from scipy.spatial.distance import jensenshannon
 
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
+from lab2prod.modeling.features import is_multiclass
+from lab2prod.modeling.predict import class_probability_columns
 from lab2prod.monitoring.performance import SCORED_COLUMNS
 
 MIN_ROWS = 30
@@ -322,6 +324,8 @@ def drift_report(
             f"({', '.join(features[:3])}, ...): monitor the scored input, or pass its features"
         )
     known = set(features) | {contract.target, contract.id_column} | SCORED_COLUMNS
+    if is_multiclass(contract):  # scoring's one probability column per class
+        known |= set(class_probability_columns(contract.labels))
     extra = [c for c in batch.columns if c not in known and not str(c).startswith("_")]
     rows = []
     compared = [
