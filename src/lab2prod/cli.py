@@ -463,7 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Compare one batch with the training reference and record the result.\n\n"
         "The batch: a CSV or Parquet file, one row per case, with the contract's id and feature columns,\n"
-        "and optionally the model's output as written by scoring: 'probability' (classification) or\n"
+        "and optionally the model's output as written by scoring: 'probability' (binary), one\n"
+        "'probability_<label>' per class (multiclass: prediction drift is then the class mix) or\n"
         "'prediction' (regression) plus lineage columns model_name, model_version, run_id. The\n"
         "predictions file of `lab2prod score` (id, output, lineage) finds its features through the\n"
         "<stem>.summary.json beside it (the scored input's path, its SHA-256 checked); --features names\n"
@@ -665,7 +666,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threshold",
         type=float,
-        help="probability from which the positive label is given (default: the model run's threshold)",
+        help="probability from which the positive label is given (default: the model run's threshold; "
+        "binary only: a multiclass label is the most probable class)",
     )
     p.add_argument(
         "--scored-at",

@@ -10,17 +10,13 @@ build, then score it with `lab2prod score`, monitor the scored batch with delaye
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from scoring.test_serve import _free_port, _wait_ready
+from scoring.test_serve import _invoke, serving
 
 from conftest import BIN, build_env
 from lab2prod.modeling.metrics import MULTICLASS_METRICS
@@ -171,52 +167,14 @@ def test_lab2prod_monitor_measures_the_class_mix_and_the_delayed_labels(multicla
 def test_rest_serving_returns_one_probability_per_class(multiclass_project, scored):
     folder, wine = scored
     features = wine.drop(columns=["id", "cultivar"]).head(20).astype("float64")
-    port = _free_port()
-    env = {
-        **build_env(multiclass_project),
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-    }
-    process = subprocess.Popen(
-        [
-            str(BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            "models:/wine@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=env,
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    env = build_env(multiclass_project)  # the venv's bin first on PATH: uvicorn is found there
     request = {
         "dataframe_split": {"columns": list(features.columns), "data": features.values.tolist()}
     }
-    try:
-        _wait_ready(f"http://127.0.0.1:{port}/ping", process)
-        post = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=json.dumps(request).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(post, timeout=60) as answer:
-            predictions = np.asarray(json.loads(answer.read())["predictions"], dtype="float64")
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    with serving("models:/wine@champion", env, folder) as url:
+        status, answer = _invoke(url, request)
+    assert status == 200, answer
+    predictions = np.asarray(answer["predictions"], dtype="float64")
     # columns in the order of the contract's labels, as in lab2prod score's output
     expected = pd.read_csv(folder / "preds.csv")[PROBABILITIES].head(20).to_numpy()
     assert predictions.shape == (20, 3)

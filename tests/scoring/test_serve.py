@@ -11,6 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -44,22 +46,17 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> No
     raise AssertionError(f"mlflow models serve not ready after {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def served(champion, tmp_path_factory):
-    """`mlflow models serve` of the session's champion on a free loopback port; yields its base URL."""
+@contextmanager
+def serving(model_uri: str, env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """Run `mlflow models serve` of `model_uri` on a free loopback port; yield its URL, stop it after."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        "MLFLOW_TRACKING_URI": champion["tracking_uri"],
-    }
     process = subprocess.Popen(
         [
             "mlflow",
             "models",
             "serve",
             "-m",
-            champion["model_uri"],
+            model_uri,
             "--env-manager",
             "local",
             "-h",
@@ -68,7 +65,7 @@ def served(champion, tmp_path_factory):
             str(port),
         ],
         env=env,
-        cwd=tmp_path_factory.mktemp("serve"),
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -84,6 +81,18 @@ def served(champion, tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def served(champion, tmp_path_factory):
+    """`mlflow models serve` of the session's champion on a free loopback port; yields its base URL."""
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "MLFLOW_TRACKING_URI": champion["tracking_uri"],
+    }
+    with serving(champion["model_uri"], env, tmp_path_factory.mktemp("serve")) as url:
+        yield url
 
 
 def _invoke(url: str, request: dict) -> tuple[int, dict]:
