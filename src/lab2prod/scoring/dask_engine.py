@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from lab2prod.data.contract import Contract
 from lab2prod.errors import ConfigError, ContractError, SourceError
+from lab2prod.modeling.features import is_multiclass
 from lab2prod.scoring.model import ModelFetch, ModelRef, import_model_libraries
 from lab2prod.scoring.score import (
     DEFAULT_CHUNK_ROWS,
@@ -242,7 +243,9 @@ def score_with_dask(
         model_name=ref.name,
         model_version=ref.version,
         run_id=ref.run_id,
-        threshold=threshold if contract.task == "classification" else None,
+        threshold=threshold
+        if contract.task == "classification" and not is_multiclass(contract)
+        else None,
     )
     scorer = _Scorer(
         model=ref.model,

@@ -1005,7 +1005,9 @@ def score_file(
             model_name=ref.name,
             model_version=ref.version,
             run_id=ref.run_id,
-            threshold=threshold if contract.task == "classification" else None,
+            threshold=threshold
+            if contract.task == "classification" and not is_multiclass(contract)
+            else None,
         )
         scorer = _Scorer(
             model=ref.model,
