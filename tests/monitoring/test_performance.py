@@ -117,3 +117,26 @@ def test_holdout_metrics_from_a_real_run(tmp_path, monkeypatch):
     assert holdout_metrics(None) == {}
     with pytest.raises(MonitoringError, match="cannot read the training run nope"):
         holdout_metrics("nope")
+
+
+def test_multiclass_realized_performance_and_its_bound():
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+
+    from lab2prod.modeling.metrics import MULTICLASS_METRICS
+    from lab2prod.monitoring.performance import favourable_bound
+
+    x, y = load_wine(return_X_y=True)
+    proba = LogisticRegression(max_iter=5000).fit(x[::2], y[::2]).predict_proba(x[1::2])
+    bound = favourable_bound(y[1::2], proba, "classification", "roc_auc")
+    assert bound is not None and 0.9 < bound <= 1.0
+    f1 = favourable_bound(y[1::2], proba, "classification", "f1_macro")
+    assert f1 is not None and f1 >= 0.8
+    assert set(MULTICLASS_METRICS) >= {"roc_auc", "f1_macro"}
+    # too few rows of a class for half the resamples to hold every class: no bound, no verdict
+    assert (
+        favourable_bound(
+            np.array([0, 0, 0, 1, 2]), np.eye(3)[[0, 0, 0, 1, 2]], "classification", "roc_auc"
+        )
+        is None
+    )

@@ -18,7 +18,12 @@ import pandas as pd
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
 from lab2prod.modeling.features import target_vector
-from lab2prod.modeling.metrics import HIGHER_IS_BETTER, classification_metrics, regression_metrics
+from lab2prod.modeling.metrics import (
+    HIGHER_IS_BETTER,
+    classification_metrics,
+    metrics_defined,
+    regression_metrics,
+)
 
 # Accepted names of the prediction and lineage columns of a scored batch, first match wins.
 PROBABILITY_COLUMNS = ("probability", "proba", "score")
@@ -237,10 +242,11 @@ def favourable_bound(
     """Return the one-sided `level` bootstrap bound of `metric` on its better side (None when it cannot be had).
 
     Rows are resampled with replacement `rounds` times (seeded: the same batch gives the same bound);
-    resamples holding one class only are skipped, where a classifier's ROC AUC is undefined.
+    resamples missing a class are skipped, where a classifier's ROC AUC is undefined.
     """
     y, scores = np.asarray(y), np.asarray(scores, dtype="float64")
-    measure = _FAST_METRICS.get(metric) or (
+    fast = _FAST_METRICS.get(metric) if scores.ndim == 1 else None  # multiclass: the full metrics
+    measure = fast or (
         (lambda a, b: classification_metrics(a, b, threshold)[metric])
         if task == "classification"
         else (lambda a, b: regression_metrics(a, b)[metric])
@@ -249,7 +255,7 @@ def favourable_bound(
     values = []
     for _ in range(rounds):
         idx = rng.integers(0, len(y), size=len(y))
-        if task == "classification" and len(np.unique(y[idx])) < 2:
+        if task == "classification" and not metrics_defined(y[idx], scores[idx]):
             continue
         values.append(measure(y[idx], scores[idx]))
     values = np.asarray(values, dtype="float64")
