@@ -86,3 +86,28 @@ def test_latest_manifest_missing_names_what_to_do(tmp_path):
 
     with pytest.raises(SourceError, match="no ingest manifest for 'credit'.*run the ingest step"):
         lake.latest_manifest(tmp_path, "credit")
+
+
+def test_csv_bytes_are_what_pandas_writes():
+    import numpy as np
+
+    from lab2prod.data.lake import csv_bytes
+
+    frame = pd.DataFrame(
+        {
+            "id": pd.Series(["a", None, 'q,"r', "line\nbreak"], dtype="str"),
+            "n": pd.array([1, None, -3, 0], dtype="Int64"),
+            "x": [1.0, np.nan, 2.5, -0.0],
+            "when": pd.to_datetime(
+                ["2024-01-31", None, "2024-02-03 04:05:06", "1999-12-31"], format="mixed"
+            ),
+            "note": pd.Series(["u", "v", None, "w"], dtype=object),
+        }
+    )
+    expected = frame.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")
+    assert csv_bytes(frame) == expected.encode("utf-8")
+    assert csv_bytes(frame.head(0)) == b"id,n,x,when,note\n"
+    # what Arrow would render otherwise, pandas writes: exponents, booleans, one column
+    assert csv_bytes(frame.assign(x=[1e-7, 1.0, 2.0, 3.0])) is None
+    assert csv_bytes(frame.assign(b=[True, False, True, False])) is None
+    assert csv_bytes(frame[["id"]]) is None

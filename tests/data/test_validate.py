@@ -53,3 +53,21 @@ def test_validate_file_with_only_unreadable_rows_stops(write, contract):
 )
 def test_reason_kind(reason, kind):
     assert reason_kind(reason) == kind
+
+
+def test_a_header_no_row_can_pass_is_refused_before_the_rows_are_read(tmp_path, contract):
+    from lab2prod.data.contract import check_header
+    from lab2prod.data.sources import read_csv_header
+    from lab2prod.errors import ContractError
+
+    path = tmp_path / "no_target.csv"
+    # the rows are unreadable on purpose: a refusal that read them would name a byte, not the header
+    path.write_bytes(b"id,age,income,home\n\xff\xfe,1,2,3\n")
+    assert read_csv_header(path) == ["id", "age", "income", "home"]
+    with pytest.raises(
+        ContractError, match="no_target.csv: missing target 'y': add it or fix the header"
+    ):
+        validate_file(path, contract)
+    check_header(["id", "age", "income", "home"], contract, mode="score")  # scoring needs no target
+    with pytest.raises(ContractError, match="x.csv: missing column 'age'"):
+        check_header(["id", "income", "home", "y"], contract, origin="x.csv")

@@ -466,6 +466,14 @@ def _match_columns(
     return frame, warnings
 
 
+def check_header(
+    names: list[str], contract: Contract, mode: str = "train", origin: str = "input"
+) -> None:
+    """Raise the one-line ContractError that `condition` would, for a header no row can pass (a missing
+    column or target, an unknown column the contract stops on), before any row is read."""
+    _match_columns(pd.DataFrame(columns=list(names)), contract, mode, origin)
+
+
 def _as_numbers(text: pd.Series) -> pd.Series:
     """Return text cells as float64, NaN where missing or not a number.
 
@@ -513,14 +521,13 @@ def _coerce(
             else:
                 values = values.astype("float64")
         elif c.type == "date":
-            values = pd.to_datetime(
-                text.astype(object).where(present, None), errors="coerce", format="mixed"
-            )
+            values = _as_dates(text, present)
             bad = present & values.isna()
         else:
-            values = text.astype("str").where(present, None)
-            bad = pd.Series(False, index=frame.index)
-        for i in frame.index[bad]:
+            # text cells are already `str` (missing: NaN) when a reader hands Arrow text over
+            values = text if text.dtype == "str" else text.astype("str")
+            bad = None
+        for i in frame.index[bad] if bad is not None else ():
             kind = "number" if c.type in ("int", "float") else "date (ISO, for example 2024-01-31)"
             hint = (
                 " (decimal comma? set the decimal option to ',')"
@@ -529,11 +536,19 @@ def _coerce(
             )
             reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}{hint}")
         typed[c.name] = values
-    out = pd.DataFrame(typed, index=frame.index)
-    for c in contract.columns:
-        if c.type in ("category", "string") and c.name in out:
-            out[c.name] = out[c.name].astype("str")
-    return out
+    return pd.DataFrame(typed, index=frame.index)
+
+
+def _as_dates(text: pd.Series, present: pd.Series) -> pd.Series:
+    """Return text cells as dates, NaT where missing or not a date: ISO 8601 in one vectorized pass,
+    and only the cells that are not ISO parsed one by one (``format="mixed"``)."""
+    cells = text.astype(object).where(present, None)
+    values = pd.to_datetime(cells, errors="coerce", format="ISO8601")
+    if values.isna().ne(~present).any():
+        retry = present & values.isna()
+        values = values.astype("datetime64[ns]")
+        values[retry] = pd.to_datetime(cells[retry], errors="coerce", format="mixed")
+    return values.astype("datetime64[ns]")
 
 
 def condition(
@@ -606,17 +621,23 @@ def condition(
     # Repeats among the rows that pass otherwise (the first occurrence always stays): what the contract's
     # `duplicates` says for exact repeats, `duplicate_ids` for a repeated id on a different row.
     # Scoring with an id column skips the row hash (a repeated row repeats its id and is caught below).
-    passing = (
-        typed.drop(index=list(reasons)) if reasons else typed
-    )  # drop() copies even when nothing goes
-    by_id_only = (
-        mode == "score" and bool(contract.id_column) and contract.id_column in passing.columns
+    failing = typed.index.isin(list(reasons)) if reasons else None
+    has_id = bool(contract.id_column) and contract.id_column in typed.columns
+    passing_ids = None
+    if has_id:
+        passing_ids = typed[contract.id_column]
+        passing_ids = passing_ids[~failing] if failing is not None else passing_ids
+    by_id_only = mode == "score" and has_id
+    # rows with distinct ids cannot be equal: then there is nothing to hash and no id to compare
+    distinct_ids = (
+        passing_ids is not None and not passing_ids.isna().any() and passing_ids.is_unique
     )
-    twins = (
-        pd.Series(dtype="int64")
-        if by_id_only
-        else _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
-    )
+    if by_id_only or distinct_ids:
+        passing = None
+        twins = pd.Series(dtype="int64")
+    else:
+        passing = typed[~failing] if failing is not None else typed
+        twins = _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
     if contract.duplicates in ("drop", "quarantine"):
         tail = f": {DROPPED}" if contract.duplicates == "drop" else ""
         for i, twin in twins.items():
@@ -628,10 +649,8 @@ def condition(
             f"repeats line {int(lines[twin])}): kept (duplicates: warn in the contract)"
         )
     repeated_ids = 0
-    if contract.id_column and contract.id_column in passing.columns:
-        ids = (passing.drop(index=list(twins.index)) if len(twins) else passing)[
-            contract.id_column
-        ].dropna()
+    if has_id and not distinct_ids:
+        ids = (passing_ids.drop(index=list(twins.index)) if len(twins) else passing_ids).dropna()
         conflicts = _first_of_equal(ids)
         repeated_ids = len(conflicts)
         policy = contract.duplicate_ids
@@ -660,10 +679,10 @@ def condition(
     )
     quarantine = pd.DataFrame(
         {
-            "source": [sources[i] for i in bad],
-            "line": [int(lines[i]) for i in bad],
+            "source": sources.loc[bad].astype(object).tolist(),
+            "line": lines.loc[bad].astype("int64").tolist(),
             "reason": ["; ".join(reasons[i]) for i in bad],
-            "record": [_record(records.loc[i]) for i in bad],
+            "record": [_record(row) for row in records.loc[bad].itertuples(index=False, name=None)],
         },
         columns=QUARANTINE_COLUMNS,
     )
@@ -735,9 +754,9 @@ def _first_of_equal(values: pd.Series) -> pd.Series:
     return first[first != first.index]
 
 
-def _record(row: pd.Series) -> str:
+def _record(row: tuple) -> str:
     return ",".join(
-        "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in row.tolist()
+        "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in row
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lab2prod.data import lake
@@ -105,7 +106,9 @@ def join_sources(frames: list[Frame], key: str | None) -> tuple[pd.DataFrame, li
     """
     first = frames[0]
     if len(frames) == 1:
-        return first.rows.assign(**{SOURCE: first.name}), []
+        # one category, not a million copies of the same text
+        source = pd.Categorical.from_codes(np.zeros(len(first.rows), dtype="int8"), [first.name])
+        return first.rows.assign(**{SOURCE: source}), []
     for frame in frames:
         if key not in frame.rows.columns:
             raise ConfigError(
@@ -291,6 +294,7 @@ def _ingest(
                 f"{n['rows_quarantined']} quarantined: report this as a lab2prod bug"
             )
     first = accounting[frames[0].name]
+    del frames, joined  # the text cells: only the typed rows are written from here
     normalized = lake.atomic_write_csv(
         lake.normalized_path(lake_dir, contract.dataset), result.clean
     )

@@ -149,13 +149,123 @@ def atomic_write_yaml(path: Path, data: dict[str, Any]) -> Path:
 
 
 def atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
-    """Write a frame as normalized CSV (UTF-8, `\\n`, no index, ISO dates, empty = missing) atomically."""
+    """Write a frame as normalized CSV (UTF-8, `\\n`, no index, ISO dates, empty = missing) atomically.
+
+    The bytes are those of pandas' ``to_csv`` with these options; Arrow renders the usual column
+    types several times faster (`csv_bytes`), pandas writes any other frame.
+    """
+    parts = _csv_parts(frame)
+    if parts is not None:
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                for part in parts:  # the header, then Arrow's buffer as it is (no copy)
+                    fh.write(part)
+
+        return _atomic(path, write)
     return _atomic(
         path,
         lambda tmp: frame.to_csv(
             tmp, index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S", encoding="utf-8"
         ),
     )
+
+
+_NEEDS_QUOTES = '[,"\r\n]'  # what makes pandas (the csv module's minimal quoting) quote a cell
+
+
+def _csv_cells(values: pd.Series) -> Any:
+    """Return a column's cells as Arrow text written as pandas' to_csv writes them, or None for a dtype
+    this does not render (pandas then writes the whole frame)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return None
+    if pd.api.types.is_float_dtype(dtype):
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        text = pc.cast(pa.array(numbers, from_pandas=True), pa.string())
+        # pandas writes a whole float as 1.0, Arrow as 1; Python's repr turns to exponents from 1e16
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(numbers) & (np.mod(numbers, 1) == 0) & (np.abs(numbers) < 1e16)
+        finite = np.abs(numbers[np.isfinite(numbers)])
+        if ((finite < 1e-4) & (finite > 0)).any() or (finite >= 1e16).any():
+            return None  # exponent notation differs: pandas writes this column
+        if not whole.any():
+            return text
+        return pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    if pd.api.types.is_integer_dtype(dtype):
+        return pc.cast(pa.array(values, from_pandas=True), pa.string())
+    if pd.api.types.is_datetime64_dtype(dtype):
+        stamps = pa.array(values, from_pandas=True).cast(pa.timestamp("s"), safe=False)
+        return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%S")
+    if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
+        try:
+            text = pa.array(values, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None  # not all text
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        quoted = pc.fill_null(pc.match_substring_regex(text, _NEEDS_QUOTES), False)
+        if pc.any(quoted).as_py():
+            escaped = pc.binary_join_element_wise(
+                '"', pc.replace_substring(text, '"', '""'), '"', ""
+            )
+            text = pc.if_else(quoted, escaped, text)
+        return text
+    return None
+
+
+def _csv_field(name: Any) -> str:
+    name = str(name)
+    return '"' + name.replace('"', '""') + '"' if any(ch in name for ch in ',"\r\n') else name
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes | None:
+    """Return the CSV text of a frame as `atomic_write_csv` writes it, rendered by Arrow column by column;
+    None when a column's dtype is one Arrow does not render here."""
+    parts = _csv_parts(frame)
+    return None if parts is None else b"".join(bytes(p) for p in parts)
+
+
+def _csv_parts(frame: pd.DataFrame) -> tuple[bytes, Any] | tuple[bytes] | None:
+    """Return the header and the body of the CSV text of `frame` (Arrow's buffer), or None (pandas writes it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if frame.columns.duplicated().any() or frame.shape[1] < 2:
+        return None  # pandas quotes an empty cell of a one-column frame
+    columns = [frame.iloc[:, i] for i in range(frame.shape[1])]
+    if len(frame) > 100_000:  # Arrow's kernels release the GIL: columns render side by side
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            rendered = list(pool.map(_csv_cells, columns))
+    else:
+        rendered = [_csv_cells(c) for c in columns]
+    if any(text is None for text in rendered):
+        return None
+    cells = [pc.fill_null(text, "") for text in rendered]
+    header = (",".join(_csv_field(c) for c in frame.columns) + "\n").encode("utf-8")
+    if not len(frame):
+        return (header,)
+    cells[-1] = pc.binary_join_element_wise(
+        cells[-1], "", "\n"
+    )  # the line break, on the short cell
+    size = sum(c.nbytes for c in cells) + len(frame) * len(cells)
+    wide = pa.large_string() if size >= 1 << 31 else pa.string()  # 32-bit offsets hold up to 2 GB
+    if wide == pa.large_string():
+        cells = [c.cast(wide) for c in cells]
+    lines = pc.binary_join_element_wise(*cells, pa.scalar(",", wide))
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    kind = np.int64 if wide == pa.large_string() else np.int32
+    offsets = np.frombuffer(lines.buffers()[1], dtype=kind)
+    first, last = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
+    return header, memoryview(lines.buffers()[2])[first:last]
 
 
 def atomic_copy(src: Path, dst: Path) -> Path:

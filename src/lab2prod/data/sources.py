@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lab2prod.data.catalog import SourceSpec
@@ -82,11 +83,19 @@ def read_csv(
     """Read a delimited text file strictly: ragged rows are rejected with their line, bad bytes stop with a message."""
     path = Path(path)
     raw = path.read_bytes()
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise SourceError(
             f"{path}: file is empty: export the table again with a header row and data"
         )
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+    if utf8:
+        # the usual file: Arrow parses the bytes as they are (and checks they are UTF-8)
+        fast = _read_plain_csv(
+            raw, 3 if raw.startswith(BOM) else 0, path, name, delimiter, decimal, quotechar
+        )
+        if fast is not None:
+            return fast
+    enc = "utf-8-sig" if utf8 else encoding
     try:
         text = raw.decode(enc)
     except UnicodeDecodeError as exc:
@@ -99,24 +108,16 @@ def read_csv(
         io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar, strict=False
     )
     try:
-        header = next(reader)
+        header = _checked_header(next(reader), path, delimiter)
     except StopIteration:
         raise SourceError(
             f"{path}: file is empty: export the table again with a header row and data"
         ) from None
-    if len(header) == 1:
-        for other in (";", "\t", "|", ","):
-            if other != delimiter and other in header[0]:
-                shown = "\\t" if other == "\t" else other
-                raise SourceError(
-                    f"{path}: header reads as one column but contains {shown!r}: set the delimiter to {shown!r} "
-                    f"(options.delimiter in the catalog, --delimiter on the command line)"
-                )
-    header = _clean_header(header, path)
     width = len(header)
-    fast = _read_plain_csv(text, header, delimiter, quotechar, name)
-    if fast is not None:
-        return _clean_cells(fast, decimal)
+    if not utf8:
+        fast = _read_plain_csv(text.encode("utf-8"), 0, path, name, delimiter, decimal, quotechar)
+        if fast is not None:
+            return fast
     records, lines, rejected = [], [], []
     start = reader.line_num + 1
     for fields in reader:
@@ -141,48 +142,146 @@ def read_csv(
     return _clean_cells(_frame(name, header, records, lines, rejected), decimal)
 
 
+BOM = b"\xef\xbb\xbf"
+# the ASCII whitespace a cell may hold to strip (line breaks end rows): a file with none of them, and
+# no byte beyond ASCII (a Unicode space), needs no stripping at all
+_SPACES = (b" ", b"\t", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+
+
+def _may_need_stripping(raw: bytes, start: int, end: int) -> bool:
+    return not raw.isascii() or any(raw.find(space, start, end) != -1 for space in _SPACES)
+
+
+def _checked_header(names: list[str], path: Path, delimiter: str) -> list[str]:
+    """Return the header's names cleaned, or raise a one-line SourceError for a header no row can pass."""
+    if len(names) == 1:
+        for other in (";", "\t", "|", ","):
+            if other != delimiter and other in names[0]:
+                shown = "\\t" if other == "\t" else other
+                raise SourceError(
+                    f"{path}: header reads as one column but contains {shown!r}: set the delimiter to {shown!r} "
+                    f"(options.delimiter in the catalog, --delimiter on the command line)"
+                )
+    return _clean_header(names, path)
+
+
+def read_csv_header(
+    path: Path, delimiter: str = ",", encoding: str = "utf-8", quotechar: str = '"'
+) -> list[str]:
+    """Return the column names of a delimited text file, reading only its first line (no row is read)."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        first = fh.readline()
+        while first.strip() == b"" and first:
+            first = fh.readline()
+    if not first.strip():
+        raise SourceError(
+            f"{path}: file is empty: export the table again with a header row and data"
+        )
+    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+    try:
+        line = first.decode("utf-8-sig" if utf8 else encoding)
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"{path}: line 1: byte 0x{first[exc.start]:02x} is not valid {encoding}: "
+            f"re-export as UTF-8 or set options.encoding (for example latin-1)"
+        ) from None
+    names = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, quotechar=quotechar))
+    return _checked_header(names, path, delimiter)
+
+
 def _read_plain_csv(
-    text: str, header: list[str], delimiter: str, quotechar: str, name: str
+    raw: bytes,
+    start: int,
+    path: Path,
+    name: str,
+    delimiter: str,
+    decimal: str,
+    quotechar: str,
 ) -> Frame | None:
-    """Return the rows of a CSV without quotes or empty lines parsed by pyarrow (fast), or None to use the
-    line-by-line reader: only there is every record on exactly one line, so row i is on line i + 2."""
-    if quotechar in text or text.count("\r") != text.count("\r\n"):
+    """Return the rows of a UTF-8 CSV without quotes, lone carriage returns or empty lines, parsed by
+    Arrow from its bytes and cleaned column by column (fast), or None to use the line-by-line reader:
+    only there is every record on exactly one line, so row i is on line i + 2."""
+    # single-byte searches run at memory speed; counting and longer patterns only when needed
+    if raw.find(quotechar.encode("utf-8"), start) != -1:
         return None
-    body = text.replace("\r\n", "\n")
-    if "\n\n" in body.rstrip("\n") or body.split("\n", 1)[0] == body:
+    crlf = raw.find(b"\r", start) != -1
+    if crlf and raw.count(b"\r") != raw.count(b"\r\n"):
+        return None
+    end = len(raw)
+    while end > start and raw[end - 1] in (0x0A, 0x0D):
+        end -= 1  # line breaks at the end of the file end the last row
+    first = raw.find(b"\n", start)
+    if first == -1 or first >= end:
+        return None
+    try:
+        names = raw[start:first].decode("utf-8").rstrip("\r").split(delimiter)
+    except UnicodeDecodeError:
+        return None  # the line-by-line reader names the line of the bad byte
+    header = _checked_header(names, path, delimiter)
+    # an empty line in the body: Arrow would hand it over as a row of missing cells, on no line of its own
+    if raw.find(b"\n\n", start, end) != -1 or (crlf and raw.find(b"\n\r\n", start, end) != -1):
         return None
     import pyarrow as pa_arrow
     from pyarrow import csv as pa_csv
 
-    width = len(header)
-    names = [f"c{i}" for i in range(width)]
+    columns = [f"c{i}" for i in range(len(header))]
     try:
         table = pa_csv.read_csv(
-            io.BytesIO(body.encode("utf-8")),
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+            pa_arrow.py_buffer(raw).slice(first + 1, end - first - 1),
+            read_options=pa_csv.ReadOptions(column_names=columns),
             parse_options=pa_csv.ParseOptions(
                 delimiter=delimiter,
                 quote_char=False,
                 newlines_in_values=False,
                 ignore_empty_lines=False,
             ),
+            # every cell as text: the contract types columns by name, Arrow never guesses;
+            # the missing markers become nulls while parsing
             convert_options=pa_csv.ConvertOptions(
-                column_types={n: pa_arrow.string() for n in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
+                # large_string: what pandas' `str` columns hold, so handing them over copies nothing
+                column_types={n: pa_arrow.large_string() for n in columns},
+                null_values=sorted(MISSING),
+                strings_can_be_null=True,
             ),
         )
     except (pa_arrow.ArrowInvalid, ValueError):
-        return None  # ragged rows and the like: the line-by-line reader rejects them one by one
+        return None  # ragged rows, bytes that are not UTF-8...: the line-by-line reader names their lines
     if table.num_rows == 0:
         return None
-    rows = pd.DataFrame({h: table.column(n).to_pandas() for h, n in zip(header, names)})
-    rows.insert(0, LINE, pd.array(range(2, table.num_rows + 2), dtype="int64"))
+    strip = _may_need_stripping(raw, first + 1, end)
+    text = pd.StringDtype(na_value=np.nan)
+    rows = pd.DataFrame(
+        {
+            h: _arrow_cells(table.column(n), strip, decimal).to_pandas(
+                types_mapper={pa_arrow.large_string(): text}.get
+            )
+            for h, n in zip(header, columns)
+        }
+    )
+    rows.insert(0, LINE, pd.array(np.arange(2, table.num_rows + 2), dtype="int64"))
     return Frame(name=name, rows=rows, rejected=[])
 
 
+def _arrow_cells(column: Any, strip: bool, decimal: str) -> Any:
+    """Return an Arrow text column stripped (when `strip`), missing markers as nulls, a decimal comma a point."""
+    import pyarrow as pa_arrow
+    import pyarrow.compute as pc
+
+    if strip:
+        column = pc.utf8_trim_whitespace(column)
+        missing = pc.is_in(column, value_set=pa_arrow.array(sorted(MISSING), column.type))
+        column = pc.if_else(missing, pa_arrow.scalar(None, column.type), column)
+    if decimal != ".":
+        comma = pc.match_substring_regex(column, f"^(?:{DECIMAL_COMMA.pattern})$")
+        fixed = pc.replace_substring(pc.replace_substring(column, ".", ""), decimal, ".")
+        column = pc.if_else(comma, fixed, column)
+    return column
+
+
 def _clean_cells(frame: Frame, decimal: str = ".") -> Frame:
-    """Return the frame with cells stripped, missing markers as None and a decimal comma made a point (vectorized)."""
+    """Return the frame with cells stripped, missing markers missing and a decimal comma made a point
+    (vectorized): `str` columns, as the Arrow reader hands them over."""
     cleaned = {}
     for col in frame.rows.columns:
         if col == LINE:
@@ -195,7 +294,7 @@ def _clean_cells(frame: Frame, decimal: str = ".") -> Frame:
                 text.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False),
             )
         present = text.notna() & ~text.isin(MISSING)
-        cleaned[col] = text.astype(object).where(present, None)
+        cleaned[col] = text.where(present)
     rows = pd.DataFrame(
         cleaned, index=frame.rows.index, columns=[c for c in frame.rows.columns if c != LINE]
     )

@@ -11,8 +11,21 @@ from typing import Any
 import pandas as pd
 
 from lab2prod.data import lake
-from lab2prod.data.contract import QUARANTINE_COLUMNS, Conditioned, Contract, condition
-from lab2prod.data.sources import Frame, read_csv, read_excel, read_jsonl, read_parquet
+from lab2prod.data.contract import (
+    QUARANTINE_COLUMNS,
+    Conditioned,
+    Contract,
+    check_header,
+    condition,
+)
+from lab2prod.data.sources import (
+    Frame,
+    read_csv,
+    read_csv_header,
+    read_excel,
+    read_jsonl,
+    read_parquet,
+)
 from lab2prod.errors import SourceError
 
 READERS = {
@@ -103,7 +116,13 @@ def validate_file(
     quarantine_output: Path | None = None,
     **options: Any,
 ) -> ValidationReport:
-    """Read `path`, condition it by `contract`, optionally write its quarantine, and return the report."""
+    """Read `path`, condition it by `contract`, optionally write its quarantine, and return the report.
+
+    A CSV's header is checked first: one that no row can pass is refused before any row is read.
+    """
+    if Path(path).suffix.lower() in (".csv", ".txt") and Path(path).is_file():
+        header_options = {k: options[k] for k in ("delimiter", "encoding") if options.get(k)}
+        check_header(read_csv_header(Path(path), **header_options), contract, mode, str(path))
     frame = read_any(path, **options)
     if frame.rows.empty:
         raise SourceError(
