@@ -77,10 +77,11 @@ def resample(normalized: Path, rows: int, path: Path, seed: int = 0) -> Path:
     table = table.take(pa.array(picks))
     ids = pa.array(np.char.add("R", np.arange(rows).astype("U9")).astype(object), pa.string())
     table = table.set_column(table.schema.get_field_index("applicant_id"), "applicant_id", ids)
-    # numbers written with a decimal point ("9.0"): `mlflow models predict` reads the CSV with pandas and
-    # refuses int64 columns where the model's signature says double ("Can not safely convert int64 to float64")
+    # as the lake writes them: integers plain, floats with a decimal point ("9.0"; pyarrow writes "9").
+    # `mlflow models predict` reads the CSV with pandas, and the signature (tracking.input_schema) says
+    # long for the contract's required integers and double for its floats
     for i, field in enumerate(table.schema):
-        if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
+        if pa.types.is_floating(field.type):
             text = pc.cast(table.column(i), pa.string())
             text = pc.if_else(
                 pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".0", "")

@@ -195,6 +195,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         settings.resolve(root, args.reports),
         workdir=Path(args.workdir) if args.workdir else None,
         progress=print,
+        gate=settings.gate_settings(root),  # released by the project's own rules (env.yaml)
     )
     print(table_markdown(result["table"]))
     after = result["mean_after_drift"]

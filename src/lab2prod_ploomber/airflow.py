@@ -117,17 +117,7 @@ with DAG(
     for name, upstream in {upstream!r}.items():
         for parent in upstream:
             tasks[parent] >> tasks[name]
-    # lab2prod monitor exits 1 on a warning or an alert: that is a finding, not a failure
-    monitor = BashOperator(
-        task_id="monitor",
-        bash_command='export PATH="%s:$PATH" && ' % VENV_BIN
-        + "lab2prod monitor --batch %s --batch-id {{{{ ds }}}} --status %s; code=$?; "
-        "[ $code -le 1 ] || exit $code" % (PREDICTIONS, STATUS),
-        cwd=PROJECT,
-        env=ENV,
-        append_env=True,
-    )
-    decide = BranchPythonOperator(
+{monitor}    decide = BranchPythonOperator(
         task_id="retrain_due",
         python_callable=retrain_or_not,
         op_args=[PROJECT + "/" + STATUS],
@@ -139,8 +129,22 @@ with DAG(
         env=ENV,
         append_env=True,
     )
-    tasks[{score_task!r}] >> monitor >> decide >> [retrain, EmptyOperator(task_id="no_retrain")]
+    tasks[{monitor_task!r}] >> decide >> [retrain, EmptyOperator(task_id="no_retrain")]
 '''
+
+# a pipeline.score.yaml without a monitor step of its own gets `lab2prod monitor` after scoring
+_OWN_MONITOR = """    # lab2prod monitor exits 1 on a warning or an alert: that is a finding, not a failure
+    tasks["monitor"] = BashOperator(
+        task_id="monitor",
+        bash_command='export PATH="%s:$PATH" && ' % VENV_BIN
+        + "lab2prod monitor --batch %s --batch-id {{{{ ds }}}} --status %s; code=$?; "
+        "[ $code -le 1 ] || exit $code" % (PREDICTIONS, STATUS),
+        cwd=PROJECT,
+        env=ENV,
+        append_env=True,
+    )
+    tasks[{score_task!r}] >> tasks["monitor"]
+"""
 
 # stands in for the day's batch while the pipeline's shape is read: Ploomber hashes a task's
 # resources_ when it builds the DAG, and the real batch exists only on the day it is scored
@@ -207,7 +211,14 @@ def daily_dag(
         )
     score = scorers[0]
     predictions = _relative(root, dag[score].product["predictions"]).replace(_STAND_IN, "{{ ds }}")
-    status = f"{env.get('reports') or 'reports'}/monitoring-{{{{ ds }}}}.json"
+    # the pipeline's own monitor step (a task with a 'status' product) writes the status the branch reads
+    monitors = [n for n in shape if _has_product(dag[n], "status")]
+    if monitors:
+        monitor_task, monitor = monitors[0], ""
+        status = _relative(root, dag[monitor_task].product["status"]).replace(_STAND_IN, "{{ ds }}")
+    else:
+        monitor_task, monitor = "monitor", _OWN_MONITOR.format(score_task=score)
+        status = f"{env.get('reports') or 'reports'}/monitoring-{{{{ ds }}}}.json"
     return _HEADER.format(
         pipeline="pipeline.score.yaml",
         env_file=env_file,
@@ -221,7 +232,8 @@ def daily_dag(
         schedule=schedule,
         names=list(shape),
         upstream=shape,
-        score_task=score,
+        monitor=monitor,
+        monitor_task=monitor_task,
     )
 
 

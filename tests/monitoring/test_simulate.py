@@ -66,3 +66,16 @@ def test_simulation_refuses_tiny_data(credit_lake, tmp_path):
     contract, frame, _ = credit_lake
     with pytest.raises(MonitoringError, match="at least 200"):
         run_simulation(frame.head(50), contract, Scenario(), tmp_path)
+
+
+def test_the_replay_releases_by_the_gate_it_is_given(credit_lake, tmp_path):
+    # the simulation releases through the same path as every model: an unmeetable floor stops it
+    contract, frame, _ = credit_lake
+    with pytest.raises(MonitoringError, match="initial model of the replay was not released"):
+        run_simulation(
+            frame,
+            contract,
+            Scenario(batches=2, batch_rows=300, seed=1),
+            tmp_path,
+            gate={"gate_floors": {"roc_auc": 0.999}},
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
         "env.score.yaml",
         "data/contracts",
         "notebooks/score.ipynb",
+        "notebooks/monitor.ipynb",
         "notebooks/score_summary.ipynb",
     ):
         src, dst = PROJECT / item, tmp_path / item
@@ -31,6 +33,10 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
     batch = tmp_path / "data/incoming/batch-1.csv"
     batch.parent.mkdir(parents=True)
     shutil.copy2(champion["normalized"], batch)
+    # the monitor step compares the batch with the training reference (the pipeline's train split)
+    reference = tmp_path / "data/lake/splits/credit/train.csv"
+    reference.parent.mkdir(parents=True)
+    shutil.copy2(champion["normalized"], reference)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")]),
@@ -61,6 +67,11 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
     assert (
         "batch-1.csv" in page and "credit-risk version" in page and "No row was quarantined" in page
     )
+    # score, then monitor, then summary: the monitor read the scored batch through its summary
+    status = json.loads((tmp_path / "reports/monitoring.json").read_text())
+    assert status["batch_id"] == "batch-1" and status["status"] == "ok" and not status["retrain"]
+    assert (tmp_path / "reports/monitoring.html").is_file()
+    assert (tmp_path / "data/lake/monitoring/history.csv").is_file()
     # the same batch through lab2prod score gives the same bytes
     same = score_file(
         batch,

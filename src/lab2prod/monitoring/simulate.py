@@ -126,10 +126,13 @@ def run_simulation(
     retrain: RetrainConfig | None = None,
     monitor: MonitorConfig | None = None,
     progress: Callable[[str], None] | None = None,
+    gate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Replay `data` under `scenario`; return the per-batch table (frozen vs loop) and the retraining decisions.
 
-    `workdir` holds the simulation's lake and its MLflow SQLite store.
+    `workdir` holds the simulation's lake and its MLflow SQLite store. Without `retrain`, models
+    are trained on twice a batch's rows and released with the gate values `gate` (an env file's
+    gate_floors, gate_metric, gate_tolerance, threshold: `settings.gate_settings`).
     """
     import mlflow
 
@@ -142,7 +145,9 @@ def run_simulation(
         )
     if len(data) < 200:
         raise MonitoringError(f"{len(data)} rows: the simulation needs at least 200")
-    retrain = retrain or RetrainConfig(window_rows=2 * scenario.batch_rows, seed=scenario.seed)
+    retrain = retrain or RetrainConfig(
+        window_rows=2 * scenario.batch_rows, seed=scenario.seed, **(gate or {})
+    )
     monitor = monitor or MonitorConfig(thresholds=DriftThresholds(drift_share=0.25), tolerance=0.05)
     say = progress or (lambda _: None)
     workdir = Path(workdir)
@@ -165,6 +170,12 @@ def run_simulation(
         first = retrain_in_process(
             past, contract, retrain, MODEL_NAME, experiment, ["initial model"]
         )
+        if not first.decision.promote:
+            raise MonitoringError(
+                "the initial model of the replay was not released ("
+                + "; ".join(first.decision.reasons)
+                + "): loosen gate_floors in env.yaml or replay more rows"
+            )
         frozen = first.candidate.model
         champion = {
             "model": tracking.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
@@ -284,12 +295,14 @@ def simulate_sources(
     reports_dir: Path,
     workdir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    gate: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Ingest `catalog` into the simulation's own lake, replay it, write the report and its JSON.
 
     Always the given sources (the bundled ones by default), never the project's lake: a retraining
     build may have replaced its data. `workdir` keeps the simulation's lake and MLflow store
-    (a temporary folder when None). Returns the result and the paths written (report, json).
+    (a temporary folder when None); `gate` as for `run_simulation`. Returns the result and the
+    paths written (report, json).
     """
     import tempfile
 
@@ -303,7 +316,7 @@ def simulate_sources(
         say(f"ingesting {catalog.location} into {work / 'source-lake'}")
         normalized = ingest(catalog, contract, work / "source-lake").normalized
         data = read_normalized(str(normalized), contract)
-        result = run_simulation(data, contract, scenario, work, progress=progress)
+        result = run_simulation(data, contract, scenario, work, progress=progress, gate=gate)
     reports_dir = Path(reports_dir)
     report = render_simulation(result, reports_dir / "simulation.html")
     saved = atomic_write_json(
