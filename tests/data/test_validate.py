@@ -71,3 +71,17 @@ def test_a_header_no_row_can_pass_is_refused_before_the_rows_are_read(tmp_path, 
     check_header(["id", "age", "income", "home"], contract, mode="score")  # scoring needs no target
     with pytest.raises(ContractError, match="x.csv: missing column 'age'"):
         check_header(["id", "income", "home", "y"], contract, origin="x.csv")
+
+
+def test_describe_counts_repeats_and_values_outside_what_training_saw(tmp_path, write):
+    from lab2prod.data.contract import infer_contract
+    from lab2prod.data.sources import read_csv
+
+    seen = write("seen.csv", "x,c,y\n1,u,a\n5,v,b\n3,u,a\n")
+    contract = infer_contract(read_csv(seen, "seen").rows, "t", target="y", task="classification")
+    batch = write("batch.csv", "x,c,y\n9,u,a\n2,w,b\n2,w,b\n")
+    text = validate_file(batch, contract).describe()
+    # 9 is above what training saw and w is new: kept, counted, no quarantine; the repeat is kept too
+    assert text.splitlines()[0].endswith("3 rows in, 3 pass, 0 quarantined")
+    assert "repeats: 1 row(s) repeat an earlier row exactly" in text
+    assert "outside what training saw (drift for the monitor, kept): x 1, c 2" in text
