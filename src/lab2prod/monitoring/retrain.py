@@ -218,6 +218,72 @@ def read_labelled(lake_dir: str | Path, contract: Contract) -> list[pd.DataFrame
     return [read_normalized(str(f), contract) for f in files]
 
 
+@dataclass
+class LabelledBatch:
+    """One labelled batch of the lake and whether it falls in the training window, with why."""
+
+    name: str
+    rows: int
+    counted: bool
+    why: str
+    frame: pd.DataFrame | None = field(default=None, repr=False)
+
+
+def labelled_inventory(
+    lake_dir: str | Path, contract: Contract, window_rows: int
+) -> list[LabelledBatch]:
+    """Return every labelled batch of the lake, oldest first, each counted or not for a window of the newest rows.
+
+    A file that cannot be read with the contract, lacks a feature or holds no row is not counted
+    (and says why); of the usable ones, the newest whole batches up to `window_rows` rows count,
+    as `newest_window` takes them.
+    """
+    from lab2prod.data.contract import read_normalized
+    from lab2prod.errors import Lab2ProdError
+
+    batches = []
+    for path in sorted(labelled_dir(lake_dir).glob("*.csv")):
+        try:
+            frame = read_normalized(str(path), contract)
+        except (Lab2ProdError, ValueError, OSError) as exc:
+            batches.append(LabelledBatch(path.name, 0, False, f"unreadable: {exc}"))
+            continue
+        wanted = [c for c in (*contract.features, contract.target) if c]
+        absent = [c for c in wanted if c not in frame.columns]
+        if absent or frame.empty:
+            why = f"lacks {', '.join(absent)}" if absent else "holds no row"
+            batches.append(LabelledBatch(path.name, len(frame), False, why))
+            continue
+        batches.append(LabelledBatch(path.name, len(frame), True, "", frame))
+    taken = 0
+    for batch in reversed(batches):
+        if not batch.counted:
+            continue
+        if taken >= window_rows:
+            batch.counted, batch.why = False, f"older than the newest {window_rows:,} rows"
+            continue
+        used = min(batch.rows, window_rows - taken)
+        batch.why = (
+            f"in the newest {window_rows:,} rows"
+            if used == batch.rows
+            else f"its newest {used:,} rows complete the newest {window_rows:,}"
+        )
+        taken += batch.rows
+    return batches
+
+
+def describe_inventory(batches: list[LabelledBatch], folder: str | Path, due: bool) -> list[str]:
+    """Return the lines that name each labelled batch found and why it counts (or would count) or not."""
+    if not batches:
+        return [f"no labelled batch in {folder}: monitor batches with --labels before retraining"]
+    verb = "counted" if due else "would count"
+    lines = [f"{len(batches)} labelled batch(es) in {folder}:"]
+    for batch in batches:
+        state = verb if batch.counted else "not counted"
+        lines.append(f"  {batch.name}: {batch.rows:,} rows, {state} ({batch.why})")
+    return lines
+
+
 def retrain_in_process(
     window: pd.DataFrame,
     contract: Contract,
