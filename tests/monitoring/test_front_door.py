@@ -86,6 +86,8 @@ def test_the_readme_sequence_scores_monitors_keeps_labels_and_does_not_retrain(p
     assert len(kept) == 1 and "500 labelled rows kept for retraining" in monitor.stdout
     assert retrain.returncode == 0, retrain.stderr
     assert "no retraining" in retrain.stdout and "no retraining threshold crossed" in retrain.stdout
+    assert "1 labelled batch(es) in" in retrain.stdout
+    assert f"{kept[0].name}: 500 rows, would count (in the newest 3,000 rows)" in retrain.stdout
 
 
 def test_predictions_whose_input_is_gone_are_refused_in_one_line(project, tmp_path, capsys):

@@ -470,10 +470,19 @@ def run_retraining(
     due, reasons = retrain_needed(status)
     if force and not due:
         due, reasons = True, ["forced with --force"]
+    inventory = labelled_inventory(lake_dir, contract, config.window_rows)
+    for line in describe_inventory(inventory, labelled_dir(lake_dir), due):
+        say(line)
     if not due:
         outcome = RetrainOutcome(retrained=False, reasons=reasons)
     else:
-        window = newest_window(read_labelled(lake_dir, contract), config.window_rows)
+        usable = [b.frame for b in inventory if b.counted]
+        if inventory and not usable:
+            raise MonitoringError(
+                f"none of the {len(inventory)} labelled batches in {labelled_dir(lake_dir)} can be "
+                "used (listed above with why): monitor batches with their features and --labels"
+            )
+        window = newest_window(usable, config.window_rows)
         say(f"retraining on the newest {len(window)} labelled rows: {'; '.join(reasons)}")
         if in_process:
             from lab2prod import tracking
