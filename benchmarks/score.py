@@ -138,9 +138,23 @@ def main() -> None:
         help="also time `lab2prod score --workers 0` (no worker processes)",
     )
     parser.add_argument(
+        "--dask",
+        type=int,
+        metavar="WORKERS",
+        default=0,
+        help="also time `lab2prod score --engine dask` on a LocalCluster of WORKERS processes "
+        "(e.g. 2 on 2 cores), next to the local engine",
+    )
+    parser.add_argument(
+        "--only-lab2prod",
+        action="store_true",
+        help="time only the lab2prod engines (no naive one-shot, no mlflow models predict)",
+    )
+    parser.add_argument(
         "--workdir", help="keep the data and store here (default: a temporary folder, removed)"
     )
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="lab2prod-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -178,17 +192,25 @@ def main() -> None:
             }
             if args.in_process:
                 ways["lab2prod score -w0"] = ways["lab2prod score"] + ["--workers", "0"]
-            ways |= {
-                "naive one-shot": [
-                    sys.executable,
-                    "-c",
-                    NAIVE,
-                    str(data),
-                    str(work / "out-naive.csv"),
-                    URI,
-                ],
-            }
-            if size <= args.mlflow_max_rows:
+            if args.dask:
+                ways[f"dask, {args.dask} workers"] = ways["lab2prod score"] + [
+                    "--engine",
+                    "dask",
+                    "--workers",
+                    str(args.dask),
+                ]
+            if not args.only_lab2prod:
+                ways |= {
+                    "naive one-shot": [
+                        sys.executable,
+                        "-c",
+                        NAIVE,
+                        str(data),
+                        str(work / "out-naive.csv"),
+                        URI,
+                    ],
+                }
+            if size <= args.mlflow_max_rows and not args.only_lab2prod:
                 ways["mlflow models predict"] = [
                     str(Path(bindir) / "mlflow"),
                     "models",
@@ -260,7 +282,16 @@ def main() -> None:
                 f"lab2prod score peak RSS {large:,} / {small:,}: "
                 f"{by[(large, 'lab2prod score')][1] / by[(small, 'lab2prod score')][1]:.2f} (target <= 1.2)"
             )
-        print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        if args.dask:
+            for size in args.sizes:
+                dask = by[(size, f"dask, {args.dask} workers")][0]
+                print(
+                    f"dask ({args.dask} workers) / local at {size:,}: {dask / by[(size, 'lab2prod score')][0]:.2f}x the time"
+                )
+        print(
+            f"load average: {load_before[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+            f"(1 min), on {os.cpu_count()} cores"
+        )
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
