@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,6 +50,14 @@ def project(tmp_path_factory):
     return root
 
 
+def _litter() -> set[Path]:
+    """Temporary folders lab2prod's processes make and remove (an infra check's model copy, scoring parcels)."""
+    tmp, shm = Path(tempfile.gettempdir()), Path("/dev/shm")
+    return set(tmp.glob("lab2prod-model-*")) | (
+        set(shm.glob("lab2prod-*")) if shm.is_dir() else set()
+    )
+
+
 def _start(root: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [str(BIN / "ploomber"), "build"],
@@ -61,7 +71,12 @@ def _start(root: Path) -> subprocess.Popen:
 
 
 def _kill_when(build: subprocess.Popen, ready, what: str, timeout: float = 600) -> None:
-    """SIGKILL the build's whole process group as soon as `ready()` is true."""
+    """SIGKILL the build's whole process group as soon as `ready()` is true.
+
+    A killed process cannot remove its temporary folders: the ones that appeared meanwhile are
+    removed here (Papermill kernels do not start with TMPDIR pointing elsewhere).
+    """
+    before = _litter()
     deadline = time.monotonic() + timeout
     try:
         while not ready():
@@ -73,6 +88,8 @@ def _kill_when(build: subprocess.Popen, ready, what: str, timeout: float = 600) 
     finally:
         os.killpg(build.pid, signal.SIGKILL)
         build.communicate()
+        for left in _litter() - before:
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def _ran(stdout: str) -> dict[str, bool]:

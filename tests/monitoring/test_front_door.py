@@ -28,6 +28,9 @@ from lab2prod.monitoring.retrain import RetrainConfig, retrain_in_process
 
 from .conftest import PROJECT
 
+# the README's whole score, monitor and retrain sequence: minutes on 2 cores
+pytestmark = pytest.mark.integration
+
 
 def readme_monitoring_lines() -> list[str]:
     """Return the command lines of the README's first code block under '### 5. Monitor and retrain'."""

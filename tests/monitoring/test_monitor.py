@@ -60,6 +60,7 @@ def test_monitor_frame_statuses(credit_halves):
         monitor_frame(batch.drop(columns=["Age"]), reference, contract, "b5", model=model)
 
 
+@pytest.mark.integration  # retrains through the command line: over a minute on 2 cores
 def test_monitor_and_retrain_commands(credit_halves, tmp_path, monkeypatch, capsys):
     contract, reference, batch = credit_halves
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -77,6 +77,7 @@ def store(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.integration  # trains and gates a model: tens of seconds on 2 cores
 def test_a_retrained_model_that_is_not_better_is_not_promoted(credit_lake, store):
     contract, frame, _ = credit_lake
     config = RetrainConfig(window_rows=2000, seed=1)

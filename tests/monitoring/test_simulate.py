@@ -28,6 +28,7 @@ def test_batches_follow_the_scenario(credit_lake):
     )
 
 
+@pytest.mark.integration  # trains and retrains over eight batches: minutes on 2 cores (make test-unit stays under a minute)
 def test_same_seed_same_figures(credit_lake, tmp_path, monkeypatch):
     contract, frame, _ = credit_lake
     scenario = Scenario(batches=3, batch_rows=400, drift_start=1, seed=7)

@@ -15,6 +15,8 @@ from lab2prod.errors import ConfigError, SourceError
 from lab2prod.scoring.dask_engine import score_with_dask
 from lab2prod.scoring.score import load_model, score_file
 
+pytestmark = pytest.mark.integration  # starts Dask clusters: over a minute on 2 cores
+
 STAMP = "2026-01-01T00:00:00Z"
 CONTRACT = Path(__file__).resolve().parents[2] / "data/contracts/credit.yaml"
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,6 +65,14 @@ def _command(src: Path, out: Path, champion: dict) -> list[str]:
     ]
 
 
+def _litter() -> set[Path]:
+    """Temporary folders lab2prod score makes and removes: the model copy, the workers' parcels."""
+    tmp, shm = Path(tempfile.gettempdir()), Path("/dev/shm")
+    return set(tmp.glob("lab2prod-model-*")) | (
+        set(shm.glob("lab2prod-*")) if shm.is_dir() else set()
+    )
+
+
 def _outputs(out: Path) -> list[Path]:
     return [out, quarantine_path_for(out), summary_path_for(out)]
 
@@ -78,6 +88,8 @@ def test_killed_halfway_leaves_nothing_that_looks_complete_and_the_rerun_gives_t
 
     out = tmp_path / "killed" / "pred.csv"
     out.parent.mkdir()
+    # a SIGKILLed process cannot remove its temporary folders: those of the killed run are removed below
+    litter = _litter()
     scoring = subprocess.Popen(
         _command(big_batch, out, champion),
         stdout=subprocess.DEVNULL,
@@ -94,6 +106,8 @@ def test_killed_halfway_leaves_nothing_that_looks_complete_and_the_rerun_gives_t
     finally:
         os.killpg(scoring.pid, signal.SIGKILL)
         scoring.wait()
+        for left in _litter() - litter:  # the model copy, the workers' shared-memory parcels
+            shutil.rmtree(left, ignore_errors=True)
     assert scoring.returncode == -signal.SIGKILL
     assert not any(p.exists() for p in _outputs(out)), "a killed run left a complete-looking output"
     left = sorted(p.name for p in out.parent.iterdir())
