@@ -5,10 +5,17 @@ logistic regression logged and registered as the training pipeline does),
 resamples the data to the sizes asked, then runs each way as its own process,
 side by side, and prints wall time, rows/s and peak RSS (the process tree's
 resident memory, polled every 20 ms with psutil; imports and model loading
-included). Each way runs --repeat times, the ways taking turns, and the table
-gives the median time (and the fastest and slowest): on a shared 2-core
+included) and the CPU seconds of the whole process tree (getrusage of the
+reaped children). Each way runs --repeat times, the ways taking turns, and the
+table gives the median time (and the fastest and slowest): on a shared 2-core
 machine a single run of the same command varies by 20% or more, and taking
-turns spreads slow spells over every way. Figures only, never asserted.
+turns spreads slow spells over every way. The load average is printed beside
+the figures. Figures only, never asserted.
+
+The repeated-ids case (issue 14): `lab2prod score` on --repeat-rows rows with
+unique ids, then on as many rows drawn with replacement from the bundled
+applicants (each id about 67 times at 300,000 rows: all but the first of each
+quarantined), and the ratio of the time per row.
 Run from the project folder:
 
     python benchmarks/score.py                    # 1M and 5M rows, 3 runs of each way
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -49,7 +57,6 @@ pd.DataFrame({"applicant_id": frame["applicant_id"], "probability": proba}).to_c
 
 def build_champion(root: Path) -> Path:
     """Ingest the bundled sources, fit and register a logistic regression champion; return the normalized CSV."""
-
     from lab2prod import settings, tracking
     from lab2prod.data import contract as data_contract
     from lab2prod.data import ingest
@@ -68,15 +75,19 @@ def build_champion(root: Path) -> Path:
     return result.normalized
 
 
-def resample(normalized: Path, rows: int, path: Path, seed: int = 0) -> Path:
-    """Write `rows` rows drawn with replacement from the normalized data (target dropped, ids made unique)."""
+def resample(
+    normalized: Path, rows: int, path: Path, seed: int = 0, unique_ids: bool = True
+) -> Path:
+    """Write `rows` rows drawn with replacement from the normalized data (target dropped; ids made
+    unique, or kept as drawn: each applicant's id then repeats)."""
     table = pv.read_csv(
         normalized, convert_options=pv.ConvertOptions(strings_can_be_null=True)
     ).drop_columns(["Status"])
     picks = np.random.default_rng(seed).integers(0, table.num_rows, rows)
     table = table.take(pa.array(picks))
-    ids = pa.array(np.char.add("R", np.arange(rows).astype("U9")).astype(object), pa.string())
-    table = table.set_column(table.schema.get_field_index("applicant_id"), "applicant_id", ids)
+    if unique_ids:
+        ids = pa.array(np.char.add("R", np.arange(rows).astype("U9")).astype(object), pa.string())
+        table = table.set_column(table.schema.get_field_index("applicant_id"), "applicant_id", ids)
     # as the lake writes them: integers plain, floats with a decimal point ("9.0"; pyarrow writes "9").
     # `mlflow models predict` reads the CSV with pandas, and the signature (tracking.input_schema) says
     # long for the contract's required integers and double for its floats
@@ -91,8 +102,9 @@ def resample(normalized: Path, rows: int, path: Path, seed: int = 0) -> Path:
     return path
 
 
-def measure(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int]:
-    """Run a command; return (seconds, peak RSS of its process tree in MB, exit code)."""
+def measure(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int, float]:
+    """Run a command; return (seconds, peak RSS of its process tree in MB, exit code, CPU seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -107,13 +119,21 @@ def measure(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, flo
             pass
         time.sleep(0.02)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     err = process.stderr.read().decode(errors="replace")
     if process.returncode != 0:
         print(
             f"  ! {' '.join(args[:3])} exited {process.returncode}: {err.strip().splitlines()[-1:]}",
             file=sys.stderr,
         )
-    return seconds, peak / 2**20, process.returncode
+    return seconds, peak / 2**20, process.returncode, cpu
+
+
+def load() -> str:
+    """Return the load averages (1, 5, 15 minutes) and the cores, for the figures' context."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} cores"
 
 
 def main() -> None:
@@ -151,10 +171,15 @@ def main() -> None:
         help="time only the lab2prod engines (no naive one-shot, no mlflow models predict)",
     )
     parser.add_argument(
+        "--repeat-rows",
+        type=int,
+        default=300_000,
+        help="rows of the repeated-ids case (0: skip it; default 300000)",
+    )
+    parser.add_argument(
         "--workdir", help="keep the data and store here (default: a temporary folder, removed)"
     )
     args = parser.parse_args()
-    load_before = os.getloadavg()
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="lab2prod-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -165,51 +190,63 @@ def main() -> None:
         "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")]),
         "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")]),
     }
+
+    def lab2prod_score(data: Path, *extra: str) -> list[str]:
+        return [
+            str(Path(bindir) / "lab2prod"),
+            "score",
+            "--input",
+            str(data),
+            "--output",
+            str(work / "out-lab2prod.csv"),
+            "--model",
+            URI,
+            "--contract",
+            str(PROJECT / "data/contracts/credit.yaml"),
+            "--chunk-rows",
+            str(args.chunk_rows),
+            "--quiet",
+            *extra,
+        ]
+
+    def take_turns(ways: dict[str, list[str]], size: int) -> dict[str, list[tuple]]:
+        runs: dict[str, list[tuple]] = {name: [] for name in ways}
+        for turn in range(1, max(1, args.repeat) + 1):
+            for name, command in ways.items():
+                seconds, peak, code, cpu = measure(command, env, work)
+                runs[name].append((seconds, peak, code, cpu))
+                print(
+                    f"  [{turn}] {name:<24} {seconds:6.1f} s  {size / seconds:>10,.0f} rows/s  "
+                    f"{peak:7,.0f} MB peak  {cpu:6.1f} CPU-s  ({load()})"
+                    + ("" if code == 0 else f"  (exit {code})"),
+                    file=sys.stderr,
+                )
+        return runs
+
     try:
-        print(f"setting up in {work} ...", file=sys.stderr)
+        print(f"setting up in {work} ... ({load()})", file=sys.stderr)
         normalized = build_champion(work)
         rows_table = []
         for size in args.sizes:
             data = resample(normalized, size, work / f"batch-{size}.csv")
             mb = data.stat().st_size / 2**20
             print(f"{size:,} rows: {mb:,.0f} MB of CSV", file=sys.stderr)
-            ways = {
-                "lab2prod score": [
-                    str(Path(bindir) / "lab2prod"),
-                    "score",
-                    "--input",
-                    str(data),
-                    "--output",
-                    str(work / "out-lab2prod.csv"),
-                    "--model",
-                    URI,
-                    "--contract",
-                    str(PROJECT / "data/contracts/credit.yaml"),
-                    "--chunk-rows",
-                    str(args.chunk_rows),
-                    "--quiet",
-                ],
-            }
+            ways = {"lab2prod score": lab2prod_score(data)}
             if args.in_process:
-                ways["lab2prod score -w0"] = ways["lab2prod score"] + ["--workers", "0"]
+                ways["lab2prod score -w0"] = lab2prod_score(data, "--workers", "0")
             if args.dask:
-                ways[f"dask, {args.dask} workers"] = ways["lab2prod score"] + [
-                    "--engine",
-                    "dask",
-                    "--workers",
-                    str(args.dask),
-                ]
+                ways[f"dask, {args.dask} workers"] = lab2prod_score(
+                    data, "--engine", "dask", "--workers", str(args.dask)
+                )
             if not args.only_lab2prod:
-                ways |= {
-                    "naive one-shot": [
-                        sys.executable,
-                        "-c",
-                        NAIVE,
-                        str(data),
-                        str(work / "out-naive.csv"),
-                        URI,
-                    ],
-                }
+                ways["naive one-shot"] = [
+                    sys.executable,
+                    "-c",
+                    NAIVE,
+                    str(data),
+                    str(work / "out-naive.csv"),
+                    URI,
+                ]
             if size <= args.mlflow_max_rows and not args.only_lab2prod:
                 ways["mlflow models predict"] = [
                     str(Path(bindir) / "mlflow"),
@@ -226,72 +263,71 @@ def main() -> None:
                     "--env-manager",
                     "local",
                 ]
-            runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in ways}
-            for turn in range(1, max(1, args.repeat) + 1):
-                for name, command in ways.items():
-                    seconds, peak, code = measure(command, env, work)
-                    runs[name].append((seconds, peak, code))
-                    print(
-                        f"  [{turn}] {name:<22} {seconds:6.1f} s  {size / seconds:>10,.0f} rows/s  {peak:7,.0f} MB peak"
-                        + ("" if code == 0 else f"  (exit {code})"),
-                        file=sys.stderr,
-                    )
-            for name, measured in runs.items():
-                times = sorted(m[0] for m in measured)
-                median = float(np.median(times))
-                code = max((m[2] for m in measured), key=abs)
-                rows_table.append(
-                    (
-                        size,
-                        name,
-                        median,
-                        size / median,
-                        max(m[1] for m in measured),
-                        code,
-                        times[0],
-                        times[-1],
-                    )
-                )
+            for name, measured in take_turns(ways, size).items():
+                rows_table.append((size, name, measured))
             for leftover in work.glob("out-*"):
                 leftover.unlink()
             data.unlink()
+        repeated = None
+        if args.repeat_rows:
+            size = args.repeat_rows
+            clean = resample(normalized, size, work / "batch-unique.csv")
+            drawn = resample(normalized, size, work / "batch-drawn.csv", unique_ids=False)
+            print(f"{size:,} rows, unique ids and drawn with replacement", file=sys.stderr)
+            repeated = take_turns(
+                {"unique ids": lab2prod_score(clean), "ids drawn again": lab2prod_score(drawn)},
+                size,
+            )
         print()
         print(
-            f"{'rows':>10}  {'way':<22} {'seconds':>8} {'(min-max)':>13} {'rows/s':>11} {'peak RSS MB':>12}"
+            f"{'rows':>10}  {'way':<24} {'seconds':>8} {'(min-max)':>13} {'rows/s':>11} "
+            f"{'peak RSS MB':>12} {'CPU-s':>7} {'CPU-s/M rows':>13}"
         )
-        for size, name, seconds, rate, peak, code, fastest, slowest in rows_table:
+        medians = {}
+        for size, name, measured in rows_table:
+            times = sorted(m[0] for m in measured)
+            seconds, cpu = float(np.median(times)), float(np.median([m[3] for m in measured]))
+            peak = max(m[1] for m in measured)
+            code = max((m[2] for m in measured), key=abs)
+            medians[(size, name)] = (seconds, peak, cpu)
             print(
-                f"{size:>10,}  {name:<22} {seconds:8.1f} {f'({fastest:.1f}-{slowest:.1f})':>13} {rate:11,.0f} {peak:12,.0f}"
+                f"{size:>10,}  {name:<24} {seconds:8.1f} {f'({times[0]:.1f}-{times[-1]:.1f})':>13} "
+                f"{size / seconds:11,.0f} {peak:12,.0f} {cpu:7.1f} {cpu / size * 1e6:13.1f}"
                 + ("" if code == 0 else f"  exit {code}")
             )
-        print(f"(median of {max(1, args.repeat)} runs of each way, taking turns)")
-        by = {(s, n): (sec, peak) for s, n, sec, _, peak, *_ in rows_table}
+        print(f"(median of {max(1, args.repeat)} runs of each way, taking turns; {load()})")
         small, large = min(args.sizes), max(args.sizes)
-        if (small, "naive one-shot") in by:
+        ours = "lab2prod score"
+        for size in sorted({small, large}):
+            if (size, "naive one-shot") in medians:
+                ratio = medians[(size, "naive one-shot")][0] / medians[(size, ours)][0]
+                print(f"\nlab2prod score vs naive at {size:,}: {ratio:.2f}x faster (target >= 1)")
+        if (small, "mlflow models predict") in medians:
+            ratio = medians[(small, "mlflow models predict")][0] / medians[(small, ours)][0]
             print(
-                f"\nlab2prod score vs naive at {small:,}: {by[(small, 'naive one-shot')][0] / by[(small, 'lab2prod score')][0]:.2f}x "
-                f"(target >= 1)"
-            )
-        if (small, "mlflow models predict") in by:
-            print(
-                f"lab2prod score vs mlflow models predict at {small:,}: "
-                f"{by[(small, 'mlflow models predict')][0] / by[(small, 'lab2prod score')][0]:.2f}x (target >= 3)"
+                f"lab2prod score vs mlflow models predict at {small:,}: {ratio:.2f}x (target >= 1.5)"
             )
         if small != large:
+            ratio = medians[(large, ours)][1] / medians[(small, ours)][1]
             print(
-                f"lab2prod score peak RSS {large:,} / {small:,}: "
-                f"{by[(large, 'lab2prod score')][1] / by[(small, 'lab2prod score')][1]:.2f} (target <= 1.2)"
+                f"lab2prod score peak RSS {large:,} / {small:,}: {ratio:.2f} (target <= 1.2), "
+                f"{medians[(large, ours)][1]:,.0f} MB at {large:,} (target < 600)"
             )
         if args.dask:
             for size in args.sizes:
-                dask = by[(size, f"dask, {args.dask} workers")][0]
+                dask = medians[(size, f"dask, {args.dask} workers")][0]
                 print(
-                    f"dask ({args.dask} workers) / local at {size:,}: {dask / by[(size, 'lab2prod score')][0]:.2f}x the time"
+                    f"dask ({args.dask} workers) / local at {size:,}: {dask / medians[(size, ours)][0]:.2f}x the time"
                 )
-        print(
-            f"load average: {load_before[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
-            f"(1 min), on {os.cpu_count()} cores"
-        )
+        if repeated is not None:
+            per_row = {n: float(np.median([m[0] for m in r])) for n, r in repeated.items()}
+            print(
+                f"repeated ids at {args.repeat_rows:,} rows: unique {per_row['unique ids']:.1f} s, "
+                f"drawn again {per_row['ids drawn again']:.1f} s: "
+                f"{per_row['ids drawn again'] / per_row['unique ids']:.2f}x the clean path per row "
+                "(target <= 2)"
+            )
+        print(f"load average at the end: {load()} (a shared machine, not a quiet one)")
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab2prod import tracking
+from lab2prod import model_edge, tracking
 from lab2prod.modeling.estimators import build_estimator, trusted_types
 
 
@@ -37,7 +37,7 @@ def test_logged_model_loads_back_with_skops_and_predicts_the_same(store):
             model, x, trusted_types("hist_gradient_boosting"), "predict_proba"
         )
     assert uri.startswith("models:/m-")
-    loaded = tracking.load_sklearn_model(uri)
+    loaded = model_edge.load_sklearn_model(uri)
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
     saved = list((store / "mlartifacts").rglob("model.skops"))
     assert saved, "the model must be stored with skops, not pickle"

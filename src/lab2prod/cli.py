@@ -225,58 +225,41 @@ def _project(explicit: str | None):
 def _cmd_score(args: argparse.Namespace) -> int:
     from lab2prod import settings
     from lab2prod.errors import ConfigError
-    from lab2prod.scoring.model import ModelFetch
+    from lab2prod.scoring.score import score_file, stderr_progress
+    from lab2prod.scoring.summary import summary_path_for, write_facts
 
     if args.scheduler and args.engine != "dask":
         raise ConfigError("--scheduler is a Dask scheduler's address: add --engine dask")
     root = _project(args.root)
     if root is None and not (args.contract and args.model):
         raise ConfigError("outside a project folder: pass --contract and --model, or --root")
-    store = settings.tracking_uri(root)
     defaults = settings.project_defaults(root) if root is not None else {}
+    common = {
+        "chunk_rows": args.chunk_rows,
+        "threshold": args.threshold,
+        "scored_at": args.scored_at,
+        "tracking_uri": settings.tracking_uri(root),
+        "progress": None if args.quiet else stderr_progress,
+        **_read_options(args),
+    }
     model = args.model or f"models:/{defaults['model_name']}@champion"
-    # a registered model in a SQLite store is found at once (registry_lookup); any other is resolved through
-    # MLflow in a process forked now, before scikit-learn and skops are imported here: the two take seconds
-    # of one core each, side by side. pandas comes first: both need it, and the child inherits it
-    import pandas  # noqa: F401
+    contract = settings.load_contract(args.contract or defaults["contract"])
+    if args.engine == "dask":
+        from lab2prod.scoring.dask_engine import score_with_dask
 
-    fetch = ModelFetch(model, store)
-    try:
-        from lab2prod.scoring.score import score_file, stderr_progress
-        from lab2prod.scoring.summary import summary_path_for, write_facts
-
-        contract = settings.load_contract(args.contract or defaults["contract"])
-        if args.engine == "dask":
-            from lab2prod.scoring.dask_engine import score_with_dask
-
-            result = score_with_dask(
-                Path(args.input),
-                Path(args.output),
-                fetch,
-                contract,
-                chunk_rows=args.chunk_rows,
-                threshold=args.threshold,
-                scored_at=args.scored_at,
-                scheduler=args.scheduler,
-                workers=args.workers or None,
-                delimiter=args.delimiter,
-                progress=None if args.quiet else stderr_progress,
-            )
-        else:
-            result = score_file(
-                Path(args.input),
-                Path(args.output),
-                fetch,
-                contract,
-                chunk_rows=args.chunk_rows,
-                threshold=args.threshold,
-                scored_at=args.scored_at,
-                workers=args.workers,
-                delimiter=args.delimiter,
-                progress=None if args.quiet else stderr_progress,
-            )
-    finally:
-        fetch.close()
+        result = score_with_dask(
+            Path(args.input),
+            Path(args.output),
+            model,
+            contract,
+            scheduler=args.scheduler,
+            workers=args.workers or None,
+            **common,
+        )
+    else:
+        result = score_file(
+            Path(args.input), Path(args.output), model, contract, workers=args.workers, **common
+        )
     write_facts(result.summary(), summary_path_for(result.output))
     print(result.describe())
     return EXIT_OK
@@ -633,8 +616,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "score",
-        help="score a CSV or Parquet batch with the champion model, streaming",
-        description="Score a CSV or Parquet file in chunks (memory does not grow with its rows) and "
+        help="score a batch (CSV, gzip CSV, JSON lines, Parquet, Excel) with the champion, streaming",
+        description="Score a file in chunks (memory does not grow with its rows), read as ingest "
+        "reads it (.csv, .csv.gz, .jsonl, .parquet, .xlsx; same options, messages and line numbers), and "
         "write id, prediction and lineage per row to OUTPUT (.csv or .parquet), atomically. "
         "Rows that break the data contract go to <stem>.quarantine.csv beside it (line and reason), "
         "the run's facts to <stem>.summary.json. "
@@ -644,7 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--input",
         required=True,
-        help="the batch to score (.csv or .parquet; with --engine dask also a folder of .parquet partitions)",
+        help="the batch to score: one file (.csv, .csv.gz, .jsonl, .parquet or .xlsx); with "
+        "--engine dask also a folder of .parquet partitions",
     )
     p.add_argument(
         "--output", required=True, help="where to write the predictions (.csv or .parquet)"
@@ -655,14 +640,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--chunk-rows", type=int, default=100_000, help="rows per chunk (default: 100000)"
     )
-    p.add_argument(
-        "--delimiter", default=",", help="CSV field delimiter (default ','; use $'\\t' for tabs)"
-    )
+    _add_read_options(p)
     p.add_argument(
         "--workers",
         type=int,
-        help="processes that read and check chunks against the contract while this one predicts and "
-        "writes (default: one per core but one, at most 4; 0: all in this process)",
+        help="pool processes that score whole chunks beside this one, which reads, scores and "
+        "writes (default: one per core but one, at most 3; 0: all in this process)",
     )
     p.add_argument(
         "--threshold",
@@ -828,27 +811,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The `lab2prod` console command: run `main`, then exit without Python's module-by-module teardown.
-
-    Tearing down the 2,000 modules that scikit-learn, pandas and pyarrow
-    import costs about 0.6 s, a tenth of scoring 1M rows. Exit handlers still
-    run (logging flushes, child processes are reaped) and the output streams
-    are flushed; only the teardown is skipped. An uncaught exception still
-    exits the usual way, with its traceback.
-    """
-    import atexit
-    import os
-
-    code = main()
-    try:
-        atexit._run_exitfuncs()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):  # a closed pipe: nothing more can reach it
-                pass
-        os._exit(code)
+    """The `lab2prod` console command: run `main` and exit with its code."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

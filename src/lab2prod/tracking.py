@@ -1,4 +1,5 @@
-"""The MLflow edge: where lab2prod connects to the tracking store, logs runs and loads models.
+"""The MLflow edge: where lab2prod connects to the tracking store and logs runs (models are found and
+loaded by `lab2prod.model_edge`).
 
 Default store: SQLite `<project>/mlflow.db` with artifacts in `<project>/mlartifacts`;
 `MLFLOW_TRACKING_URI` overrides it, as MLflow users expect.
@@ -6,13 +7,10 @@ Default store: SQLite `<project>/mlflow.db` with artifacts in `<project>/mlartif
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import platform
 import subprocess
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -229,97 +227,6 @@ def log_sklearn_model(
         pyfunc_predict_fn=predict_fn,
     )
     return info.model_uri
-
-
-def load_sklearn_model(uri: str) -> Any:
-    """Return the sklearn model stored at an MLflow model URI (models:/..., runs:/...), loaded with skops.
-
-    The types skops may trust are lab2prod's (estimators.load_model_dir), not whatever the model lists.
-    """
-    import tempfile
-
-    from lab2prod.modeling.estimators import load_model_dir
-
-    with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
-        return load_model_dir(_download_model(uri, Path(folder)))
-
-
-def _download_model(uri: str, folder: Path) -> Path:
-    """Copy the files of the model at `uri` into `folder` (quietly) and return the model's folder."""
-    with _no_progress_bar():
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder)))
-
-
-@contextlib.contextmanager
-def _no_progress_bar() -> Iterator[None]:
-    """Silence MLflow's download progress bar (a few small files; it would clutter notebooks and logs)."""
-    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    before = os.environ.get(name)
-    os.environ[name] = "false"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
-
-
-def fetch_model(uri: str, folder: Path, tracking_uri: str | None = None) -> dict[str, Any]:
-    """Resolve a model URI through the registry and copy the model's files (MLmodel, model.skops ...) into `folder`.
-
-    ``models:/<name>@<alias>`` and ``models:/<name>/<version>`` resolve through
-    the registry; other URIs (``runs:/``, ``models:/m-...``) keep an empty name
-    and version. Returns name, version, run_id, the run's logged ``threshold``
-    parameter (None when absent) and ``path``, the local model folder. Raises
-    RegistryError (one line) when the model cannot be found or read.
-    """
-    from mlflow.exceptions import MlflowException
-
-    from lab2prod.errors import RegistryError
-
-    client = MlflowClient(tracking_uri)
-    name = version = run_id = ""
-    try:
-        if uri.startswith("models:/") and not uri.startswith("models:/m-"):
-            ref = uri[len("models:/") :]
-            if "@" in ref:
-                name, alias = ref.split("@", 1)
-                found = client.get_model_version_by_alias(name, alias)
-            else:
-                name, _, number = ref.partition("/")
-                found = client.get_model_version(name, number)
-            version, run_id = str(found.version), found.run_id or ""
-        elif uri.startswith("runs:/"):
-            run_id = uri[len("runs:/") :].split("/", 1)[0]
-        if tracking_uri:
-            mlflow.set_tracking_uri(
-                tracking_uri
-            )  # download_artifacts resolves models:/ against the current store
-        path = _download_model(uri, folder)
-    except MlflowException as exc:
-        message = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
-        raise RegistryError(
-            f"cannot load model {uri}: {message}: train and register a model first (ploomber build)"
-        ) from None
-    except OSError as exc:
-        raise RegistryError(
-            f"cannot load model {uri}: {exc}: check the tracking store (MLFLOW_TRACKING_URI)"
-        ) from None
-    threshold = None
-    if run_id:
-        try:
-            raw = client.get_run(run_id).data.params.get("threshold")
-            threshold = float(raw) if raw is not None else None
-        except (MlflowException, ValueError):
-            threshold = None
-    return {
-        "name": name,
-        "version": version,
-        "run_id": run_id,
-        "threshold": threshold,
-        "path": str(path),
-    }
 
 
 def log_json(data: Any, artifact_file: str) -> None:

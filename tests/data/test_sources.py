@@ -104,7 +104,9 @@ def test_read_jsonl_accepts_a_bom_and_crlf(write):
 def test_read_jsonl_refuses_empty_and_bad_bytes(write):
     with pytest.raises(SourceError, match="file is empty: expected one JSON object per line"):
         sources.read_jsonl(write("a.jsonl", "\n"), "a")
-    with pytest.raises(SourceError, match="bytes are not valid utf-8"):
+    with pytest.raises(
+        SourceError, match=r"b.jsonl: line 1: byte 0xff is not valid utf-8: re-export as UTF-8"
+    ):
         sources.read_jsonl(write("b.jsonl", b'{"id": "\xff"}\n'), "b")
 
 

@@ -35,7 +35,7 @@ def test_promote_a_better_version_then_rollback_through_the_command_line(
 ):
     from mlflow import MlflowClient
 
-    from lab2prod import tracking
+    from lab2prod import model_edge
     from lab2prod.modeling.training import model_metrics
     from lab2prod.release import registry
 
@@ -47,7 +47,7 @@ def test_promote_a_better_version_then_rollback_through_the_command_line(
     registry.promote(name, "1")  # the weak model is today's champion
     scores = [
         model_metrics(
-            tracking.load_sklearn_model(f"models:/{name}/{v}"),
+            model_edge.load_sklearn_model(f"models:/{name}/{v}"),
             toy_data["test"],
             release_contract,
             0.5,

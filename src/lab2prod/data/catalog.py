@@ -19,7 +19,9 @@ CATALOG_SUFFIXES = (".yaml", ".yml")
 _FILE_FORMATS = {
     ".csv": "csv",
     ".txt": "csv",
+    ".csv.gz": "csv",
     ".jsonl": "jsonl",
+    ".jsonl.gz": "jsonl",
     ".parquet": "parquet",
     ".xlsx": "excel",
 }
@@ -94,10 +96,13 @@ def single_file_catalog(path: str | os.PathLike, key: str | None = None) -> Cata
     """Return a catalog of one file (bring your own data), its format taken from the file's suffix."""
     path = Path(path).resolve()
     suffix = path.suffix.lower()
+    if suffix == ".gz":  # compressed text: the suffix before says which (data.sources reads gzip)
+        suffix = "".join(path.suffixes[-2:]).lower()
     fmt = _FILE_FORMATS.get(suffix)
     if fmt is None:
         raise ConfigError(
-            f"{path}: cannot tell the format from suffix {suffix!r}; use .csv, .jsonl, .parquet or .xlsx"
+            f"{path}: cannot tell the format from suffix {suffix!r}; "
+            "use .csv, .csv.gz, .jsonl, .parquet or .xlsx"
         )
     return Catalog(
         key=key or None, sources=(SourceSpec(name=path.stem, format=fmt, path=path),), location=path

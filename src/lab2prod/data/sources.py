@@ -7,12 +7,15 @@ guess) with a ``_line`` column, plus the rows it had to reject with a reason.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import functools
 import importlib
-import io
+import inspect
 import json
 import re
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,68 +63,381 @@ def _clean_header(names: list[str], path: Path) -> list[str]:
     return clean
 
 
-def _frame(
-    name: str, header: list[str], records: list[list[str | None]], lines: list[int], rejected
-) -> Frame:
-    rows = (
-        pd.DataFrame(records, columns=header, dtype=object)
-        if records
-        else pd.DataFrame(columns=header, dtype=object)
+# ---------------------------------------------------------------------------- reading files
+#
+# One reader for ingest, `lab2prod validate`, `lab2prod contract infer` and scoring: every format is
+# read in chunks of text cells with their line numbers (`iter_file`); `read_file` joins the chunks of a
+# whole file. Same options, same messages, same line numbers, whoever reads.
+
+DEFAULT_CHUNK_ROWS = 100_000
+SUFFIXES = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".csv.gz": "csv",
+    ".txt.gz": "csv",
+    ".jsonl": "jsonl",
+    ".jsonl.gz": "jsonl",
+    ".parquet": "parquet",
+    ".xlsx": "excel",
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+_BLOCK = 1 << 22
+
+
+def file_format(path: str | Path) -> str:
+    """Return the adapter a file's suffix names (csv, jsonl, parquet, excel; `.gz` for compressed text)."""
+    path = Path(path)
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    for key in ("".join(suffixes), suffixes[-1] if suffixes else ""):
+        if key in SUFFIXES:
+            return SUFFIXES[key]
+    raise SourceError(
+        f"{path}: unknown suffix {''.join(path.suffixes[-2:]) or path.name!r}: "
+        "use .csv, .csv.gz, .jsonl, .parquet or .xlsx"
     )
-    rows.insert(0, LINE, pd.array(lines, dtype="int64"))
+
+
+def check_file(path: str | Path) -> Path:
+    """Return `path` when it is a readable file; else raise one line saying what it is and what to pass."""
+    path = Path(path)
+    if path.is_dir():
+        inside = sorted(
+            p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+        )
+        example = f" (for example {path / inside[0]})" if inside else ""
+        raise SourceError(f"{path}: is a folder, not a file: pass one file of it{example}")
+    if not path.exists():
+        raise SourceError(f"{path}: file not found")
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise SourceError(
+            f"{path}: cannot be read ({exc.strerror or exc}): check its permissions"
+        ) from None
+    return path
+
+
+def _open_bytes(path: Path):
+    """Open a file for reading bytes, through gzip when it starts with gzip's magic number."""
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic != _GZIP_MAGIC:
+        return open(path, "rb")
+    import gzip
+
+    return gzip.open(path, "rb")
+
+
+def _python_encoding(encoding: str) -> str:
+    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
+def _bad_bytes(path: Path, line: int, byte: int, encoding: str) -> SourceError:
+    return SourceError(
+        f"{path}: line {line}: byte 0x{byte:02x} is not valid {encoding}: "
+        f"re-export as UTF-8 or set options.encoding (for example latin-1)"
+    )
+
+
+def _read_gzip_error(path: Path, exc: BaseException) -> SourceError:
+    return SourceError(
+        f"{path}: not a readable gzip file ({type(exc).__name__}: {exc}): compress it again"
+    )
+
+
+class _Lines:
+    """The bytes of a text file in blocks of whole lines, with the number of the first line of each."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = _open_bytes(path)
+        self._rest = b""
+        self._breaks = 0  # line breaks in `_rest`
+        self.line = 1  # the number of the next line handed out
+        self._eof = False
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        try:
+            block = self._fh.read(_BLOCK)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _read_gzip_error(self.path, exc) from None
+        if not block:
+            self._eof = True
+            return False
+        self._rest += block
+        self._breaks += block.count(b"\n")
+        return True
+
+    def _take(self, cut: int) -> bytes:
+        data, self._rest = self._rest[:cut], self._rest[cut:]
+        self._breaks -= data.count(b"\n")
+        return data
+
+    def readline(self) -> bytes:
+        """Return the next line with its line break (b'' at the end of the file)."""
+        while not self._breaks and self._fill():
+            pass
+        line = self._take(self._rest.find(b"\n") + 1 or len(self._rest))
+        if line:
+            self.line += 1
+        return line
+
+    def block(self, lines: int) -> tuple[bytes, int]:
+        """Return up to `lines` whole lines as one bytes block, and the number of its first line."""
+        first = self.line
+        while self._breaks < lines and self._fill():
+            pass
+        if self._breaks >= lines:
+            ends = np.flatnonzero(np.frombuffer(self._rest, np.uint8) == 10)
+            data = self._take(int(ends[lines - 1]) + 1)
+        else:  # everything read so far: `lines` lines or the end of the file
+            data = self._take(len(self._rest))
+        self.line += data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        return data, first
+
+    def unread(self, data: bytes, first: int) -> None:
+        """Put a block back in front (the reader switches to the line-by-line path from there)."""
+        self._rest = data + self._rest
+        self._breaks += data.count(b"\n")
+        self.line = first
+
+
+def _header(raw: bytes, path: Path, delimiter: str, quotechar: str, encoding: str) -> list[str]:
+    try:
+        text = raw.decode(_python_encoding(encoding))
+    except UnicodeDecodeError as exc:
+        raise _bad_bytes(path, 1, raw[exc.start], encoding) from None
+    header = next(csv.reader([text], delimiter=delimiter, quotechar=quotechar), [])
+    if len(header) == 1:
+        for other in (";", "\t", "|", ","):
+            if other != delimiter and other in header[0]:
+                shown = "\\t" if other == "\t" else other
+                raise SourceError(
+                    f"{path}: header reads as one column but contains {shown!r}: set the delimiter "
+                    f"to {shown!r} (options.delimiter in the catalog, --delimiter on the command line)"
+                )
+    return _clean_header(header, path)
+
+
+def _arrow_text(table, header: list[str], decimal: str):
+    """Return Arrow columns of text cells cleaned as every adapter does: stripped, missing markers as
+    nulls, a decimal comma made a point."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = {}
+    for name, column in zip(header, table.columns):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            column = pc.cast(column, pa.string())
+        column = pc.utf8_trim_whitespace(column)
+        column = pc.if_else(pc.is_in(column, value_set=_missing_markers()), None, column)
+        if decimal != ".":
+            comma = pc.match_substring_regex(column, f"^(?:{DECIMAL_COMMA.pattern})$")
+            fixed = pc.replace_substring(pc.replace_substring(column, ".", ""), decimal, ".")
+            column = pc.if_else(pc.fill_null(comma, False), fixed, column)
+        columns[name] = column
+    return columns
+
+
+@functools.cache
+def _missing_markers():
+    import pyarrow as pa
+
+    return pa.array(sorted(MISSING), pa.string())
+
+
+def _chunk_frame(name: str, columns: dict, lines, rejected: list[dict[str, Any]]) -> Frame:
+    """Return a Frame of text cells (pandas str, NaN where missing) from cleaned Arrow columns."""
+    import pyarrow as pa
+
+    table = pa.table(columns) if columns else pa.table({})
+    rows = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
+    rows.insert(0, LINE, np.asarray(lines, dtype="int64"))
     return Frame(name=name, rows=rows, rejected=rejected)
 
 
-def read_csv(
+def _parse_block(
+    data: bytes, first: int, header: list[str], delimiter: str, name: str
+) -> tuple[Any, np.ndarray, list[dict[str, Any]]]:
+    """Parse a block of whole lines without quotes (UTF-8) with Arrow: table, each row's line, ragged rows."""
+    import pyarrow as pa
+    import pyarrow.csv as pv
+
+    width = len(header)
+    odd: list[tuple[int, int, str]] = []
+
+    def on_invalid(row) -> str:
+        odd.append((row.number, row.actual_columns, row.text or ""))
+        return "skip"
+
+    names = [f"c{i}" for i in range(width)]
+    table = pv.read_csv(
+        pa.py_buffer(data),
+        read_options=pv.ReadOptions(
+            column_names=names, block_size=max(1 << 20, len(data) + 1), use_threads=False
+        ),
+        parse_options=pv.ParseOptions(
+            delimiter=delimiter,
+            quote_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=True,
+            invalid_row_handler=on_invalid,
+        ),
+        convert_options=pv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    # Arrow numbers the rows it meets, empty lines left out: map them back to the lines of the text
+    nonempty = _nonempty_lines(data, first)
+    rejected, skipped = [], []
+    for number, found, text in odd:  # in line order, as Arrow met them
+        skipped.append(number - 1)
+        if not text.strip():
+            continue  # a line of spaces holds no record
+        what = "truncated" if found < width else "too many fields"
+        line = int(nonempty[number - 1])
+        rejected.append(
+            _reject(name, line, f"{what}: expected {width} fields, found {found}", text)
+        )
+    lines = np.delete(nonempty, skipped) if skipped else nonempty
+    return table, lines, rejected
+
+
+def _nonempty_lines(data: bytes, first: int) -> np.ndarray:
+    """Return the numbers of the lines of `data` that are not empty ("" or a lone "\\r")."""
+    raw = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    starts = np.concatenate([[0], ends + 1])
+    stops = np.concatenate([ends, [len(data)]])
+    if starts[-1] == len(data):  # nothing after the last line break
+        starts, stops = starts[:-1], stops[:-1]
+    length = stops - starts
+    carriage = (length > 0) & (raw[np.maximum(stops - 1, 0)] == 13)
+    numbers = np.arange(first, first + len(starts), dtype="int64")
+    return numbers[(length - carriage) > 0]
+
+
+def iter_csv(
     path: Path,
     name: str,
     delimiter: str = ",",
     decimal: str = ".",
     encoding: str = "utf-8",
     quotechar: str = '"',
-) -> Frame:
-    """Read a delimited text file strictly: ragged rows are rejected with their line, bad bytes stop with a message."""
-    path = Path(path)
-    raw = path.read_bytes()
-    if not raw or raw.isspace():
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Iterator[Frame]:
+    """Yield a delimited text file (plain or gzip-compressed) in chunks of at most `chunk_rows` lines.
+
+    Ragged rows are rejected with their line, bad bytes stop with a message naming the line. Lines are
+    those of the (decompressed) text. Blocks without quotes are parsed by Arrow; from the first quote
+    on, a line-by-line reader takes over (a quoted cell may hold a line break).
+    """
+    path = check_file(path)
+    if len(delimiter) != 1 or delimiter in "\r\n" or delimiter == quotechar:
         raise SourceError(
-            f"{path}: file is empty: export the table again with a header row and data"
+            f"{path}: the delimiter must be one character other than a quote or a line break, "
+            f"not {delimiter!r}"
         )
-    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-    if utf8:
-        # the usual file: Arrow parses the bytes as they are (and checks they are UTF-8)
-        fast = _read_plain_csv(
-            raw, 3 if raw.startswith(BOM) else 0, path, name, delimiter, decimal, quotechar
-        )
-        if fast is not None:
-            return fast
-    enc = "utf-8-sig" if utf8 else encoding
+    if chunk_rows < 1:
+        raise SourceError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    source = _Lines(path)
     try:
-        text = raw.decode(enc)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise SourceError(
-            f"{path}: line {line}: byte 0x{raw[exc.start]:02x} is not valid {encoding}: "
-            f"re-export as UTF-8 or set options.encoding (for example latin-1)"
-        ) from None
-    reader = csv.reader(
-        io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar, strict=False
-    )
+        first = source.readline()
+        while first and not first.strip():
+            first = source.readline()
+        if not first:
+            raise SourceError(
+                f"{path}: file is empty: export the table again with a header row and data"
+            )
+        header = _header(first, path, delimiter, quotechar, encoding)
+        utf8 = _python_encoding(encoding) == "utf-8-sig"
+        quote = quotechar.encode("ascii", "ignore") or b'"'
+        rows_seen = 0
+        while True:
+            data, at = source.block(chunk_rows)
+            if not data:
+                break
+            if (
+                quote in data
+                or data.count(b"\r") != data.count(b"\r\n")
+                or not _ascii_lines(encoding)
+            ):
+                source.unread(data, at)
+                for frame in _iter_csv_lines(
+                    source, path, name, header, delimiter, decimal, encoding, quotechar, chunk_rows
+                ):
+                    rows_seen += len(frame.rows) + len(frame.rejected)
+                    yield frame
+                break
+            try:
+                text = data.decode("utf-8") if utf8 else data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise _bad_bytes(
+                    path, at + data[: exc.start].count(b"\n"), data[exc.start], encoding
+                ) from None
+            if not utf8:
+                data = text.encode("utf-8")
+            table, lines, rejected = _parse_block(data, at, header, delimiter, name)
+            if table.num_rows or rejected:
+                rows_seen += table.num_rows + len(rejected)
+                yield _chunk_frame(name, _arrow_text(table, header, decimal), lines, rejected)
+        if not rows_seen:
+            raise SourceError(f"{path}: has a header but no data rows: check the export")
+    finally:
+        source.close()
+
+
+def _ascii_lines(encoding: str) -> bool:
+    """Return True when the encoding writes a line break as the one byte 0x0a and never inside a character."""
     try:
-        header = _checked_header(next(reader), path, delimiter)
-    except StopIteration:
+        return "\n".encode(encoding) == b"\n" and "a".encode(encoding) == b"a"
+    except LookupError:
         raise SourceError(
-            f"{path}: file is empty: export the table again with a header row and data"
+            f"unknown encoding {encoding!r}: use for example utf-8 or latin-1"
         ) from None
+
+
+def _iter_csv_lines(
+    source: _Lines,
+    path: Path,
+    name: str,
+    header: list[str],
+    delimiter: str,
+    decimal: str,
+    encoding: str,
+    quotechar: str,
+    chunk_rows: int,
+) -> Iterator[Frame]:
+    """The line-by-line reader (Python's csv): quoted cells may hold delimiters and line breaks."""
+
     width = len(header)
-    if not utf8:
-        fast = _read_plain_csv(text.encode("utf-8"), 0, path, name, delimiter, decimal, quotechar)
-        if fast is not None:
-            return fast
-    records, lines, rejected = [], [], []
-    start = reader.line_num + 1
+    number = source.line - 1  # the number of the last line decoded
+
+    def decoded() -> Iterator[str]:
+        nonlocal number
+        decoder = codecs.getincrementaldecoder(_python_encoding(encoding))()
+        while raw := source.readline():
+            number += 1
+            try:
+                yield decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                raise _bad_bytes(path, number, raw[exc.start], encoding) from None
+
+    reader = csv.reader(decoded(), delimiter=delimiter, quotechar=quotechar, strict=False)
+    start = number + 1
+    records: list[list[str]] = []
+    lines: list[int] = []
+    rejected: list[dict[str, Any]] = []
     for fields in reader:
-        line, start = start, reader.line_num + 1
+        line, start = start, number + 1
         if len(fields) != width:
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # an empty line holds no record
@@ -134,207 +450,207 @@ def read_csv(
                     delimiter.join(fields),
                 )
             )
-            continue
-        records.append(fields)
-        lines.append(line)
-    if not records and not rejected:
-        raise SourceError(f"{path}: has a header but no data rows: check the export")
-    return _clean_cells(_frame(name, header, records, lines, rejected), decimal)
+        else:
+            records.append(fields)
+            lines.append(line)
+        if len(records) + len(rejected) >= chunk_rows:
+            yield _records_frame(name, header, records, lines, rejected, decimal)
+            records, lines, rejected = [], [], []
+    if records or rejected:
+        yield _records_frame(name, header, records, lines, rejected, decimal)
 
 
-BOM = b"\xef\xbb\xbf"
-# the ASCII whitespace a cell may hold to strip (line breaks end rows): a file with none of them, and
-# no byte beyond ASCII (a Unicode space), needs no stripping at all
-_SPACES = (b" ", b"\t", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+def _records_frame(name, header, records, lines, rejected, decimal) -> Frame:
+    import pyarrow as pa
+
+    columns = [pa.array([r[i] for r in records], pa.string()) for i in range(len(header))]
+    table = pa.table(dict(zip(header, columns)))
+    return _chunk_frame(name, _arrow_text(table, header, decimal), lines, rejected)
 
 
-def _may_need_stripping(raw: bytes, start: int, end: int) -> bool:
-    return not raw.isascii() or any(raw.find(space, start, end) != -1 for space in _SPACES)
+def read_file(path: str | Path, name: str | None = None, **options: Any) -> Frame:
+    """Read a whole file with the adapter its suffix names (.csv, .csv.gz, .jsonl, .parquet, .xlsx).
+
+    `options` (delimiter, decimal, encoding, quotechar for CSV; encoding for JSON lines; sheet for
+    Excel) go to the adapter; an option the adapter does not take is refused.
+    """
+    frames = list(iter_file(path, name, chunk_rows=1 << 62, **options))
+    return _joined(frames, Path(path).name if name is None else name)
 
 
-def _checked_header(names: list[str], path: Path, delimiter: str) -> list[str]:
-    """Return the header's names cleaned, or raise a one-line SourceError for a header no row can pass."""
-    if len(names) == 1:
-        for other in (";", "\t", "|", ","):
-            if other != delimiter and other in names[0]:
-                shown = "\\t" if other == "\t" else other
-                raise SourceError(
-                    f"{path}: header reads as one column but contains {shown!r}: set the delimiter to {shown!r} "
-                    f"(options.delimiter in the catalog, --delimiter on the command line)"
-                )
-    return _clean_header(names, path)
+def iter_file(
+    path: str | Path, name: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS, **options: Any
+) -> Iterator[Frame]:
+    """Yield a file in chunks of text cells (pandas str, NaN where missing) with their lines, by suffix."""
+    path = check_file(path)
+    fmt = file_format(path)
+    reader = {"csv": iter_csv, "jsonl": iter_jsonl, "parquet": iter_parquet, "excel": iter_excel}[
+        fmt
+    ]
+    options = {k: v for k, v in options.items() if v is not None}
+    accepted = set(inspect.signature(reader).parameters) - {"path", "name", "chunk_rows"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        shown = "".join(path.suffixes[-2:]) if fmt in ("csv", "jsonl") else path.suffix
+        raise SourceError(f"{path}: option {unknown[0]!r} does not apply to {shown.lower()} files")
+    return reader(path, _stem(path) if name is None else name, chunk_rows=chunk_rows, **options)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _joined(frames: list[Frame], name: str) -> Frame:
+    """Return the chunks of one file as one Frame (pandas `str` cells, NaN where missing)."""
+    rejected = [r for f in frames for r in f.rejected]
+    parts = [f.rows for f in frames]
+    rows = (
+        pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+    )
+    rows[LINE] = pd.array(rows[LINE].to_numpy(dtype="int64"), dtype="int64")
+    return Frame(name=name, rows=rows, rejected=rejected)
 
 
 def read_csv_header(
     path: Path, delimiter: str = ",", encoding: str = "utf-8", quotechar: str = '"'
 ) -> list[str]:
-    """Return the column names of a delimited text file, reading only its first line (no row is read)."""
-    path = Path(path)
-    with open(path, "rb") as fh:
-        first = fh.readline()
-        while first.strip() == b"" and first:
-            first = fh.readline()
-    if not first.strip():
+    """Return the column names of a delimited text file (plain or gzip), reading only its header."""
+    path = check_file(path)
+    source = _Lines(path)
+    try:
+        first = source.readline()
+        while first and not first.strip():
+            first = source.readline()
+    finally:
+        source.close()
+    if not first:
         raise SourceError(
             f"{path}: file is empty: export the table again with a header row and data"
         )
-    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-    try:
-        line = first.decode("utf-8-sig" if utf8 else encoding)
-    except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"{path}: line 1: byte 0x{first[exc.start]:02x} is not valid {encoding}: "
-            f"re-export as UTF-8 or set options.encoding (for example latin-1)"
-        ) from None
-    names = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, quotechar=quotechar))
-    return _checked_header(names, path, delimiter)
+    return _header(first, path, delimiter, quotechar, encoding)
 
 
-def _read_plain_csv(
-    raw: bytes,
-    start: int,
+def read_csv(
     path: Path,
     name: str,
-    delimiter: str,
-    decimal: str,
-    quotechar: str,
-) -> Frame | None:
-    """Return the rows of a UTF-8 CSV without quotes, lone carriage returns or empty lines, parsed by
-    Arrow from its bytes and cleaned column by column (fast), or None to use the line-by-line reader:
-    only there is every record on exactly one line, so row i is on line i + 2."""
-    # single-byte searches run at memory speed; counting and longer patterns only when needed
-    if raw.find(quotechar.encode("utf-8"), start) != -1:
-        return None
-    crlf = raw.find(b"\r", start) != -1
-    if crlf and raw.count(b"\r") != raw.count(b"\r\n"):
-        return None
-    end = len(raw)
-    while end > start and raw[end - 1] in (0x0A, 0x0D):
-        end -= 1  # line breaks at the end of the file end the last row
-    first = raw.find(b"\n", start)
-    if first == -1 or first >= end:
-        return None
+    delimiter: str = ",",
+    decimal: str = ".",
+    encoding: str = "utf-8",
+    quotechar: str = '"',
+) -> Frame:
+    """Read a delimited text file (plain or gzip) strictly: ragged rows are rejected with their line,
+    bad bytes stop with a message."""
+    frames = list(iter_csv(path, name, delimiter, decimal, encoding, quotechar, chunk_rows=1 << 62))
+    return _joined(frames, name)
+
+
+def iter_jsonl(
+    path: Path, name: str, encoding: str = "utf-8", chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[Frame]:
+    """Yield JSON lines (plain or gzip), one object a line, in chunks; a line that is not a JSON object
+    is rejected with its number."""
+    path = check_file(path)
+    decoder = codecs.getincrementaldecoder(_python_encoding(encoding))()
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    rejected: list[dict[str, Any]] = []
+    seen = 0
+    source = _Lines(path)
     try:
-        names = raw[start:first].decode("utf-8").rstrip("\r").split(delimiter)
-    except UnicodeDecodeError:
-        return None  # the line-by-line reader names the line of the bad byte
-    header = _checked_header(names, path, delimiter)
-    # an empty line in the body: Arrow would hand it over as a row of missing cells, on no line of its own
-    if raw.find(b"\n\n", start, end) != -1 or (crlf and raw.find(b"\n\r\n", start, end) != -1):
-        return None
-    import pyarrow as pa_arrow
-    from pyarrow import csv as pa_csv
-
-    columns = [f"c{i}" for i in range(len(header))]
-    try:
-        table = pa_csv.read_csv(
-            pa_arrow.py_buffer(raw).slice(first + 1, end - first - 1),
-            read_options=pa_csv.ReadOptions(column_names=columns),
-            parse_options=pa_csv.ParseOptions(
-                delimiter=delimiter,
-                quote_char=False,
-                newlines_in_values=False,
-                ignore_empty_lines=False,
-            ),
-            # every cell as text: the contract types columns by name, Arrow never guesses;
-            # the missing markers become nulls while parsing
-            convert_options=pa_csv.ConvertOptions(
-                # large_string: what pandas' `str` columns hold, so handing them over copies nothing
-                column_types={n: pa_arrow.large_string() for n in columns},
-                null_values=sorted(MISSING),
-                strings_can_be_null=True,
-            ),
-        )
-    except (pa_arrow.ArrowInvalid, ValueError):
-        return None  # ragged rows, bytes that are not UTF-8...: the line-by-line reader names their lines
-    if table.num_rows == 0:
-        return None
-    strip = _may_need_stripping(raw, first + 1, end)
-    text = pd.StringDtype(na_value=np.nan)
-    rows = pd.DataFrame(
-        {
-            h: _arrow_cells(table.column(n), strip, decimal).to_pandas(
-                types_mapper={pa_arrow.large_string(): text}.get
-            )
-            for h, n in zip(header, columns)
-        }
-    )
-    rows.insert(0, LINE, pd.array(np.arange(2, table.num_rows + 2), dtype="int64"))
-    return Frame(name=name, rows=rows, rejected=[])
+        while raw := source.readline():
+            number = source.line - 1
+            try:
+                text = decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                raise _bad_bytes(path, number, raw[exc.start], encoding) from None
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                rejected.append(_reject(name, number, f"not valid JSON ({exc.msg})", text.strip()))
+                obj = None
+            else:
+                if isinstance(obj, dict):
+                    records.append({str(k).strip(): _text(v) for k, v in obj.items()})
+                    lines.append(number)
+                else:
+                    rejected.append(_reject(name, number, "not a JSON object", text.strip()))
+            if len(records) + len(rejected) >= chunk_rows:
+                seen += len(records) + len(rejected)
+                yield _json_frame(path, name, records, lines, rejected)
+                records, lines, rejected = [], [], []
+    finally:
+        source.close()
+    if records or rejected:
+        seen += len(records) + len(rejected)
+        yield _json_frame(path, name, records, lines, rejected)
+    if not seen:
+        raise SourceError(f"{path}: file is empty: expected one JSON object per line")
 
 
-def _arrow_cells(column: Any, strip: bool, decimal: str) -> Any:
-    """Return an Arrow text column stripped (when `strip`), missing markers as nulls, a decimal comma a point."""
-    import pyarrow as pa_arrow
-    import pyarrow.compute as pc
+def _json_frame(path: Path, name: str, records, lines, rejected) -> Frame:
+    import pyarrow as pa
 
-    if strip:
-        column = pc.utf8_trim_whitespace(column)
-        missing = pc.is_in(column, value_set=pa_arrow.array(sorted(MISSING), column.type))
-        column = pc.if_else(missing, pa_arrow.scalar(None, column.type), column)
-    if decimal != ".":
-        comma = pc.match_substring_regex(column, f"^(?:{DECIMAL_COMMA.pattern})$")
-        fixed = pc.replace_substring(pc.replace_substring(column, ".", ""), decimal, ".")
-        column = pc.if_else(comma, fixed, column)
-    return column
-
-
-def _clean_cells(frame: Frame, decimal: str = ".") -> Frame:
-    """Return the frame with cells stripped, missing markers missing and a decimal comma made a point
-    (vectorized): `str` columns, as the Arrow reader hands them over."""
-    cleaned = {}
-    for col in frame.rows.columns:
-        if col == LINE:
-            continue
-        text = frame.rows[col].astype("str").str.strip()
-        if decimal != ".":
-            comma = text.str.fullmatch(DECIMAL_COMMA.pattern).fillna(False).astype(bool)
-            text = text.where(
-                ~comma,
-                text.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False),
-            )
-        present = text.notna() & ~text.isin(MISSING)
-        cleaned[col] = text.where(present)
-    rows = pd.DataFrame(
-        cleaned, index=frame.rows.index, columns=[c for c in frame.rows.columns if c != LINE]
-    )
-    rows.insert(0, LINE, frame.rows[LINE])
-    return Frame(name=frame.name, rows=rows, rejected=frame.rejected)
+    header: dict[str, None] = {}
+    for record in records:
+        header.update(dict.fromkeys(record))
+    columns = _clean_header(list(header), path) if header else []
+    arrays = {c: pa.array([r.get(c) for r in records], pa.string()) for c in columns}
+    return _chunk_frame(name, arrays, lines, rejected)
 
 
 def read_jsonl(path: Path, name: str, encoding: str = "utf-8") -> Frame:
     """Read JSON lines, one object a line; a line that is not a JSON object is rejected with its number."""
-    path = Path(path)
-    records: list[dict[str, Any]] = []
-    lines, rejected, header = [], [], {}
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    return _joined(list(iter_jsonl(path, name, encoding, chunk_rows=1 << 62)), name)
+
+
+def iter_parquet(path: Path, name: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Frame]:
+    """Yield a Parquet file in chunks of text cells; `_line` is the row number counted from 1."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = check_file(path)
     try:
-        with open(path, encoding=enc, newline=None) as fh:
-            for number, text in enumerate(fh, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    rejected.append(
-                        _reject(name, number, f"not valid JSON ({exc.msg})", text.strip())
-                    )
-                    continue
-                if not isinstance(obj, dict):
-                    rejected.append(_reject(name, number, "not a JSON object", text.strip()))
-                    continue
-                for key in obj:
-                    header.setdefault(str(key).strip(), None)
-                records.append({str(k).strip(): _text(v) for k, v in obj.items()})
-                lines.append(number)
-    except UnicodeDecodeError as exc:
+        source = pq.ParquetFile(path)
+        header = _clean_header(list(source.schema_arrow.names), path)
+        first = 1
+        for batch in source.iter_batches(batch_size=min(chunk_rows, 1 << 30)):
+            if batch.num_rows:
+                lines = np.arange(first, first + batch.num_rows, dtype="int64")
+                first += batch.num_rows
+                yield _chunk_frame(name, _arrow_text(batch, header, "."), lines, [])
+    except (pa.ArrowException, OSError) as exc:
         raise SourceError(
-            f"{path}: bytes are not valid {encoding} ({exc.reason}): re-export as UTF-8"
+            f"{path}: not a readable Parquet file ({type(exc).__name__}): re-export it"
         ) from None
-    if not records and not rejected:
-        raise SourceError(f"{path}: file is empty: expected one JSON object per line")
-    columns = _clean_header(list(header), path)
-    return _frame(name, columns, [[r.get(c) for c in columns] for r in records], lines, rejected)
+    if first == 1:
+        raise SourceError(f"{path}: holds no rows")
+
+
+def read_parquet(path: Path, name: str) -> Frame:
+    """Read a Parquet file; `_line` is the row number counted from 1."""
+    return _joined(list(iter_parquet(path, name, chunk_rows=1 << 62)), name)
+
+
+def iter_excel(
+    path: Path, name: str, sheet: str | int = 0, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[Frame]:
+    """Yield one sheet of an Excel workbook in chunks; `_line` is the spreadsheet row (header on row 1)."""
+    frame = read_excel(path, name, sheet)
+    step = max(1, min(chunk_rows, len(frame.rows)))
+    for at in range(0, len(frame.rows), step):
+        part = frame.rows.iloc[at : at + step].reset_index(drop=True)
+        cells = {
+            c: part[c].astype(pd.StringDtype(na_value=np.nan)) for c in part.columns if c != LINE
+        }
+        rows = pd.DataFrame(cells, index=part.index)
+        rows.insert(0, LINE, part[LINE].to_numpy(dtype="int64"))
+        yield Frame(name=name, rows=rows, rejected=[])
 
 
 def _from_table(table: pd.DataFrame, name: str, path: Path, first_line: int) -> Frame:
@@ -342,22 +658,14 @@ def _from_table(table: pd.DataFrame, name: str, path: Path, first_line: int) -> 
         raise SourceError(f"{path}: holds no rows")
     columns = _clean_header([str(c) for c in table.columns], path)
     records = [[_text(v) for v in row] for row in table.itertuples(index=False, name=None)]
-    return _frame(name, columns, records, list(range(first_line, first_line + len(records))), [])
-
-
-def read_parquet(path: Path, name: str) -> Frame:
-    """Read a Parquet file; `_line` is the row number counted from 1."""
-    try:
-        table = pd.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001 pyarrow raises several types for a damaged file
-        raise SourceError(
-            f"{path}: not a readable Parquet file ({type(exc).__name__}): re-export it"
-        ) from None
-    return _from_table(table, name, Path(path), 1)
+    rows = pd.DataFrame(records, columns=columns, dtype=object)
+    rows.insert(0, LINE, pd.array(range(first_line, first_line + len(records)), dtype="int64"))
+    return Frame(name=name, rows=rows, rejected=[])
 
 
 def read_excel(path: Path, name: str, sheet: str | int = 0) -> Frame:
     """Read one sheet of an Excel workbook; `_line` is the spreadsheet row (header on row 1)."""
+    path = check_file(path)
     try:
         table = pd.read_excel(path, sheet_name=sheet, dtype=object)
     except Exception as exc:  # noqa: BLE001 openpyxl and pandas raise many types; one line instead

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,46 +17,14 @@ from lab2prod.data.contract import (
     check_header,
     condition,
 )
-from lab2prod.data.sources import (
-    Frame,
-    read_csv,
-    read_csv_header,
-    read_excel,
-    read_jsonl,
-    read_parquet,
-)
+from lab2prod.data.sources import Frame, check_file, file_format, read_csv_header, read_file
 from lab2prod.errors import SourceError
-
-READERS = {
-    ".csv": read_csv,
-    ".txt": read_csv,
-    ".jsonl": read_jsonl,
-    ".parquet": read_parquet,
-    ".xlsx": read_excel,
-}
 
 
 def read_any(path: Path, **options: Any) -> Frame:
-    """Read a file with the adapter its suffix names (.csv, .jsonl, .parquet, .xlsx).
-
-    `options` (delimiter, decimal, encoding for CSV; encoding for JSON lines; sheet for
-    Excel) are passed to the adapter; options the adapter does not take are refused.
-    """
-    if not Path(path).is_file():
-        raise SourceError(f"{path}: file not found")
-    reader = READERS.get(Path(path).suffix.lower())
-    if reader is None:
-        raise SourceError(
-            f"{path}: unknown suffix {Path(path).suffix!r}: use .csv, .jsonl, .parquet or .xlsx"
-        )
-    options = {k: v for k, v in options.items() if v is not None}
-    accepted = set(inspect.signature(reader).parameters) - {"path", "name"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise SourceError(
-            f"{path}: option {unknown[0]!r} does not apply to {Path(path).suffix} files"
-        )
-    return reader(Path(path), Path(path).stem, **options)
+    """Read a whole file with the adapter its suffix names (sources.read_file: .csv, .csv.gz, .jsonl,
+    .parquet, .xlsx); options the adapter does not take are refused."""
+    return read_file(Path(path), **options)
 
 
 def quarantine_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -120,7 +87,7 @@ def validate_file(
 
     A CSV's header is checked first: one that no row can pass is refused before any row is read.
     """
-    if Path(path).suffix.lower() in (".csv", ".txt") and Path(path).is_file():
+    if file_format(check_file(path)) == "csv":
         header_options = {k: options[k] for k in ("delimiter", "encoding") if options.get(k)}
         check_header(read_csv_header(Path(path), **header_options), contract, mode, str(path))
     frame = read_any(path, **options)

@@ -271,45 +271,25 @@ def resolve_model(
 
     (None, {}) when no model can be found: monitoring then goes on without prediction drift.
     """
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
+    from lab2prod import model_edge
+    from lab2prod.errors import RegistryError
 
-    from lab2prod import tracking
-
-    client = MlflowClient()
-    info: dict[str, str] = {}
+    if uri is None and carried.get("model_name") and carried.get("model_version"):
+        uri = f"models:/{carried['model_name']}/{carried['model_version']}"
+    if uri is None:
+        if model_edge.version_by_alias(model_name, "champion") is None:
+            return None, dict(carried)
+        uri = f"models:/{model_name}@champion"
     try:
-        if uri is None and carried.get("model_name") and carried.get("model_version"):
-            uri = f"models:/{carried['model_name']}/{carried['model_version']}"
-        if uri is None:
-            try:
-                mv = client.get_model_version_by_alias(model_name, "champion")
-            except MlflowException:
-                return None, dict(carried)
-            uri = f"models:/{model_name}@champion"
-        else:
-            mv = None
-            if uri.startswith("models:/") and "@" in uri:
-                name, alias = uri[len("models:/") :].split("@", 1)
-                mv = client.get_model_version_by_alias(name, alias)
-            elif (
-                uri.startswith("models:/")
-                and uri.count("/") == 2
-                and not uri[len("models:/") :].startswith("m-")
-            ):
-                name, version = uri[len("models:/") :].split("/")
-                mv = client.get_model_version(name, version)
-        if mv is not None:
-            info = {
-                "model_name": mv.name,
-                "model_version": str(mv.version),
-                "run_id": mv.run_id or "",
-            }
-        info["model_uri"] = uri
-        model = tracking.load_sklearn_model(uri)
-    except MlflowException as exc:
-        raise MonitoringError(f"model {uri}: {exc.message.splitlines()[0]}") from None
-    return model, {**carried, **info}
+        ref = model_edge.load_model(uri)
+    except RegistryError as exc:
+        raise MonitoringError(str(exc)) from None
+    registered = (
+        {"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id}
+        if ref.name
+        else {}
+    )
+    return ref.model, {**carried, **registered, "model_uri": uri}
 
 
 def scored_input(batch_path: str | Path) -> Path:

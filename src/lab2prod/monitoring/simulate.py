@@ -136,7 +136,7 @@ def run_simulation(
     """
     import mlflow
 
-    from lab2prod import tracking
+    from lab2prod import model_edge
     from lab2prod.release import registry
 
     if contract.task != "classification":
@@ -178,7 +178,7 @@ def run_simulation(
             )
         frozen = first.candidate.model
         champion = {
-            "model": tracking.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
+            "model": model_edge.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
             "version": first.version,
             "run_id": first.run_id,
             "train": first.candidate.train,
@@ -263,7 +263,7 @@ def run_simulation(
                 if outcome.decision.promote:
                     loaded = registry.version_by_alias(MODEL_NAME, registry.CHAMPION)
                     champion = {
-                        "model": tracking.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
+                        "model": model_edge.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
                         "version": loaded.version,
                         "run_id": loaded.run_id,
                         "train": outcome.candidate.train,

@@ -12,7 +12,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-from lab2prod import tracking
+from lab2prod import model_edge
 from lab2prod.data.contract import Contract
 from lab2prod.errors import RegistryError
 from lab2prod.modeling.training import model_metrics
@@ -64,14 +64,14 @@ def release_challenger(
     version = registry.register(model_uri, name, tags=tags)
     registry.set_alias(name, registry.CHALLENGER, version.version)
     challenger_metrics = model_metrics(
-        tracking.load_sklearn_model(model_uri), test, contract, threshold
+        model_edge.load_sklearn_model(model_uri), test, contract, threshold
     )
     notes: list[str] = []
     champion = registry.version_by_alias(name, registry.CHAMPION)
     champion_metrics = None
     if champion is not None:
         try:
-            model = tracking.load_sklearn_model(f"models:/{name}/{champion.version}")
+            model = model_edge.load_sklearn_model(f"models:/{name}/{champion.version}")
             champion_metrics = model_metrics(model, test, contract, threshold)
         except Exception as exc:  # noqa: BLE001 -- an obsolete champion must not block the release; it is recorded
             notes.append(

@@ -1,41 +1,23 @@
-"""The registry edge: model versions and their aliases (champion, challenger, previous) in MLflow."""
+"""The registry edge: model versions and their aliases (champion, challenger, previous) in MLflow.
+
+It registers versions and moves aliases; finding and loading a model is `lab2prod.model_edge`.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from lab2prod.errors import RegistryError
+from lab2prod.model_edge import Version, version_by_alias
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
-
-
-@dataclass(frozen=True)
-class Version:
-    """A registered model version and the run that produced it."""
-
-    name: str
-    version: str
-    run_id: str | None
-    source: str
 
 
 def register(model_uri: str, name: str, tags: dict[str, str] | None = None) -> Version:
     """Register the model at `model_uri` as a new version of `name`; return it."""
     mv = mlflow.register_model(model_uri, name, tags=tags)
-    return Version(name=name, version=str(mv.version), run_id=mv.run_id, source=mv.source)
-
-
-def version_by_alias(name: str, alias: str) -> Version | None:
-    """Return the version of `name` that holds `alias`, or None when no version holds it."""
-    client = MlflowClient()
-    try:
-        mv = client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
     return Version(name=name, version=str(mv.version), run_id=mv.run_id, source=mv.source)
 
 

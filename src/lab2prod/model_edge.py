@@ -1,0 +1,185 @@
+"""The model edge: the one place that parses model URIs and finds, copies and loads models.
+
+Scoring, monitoring, promotion, retraining, the simulation and the notebooks ask here for a model;
+nothing else reads ``models:/`` URIs or MLflow's registry to find one (`release/registry.py` moves
+aliases, it does not load). Models are resolved through MLflow's own client, never by reading its
+tables, and loaded with skops under lab2prod's allow-list (`modeling.estimators.load_model_dir`).
+
+MLflow is imported inside the functions, not with this module: importing it costs seconds of one
+core, and `lab2prod score` starts its worker processes before it asks (their imports overlap).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab2prod.errors import RegistryError
+
+MODELS = "models:/"
+RUNS = "runs:/"
+
+
+@dataclass(frozen=True)
+class ModelURI:
+    """What a model URI names: a registered version (by alias or number), a logged model or a run."""
+
+    uri: str
+    name: str = ""  # registered model name, for models:/<name>@<alias> and models:/<name>/<version>
+    alias: str = ""
+    version: str = ""
+    run_id: str = ""  # for runs:/<run_id>/<path>
+
+    @property
+    def registered(self) -> bool:
+        """Return True when the URI names a version of a registered model."""
+        return bool(self.name)
+
+
+def parse_model_uri(uri: str) -> ModelURI:
+    """Return what `uri` names; a ``models:/`` or ``runs:/`` URI with nothing after it is refused.
+
+    ``models:/m-<id>`` (a logged model) and any other scheme MLflow downloads (a path, ``s3://``)
+    name no registered version: they keep an empty name.
+    """
+    if uri.startswith(MODELS) and not uri.startswith(f"{MODELS}m-"):
+        ref = uri[len(MODELS) :]
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            if name and alias:
+                return ModelURI(uri, name=name, alias=alias)
+        else:
+            name, _, version = ref.partition("/")
+            if name and version and "/" not in version:
+                return ModelURI(uri, name=name, version=version)
+        raise RegistryError(
+            f"model URI {uri!r} is not models:/<name>@<alias> nor models:/<name>/<version>"
+        )
+    if uri.startswith(RUNS):
+        run_id = uri[len(RUNS) :].split("/", 1)[0]
+        if not run_id:
+            raise RegistryError(f"model URI {uri!r} names no run: use runs:/<run_id>/model")
+        return ModelURI(uri, run_id=run_id)
+    return ModelURI(uri)
+
+
+@dataclass(frozen=True)
+class Version:
+    """A registered model version and the run that produced it."""
+
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+
+
+def version_by_alias(name: str, alias: str, tracking_uri: str | None = None) -> Version | None:
+    """Return the version of `name` that holds `alias`, or None when no version holds it."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        mv = MlflowClient(tracking_uri).get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return Version(name=name, version=str(mv.version), run_id=mv.run_id, source=mv.source)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A loaded model and where it came from: the lineage every prediction carries."""
+
+    model: Any
+    uri: str
+    name: str
+    version: str
+    run_id: str
+    threshold: float | None = None
+
+
+def fetch_model(uri: str, folder: Path, tracking_uri: str | None = None) -> dict[str, Any]:
+    """Resolve a model URI through MLflow and copy the model's files (MLmodel, model.skops ...) into `folder`.
+
+    Returns name, version, run_id (empty for a logged model), the run's logged ``threshold``
+    parameter (None when absent) and ``path``, the local model folder. Raises RegistryError (one
+    line) when the model cannot be found or read.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    wanted = parse_model_uri(uri)
+    client = MlflowClient(tracking_uri)
+    version, run_id = wanted.version, wanted.run_id
+    try:
+        if wanted.alias:
+            found = client.get_model_version_by_alias(wanted.name, wanted.alias)
+        elif wanted.registered:
+            found = client.get_model_version(wanted.name, wanted.version)
+        if wanted.registered:
+            version, run_id = str(found.version), found.run_id or ""
+        if tracking_uri:  # download_artifacts resolves models:/ against the current store
+            mlflow.set_tracking_uri(tracking_uri)
+        with _no_progress_bar():
+            path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder))
+    except MlflowException as exc:
+        message = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
+        raise RegistryError(
+            f"cannot load model {uri}: {message}: train and register a model first (ploomber build)"
+        ) from None
+    except OSError as exc:
+        raise RegistryError(
+            f"cannot load model {uri}: {exc}: check the tracking store (MLFLOW_TRACKING_URI)"
+        ) from None
+    threshold = None
+    if run_id:
+        try:
+            raw = client.get_run(run_id).data.params.get("threshold")
+            threshold = float(raw) if raw is not None else None
+        except (MlflowException, ValueError):
+            threshold = None
+    return {
+        "name": wanted.name,
+        "version": version,
+        "run_id": run_id,
+        "threshold": threshold,
+        "path": str(path),
+    }
+
+
+def load_model(uri: str, tracking_uri: str | None = None) -> ModelRef:
+    """Load the sklearn model at an MLflow URI with its registered name, version, run and threshold."""
+    from lab2prod.modeling.estimators import load_model_dir
+
+    with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
+        facts = fetch_model(uri, Path(folder), tracking_uri)
+        model = load_model_dir(Path(facts.pop("path")))
+    return ModelRef(model=model, uri=uri, **facts)
+
+
+def load_sklearn_model(uri: str, tracking_uri: str | None = None) -> Any:
+    """Return the sklearn model stored at an MLflow model URI (models:/..., runs:/...), loaded with skops.
+
+    The types skops may trust are lab2prod's (estimators.load_model_dir), not whatever the model lists.
+    """
+    return load_model(uri, tracking_uri).model
+
+
+@contextlib.contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """Silence MLflow's download progress bar (a few small files; it would clutter notebooks and logs)."""
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before

@@ -1,0 +1,230 @@
+"""One chunk of a scoring batch: conditioned by the contract, predicted, its repeated ids set aside.
+
+`score_chunk` is what every engine runs on each piece of a batch: `scoring.score`'s loop (in this
+process or in a pool process) and any other (Dask partitions). It needs no file and no MLflow: a
+frame of text cells, a fitted model and the contract. An empty frame gives empty predictions with
+the same columns.
+
+Repeated ids: the first occurrence of an id in a batch is scored; every later row with that id is
+quarantined with the line of the first ("duplicate id ... (first on line N)"). Inside a chunk
+`score_chunk` does it; across chunks, `SeenIds` and `drop_seen` (the caller keeps one `SeenIds`
+per batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lab2prod.data.contract import LINE, QUARANTINE_COLUMNS, SOURCE, Contract, condition
+from lab2prod.errors import ContractError
+from lab2prod.scoring.writing import LINEAGE_COLUMNS, output_schema
+
+
+@dataclass
+class ScoredChunk:
+    """One chunk scored: the predictions of its clean rows, its quarantine, and what was seen."""
+
+    predictions: pd.DataFrame  # the id, then probability and label (classification) or value
+    quarantine: pd.DataFrame  # QUARANTINE_COLUMNS
+    lines: np.ndarray  # the line of each prediction row
+    warnings: list[str]
+    rows_in: int
+    repeated_ids: int = 0  # of the quarantined rows: a later occurrence of an id in the chunk
+
+
+def prediction_columns(contract: Contract) -> list[str]:
+    """Return the columns of the predictions of a chunk (before the lineage columns)."""
+    return [f.name for f in output_schema(contract)][: -len(LINEAGE_COLUMNS)]
+
+
+def score_chunk(
+    frame: pd.DataFrame,
+    model: Any,
+    contract: Contract,
+    threshold: float = 0.5,
+    origin: str = "input",
+) -> ScoredChunk:
+    """Condition one frame of text cells by `contract` (mode score), predict its clean rows, and
+    return the predictions and the quarantine; an empty frame gives empty ones.
+
+    `frame` holds the contract's columns as text (as `data.sources` reads them), optionally `_line`
+    (else rows count from line 2) and `_source`. Within the frame, a later row repeating an id is
+    quarantined with the line of the first. Raises ContractError for what no row-level quarantine
+    can fix (a missing column, for example); the batch's quarantine limit is the caller's.
+    """
+    from lab2prod.modeling.features import model_frame
+    from lab2prod.modeling.predict import predict
+
+    id_name = contract.id_column
+    if not id_name:
+        raise ContractError(
+            f"{contract.origin}: no id_column: scoring needs one to tie each prediction to its row"
+        )
+    frame = frame.reset_index(drop=True)
+    if LINE not in frame.columns:
+        frame.insert(0, LINE, np.arange(2, len(frame) + 2, dtype="int64"))
+    repeated = _repeated_in_frame(frame, contract, origin)
+    rows = frame[~repeated] if repeated is not None else frame
+    empty = pd.DataFrame(
+        {name: pd.Series(dtype="float64") for name in prediction_columns(contract)}
+    )
+    if not len(rows):
+        quarantine = _repeat_quarantine(frame, repeated, contract, origin)
+        return ScoredChunk(empty, quarantine, np.empty(0, "int64"), [], len(frame), len(quarantine))
+    per_chunk = dataclasses.replace(contract, max_quarantine_fraction=1.0)
+    conditioned = condition(rows, per_chunk, mode="score", origin=origin)
+    clean = conditioned.clean
+    lines = rows[LINE].to_numpy(dtype="int64")
+    if len(conditioned.quarantine):
+        lines = lines[~np.isin(lines, conditioned.quarantine["line"].to_numpy())]
+    scores = (
+        np.asarray(predict(model, model_frame(clean, contract), contract.task), dtype="float64")
+        if len(clean)
+        else np.empty(0, "float64")
+    )
+    predictions = {id_name: clean[id_name].astype(object).to_numpy()} if len(clean) else {}
+    if contract.task == "classification":
+        names = np.array([_negative_label(contract), str(contract.positive_label)], dtype=object)
+        predictions |= {"probability": scores, "label": names[(scores >= threshold).astype(int)]}
+    else:
+        predictions |= {"value": scores}
+    out = pd.DataFrame(predictions, columns=prediction_columns(contract)) if len(clean) else empty
+    quarantine = [conditioned.quarantine, _repeat_quarantine(frame, repeated, contract, origin)]
+    quarantine = [q for q in quarantine if len(q)]
+    joined = (
+        pd.concat(quarantine, ignore_index=True).sort_values("line", kind="stable")
+        if len(quarantine) > 1
+        else (quarantine[0] if quarantine else pd.DataFrame(columns=QUARANTINE_COLUMNS))
+    )
+    count = 0 if repeated is None else int(repeated.sum())
+    return ScoredChunk(out, joined, lines, conditioned.warnings, len(frame), count)
+
+
+def _negative_label(contract: Contract) -> str:
+    others = [label for label in (contract.labels or ()) if label != contract.positive_label]
+    return others[0] if others else f"not {contract.positive_label}"
+
+
+def _id_cells(frame: pd.DataFrame, contract: Contract) -> pd.Series | None:
+    """Return the frame's id column as stripped text (its header matched as the contract does)."""
+    wanted = " ".join(str(contract.id_column).split()).lower()
+    for name in frame.columns:
+        if " ".join(str(name).split()).lower() == wanted:
+            return frame[name]
+    return None
+
+
+def _repeated_in_frame(frame: pd.DataFrame, contract: Contract, origin: str) -> np.ndarray | None:
+    """Return a mask of the rows whose id appeared on an earlier row of the frame (None: no repeat)."""
+    ids = _id_cells(frame, contract)
+    if ids is None:
+        return None  # condition() names the missing column
+    repeated = (ids.duplicated(keep="first") & ids.notna()).to_numpy()
+    return repeated if repeated.any() else None
+
+
+def _repeat_quarantine(
+    frame: pd.DataFrame, repeated: np.ndarray | None, contract: Contract, origin: str
+) -> pd.DataFrame:
+    if repeated is None:
+        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    ids = _id_cells(frame, contract)
+    first_line = frame[LINE].groupby(ids.to_numpy(), sort=False).transform("first")
+    later = frame[repeated]
+    return repeated_id_rows(
+        later, ids[repeated].to_numpy(), first_line[repeated].to_numpy(), contract, origin
+    )
+
+
+def repeated_id_rows(
+    rows: pd.DataFrame, ids: np.ndarray, first: np.ndarray, contract: Contract, origin: str
+) -> pd.DataFrame:
+    """Return quarantine rows for `rows`, each an id already seen on line `first` (vectorized)."""
+    cells = [c for c in rows.columns if c not in (LINE, SOURCE)]
+    text = [
+        pa.array(rows[c].astype(object).where(rows[c].notna(), None), pa.string()) for c in cells
+    ]
+    record = pc.binary_join_element_wise(*text, ",", null_handling="replace", null_replacement="")
+    source = rows[SOURCE].to_numpy(dtype=object) if SOURCE in rows.columns else origin
+    reason = (
+        pd.Series(ids, dtype=object).map(repr).radd(f"{contract.id_column}: duplicate id ")
+        + " (first on line "
+        + pd.Series(first).astype("int64").astype(str)
+        + ")"
+    )
+    return pd.DataFrame(
+        {
+            "source": source,
+            "line": rows[LINE].to_numpy(dtype="int64"),
+            "reason": reason.to_numpy(dtype=object),
+            "record": pc.utf8_slice_codeunits(record, 0, 500).to_numpy(zero_copy_only=False),
+        },
+        columns=QUARANTINE_COLUMNS,
+    )
+
+
+# ---------------------------------------------------------------------------- across chunks
+
+
+class SeenIds:
+    """The ids scored so far in a batch, as sorted runs of 64-bit hashes with their lines.
+
+    A lookup searches a few runs; runs merge when the newer grows to half the older's size, so a
+    batch of n rows costs O(n log n). Two different ids share a 64-bit hash about once in 10^6
+    batches of 5M rows.
+    """
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def first_lines(self, hashes: np.ndarray) -> np.ndarray:
+        """Return, for each hash, the line where it was first scored, or -1 when it is new."""
+        found = np.full(len(hashes), -1, dtype="int64")
+        for run_hashes, run_lines in self.runs:
+            at = np.minimum(np.searchsorted(run_hashes, hashes), len(run_hashes) - 1)
+            hit = run_hashes[at] == hashes
+            found[hit] = run_lines[at[hit]]
+        return found
+
+    def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
+        """Remember `hashes` as scored on `lines` (an empty chunk adds nothing)."""
+        if not len(hashes):
+            return
+        order = np.argsort(hashes)
+        self.runs.append((hashes[order], lines[order]))
+        while len(self.runs) > 1 and 2 * len(self.runs[-1][0]) >= len(self.runs[-2][0]):
+            (old_h, old_l), (new_h, new_l) = self.runs[-2], self.runs.pop()
+            at = np.searchsorted(old_h, new_h)
+            self.runs[-1] = (np.insert(old_h, at, new_h), np.insert(old_l, at, new_l))
+
+
+def drop_seen(
+    chunk: ScoredChunk, rows: pd.DataFrame, seen: SeenIds, contract: Contract, origin: str
+) -> ScoredChunk:
+    """Move the predictions whose id was scored in an earlier chunk to the quarantine."""
+    if not len(chunk.predictions):
+        return chunk
+    ids = chunk.predictions[contract.id_column].to_numpy(dtype=object)
+    hashes = pd.util.hash_array(ids, categorize=False)
+    first = seen.first_lines(hashes)
+    again = first >= 0
+    seen.add(hashes[~again], chunk.lines[~again])
+    if not again.any():
+        return chunk
+    text = rows.set_index(LINE).loc[chunk.lines[again]].reset_index()
+    extra = repeated_id_rows(text, ids[again], first[again], contract, origin)
+    quarantine = pd.concat([chunk.quarantine, extra], ignore_index=True)
+    return dataclasses.replace(
+        chunk,
+        predictions=chunk.predictions[~again].reset_index(drop=True),
+        lines=chunk.lines[~again],
+        quarantine=quarantine.sort_values("line", kind="stable"),
+        repeated_ids=chunk.repeated_ids + int(again.sum()),
+    )

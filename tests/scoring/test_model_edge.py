@@ -1,0 +1,117 @@
+"""The model edge: one parser of model URIs, models found through MLflow's own client and loaded with skops."""
+
+from __future__ import annotations
+
+import ast
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lab2prod import model_edge
+from lab2prod.cli import main
+from lab2prod.errors import RegistryError
+from lab2prod.model_edge import ModelURI, parse_model_uri
+
+SRC = Path(__file__).resolve().parents[2] / "src/lab2prod"
+CONTRACT_PATH = SRC.parents[1] / "data/contracts/credit.yaml"
+
+
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        (
+            "models:/credit-risk@champion",
+            ModelURI("models:/credit-risk@champion", "credit-risk", "champion"),
+        ),
+        ("models:/credit-risk/3", ModelURI("models:/credit-risk/3", "credit-risk", version="3")),
+        ("models:/m-0123abcd", ModelURI("models:/m-0123abcd")),
+        ("runs:/abc123/model", ModelURI("runs:/abc123/model", run_id="abc123")),
+        ("/a/folder/model", ModelURI("/a/folder/model")),
+    ],
+)
+def test_model_uris_are_parsed_in_one_place(uri, expected):
+    assert parse_model_uri(uri) == expected
+    assert parse_model_uri(uri).registered == bool(expected.name)
+
+
+@pytest.mark.parametrize("uri", ["models:/", "models:/@champion", "models:/credit-risk", "runs:/"])
+def test_a_malformed_model_uri_is_one_line(uri):
+    with pytest.raises(RegistryError, match=r"model URI .* (is not models:/|names no run)"):
+        parse_model_uri(uri)
+
+
+def test_a_registered_model_loads_with_its_lineage(champion):
+    ref = model_edge.load_model(champion["model_uri"], champion["tracking_uri"])
+    assert (ref.name, ref.version, ref.run_id, ref.threshold) == (
+        "credit-risk",
+        champion["version"],
+        champion["run_id"],
+        0.5,
+    )
+    assert hasattr(ref.model, "predict_proba")
+    by_number = model_edge.load_model(f"models:/credit-risk/{champion['version']}")
+    assert by_number.version == champion["version"]
+    assert not list(Path(tempfile.gettempdir()).glob("lab2prod-model-*/MLmodel"))  # copies removed
+
+
+def test_a_logged_model_keeps_an_empty_name(champion):
+    from mlflow import MlflowClient
+
+    logged = (
+        MlflowClient(champion["tracking_uri"])
+        .get_model_version("credit-risk", champion["version"])
+        .source
+    )
+    ref = model_edge.load_model(logged, champion["tracking_uri"])
+    assert (ref.name, ref.version, ref.threshold) == ("", "", None)
+    assert hasattr(ref.model, "predict_proba")
+
+
+def test_an_unknown_model_is_one_line(champion):
+    with pytest.raises(
+        RegistryError, match=r"^cannot load model models:/nobody@champion: .*register a model first"
+    ):
+        model_edge.load_model("models:/nobody@champion", champion["tracking_uri"])
+    assert model_edge.version_by_alias("nobody", "champion") is None
+
+
+def test_cli_score_with_a_missing_contract_is_one_line(champion, batch_text, tmp_path, capsys):
+    batch_csv = tmp_path / "batch.csv"
+    batch_text.head(20).to_csv(batch_csv, index=False)
+    code = main(
+        [
+            "score",
+            "--input",
+            str(batch_csv),
+            "--output",
+            str(tmp_path / "pred.csv"),
+            "--model",
+            champion["model_uri"],
+            "--contract",
+            str(tmp_path / "missing.yaml"),
+        ]
+    )
+    assert code == 2 and "missing.yaml" in capsys.readouterr().err
+    assert not (tmp_path / "pred.csv").exists()
+
+
+def test_no_module_parses_model_uris_or_reads_mlflow_tables_but_the_edge():
+    """Only model_edge splits models:/ URIs; nothing opens MLflow's SQLite store with sqlite3."""
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        imports = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        } | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        if "sqlite3" in imports or "alembic_version" in text:
+            offenders.append(f"{path.name}: reads a database directly")
+        if path.name != "model_edge.py" and (
+            '[len("models:/")' in text or "get_model_version_by_alias" in text
+        ):
+            offenders.append(f"{path.name}: resolves a model URI itself")
+    assert offenders == []
