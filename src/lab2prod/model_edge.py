@@ -15,7 +15,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ class Version:
     version: str
     run_id: str | None
     source: str
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def version_by_alias(name: str, alias: str, tracking_uri: str | None = None) -> Version | None:
@@ -87,7 +88,13 @@ def version_by_alias(name: str, alias: str, tracking_uri: str | None = None) -> 
         mv = MlflowClient(tracking_uri).get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
-    return Version(name=name, version=str(mv.version), run_id=mv.run_id, source=mv.source)
+    return Version(
+        name=name,
+        version=str(mv.version),
+        run_id=mv.run_id,
+        source=mv.source,
+        tags=dict(mv.tags or {}),
+    )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import pytest
 
 from lab2prod import settings
 from lab2prod.cli import main
+from lab2prod.data.catalog import single_file_catalog
 from lab2prod.data.ingest import ingest
 from lab2prod.errors import Lab2ProdError
 from lab2prod.scoring.chunk import score_chunk
@@ -180,7 +181,7 @@ def _validate_error(path: Path, capsys) -> str:
 def _ingest_error(path: Path, tmp_path: Path) -> str:
     contract = settings.load_contract(CONTRACT_PATH)
     with pytest.raises(Lab2ProdError) as caught:
-        ingest(settings.single_file_catalog(path), contract, tmp_path / "lake")
+        ingest(single_file_catalog(path), contract, tmp_path / "lake")
     return str(caught.value)
 
 

@@ -571,16 +571,10 @@ def champion_tags(model_name: str, tracking_uri: str | None) -> dict[str, str] |
     local = tracking_uri and tracking_uri.startswith("sqlite:///")
     if local and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
         return None  # no store yet, so no champion: MLflow would create an empty one
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    from lab2prod.model_edge import version_by_alias
 
-    try:
-        version = mlflow.MlflowClient(tracking_uri).get_model_version_by_alias(
-            model_name, "champion"
-        )
-    except MlflowException:
-        return None
-    return dict(version.tags or {})
+    found = version_by_alias(model_name, "champion", tracking_uri)
+    return None if found is None else dict(found.tags)
 
 
 def write_readiness(

@@ -37,6 +37,7 @@ class ScoredChunk:
     warnings: list[str]
     rows_in: int
     repeated_ids: int = 0  # of the quarantined rows: a later occurrence of an id in the chunk
+    repeats: pd.DataFrame | None = None  # those rows' line, id and the line of the id's first
 
 
 def prediction_columns(contract: Contract) -> list[str]:
@@ -76,8 +77,10 @@ def score_chunk(
         {name: pd.Series(dtype="float64") for name in prediction_columns(contract)}
     )
     if not len(rows):
-        quarantine = _repeat_quarantine(frame, repeated, contract, origin)
-        return ScoredChunk(empty, quarantine, np.empty(0, "int64"), [], len(frame), len(quarantine))
+        quarantine, repeats = _repeat_quarantine(frame, repeated, contract, origin)
+        return ScoredChunk(
+            empty, quarantine, np.empty(0, "int64"), [], len(frame), len(quarantine), repeats
+        )
     per_chunk = dataclasses.replace(contract, max_quarantine_fraction=1.0)
     conditioned = condition(rows, per_chunk, mode="score", origin=origin)
     clean = conditioned.clean
@@ -96,15 +99,15 @@ def score_chunk(
     else:
         predictions |= {"value": scores}
     out = pd.DataFrame(predictions, columns=prediction_columns(contract)) if len(clean) else empty
-    quarantine = [conditioned.quarantine, _repeat_quarantine(frame, repeated, contract, origin)]
-    quarantine = [q for q in quarantine if len(q)]
+    again, repeats = _repeat_quarantine(frame, repeated, contract, origin)
+    quarantine = [q for q in (conditioned.quarantine, again) if len(q)]
     joined = (
         pd.concat(quarantine, ignore_index=True).sort_values("line", kind="stable")
         if len(quarantine) > 1
         else (quarantine[0] if quarantine else pd.DataFrame(columns=QUARANTINE_COLUMNS))
     )
     count = 0 if repeated is None else int(repeated.sum())
-    return ScoredChunk(out, joined, lines, conditioned.warnings, len(frame), count)
+    return ScoredChunk(out, joined, lines, conditioned.warnings, len(frame), count, repeats)
 
 
 def _negative_label(contract: Contract) -> str:
@@ -132,15 +135,34 @@ def _repeated_in_frame(frame: pd.DataFrame, contract: Contract, origin: str) -> 
 
 def _repeat_quarantine(
     frame: pd.DataFrame, repeated: np.ndarray | None, contract: Contract, origin: str
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Return the quarantine rows of the frame's repeated ids, and their (line, id, first) table."""
     if repeated is None:
-        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        return pd.DataFrame(columns=QUARANTINE_COLUMNS), None
     ids = _id_cells(frame, contract)
     first_line = frame[LINE].groupby(ids.to_numpy(), sort=False).transform("first")
     later = frame[repeated]
-    return repeated_id_rows(
-        later, ids[repeated].to_numpy(), first_line[repeated].to_numpy(), contract, origin
+    repeats = pd.DataFrame(
+        {
+            "line": later[LINE].to_numpy(dtype="int64"),
+            "id": ids[repeated].to_numpy(dtype=object),
+            "first": first_line[repeated].to_numpy(dtype="int64"),
+        }
     )
+    rows = repeated_id_rows(later, repeats["id"], repeats["first"], contract, origin)
+    return rows, repeats
+
+
+def repeat_reasons(ids, first, contract: Contract) -> np.ndarray:
+    """Return the quarantine reason of each later row of an id first seen on line `first`."""
+    return (
+        pd.Series(np.asarray(ids, dtype=object))
+        .map(repr)
+        .radd(f"{contract.id_column}: duplicate id ")
+        + " (first on line "
+        + pd.Series(np.asarray(first)).astype("int64").astype(str)
+        + ")"
+    ).to_numpy(dtype=object)
 
 
 def repeated_id_rows(
@@ -153,17 +175,12 @@ def repeated_id_rows(
     ]
     record = pc.binary_join_element_wise(*text, ",", null_handling="replace", null_replacement="")
     source = rows[SOURCE].to_numpy(dtype=object) if SOURCE in rows.columns else origin
-    reason = (
-        pd.Series(ids, dtype=object).map(repr).radd(f"{contract.id_column}: duplicate id ")
-        + " (first on line "
-        + pd.Series(first).astype("int64").astype(str)
-        + ")"
-    )
+    reason = repeat_reasons(ids, first, contract)
     return pd.DataFrame(
         {
             "source": source,
             "line": rows[LINE].to_numpy(dtype="int64"),
-            "reason": reason.to_numpy(dtype=object),
+            "reason": reason,
             "record": pc.utf8_slice_codeunits(record, 0, 500).to_numpy(zero_copy_only=False),
         },
         columns=QUARANTINE_COLUMNS,
@@ -208,7 +225,24 @@ class SeenIds:
 def drop_seen(
     chunk: ScoredChunk, rows: pd.DataFrame, seen: SeenIds, contract: Contract, origin: str
 ) -> ScoredChunk:
-    """Move the predictions whose id was scored in an earlier chunk to the quarantine."""
+    """Move the predictions whose id was scored in an earlier chunk to the quarantine; a repeat
+    inside the chunk of such an id names the batch's first line, not the chunk's."""
+    if chunk.repeats is not None and len(chunk.repeats) and seen.runs:
+        earlier = seen.first_lines(
+            pd.util.hash_array(chunk.repeats["id"].to_numpy(), categorize=False)
+        )
+        hit = earlier >= 0
+        if hit.any():
+            reasons = pd.Series(
+                chunk.quarantine["reason"].to_numpy(), index=chunk.quarantine["line"]
+            )
+            moved = chunk.repeats[hit]
+            reasons.loc[moved["line"].to_numpy()] = repeat_reasons(
+                moved["id"], earlier[hit], contract
+            )
+            chunk = dataclasses.replace(
+                chunk, quarantine=chunk.quarantine.assign(reason=reasons.to_numpy())
+            )
     if not len(chunk.predictions):
         return chunk
     ids = chunk.predictions[contract.id_column].to_numpy(dtype=object)
