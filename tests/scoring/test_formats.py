@@ -98,7 +98,11 @@ def test_the_same_rows_score_the_same_in_every_format(champion, ref, batch_text,
 def test_score_chunk_is_the_step_of_every_engine(champion, ref, batch_text):
     contract = champion["contract"]
     empty = score_chunk(batch_text.head(0), ref.model, contract)
-    assert list(empty.predictions.columns) == ["applicant_id", "probability", "label"]
+    assert empty.predictions.dtypes.astype(str).to_dict() == {
+        "applicant_id": "object",
+        "probability": "float64",
+        "label": "object",
+    }
     assert len(empty.predictions) == 0 and len(empty.quarantine) == 0 and empty.rows_in == 0
     rows = batch_text.head(10).copy()
     rows.loc[7, "applicant_id"] = rows.loc[2, "applicant_id"]  # a repeat inside the frame
@@ -265,3 +269,23 @@ def test_a_folder_an_unreadable_file_and_an_empty_gzip_are_one_line_each(
     assert "unknown suffix '.xml': use .csv, .csv.gz, .jsonl, .parquet or .xlsx" in _score_error(
         odd, tmp_path, champion, capsys
     )
+
+
+def test_a_contract_that_says_stop_stops_at_the_first_repeated_id(
+    champion, ref, batch_text, tmp_path
+):
+    import dataclasses
+
+    from lab2prod.errors import ContractError
+
+    batch = batch_text.head(100).copy()
+    batch.loc[80, "applicant_id"] = batch.loc[3, "applicant_id"]  # chunk 3 repeats a chunk-1 id
+    src = tmp_path / "batch.csv"
+    batch.to_csv(src, index=False, lineterminator="\n")
+    strict = dataclasses.replace(champion["contract"], duplicate_ids="stop")
+    with pytest.raises(
+        ContractError,
+        match=r"batch.csv: line 82: applicant_id: duplicate id '\w+' \(first on line 5\): fix the row",
+    ):
+        score_file(src, tmp_path / "pred.csv", ref, strict, chunk_rows=40, workers=0)
+    assert not (tmp_path / "pred.csv").exists()

@@ -74,7 +74,10 @@ def score_chunk(
     repeated = _repeated_in_frame(frame, contract, origin)
     rows = frame[~repeated] if repeated is not None else frame
     empty = pd.DataFrame(
-        {name: pd.Series(dtype="float64") for name in prediction_columns(contract)}
+        {
+            name: pd.Series(dtype="float64" if name in ("probability", "value") else object)
+            for name in prediction_columns(contract)
+        }
     )
     if not len(rows):
         quarantine, repeats = _repeat_quarantine(frame, repeated, contract, origin)
@@ -150,7 +153,17 @@ def _repeat_quarantine(
         }
     )
     rows = repeated_id_rows(later, repeats["id"], repeats["first"], contract, origin)
+    _stop_if_asked(rows, contract, origin)
     return rows, repeats
+
+
+def _stop_if_asked(rows: pd.DataFrame, contract: Contract, origin: str) -> None:
+    """Raise on the first repeated id when the contract says `duplicate_ids: stop`."""
+    if len(rows) and getattr(contract, "duplicate_ids", "quarantine") == "stop":
+        first = rows.sort_values("line").iloc[0]
+        raise ContractError(
+            f"{origin}: line {first['line']}: {first['reason']}: fix the row or relax the contract"
+        )
 
 
 def repeat_reasons(ids, first, contract: Contract) -> np.ndarray:
@@ -254,6 +267,7 @@ def drop_seen(
         return chunk
     text = rows.set_index(LINE).loc[chunk.lines[again]].reset_index()
     extra = repeated_id_rows(text, ids[again], first[again], contract, origin)
+    _stop_if_asked(extra, contract, origin)
     quarantine = pd.concat([chunk.quarantine, extra], ignore_index=True)
     return dataclasses.replace(
         chunk,

@@ -303,7 +303,7 @@ def score_file(
             nonlocal wrong, first_bad
             while pending and (wait or pending[0][1].done()):
                 frame, job = pending.popleft()
-                chunk = drop_seen(job.result(), frame.rows, seen, contract, input.name)
+                chunk = drop_seen(job.result(), frame.rows, seen, contract, origin)
                 bad = pd.concat(
                     [pd.DataFrame(frame.rejected, columns=QUARANTINE_COLUMNS), chunk.quarantine]
                 )
