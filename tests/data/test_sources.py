@@ -82,7 +82,7 @@ def test_read_jsonl_rejects_bad_lines_and_unions_keys(write):
         "a.jsonl", '{"id": "a", "x": 1.5}\nnot json\n[1, 2]\n\n{"id": "b", "y": null, "x": "NA"}\n'
     )
     frame = sources.read_jsonl(path, "feed")
-    assert frame.rows.to_dict("list") == {
+    assert _cells(frame) == {
         "_line": [1, 5],
         "id": ["a", "b"],
         "x": ["1.5", None],
@@ -96,9 +96,7 @@ def test_read_jsonl_rejects_bad_lines_and_unions_keys(write):
 
 def test_read_jsonl_accepts_a_bom_and_crlf(write):
     frame = sources.read_jsonl(write("a.jsonl", b'\xef\xbb\xbf{"id": "a"}\r\n{"id": "b"}\r\n'), "a")
-    assert (
-        frame.rows.to_dict("list") == {"_line": [1, 2], "id": ["a", "b"]} and frame.rejected == []
-    )
+    assert _cells(frame) == {"_line": [1, 2], "id": ["a", "b"]} and frame.rejected == []
 
 
 def test_read_jsonl_refuses_empty_and_bad_bytes(write):
@@ -114,7 +112,7 @@ def test_read_parquet_and_a_damaged_file(tmp_path, write):
     path = tmp_path / "a.parquet"
     pd.DataFrame({"id": ["a", "b"], "x": [1.5, None]}).to_parquet(path)
     frame = sources.read_parquet(path, "a")
-    assert frame.rows.to_dict("list") == {"_line": [1, 2], "id": ["a", "b"], "x": ["1.5", None]}
+    assert _cells(frame) == {"_line": [1, 2], "id": ["a", "b"], "x": ["1.5", None]}
     with pytest.raises(SourceError, match="not a readable Parquet file"):
         sources.read_parquet(write("bad.parquet", b"PAR1 garbage"), "bad")
 
@@ -126,7 +124,7 @@ def test_read_excel_sheet_rows_and_a_missing_sheet(tmp_path):
             xl, sheet_name="loans", index=False
         )
     frame = sources.read_excel(path, "a", sheet="loans")
-    assert frame.rows.to_dict("list") == {"_line": [2, 3], "id": ["a", "b"], "x": ["1", None]}
+    assert _cells(frame) == {"_line": [2, 3], "id": ["a", "b"], "x": ["1", None]}
     with pytest.raises(SourceError, match="cannot read sheet 'nope'"):
         sources.read_excel(path, "a", sheet="nope")
 

@@ -75,7 +75,7 @@ def score_chunk(
     rows = frame[~repeated] if repeated is not None else frame
     empty = pd.DataFrame(
         {
-            name: pd.Series(dtype="float64" if name in ("probability", "value") else object)
+            name: pd.Series(dtype=object if name in (id_name, "label") else "float64")
             for name in prediction_columns(contract)
         }
     )
@@ -96,7 +96,11 @@ def score_chunk(
         else np.empty(0, "float64")
     )
     predictions = {id_name: clean[id_name].astype(object).to_numpy()} if len(clean) else {}
-    if contract.task == "classification":
+    if scores.ndim == 2:  # multiclass: one probability column per class, then the most probable
+        names = np.array([str(label) for label in contract.labels], dtype=object)
+        predictions |= dict(zip(prediction_columns(contract)[1:-1], scores.T, strict=True))
+        predictions |= {"label": names[scores.argmax(axis=1)]}
+    elif contract.task == "classification":
         names = np.array([_negative_label(contract), str(contract.positive_label)], dtype=object)
         predictions |= {"probability": scores, "label": names[(scores >= threshold).astype(int)]}
     else:
