@@ -269,3 +269,17 @@ def run_notebook(lab: Lab, path: str) -> NotebookRun:
     result.code_cells = len(sources)
     result.seconds = time.monotonic() - started
     return result
+
+
+def save_png(png: bytes, path: Path, colors: int = 96) -> Path:
+    """Write a screenshot as a small palette PNG (a few tens of KB: fit to commit under docs/img)."""
+    import io
+
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=colors)
+    tmp = path.with_suffix(".tmp.png")
+    image.save(tmp, optimize=True)
+    tmp.replace(path)
+    return path
