@@ -153,7 +153,8 @@ class _Lines:
         self.path = path
         self._fh = _open_bytes(path)
         self._rest = b""
-        self._breaks = 0  # line breaks in `_rest`
+        self._pos = 0  # where the bytes not handed out yet start in `_rest`
+        self._breaks = 0  # line breaks in `_rest[_pos:]`
         self.line = 1  # the number of the next line handed out
         self._eof = False
 
@@ -170,12 +171,14 @@ class _Lines:
         if not block:
             self._eof = True
             return False
-        self._rest += block
+        self._rest = self._rest[self._pos :] + block
+        self._pos = 0
         self._breaks += block.count(b"\n")
         return True
 
-    def _take(self, cut: int) -> bytes:
-        data, self._rest = self._rest[:cut], self._rest[cut:]
+    def _take(self, end: int) -> bytes:
+        data = self._rest[self._pos : end]
+        self._pos = end
         self._breaks -= data.count(b"\n")
         return data
 
@@ -183,7 +186,8 @@ class _Lines:
         """Return the next line with its line break (b'' at the end of the file)."""
         while not self._breaks and self._fill():
             pass
-        line = self._take(self._rest.find(b"\n") + 1 or len(self._rest))
+        end = self._rest.find(b"\n", self._pos) + 1 or len(self._rest)
+        line = self._take(end)
         if line:
             self.line += 1
         return line
@@ -194,8 +198,8 @@ class _Lines:
         while self._breaks < lines and self._fill():
             pass
         if self._breaks >= lines:
-            ends = np.flatnonzero(np.frombuffer(self._rest, np.uint8) == 10)
-            data = self._take(int(ends[lines - 1]) + 1)
+            view = np.frombuffer(self._rest, np.uint8, offset=self._pos)
+            data = self._take(self._pos + int(np.flatnonzero(view == 10)[lines - 1]) + 1)
         else:  # everything read so far: `lines` lines or the end of the file
             data = self._take(len(self._rest))
         self.line += data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
@@ -203,7 +207,8 @@ class _Lines:
 
     def unread(self, data: bytes, first: int) -> None:
         """Put a block back in front (the reader switches to the line-by-line path from there)."""
-        self._rest = data + self._rest
+        self._rest = data + self._rest[self._pos :]
+        self._pos = 0
         self._breaks += data.count(b"\n")
         self.line = first
 
@@ -262,10 +267,20 @@ def _chunk_frame(name: str, columns: dict, lines, rejected: list[dict[str, Any]]
     return Frame(name=name, rows=rows, rejected=rejected)
 
 
+def _quotes_close_on_each_line(data: bytes, quote: bytes) -> bool:
+    """Return True when no quoted cell of `data` spans a line break (an even count of quotes on each line)."""
+    if quote not in data:
+        return True
+    raw = np.frombuffer(data, np.uint8)
+    quotes = np.cumsum(raw == quote[0])
+    return not (quotes[raw == 10] % 2).any()
+
+
 def _parse_block(
-    data: bytes, first: int, header: list[str], delimiter: str, name: str
+    data: bytes, first: int, header: list[str], delimiter: str, name: str, quotechar: str = '"'
 ) -> tuple[Any, np.ndarray, list[dict[str, Any]]]:
-    """Parse a block of whole lines without quotes (UTF-8) with Arrow: table, each row's line, ragged rows."""
+    """Parse a block of whole lines (UTF-8) whose quoted cells end on their line with Arrow: the
+    table, each row's line, the ragged rows."""
     import pyarrow as pa
     import pyarrow.csv as pv
 
@@ -284,7 +299,8 @@ def _parse_block(
         ),
         parse_options=pv.ParseOptions(
             delimiter=delimiter,
-            quote_char=False,
+            quote_char=quotechar,
+            double_quote=True,
             newlines_in_values=False,
             ignore_empty_lines=True,
             invalid_row_handler=on_invalid,
@@ -366,7 +382,7 @@ def iter_csv(
             if not data:
                 break
             if (
-                quote in data
+                not _quotes_close_on_each_line(data, quote)
                 or data.count(b"\r") != data.count(b"\r\n")
                 or not _ascii_lines(encoding)
             ):
@@ -385,7 +401,7 @@ def iter_csv(
                 ) from None
             if not utf8:
                 data = text.encode("utf-8")
-            table, lines, rejected = _parse_block(data, at, header, delimiter, name)
+            table, lines, rejected = _parse_block(data, at, header, delimiter, name, quotechar)
             if table.num_rows or rejected:
                 rows_seen += table.num_rows + len(rejected)
                 yield _chunk_frame(name, _arrow_text(table, header, decimal), lines, rejected)
