@@ -143,6 +143,17 @@ def airflow_env(home: Path, dags: Path) -> dict[str, str]:
     return env
 
 
+def failed_lines(log: str) -> str:
+    """The lines of an Airflow log that tell why a task failed (errors, tracebacks, the notebook's exception)."""
+    keep = [
+        line
+        for line in log.splitlines()
+        if any(w in line for w in ("Error", "error", "Traceback", "Exception", "failed"))
+        and "Warning" not in line
+    ]
+    return "\n".join(keep[-60:]) or log[-5000:]
+
+
 def airflow(env: dict[str, str], *args: str, log: Path, timeout: float = 1800):
     """Run Airflow's own command (its venv, not .venv) with `args`; write its output to `log`."""
     done = subprocess.run(
@@ -192,5 +203,5 @@ def airflow_project(tmp_path_factory, request):
     done = airflow(env, "db", "migrate", log=base / "migrate.log", timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     done = airflow(env, "dags", "test", "lab2prod_training", log=base / "training.log")
-    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-3000:]
+    assert done.returncode == 0, failed_lines(done.stdout + done.stderr)
     return root, env

@@ -12,7 +12,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-from scale_out import airflow
+from scale_out import airflow, failed_lines
 
 from conftest import BIN, PROJECT, SAMPLE_STEPS
 from lab2prod import settings
@@ -99,7 +99,7 @@ def test_the_daily_dag_scores_the_days_batch_and_reaches_the_monitor(airflow_pro
     rows.to_csv(incoming / f"{DAY}.csv", index=False)
     log = root.parent / "daily.log"
     done = airflow(env, "dags", "test", "lab2prod_daily", DAY, log=log, timeout=900)
-    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-3000:]
+    assert done.returncode == 0, failed_lines(done.stdout + done.stderr)
     output = done.stdout + done.stderr
     for task in ("score", "score_summary", "monitor", "retrain_due"):
         assert f"[DAG TEST] end task task_id={task} " in output, task
