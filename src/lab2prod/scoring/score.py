@@ -199,7 +199,10 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         context.set_forkserver_preload([])
     else:
         context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up)
+    for _ in range(workers):  # the executor starts a process per submit: start them all now
+        pool.submit(int)
+    return pool
 
 
 def _warm_up() -> None:
