@@ -23,8 +23,11 @@ pg_ci_start() {
     pg_createcluster -q "$version" "$PG_CI_CLUSTER" -p "$PG_CI_PORT" -- --auth-host=scram-sha-256 --auth-local=peer >/dev/null 2>&1 \
       || { echo "warning: pg_createcluster failed: the PostgreSQL test will skip" >&2; return 0; }
   fi
-  pg_ctlcluster "$version" "$PG_CI_CLUSTER" start -o "-c listen_addresses=127.0.0.1" \
-    || { echo "warning: PostgreSQL did not start: the PostgreSQL test will skip" >&2; return 0; }
+  # a cluster left running (an earlier run on this machine) is used as it is
+  if ! pg_lsclusters -h | awk -v v="$version" -v c="$PG_CI_CLUSTER" '$1==v && $2==c && $4=="online"' | grep -q .; then
+    pg_ctlcluster "$version" "$PG_CI_CLUSTER" start -o "-c listen_addresses=127.0.0.1" \
+      || { echo "warning: PostgreSQL did not start: the PostgreSQL test will skip" >&2; return 0; }
+  fi
   PG_CI_VERSION="$version"
   local password="lab2prod-ci-$RANDOM$RANDOM"
   runuser -u postgres -- psql -q -p "$PG_CI_PORT" -v ON_ERROR_STOP=1 >/dev/null <<SQL || { echo "warning: could not create the test role: the PostgreSQL test will skip" >&2; return 0; }
