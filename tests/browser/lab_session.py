@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -263,7 +264,11 @@ def run_notebook(lab: Lab, path: str) -> NotebookRun:
         {"path": path, "type": "notebook", "name": Path(path).name, "kernel": {"name": "python3"}},
     )
     try:
-        result.cells = asyncio.run(_execute(lab, session["kernel"]["id"], sources))
+        # in a thread of its own: Playwright's sync API keeps an event loop running in this thread
+        with ThreadPoolExecutor(1) as thread:
+            result.cells = thread.submit(
+                asyncio.run, _execute(lab, session["kernel"]["id"], sources)
+            ).result()
     finally:
         lab.api("DELETE", f"/api/sessions/{session['id']}")
     result.code_cells = len(sources)

@@ -7,12 +7,14 @@ the browser is Debian's Chromium. With Ploomber's own contents manager (the conf
 
 from __future__ import annotations
 
+import contextlib
 import re
 import urllib.error
 
 import nbformat
 import pytest
 from browser.lab_session import NOTEBOOKS, save_png
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.integration
 
@@ -81,20 +83,22 @@ def test_every_notebook_runs_top_to_bottom_through_the_server(notebook_runs, pat
     assert run.injected == in_pipeline
 
 
-@pytest.mark.skip(
-    reason="since main's train.ipynb refactor, Run All in the browser stops before the last cell "
-    "(kernel idle, cell 5 unnumbered; screenshot jupyterlab-train-failed.png): to be found"
-)
 def test_train_opens_and_runs_in_jupyterlab(lab, browser, screenshots):
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    # tall enough that every cell of train.ipynb is rendered: JupyterLab does not draw cells far
+    # outside the viewport, and their prompts would never show a number
+    page = browser.new_page(viewport={"width": 1280, "height": 2400})
     try:
-        page.goto(f"{lab.url}/lab?token={lab.token}")
+        page.goto(f"{lab.url}/lab/workspaces/browser-test?reset&token={lab.token}")
         item = page.locator(".jp-DirListing-itemText", has_text=re.compile(r"^notebooks$"))
         item.dblclick(timeout=120_000)
         page.locator(".jp-DirListing-itemText", has_text=re.compile(r"^train\.ipynb$")).dblclick(
             timeout=60_000
         )
         notebook = page.locator(".jp-NotebookPanel:visible")
+        # a workspace that remembers no kernel asks for one: take the default (Python 3)
+        select = page.locator(".jp-Dialog button.jp-mod-accept")
+        with contextlib.suppress(PlaywrightTimeout):
+            select.click(timeout=15_000)
         notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
             timeout=120_000
         )

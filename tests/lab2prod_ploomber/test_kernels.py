@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from lab2prod_ploomber.kernels import IPCKernelManager
 
@@ -26,7 +27,10 @@ def test_a_kernel_runs_over_unix_sockets_and_its_folder_goes_with_it():
             await km.shutdown_kernel(now=True)
         return folder
 
-    folder = asyncio.run(run())
+    # in a thread of its own: the browser tests' Playwright keeps an event loop running in the
+    # main thread for the whole session, and asyncio.run refuses to start inside it
+    with ThreadPoolExecutor(1) as thread:
+        folder = thread.submit(asyncio.run, run()).result()
     assert not os.path.exists(folder)
 
 
