@@ -28,10 +28,15 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml constraints.txt
+JUPYTER_CONFIG := jupyter-config/jupyter_server_config.json
+
+$(STAMP): pyproject.toml constraints.txt $(JUPYTER_CONFIG)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "pip==$(PIP_VERSION)"
 	$(BIN)/pip install --quiet --progress-bar off -c constraints.txt -e ".[notebooks,dev]"
+	@# every Jupyter of this environment reads <prefix>/etc/jupyter/jupyter_server_config.json: lab2prod's
+	@# contents manager named there keeps Ploomber's cell injection working (Ploomber's own answers HTTP 500)
+	install -D -m 644 $(JUPYTER_CONFIG) $(VENV)/etc/jupyter/jupyter_server_config.json
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv with the pinned dependencies (constraints.txt)
