@@ -1,8 +1,8 @@
 """JupyterLab, the front door: the project's notebooks list, open, get their pipeline values and run.
 
 The server is the real `jupyter lab` with the project's `jupyter_server_config.py` (conftest.py);
-the browser is Debian's Chromium. With Ploomber's own contents manager (jupyter_server_config.json removed from
-.venv/etc/jupyter/) every test here fails: the listing answers 500.
+the browser is Debian's Chromium. With Ploomber's own contents manager (the `contents_manager_class` line of
+jupyter_server_config.py removed) every test here fails: the listing answers 500.
 """
 
 from __future__ import annotations
