@@ -85,3 +85,18 @@ def _query_digest(spec, products: Path) -> Path | None:
     if not path.is_file() or path.read_text(encoding="utf-8").strip() != digest:
         atomic_write_text(path, digest + "\n")
     return path
+
+
+def existing_files(root: str = ".", **paths: str) -> dict[str, str]:
+    """Return `{name: absolute path}` of those `paths` (relative to `root`) that are files, for `resources_`.
+
+    Ploomber refuses a `resources_` file that does not exist yet with a traceback, even for
+    `ploomber plot` or `ploomber status`: the scoring pipeline's batch is the training build's
+    output, absent in a fresh clone. A missing one is left out (nothing to hash); `score` then
+    names it in one line. Raises ValueError when `paths` is empty (a spec with nothing to hash).
+    """
+    if not paths:
+        raise ValueError("existing_files: name at least one file to hash (name: path)")
+    base = Path(root)
+    found = {name: settings.resolve(base, path) for name, path in paths.items()}
+    return {name: str(path) for name, path in found.items() if path.is_file()}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 import yaml
 
-from lab2prod_ploomber.resources import ingest_resources
+from lab2prod_ploomber.resources import existing_files, ingest_resources
 from tests.conftest import PROJECT
 
 
@@ -82,3 +83,17 @@ def test_a_broken_catalog_leaves_the_message_to_ingest(tmp_path):
     assert ingest_resources("catalog.yaml", root=str(tmp_path)) == {
         "catalog": str(tmp_path / "catalog.yaml")
     }
+
+
+def test_the_scoring_batch_is_hashed_only_once_it_exists(tmp_path):
+    (tmp_path / "contract.yaml").write_text("columns: {}\n")
+    # before a training build the batch (the lake's normalized table) is not there yet
+    assert existing_files(str(tmp_path), batch="lake/credit.csv", contract="contract.yaml") == {
+        "contract": str(tmp_path / "contract.yaml")
+    }
+    (tmp_path / "lake").mkdir()
+    (tmp_path / "lake" / "credit.csv").write_text("x\n1\n")
+    absolute = str(tmp_path / "lake" / "credit.csv")
+    assert existing_files("/elsewhere", batch=absolute) == {"batch": absolute}
+    with pytest.raises(ValueError, match="name at least one file to hash"):
+        existing_files(str(tmp_path))
