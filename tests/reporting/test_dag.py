@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 import pytest
 
@@ -13,6 +14,7 @@ from lab2prod.reporting.dag import (
     RAN,
     RUNNING,
     UP_TO_DATE,
+    dag_section,
     pipeline_picture,
     task_graph,
 )
@@ -66,3 +68,48 @@ def test_each_task_gets_its_status_and_duration(tmp_path):
     assert by_name["train-1"].status == FAILED
     assert (by_name["select"].status, by_name["report"].status) == (NOT_RUN, RUNNING)
     assert fig.axes[0].texts  # one box per task
+
+
+SCORE_SPEC = {  # pipeline.score.yaml's wiring
+    "tasks": [
+        {"source": "notebooks/score.ipynb", "name": "score"},
+        {"source": "notebooks/monitor.ipynb", "name": "monitor", "upstream": ["score"]},
+        {
+            "source": "notebooks/score_summary.ipynb",
+            "name": "score_summary",
+            "upstream": ["score", "monitor"],
+        },
+    ]
+}
+
+
+def test_the_scoring_pipeline_reads_the_notebooks_of_its_batch(tmp_path):
+    executed(tmp_path, "score-batch-1", "2026-12-01T08:00:00.000000+00:00", 4.5)
+    executed(tmp_path, "monitor-batch-1", "2026-12-01T08:00:09.000000+00:00", 2.0)
+    executed(tmp_path, "monitor-batch-2", "2026-12-01T09:00:00.000000+00:00", 1.0, exception=True)
+    executed(tmp_path, "train-0", "2026-12-01T07:00:00.000000+00:00", 9.0)  # the training build's
+    # the previous run of batch-1 ended between score and monitor: score was skipped this time
+    previous = tmp_path / "score_summary-batch-1.json"
+    previous.write_text("{}")
+    stamp = dt.datetime(2026, 12, 1, 8, 0, 5, tzinfo=dt.UTC).timestamp()
+    os.utime(previous, (stamp, stamp))
+    section = dag_section(
+        SCORE_SPEC, tmp_path, previous, running="score_summary", suffix="-batch-1"
+    )
+    assert section["figure"].startswith("data:image/png;base64,")
+    assert [(t.name, t.status, t.seconds) for t in section["tasks"]] == [
+        ("score", UP_TO_DATE, 4.5),
+        ("monitor", RAN, 2.0),
+        ("score_summary", RUNNING, None),
+    ]
+    # another batch's notebooks are not this one's: batch-2's monitor failed, its score never ran
+    other = {
+        t.name: t.status for t in dag_section(SCORE_SPEC, tmp_path, suffix="-batch-2")["tasks"]
+    }
+    assert other == {"score": NOT_RUN, "monitor": FAILED, "score_summary": NOT_RUN}
+
+
+def test_a_scoring_spec_with_an_unknown_upstream_is_named(tmp_path):
+    spec = {"tasks": [*SCORE_SPEC["tasks"][:1], {"source": "m.ipynb", "upstream": ["scorer"]}]}
+    with pytest.raises(ValueError, match="task 'm' names upstream 'scorer', which is no task"):
+        dag_section(spec, tmp_path, suffix="-credit")

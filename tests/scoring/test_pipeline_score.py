@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -67,6 +68,15 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
     assert (
         "batch-1.csv" in page and "credit-risk version" in page and "No row was quarantined" in page
     )
+    # the page starts with this pipeline's picture: score and monitor ran, the summary was running
+    assert "<h2>Pipeline (last scoring run)</h2>" in page and '<img class="dag"' in page
+    for task, status in (("score", "ran"), ("monitor", "ran"), ("score_summary", "running")):
+        assert f"<tr><td>{task}</td><td>{status}</td>" in page, task
+    # each executed notebook's HTML opens offline: nothing from a CDN (require.js, MathJax)
+    for task in ("score", "monitor", "score_summary"):
+        html = (tmp_path / f"reports/notebooks/{task}-batch-1.html").read_text()
+        assert not re.findall(r'<script[^>]*src="https?:', html), task
+        assert "require.min.js" not in html and "mathjax/2.7.7" not in html, task
     # score, then monitor, then summary: the monitor read the scored batch through its summary
     status = json.loads((tmp_path / "reports/monitoring.json").read_text())
     assert status["batch_id"] == "batch-1" and status["status"] == "ok" and not status["retrain"]

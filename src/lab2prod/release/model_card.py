@@ -76,19 +76,12 @@ def pipeline_dag(products: Path, pipeline: dict[str, Any]) -> dict[str, Any]:
     The previous report's summary (products/report.json) dates the previous build: a task that
     finished after it ran in this build, the others were up to date.
     """
-    from lab2prod.reporting.dag import pipeline_picture
-    from lab2prod.reporting.render import figure_data_uri
+    from lab2prod.reporting.dag import dag_section
 
-    previous = Path(products) / "report.json"
-    started = (
-        dt.datetime.fromtimestamp(previous.stat().st_mtime, dt.UTC) if previous.exists() else None
+    products = Path(products)
+    return dag_section(
+        pipeline, products / "notebooks", previous=products / "report.json", running="report"
     )
-    fig, tasks = pipeline_picture(pipeline, Path(products) / "notebooks", started, running="report")
-    import matplotlib.pyplot as plt
-
-    uri = figure_data_uri(fig)
-    plt.close(fig)
-    return {"figure": uri, "tasks": tasks}
 
 
 def build_facts(

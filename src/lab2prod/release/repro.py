@@ -28,6 +28,8 @@ PROJECT_FILES = (
     "pipeline.yaml",
     "env.yaml",
     "env.test.yaml",
+    "pipeline.score.yaml",  # the scoring run's page draws this pipeline (notebooks/score_summary)
+    "env.score.yaml",
     "notebooks",
     "data/sources",
     "data/contracts",

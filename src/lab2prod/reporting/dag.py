@@ -88,19 +88,24 @@ def _papermill(path: Path) -> dict[str, Any]:
 
 
 def task_statuses(
-    graph: nx.DiGraph, executed_dir: Path, build_started: dt.datetime | None, running: str | None
+    graph: nx.DiGraph,
+    executed_dir: Path,
+    build_started: dt.datetime | None,
+    running: str | None,
+    suffix: str = "",
 ) -> dict[str, TaskStatus]:
-    """Return each task's status from its executed notebook in `executed_dir`.
+    """Return each task's status from its executed notebook `<executed_dir>/<task><suffix>.ipynb`.
 
     A task that finished after `build_started` ran in this build; one that finished before is up to
-    date (Ploomber skipped it); `running` is the task drawing the picture.
+    date (Ploomber skipped it); `running` is the task drawing the picture. `suffix` is what the
+    pipeline appends to the notebook's name (the scoring pipeline: "-<batch_name>").
     """
     out = {}
     for name in graph.nodes:
         if name == running:
             out[name] = TaskStatus(name, RUNNING)
             continue
-        meta = _papermill(Path(executed_dir) / f"{name}.ipynb")
+        meta = _papermill(Path(executed_dir) / f"{name}{suffix}.ipynb")
         if not meta:
             out[name] = TaskStatus(name, NOT_RUN)
             continue
@@ -180,11 +185,44 @@ def pipeline_picture(
     executed_dir: Path,
     build_started: dt.datetime | None = None,
     running: str | None = None,
+    suffix: str = "",
 ) -> tuple[Any, list[TaskStatus]]:
-    """Return (figure, statuses in pipeline order) of the pipeline `spec` as its notebooks last ran."""
+    """Return (figure, statuses in pipeline order) of the pipeline `spec` as its notebooks last ran.
+
+    The executed notebooks are `<executed_dir>/<task><suffix>.ipynb`.
+    """
     executed_dir = Path(executed_dir)
-    executed = sorted(p.stem for p in executed_dir.glob("*.ipynb"))
+    stems = sorted(p.stem for p in executed_dir.glob(f"*{suffix}.ipynb"))
+    executed = [s[: len(s) - len(suffix)] if suffix else s for s in stems]
     graph = task_graph(spec, executed)
-    statuses = task_statuses(graph, executed_dir, build_started, running)
+    statuses = task_statuses(graph, executed_dir, build_started, running, suffix)
     order = list(nx.topological_sort(graph))
     return dag_figure(graph, statuses), [statuses[n] for n in order]
+
+
+def dag_section(
+    spec: dict[str, Any],
+    executed_dir: Path,
+    previous: Path | None = None,
+    running: str | None = None,
+    suffix: str = "",
+) -> dict[str, Any]:
+    """Return a report's DAG section: `{"figure": PNG data URI, "tasks": statuses in pipeline order}`.
+
+    `previous` is a file the pipeline's last task writes at its end (the training pipeline's
+    products/report.json, the scoring pipeline's note): its time dates the previous build, so a
+    task that finished after it ran in this build and the others were up to date.
+    """
+    import matplotlib.pyplot as plt
+
+    from lab2prod.reporting.render import figure_data_uri
+
+    started = (
+        dt.datetime.fromtimestamp(Path(previous).stat().st_mtime, dt.UTC)
+        if previous is not None and Path(previous).exists()
+        else None
+    )
+    fig, tasks = pipeline_picture(spec, executed_dir, started, running=running, suffix=suffix)
+    uri = figure_data_uri(fig)
+    plt.close(fig)
+    return {"figure": uri, "tasks": tasks}

@@ -99,8 +99,17 @@ def _has_column(path: Path, column: str) -> bool:
     return f'"{column}"' in header.split(",") or column in header.strip().split(",")
 
 
-def render_batch_summary(facts: dict[str, Any], path: str | Path, title: str | None = None) -> Path:
-    """Write the batch summary (counts, lineage, histogram of scores, quarantine reasons) as one HTML file."""
+def render_batch_summary(
+    facts: dict[str, Any],
+    path: str | Path,
+    title: str | None = None,
+    dag: dict[str, Any] | None = None,
+) -> Path:
+    """Write the batch summary (counts, lineage, histogram of scores, quarantine reasons) as one HTML file.
+
+    With `dag` (reporting.dag.dag_section of pipeline.score.yaml) the page starts with the scoring
+    pipeline's picture and each task's status.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -126,4 +135,5 @@ def render_batch_summary(facts: dict[str, Any], path: str | Path, title: str | N
         summary=summary,
         facts=facts,
         facts_json=json.dumps(facts, indent=2, sort_keys=True),
+        dag=dag,
     )
