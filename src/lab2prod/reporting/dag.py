@@ -144,9 +144,21 @@ def dag_figure(graph: nx.DiGraph, statuses: dict[str, TaskStatus]):
     }
     tallest = max((len(nodes) for nodes in generations), default=1)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(generations)), 0.95 * tallest + 1.2))
-    nx.draw_networkx_edges(
-        graph, pos, ax=ax, arrows=True, arrowsize=12, edge_color="#888", node_size=2600
-    )
+    # an edge that skips a layer bends, so it does not run hidden behind the boxes between its ends
+    layer = {node: x for node, (x, _) in pos.items()}
+    for skips, style in ((False, "arc3"), (True, "arc3,rad=-0.25")):
+        edges = [(a, b) for a, b in graph.edges if (layer[b] - layer[a] > 1) == skips]
+        nx.draw_networkx_edges(
+            graph,
+            pos,
+            edgelist=edges,
+            ax=ax,
+            arrows=True,
+            arrowsize=12,
+            edge_color="#888",
+            node_size=2600,
+            connectionstyle=style,
+        )
     for node, (x, y) in pos.items():
         status = statuses[node]
         ax.text(
