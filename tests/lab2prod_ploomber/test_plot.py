@@ -40,12 +40,13 @@ def fresh_project(tmp_path_factory) -> Path:
     return root
 
 
-def plot(root: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def ploomber(root: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run `ploomber ARGS` in `root` as a new user would: a fresh HOME, the pipelines' own env files."""
     env = build_env(root)
     env["HOME"] = str(tmp_path / "home")  # a user who never ran Ploomber before
     env.pop("PLOOMBER_ENV_FILENAME")  # the pipelines' own env files, as `ploomber plot` alone reads
     return subprocess.run(
-        [str(BIN / "ploomber"), "plot", *args],
+        [str(BIN / "ploomber"), *args],
         cwd=root,
         env=env,
         capture_output=True,
@@ -65,7 +66,7 @@ def png_size(path: Path) -> tuple[int, int]:
 def test_ploomber_plot_draws_each_pipeline_with_its_tasks(entry, fresh_project, tmp_path):
     # the default: `ploomber plot [--entry-point X]` writes pipeline[.score].png beside it
     args = [] if entry == "pipeline.yaml" else ["--entry-point", entry]
-    done = plot(fresh_project, tmp_path, *args)
+    done = ploomber(fresh_project, tmp_path, "plot", *args)
     expected = "pipeline.png" if entry == "pipeline.yaml" else "pipeline.score.png"
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert f"Plot saved at: {expected}" in done.stdout
@@ -75,8 +76,20 @@ def test_ploomber_plot_draws_each_pipeline_with_its_tasks(entry, fresh_project, 
 
     # the same drawing as SVG: its text names every task and every edge
     svg = tmp_path / "dag.svg"
-    done = plot(fresh_project, tmp_path, *args, "--backend", "pygraphviz", "--output", str(svg))
+    done = ploomber(
+        fresh_project, tmp_path, "plot", *args, "--backend", "pygraphviz", "--output", str(svg)
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     titles = {html.unescape(t) for t in re.findall(r"<title>([^<]*)</title>", svg.read_text())}
     assert TASKS[entry] <= titles
     assert {f"{a}->{b}" for a, b in EDGES[entry]} <= titles
+
+
+def test_ploomber_status_of_the_scoring_pipeline_needs_no_build_first(fresh_project, tmp_path):
+    # its batch (the lake's normalized table) is the training build's output: not there yet
+    assert not (fresh_project / "data/lake").exists()
+    done = ploomber(fresh_project, tmp_path, "status", "--entry-point", "pipeline.score.yaml")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "FileNotFoundError" not in done.stderr
+    # a table of the three tasks (Ploomber wraps the longer names over two lines)
+    assert {"score", "monitor", "score_summa"} <= set(re.findall(r"\w+", done.stdout))
