@@ -25,6 +25,7 @@ repeated exactly, id included, is a repeated row, not an id conflict.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -403,6 +404,21 @@ def pandera_schema(
     return pa.DataFrameSchema(columns, strict=False, name=contract.dataset)
 
 
+def _scoring_schema(contract: Contract, mode: str) -> pa.DataFrameSchema:
+    """Return `pandera_schema(contract, mode, unique_id=False)`, built once per contract and mode
+    (scoring conditions a batch chunk by chunk with the same contract); a contract holding lists
+    (unhashable) gets a fresh one."""
+    try:
+        return _cached_schema(contract, mode)
+    except TypeError:
+        return pandera_schema(contract, mode, unique_id=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_schema(contract: Contract, mode: str) -> pa.DataFrameSchema:
+    return pandera_schema(contract, mode, unique_id=False)
+
+
 def _plain(value: Any) -> Any:
     """Return a numpy scalar as the Python value it holds (150, not np.int64(150))."""
     value = value.item() if hasattr(value, "item") else value
@@ -580,7 +596,7 @@ def condition(
     import pandera.errors
 
     try:
-        pandera_schema(contract, mode, unique_id=False).validate(typed, lazy=True)
+        _scoring_schema(contract, mode).validate(typed, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         for case in exc.failure_cases.itertuples(index=False):
             column, check, value, index = (
