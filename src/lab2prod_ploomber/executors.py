@@ -28,6 +28,11 @@ Every notebook task's kernel is started by `kernels.IPCKernelManager`: Unix
 sockets in a private folder instead of TCP ports picked in advance, so two
 kernels starting at once can no longer race for a port (papermill #511).
 
+With `tmp:` (pipeline.yaml names `<products>/tmp`) the build's processes take their
+temporary folders inside the project, not in the machine's shared one
+(scratch.build_tmpdir): nothing another checkout or test run cleans up can
+remove a folder a task is reading.
+
 With `log:` (pipeline.yaml names `<products>/logs/build.log`) each build
 writes its full log there: the log records of Ploomber, Papermill and
 lab2prod, the kernels' stderr, and for a failed build every task's error
@@ -50,6 +55,7 @@ from ploomber.executors import Parallel as _PloomberParallel
 
 from lab2prod_ploomber.kernels import LOG_ENV, IPCKernelManager
 from lab2prod_ploomber.lock import project_lock
+from lab2prod_ploomber.scratch import build_tmpdir
 
 KERNEL_MANAGER = f"{IPCKernelManager.__module__}.{IPCKernelManager.__qualname__}"
 
@@ -59,10 +65,18 @@ class Parallel(_PloomberParallel):
 
     poll_seconds = 0.05
 
-    def __init__(self, *args, lock: str | None = None, log: str | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        lock: str | None = None,
+        log: str | None = None,
+        tmp: str | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.lock = lock
         self.log = log
+        self.tmp = tmp
 
     def __call__(self, dag, show_progress):
         threads = str(max(1, (os.cpu_count() or 1) // max(1, self.processes)))
@@ -84,7 +98,9 @@ class Parallel(_PloomberParallel):
                     dag._clear_metadata()
                     dag.render(force=False, show_progress=False)
                 handler = self._open_log()  # inside the lock: a waiting build leaves the log alone
-                return super().__call__(dag, show_progress)
+                # inside the lock too: what is left in `tmp` is a killed build's, never a running one's
+                with build_tmpdir(self.tmp, locked=self.lock is not None):
+                    return super().__call__(dag, show_progress)
         except BaseException as exc:
             if handler is not None:
                 self._keep_failed_log(handler, exc)

@@ -10,7 +10,10 @@ fails (papermill #511, ipykernel #412; their retries cover only part of it).
 
 This manager gives each kernel a private folder and talks to it over Unix
 domain sockets there (ZMQ's `ipc` transport): no port is picked, so there is
-nothing to race for. The folder goes away with the kernel. When the path
+nothing to race for. The folder goes away with the kernel. In a build it is
+made inside the build's own socket folder (``LAB2PROD_KERNEL_DIR``, set by
+scratch.build_tmpdir: short, in the system's temporary folder, while TMPDIR
+points into the project); otherwise in the temporary folder. When the path
 would be too long for a Unix socket (a deep TMPDIR) the kernel falls back to
 TCP, as before.
 
@@ -28,6 +31,8 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
+from lab2prod_ploomber.scratch import KERNEL_DIR_ENV
+
 # sun_path holds 108 bytes on Linux (104 on macOS); the kernel appends "-ipc-<n>"
 _MAX_SOCKET_PATH = 100
 # the executor names the build log here for the processes it starts (they inherit it)
@@ -39,7 +44,9 @@ class IPCKernelManager(AsyncKernelManager):
 
     @default("connection_file")
     def _private_connection_file(self) -> str:
-        self._private_folder = tempfile.mkdtemp(prefix="l2p-kernel-")
+        self._private_folder = tempfile.mkdtemp(
+            prefix="l2p-kernel-", dir=os.environ.get(KERNEL_DIR_ENV) or None
+        )
         return os.path.join(self._private_folder, "kernel.json")
 
     @default("transport")

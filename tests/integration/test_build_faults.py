@@ -13,11 +13,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -50,19 +48,23 @@ def project(tmp_path_factory):
     return root
 
 
-def _litter() -> set[Path]:
-    """Temporary folders lab2prod's processes make and remove (an infra check's model copy, scoring parcels)."""
-    tmp, shm = Path(tempfile.gettempdir()), Path("/dev/shm")
-    return set(tmp.glob("lab2prod-model-*")) | (
-        set(shm.glob("lab2prod-*")) if shm.is_dir() else set()
-    )
+def _own_tmpdir(root: Path) -> Path:
+    """The machine's temporary folder as the killed builds see it: this test's own, beside the project.
+
+    The builds' own temporary folders are in the project (`<products>/tmp`); what a killed build
+    leaves here is its kernels' socket folders. Nothing in the machine's shared temporary folder
+    (another checkout's builds) is looked at or removed.
+    """
+    own = root.parent / "tmp"
+    own.mkdir(exist_ok=True)
+    return own
 
 
 def _start(root: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [str(BIN / "ploomber"), "build"],
         cwd=root,
-        env=build_env(root),
+        env={**build_env(root), "TMPDIR": str(_own_tmpdir(root))},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -71,12 +73,7 @@ def _start(root: Path) -> subprocess.Popen:
 
 
 def _kill_when(build: subprocess.Popen, ready, what: str, timeout: float = 600) -> None:
-    """SIGKILL the build's whole process group as soon as `ready()` is true.
-
-    A killed process cannot remove its temporary folders: the ones that appeared meanwhile are
-    removed here (Papermill kernels do not start with TMPDIR pointing elsewhere).
-    """
-    before = _litter()
+    """SIGKILL the build's whole process group as soon as `ready()` is true."""
     deadline = time.monotonic() + timeout
     try:
         while not ready():
@@ -88,8 +85,8 @@ def _kill_when(build: subprocess.Popen, ready, what: str, timeout: float = 600) 
     finally:
         os.killpg(build.pid, signal.SIGKILL)
         build.communicate()
-        for left in _litter() - before:
-            shutil.rmtree(left, ignore_errors=True)
+        # what the killed build could not remove is in the project's <products>/tmp (the next
+        # build removes it) and in this test's own temporary folder: nothing to clean up here
 
 
 def _ran(stdout: str) -> dict[str, bool]:
@@ -157,8 +154,12 @@ def test_killed_builds_resume_and_leave_nothing_half_written(project):
         _start(project), lambda: (project / "products/register.json").exists(), "the report step"
     )
     # then a build completes, running only what the kills left undone
+    killed = list((project / "products/tmp").iterdir())
+    assert killed, "the killed builds made no temporary folders in the project"
     ran = ploomber_build(project)
     assert ran["report"] and not ran["ingest"] and not ran["split"], ran
+    # the killed builds' temporary folders went with the next build, the last one took its own
+    assert list((project / "products/tmp").iterdir()) == []
     _no_half_written_products(project)
     champion = _registry_is_consistent(project)
     registered = json.loads((project / "products/register.json").read_text())

@@ -30,3 +30,22 @@ def credit_halves(credit_lake):
     reference = frame.sample(frac=0.5, random_state=0)
     batch = frame.drop(reference.index)
     return contract, reference.reset_index(drop=True), batch.reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def inferred_halves(credit_halves):
+    """Return (inferred contract, reference, batch): the contract inferred from the reference's text.
+
+    As bring-your-own-data does: its features' observed ranges and categories are ``expect:`` (what
+    training saw), not hard rules.
+    """
+    import io
+
+    import pandas as pd
+
+    from lab2prod.data.contract import infer_contract
+
+    _, reference, batch = credit_halves
+    text = pd.read_csv(io.StringIO(reference.to_csv(index=False)), dtype=str)
+    contract = infer_contract(text, "credit", "Status", id_column="applicant_id")
+    return contract, reference, batch

@@ -164,3 +164,39 @@ def test_class_mix_drift_raises_an_alert(credit_halves):
     report = drift_report(reference, batch, contract, None, ref, cur, None, classes=["x", "y", "z"])
     assert report.prediction["drifted"]
     assert any(a.startswith("prediction drift: class mix x ") for a in report.alerts)
+
+
+def test_rows_outside_what_training_saw_drift_the_feature_by_one_threshold(
+    credit_halves, inferred_halves
+):
+    contract, reference, batch = inferred_halves
+    assert contract.rule("Age").expect_max is not None and contract.rule("Age").max is None
+    # the same population: a few rows past the sample's extremes, no feature drifts for it
+    calm = drift_report(reference, batch, contract)
+    assert calm.alerts == [] and 0 < max(calm.outside_expected.values()) < 0.01
+    # a written contract without expect: has no such share
+    written = drift_report(reference, batch, credit_halves[0])
+    assert written.outside_expected == {} and written.features["outside_expected"].isna().all()
+
+    # 2.5% of the batch one year older than anyone in training: too few to move the KS test
+    top = contract.rule("Age").expect_max
+    older = batch.assign(
+        Age=np.where(np.arange(len(batch)) < len(batch) // 40, top + 1, batch["Age"])
+    )
+    report = drift_report(reference, older, contract)
+    assert report.drifted_features == ["Age"]
+    assert report.outside_expected["Age"] == pytest.approx((len(batch) // 40) / len(batch))
+    row = report.features.set_index("feature").loc["Age"]
+    assert row["reason"] == f"2.5% of rows outside what training saw (min 18, max {top})"
+    assert "feature Age drifted: 2.5% of rows outside what training saw" in report.alerts[0]
+    assert report.summary()["outside_expected"]["Age"] == report.outside_expected["Age"]
+    # the threshold lives in DriftThresholds: above the share, nothing drifts
+    relaxed = drift_report(reference, older, contract, DriftThresholds(outside_expected_share=0.05))
+    assert relaxed.drifted_features == [] and relaxed.alerts == []
+
+    # a category training never saw counts as outside too
+    homes = batch.assign(Home=np.where(np.arange(len(batch)) < 100, "castle", batch["Home"]))
+    share = drift_report(reference, homes, contract).outside_expected["Home"]
+    assert share == pytest.approx(100 / len(batch))
+    with pytest.raises(MonitoringError, match="unknown drift threshold.*outside_expected_share"):
+        DriftThresholds.from_dict({"outside_expected": 0.1})

@@ -158,3 +158,74 @@ def test_monitor_and_retrain_commands(credit_halves, tmp_path, monkeypatch, caps
 
     assert main(["monitor", "--batch", str(tmp_path / "nope.csv"), *common]) == 2
     assert "error: batch file" in capsys.readouterr().err
+
+
+def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_column(
+    inferred_halves, tmp_path, monkeypatch
+):
+    from lab2prod.model_edge import ModelRef
+    from lab2prod.monitoring.monitor import MonitorConfig, run_monitoring
+    from lab2prod.scoring.score import score_file
+
+    contract, reference, batch = inferred_halves  # expect: what training saw, no hard bounds
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    model = fit_candidate(reference, contract, RetrainConfig()).model
+    top = contract.rule("Age").expect_max
+    older = batch.assign(  # one row in ten older than anyone in training
+        Age=batch["Age"].where(batch.index % 10 != 0, top + 5)
+    ).drop(columns=["Status"])
+    atomic_write_csv(tmp_path / "older.csv", older)
+    atomic_write_csv(tmp_path / "train.csv", reference)
+
+    scored = score_file(
+        tmp_path / "older.csv",
+        tmp_path / "scored" / "older.csv",
+        ModelRef(model=model, uri="test", name="credit-risk", version="1", run_id=""),
+        contract,
+        scored_at="2026-01-01T00:00:00Z",
+        workers=0,
+    )
+    assert scored.rows_quarantined == 0 and scored.rows_scored == len(batch)  # not quarantined
+
+    result, paths = run_monitoring(
+        tmp_path,
+        contract,
+        scored.output,  # predictions only: the features are joined from the scored input by id
+        tmp_path / "train.csv",
+        tmp_path / "lake",
+        tmp_path / "reports",
+        MonitorConfig(),
+        features_path=tmp_path / "older.csv",
+        experiment=None,
+        use_model=False,
+    )
+    share = (batch.index % 10 == 0).mean()
+    assert result.drift.outside_expected["Age"] == pytest.approx(share)
+    assert "Age" in result.drift.drifted_features and result.status != OK
+    status = json.loads(paths["status"].read_text())
+    assert status["drift"]["outside_expected"]["Age"] == pytest.approx(share)
+    assert status["outside_expected_limit"] == MonitorConfig().thresholds.outside_expected_share
+    age = next(f for f in status["features"] if f["feature"] == "Age")
+    assert age["outside_expected"] == pytest.approx(share)
+    assert any(
+        a.startswith("feature Age drifted:")
+        and f"{share:.1%} of rows outside what training saw (min 18, max {top})" in a
+        for a in status["alerts"]
+    )
+    html = paths["report"].read_text()
+    assert "rows outside what training saw" in html and f"Age {share:.1%}" in html
+    history = read_history(paths["history"])
+    assert json.loads(history["details"].iloc[-1])["outside_expected"]["Age"] == pytest.approx(
+        share, abs=1e-4
+    )
+
+    # a status written before these columns existed (as `lab2prod retrain` reads it back) still renders
+    from lab2prod.monitoring.report import render_monitoring
+
+    older_status = {k: v for k, v in status.items() if k != "outside_expected_limit"}
+    older_status["drift"] = {k: v for k, v in status["drift"].items() if k != "outside_expected"}
+    older_status["features"] = [
+        {k: v for k, v in f.items() if k != "outside_expected"} for f in status["features"]
+    ]
+    render_monitoring(history, older_status, tmp_path / "older.html", 0.25)
+    assert "rows outside what training saw</th><td>none" in (tmp_path / "older.html").read_text()

@@ -41,8 +41,10 @@ def test_a_malformed_model_uri_is_one_line(uri):
         parse_model_uri(uri)
 
 
-def test_a_registered_model_loads_with_its_lineage(champion):
-    before = set(Path(tempfile.gettempdir()).glob("lab2prod-model-*"))  # other runs share /tmp
+def test_a_registered_model_loads_with_its_lineage(champion, tmp_path, monkeypatch):
+    own = tmp_path / "tmp"  # this test's temporary folder: others' runs share the system's
+    own.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own))
     ref = model_edge.load_model(champion["model_uri"], champion["tracking_uri"])
     assert (ref.name, ref.version, ref.run_id, ref.threshold) == (
         "credit-risk",
@@ -53,7 +55,7 @@ def test_a_registered_model_loads_with_its_lineage(champion):
     assert hasattr(ref.model, "predict_proba")
     by_number = model_edge.load_model(f"models:/credit-risk/{champion['version']}")
     assert by_number.version == champion["version"]
-    assert set(Path(tempfile.gettempdir()).glob("lab2prod-model-*")) <= before  # copies removed
+    assert list(own.iterdir()) == []  # the model copies were made here, and removed
 
 
 def test_a_logged_model_keeps_an_empty_name(champion):

@@ -263,9 +263,13 @@ def test_cli_exit_2_on_unusable_input(champion, batch_text, tmp_path, capsys):
     assert _leftovers(tmp_path) == ["empty.csv"]
 
 
-def test_a_model_uri_is_loaded_and_scores_like_a_loaded_model(champion, ref, batch_text, tmp_path):
+def test_a_model_uri_is_loaded_and_scores_like_a_loaded_model(
+    champion, ref, batch_text, tmp_path, monkeypatch
+):
     src = _write_csv(batch_text, tmp_path / "batch.csv")
-    before = set(Path(tempfile.gettempdir()).glob("lab2prod-model-*"))  # other runs share /tmp
+    own = tmp_path / "tmp"  # this test's temporary folder: others' runs share the system's
+    own.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own))
     by_uri = score_file(
         src,
         tmp_path / "a.csv",
@@ -282,7 +286,7 @@ def test_a_model_uri_is_loaded_and_scores_like_a_loaded_model(champion, ref, bat
         champion["run_id"],
         0.5,
     )
-    assert set(Path(tempfile.gettempdir()).glob("lab2prod-model-*")) <= before  # copies removed
+    assert list(own.iterdir()) == []  # the model copies were made here, and removed
 
 
 def _model_folder(champion, tmp_path: Path) -> Path:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -65,12 +63,15 @@ def _command(src: Path, out: Path, champion: dict) -> list[str]:
     ]
 
 
-def _litter() -> set[Path]:
-    """Temporary folders lab2prod score makes and removes: the model copy, the workers' parcels."""
-    tmp, shm = Path(tempfile.gettempdir()), Path("/dev/shm")
-    return set(tmp.glob("lab2prod-model-*")) | (
-        set(shm.glob("lab2prod-*")) if shm.is_dir() else set()
-    )
+def _own_tmpdir(tmp_path: Path) -> dict[str, str]:
+    """The environment of a scoring process whose temporary folders (the model copy) are this test's own.
+
+    A SIGKILLed process cannot remove them; they are removed with `tmp_path`, and nothing in the
+    machine's shared temporary folder (another checkout's runs) is ever looked at or removed.
+    """
+    own = tmp_path / "tmp"
+    own.mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(own)}
 
 
 def _outputs(out: Path) -> list[Path]:
@@ -88,12 +89,11 @@ def test_killed_halfway_leaves_nothing_that_looks_complete_and_the_rerun_gives_t
 
     out = tmp_path / "killed" / "pred.csv"
     out.parent.mkdir()
-    # a SIGKILLed process cannot remove its temporary folders: those of the killed run are removed below
-    litter = _litter()
     scoring = subprocess.Popen(
         _command(big_batch, out, champion),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=_own_tmpdir(tmp_path),  # what the kill leaves behind stays in tmp_path
         start_new_session=True,  # its own process group: the kill reaches its workers too
     )
     deadline = time.monotonic() + 300
@@ -106,8 +106,6 @@ def test_killed_halfway_leaves_nothing_that_looks_complete_and_the_rerun_gives_t
     finally:
         os.killpg(scoring.pid, signal.SIGKILL)
         scoring.wait()
-        for left in _litter() - litter:  # the model copy, the workers' shared-memory parcels
-            shutil.rmtree(left, ignore_errors=True)
     assert scoring.returncode == -signal.SIGKILL
     assert not any(p.exists() for p in _outputs(out)), "a killed run left a complete-looking output"
     left = sorted(p.name for p in out.parent.iterdir())

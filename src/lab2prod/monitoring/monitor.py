@@ -72,6 +72,8 @@ class MonitorResult:
     alerts: list[str]
     positive_rate: float | None
     drift_threshold: float = 0.25
+    # share of rows outside the contract's expect: that drifts a feature (DriftThresholds')
+    outside_expected_limit: float | None = None
     labelled: str = ""  # where the batch's labelled rows were kept for retraining, or why not
 
     @property
@@ -112,6 +114,9 @@ class MonitorResult:
                 "effects": {k: round(float(v), 4) for k, v in table["effect"].items() if v == v},
                 "triggers": self.triggers,
                 "rows_labelled": perf.rows_labelled if perf else 0,
+                "outside_expected": {
+                    k: round(v, 4) for k, v in self.drift.outside_expected.items()
+                },
             },
         }
 
@@ -127,6 +132,7 @@ class MonitorResult:
             "model": self.model,
             "positive_rate": self.positive_rate,
             "drift_threshold": self.drift_threshold,
+            "outside_expected_limit": self.outside_expected_limit,
             "labelled": self.labelled,
             "drift": self.drift.summary(),
             "performance": self.performance.summary() if self.performance else None,
@@ -258,6 +264,7 @@ def monitor_frame(
         alerts=alerts,
         positive_rate=positive_rate,
         drift_threshold=config.thresholds.drift_share,
+        outside_expected_limit=config.thresholds.outside_expected_share,
     )
 
 

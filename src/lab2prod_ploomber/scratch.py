@@ -1,0 +1,69 @@
+"""The build's own temporary folders: under the project, where no other process looks.
+
+Every process of a build (the task processes, their kernels, lab2prod's model copies, Papermill's
+and MLflow's temporary files) takes its temporary folders from ``TMPDIR``. On a shared machine
+the system's temporary folder is shared by every checkout, user and test run: a test that cleans
+up "its" `/tmp/lab2prod-*` folders, or a tmp reaper, removes another build's folder while it is
+being read (the stress loop's one failure: `register` lost the model it had just copied to
+`/tmp/lab2prod-model-*`). So for the length of a build `TMPDIR` points at a folder of the project
+(`pipeline.yaml` passes `{{root}}/{{products}}/tmp`), made afresh by each build.
+
+Unix socket paths are short (about 100 bytes), and a project folder can be deep: the kernels'
+sockets get their own small folder in the system's temporary folder, with a unique name no one
+else makes, named to the kernel manager by ``LAB2PROD_KERNEL_DIR`` (kernels.IPCKernelManager).
+
+A killed build cannot remove its folders: the next build of the project removes what is left in
+its ``tmp`` folder (it holds the project's lock, so no build of this project is using it), and
+`make clean` removes the products.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+KERNEL_DIR_ENV = "LAB2PROD_KERNEL_DIR"
+
+
+@contextlib.contextmanager
+def build_tmpdir(folder: str | os.PathLike | None, locked: bool = True) -> Iterator[Path | None]:
+    """Point TMPDIR (and `tempfile`) at a fresh folder inside `folder` for the length of the block.
+
+    `locked`: the caller holds the project's build lock, so what an earlier, killed build left in
+    `folder` is removed first. None: nothing changes (yields None). Everything is restored and
+    removed when the block ends, however it ends.
+    """
+    if folder is None:
+        yield None
+        return
+    folder = Path(folder)
+    if locked and folder.is_dir():
+        for stale in folder.iterdir():  # a killed build's leftovers: no build of ours uses them
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    system = tempfile.gettempdir()  # before TMPDIR moves: short enough for sockets
+    private = Path(tempfile.mkdtemp(prefix="build-", dir=folder))
+    sockets = tempfile.mkdtemp(prefix="l2p-", dir=system)
+    saved = {name: os.environ.get(name) for name in ("TMPDIR", KERNEL_DIR_ENV)}
+    saved_tempdir = tempfile.tempdir
+    os.environ["TMPDIR"] = str(private)
+    os.environ[KERNEL_DIR_ENV] = sockets
+    tempfile.tempdir = str(private)  # this process has already read TMPDIR once
+    try:
+        yield private
+    finally:
+        tempfile.tempdir = saved_tempdir
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(sockets, ignore_errors=True)
