@@ -45,6 +45,27 @@ def test_fast_and_line_by_line_readers_agree(write):
     }
 
 
+def test_a_file_of_many_blocks_reads_whole_as_in_chunks(write):
+    """Past the 4 MB the reader takes at a time, read whole or in chunks: the same cells and lines."""
+    rows = 300_000  # about 6 MB
+    body = "".join(f"r{i:07d},{'NA' if i == 150_000 else i % 97},k{i % 5}\n" for i in range(rows))
+    path = write("big.csv", "id,n,k\n" + body + "late,NA,y\n\nragged\n pad ,1,z\n")
+    whole = sources.read_csv(path, "big")
+    chunks = list(sources.iter_csv(path, "big", chunk_rows=70_000))
+    pd.testing.assert_frame_equal(
+        whole.rows, pd.concat([c.rows for c in chunks], ignore_index=True), check_index_type=False
+    )
+    assert [r["line"] for c in chunks for r in c.rejected] == [rows + 4]
+    assert [(r["line"], r["reason"]) for r in whole.rejected] == [
+        (rows + 4, "truncated: expected 3 fields, found 1")
+    ]
+    cells = _cells(whole)
+    # a missing marker in a block without any space is missing too (Arrow's nulls while parsing)
+    assert cells["n"][150_000] is None and cells["_line"][150_000] == 150_002
+    assert cells["_line"][-2:] == [rows + 2, rows + 5]  # the empty line and the ragged row skipped
+    assert cells["id"][-2:] == ["late", "pad"] and cells["n"][-2:] == [None, "1"]
+
+
 def test_read_csv_options_delimiter_decimal_encoding(write):
     path = write("a.csv", "id\tx\n\u00e9\t1.234,5\nb\t-0,25\n".encode("latin-1"))
     frame = sources.read_csv(path, "a", delimiter="\t", decimal=",", encoding="latin-1")

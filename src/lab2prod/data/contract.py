@@ -530,12 +530,14 @@ def _coerce(
             values = _as_numbers(text)
             bad = present & values.isna()
             if c.type == "int":
-                fractional = values.notna() & (np.mod(values.fillna(0), 1) != 0)
+                numbers = values.to_numpy()
+                known = ~np.isnan(numbers)
+                fractional = known & (
+                    np.mod(numbers, 1, where=known, out=np.zeros_like(numbers)) != 0
+                )
                 for i in frame.index[fractional]:
                     reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a whole number")
-                values = values.where(~fractional).astype("Int64")
-            else:
-                values = values.astype("float64")
+                values = _whole_numbers(numbers, known & ~fractional, values.index)
         elif c.type == "date":
             values = _as_dates(text, present)
             bad = present & values.isna()
@@ -552,7 +554,17 @@ def _coerce(
             )
             reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}{hint}")
         typed[c.name] = values
-    return pd.DataFrame(typed, index=frame.index)
+    # one block per column, as they are: no copy into 2-D blocks (and taking rows is faster)
+    return pd.DataFrame(typed, index=frame.index, copy=False)
+
+
+def _whole_numbers(numbers: np.ndarray, known: np.ndarray, index: pd.Index) -> pd.Series:
+    """Return float64 `numbers` that are whole as an Int64 series, missing where not `known`."""
+    if np.abs(numbers, where=known, out=np.zeros_like(numbers)).max(initial=0) >= 2**53:
+        # beyond float64's exact integers: pandas' own checked conversion decides
+        return pd.Series(numbers, index=index).where(known).astype("Int64")
+    ints = np.where(known, numbers, 0).astype("int64")
+    return pd.Series(pd.arrays.IntegerArray(ints, ~known), index=index)
 
 
 def _as_dates(text: pd.Series, present: pd.Series) -> pd.Series:
@@ -637,7 +649,10 @@ def condition(
     # Repeats among the rows that pass otherwise (the first occurrence always stays): what the contract's
     # `duplicates` says for exact repeats, `duplicate_ids` for a repeated id on a different row.
     # Scoring with an id column skips the row hash (a repeated row repeats its id and is caught below).
-    failing = typed.index.isin(list(reasons)) if reasons else None
+    failing = None
+    if reasons:
+        failing = np.zeros(len(typed), dtype=bool)
+        failing[list(reasons)] = True  # the index is 0..n-1 (reset above)
     has_id = bool(contract.id_column) and contract.id_column in typed.columns
     passing_ids = None
     if has_id:
@@ -688,7 +703,12 @@ def condition(
             )
 
     bad = sorted(reasons)
-    keep = typed.drop(index=bad) if bad else typed
+    if bad:
+        kept = np.ones(len(typed), dtype=bool)
+        kept[bad] = False
+        keep = typed[kept]  # a mask takes rows faster than dropping labels
+    else:
+        keep = typed
     sources = frame[SOURCE] if SOURCE in frame.columns else pd.Series(origin, index=frame.index)
     records = (
         frame.drop(columns=[c for c in (LINE, SOURCE) if c in frame.columns]) if bad else frame
@@ -721,9 +741,11 @@ def condition(
             f"{contract.max_quarantine_fraction:.1%} (most common: {top}): fix the source or raise max_quarantine_fraction"
         )
     if mode == "train" and contract.task == "classification" and len(keep):
-        classes = keep[contract.target].nunique()
-        if classes < 2:
-            only = keep[contract.target].iloc[0]
+        target = keep[contract.target]
+        known = target.notna()
+        only = target.loc[known.idxmax()] if known.any() else target.iloc[0]
+        # fewer than two classes? One comparison with the first label, not a count of distinct labels
+        if not (known & (target != only)).any():
             raise ContractError(
                 f"{origin}: target {contract.target!r} has a single class ({only!r}): a classifier needs at least two"
             )

@@ -154,13 +154,12 @@ def atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
     The bytes are those of pandas' ``to_csv`` with these options; Arrow renders the usual column
     types several times faster (`csv_bytes`), pandas writes any other frame.
     """
-    parts = _csv_parts(frame)
-    if parts is not None:
+    rendered = _csv_render(frame)
+    if rendered is not None:
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as fh:
-                for part in parts:  # the header, then Arrow's buffer as it is (no copy)
-                    fh.write(part)
+                _write_rendered(fh, *rendered)
 
         return _atomic(path, write)
     return _atomic(
@@ -174,10 +173,33 @@ def atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
 _NEEDS_QUOTES = '[,"\r\n]'  # what makes pandas (the csv module's minimal quoting) quote a cell
 
 
-def _csv_cells(values: pd.Series) -> Any:
-    """Return a column's cells as Arrow text written as pandas' to_csv writes them, or None for a dtype
-    this does not render (pandas then writes the whole frame)."""
+def _float_cells(values: pd.Series) -> Any:
     import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    finite = np.isfinite(numbers)
+    size = np.abs(numbers[finite])
+    if ((size < 1e-4) & (size > 0)).any() or (size >= 1e16).any():
+        return None  # exponent notation differs: pandas writes this column
+    # pandas writes a whole float as 1.0, Arrow as 1 (Python's repr turns to exponents from 1e16)
+    whole = finite & (np.mod(numbers, 1, where=finite, out=np.ones_like(numbers)) == 0)
+    missing = np.isnan(numbers)
+    if (whole | missing).all() and not (np.signbit(numbers) & (numbers == 0)).any():
+        # every value whole (the usual money and count columns): the integer's digits and ".0"
+        digits = pa.array(np.where(missing, 0, numbers).astype("int64"), mask=missing)
+        return pc.binary_join_element_wise(pc.cast(digits, pa.string()), ".0", "")
+    text = pc.cast(pa.array(numbers, from_pandas=True), pa.string())
+    if not whole.any():
+        return text
+    return pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+
+
+def _csv_cells(values: pd.Series) -> tuple[Any, bool] | None:
+    """Return a column's cells as Arrow text written as pandas' to_csv writes them (nulls for missing
+    cells) and whether a cell was quoted; None for a dtype this does not render (pandas then writes
+    the whole frame)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -185,22 +207,13 @@ def _csv_cells(values: pd.Series) -> Any:
     if pd.api.types.is_bool_dtype(dtype):
         return None
     if pd.api.types.is_float_dtype(dtype):
-        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        text = pc.cast(pa.array(numbers, from_pandas=True), pa.string())
-        # pandas writes a whole float as 1.0, Arrow as 1; Python's repr turns to exponents from 1e16
-        with np.errstate(invalid="ignore"):
-            whole = np.isfinite(numbers) & (np.mod(numbers, 1) == 0) & (np.abs(numbers) < 1e16)
-        finite = np.abs(numbers[np.isfinite(numbers)])
-        if ((finite < 1e-4) & (finite > 0)).any() or (finite >= 1e16).any():
-            return None  # exponent notation differs: pandas writes this column
-        if not whole.any():
-            return text
-        return pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+        text = _float_cells(values)
+        return None if text is None else (text, False)
     if pd.api.types.is_integer_dtype(dtype):
-        return pc.cast(pa.array(values, from_pandas=True), pa.string())
+        return pc.cast(pa.array(values, from_pandas=True), pa.string()), False
     if pd.api.types.is_datetime64_dtype(dtype):
         stamps = pa.array(values, from_pandas=True).cast(pa.timestamp("s"), safe=False)
-        return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%S")
+        return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%S"), False
     if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
         try:
             text = pa.array(values, type=pa.string(), from_pandas=True)
@@ -208,13 +221,16 @@ def _csv_cells(values: pd.Series) -> Any:
             return None  # not all text
         if isinstance(text, pa.ChunkedArray):
             text = text.combine_chunks()
+        # none of the four bytes anywhere in the column's characters (the usual case): nothing to quote
+        chars = text.buffers()[2]
+        data = memoryview(chars).tobytes() if chars is not None else b""
+        if not any(ch in data for ch in (b",", b'"', b"\r", b"\n")):
+            return text, False
         quoted = pc.fill_null(pc.match_substring_regex(text, _NEEDS_QUOTES), False)
-        if pc.any(quoted).as_py():
-            escaped = pc.binary_join_element_wise(
-                '"', pc.replace_substring(text, '"', '""'), '"', ""
-            )
-            text = pc.if_else(quoted, escaped, text)
-        return text
+        if not pc.any(quoted).as_py():
+            return text, False
+        escaped = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+        return pc.if_else(quoted, escaped, text), True
     return None
 
 
@@ -226,17 +242,20 @@ def _csv_field(name: Any) -> str:
 def csv_bytes(frame: pd.DataFrame) -> bytes | None:
     """Return the CSV text of a frame as `atomic_write_csv` writes it, rendered by Arrow column by column;
     None when a column's dtype is one Arrow does not render here."""
-    parts = _csv_parts(frame)
-    return None if parts is None else b"".join(bytes(p) for p in parts)
+    import io
+
+    rendered = _csv_render(frame)
+    if rendered is None:
+        return None
+    sink = io.BytesIO()
+    _write_rendered(sink, *rendered)
+    return sink.getvalue()
 
 
-def _csv_parts(frame: pd.DataFrame) -> tuple[bytes, Any] | tuple[bytes] | None:
-    """Return the header and the body of the CSV text of `frame` (Arrow's buffer), or None (pandas writes it)."""
+def _csv_render(frame: pd.DataFrame) -> tuple[bytes, list[Any], bool] | None:
+    """Return the header line, each column's cells as Arrow text and whether a cell was quoted; None
+    when pandas writes the frame."""
     from concurrent.futures import ThreadPoolExecutor
-
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     if frame.columns.duplicated().any() or frame.shape[1] < 2:
         return None  # pandas quotes an empty cell of a one-column frame
@@ -246,16 +265,31 @@ def _csv_parts(frame: pd.DataFrame) -> tuple[bytes, Any] | tuple[bytes] | None:
             rendered = list(pool.map(_csv_cells, columns))
     else:
         rendered = [_csv_cells(c) for c in columns]
-    if any(text is None for text in rendered):
+    if any(r is None for r in rendered):
         return None
-    cells = [pc.fill_null(text, "") for text in rendered]
     header = (",".join(_csv_field(c) for c in frame.columns) + "\n").encode("utf-8")
-    if not len(frame):
-        return (header,)
-    cells[-1] = pc.binary_join_element_wise(
-        cells[-1], "", "\n"
-    )  # the line break, on the short cell
-    size = sum(c.nbytes for c in cells) + len(frame) * len(cells)
+    return header, [text for text, _ in rendered], any(quoted for _, quoted in rendered)
+
+
+def _write_rendered(fh: Any, header: bytes, cells: list[Any], quoted: bool) -> None:
+    """Write the header and the rows of rendered cells to the binary file `fh`."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pv
+
+    fh.write(header)
+    if not len(cells[0]):
+        return
+    if not quoted:
+        # no cell holds a delimiter, a quote or a line break: Arrow's writer joins the cells as they are
+        table = pa.table({f"c{i}": text for i, text in enumerate(cells)})
+        options = pv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
+        pv.write_csv(table, fh, write_options=options)
+        return
+    cells = [pc.fill_null(text, "") for text in cells]
+    cells[-1] = pc.binary_join_element_wise(cells[-1], "", "\n")  # the line break, on the last cell
+    size = sum(c.nbytes for c in cells) + len(cells[0]) * len(cells)
     wide = pa.large_string() if size >= 1 << 31 else pa.string()  # 32-bit offsets hold up to 2 GB
     if wide == pa.large_string():
         cells = [c.cast(wide) for c in cells]
@@ -265,7 +299,7 @@ def _csv_parts(frame: pd.DataFrame) -> tuple[bytes, Any] | tuple[bytes] | None:
     kind = np.int64 if wide == pa.large_string() else np.int32
     offsets = np.frombuffer(lines.buffers()[1], dtype=kind)
     first, last = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
-    return header, memoryview(lines.buffers()[2])[first:last]
+    fh.write(memoryview(lines.buffers()[2])[first:last])  # Arrow's buffer as it is (no copy)
 
 
 def atomic_copy(src: Path, dst: Path) -> Path:

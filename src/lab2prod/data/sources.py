@@ -82,6 +82,7 @@ SUFFIXES = {
 }
 _GZIP_MAGIC = b"\x1f\x8b"
 _BLOCK = 1 << 22
+_WHOLE = 1 << 40  # a number of lines meaning the whole file (read_file asks for 1 << 62)
 
 
 def file_format(path: str | Path) -> str:
@@ -147,66 +148,83 @@ def _read_gzip_error(path: Path, exc: BaseException) -> SourceError:
 
 
 class _Lines:
-    """The bytes of a text file in blocks of whole lines, with the number of the first line of each."""
+    """The bytes of a text file in blocks of whole lines, with the number of the first line of each.
+
+    Blocks read are kept in a list and joined once, when lines are handed out: a block of a million
+    lines costs one copy of its bytes, not one per read.
+    """
 
     def __init__(self, path: Path):
         self.path = path
         self._fh = _open_bytes(path)
         self._rest = b""
         self._pos = 0  # where the bytes not handed out yet start in `_rest`
-        self._breaks = 0  # line breaks in `_rest[_pos:]`
+        self._read: list[bytes] = []  # blocks read after `_rest`, not joined to it yet
+        self._breaks = 0  # line breaks in `_rest[_pos:]` and `_read`
         self.line = 1  # the number of the next line handed out
         self._eof = False
 
     def close(self) -> None:
         self._fh.close()
 
-    def _fill(self) -> bool:
+    def _fill(self, size: int = _BLOCK) -> bool:
         if self._eof:
             return False
         try:
-            block = self._fh.read(_BLOCK)
+            block = self._fh.read(size)
         except (OSError, EOFError, zlib.error) as exc:
             raise _read_gzip_error(self.path, exc) from None
         if not block:
             self._eof = True
             return False
-        self._rest = self._rest[self._pos :] + block
-        self._pos = 0
+        self._read.append(block)
         self._breaks += block.count(b"\n")
         return True
 
-    def _take(self, end: int) -> bytes:
-        data = self._rest[self._pos : end]
+    def _join(self) -> None:
+        if self._read:
+            head = [self._rest[self._pos :]] if self._pos < len(self._rest) else []
+            parts = head + self._read
+            self._rest = parts[0] if len(parts) == 1 else b"".join(parts)
+            self._pos = 0
+            self._read = []
+
+    def _take(self, end: int, breaks: int) -> bytes:
+        """Hand out `_rest[_pos:end]`, which holds `breaks` line breaks (a whole `_rest` is not copied)."""
+        data = (
+            self._rest if (self._pos, end) == (0, len(self._rest)) else self._rest[self._pos : end]
+        )
         self._pos = end
-        self._breaks -= data.count(b"\n")
+        self._breaks -= breaks
+        self.line += breaks + (1 if data and not data.endswith(b"\n") else 0)
         return data
 
     def readline(self) -> bytes:
         """Return the next line with its line break (b'' at the end of the file)."""
         while not self._breaks and self._fill():
             pass
-        end = self._rest.find(b"\n", self._pos) + 1 or len(self._rest)
-        line = self._take(end)
-        if line:
-            self.line += 1
-        return line
+        self._join()
+        end = self._rest.find(b"\n", self._pos) + 1
+        return self._take(end, 1) if end else self._take(len(self._rest), 0)
 
     def block(self, lines: int) -> tuple[bytes, int]:
         """Return up to `lines` whole lines as one bytes block, and the number of its first line."""
         first = self.line
-        while self._breaks < lines and self._fill():
+        # a file wanted whole is read in one call, into one buffer of its size
+        size = -1 if lines >= _WHOLE else _BLOCK
+        while self._breaks < lines and self._fill(size):
             pass
+        self._join()
         if self._breaks >= lines:
             view = np.frombuffer(self._rest, np.uint8, offset=self._pos)
-            data = self._take(self._pos + int(np.flatnonzero(view == 10)[lines - 1]) + 1)
-        else:  # everything read so far: `lines` lines or the end of the file
-            data = self._take(len(self._rest))
-        self.line += data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-        return data, first
+            end = self._pos + int(np.flatnonzero(view == 10)[lines - 1]) + 1
+            return self._take(end, lines), first
+        # everything read so far: `lines` lines or the end of the file
+        return self._take(len(self._rest), self._breaks), first
 
     def unread(self, data: bytes, first: int) -> None:
         """Put a block back in front (the reader switches to the line-by-line path from there)."""
+        self._join()
         self._rest = data + self._rest[self._pos :]
         self._pos = 0
         self._breaks += data.count(b"\n")
@@ -230,9 +248,24 @@ def _header(raw: bytes, path: Path, delimiter: str, quotechar: str, encoding: st
     return _clean_header(header, path)
 
 
-def _arrow_text(table, header: list[str], decimal: str):
+# the ASCII bytes Arrow's utf8_trim_whitespace strips that can sit in a cell of a plain CSV block (a
+# line break ends a row there, and a carriage return comes only before one)
+_SPACES = (b" ", b"\t", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+
+
+def _may_need_stripping(data: bytes) -> bool:
+    """Return False when no cell of a plain CSV block can start or end with whitespace: no ASCII space
+    of any kind, and no byte beyond ASCII (a Unicode space)."""
+    return not data.isascii() or any(space in data for space in _SPACES)
+
+
+def _arrow_text(table, header: list[str], decimal: str, strip: bool = True):
     """Return Arrow columns of text cells cleaned as every adapter does: stripped, missing markers as
-    nulls, a decimal comma made a point."""
+    nulls, a decimal comma made a point.
+
+    `strip=False` is for cells Arrow parsed with the missing markers as nulls already, from bytes that
+    hold no whitespace (`_may_need_stripping`): then only a decimal comma is left to fix.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -240,8 +273,9 @@ def _arrow_text(table, header: list[str], decimal: str):
     for name, column in zip(header, table.columns):
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             column = pc.cast(column, pa.string())
-        column = pc.utf8_trim_whitespace(column)
-        column = pc.if_else(pc.is_in(column, value_set=_missing_markers()), None, column)
+        if strip:
+            column = pc.utf8_trim_whitespace(column)
+            column = pc.if_else(pc.is_in(column, value_set=_missing_markers()), None, column)
         if decimal != ".":
             comma = pc.match_substring_regex(column, f"^(?:{DECIMAL_COMMA.pattern})$")
             fixed = pc.replace_substring(pc.replace_substring(column, ".", ""), decimal, ".")
@@ -279,10 +313,16 @@ def _quotes_close_on_each_line(data: bytes, quote: bytes) -> bool:
 
 
 def _parse_block(
-    data: bytes, first: int, header: list[str], delimiter: str, name: str, quotechar: str = '"'
+    data: bytes,
+    first: int,
+    header: list[str],
+    delimiter: str,
+    name: str,
+    quotechar: str = '"',
+    count: int | None = None,
 ) -> tuple[Any, np.ndarray, list[dict[str, Any]]]:
     """Parse a block of whole lines (UTF-8) whose quoted cells end on their line with Arrow: the
-    table, each row's line, the ragged rows."""
+    table, each row's line, the ragged rows. `count`, when known, is the number of lines in `data`."""
     import pyarrow as pa
     import pyarrow.csv as pv
 
@@ -309,12 +349,17 @@ def _parse_block(
         ),
         convert_options=pv.ConvertOptions(
             column_types={n: pa.string() for n in names},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
+            # the missing markers become nulls while Arrow parses (quoted or not, as after stripping)
+            null_values=sorted(MISSING),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
         ),
     )
     # Arrow numbers the rows it meets, empty lines left out: map them back to the lines of the text
-    nonempty = _nonempty_lines(data, first)
+    if count is not None and table.num_rows + len(odd) == count:
+        nonempty = np.arange(first, first + count, dtype="int64")  # no empty line: no second look
+    else:
+        nonempty = _nonempty_lines(data, first)
     rejected, skipped = [], []
     for number, found, text in odd:  # in line order, as Arrow met them
         skipped.append(number - 1)
@@ -385,7 +430,7 @@ def iter_csv(
                 break
             if (
                 not _quotes_close_on_each_line(data, quote)
-                or data.count(b"\r") != data.count(b"\r\n")
+                or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n"))
                 or not _ascii_lines(encoding)
             ):
                 source.unread(data, at)
@@ -395,18 +440,25 @@ def iter_csv(
                     rows_seen += len(frame.rows) + len(frame.rejected)
                     yield frame
                 break
-            try:
-                text = data.decode("utf-8") if utf8 else data.decode(encoding)
-            except UnicodeDecodeError as exc:
-                raise _bad_bytes(
-                    path, at + data[: exc.start].count(b"\n"), data[exc.start], encoding
-                ) from None
-            if not utf8:
-                data = text.encode("utf-8")
-            table, lines, rejected = _parse_block(data, at, header, delimiter, name, quotechar)
+            if not (utf8 and data.isascii()):  # ASCII is valid UTF-8: no decoding (a quick check)
+                try:
+                    text = data.decode("utf-8") if utf8 else data.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    raise _bad_bytes(
+                        path, at + data[: exc.start].count(b"\n"), data[exc.start], encoding
+                    ) from None
+                if not utf8:
+                    data = text.encode("utf-8")
+                del text
+            table, lines, rejected = _parse_block(
+                data, at, header, delimiter, name, quotechar, count=source.line - at
+            )
             if table.num_rows or rejected:
                 rows_seen += table.num_rows + len(rejected)
-                yield _chunk_frame(name, _arrow_text(table, header, decimal), lines, rejected)
+                strip = _may_need_stripping(data)
+                yield _chunk_frame(
+                    name, _arrow_text(table, header, decimal, strip), lines, rejected
+                )
         if not rows_seen:
             raise SourceError(f"{path}: has a header but no data rows: check the export")
     finally:
