@@ -11,6 +11,7 @@ timed, then `ploomber build --partially select` (every grid cell of `train` and
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -60,6 +61,11 @@ def prepare(base: Path, name: str, env_file: str, executor: str | None) -> Path:
     return folder
 
 
+def _load() -> str:
+    """Return the 1, 5 and 15 minute load averages, as `uptime` prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env-file", default="env.test.yaml")
@@ -72,9 +78,14 @@ def main() -> None:
             folder = prepare(base, name, args.env_file, name)
             warm = _build(folder, "--partially", "start")
             print(f"{name}: steps before the grid built in {warm:.1f} s (not timed)", flush=True)
+            before = _load()
             times[name] = _build(folder, "--partially", "select")
             cells = len(list((folder / "products").glob("train-*.json")))
-            print(f"{name}: {cells} grid cells + select: {times[name]:.1f} s wall", flush=True)
+            print(
+                f"{name}: {cells} grid cells + select: {times[name]:.1f} s wall "
+                f"(load average {before} before, {_load()} after)",
+                flush=True,
+            )
         print(
             f"serial {times['serial']:.1f} s, parallel {times['parallel']:.1f} s, "
             f"ratio parallel/serial = {times['parallel'] / times['serial']:.2f} (goal <= 0.7)"

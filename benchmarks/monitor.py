@@ -20,6 +20,7 @@ Target: monitoring <= scoring. Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     contract = settings.load_contract(ROOT / "data/contracts/credit.yaml")
+    load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         normalized = ROOT / "data/lake/normalized/credit.csv"
         if not normalized.is_file():
@@ -89,6 +91,8 @@ def main() -> None:
     print(
         f"rows {args.rows:,}  family {args.family}  features {len(contract.features)}  (best of {args.repeat})"
     )
+    after = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average (1, 5, 15 min): {load_before} before, {after} after (uptime's)")
     print(f"read CSV (pyarrow)            {read_s:6.2f} s")
     print(f"score: model_frame + predict  {score_s:6.2f} s")
     print(f"monitor: drift_report         {drift_s:6.2f} s   ({drift_s / score_s:.2f}x scoring)")

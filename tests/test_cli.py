@@ -1,3 +1,4 @@
+import argparse
 import json
 import subprocess
 import sys
@@ -58,3 +59,34 @@ def test_console_command_flushes_piped_output_and_keeps_the_exit_code(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")
+
+
+def _option_defaults(parser, prefix=()):
+    """Yield (command, option, default) of every option of every subcommand that has a default."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _option_defaults(sub, (*prefix, name))
+        elif action.default not in (None, False, argparse.SUPPRESS) and action.dest != "help":
+            yield " ".join(prefix), action.option_strings[0], action.default
+
+
+def test_the_command_line_holds_no_default_of_the_package():
+    # each default lives once, in a dataclass, a package function or an env file: an option left
+    # unset is None and the package decides. What remains are choices of the command line itself.
+    assert sorted(_option_defaults(build_parser())) == [
+        ("export", "--output-dir", "exports"),  # where `make export` and CI look for the scripts
+        ("score", "--engine", "local"),  # which engine the command calls
+    ]
+
+
+def test_an_unset_option_leaves_the_package_default_and_a_bad_one_is_one_line(tmp_path, capsys):
+    from lab2prod.cli import _with_project_defaults
+
+    (tmp_path / "env.yaml").write_text("model_name: my-model\nlake: my-lake\n")
+    args = build_parser().parse_args(["retrain", "--root", str(tmp_path)])
+    _with_project_defaults(args)
+    assert (args.model_name, args.lake, args.reports) == ("my-model", "my-lake", "reports")
+    assert args.window_rows is None and args.gate_tolerance is None  # RetrainConfig decides
+    assert main(["repro-check", "--root", str(tmp_path), "--set", "seed"]) == 2
+    assert "error: --set 'seed': expected KEY=VALUE" in capsys.readouterr().err

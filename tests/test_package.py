@@ -24,3 +24,31 @@ def _probe(**env: str) -> str:
 def test_mlflow_telemetry_is_off_unless_the_user_opts_in():
     assert _probe() == "true"  # MLflow reads this before it sends anything to mlflow-telemetry.io
     assert _probe(MLFLOW_DISABLE_TELEMETRY="false") == "false"
+
+
+def test_the_readmes_map_names_every_module_and_nothing_that_is_gone():
+    # the README's "The rooms" block is the map of the house: it and the tree must agree
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    rooms = readme.split("### The rooms\n```\n", 1)[1].split("```", 1)[0]
+    modules = {
+        path.name
+        for package in ("lab2prod", "lab2prod_ploomber")
+        for path in (root / "src" / package).rglob("*.py")
+        if path.name != "__init__.py"
+    }
+    assert sorted(m for m in modules if m not in rooms) == [], "modules missing from the map"
+    named = set(re.findall(r"[\w]+\.py\b", rooms))
+    existing = {p.name for p in root.rglob("*.py") if ".venv" not in p.parts}
+    assert sorted(named - existing) == [], "the map names files that are gone"
+    for folder in re.findall(r"^ {0,2}([\w./-]+/)[\s,]", rooms, flags=re.MULTILINE):
+        places = (
+            root / folder,
+            root / "src" / "lab2prod" / folder,
+        )  # rooms of the package indented
+        assert any(p.is_dir() for p in places) or folder == "data/lake/", (
+            f"the map names a folder that is gone: {folder}"
+        )

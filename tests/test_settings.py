@@ -33,21 +33,37 @@ def test_tracking_uri_defaults_to_sqlite_and_env_overrides(tmp_path, monkeypatch
     assert settings.tracking_uri(tmp_path) == settings.tracking_uri(None) == "http://127.0.0.1:5000"
 
 
-@pytest.mark.parametrize(
-    "env, expected",
-    [
-        ({}, False),
-        ({"MLFLOW_ENABLE_WORKSPACES": "true"}, True),
-        ({"MLFLOW_ENABLE_WORKSPACES": "false"}, False),
-        ({"MLFLOW_WORKSPACE": "team-a"}, True),
-    ],
-)
-def test_mlflow_workspaces_follow_mlflow_environment_variables(monkeypatch, env, expected):
-    for name in ("MLFLOW_ENABLE_WORKSPACES", "MLFLOW_WORKSPACE"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    assert settings.mlflow_workspaces() is expected
+def test_monitor_settings_are_the_scoring_env_files_and_only_what_it_sets(tmp_path):
+    assert settings.monitor_settings(tmp_path) == {}  # no env.score.yaml: the dataclass decides
+    assert settings.monitor_settings(None) == {}  # outside a project
+    (tmp_path / "env.score.yaml").write_text(
+        "alpha: 0.05\ntolerance: 0.1\nmonitor_experiment: watch\nmetric: ''\nbatch: x.csv\n"
+    )
+    assert settings.monitor_settings(tmp_path) == {
+        "alpha": 0.05,
+        "tolerance": 0.1,
+        "experiment": "watch",
+    }
+    (tmp_path / "env.score.yaml").write_text("alpha: [0.05\n")
+    with pytest.raises(ConfigError, match="env.score.yaml line 2: not valid YAML"):
+        settings.monitor_settings(tmp_path)
+
+
+def test_the_projects_monitor_settings_build_the_monitors_config():
+    from lab2prod.monitoring.monitor import MonitorConfig
+
+    root = Path(__file__).resolve().parents[1]
+    values = settings.monitor_settings(root)
+    env = settings.read_yaml(root / "env.score.yaml")
+    assert values.pop("experiment") == env["monitor_experiment"]
+    config = MonitorConfig.of(**values)
+    assert config.thresholds.drift_share == env["drift_share"]
+    assert config.thresholds.alpha == env["alpha"]
+    assert (config.metric, config.tolerance, config.threshold) == (
+        env["metric"],
+        env["tolerance"],
+        env["threshold"],
+    )
 
 
 def test_secret_missing_names_the_variable(monkeypatch):

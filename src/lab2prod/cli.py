@@ -28,7 +28,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     report = validate_file(
         Path(args.input),
         settings.load_contract(contract_path),
-        mode=args.mode,
+        **({"mode": args.mode} if args.mode else {}),
         quarantine_output=Path(args.quarantine) if args.quarantine else None,
         **_read_options(args),
     )
@@ -75,16 +75,19 @@ def _cmd_contract_infer(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _monitor_config(args: argparse.Namespace):
-    from lab2prod.monitoring.drift import DriftThresholds
-    from lab2prod.monitoring.monitor import MonitorConfig
+def _monitor_config(args: argparse.Namespace, root: Path):
+    """Return the monitor's limits and experiment: the options given, else env.score.yaml's (the pipeline's), else the package's defaults."""
+    from lab2prod import settings
+    from lab2prod.monitoring.monitor import MONITOR_EXPERIMENT, MonitorConfig
 
-    return MonitorConfig(
-        thresholds=DriftThresholds(alpha=args.alpha, drift_share=args.drift_share),
-        metric=args.metric,
-        tolerance=args.tolerance,
-        threshold=args.threshold,
-    )
+    given = {k: getattr(args, k) for k in MONITOR_OPTIONS if getattr(args, k) is not None}
+    values = {**settings.monitor_settings(root), **given}
+    experiment = args.monitor_experiment or values.pop("experiment", None) or MONITOR_EXPERIMENT
+    values.pop("experiment", None)
+    return MonitorConfig.of(**values), None if args.no_mlflow else experiment
+
+
+MONITOR_OPTIONS = ("drift_share", "alpha", "metric", "tolerance", "threshold")
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
@@ -93,26 +96,21 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
     root = _with_project_defaults(args)
     contract = settings.load_contract(settings.resolve(root, args.contract))
-    lake_dir = settings.resolve(root, args.lake)
-    reference = (
-        settings.resolve(root, args.reference)
-        if args.reference
-        else lake_dir / "splits" / contract.dataset / "train.csv"
-    )
+    config, experiment = _monitor_config(args, root)
     result, paths = run_monitoring(
         root,
         contract,
         Path(args.batch),
-        reference,
-        lake_dir,
+        settings.resolve(root, args.reference) if args.reference else None,
+        settings.resolve(root, args.lake),
         settings.resolve(root, args.reports),
-        _monitor_config(args),
+        config,
         labels_path=Path(args.labels) if args.labels else None,
         features_path=Path(args.features) if args.features else None,
         model_uri=args.model,
         model_name=args.model_name,
         batch_id=args.batch_id,
-        experiment=None if args.no_mlflow else args.experiment,
+        experiment=experiment,
         status_path=Path(args.status) if args.status else None,
         use_model=not args.no_model,
     )
@@ -141,17 +139,16 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     from lab2prod.monitoring.retrain import RetrainConfig, run_retraining
 
     root = _with_project_defaults(args)
-    reports_dir = settings.resolve(root, args.reports)
     # unset options take the env file's gate values (the pipeline's), then RetrainConfig's defaults
     chosen = {k: getattr(args, k) for k in RETRAIN_OPTIONS if getattr(args, k) is not None}
     outcome = run_retraining(
         root,
         settings.load_contract(settings.resolve(root, args.contract)),
-        Path(args.status) if args.status else reports_dir / "monitoring.json",
+        Path(args.status) if args.status else None,
         settings.resolve(root, args.lake),
-        reports_dir,
+        settings.resolve(root, args.reports),
         settings.resolve(root, args.products),
-        RetrainConfig(**{**settings.gate_settings(root, args.env_file or "env.yaml"), **chosen}),
+        RetrainConfig(**{**settings.gate_settings(root, args.env_file), **chosen}),
         model_name=args.model_name,
         experiment=args.experiment,
         force=args.force,
@@ -184,13 +181,21 @@ def _with_project_defaults(args: argparse.Namespace):
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from lab2prod import settings
-    from lab2prod.monitoring.simulate import Scenario, simulate_sources, table_markdown
+    from lab2prod.monitoring.simulate import (
+        BUNDLED_CATALOG,
+        BUNDLED_CONTRACT,
+        Scenario,
+        simulate_sources,
+        table_markdown,
+    )
 
+    # the bundled credit data, not the project's own contract (read before env.yaml's fill the rest)
+    contract = args.contract or BUNDLED_CONTRACT
     root = _with_project_defaults(args)
     chosen = {k: getattr(args, k) for k in SCENARIO_OPTIONS if getattr(args, k) is not None}
     result, written = simulate_sources(
-        settings.load_catalog(settings.resolve(root, args.catalog)),
-        settings.load_contract(settings.resolve(root, args.contract)),
+        settings.load_catalog(settings.resolve(root, args.catalog or BUNDLED_CATALOG)),
+        settings.load_contract(settings.resolve(root, contract)),
         Scenario(**chosen),
         settings.resolve(root, args.reports),
         workdir=Path(args.workdir) if args.workdir else None,
@@ -235,7 +240,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         raise ConfigError("outside a project folder: pass --contract and --model, or --root")
     defaults = settings.project_defaults(root) if root is not None else {}
     common = {
-        "chunk_rows": args.chunk_rows,
+        **({"chunk_rows": args.chunk_rows} if args.chunk_rows else {}),
         "threshold": args.threshold,
         "scored_at": args.scored_at,
         "tracking_uri": settings.tracking_uri(root),
@@ -296,12 +301,7 @@ def _release_target(args: argparse.Namespace) -> str:
 
     root = settings.project_root(args.root)
     tracking.use_store(root)
-    if args.model:
-        return args.model
-    env = settings.read_yaml(root / "env.yaml")
-    if not env.get("model_name"):
-        raise ConfigError(f"{root / 'env.yaml'}: no model_name; pass --model NAME")
-    return str(env["model_name"])
+    return args.model or settings.project_defaults(root)["model_name"]
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
@@ -340,11 +340,11 @@ def _cmd_repro_check(args: argparse.Namespace) -> int:
     for item in args.set or ():
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE (a value of {args.env_file})")
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE (a value of the env file)")
         overrides[key] = value
     result = repro_check(
         settings.project_root(args.root),
-        env_file=args.env_file,
+        **({"env_file": args.env_file} if args.env_file else {}),
         overrides=overrides,
         keep=Path(args.keep) if args.keep else None,
         until=args.until,
@@ -402,15 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mode",
         choices=["train", "score"],
-        default="train",
-        help="train: the target is required; score: the target may be absent (default: train)",
+        help="train: the target is required; score: the target may be absent (default: train, "
+        "validate_file's)",
     )
-    p.add_argument(
-        "--contract",
-        help="contract YAML (default: the one the pipeline trained with, <lake>/contracts/<dataset>.yaml, else env.yaml's contract)",
-    )
+    _options(p, "--contract")
     p.add_argument("--quarantine", help="write the quarantined rows to this CSV")
-    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    _options(p, "--root")
     _add_read_options(p)
     p.set_defaults(func=_cmd_validate)
 
@@ -484,40 +481,35 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not load a model (no prediction drift unless scored)",
     )
-    p.add_argument("--model-name", help="registered model name (default: env.yaml's model_name)")
+    _options(p, "--model-name")
     p.add_argument(
         "--batch-id", help="the batch's name in the history (default: from the file name)"
     )
-    p.add_argument(
-        "--drift-share",
-        type=float,
-        default=0.25,
-        help="share of drifted features from which the dataset drifts (default: 0.25)",
+    # unset: env.score.yaml's value (what the pipeline's monitor step uses), else MonitorConfig's
+    _unset_options(
+        p,
+        "env.score.yaml's {key}, else MonitorConfig's",
+        ("--drift-share", float, "share of drifted features from which the dataset drifts"),
+        (
+            "--alpha",
+            float,
+            "family-wise false-alarm rate: a feature test rejects at alpha / number of features",
+        ),
+        ("--metric", str, "metric compared with the holdout"),
+        (
+            "--tolerance",
+            float,
+            "how much worse than holdout the metric may be before it counts as degraded",
+        ),
+        ("--threshold", float, "probability threshold of a positive"),
     )
+    _options(p, "--status")
     p.add_argument(
-        "--alpha",
-        type=float,
-        default=0.01,
-        help="family-wise false-alarm rate: a feature test rejects at alpha / number of features (default: 0.01)",
-    )
-    p.add_argument(
-        "--metric", default="roc_auc", help="metric compared with the holdout (default: roc_auc)"
-    )
-    p.add_argument(
-        "--tolerance",
-        type=float,
-        default=0.05,
-        help="how much worse than holdout the metric may be before it counts as degraded (default: 0.05)",
-    )
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=0.5,
-        help="probability threshold of a positive (default: 0.5)",
-    )
-    p.add_argument("--status", help="the JSON status file (default: <reports>/monitoring.json)")
-    p.add_argument(
-        "--experiment", default="lab2prod-monitoring", help="MLflow experiment of monitoring runs"
+        "--experiment",
+        dest="monitor_experiment",  # not env.yaml's `experiment`: that one holds the training runs
+        metavar="EXPERIMENT",
+        help="MLflow experiment of monitoring runs (default: env.score.yaml's monitor_experiment, "
+        "else lab2prod-monitoring)",
     )
     p.add_argument("--no-mlflow", action="store_true", help="do not log a monitoring run")
     _project_options(p)
@@ -534,9 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Nothing is trained when no threshold was crossed (exit 0 either way). Unset options take "
         "the defaults of lab2prod.monitoring.retrain.RetrainConfig.",
     )
-    p.add_argument(
-        "--status", help="the monitoring status JSON (default: <reports>/monitoring.json)"
-    )
+    _options(p, "--status")
     p.add_argument(
         "--force", action="store_true", help="retrain even when no threshold was crossed"
     )
@@ -545,38 +535,33 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train in this process instead of `ploomber build`",
     )
-    p.add_argument(
-        "--window-rows",
-        type=int,
-        help="newest labelled rows to train on (default: RetrainConfig.window_rows)",
+    _unset_options(
+        p,
+        "RetrainConfig.{key}",
+        ("--window-rows", int, "newest labelled rows to train on"),
+        ("--family", str, "model family, in-process path (linear: logistic regression or ridge)"),
+        ("--seed", int, "seed of the split and the model"),
     )
-    p.add_argument(
-        "--family",
-        help="model family, in-process path (default: RetrainConfig.family, linear: "
-        "logistic regression or ridge by the task)",
+    _unset_options(
+        p,
+        "the env file's {key}, else RetrainConfig's",
+        (
+            "--gate-metric",
+            str,
+            "metric the gate compares, in-process path (the floors are the env file's gate_floors)",
+        ),
+        (
+            "--gate-tolerance",
+            float,
+            "how much worse than the champion a challenger may be, in-process path",
+        ),
     )
-    p.add_argument(
-        "--seed", type=int, help="seed of the split and the model (default: RetrainConfig.seed)"
-    )
-    p.add_argument(
-        "--gate-metric",
-        help="metric the gate compares, in-process path (default: the env file's gate_metric, "
-        "else roc_auc, or rmse for regression); the floors are the env file's gate_floors",
-    )
-    p.add_argument(
-        "--gate-tolerance",
-        type=float,
-        help="in-process path (default: the env file's gate_tolerance, else "
-        "RetrainConfig.gate_tolerance)",
-    )
-    p.add_argument("--model-name", help="registered model name (default: env.yaml's model_name)")
+    _options(p, "--model-name")
     p.add_argument(
         "--experiment",
         help="MLflow experiment of the training runs (default: env.yaml's experiment)",
     )
-    p.add_argument(
-        "--products", help="the pipeline's products folder (default: env.yaml's products)"
-    )
+    _options(p, "--products")
     p.add_argument("--env-file", help="ploomber env file for the pipeline path (default: env.yaml)")
     _project_options(p)
     p.set_defaults(func=_cmd_retrain)
@@ -591,15 +576,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(temporary unless --workdir), never the project's registry. Same seed, same figures. "
         "Unset options take the defaults of lab2prod.monitoring.simulate.Scenario.",
     )
-    p.add_argument("--batches", type=int, help="number of batches (default: Scenario.batches)")
-    p.add_argument("--batch-rows", type=int, help="rows per batch (default: Scenario.batch_rows)")
-    p.add_argument(
-        "--drift-start",
-        type=int,
-        help="first drifted batch, from 0 (default: Scenario.drift_start)",
-    )
-    p.add_argument(
-        "--seed", type=int, help="the seed of every random choice (default: Scenario.seed)"
+    _unset_options(
+        p,
+        "Scenario.{key}",
+        ("--batches", int, "number of batches"),
+        ("--batch-rows", int, "rows per batch"),
+        ("--drift-start", int, "first drifted batch, from 0"),
+        ("--seed", int, "the seed of every random choice"),
     )
     p.add_argument(
         "--workdir",
@@ -607,12 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--catalog",
-        default="data/sources/credit/catalog.yaml",
-        help="the sources replayed, ingested into the simulation's own lake (default: %(default)s)",
+        help="the sources replayed, ingested into the simulation's own lake (default: the bundled "
+        "credit sources, lab2prod.monitoring.simulate.BUNDLED_CATALOG, with BUNDLED_CONTRACT)",
     )
     _project_options(p)
-    # the simulation always runs on the bundled credit sources, whatever the project trains on
-    p.set_defaults(func=_cmd_simulate, contract="data/contracts/credit.yaml")
+    p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser(
         "score",
@@ -638,7 +620,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="MLflow model URI (default: models:/<model_name of env.yaml>@champion)"
     )
     p.add_argument(
-        "--chunk-rows", type=int, default=100_000, help="rows per chunk (default: 100000)"
+        "--chunk-rows",
+        type=int,
+        help="rows per chunk (default: the reader's, lab2prod.data.sources.DEFAULT_CHUNK_ROWS)",
     )
     _add_read_options(p)
     p.add_argument(
@@ -657,10 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scored-at",
         help="the scored-at stamp to write (default: now, UTC); fix it to reproduce a file",
     )
-    p.add_argument(
-        "--contract",
-        help="contract YAML (default: the one the pipeline trained with, <lake>/contracts/<dataset>.yaml, else env.yaml's contract)",
-    )
+    _options(p, "--contract")
     p.add_argument(
         "--engine",
         choices=["local", "dask"],
@@ -673,7 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --engine dask: the address of a running Dask scheduler, used as it is "
         "(default: a LocalCluster on 127.0.0.1 for the run, --workers processes, one per core)",
     )
-    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    _options(p, "--root")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_cmd_score)
 
@@ -696,7 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 when a script is missing or differs from a fresh export",
     )
-    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    _options(p, "--root")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser(
@@ -707,9 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
         "time and action are recorded as tags on the versions.",
     )
     p.add_argument("version", help="the model version to promote (a number)")
-    p.add_argument("--reason", required=True, help="why: recorded as tag release.reason")
-    p.add_argument("--model", help="registered model name (default: model_name in env.yaml)")
-    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    _release_options(p)
     p.set_defaults(func=_cmd_promote)
 
     p = sub.add_parser(
@@ -718,9 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check the 'previous' version in a fresh process, then make it champion again; "
         "the demoted version takes alias 'previous' (a second rollback undoes the first).",
     )
-    p.add_argument("--reason", required=True, help="why: recorded as tag release.reason")
-    p.add_argument("--model", help="registered model name (default: model_name in env.yaml)")
-    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    _release_options(p)
     p.set_defaults(func=_cmd_rollback)
 
     p = sub.add_parser(
@@ -732,10 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
         "<reports>/readiness.html and readiness.json. The final score is the minimum over the four "
         "sections, with the paper's reading of it.",
     )
-    p.add_argument("--model-name", help="registered model name (default: env.yaml's model_name)")
-    p.add_argument(
-        "--products", default="products", help="the pipeline's products folder (default: products)"
-    )
+    _options(p, "--model-name")
+    _options(p, "--products")
     _project_options(p)
     p.set_defaults(func=_cmd_readiness)
 
@@ -747,9 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
         "test-set predictions. Exit 0 when all match, 1 when anything differs.",
     )
     p.add_argument(
-        "--env-file",
-        default="env.test.yaml",
-        help="env file of the builds (default: env.test.yaml)",
+        "--env-file", help="env file of the builds (default: repro_check's, env.test.yaml)"
     )
     p.add_argument(
         "--set",
@@ -766,20 +739,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="build only up to TASK (ploomber build --partially TASK); "
         "artifacts neither build reached are not compared",
     )
-    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    _options(p, "--root")
     p.set_defaults(func=_cmd_repro_check)
     return parser
 
 
+# The options several commands share, each defined once (flag: help). None has an argparse default:
+# an unset one takes the project's env.yaml value (settings.project_defaults) or the package's.
+SHARED_OPTIONS = {
+    "--root": "project folder (default: found from the working directory)",
+    "--contract": "the data contract (default: the one the pipeline trained with, "
+    "<lake>/contracts/<dataset>.yaml, else env.yaml's contract)",
+    "--lake": "the lake folder (default: env.yaml's lake)",
+    "--reports": "where reports go (default: env.yaml's reports)",
+    "--products": "the pipeline's products folder (default: env.yaml's products)",
+    "--model-name": "registered model name (default: env.yaml's model_name)",
+    "--status": "the monitor's status JSON, written by monitor, read by retrain "
+    "(default: <reports>/monitoring.json)",
+}
+
+
+def _options(p: argparse.ArgumentParser, *flags: str) -> None:
+    """Add the shared options `flags` (keys of SHARED_OPTIONS) to the subcommand `p`."""
+    for flag in flags:
+        p.add_argument(flag, help=SHARED_OPTIONS[flag])
+
+
+def _unset_options(p: argparse.ArgumentParser, default: str, *specs: tuple[str, type, str]) -> None:
+    """Add options (flag, type, what) that are None when unset, so the package's default applies.
+
+    `default` names where that default lives, with {key} for the option's name (drift_share).
+    """
+    for flag, kind, what in specs:
+        key = flag[2:].replace("-", "_")
+        p.add_argument(flag, type=kind, help=f"{what} (default: {default.format(key=key)})")
+
+
 def _project_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--contract",
-        help="the data contract (default: the one the pipeline trained with, "
-        "<lake>/contracts/<dataset>.yaml, else env.yaml's contract)",
-    )
-    p.add_argument("--lake", help="the lake folder (default: env.yaml's lake)")
-    p.add_argument("--reports", help="where reports go (default: env.yaml's reports)")
-    p.add_argument("--root", help="project folder (default: found from the working directory)")
+    _options(p, "--contract", "--lake", "--reports", "--root")
+
+
+def _release_options(p: argparse.ArgumentParser) -> None:
+    """Add what `promote` and `rollback` share: the reason, the registered model, the project."""
+    p.add_argument("--reason", required=True, help="why: recorded as tag release.reason")
+    p.add_argument("--model", help="registered model name (default: env.yaml's model_name)")
+    _options(p, "--root")
 
 
 def _check_tracking_server() -> None:

@@ -41,12 +41,6 @@ def tracking_uri(root: Path | None) -> str | None:
     return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}" if root is not None else None
 
 
-def mlflow_workspaces() -> bool:
-    """Return True when MLflow workspaces are switched on ($MLFLOW_ENABLE_WORKSPACES or $MLFLOW_WORKSPACE)."""
-    enabled = os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").strip().lower() in ("1", "true", "yes")
-    return enabled or bool(os.environ.get("MLFLOW_WORKSPACE"))
-
-
 def artifact_root(root: Path) -> str:
     """Return where new experiments keep their artifacts: `<root>/mlartifacts`, beside the store."""
     return (Path(root).resolve() / "mlartifacts").as_uri()
@@ -150,13 +144,13 @@ def project_defaults(root: Path) -> dict[str, str]:
 GATE_KEYS = ("gate_metric", "gate_tolerance", "gate_floors", "threshold")
 
 
-def gate_settings(root: Path, env_file: str = "env.yaml") -> dict[str, Any]:
-    """Return the release gate's values that `env_file` of the project sets (gate_metric, gate_tolerance, gate_floors, threshold).
+def gate_settings(root: Path, env_file: str | None = None) -> dict[str, Any]:
+    """Return the release gate's values that `env_file` (None: env.yaml) of the project sets (gate_metric, gate_tolerance, gate_floors, threshold).
 
     Retraining in process judges a model by the same rules as the pipeline's register step; a key
     the file does not set is left out, so the caller's own default applies.
     """
-    path = Path(root) / env_file
+    path = Path(root) / (env_file or "env.yaml")
     env = read_yaml(path) if path.is_file() else {}
     values = {k: env[k] for k in GATE_KEYS if env.get(k) is not None}
     if "gate_floors" in values and not isinstance(values["gate_floors"], dict):
@@ -164,6 +158,28 @@ def gate_settings(root: Path, env_file: str = "env.yaml") -> dict[str, Any]:
             f"{path}: gate_floors must map metric names to limits, e.g. {{roc_auc: 0.7}}"
         )
     return values
+
+
+# env.score.yaml's keys for the monitor step -> the monitor's setting names (MonitorConfig.of)
+MONITOR_KEYS = {
+    "drift_share": "drift_share",
+    "alpha": "alpha",
+    "metric": "metric",
+    "tolerance": "tolerance",
+    "threshold": "threshold",
+    "monitor_experiment": "experiment",
+}
+
+
+def monitor_settings(root: Path | None, env_file: str = "env.score.yaml") -> dict[str, Any]:
+    """Return the monitor's thresholds and experiment that `env_file` of the project sets (the scoring pipeline's).
+
+    `lab2prod monitor` and the pipeline's monitor step then judge a batch by the same limits; a key
+    the file does not set (or no project, or no file) is left out, so MonitorConfig's default applies.
+    """
+    path = Path(root) / env_file if root is not None else None
+    env = read_yaml(path) if path is not None and path.is_file() else {}
+    return {name: env[key] for key, name in MONITOR_KEYS.items() if env.get(key) not in (None, "")}
 
 
 def subprocess_env(

@@ -9,8 +9,16 @@ from lab2prod.data.lake import atomic_write_csv
 from lab2prod.errors import MonitoringError
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
+from lab2prod.monitoring.drift import DriftThresholds
 from lab2prod.monitoring.history import history_path, read_history
-from lab2prod.monitoring.monitor import ALERT, OK, WARNING, monitor_frame
+from lab2prod.monitoring.monitor import (
+    ALERT,
+    MONITOR_EXPERIMENT,
+    OK,
+    WARNING,
+    MonitorConfig,
+    monitor_frame,
+)
 from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate, retrain_in_process
 
 from .conftest import PROJECT
@@ -58,6 +66,42 @@ def test_monitor_frame_statuses(credit_halves):
         monitor_frame(batch, reference, contract, "b4", labels=labels)
     with pytest.raises(MonitoringError, match="cannot be scored: input lacks feature column"):
         monitor_frame(batch.drop(columns=["Age"]), reference, contract, "b5", model=model)
+
+
+def test_monitor_config_of_sorts_drift_and_monitor_settings_and_refuses_unknown_ones():
+    config = MonitorConfig.of(alpha=0.2, drift_share=None, tolerance=0.1)
+    assert config.thresholds.alpha == 0.2 and config.tolerance == 0.1
+    assert config.thresholds.drift_share == DriftThresholds().drift_share  # None: the default
+    assert MonitorConfig.of() == MonitorConfig()
+    with pytest.raises(MonitoringError, match="unknown monitoring setting.s. alhpa: use alpha"):
+        MonitorConfig.of(alhpa=0.2)
+
+
+def test_the_monitor_command_takes_its_limits_from_the_scoring_env_file_then_the_dataclass(
+    tmp_path,
+):
+    # one place per default: an option given, else env.score.yaml (the pipeline's monitor step), else
+    # MonitorConfig's; the command line holds no number of its own
+    from lab2prod.cli import _monitor_config, _with_project_defaults, build_parser
+
+    # env.yaml's `experiment` holds the training runs: the monitor's runs never go there
+    (tmp_path / "env.yaml").write_text("experiment: training-runs\n")
+
+    def parsed(*options):
+        args = build_parser().parse_args(
+            ["monitor", "--batch", "b.csv", "--root", str(tmp_path), *options]
+        )
+        _with_project_defaults(args)
+        return args
+
+    assert _monitor_config(parsed(), tmp_path) == (MonitorConfig(), MONITOR_EXPERIMENT)
+    (tmp_path / "env.score.yaml").write_text(
+        "drift_share: 0.5\nthreshold: 0.3\nmonitor_experiment: watch\n"
+    )
+    config, experiment = _monitor_config(parsed("--threshold", "0.7"), tmp_path)
+    assert config == MonitorConfig.of(drift_share=0.5, threshold=0.7) and experiment == "watch"
+    assert _monitor_config(parsed("--no-mlflow"), tmp_path)[1] is None
+    assert _monitor_config(parsed("--experiment", "mine"), tmp_path)[1] == "mine"
 
 
 @pytest.mark.integration  # retrains through the command line: over a minute on 2 cores

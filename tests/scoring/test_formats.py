@@ -95,6 +95,26 @@ def test_the_same_rows_score_the_same_in_every_format(champion, ref, batch_text,
     assert {q["reason"].iloc[0] for q in quarantines.values()} == {"Age: 'forty' is not a number"}
 
 
+def test_validate_and_ingest_read_every_format_scoring_reads_with_the_same_lines(
+    champion, tmp_path
+):
+    # the same five files (the target kept): `lab2prod validate` and ingest count the rows and
+    # quarantine the bad one on the line scoring names (test above), in every format
+    from lab2prod.data.validate import validate_file
+
+    contract = settings.load_contract(CONTRACT_PATH)
+    labelled = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False)
+    paths = _write_all(_rows(labelled), tmp_path)
+    expected = {"csv": 6, "csv.gz": 6, "jsonl": 5, "parquet": 5, "xlsx": 6}
+    for kind, path in paths.items():
+        report = validate_file(path, contract)
+        assert (report.result.rows_in, len(report.result.clean)) == (120, 119), kind
+        assert report.result.quarantine["line"].tolist() == [expected[kind]], kind
+        landed = ingest(single_file_catalog(path), contract, tmp_path / f"lake-{kind}")
+        assert (landed.rows_in, landed.rows_normalized, landed.rows_quarantined) == (120, 119, 1)
+        assert pd.read_csv(landed.quarantine)["line"].tolist() == [expected[kind]], kind
+
+
 def test_score_chunk_is_the_step_of_every_engine(champion, ref, batch_text):
     contract = champion["contract"]
     empty = score_chunk(batch_text.head(0), ref.model, contract)

@@ -55,6 +55,8 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
             "batch-1",
             "--env--scored_at",
             STAMP,
+            "--env--drift_share",  # the monitor's thresholds are env.score.yaml's
+            "0.4",
         ],
         cwd=tmp_path,
         env=env,
@@ -80,6 +82,9 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
     # score, then monitor, then summary: the monitor read the scored batch through its summary
     status = json.loads((tmp_path / "reports/monitoring.json").read_text())
     assert status["batch_id"] == "batch-1" and status["status"] == "ok" and not status["retrain"]
+    assert (
+        status["drift_threshold"] == 0.4
+    )  # env file -> pipeline params -> notebook -> MonitorConfig
     assert (tmp_path / "reports/monitoring.html").is_file()
     assert (tmp_path / "data/lake/monitoring/history.csv").is_file()
     # the same batch through lab2prod score gives the same bytes

@@ -26,7 +26,7 @@ retraining is due). Exit codes for a scheduler: 0 ok, 1 warning or alert,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from lab2prod.monitoring.performance import (
 
 OK, WARNING, ALERT = "ok", "warning", "alert"
 EXIT_CODES = {OK: 0, WARNING: 1, ALERT: 1}
+MONITOR_EXPERIMENT = "lab2prod-monitoring"  # the MLflow experiment of monitoring runs
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,20 @@ class MonitorConfig:
     metric: str = "roc_auc"
     tolerance: float = 0.05  # realized metric may be this much worse than the holdout one
     threshold: float = 0.5  # probability from which a case is predicted positive
+
+    @classmethod
+    def of(cls, **values: Any) -> MonitorConfig:
+        """Return the config with `values` (MonitorConfig's or DriftThresholds' field names) set; a None keeps the default."""
+        values = {k: v for k, v in values.items() if v is not None}
+        drift_keys = {f.name for f in fields(DriftThresholds)}
+        unknown = sorted(set(values) - drift_keys - {f.name for f in fields(cls)} - {"thresholds"})
+        if unknown:
+            raise MonitoringError(
+                f"unknown monitoring setting(s) {', '.join(unknown)}: use "
+                + ", ".join(sorted(drift_keys | {"metric", "tolerance", "threshold"}))
+            )
+        drift = {k: values.pop(k) for k in list(values) if k in drift_keys}
+        return cls(thresholds=DriftThresholds(**drift), **values)
 
 
 @dataclass
@@ -71,7 +86,7 @@ class MonitorResult:
     triggers: list[str]
     alerts: list[str]
     positive_rate: float | None
-    drift_threshold: float = 0.25
+    drift_threshold: float = DriftThresholds.drift_share
     # share of rows outside the contract's expect: that drifts a feature (DriftThresholds')
     outside_expected_limit: float | None = None
     labelled: str = ""  # where the batch's labelled rows were kept for retraining, or why not
@@ -392,11 +407,16 @@ def batch_id_of(path: str | Path) -> str:
     )
 
 
+def status_file(reports_dir: str | Path) -> Path:
+    """Return where the monitor writes its status by default, and `lab2prod retrain` reads it."""
+    return Path(reports_dir) / "monitoring.json"
+
+
 def run_monitoring(
     root: Path,
     contract: Contract,
     batch_path: Path,
-    reference_path: Path,
+    reference_path: Path | None,
     lake_dir: Path,
     reports_dir: Path,
     config: MonitorConfig,
@@ -405,11 +425,15 @@ def run_monitoring(
     model_uri: str | None = None,
     model_name: str = "credit-risk",
     batch_id: str | None = None,
-    experiment: str | None = "lab2prod-monitoring",
+    experiment: str | None = MONITOR_EXPERIMENT,
     status_path: Path | None = None,
     use_model: bool = True,
 ) -> tuple[MonitorResult, dict[str, Path]]:
-    """Monitor one batch file end to end: history row, MLflow metrics, reports/monitoring.html and the JSON status."""
+    """Monitor one batch file end to end: history row, MLflow metrics, reports/monitoring.html and the JSON status.
+
+    `reference_path` None: the lake's train split of the contract's dataset (what the model trained on);
+    `experiment` None: no MLflow run.
+    """
     from lab2prod import tracking
     from lab2prod.data.contract import read_normalized
     from lab2prod.data.lake import atomic_write_json
@@ -434,6 +458,8 @@ def run_monitoring(
         if labels_path is None:
             raise
         raise MonitoringError(f"{exc}; labels {labels_path} not stored") from None
+    if reference_path is None:
+        reference_path = Path(lake_dir) / "splits" / contract.dataset / "train.csv"
     if not Path(reference_path).is_file():
         raise MonitoringError(
             f"reference {reference_path} not found: run the training pipeline (its train split is the "
@@ -478,7 +504,7 @@ def run_monitoring(
         str(history_file),
     )
     status = atomic_write_json(
-        status_path or Path(reports_dir) / "monitoring.json",
+        status_path or status_file(reports_dir),
         {**result.status_dict(), "report": str(report), "history": str(history_file)},
     )
     return result, {"history": history_file, "report": report, "status": status}

@@ -39,6 +39,7 @@ from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
 from lab2prod.modeling.split import split_frame
 from lab2prod.modeling.training import Trained, train_model
+from lab2prod.monitoring.drift import DriftThresholds
 from lab2prod.release.gate import GateDecision
 
 if TYPE_CHECKING:
@@ -441,7 +442,7 @@ def retrain_with_pipeline(
 def run_retraining(
     root: Path,
     contract: Contract,
-    status_path: Path,
+    status_path: Path | None,
     lake_dir: Path,
     reports_dir: Path,
     products_dir: Path,
@@ -453,15 +454,17 @@ def run_retraining(
     env_file: str | None = None,
     say: Callable[[str], None] = print,
 ) -> RetrainOutcome:
-    """Retrain when the monitoring status at `status_path` says it is due (or `force`), record it, re-render the report.
+    """Retrain when the monitoring status at `status_path` (None: the monitor's, in `reports_dir`) says it is due (or `force`), record it, re-render the report.
 
     The pipeline path (default) runs the training pipeline on the newest labelled rows; `in_process`
     trains here with `config`. Either way the model is released through the one release path, the
     decision is appended to the monitoring history and ``<reports>/monitoring.html`` is written again.
     """
     from lab2prod.monitoring import history
+    from lab2prod.monitoring.monitor import status_file
     from lab2prod.monitoring.report import render_monitoring
 
+    status_path = Path(status_path) if status_path else status_file(reports_dir)
     if not status_path.is_file():
         raise MonitoringError(
             f"{status_path} not found: run `lab2prod monitor` first (or pass --status)"
@@ -502,7 +505,7 @@ def run_retraining(
         history.read_history(history_file),
         status,
         reports_dir / "monitoring.html",
-        float(status.get("drift_threshold", 0.25)),
+        float(status.get("drift_threshold", DriftThresholds.drift_share)),
         str(history_file),
     )
     return outcome

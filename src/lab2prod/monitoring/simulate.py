@@ -60,6 +60,9 @@ from lab2prod.monitoring.retrain import (
 )
 
 MODEL_NAME = "credit-risk-simulated"
+# what the simulation replays, whatever the project trains on (paths in the project folder)
+BUNDLED_CATALOG = "data/sources/credit/catalog.yaml"
+BUNDLED_CONTRACT = "data/contracts/credit.yaml"
 
 
 @dataclass(frozen=True)
