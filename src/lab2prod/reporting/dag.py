@@ -144,8 +144,11 @@ def dag_figure(graph: nx.DiGraph, statuses: dict[str, TaskStatus]):
     }
     tallest = max((len(nodes) for nodes in generations), default=1)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(generations)), 0.95 * tallest + 1.2))
-    # an edge that skips a layer bends, so it does not run hidden behind the boxes between its ends
+    # an edge that skips a layer bends, so it does not run hidden behind the boxes between its ends;
+    # it stops at its box's edge (networkx takes a node as a circle: one as wide as its longest line)
     layer = {node: x for node, (x, _) in pos.items()}
+    nodes = list(graph.nodes)
+    widths = [max(map(len, statuses[n].label.split("\n"))) * 5.6 + 18 for n in nodes]
     for skips, style in ((False, "arc3"), (True, "arc3,rad=-0.25")):
         edges = [(a, b) for a, b in graph.edges if (layer[b] - layer[a] > 1) == skips]
         nx.draw_networkx_edges(
@@ -156,7 +159,8 @@ def dag_figure(graph: nx.DiGraph, statuses: dict[str, TaskStatus]):
             arrows=True,
             arrowsize=12,
             edge_color="#888",
-            node_size=2600,
+            nodelist=nodes,
+            node_size=[w * w for w in widths],
             connectionstyle=style,
         )
     for node, (x, y) in pos.items():
