@@ -294,7 +294,7 @@ def _ingest(
                 f"{n['rows_quarantined']} quarantined: report this as a lab2prod bug"
             )
     first = accounting[frames[0].name]
-    del frames, joined  # the text cells: only the typed rows are written from here
+    del frames, frame, joined  # the text cells: only the typed rows are written from here
     normalized = lake.atomic_write_csv(
         lake.normalized_path(lake_dir, contract.dataset), result.clean
     )

@@ -215,10 +215,12 @@ def _csv_cells(values: pd.Series) -> tuple[Any, bool] | None:
         stamps = pa.array(values, from_pandas=True).cast(pa.timestamp("s"), safe=False)
         return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%S"), False
     if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
-        try:
-            text = pa.array(values, type=pa.string(), from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return None  # not all text
+        text = pa.array(values, from_pandas=True)  # pandas' `str` cells as they are (large_string)
+        if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+            try:
+                text = pa.array(values, type=pa.string(), from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                return None  # not all text
         if isinstance(text, pa.ChunkedArray):
             text = text.combine_chunks()
         # none of the four bytes anywhere in the column's characters (the usual case): nothing to quote
@@ -229,7 +231,10 @@ def _csv_cells(values: pd.Series) -> tuple[Any, bool] | None:
         quoted = pc.fill_null(pc.match_substring_regex(text, _NEEDS_QUOTES), False)
         if not pc.any(quoted).as_py():
             return text, False
-        escaped = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+        quote, empty = pa.scalar('"', text.type), pa.scalar("", text.type)
+        escaped = pc.binary_join_element_wise(
+            quote, pc.replace_substring(text, '"', '""'), quote, empty
+        )
         return pc.if_else(quoted, escaped, text), True
     return None
 
@@ -287,12 +292,13 @@ def _write_rendered(fh: Any, header: bytes, cells: list[Any], quoted: bool) -> N
         options = pv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
         pv.write_csv(table, fh, write_options=options)
         return
-    cells = [pc.fill_null(text, "") for text in cells]
-    cells[-1] = pc.binary_join_element_wise(cells[-1], "", "\n")  # the line break, on the last cell
-    size = sum(c.nbytes for c in cells) + len(cells[0]) * len(cells)
-    wide = pa.large_string() if size >= 1 << 31 else pa.string()  # 32-bit offsets hold up to 2 GB
-    if wide == pa.large_string():
-        cells = [c.cast(wide) for c in cells]
+    size = sum(c.nbytes for c in cells) + 2 * len(cells[0]) * len(cells)
+    large = size >= 1 << 31 or any(pa.types.is_large_string(c.type) for c in cells)
+    wide = pa.large_string() if large else pa.string()  # 32-bit offsets hold up to 2 GB
+    empty = pa.scalar("", wide)
+    cells = [pc.fill_null(c if c.type == wide else c.cast(wide), empty) for c in cells]
+    # the line break, on the last cell
+    cells[-1] = pc.binary_join_element_wise(cells[-1], pa.scalar("\n", wide), empty)
     lines = pc.binary_join_element_wise(*cells, pa.scalar(",", wide))
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()

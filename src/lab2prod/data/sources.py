@@ -336,8 +336,13 @@ def _parse_block(
     names = [f"c{i}" for i in range(width)]
     table = pv.read_csv(
         pa.py_buffer(data),
+        # blocks of at most 16 MB, parsed one after the other (so Arrow still numbers the rows): a
+        # single block of a whole file made Arrow ask the system for fresh memory of that size, and
+        # its page faults took longer than the parsing
         read_options=pv.ReadOptions(
-            column_names=names, block_size=max(1 << 20, len(data) + 1), use_threads=False
+            column_names=names,
+            block_size=min(max(1 << 20, len(data) + 1), 1 << 24),
+            use_threads=False,
         ),
         parse_options=pv.ParseOptions(
             delimiter=delimiter,
@@ -348,7 +353,9 @@ def _parse_block(
             invalid_row_handler=on_invalid,
         ),
         convert_options=pv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
+            # pandas' `str` columns hold large_string: parsed as such, the cells need no cast (a
+            # cast to it made 8 bytes of fresh offsets per cell)
+            column_types={n: pa.large_string() for n in names},
             # the missing markers become nulls while Arrow parses (quoted or not, as after stripping)
             null_values=sorted(MISSING),
             strings_can_be_null=True,
