@@ -622,14 +622,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--chunk-rows",
         type=int,
-        help="rows per chunk (default: the reader's, lab2prod.data.sources.DEFAULT_CHUNK_ROWS)",
+        help="rows per chunk (default: scoring's, lab2prod.scoring.score.DEFAULT_CHUNK_ROWS)",
     )
     _add_read_options(p)
     p.add_argument(
         "--workers",
         type=int,
         help="pool processes that score whole chunks beside this one, which reads, scores and "
-        "writes (default: one per core but one, at most 3; 0: all in this process)",
+        "writes (default: none up to 2 cores, else one per core but one, at most 3; 0: all in "
+        "this process)",
     )
     p.add_argument(
         "--threshold",

@@ -12,7 +12,10 @@ core, and `lab2prod score` starts its worker processes before it asks (their imp
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -159,14 +162,76 @@ def fetch_model(uri: str, folder: Path, tracking_uri: str | None = None) -> dict
     }
 
 
-def load_model(uri: str, tracking_uri: str | None = None) -> ModelRef:
-    """Load the sklearn model at an MLflow URI with its registered name, version, run and threshold."""
-    from lab2prod.modeling.estimators import load_model_dir
+def load_model(uri: str, tracking_uri: str | None = None, in_child: bool = False) -> ModelRef:
+    """Load the sklearn model at an MLflow URI with its registered name, version, run and threshold.
 
+    `in_child`: MLflow resolves and copies the model (`fetch_model`) in a child process while this
+    one imports skops and scikit-learn to load it: two imports of about 2 s of a core each, side
+    by side instead of one after the other, and MLflow is never imported here. A plain
+    subprocess, not multiprocessing: the caller's script is never run again in the child.
+    """
     with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as folder:
-        facts = fetch_model(uri, Path(folder), tracking_uri)
+        if in_child:
+            child = _start_fetch(uri, Path(folder), tracking_uri)
+            try:
+                from lab2prod.modeling.estimators import load_model_dir, warm_up_loading
+
+                warm_up_loading()
+                facts = _fetched(child, uri)
+            finally:
+                if child.poll() is None:  # interrupted here: the child goes with its folder
+                    child.kill()
+                    child.communicate()
+        else:
+            facts = fetch_model(uri, Path(folder), tracking_uri)
+            from lab2prod.modeling.estimators import load_model_dir
         model = load_model_dir(Path(facts.pop("path")))
     return ModelRef(model=model, uri=uri, **facts)
+
+
+def _start_fetch(uri: str, folder: Path, tracking_uri: str | None) -> subprocess.Popen:
+    """Start `python -m lab2prod.model_edge URI FOLDER [TRACKING_URI]`: `fetch_model` in a child."""
+    package = str(Path(__file__).resolve().parents[1])  # this lab2prod, installed or not
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, "-m", "lab2prod.model_edge", uri, str(folder), tracking_uri or ""],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+
+
+def _fetched(child: subprocess.Popen, uri: str) -> dict[str, Any]:
+    """Return the facts the child printed, or raise its one-line RegistryError."""
+    out, err = child.communicate()
+    if child.returncode != 0:
+        lines = [line for line in err.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith(_FAILED)]
+        message = (
+            errors[-1][len(_FAILED) :]
+            if errors
+            else f"cannot load model {uri}: "
+            + (lines[-1] if lines else f"the fetching process exited {child.returncode}")
+        )
+        raise RegistryError(message)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+_FAILED = "lab2prod.model_edge: "
+
+
+def _fetch_main(argv: list[str]) -> int:
+    """The child's side of `load_model(..., in_child=True)`: print the facts as JSON (exit 0), or
+    the RegistryError's line (exit 2)."""
+    uri, folder, tracking_uri = argv
+    try:
+        facts = fetch_model(uri, Path(folder), tracking_uri or None)
+    except RegistryError as exc:
+        print(f"{_FAILED}{exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(facts))
+    return 0
 
 
 def load_sklearn_model(uri: str, tracking_uri: str | None = None) -> Any:
@@ -190,3 +255,7 @@ def _no_progress_bar() -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = before
+
+
+if __name__ == "__main__":
+    sys.exit(_fetch_main(sys.argv[1:]))

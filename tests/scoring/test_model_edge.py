@@ -71,6 +71,30 @@ def test_a_logged_model_keeps_an_empty_name(champion):
     assert hasattr(ref.model, "predict_proba")
 
 
+def test_a_model_fetched_in_a_child_process_is_the_same_model(champion, batch_text):
+    from lab2prod.modeling.features import model_frame
+    from lab2prod.settings import load_contract
+
+    here = model_edge.load_model(champion["model_uri"], champion["tracking_uri"])
+    child = model_edge.load_model(champion["model_uri"], champion["tracking_uri"], in_child=True)
+    assert (child.name, child.version, child.run_id, child.threshold) == (
+        here.name,
+        here.version,
+        here.run_id,
+        here.threshold,
+    )
+    contract = load_contract(CONTRACT_PATH)
+    frame = model_frame(batch_text, contract)
+    assert (child.model.predict_proba(frame) == here.model.predict_proba(frame)).all()
+
+
+def test_a_model_the_child_cannot_fetch_is_the_same_one_line(champion):
+    with pytest.raises(
+        RegistryError, match=r"^cannot load model models:/nobody@champion: .*register a model first"
+    ):
+        model_edge.load_model("models:/nobody@champion", champion["tracking_uri"], in_child=True)
+
+
 def test_an_unknown_model_is_one_line(champion):
     with pytest.raises(
         RegistryError, match=r"^cannot load model models:/nobody@champion: .*register a model first"

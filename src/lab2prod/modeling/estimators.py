@@ -108,6 +108,11 @@ def all_trusted_types() -> list[str]:
     return sorted(set(_COMMON_TRUSTED).union(*SKOPS_TRUSTED_TYPES.values()))
 
 
+def warm_up_loading() -> None:
+    """Import what `load_model_dir` needs (skops imports every scikit-learn estimator: seconds)."""
+    import skops.io  # noqa: F401
+
+
 def load_model_dir(folder: Path) -> Any:
     """Load the sklearn model of a local MLflow model folder (its MLmodel and skops file), never by pickle.
 

@@ -211,9 +211,12 @@ class SeenIds:
     """The ids scored so far in a batch, as sorted runs of 64-bit hashes with their lines.
 
     A lookup searches a few runs; runs merge when the newer grows to half the older's size, so a
-    batch of n rows costs O(n log n). Two different ids share a 64-bit hash about once in 10^6
-    batches of 5M rows.
+    batch of n rows costs O(n log n), up to `MERGED` ids a run: a merge copies both runs, and
+    past that size the copy would cost more memory (16 bytes an id) than a few more runs cost
+    lookups. Two different ids share a 64-bit hash about once in 10^6 batches of 5M rows.
     """
+
+    MERGED = 1 << 20
 
     def __init__(self) -> None:
         self.runs: list[tuple[np.ndarray, np.ndarray]] = []
@@ -237,7 +240,11 @@ class SeenIds:
             return
         order = np.argsort(hashes)
         self.runs.append((hashes[order], lines[order]))
-        while len(self.runs) > 1 and 2 * len(self.runs[-1][0]) >= len(self.runs[-2][0]):
+        while (
+            len(self.runs) > 1
+            and 2 * len(self.runs[-1][0]) >= len(self.runs[-2][0])
+            and len(self.runs[-1][0]) + len(self.runs[-2][0]) <= self.MERGED
+        ):
             (old_h, old_l), (new_h, new_l) = self.runs[-2], self.runs.pop()
             at = np.searchsorted(old_h, new_h)
             self.runs[-1] = (np.insert(old_h, at, new_h), np.insert(old_l, at, new_l))
