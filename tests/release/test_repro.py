@@ -68,6 +68,28 @@ def test_unseeded_split_makes_repro_check_fail(tmp_path, capsys):
     assert "NOT reproducible" in out
 
 
+@pytest.mark.integration
+def test_seeded_builds_are_identical_and_repro_check_passes(tmp_path, capsys):
+    # the counterpart of the test above: the project's own seed, the same two builds until split
+    code = main(
+        [
+            "repro-check",
+            "--root",
+            str(PROJECT),
+            "--set",
+            "sample_rows=300",
+            "--until",
+            "split",
+            "--keep",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "match    normalized data" in out and "match    split test" in out
+    assert out.rstrip().endswith("reproducible: both builds are identical")
+
+
 def test_builds_get_their_own_environment(monkeypatch):
     from lab2prod import settings
 
