@@ -228,7 +228,7 @@ def _project(explicit: str | None):
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from lab2prod import settings
+    from lab2prod import model_edge, settings
     from lab2prod.errors import ConfigError
     from lab2prod.scoring.score import score_file, stderr_progress
     from lab2prod.scoring.summary import summary_path_for, write_facts
@@ -247,7 +247,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         "progress": None if args.quiet else stderr_progress,
         **_read_options(args),
     }
-    model = args.model or f"models:/{defaults['model_name']}@champion"
+    model = args.model or model_edge.champion_uri(defaults["model_name"])
     contract = settings.load_contract(args.contract or defaults["contract"])
     if args.engine == "dask":
         from lab2prod.scoring.dask_engine import score_with_dask

@@ -26,6 +26,7 @@ from lab2prod.errors import RegistryError
 
 MODELS = "models:/"
 RUNS = "runs:/"
+CHAMPION = "champion"  # the alias production scores with
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,21 @@ def parse_model_uri(uri: str) -> ModelURI:
             raise RegistryError(f"model URI {uri!r} names no run: use runs:/<run_id>/model")
         return ModelURI(uri, run_id=run_id)
     return ModelURI(uri)
+
+
+def model_uri(name: str, alias: str = "", version: str | int = "") -> str:
+    """Return the URI of a registered model's version, by `alias` or by `version` number (parse_model_uri's inverse)."""
+    if not name or bool(alias) == bool(str(version)):
+        raise RegistryError(
+            f"model {name!r}: a model URI names one alias or one version (got alias {alias!r}, "
+            f"version {version!r})"
+        )
+    return f"{MODELS}{name}@{alias}" if alias else f"{MODELS}{name}/{version}"
+
+
+def champion_uri(name: str) -> str:
+    """Return the URI of `name`'s champion, the version production scores with."""
+    return model_uri(name, alias=CHAMPION)
 
 
 @dataclass(frozen=True)

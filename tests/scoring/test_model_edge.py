@@ -35,6 +35,18 @@ def test_model_uris_are_parsed_in_one_place(uri, expected):
     assert parse_model_uri(uri).registered == bool(expected.name)
 
 
+def test_a_model_uri_is_written_in_one_place_and_parses_back():
+    from lab2prod.model_edge import champion_uri, model_uri
+
+    assert champion_uri("credit-risk") == "models:/credit-risk@champion"
+    assert parse_model_uri(model_uri("m", version=3)) == parse_model_uri("models:/m/3")
+    assert parse_model_uri(champion_uri("m")).alias == "champion"
+    with pytest.raises(RegistryError, match="names one alias or one version"):
+        model_uri("m", alias="champion", version="2")
+    with pytest.raises(RegistryError, match="names one alias or one version"):
+        model_uri("m")
+
+
 @pytest.mark.parametrize("uri", ["models:/", "models:/@champion", "models:/credit-risk", "runs:/"])
 def test_a_malformed_model_uri_is_one_line(uri):
     with pytest.raises(RegistryError, match=r"model URI .* (is not models:/|names no run)"):
@@ -141,4 +153,6 @@ def test_no_module_parses_model_uris_or_reads_mlflow_tables_but_the_edge():
             '[len("models:/")' in text or "get_model_version_by_alias" in text
         ):
             offenders.append(f"{path.name}: resolves a model URI itself")
+        if path.name != "model_edge.py" and 'f"models:/{' in text:
+            offenders.append(f"{path.name}: writes a model URI itself (model_edge.model_uri)")
     assert offenders == []

@@ -297,11 +297,11 @@ def resolve_model(
     from lab2prod.errors import RegistryError
 
     if uri is None and carried.get("model_name") and carried.get("model_version"):
-        uri = f"models:/{carried['model_name']}/{carried['model_version']}"
+        uri = model_edge.model_uri(carried["model_name"], version=carried["model_version"])
     if uri is None:
-        if model_edge.version_by_alias(model_name, "champion") is None:
+        if model_edge.version_by_alias(model_name, model_edge.CHAMPION) is None:
             return None, dict(carried)
-        uri = f"models:/{model_name}@champion"
+        uri = model_edge.champion_uri(model_name)
     try:
         ref = model_edge.load_model(uri)
     except RegistryError as exc:

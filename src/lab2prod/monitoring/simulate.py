@@ -121,6 +121,19 @@ def make_batch(pool: pd.DataFrame, contract: Contract, scenario: Scenario, k: in
     return batch.assign(**{contract.id_column: [f"B{k:02d}-{i:05d}" for i in range(len(batch))]})
 
 
+def _champion(released: Any) -> dict[str, Any]:
+    """Return what the loop scores with once `released` (a retraining outcome) became champion."""
+    from lab2prod import model_edge
+
+    return {
+        "model": model_edge.load_sklearn_model(model_edge.champion_uri(MODEL_NAME)),
+        "version": released.version,
+        "run_id": released.run_id,
+        "train": released.candidate.train,
+        "holdout": released.candidate.metrics,
+    }
+
+
 def run_simulation(
     data: pd.DataFrame,
     contract: Contract,
@@ -138,9 +151,6 @@ def run_simulation(
     gate_floors, gate_metric, gate_tolerance, threshold: `settings.gate_settings`).
     """
     import mlflow
-
-    from lab2prod import model_edge
-    from lab2prod.release import registry
 
     if contract.task != "classification":
         raise MonitoringError(
@@ -180,13 +190,7 @@ def run_simulation(
                 + "): loosen gate_floors in env.yaml or replay more rows"
             )
         frozen = first.candidate.model
-        champion = {
-            "model": model_edge.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
-            "version": first.version,
-            "run_id": first.run_id,
-            "train": first.candidate.train,
-            "holdout": first.candidate.metrics,
-        }
+        champion = _champion(first)
         say(
             f"initial model v{first.version}: holdout roc_auc {first.candidate.metrics['roc_auc']:.4f}"
         )
@@ -264,14 +268,7 @@ def run_simulation(
                     f"({'; '.join(outcome.decision.reasons)})"
                 )
                 if outcome.decision.promote:
-                    loaded = registry.version_by_alias(MODEL_NAME, registry.CHAMPION)
-                    champion = {
-                        "model": model_edge.load_sklearn_model(f"models:/{MODEL_NAME}@champion"),
-                        "version": loaded.version,
-                        "run_id": loaded.run_id,
-                        "train": outcome.candidate.train,
-                        "holdout": outcome.candidate.metrics,
-                    }
+                    champion = _champion(outcome)
             rows.append(row)
     finally:
         mlflow.set_tracking_uri(previous_uri)

@@ -71,7 +71,9 @@ def release_challenger(
     champion_metrics = None
     if champion is not None:
         try:
-            model = model_edge.load_sklearn_model(f"models:/{name}/{champion.version}")
+            model = model_edge.load_sklearn_model(
+                model_edge.model_uri(name, version=champion.version)
+            )
             champion_metrics = model_metrics(model, test, contract, threshold)
         except Exception as exc:  # noqa: BLE001 -- an obsolete champion must not block the release; it is recorded
             notes.append(
@@ -84,7 +86,7 @@ def release_challenger(
     # only a model the gate would promote pays for the fresh-process check (seconds of imports)
     infra = InfraCheck(
         ok=False,
-        model_uri=f"models:/{name}/{version.version}",
+        model_uri=model_edge.model_uri(name, version=version.version),
         error="not run: the gate rejected it",
     )
     if decision.promote:
@@ -154,7 +156,9 @@ def promote_checked(
         raise RegistryError(
             "a reason is required: pass --reason 'why this version becomes champion'"
         )
-    check = infra_check(f"models:/{name}/{version}", mlflow.get_tracking_uri(), rows=infra_rows)
+    check = infra_check(
+        model_edge.model_uri(name, version=version), mlflow.get_tracking_uri(), rows=infra_rows
+    )
     if not check.ok:
         raise RegistryError(
             f"model {name!r} version {version} failed the infrastructure check "
@@ -173,7 +177,7 @@ def rollback_checked(
             f"model {name!r} has no version with alias 'previous': nothing to roll back to"
         )
     check = infra_check(
-        f"models:/{name}/{back.version}", mlflow.get_tracking_uri(), rows=infra_rows
+        model_edge.model_uri(name, version=back.version), mlflow.get_tracking_uri(), rows=infra_rows
     )
     if not check.ok:
         raise RegistryError(

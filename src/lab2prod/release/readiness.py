@@ -571,9 +571,9 @@ def champion_tags(model_name: str, tracking_uri: str | None) -> dict[str, str] |
     local = tracking_uri and tracking_uri.startswith("sqlite:///")
     if local and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
         return None  # no store yet, so no champion: MLflow would create an empty one
-    from lab2prod.model_edge import version_by_alias
+    from lab2prod.model_edge import CHAMPION, version_by_alias
 
-    found = version_by_alias(model_name, "champion", tracking_uri)
+    found = version_by_alias(model_name, CHAMPION, tracking_uri)
     return None if found is None else dict(found.tags)
 
 

@@ -10,9 +10,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from lab2prod.errors import RegistryError
-from lab2prod.model_edge import Version, version_by_alias
+from lab2prod.model_edge import CHAMPION, Version, version_by_alias
 
-CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+CHALLENGER, PREVIOUS = "challenger", "previous"  # CHAMPION is the model edge's: scoring reads it
 
 
 def register(model_uri: str, name: str, tags: dict[str, str] | None = None) -> Version:
