@@ -42,26 +42,19 @@ def test_an_override_of_an_unknown_env_key_is_refused(tmp_path):
         repro_check(PROJECT, overrides={"sede": "null"}, keep=tmp_path)
 
 
+def _repro_until_split(keep, capsys, *overrides):
+    """Run `lab2prod repro-check` on 300 sampled rows up to split; return (exit code, what it printed)."""
+    sets = [arg for item in ("sample_rows=300", *overrides) for arg in ("--set", item)]
+    args = ["repro-check", "--root", str(PROJECT), *sets, "--until", "split", "--keep", str(keep)]
+    code = main(args)
+    return code, capsys.readouterr().out
+
+
 @pytest.mark.integration
 def test_unseeded_split_makes_repro_check_fail(tmp_path, capsys):
     # `seed: null` is the honest injection: split and sampling then draw from fresh OS entropy.
     # The builds stop after `split` (where the randomness enters) to keep this test to seconds.
-    code = main(
-        [
-            "repro-check",
-            "--root",
-            str(PROJECT),
-            "--set",
-            "seed=null",
-            "--set",
-            "sample_rows=300",
-            "--until",
-            "split",
-            "--keep",
-            str(tmp_path),
-        ]
-    )
-    out = capsys.readouterr().out
+    code, out = _repro_until_split(tmp_path, capsys, "seed=null")
     assert code == 1, out
     assert "match    normalized data" in out
     assert "DIFFERS  split train" in out and "DIFFERS  split test" in out
@@ -71,20 +64,7 @@ def test_unseeded_split_makes_repro_check_fail(tmp_path, capsys):
 @pytest.mark.integration
 def test_seeded_builds_are_identical_and_repro_check_passes(tmp_path, capsys):
     # the counterpart of the test above: the project's own seed, the same two builds until split
-    code = main(
-        [
-            "repro-check",
-            "--root",
-            str(PROJECT),
-            "--set",
-            "sample_rows=300",
-            "--until",
-            "split",
-            "--keep",
-            str(tmp_path),
-        ]
-    )
-    out = capsys.readouterr().out
+    code, out = _repro_until_split(tmp_path, capsys)
     assert code == 0, out
     assert "match    normalized data" in out and "match    split test" in out
     assert out.rstrip().endswith("reproducible: both builds are identical")
