@@ -78,6 +78,58 @@ def credit_contract():
     return settings.load_contract(PROJECT / "data/contracts/credit.yaml")
 
 
+# ---- MLflow stores: MLflow makes a new SQLite store by running its schema migrations (seconds of CPU,
+# each time); an empty store migrated once per session and copied opens in milliseconds, the same schema
+
+STORE_TEMPLATE = (
+    "LAB2PROD_TEST_MLFLOW_TEMPLATE"  # the template's path, for every copy of this module
+)
+
+
+def _store_template() -> Path:
+    """Return the session's empty MLflow store, made by MLflow itself on first use (removed at exit)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    known = os.environ.get(STORE_TEMPLATE)
+    if known and Path(known).is_file():
+        return Path(known)
+    folder = Path(tempfile.mkdtemp(prefix="lab2prod-test-store-"))
+    atexit.register(shutil.rmtree, folder, True)
+    from mlflow.tracking import MlflowClient
+
+    template = folder / "mlflow.db"
+    MlflowClient(f"sqlite:///{template}").search_experiments()
+    os.environ[STORE_TEMPLATE] = str(template)
+    return template
+
+
+def empty_store(folder: Path) -> Path:
+    """Put an empty MLflow SQLite store at `folder`/mlflow.db, as MLflow would create it now; return its path.
+
+    A copy of the session's template (sqlite3's backup, so it is whole), whose Default experiment then
+    points where MLflow would have pointed it: ./mlruns/0 from the current directory.
+    """
+    import sqlite3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "mlflow.db"
+    assert not path.exists(), f"{path} exists: empty_store makes a new store only"
+    source, copy = sqlite3.connect(_store_template()), sqlite3.connect(path)
+    try:
+        source.backup(copy)
+        with copy:
+            copy.execute(
+                "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                (str(Path.cwd().resolve() / "mlruns" / "0"),),
+            )
+    finally:
+        source.close()
+        copy.close()
+    return path
+
+
 def copy_project(dest: Path) -> Path:
     """Copy what a build needs into `dest` (release/repro.py copy_project: it records the source's git commit)."""
     from lab2prod.release.repro import copy_project as copy

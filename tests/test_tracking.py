@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import empty_store
 from lab2prod import model_edge, tracking
 from lab2prod.modeling.estimators import build_estimator, trusted_types
 
@@ -26,6 +27,7 @@ def test_connect_uses_sqlite_in_the_project_with_artifacts_beside_it(store):
 
 
 def test_logged_model_loads_back_with_skops_and_predicts_the_same(store):
+    empty_store(store)
     tracking.connect(store, "exp")
     x = pd.DataFrame({"a": np.arange(20.0), "c": ["p", "q"] * 10})
     y = (x["a"] > 9).astype(int)

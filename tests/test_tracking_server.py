@@ -72,6 +72,7 @@ def _assert_one_line_error(done: subprocess.CompletedProcess, uri: str) -> None:
     assert "Traceback" not in done.stderr + done.stdout
 
 
+@pytest.mark.integration  # a `ploomber build` (importing Ploomber and rendering the DAG): seconds
 def test_ploomber_build_stops_before_any_task_when_the_server_is_unreachable(tmp_path):
     root = copy_project(tmp_path / "project")
     env, uri = _unreachable_env(root)

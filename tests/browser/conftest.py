@@ -16,9 +16,9 @@ import pytest
 from browser.lab_session import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    NOTEBOOKS,
     PROJECT,
     SCREENSHOTS,
+    SERVER_RUNS,
     Lab,
     NotebookRun,
     run_notebook,
@@ -54,8 +54,13 @@ def lab(lab_project) -> Lab:
 
 @pytest.fixture(scope="session")
 def notebook_runs(lab) -> dict[str, NotebookRun]:
-    """Every notebook of notebooks/ run once through the server, in pipeline order (later ones read earlier ones)."""
-    return {path: run_notebook(lab, path) for path in NOTEBOOKS}
+    """The notebooks of SERVER_RUNS run once through the server, in order (later ones read earlier ones).
+
+    The build's notebooks are not run again here: the session's build ran them with the pipeline's
+    values, nbval (make test) runs each on its defaults, and test_lab.py opens every one through the
+    server and runs train.ipynb in the browser.
+    """
+    return {path: run_notebook(lab, path) for path in SERVER_RUNS}
 
 
 # ---- the browser

@@ -42,6 +42,15 @@ NOTEBOOKS = [
     ),
     "notebooks/exploratory/credit_eda.ipynb",
 ]
+# run through the server's REST API on the session's build: the scoring notebooks, which write the
+# pages test_reports.py opens (score_summary's score-credit.html, monitor's monitoring.html), and the
+# exploratory one, which nbval does not run (make test-notebooks runs the pipeline's and the scoring ones)
+SERVER_RUNS = [
+    "notebooks/score.ipynb",
+    "notebooks/score_summary.ipynb",
+    "notebooks/monitor.ipynb",
+    "notebooks/exploratory/credit_eda.ipynb",
+]
 CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",

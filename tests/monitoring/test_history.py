@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from conftest import empty_store
 from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.history import (
     append_record,
@@ -65,7 +66,7 @@ def test_history_refuses_bad_records_and_foreign_files(tmp_path):
 def test_headline_numbers_go_to_mlflow(tmp_path):
     import mlflow
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{empty_store(tmp_path)}")
     experiment = mlflow.create_experiment("mon", artifact_location=(tmp_path / "art").as_uri())
     run_id = log_metrics_to_mlflow(
         {

@@ -2,6 +2,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from conftest import empty_store
 from lab2prod import tracking
 from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.retrain import (
@@ -69,7 +70,7 @@ def test_the_labelled_batches_are_listed_with_why_each_counts(credit_lake, tmp_p
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = f"sqlite:///{empty_store(tmp_path)}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     return mlflow.MlflowClient().create_experiment(

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import empty_store
 from lab2prod import tracking
 from lab2prod.data.contract import contract_from_dict
 from lab2prod.modeling.training import train_model
@@ -45,11 +46,12 @@ def toy_data():
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """Point MLflow at a fresh SQLite store (one per module: creating its schema costs seconds); return its folder.
+    """Point MLflow at a fresh SQLite store (one per module, a copy of the session's empty store); return its folder.
 
     Tests sharing it use distinct registered model names, so none sees another's versions.
     """
     root = tmp_path_factory.mktemp("store")
+    empty_store(root)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         tracking.connect(root, "release-tests")

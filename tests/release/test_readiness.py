@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import empty_store
 from lab2prod.cli import main
 from lab2prod.errors import ConfigError
 from lab2prod.release.readiness import (
@@ -119,7 +120,7 @@ def test_paper_reading_of_the_final_score():
 
 
 def test_readiness_command_writes_the_page_and_the_json(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{empty_store(tmp_path)}")
     reports = tmp_path / "reports"
     assert main(["readiness", "--root", str(PROJECT), "--reports", str(reports)]) == 0
     result = json.loads((reports / "readiness.json").read_text())

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import empty_store
+
 PROJECT = Path(__file__).resolve().parents[2]
 MODEL_NAME = "credit-risk"
 
@@ -53,6 +55,7 @@ def build_champion(root: Path, family: str = "logistic_regression", threshold: f
 def champion(tmp_path_factory):
     """The session's champion model, in its own SQLite store (MLFLOW_TRACKING_URI points at it)."""
     root = tmp_path_factory.mktemp("store")
+    empty_store(root)
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     try:

@@ -83,6 +83,7 @@ def test_the_same_rows_score_the_same_in_every_format(champion, ref, batch_text,
             champion["contract"],
             chunk_rows=50,
             scored_at=STAMP,
+            workers=0,  # the readers are tested here; the pool in test_score.py
         )
         assert (result.rows_in, result.rows_scored, result.rows_quarantined) == (120, 119, 1), kind
         outputs[kind] = pd.read_csv(result.output, dtype=str).drop(columns="input_sha256")

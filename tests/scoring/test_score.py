@@ -45,6 +45,7 @@ def test_scores_every_row_with_lineage(champion, ref, batch_text, tmp_path):
         champion["contract"],
         chunk_rows=64,
         scored_at=STAMP,
+        workers=0,  # in this process: test_every_way_of_sharing_the_work_... covers the pool
     )
     out = pd.read_csv(result.output, dtype={"model_version": str})
     assert list(out.columns) == ["applicant_id", "probability", "label", *LINEAGE_COLUMNS]
@@ -103,6 +104,7 @@ def test_chunk_size_and_format_do_not_change_predictions(champion, ref, batch_te
         champion["contract"],
         chunk_rows=40,
         scored_at=STAMP,
+        workers=0,
     )
     from_parquet = pq.read_table(parquet.output).to_pandas()
     from_csv = pd.read_csv(small.output)
@@ -122,7 +124,13 @@ def test_hostile_rows_are_quarantined_with_line_and_reason(champion, ref, batch_
     src = tmp_path / "hostile.csv"
     src.write_text("\n".join(text) + "\n")
     result = score_file(
-        src, tmp_path / "pred.csv", ref, champion["contract"], chunk_rows=64, scored_at=STAMP
+        src,
+        tmp_path / "pred.csv",
+        ref,
+        champion["contract"],
+        chunk_rows=64,
+        scored_at=STAMP,
+        workers=0,
     )
     quarantine = pd.read_csv(result.quarantine).sort_values("line")
     assert quarantine["line"].tolist() == [6, 11, 31]
@@ -140,7 +148,13 @@ def test_hostile_rows_are_quarantined_with_line_and_reason(champion, ref, batch_
     text.insert(30, "A99999,1,rent")
     src.write_text("\n".join(text) + "\n")
     again = score_file(
-        src, tmp_path / "pred2.csv", ref, champion["contract"], chunk_rows=64, scored_at=STAMP
+        src,
+        tmp_path / "pred2.csv",
+        ref,
+        champion["contract"],
+        chunk_rows=64,
+        scored_at=STAMP,
+        workers=0,
     )
     lines = pd.read_csv(again.quarantine)["line"].tolist()
     assert 204 in lines and src.read_text().splitlines()[203].split(",")[1] == "many"
@@ -448,7 +462,7 @@ def test_every_way_of_sharing_the_work_writes_the_same_bytes(champion, ref, batc
         champion["contract"],
         chunk_rows=10,
         scored_at=STAMP,
-        workers=1,
+        workers=0,  # the model found by its URI; the pools are the three runs above
         tracking_uri=champion["tracking_uri"],
     )
     assert outputs[0] == outputs[1] == outputs[2] == by_uri.output.read_bytes()
