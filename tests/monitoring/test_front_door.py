@@ -19,6 +19,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from conftest import empty_store
 from lab2prod.cli import main
 from lab2prod.data.lake import atomic_write_csv, sha256_file
 from lab2prod.errors import MonitoringError
@@ -49,7 +50,7 @@ def project(credit_halves, tmp_path_factory):
     (root / "pipeline.yaml").write_text("tasks: []\n", encoding="utf-8")  # the project marker
     shutil.copytree(PROJECT / "data/contracts", root / "data/contracts")
     (root / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = f"sqlite:///{empty_store(root)}"
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)

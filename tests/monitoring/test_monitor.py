@@ -4,6 +4,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from conftest import empty_store
 from lab2prod.cli import main
 from lab2prod.data.lake import atomic_write_csv
 from lab2prod.errors import MonitoringError
@@ -107,7 +108,7 @@ def test_the_monitor_command_takes_its_limits_from_the_scoring_env_file_then_the
 @pytest.mark.integration  # retrains through the command line: over a minute on 2 cores
 def test_monitor_and_retrain_commands(credit_halves, tmp_path, monkeypatch, capsys):
     contract, reference, batch = credit_halves
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = f"sqlite:///{empty_store(tmp_path)}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.MlflowClient().create_experiment(

@@ -3,6 +3,7 @@ import json
 import pandas as pd
 import pytest
 
+from conftest import empty_store
 from lab2prod.cli import main
 from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.simulate import Scenario, make_batch, run_simulation
@@ -32,7 +33,7 @@ def test_batches_follow_the_scenario(credit_lake):
 def test_same_seed_same_figures(credit_lake, tmp_path, monkeypatch):
     contract, frame, _ = credit_lake
     scenario = Scenario(batches=3, batch_rows=400, drift_start=1, seed=7)
-    direct = run_simulation(frame, contract, scenario, tmp_path / "a")
+    direct = run_simulation(frame, contract, scenario, empty_store(tmp_path / "a").parent)
     assert direct["table"]["retrained"].any() and direct["decisions"]
     # the command, in an empty project folder: it ingests the bundled sources itself
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'unused.db'}")
@@ -72,6 +73,7 @@ def test_simulation_refuses_tiny_data(credit_lake, tmp_path):
 def test_the_replay_releases_by_the_gate_it_is_given(credit_lake, tmp_path):
     # the simulation releases through the same path as every model: an unmeetable floor stops it
     contract, frame, _ = credit_lake
+    empty_store(tmp_path)  # the replay's own store in its folder (run_simulation's workdir)
     with pytest.raises(MonitoringError, match="initial model of the replay was not released"):
         run_simulation(
             frame,

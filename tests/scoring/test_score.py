@@ -68,6 +68,7 @@ def test_scores_every_row_with_lineage(champion, ref, batch_text, tmp_path):
 
 def test_chunk_size_and_format_do_not_change_predictions(champion, ref, batch_text, tmp_path):
     src = _write_csv(batch_text, tmp_path / "batch.csv")
+    # in this process: the same bytes in or out of it is test_every_way_of_sharing_the_work_...
     small = score_file(
         src,
         tmp_path / "a.csv",
@@ -75,20 +76,8 @@ def test_chunk_size_and_format_do_not_change_predictions(champion, ref, batch_te
         champion["contract"],
         chunk_rows=40,
         scored_at=STAMP,
-        workers=2,
-    )
-    again = score_file(
-        src,
-        tmp_path / "b.csv",
-        ref,
-        champion["contract"],
-        chunk_rows=40,
-        scored_at=STAMP,
         workers=0,
     )
-    assert (
-        small.output.read_bytes() == again.output.read_bytes()
-    )  # deterministic to the byte, in or out of process
     large = score_file(
         src, tmp_path / "c.csv", ref, champion["contract"], chunk_rows=10_000, scored_at=STAMP
     )
@@ -340,7 +329,8 @@ def test_a_pickled_model_is_refused(champion, tmp_path):
         load_model_dir(folder)
 
 
-@pytest.mark.parametrize("workers", [0, 1, 2])
+# here and in a pool of two: the ids are checked here, in order, wherever a chunk was scored
+@pytest.mark.parametrize("workers", [0, 2])
 def test_an_id_repeated_in_a_later_chunk_is_quarantined(
     champion, ref, batch_text, tmp_path, workers
 ):
