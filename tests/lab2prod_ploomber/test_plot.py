@@ -17,6 +17,9 @@ import pytest
 
 from tests.conftest import BIN, PROJECT, build_env
 
+# three `ploomber` processes, each importing Ploomber and rendering a pipeline: seconds apiece
+pytestmark = pytest.mark.integration
+
 FILES = ("pipeline.yaml", "pipeline.score.yaml", "env.yaml", "env.score.yaml", "env.test.yaml")
 TASKS = {
     "pipeline.yaml": {"ingest", "validate", "split", "start", "train-0", "select", "register"},
