@@ -67,7 +67,7 @@ lint: $(STAMP) ## The hooks of .pre-commit-config.yaml on every file: ruff, note
 hooks: $(STAMP) ## Install the same hooks into git: they run on every `git commit`
 	$(BIN)/pre-commit install
 
-test-unit: $(STAMP) ## Tests not marked integration: no pipeline builds (under 2 min on 2 cores)
+test-unit: $(STAMP) ## Tests not marked integration: no pipeline builds (goal: under a minute on 2 cores)
 	$(BIN)/pytest tests -m "not integration"
 
 test-notebooks: $(STAMP) ## nbval over the pipeline notebooks, in a temporary copy of the project
