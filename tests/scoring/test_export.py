@@ -101,6 +101,28 @@ def test_parameters_become_options_and_exploration_is_dropped(tmp_path):
     assert bad.returncode == 2 and "invalid int value: 'five'" in bad.stderr
 
 
+def test_a_pool_in_the_exported_script_does_not_run_the_script_again(tmp_path):
+    """Spawn and forkserver workers import the main script: its cells sit under a main guard,
+    and a multi-line string keeps its text although the code around it is indented."""
+    pool = (
+        "import multiprocessing\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "text = '''first\n  second'''\n"
+        "label = f'''{x}\nlines'''\n"
+        "for method in ('spawn', 'forkserver'):\n"
+        "    context = multiprocessing.get_context(method)\n"
+        "    with ProcessPoolExecutor(1, mp_context=context) as workers:\n"
+        "        print(method, workers.submit(abs, -x).result())\n"
+        "print(repr(text), repr(label))"
+    )
+    nb = _notebook([_code("x = 3", "parameters"), _code(pool)])
+    script = tmp_path / "pooled.py"
+    script.write_text(export_notebook(tmp_path / "pooled.ipynb", nb, origin="pooled.ipynb"))
+    run = _run([sys.executable, str(script)], cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.splitlines() == ["spawn 3", "forkserver 3", r"'first\n  second' '3\nlines'"]
+
+
 def test_export_refuses_what_a_script_cannot_run(tmp_path):
     with pytest.raises(
         ConfigError, match=r"nb.ipynb: expected exactly one code cell tagged 'parameters', found 0"

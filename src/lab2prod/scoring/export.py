@@ -4,7 +4,9 @@ A notebook is marked by its metadata ``{"lab2prod": {"export": true}}``. In
 the script, the tagged ``parameters`` cell becomes command-line options with
 the same defaults (``upstream`` and ``product``, which only Ploomber fills,
 are left out), cells tagged ``exploration`` are dropped, markdown becomes
-comments, and the code cells run in order at module level, as in the kernel.
+comments, and the code cells run in order at module level, as in the kernel,
+under ``if __name__ == "__main__":`` so that a process pool's worker (spawn or
+forkserver, which import the main script) runs none of them.
 The notebook is read as JSON: no Jupyter package is needed to export, and
 nothing Jupyter-related is imported when the script runs.
 """
@@ -12,8 +14,10 @@ nothing Jupyter-related is imported when the script runs.
 from __future__ import annotations
 
 import ast
+import io
 import json
 import os
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +159,33 @@ def _option(param: Parameter) -> str:
     )
 
 
+def _under_main_guard(code: str) -> str:
+    """Return `code` indented under ``if __name__ == "__main__":``; the lines that continue a
+    multi-line string stay as they are, so every string keeps its text (checked on the syntax tree)."""
+    keep: set[int] = set()  # lines inside a string that began on an earlier line
+    opened: list[int] = []  # start lines of the f-strings open (Python 3.12 splits them in tokens)
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        name = tokenize.tok_name[token.type]
+        if name == "FSTRING_START":
+            opened.append(token.start[0])
+        elif name == "FSTRING_END":
+            keep.update(range(opened.pop() + 1, token.end[0] + 1))
+        elif token.type == tokenize.STRING:
+            keep.update(range(token.start[0] + 1, token.end[0] + 1))
+    lines = [
+        line if number in keep or not line.strip() else f"    {line}"
+        for number, line in enumerate(code.splitlines(), start=1)
+    ]
+    guarded = 'if __name__ == "__main__":  # a pool worker importing this script runs nothing\n'
+    guarded += "\n".join(lines) + "\n"
+    same = [ast.dump(node) for node in ast.parse(code).body] == [
+        ast.dump(node) for node in ast.parse(guarded).body[0].body
+    ]
+    if not same:  # tokenize and ast disagree: never write a script that means something else
+        raise ConfigError("the exported script would not mean what the notebook says: report this")
+    return guarded
+
+
 def export_notebook(
     path: str | os.PathLike, notebook: dict[str, Any] | None = None, origin: str | None = None
 ) -> str:
@@ -195,10 +226,12 @@ def export_notebook(
         f"# cells tagged '{EXPLORATION}' are left out. Run: python {path.stem}.py --help\n"
         f"import argparse\nimport ast\n"
         f"{_HELPERS}\n\n"
-        f"parser = argparse.ArgumentParser(description={first_line!r})\n"
-        f"{options}\n"
-        f"_args = parser.parse_args()\n"
-        f"{assign}\n\n" + "\n\n".join(body) + "\n"
+        + _under_main_guard(
+            f"parser = argparse.ArgumentParser(description={first_line!r})\n"
+            f"{options}\n"
+            f"_args = parser.parse_args()\n"
+            f"{assign}\n\n" + "\n\n".join(body)
+        )
     )
 
 
