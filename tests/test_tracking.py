@@ -72,3 +72,44 @@ def test_pip_requirements_are_exact_pins():
     reqs = tracking.pip_requirements()
     assert any(r.startswith("scikit-learn==") for r in reqs)
     assert all("==" in r for r in reqs)
+
+
+def _log_datasets_at_once(uri: str, experiment_id: str, barrier, count: int) -> int:
+    """In a process of its own: one run that logs `count` datasets the other processes log too."""
+    mlflow.set_tracking_uri(uri)
+    frame = pd.DataFrame({"x": [1, 2], "y": [0, 1]})
+    with mlflow.start_run(experiment_id=experiment_id):
+        barrier.wait()
+        for number in range(count):
+            tracking.log_dataset(
+                frame, "credit", "lake", "y", f"{number:032x}" + "0" * 32, "training"
+            )
+    return count
+
+
+@pytest.mark.integration  # three fresh interpreters importing MLflow: seconds
+def test_grid_cells_logging_one_dataset_at_once_all_succeed(store):
+    """The race of parallel grid cells (a fresh build failed on it: UNIQUE constraint failed:
+    datasets.experiment_id, datasets.name, datasets.digest): every process's run gets its inputs,
+    and the store holds each dataset once."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    empty_store(store)
+    experiment_id = tracking.connect(store, "grid")
+    uri = mlflow.get_tracking_uri()
+    processes, count = 3, 25
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(processes, mp_context=context) as pool:
+        barrier = manager.Barrier(processes)
+        jobs = [
+            pool.submit(_log_datasets_at_once, uri, experiment_id, barrier, count)
+            for _ in range(processes)
+        ]
+        assert [job.result(timeout=240) for job in jobs] == [count] * processes
+    found = mlflow.search_runs([experiment_id], output_format="list")
+    runs = [mlflow.get_run(run.info.run_id) for run in found]
+    assert len(runs) == processes
+    assert [len(run.inputs.dataset_inputs) for run in runs] == [count] * processes
+    digests = {i.dataset.digest for run in runs for i in run.inputs.dataset_inputs}
+    assert len(digests) == count

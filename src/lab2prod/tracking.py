@@ -18,6 +18,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import ColSpec, Schema
@@ -100,11 +101,27 @@ def pip_requirements() -> list[str]:
 def log_dataset(
     frame: pd.DataFrame, name: str, source: str, target: str, digest: str, context: str
 ) -> None:
-    """Log a dataset into the active run with the lake's content digest (SHA-256 of the normalized file)."""
+    """Log a dataset into the active run with the lake's content digest (SHA-256 of the normalized file).
+
+    Grid cells running at once log the same dataset into one experiment: MLflow's store looks the
+    dataset up, then inserts it, and the slower of two processes fails on the table's unique key
+    (experiment, name, digest). Its transaction is rolled back whole, so logging again finds the
+    dataset the other process stored and only links it to this run.
+    """
     dataset = mlflow.data.from_pandas(
         frame, source=source, targets=target, name=name, digest=digest[:32]
     )
-    mlflow.log_input(dataset, context=context)
+    for attempt in range(DATASET_ATTEMPTS):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except MlflowException as exc:
+            text = str(exc).lower()
+            if attempt + 1 == DATASET_ATTEMPTS or "unique" not in text or "dataset" not in text:
+                raise
+
+
+DATASET_ATTEMPTS = 3  # logging a dataset another process is inserting at the same moment
 
 
 @dataclass(frozen=True)
