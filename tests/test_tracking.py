@@ -1,4 +1,5 @@
 import subprocess
+import sys
 
 import mlflow
 import numpy as np
@@ -74,17 +75,20 @@ def test_pip_requirements_are_exact_pins():
     assert all("==" in r for r in reqs)
 
 
-def _log_datasets_at_once(uri: str, experiment_id: str, barrier, count: int) -> int:
-    """In a process of its own: one run that logs `count` datasets the other processes log too."""
-    mlflow.set_tracking_uri(uri)
-    frame = pd.DataFrame({"x": [1, 2], "y": [0, 1]})
-    with mlflow.start_run(experiment_id=experiment_id):
-        barrier.wait()
-        for number in range(count):
-            tracking.log_dataset(
-                frame, "credit", "lake", "y", f"{number:032x}" + "0" * 32, "training"
-            )
-    return count
+LOG_AT_ONCE = """
+import sys, time
+from pathlib import Path
+import mlflow, pandas as pd
+from lab2prod import tracking
+uri, experiment_id, go, count = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+mlflow.set_tracking_uri(uri)
+frame = pd.DataFrame({"x": [1, 2], "y": [0, 1]})
+with mlflow.start_run(experiment_id=experiment_id):
+    while not go.exists():  # every process waits here, so that they all log at once
+        time.sleep(0.005)
+    for number in range(count):
+        tracking.log_dataset(frame, "credit", "lake", "y", f"{number:032x}" + "0" * 32, "training")
+"""
 
 
 @pytest.mark.integration  # three fresh interpreters importing MLflow: seconds
@@ -92,21 +96,27 @@ def test_grid_cells_logging_one_dataset_at_once_all_succeed(store):
     """The race of parallel grid cells (a fresh build failed on it: UNIQUE constraint failed:
     datasets.experiment_id, datasets.name, datasets.digest): every process's run gets its inputs,
     and the store holds each dataset once."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import time
 
     empty_store(store)
     experiment_id = tracking.connect(store, "grid")
     uri = mlflow.get_tracking_uri()
-    processes, count = 3, 25
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(processes, mp_context=context) as pool:
-        barrier = manager.Barrier(processes)
-        jobs = [
-            pool.submit(_log_datasets_at_once, uri, experiment_id, barrier, count)
-            for _ in range(processes)
+    processes, count, go = 3, 25, store / "go"
+    args = [sys.executable, "-c", LOG_AT_ONCE, uri, experiment_id, str(go), str(count)]
+    started = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
+    deadline = time.monotonic() + 120
+    while len(mlflow.search_runs([experiment_id], output_format="list")) < processes:
+        assert time.monotonic() < deadline and all(p.poll() is None for p in started), [
+            p.communicate()[1][-2000:] for p in started if p.poll() is not None
         ]
-        assert [job.result(timeout=240) for job in jobs] == [count] * processes
+        time.sleep(0.1)
+    go.touch()
+    for process in started:
+        _, err = process.communicate(timeout=240)
+        assert process.returncode == 0, err[-2000:]
     found = mlflow.search_runs([experiment_id], output_format="list")
     runs = [mlflow.get_run(run.info.run_id) for run in found]
     assert len(runs) == processes
