@@ -51,7 +51,7 @@ def prepare(base: Path, name: str, env_file: str, executor: str | None) -> Path:
     if executor == "serial":
         spec = (folder / "pipeline.yaml").read_text()
         spec, n = re.subn(
-            r"executor:\n  dotted_path: [\w.]+\n  processes: \d+\n", "executor: serial\n", spec
+            r"executor:\n  dotted_path: [\w.]+\n(?:  .*\n)+", "executor: serial\n", spec
         )
         if n != 1:
             sys.exit(
