@@ -22,24 +22,20 @@ CHROMIUM = Path(os.environ.get("LAB2PROD_CHROMIUM", "/usr/bin/chromium"))
 # what a person looks at after the tests: one PNG per page (README: "Exploring in JupyterLab")
 SCREENSHOTS = Path(os.environ.get("LAB2PROD_SCREENSHOTS", "reports/browser"))
 # the pipeline notebooks in pipeline order, then the scoring ones, then free exploration
+# pipeline.yaml's notebook tasks, in order (they open with Ploomber's injected parameters)
+PIPELINE = [
+    "ingest",
+    "validate",
+    "split",
+    "start",
+    "train",
+    "select",
+    "evaluate",
+    "register",
+    "report",
+]
 NOTEBOOKS = [
-    *(
-        f"notebooks/{n}.ipynb"
-        for n in (
-            "ingest",
-            "validate",
-            "split",
-            "start",
-            "train",
-            "select",
-            "evaluate",
-            "register",
-            "report",
-            "score",
-            "score_summary",
-            "monitor",
-        )
-    ),
+    *(f"notebooks/{n}.ipynb" for n in (*PIPELINE, "score", "score_summary", "monitor")),
     "notebooks/exploratory/credit_eda.ipynb",
 ]
 # run through the server's REST API on the session's build: the scoring notebooks, which write the

@@ -13,7 +13,7 @@ import urllib.error
 
 import nbformat
 import pytest
-from browser.lab_session import NOTEBOOKS, PROJECT, SERVER_RUNS, save_png
+from browser.lab_session import NOTEBOOKS, PIPELINE, PROJECT, SERVER_RUNS, save_png
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.integration
@@ -59,19 +59,6 @@ def test_saving_a_pipeline_notebook_removes_the_injected_cell(lab):
 def test_a_missing_notebook_is_a_404_not_a_server_error(lab):
     with pytest.raises(urllib.error.HTTPError, match="404"):
         lab.api("GET", "/api/contents/notebooks/no-such.ipynb?content=1")
-
-
-PIPELINE = [
-    "ingest",
-    "validate",
-    "split",
-    "start",
-    "train",
-    "select",
-    "evaluate",
-    "register",
-    "report",
-]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS)
