@@ -8,6 +8,7 @@ Every run (`pytest tests` too) limits OpenMP to one thread per process.
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,11 @@ HERE = Path(__file__).resolve().parent
 # at load (set later, in pytest_configure, the tests' own process kept two BLAS threads, whose
 # spinning on a loaded machine tripled the CPU time of a test fitting a logistic regression).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# This environment's commands first on PATH, as `make test` puts them: tests, builds and kernels run
+# `lab2prod`, `ploomber` and `papermill` by name, also under a bare `.venv/bin/pytest`.
+_BIN = str(Path(sys.executable).parent)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _BIN:
+    os.environ["PATH"] = os.pathsep.join([_BIN, os.environ.get("PATH", "")])
 
 
 def pytest_configure(config):

@@ -205,6 +205,12 @@ def load_model(uri: str, tracking_uri: str | None = None, in_child: bool = False
     return ModelRef(model=model, uri=uri, **facts)
 
 
+def mlflow_imported() -> bool:
+    """Return True when this process has imported MLflow already (a notebook, the simulation, a
+    test): fetching in a child then overlaps no import and only starts another interpreter."""
+    return "mlflow" in sys.modules
+
+
 def _start_fetch(uri: str, folder: Path, tracking_uri: str | None) -> subprocess.Popen:
     """Start `python -m lab2prod.model_edge URI FOLDER [TRACKING_URI]`: `fetch_model` in a child."""
     package = str(Path(__file__).resolve().parents[1])  # this lab2prod, installed or not

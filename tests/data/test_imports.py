@@ -25,17 +25,26 @@ print(",".join(leaked))
 """
 
 
-def _leaked(module: str) -> str:
-    proc = subprocess.run(
+def _start(module: str) -> subprocess.Popen:
+    return subprocess.Popen(
         [sys.executable, "-c", PROBE.format(module=module)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    assert proc.returncode == 0, (
-        f"importing {module} failed: {proc.stderr.strip().splitlines()[-1:]}"
-    )
-    return proc.stdout.strip()
+
+
+def _leaked(module: str, proc: subprocess.Popen) -> str:
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, f"importing {module} failed: {err.strip().splitlines()[-1:]}"
+    return out.strip()
+
+
+@pytest.fixture(scope="module")
+def probes() -> dict[str, str]:
+    """Every module's probe, the interpreters started together (they share the cores)."""
+    started = {module: _start(module) for module in [*MODULES, "lab2prod.settings"]}
+    return {module: _leaked(module, proc) for module, proc in started.items()}
 
 
 def test_the_data_room_has_its_modules():
@@ -45,10 +54,10 @@ def test_the_data_room_has_its_modules():
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_a_data_module_imports_without_settings(module):
-    assert _leaked(module) == ""
+def test_a_data_module_imports_without_settings(module, probes):
+    assert probes[module] == ""
 
 
-def test_the_probe_sees_settings_when_it_is_imported():
+def test_the_probe_sees_settings_when_it_is_imported(probes):
     # the failure path: the probe would notice a module that does import settings
-    assert _leaked("lab2prod.settings") == "lab2prod.settings"
+    assert probes["lab2prod.settings"] == "lab2prod.settings"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -83,12 +84,23 @@ def test_a_logged_model_keeps_an_empty_name(champion):
     assert hasattr(ref.model, "predict_proba")
 
 
-def test_a_model_fetched_in_a_child_process_is_the_same_model(champion, batch_text):
+@pytest.fixture(scope="module")
+def in_children(champion) -> dict[str, Future]:
+    """`load_model(..., in_child=True)` of the champion and of a model nobody registered, started
+    side by side: two fetching interpreters share the cores."""
+    with ThreadPoolExecutor(2) as pool:
+        return {
+            uri: pool.submit(model_edge.load_model, uri, champion["tracking_uri"], in_child=True)
+            for uri in (champion["model_uri"], "models:/nobody@champion")
+        }
+
+
+def test_a_model_fetched_in_a_child_process_is_the_same_model(champion, batch_text, in_children):
     from lab2prod.modeling.features import model_frame
     from lab2prod.settings import load_contract
 
     here = model_edge.load_model(champion["model_uri"], champion["tracking_uri"])
-    child = model_edge.load_model(champion["model_uri"], champion["tracking_uri"], in_child=True)
+    child = in_children[champion["model_uri"]].result()
     assert (child.name, child.version, child.run_id, child.threshold) == (
         here.name,
         here.version,
@@ -100,11 +112,11 @@ def test_a_model_fetched_in_a_child_process_is_the_same_model(champion, batch_te
     assert (child.model.predict_proba(frame) == here.model.predict_proba(frame)).all()
 
 
-def test_a_model_the_child_cannot_fetch_is_the_same_one_line(champion):
+def test_a_model_the_child_cannot_fetch_is_the_same_one_line(in_children):
     with pytest.raises(
         RegistryError, match=r"^cannot load model models:/nobody@champion: .*register a model first"
     ):
-        model_edge.load_model("models:/nobody@champion", champion["tracking_uri"], in_child=True)
+        in_children["models:/nobody@champion"].result()
 
 
 def test_an_unknown_model_is_one_line(champion):

@@ -443,7 +443,7 @@ def test_every_way_of_sharing_the_work_writes_the_same_bytes(champion, ref, batc
             scored_at=STAMP,
             workers=workers,
         ).output.read_bytes()
-        for workers in (0, 1, 2)
+        for workers in (0, 2)  # none, and a pool (one worker takes the same path as two)
     ]
     by_uri = score_file(
         src,
@@ -455,5 +455,5 @@ def test_every_way_of_sharing_the_work_writes_the_same_bytes(champion, ref, batc
         workers=0,  # the model found by its URI; the pools are the three runs above
         tracking_uri=champion["tracking_uri"],
     )
-    assert outputs[0] == outputs[1] == outputs[2] == by_uri.output.read_bytes()
+    assert outputs[0] == outputs[1] == by_uri.output.read_bytes()
     assert len(pd.read_csv(by_uri.output)) == len(batch_text)

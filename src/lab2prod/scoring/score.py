@@ -39,7 +39,7 @@ import pandas as pd
 from lab2prod.data import sources
 from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract
 from lab2prod.errors import ContractError, SourceError
-from lab2prod.model_edge import ModelRef, load_model
+from lab2prod.model_edge import ModelRef, load_model, mlflow_imported
 from lab2prod.modeling.features import is_multiclass
 from lab2prod.scoring.chunk import ScoredChunk, SeenIds, drop_seen, score_chunk
 from lab2prod.scoring.writing import (
@@ -288,8 +288,9 @@ def score_file(
         digest = hashing.submit(engine.digest, input)
         if isinstance(model_uri, ModelRef):
             ref = model_uri
-        else:  # MLflow resolves and copies the model in a process of its own, beside skops' import
-            ref = load_model(model_uri, tracking_uri, in_child=True)
+        else:  # MLflow resolves and copies the model in a process of its own, beside skops' import,
+            # unless this process has imported MLflow already: then there is no import to overlap
+            ref = load_model(model_uri, tracking_uri, in_child=not mlflow_imported())
         if threshold is None:
             threshold = ref.threshold if ref.threshold is not None else 0.5
         result = ScoreResult(
