@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from lane import PRODUCTS, Lane, maker, needed, order
+from scale_out import airflow_project, team_server  # noqa: F401 (the scaling-out fixtures)
 
 from lab2prod.data.contract import contract_from_dict
 
@@ -162,9 +164,13 @@ BYOD = [
 ]
 
 
-def build_env(root: Path) -> dict[str, str]:
-    """The environment of a build in `root`: env.test.yaml, the MLflow store inside `root`, the venv on PATH."""
-    env = {k: v for k, v in os.environ.items() if k != "LAB2PROD_ROOT"}
+def build_env(root: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a build in `root`: env.test.yaml, the MLflow store inside `root`, the venv on PATH.
+
+    Made from `environ` (default: this process's environment now).
+    """
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if k != "LAB2PROD_ROOT"}
     env.update(
         PLOOMBER_ENV_FILENAME="env.test.yaml",
         MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
@@ -173,12 +179,14 @@ def build_env(root: Path) -> dict[str, str]:
     return env
 
 
-def ploomber_build(root: Path, *args: str) -> dict[str, bool]:
-    """Run `ploomber build` in `root` (it must succeed); return which tasks ran."""
+def ploomber_build(
+    root: Path, *args: str, environ: dict[str, str] | None = None
+) -> dict[str, bool]:
+    """Run `ploomber build` in `root` (it must succeed); return which tasks ran (`environ`: build_env's)."""
     done = subprocess.run(
         [str(BIN / "ploomber"), "build", *args],
         cwd=root,
-        env=build_env(root),
+        env=build_env(root, environ),
         capture_output=True,
         text=True,
         timeout=900,
@@ -265,15 +273,41 @@ SAMPLE_STEPS = [
 ]
 
 
+# ---- the session's builds, made by the second lane (tests/lane.py) while the other tests run ----
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests that need no build of the lane first, so that its builds are ready when asked."""
+    order(items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lane(request, tmp_path_factory):
+    """The second lane, with every build the session's tests need queued at its start."""
+    wanted = {name for item in request.session.items for name in needed(item)}
+    second = Lane(tmp_path_factory, dict(os.environ))
+    try:
+        for name in (n for n in PRODUCTS if n in wanted):
+            second.queue(request, name)
+        yield second
+    finally:
+        second.close()
+
+
+@maker("built")
+def make_built(tmp_path_factory, environ):
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    assert ploomber_build(root, environ=environ) == dict.fromkeys(SAMPLE_STEPS, True)
+    return root
+
+
 @pytest.fixture(scope="session")
-def built(tmp_path_factory):
+def built(lane, request):
     """The sample pipeline (bundled credit data, env.test.yaml) built once in a copy of the project.
 
     Tests read its products; a test that changes a file in it puts the file back (see DAG_STEPS "restore").
     """
-    root = copy_project(tmp_path_factory.mktemp("project"))
-    assert ploomber_build(root) == dict.fromkeys(SAMPLE_STEPS, True)
-    return root
+    return lane.get(request, "built")
 
 
 ECONOMICS_ROWS, ECONOMICS_REPEATS = (
@@ -294,8 +328,8 @@ def economics_with_repeats() -> str:
     return "\n".join([header, *lines, *again]) + "\n"
 
 
-@pytest.fixture(scope="session")
-def byod_project(tmp_path_factory):
+@maker("byod_project")
+def make_byod_project(tmp_path_factory, environ):
     """Bring your own data, built once: tests/data/fixtures/economics.csv as a dated regression (BYOD flags).
 
     A tenth of its rows are exact repeats (an export appended twice, `economics_with_repeats`): the
@@ -320,9 +354,15 @@ def byod_project(tmp_path_factory):
         gate_floors={"mae": 10.0},
     )
     (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
-    ran = ploomber_build(root, *BYOD)
+    ran = ploomber_build(root, *BYOD, environ=environ)
     assert all(ran.values()) and len(ran) == 10, ran
     return root
+
+
+@pytest.fixture(scope="session")
+def byod_project(lane, request):
+    """The build of make_byod_project, made by the second lane."""
+    return lane.get(request, "byod_project")
 
 
 # multiclass by configuration only: scikit-learn's bundled wine table (178 rows, 13 measurements,
@@ -356,8 +396,8 @@ def wine_frame() -> pd.DataFrame:
     return frame.assign(cultivar=bunch.target_names[bunch.target.to_numpy()])
 
 
-@pytest.fixture(scope="session")
-def multiclass_project(tmp_path_factory):
+@maker("multiclass_project")
+def make_multiclass_project(tmp_path_factory, environ):
     """Multiclass, built once: the wine table (byod/wine.csv, from scikit-learn) by the MULTICLASS flags.
 
     The copy's env.test.yaml gets a two-family grid (one parallel round of cells) and keeps the
@@ -376,9 +416,15 @@ def multiclass_project(tmp_path_factory):
         ]
     )
     (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
-    ran = ploomber_build(root, *MULTICLASS)
+    ran = ploomber_build(root, *MULTICLASS, environ=environ)
     assert all(ran.values()) and len(ran) == 10, ran
     return root
+
+
+@pytest.fixture(scope="session")
+def multiclass_project(lane, request):
+    """The build of make_multiclass_project, made by the second lane."""
+    return lane.get(request, "multiclass_project")
 
 
 @pytest.fixture
@@ -462,8 +508,8 @@ def write_survey(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def survey_project(tmp_path_factory):
+@maker("survey_project")
+def make_survey_project(tmp_path_factory, environ):
     """A user's own two-source catalog (`write_survey`) built once with a one-cell grid (SURVEY flags)."""
     import yaml
 
@@ -472,6 +518,12 @@ def survey_project(tmp_path_factory):
     env = yaml.safe_load((root / "env.test.yaml").read_text())
     env.update(grid=[{"family": ["linear"], "model_params": [{}]}])
     (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
-    ran = ploomber_build(root, *SURVEY)
+    ran = ploomber_build(root, *SURVEY, environ=environ)
     assert all(ran.values()) and len(ran) == 9, ran
     return root
+
+
+@pytest.fixture(scope="session")
+def survey_project(lane, request):
+    """The build of make_survey_project, made by the second lane."""
+    return lane.get(request, "survey_project")

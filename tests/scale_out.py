@@ -15,16 +15,21 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from lane import maker
 
-from conftest import BIN, PROJECT, copy_project
+from lab2prod.release.repro import copy_project
 
-PG_URL = os.environ.get("LAB2PROD_TEST_PG_URL")
+BIN = Path(sys.executable).parent
+PROJECT = Path(__file__).resolve().parents[1]
+PG_ENV = "LAB2PROD_TEST_PG_URL"
+PG_URL = os.environ.get(PG_ENV)
 AIRFLOW = PROJECT / ".venv-airflow" / "bin" / "airflow"
 SERVER_READY_SECONDS = 180
 
@@ -129,11 +134,9 @@ def team_server(tmp_path_factory):
         engine.dispose()
 
 
-def airflow_env(home: Path, dags: Path) -> dict[str, str]:
+def airflow_env(home: Path, dags: Path, environ: dict[str, str]) -> dict[str, str]:
     """Airflow on SQLite in `home`, no examples, no scheduler: what `airflow dags test` needs."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME")
-    }
+    env = {k: v for k, v in environ.items() if k not in ("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME")}
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
@@ -163,17 +166,18 @@ def airflow(env: dict[str, str], *args: str, log: Path, timeout: float = 1800):
     return done
 
 
-@pytest.fixture(scope="session")
-def airflow_project(tmp_path_factory, request):
+@maker("airflow_project", needs=lambda environ: ["team_server"] if environ.get(PG_ENV) else [])
+def make_airflow_project(tmp_path_factory, environ, team_server=None):
     """A copy of the project with its DAGs generated and the training DAG run once by `airflow dags test`.
 
     Against the team server when PostgreSQL is there, else the copy's own SQLite store.
-    Returns (root, env of the Airflow commands).
+    Returns (root, env of the Airflow commands), or None when Airflow's environment is missing.
     """
     if not AIRFLOW.exists():
-        pytest.skip(f"{AIRFLOW} is missing: `make airflow-install` creates Airflow's environment")
+        return None
     base = tmp_path_factory.mktemp("airflow")
-    root = copy_project(base / "project")
+    root = base / "project"
+    copy_project(PROJECT, root)
     for name in ("pipeline.score.yaml", "env.score.yaml"):
         shutil.copy2(PROJECT / name, root / name)
     generated = subprocess.run(
@@ -190,14 +194,15 @@ def airflow_project(tmp_path_factory, request):
             "--venv",
             str(BIN.parent),
         ],
+        env=environ,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert generated.returncode == 0, generated.stderr[-3000:]
-    env = airflow_env(base / "home", base / "dags")
-    if PG_URL:
-        env.update(request.getfixturevalue("team_server").client_env())
+    env = airflow_env(base / "home", base / "dags", environ)
+    if team_server is not None:
+        env.update(team_server.client_env())
     else:
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     done = airflow(env, "db", "migrate", log=base / "migrate.log", timeout=600)
@@ -205,3 +210,12 @@ def airflow_project(tmp_path_factory, request):
     done = airflow(env, "dags", "test", "lab2prod_training", log=base / "training.log")
     assert done.returncode == 0, failed_lines(done.stdout + done.stderr)
     return root, env
+
+
+@pytest.fixture(scope="session")
+def airflow_project(lane, request):
+    """The Airflow run of make_airflow_project, made by the second lane."""
+    made = lane.get(request, "airflow_project")
+    if made is None:
+        pytest.skip(f"{AIRFLOW} is missing: `make airflow-install` creates Airflow's environment")
+    return made
