@@ -132,6 +132,27 @@ def empty_store(folder: Path) -> Path:
     return path
 
 
+PIPELINE_FILES = (
+    "pipeline.yaml",
+    "pipeline.score.yaml",
+    "env.yaml",
+    "env.score.yaml",
+    "env.test.yaml",
+)
+
+
+def copy_pipelines(dest: Path) -> Path:
+    """Copy the pipelines, their env files, notebooks and sources into `dest`: a fresh clone, no lake, no build."""
+    import shutil
+
+    dest.mkdir(parents=True)
+    for name in PIPELINE_FILES:
+        shutil.copy2(PROJECT / name, dest)
+    for folder in ("notebooks", "data/sources", "data/contracts"):
+        shutil.copytree(PROJECT / folder, dest / folder)
+    return dest
+
+
 def copy_project(dest: Path) -> Path:
     """Copy what a build needs into `dest` (release/repro.py copy_project: it records the source's git commit)."""
     from lab2prod.release.repro import copy_project as copy
