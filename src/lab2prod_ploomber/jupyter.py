@@ -8,13 +8,15 @@ Ploomber 0.23.3's own server extension (`ploomber.jupyter.manager.PloomberConten
 the result of its base class's `get` synchronously, but jupytext 1.19's contents manager (and
 jupyter_server 2's default) is asynchronous: every `GET /api/contents/...` then fails with
 "'coroutine' object is not subscriptable" and JupyterLab lists and opens nothing. The class below
-keeps Ploomber's DAG loading and injection and awaits the base class. The project's
-`jupyter_server_config.py` names it; Ploomber's extension sees that it is already a Ploomber
-manager (it has `load_dag`) and leaves it in place.
+keeps Ploomber's DAG loading and injection and awaits the base class; the injection adds the cell
+and nothing else, so a notebook opened and saved is the committed file byte for byte. The
+project's `jupyter_server_config.py` names it; Ploomber's extension sees that it is already a
+Ploomber manager (it has `load_dag`) and leaves it in place.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,12 @@ class InjectingContentsManager(_PloomberOnJupytext):
         if model["content"] and model["type"] == "notebook":
             self.load_dag(starting_dir=Path(self.root_dir, model["path"]).parent, model=model)
             if self._model_in_dag(model):
+                own = copy.deepcopy(model["content"]["metadata"])
                 inject_cell(model=model, params=self.dag_mapping[model["path"]]._params)
+                # only the cell is Ploomber's: its injection also rewrote the kernelspec (the installed
+                # kernel's display name) and added papermill's metadata (every parameter, this
+                # machine's absolute paths), which a save would write into the committed notebook
+                model["content"]["metadata"] = own
         return model
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:

@@ -54,6 +54,8 @@ def test_saving_a_pipeline_notebook_removes_the_injected_cell(lab):
     saved = nbformat.read(lab.root / path, as_version=4)
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in saved.cells)
     assert any("parameters" in c.metadata.get("tags", []) for c in saved.cells)
+    # and nothing of the injection's is left (kernel display name, papermill's metadata): the same bytes
+    assert (lab.root / path).read_bytes() == (PROJECT / path).read_bytes()
 
 
 def test_a_missing_notebook_is_a_404_not_a_server_error(lab):
