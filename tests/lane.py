@@ -19,7 +19,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 # the products in the order the lane makes them (and the tests that read them run)
-PRODUCTS = ["built", "byod_project", "survey_project", "multiclass_project", "airflow_project"]
+PRODUCTS = [
+    "built",
+    "byod_project",
+    "survey_project",
+    "multiclass_project",
+    "airflow_project",
+    "repro_runs",
+]
 
 
 class Maker:

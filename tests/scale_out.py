@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -166,13 +167,33 @@ def airflow(env: dict[str, str], *args: str, log: Path, timeout: float = 1800):
     return done
 
 
+DAY = "2026-11-30"  # the daily DAG's run: the batch data/incoming/<DAY>.csv
+
+
+@dataclass
+class AirflowRun:
+    """What `make_airflow_project` did: the training DAG, then the daily DAG of DAY."""
+
+    root: Path  # the project copy both DAGs ran in
+    env: dict[str, str]  # the environment of the Airflow commands
+    training_hashes: dict[str, str]  # the repro-check hashes of the training DAG's products
+    batch_rows: int  # the rows of the day's batch
+    daily: subprocess.CompletedProcess  # `airflow dags test lab2prod_daily DAY`
+
+
 @maker("airflow_project", needs=lambda environ: ["team_server"] if environ.get(PG_ENV) else [])
-def make_airflow_project(tmp_path_factory, environ, team_server=None):
-    """A copy of the project with its DAGs generated and the training DAG run once by `airflow dags test`.
+def make_airflow_project(tmp_path_factory, environ, team_server=None) -> AirflowRun | None:
+    """A copy of the project with its DAGs generated, the training DAG run once by `airflow dags
+    test`, its products hashed, then the daily DAG run on a batch of 300 of its normalized rows.
 
     Against the team server when PostgreSQL is there, else the copy's own SQLite store.
-    Returns (root, env of the Airflow commands), or None when Airflow's environment is missing.
+    None when Airflow's environment is missing.
     """
+    import pandas as pd
+
+    from lab2prod import settings
+    from lab2prod.release.repro import build_hashes
+
     if not AIRFLOW.exists():
         return None
     base = tmp_path_factory.mktemp("airflow")
@@ -209,12 +230,18 @@ def make_airflow_project(tmp_path_factory, environ, team_server=None):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     done = airflow(env, "dags", "test", "lab2prod_training", log=base / "training.log")
     assert done.returncode == 0, failed_lines(done.stdout + done.stderr)
-    return root, env
+    hashes = build_hashes(root, settings.read_yaml(PROJECT / "env.test.yaml"))
+    incoming = root / "data" / "incoming"
+    incoming.mkdir(parents=True)
+    rows = pd.read_csv(root / "data/lake/normalized/credit.csv", nrows=300)
+    rows.to_csv(incoming / f"{DAY}.csv", index=False)
+    daily = airflow(env, "dags", "test", "lab2prod_daily", DAY, log=base / "daily.log", timeout=900)
+    return AirflowRun(root, env, hashes, len(rows), daily)
 
 
 @pytest.fixture(scope="session")
-def airflow_project(lane, request):
-    """The Airflow run of make_airflow_project, made by the second lane."""
+def airflow_project(lane, request) -> AirflowRun:
+    """The Airflow runs of make_airflow_project, made by the second lane."""
     made = lane.get(request, "airflow_project")
     if made is None:
         pytest.skip(f"{AIRFLOW} is missing: `make airflow-install` creates Airflow's environment")

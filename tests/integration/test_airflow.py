@@ -12,15 +12,13 @@ import subprocess
 
 import pandas as pd
 import pytest
-from scale_out import airflow, failed_lines
+from scale_out import DAY, failed_lines
 
 from conftest import BIN, PROJECT, SAMPLE_STEPS
 from lab2prod import settings
 from lab2prod.release.repro import build_hashes
 
 pytestmark = pytest.mark.integration
-
-DAY = "2026-11-30"
 
 
 def test_the_training_dag_has_one_task_per_pipeline_task_with_the_same_dependencies(tmp_path):
@@ -76,9 +74,8 @@ def test_a_project_folder_without_a_pipeline_is_refused(tmp_path):
 
 
 def test_the_training_dag_products_hash_like_ploomber_build(built, airflow_project):
-    root, _ = airflow_project
-    env = settings.read_yaml(PROJECT / "env.test.yaml")
-    by_airflow, by_ploomber = build_hashes(root, env), build_hashes(built, env)
+    by_airflow = airflow_project.training_hashes
+    by_ploomber = build_hashes(built, settings.read_yaml(PROJECT / "env.test.yaml"))
     assert set(by_airflow) == {
         "normalized data",
         "split train",
@@ -92,21 +89,17 @@ def test_the_training_dag_products_hash_like_ploomber_build(built, airflow_proje
 
 
 def test_the_daily_dag_scores_the_days_batch_and_reaches_the_monitor(airflow_project):
-    root, env = airflow_project
-    incoming = root / "data" / "incoming"
-    incoming.mkdir(parents=True)
-    rows = pd.read_csv(root / "data/lake/normalized/credit.csv", nrows=300)
-    rows.to_csv(incoming / f"{DAY}.csv", index=False)
-    log = root.parent / "daily.log"
-    done = airflow(env, "dags", "test", "lab2prod_daily", DAY, log=log, timeout=900)
+    root, done = airflow_project.root, airflow_project.daily
     assert done.returncode == 0, failed_lines(done.stdout + done.stderr)
     output = done.stdout + done.stderr
     for task in ("score", "score_summary", "monitor", "retrain_due"):
         assert f"[DAG TEST] end task task_id={task} " in output, task
     predictions = pd.read_csv(root / f"data/lake/predictions/{DAY}/predictions.csv")
-    assert len(predictions) + len(
-        pd.read_csv(root / f"data/lake/predictions/{DAY}/predictions.quarantine.csv")
-    ) == len(rows)
+    assert (
+        len(predictions)
+        + len(pd.read_csv(root / f"data/lake/predictions/{DAY}/predictions.quarantine.csv"))
+        == airflow_project.batch_rows
+    )
     # the score pipeline's own monitor step writes reports/monitoring.json; `lab2prod monitor` a dated one
     status_file = next(
         p

@@ -116,9 +116,12 @@ def test_class_names_need_two_labels_and_a_positive_one():
 def wine_scored():
     """A multiclass model of scikit-learn's bundled wine table: test codes and (n, 3) probabilities."""
     from sklearn.datasets import load_wine
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     x, y = load_wine(return_X_y=True, as_frame=True)
-    model = LogisticRegression(max_iter=5000).fit(x.iloc[::2], y.iloc[::2])
+    # scaled first: on the raw measurements lbfgs needs thousands of iterations
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x.iloc[::2], y.iloc[::2])
     return model, x.iloc[1::2], y.iloc[1::2].to_numpy(), model.predict_proba(x.iloc[1::2])
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from lane import maker
 
-from lab2prod.cli import main
 from lab2prod.errors import ConfigError
 from lab2prod.release.repro import ReproResult, repro_check
 
 PROJECT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
 
 
 def test_result_names_what_differs_and_what_matches():
@@ -42,30 +45,52 @@ def test_an_override_of_an_unknown_env_key_is_refused(tmp_path):
         repro_check(PROJECT, overrides={"sede": "null"}, keep=tmp_path)
 
 
-def _repro_until_split(keep, capsys, *overrides):
-    """Run `lab2prod repro-check` on 300 sampled rows up to split; return (exit code, what it printed)."""
+def _repro_until_split(
+    keep: Path, environ: dict[str, str], *overrides: str
+) -> subprocess.CompletedProcess:
+    """Run `lab2prod repro-check` on 300 sampled rows up to split, as a user does."""
     sets = [arg for item in ("sample_rows=300", *overrides) for arg in ("--set", item)]
     args = ["repro-check", "--root", str(PROJECT), *sets, "--until", "split", "--keep", str(keep)]
-    code = main(args)
-    return code, capsys.readouterr().out
+    return subprocess.run(
+        [str(BIN / "lab2prod"), *args], env=environ, capture_output=True, text=True, timeout=900
+    )
+
+
+@maker("repro_runs")
+def make_repro_runs(tmp_path_factory, environ) -> dict[str, subprocess.CompletedProcess]:
+    """`lab2prod repro-check` until split, with the project's seed and with `seed: null`."""
+    return {
+        "seeded": _repro_until_split(tmp_path_factory.mktemp("repro-seeded"), environ),
+        "unseeded": _repro_until_split(
+            tmp_path_factory.mktemp("repro-unseeded"), environ, "seed=null"
+        ),
+    }
+
+
+@pytest.fixture(scope="session")
+def repro_runs(lane, request):
+    """The two repro-checks of make_repro_runs, made by the second lane."""
+    return lane.get(request, "repro_runs")
 
 
 @pytest.mark.integration
-def test_unseeded_split_makes_repro_check_fail(tmp_path, capsys):
+def test_unseeded_split_makes_repro_check_fail(repro_runs):
     # `seed: null` is the honest injection: split and sampling then draw from fresh OS entropy.
     # The builds stop after `split` (where the randomness enters) to keep this test to seconds.
-    code, out = _repro_until_split(tmp_path, capsys, "seed=null")
-    assert code == 1, out
+    done = repro_runs["unseeded"]
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr[-3000:]
     assert "match    normalized data" in out
     assert "DIFFERS  split train" in out and "DIFFERS  split test" in out
     assert "NOT reproducible" in out
 
 
 @pytest.mark.integration
-def test_seeded_builds_are_identical_and_repro_check_passes(tmp_path, capsys):
+def test_seeded_builds_are_identical_and_repro_check_passes(repro_runs):
     # the counterpart of the test above: the project's own seed, the same two builds until split
-    code, out = _repro_until_split(tmp_path, capsys)
-    assert code == 0, out
+    done = repro_runs["seeded"]
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr[-3000:]
     assert "match    normalized data" in out and "match    split test" in out
     assert out.rstrip().endswith("reproducible: both builds are identical")
 
