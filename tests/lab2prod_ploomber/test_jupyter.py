@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,14 +20,29 @@ from tests.conftest import copy_pipelines
 
 
 @pytest.fixture
-def manager(tmp_path, monkeypatch):
+def thread():
+    """One thread of its own for the contents manager and its event loops: in a whole `pytest
+    tests`, the browser tests' Playwright (its sync API) keeps an event loop running in the main
+    thread, and the manager's SQLite objects may only be used in the thread that made them."""
+    with ThreadPoolExecutor(1) as pool:
+        yield pool
+
+
+@pytest.fixture
+def manager(tmp_path, monkeypatch, thread):
     from lab2prod_ploomber.jupyter import InjectingContentsManager
 
     root = copy_pipelines(tmp_path / "project")
     monkeypatch.chdir(root)
     monkeypatch.delenv("PLOOMBER_ENV_FILENAME", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return InjectingContentsManager(root_dir=str(root))
+    return thread.submit(InjectingContentsManager, root_dir=str(root)).result()
+
+
+@pytest.fixture
+def run(thread):
+    """Run a coroutine of the manager on a loop of its own, in its thread."""
+    return lambda coroutine: thread.submit(asyncio.run, coroutine).result()
 
 
 def injected(model: dict) -> list:
@@ -34,7 +50,7 @@ def injected(model: dict) -> list:
     return [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
 
 
-def test_opening_then_saving_a_pipeline_notebook_gives_the_committed_bytes_back(manager):
+def test_opening_then_saving_a_pipeline_notebook_gives_the_committed_bytes_back(manager, run):
     root = Path(manager.root_dir)
 
     async def open_and_save(name: str) -> dict:
@@ -45,18 +61,18 @@ def test_opening_then_saving_a_pipeline_notebook_gives_the_committed_bytes_back(
 
     for name in ("split.ipynb", "train.ipynb", "report.ipynb"):
         committed = (root / "notebooks" / name).read_bytes()
-        model = asyncio.run(open_and_save(name))
+        model = run(open_and_save(name))
         cells = injected(model)
         assert len(cells) == 1 and f'root = "{root}"' in cells[0]["source"], name
         assert model["content"]["metadata"] == json.loads(committed)["metadata"], name
         assert (root / "notebooks" / name).read_bytes() == committed, name
 
 
-def test_a_notebook_outside_the_pipeline_opens_as_it_is(manager):
-    model = asyncio.run(manager.get("notebooks/exploratory/credit_eda.ipynb"))
+def test_a_notebook_outside_the_pipeline_opens_as_it_is(manager, run):
+    model = run(manager.get("notebooks/exploratory/credit_eda.ipynb"))
     assert model["type"] == "notebook" and not injected(model)
 
 
-def test_a_missing_notebook_is_a_404(manager):
+def test_a_missing_notebook_is_a_404(manager, run):
     with pytest.raises(HTTPError, match="404"):
-        asyncio.run(manager.get("notebooks/nowhere.ipynb"))
+        run(manager.get("notebooks/nowhere.ipynb"))
