@@ -89,5 +89,9 @@ class Lane:
         return MAKERS[name].make(self.factory, self.environ, **self._fixtures(request, name))
 
     def close(self) -> None:
-        """Drop what has not started; wait for what has (its subprocess ends with it)."""
+        """Drop what has not started; wait for what has (a session stopped early, by -x or a
+        failure, waits for the build in progress: it says so)."""
+        running = [name for name, job in self._jobs.items() if job.running()]
+        if running:
+            print(f"\nwaiting for the lane's build in progress to end: {running[0]}", flush=True)
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -40,7 +41,11 @@ def load_dag(root: Path, entry: str, monkeypatch):
     monkeypatch.delenv("PLOOMBER_ENV_FILENAME", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     dag = DAGSpec(entry).to_dag()
-    dag.render(show_progress=False)
+    with warnings.catch_warnings():
+        # Ploomber's "parameters not used": `upstream` and the executor's `resources_` (it says the
+        # same under `ploomber nb`); what is checked here is the notebooks' bytes
+        warnings.filterwarnings("ignore", category=UserWarning, module="ploomber")
+        dag.render(show_progress=False)
     return dag
 
 
