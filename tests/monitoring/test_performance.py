@@ -147,3 +147,24 @@ def test_multiclass_realized_performance_and_its_bound():
         )
         is None
     )
+
+
+def test_the_multiclass_bound_is_sklearns_roc_auc_over_the_same_resamples():
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from lab2prod.monitoring.performance import favourable_bound
+
+    x, y = load_wine(return_X_y=True)
+    # a weak model (two measurements), so that the resampled AUCs spread below 1
+    proba = LogisticRegression().fit(x[::2, :2], y[::2]).predict_proba(x[1::2, :2])
+    y = y[1::2]
+    rng, values = np.random.default_rng(3), []
+    for _ in range(40):  # favourable_bound's resampling, with scikit-learn's own metric
+        idx = rng.integers(0, len(y), size=len(y))
+        if len(np.unique(y[idx])) == 3:
+            values.append(roc_auc_score(y[idx], proba[idx], multi_class="ovr", average="macro"))
+    expected = float(np.quantile(values, 0.95))
+    bound = favourable_bound(y, proba, "classification", "roc_auc", rounds=40, seed=3)
+    assert 0.7 < bound < 1.0 and bound == pytest.approx(expected, abs=1e-12)

@@ -222,11 +222,20 @@ def _roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
     return float((rankdata(scores)[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+def _multiclass_roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
+    # one-vs-rest macro ROC AUC (sklearn's multi_class="ovr", average="macro"): the mean of each
+    # class's AUC against the rest, each in the Mann-Whitney form
+    return float(
+        np.mean([_roc_auc((y == c).astype(int), scores[:, c]) for c in range(scores.shape[1])])
+    )
+
+
 _FAST_METRICS = {
     "roc_auc": _roc_auc,
     "rmse": lambda y, p: float(np.sqrt(np.mean((y - p) ** 2))),
     "mae": lambda y, p: float(np.mean(np.abs(y - p))),
 }
+_FAST_MULTICLASS = {"roc_auc": _multiclass_roc_auc}  # the others: the full multiclass metrics
 
 
 def favourable_bound(
@@ -245,7 +254,7 @@ def favourable_bound(
     resamples missing a class are skipped, where a classifier's ROC AUC is undefined.
     """
     y, scores = np.asarray(y), np.asarray(scores, dtype="float64")
-    fast = _FAST_METRICS.get(metric) if scores.ndim == 1 else None  # multiclass: the full metrics
+    fast = (_FAST_METRICS if scores.ndim == 1 else _FAST_MULTICLASS).get(metric)
     measure = fast or (
         (lambda a, b: classification_metrics(a, b, threshold)[metric])
         if task == "classification"
