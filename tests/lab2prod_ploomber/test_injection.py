@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import warnings
 from pathlib import Path
 
 import nbformat
@@ -21,6 +20,9 @@ from lab2prod_ploomber import injection
 from tests.conftest import BIN, build_env, copy_pipelines
 
 PIPELINES = ("pipeline.yaml", "pipeline.score.yaml")
+# Ploomber's render warns that `upstream` and the executor's `resources_` are unused parameters
+# (`ploomber nb` and JupyterLab's server log say the same); what is checked here is the bytes
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:ploomber.dag.dag")
 
 
 @pytest.fixture
@@ -41,11 +43,7 @@ def load_dag(root: Path, entry: str, monkeypatch):
     monkeypatch.delenv("PLOOMBER_ENV_FILENAME", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     dag = DAGSpec(entry).to_dag()
-    with warnings.catch_warnings():
-        # Ploomber's "parameters not used": `upstream` and the executor's `resources_` (it says the
-        # same under `ploomber nb`); what is checked here is the notebooks' bytes
-        warnings.filterwarnings("ignore", category=UserWarning, module="ploomber")
-        dag.render(show_progress=False)
+    dag.render(show_progress=False)
     return dag
 
 

@@ -18,6 +18,10 @@ from tornado.web import HTTPError
 
 from tests.conftest import copy_pipelines
 
+# Ploomber's render warns that `upstream` and the executor's `resources_` are unused parameters
+# (JupyterLab's server log says the same); what is checked here is the bytes
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:ploomber.dag.dag")
+
 
 @pytest.fixture
 def thread():
