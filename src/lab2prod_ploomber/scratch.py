@@ -13,8 +13,8 @@ sockets get their own small folder in the system's temporary folder, with a uniq
 else makes, named to the kernel manager by ``LAB2PROD_KERNEL_DIR`` (kernels.IPCKernelManager).
 
 A killed build cannot remove its folders: the next build of the project removes what is left in
-its ``tmp`` folder (it holds the project's lock, so no build of this project is using it), and
-`make clean` removes the products.
+its ``tmp`` folder (it holds the project's lock, so no build of this project is using it), and the
+socket folder each build links there (``build-*.sockets``); `make clean` removes the products.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 KERNEL_DIR_ENV = "LAB2PROD_KERNEL_DIR"
+SOCKETS_PREFIX = "l2p-"  # a build's socket folder in the system's temporary folder
+SOCKETS_LINK = ".sockets"  # <project tmp>/build-*.sockets -> that folder
 
 
 @contextlib.contextmanager
@@ -43,14 +45,23 @@ def build_tmpdir(folder: str | os.PathLike | None, locked: bool = True) -> Itera
     folder = Path(folder)
     if locked and folder.is_dir():
         for stale in folder.iterdir():  # a killed build's leftovers: no build of ours uses them
-            if stale.is_dir() and not stale.is_symlink():
+            if stale.is_symlink():  # build-*.sockets: the socket folder it made, then the link
+                target = Path(os.readlink(stale))
+                if stale.name.endswith(SOCKETS_LINK) and target.name.startswith(SOCKETS_PREFIX):
+                    shutil.rmtree(target, ignore_errors=True)
+                stale.unlink(missing_ok=True)
+            elif stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
             else:
                 stale.unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     system = tempfile.gettempdir()  # before TMPDIR moves: short enough for sockets
     private = Path(tempfile.mkdtemp(prefix="build-", dir=folder))
-    sockets = tempfile.mkdtemp(prefix="l2p-", dir=system)
+    sockets = tempfile.mkdtemp(prefix=SOCKETS_PREFIX, dir=system)
+    link = (
+        folder / f"{private.name}{SOCKETS_LINK}"
+    )  # so that the next build finds it if this one dies
+    link.symlink_to(sockets)
     saved = {name: os.environ.get(name) for name in ("TMPDIR", KERNEL_DIR_ENV)}
     saved_tempdir = tempfile.tempdir
     os.environ["TMPDIR"] = str(private)
@@ -67,3 +78,4 @@ def build_tmpdir(folder: str | os.PathLike | None, locked: bool = True) -> Itera
                 os.environ[name] = value
         shutil.rmtree(private, ignore_errors=True)
         shutil.rmtree(sockets, ignore_errors=True)
+        link.unlink(missing_ok=True)

@@ -52,8 +52,8 @@ def _own_tmpdir(root: Path) -> Path:
     """The machine's temporary folder as the killed builds see it: this test's own, beside the project.
 
     The builds' own temporary folders are in the project (`<products>/tmp`); what a killed build
-    leaves here is its kernels' socket folders. Nothing in the machine's shared temporary folder
-    (another checkout's builds) is looked at or removed.
+    leaves here is its kernels' socket folder, which the next build removes. Nothing in the
+    machine's shared temporary folder (another checkout's builds) is looked at or removed.
     """
     own = root.parent / "tmp"
     own.mkdir(exist_ok=True)
@@ -158,8 +158,10 @@ def test_killed_builds_resume_and_leave_nothing_half_written(project):
     assert killed, "the killed builds made no temporary folders in the project"
     ran = ploomber_build(project)
     assert ran["report"] and not ran["ingest"] and not ran["split"], ran
-    # the killed builds' temporary folders went with the next build, the last one took its own
+    # the killed builds' temporary folders went with the next build, the last one took its own,
+    # and so did their kernels' socket folders in the machine's temporary folder
     assert list((project / "products/tmp").iterdir()) == []
+    assert list(_own_tmpdir(project).glob("l2p-*")) == []
     _no_half_written_products(project)
     champion = _registry_is_consistent(project)
     registered = json.loads((project / "products/register.json").read_text())

@@ -19,9 +19,19 @@ def test_a_build_takes_its_temporary_folders_in_the_project_and_removes_them(tmp
     stale = folder / "build-killed"  # what a SIGKILLed build of this project left
     stale.mkdir(parents=True)
     (stale / "lab2prod-model-x").mkdir()
+    killed_sockets = tmp_path / "l2p-killed"  # its socket folder, and the link to it
+    killed_sockets.mkdir()
+    (folder / "build-killed.sockets").symlink_to(killed_sockets)
+    elsewhere = (
+        tmp_path / "not-ours"
+    )  # a link the build did not make: the link goes, not the folder
+    elsewhere.mkdir()
+    (folder / "a-link").symlink_to(elsewhere)
     system = tempfile.gettempdir()
     with build_tmpdir(folder) as private:
         assert private.parent == folder and not stale.exists()
+        assert not killed_sockets.exists() and elsewhere.is_dir()
+        assert sorted(p.name for p in folder.iterdir()) == [private.name, f"{private.name}.sockets"]
         assert tempfile.gettempdir() == str(private) == os.environ["TMPDIR"]
         with tempfile.TemporaryDirectory(prefix="lab2prod-model-") as copy:
             assert Path(copy).parent == private
