@@ -141,7 +141,7 @@ def test_a_disk_that_fills_up_while_scoring_gives_one_line_and_leaves_the_output
         preexec_fn=_limit_file_size(256 * 1024),  # a write past 256 KiB fails: the disk is full
     )
     assert done.returncode == 2, done.stderr[-2000:]
-    lines = [line for line in done.stderr.splitlines() if not line.startswith("scored ")]
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("read ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr[-2000:]
     assert "File too large" in lines[0]
     assert {p.name: p.read_bytes() for p in out.parent.iterdir()} == before

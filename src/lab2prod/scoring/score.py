@@ -381,7 +381,7 @@ def stderr_progress(rows: int, quarantined: int, seconds: float) -> None:
     """Print one progress line to stderr: rows read, quarantined, rows per second."""
     rate = rows / seconds if seconds else 0.0
     print(
-        f"scored {rows:,} rows ({quarantined:,} quarantined), {rate:,.0f} rows/s",
+        f"read {rows:,} rows ({quarantined:,} quarantined), {rate:,.0f} rows/s",
         file=sys.stderr,
         flush=True,
     )
