@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 # the products in the order the lane makes them (and the tests that read them run)
@@ -29,12 +30,13 @@ PRODUCTS = [
 ]
 
 
+@dataclass(frozen=True)
 class Maker:
     """How a product is made: `make(tmp_path_factory, environ, **fixtures)`, where `needs(environ)`
     names the fixtures (made in the main thread, before the product is queued) it needs."""
 
-    def __init__(self, make: Callable[..., Any], needs: Callable[[dict[str, str]], list[str]]):
-        self.make, self.needs = make, needs
+    make: Callable[..., Any]
+    needs: Callable[[dict[str, str]], list[str]]
 
 
 MAKERS: dict[str, Maker] = {}

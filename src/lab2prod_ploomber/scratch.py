@@ -58,9 +58,7 @@ def build_tmpdir(folder: str | os.PathLike | None, locked: bool = True) -> Itera
     system = tempfile.gettempdir()  # before TMPDIR moves: short enough for sockets
     private = Path(tempfile.mkdtemp(prefix="build-", dir=folder))
     sockets = tempfile.mkdtemp(prefix=SOCKETS_PREFIX, dir=system)
-    link = (
-        folder / f"{private.name}{SOCKETS_LINK}"
-    )  # so that the next build finds it if this one dies
+    link = folder / f"{private.name}{SOCKETS_LINK}"  # the next build finds it if this one dies
     link.symlink_to(sockets)
     saved = {name: os.environ.get(name) for name in ("TMPDIR", KERNEL_DIR_ENV)}
     saved_tempdir = tempfile.tempdir

@@ -93,30 +93,28 @@ def test_a_page_asking_a_cdn_is_caught(browser, tmp_path):
     assert errors and not broken
 
 
-def test_the_index_shows_the_dag_with_each_tasks_status(notebook_runs, lab_project, browser):
+def _dag_statuses(browser, page_file) -> dict[str, str]:
+    """Open a report page; check its DAG picture is drawn; return its Pipeline table (task: status)."""
     page = browser.new_page()
     try:
-        page.goto((lab_project / "reports" / "index.html").as_uri())
+        page.goto(page_file.as_uri())
         assert page.locator("img.dag").evaluate("i => i.naturalWidth") > 0
         rows = page.locator("h2:has-text('Pipeline') ~ table").first.locator("tr").all_inner_texts()
-        statuses = {r.split("\t")[0]: r.split("\t")[1] for r in rows[1:]}
-        assert statuses["report"] == "running"
-        assert set(statuses) >= {"ingest", "train-0", "register"}
-        assert set(statuses.values()) <= {"ran", "up to date", "running"}
+        return {r.split("\t")[0]: r.split("\t")[1] for r in rows[1:]}
     finally:
         page.close()
+
+
+def test_the_index_shows_the_dag_with_each_tasks_status(notebook_runs, lab_project, browser):
+    statuses = _dag_statuses(browser, lab_project / "reports" / "index.html")
+    assert statuses["report"] == "running"
+    assert set(statuses) >= {"ingest", "train-0", "register"}
+    assert set(statuses.values()) <= {"ran", "up to date", "running"}
 
 
 def test_the_scoring_page_shows_the_scoring_pipelines_dag(notebook_runs, lab_project, browser):
-    page = browser.new_page()
-    try:
-        page.goto((lab_project / "reports" / "score-credit.html").as_uri())
-        assert page.locator("img.dag").evaluate("i => i.naturalWidth") > 0
-        rows = page.locator("h2:has-text('Pipeline') ~ table").first.locator("tr").all_inner_texts()
-        statuses = {r.split("\t")[0]: r.split("\t")[1] for r in rows[1:]}
-        # score, then monitor, then the summary drawing the page (run here from JupyterLab's server,
-        # outside the pipeline: the others left no executed notebook of this batch)
-        assert list(statuses) == ["score", "monitor", "score_summary"]
-        assert statuses["score_summary"] == "running"
-    finally:
-        page.close()
+    statuses = _dag_statuses(browser, lab_project / "reports" / "score-credit.html")
+    # score, then monitor, then the summary drawing the page (run here from JupyterLab's server,
+    # outside the pipeline: the others left no executed notebook of this batch)
+    assert list(statuses) == ["score", "monitor", "score_summary"]
+    assert statuses["score_summary"] == "running"
