@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-notebooks lint hooks mlflow-ui mlflow-server airflow-install airflow-dags lab clean score serve export
+.PHONY: help install run test test-unit test-notebooks lint hooks mlflow-ui mlflow-server airflow-install airflow-dags lab clean score serve export docs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -61,8 +61,13 @@ test: lint $(AIRFLOW_STAMP) ## Run the whole test suite: lint first (seconds), t
 	$(BIN)/pytest tests
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)
 
-lint: $(STAMP) ## The hooks of .pre-commit-config.yaml on every file: ruff, notebooks without outputs, YAML, workflows, ...
+lint: $(STAMP) ## The hooks of .pre-commit-config.yaml on every file (ruff, notebooks without outputs, YAML, workflows, ...), then the docs with --strict
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site-check
+
+docs: $(STAMP) ## Build the documentation site into site/ (open site/index.html; it works offline)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	@echo "Open site/index.html"
 
 hooks: $(STAMP) ## Install the same hooks into git: they run on every `git commit`
 	$(BIN)/pre-commit install

@@ -35,14 +35,14 @@ def _python_files(root) -> set[str]:
     return names
 
 
-def test_the_readmes_map_names_every_module_and_nothing_that_is_gone():
-    # the README's "The rooms" block is the map of the house: it and the tree must agree
+def test_the_layout_pages_map_names_every_module_and_nothing_that_is_gone():
+    # "The rooms" block of docs/explanation/layout.md is the map of the house: it and the tree must agree
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    rooms = readme.split("### The rooms\n```\n", 1)[1].split("```", 1)[0]
+    layout = (root / "docs" / "explanation" / "layout.md").read_text(encoding="utf-8")
+    rooms = layout.split("## The rooms\n```\n", 1)[1].split("```", 1)[0]
     modules = {
         path.name
         for package in ("lab2prod", "lab2prod_ploomber")

@@ -182,7 +182,7 @@ def load_model(uri: str, tracking_uri: str | None = None, in_child: bool = False
     """Load the sklearn model at an MLflow URI with its registered name, version, run and threshold.
 
     `in_child`: MLflow resolves and copies the model (`fetch_model`) in a child process while this
-    one imports skops and scikit-learn to load it: two imports of about 2 s of a core each, side
+    one imports skops and scikit-learn to load it: two imports of seconds of a core each, side
     by side instead of one after the other, and MLflow is never imported here. A plain
     subprocess, not multiprocessing: the caller's script is never run again in the child.
     """

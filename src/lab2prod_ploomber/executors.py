@@ -4,7 +4,7 @@ Ploomber 0.23.3's `ploomber.executors.Parallel` schedules tasks in a
 `while True` loop that never sleeps: while the grid cells run, the main
 process spins one core at 100%. On a 2-core machine that leaves one core for
 two notebook processes, and the grid is barely faster than the serial
-executor (ratio 0.84 measured with `benchmarks/grid.py`).
+executor (`benchmarks/grid.py` compares them).
 
 The loop reads `self._i` (an iteration counter) each time it finds no task
 ready to start. Here that counter is a property whose getter waits
@@ -37,7 +37,7 @@ With `log:` (pipeline.yaml names `<products>/logs/build.log`) each build
 writes its full log there: the log records of Ploomber, Papermill and
 lab2prod, the kernels' stderr, and for a failed build every task's error
 with its traceback. A failed build's log is also kept as
-`failed-<UTC time>.log` beside it, so a later build does not overwrite it,
+`failed-<time>.log` beside it, so a later build does not overwrite it,
 and the path is printed.
 """
 

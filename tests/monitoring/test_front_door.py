@@ -1,8 +1,8 @@
 """The monitor's front door: a predictions file finds its scored input, a missing input is refused, not drift.
 
-The README's scoring, monitoring and retraining lines run here as written, in a project folder of
-their own (a real MLflow store with a champion, the train split as reference, the real `lab2prod`
-command in subprocesses).
+The scoring, monitoring and retraining lines of docs/how-to/monitor-and-retrain.md run here as
+written, in a project folder of their own (a real MLflow store with a champion, the train split as
+reference, the real `lab2prod` command in subprocesses).
 """
 
 from __future__ import annotations
@@ -29,14 +29,13 @@ from lab2prod.monitoring.retrain import RetrainConfig, retrain_in_process
 
 from .conftest import PROJECT
 
-# the README's whole score, monitor and retrain sequence: minutes on 2 cores
+# the documented score, monitor and retrain sequence: minutes on 2 cores
 pytestmark = pytest.mark.integration
 
 
-def readme_monitoring_lines() -> list[str]:
-    """Return the command lines of the README's first code block under '### 5. Monitor and retrain'."""
-    text = (PROJECT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### 5. Monitor and retrain", 1)[1]
+def documented_monitoring_lines() -> list[str]:
+    """Return the command lines of the first code block of docs/how-to/monitor-and-retrain.md."""
+    section = (PROJECT / "docs" / "how-to" / "monitor-and-retrain.md").read_text(encoding="utf-8")
     block = re.search(r"```bash\n(.*?)```", section, flags=re.DOTALL).group(1)
     return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
@@ -76,8 +75,8 @@ def _run(line: str, root: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_readme_sequence_scores_monitors_keeps_labels_and_does_not_retrain(project):
-    lines = readme_monitoring_lines()
+def test_the_documented_sequence_scores_monitors_keeps_labels_and_does_not_retrain(project):
+    lines = documented_monitoring_lines()
     assert [shlex.split(line)[1] for line in lines] == ["score", "monitor", "retrain"]
     score, monitor, retrain = (_run(line, project) for line in lines)
     assert score.returncode == 0, score.stderr

@@ -169,7 +169,7 @@ def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contra
     labels = target.get("labels") if isinstance(target, dict) else None
     id_rule = next((c for c in columns if c.name == data.get("id_column")), None)
     duplicates = str(data.get("duplicates", "quarantine"))
-    # an id column whose on_fail is stop stopped on a repeated id before `duplicate_ids` existed
+    # an id column whose on_fail is stop stops on a repeated id unless `duplicate_ids` says otherwise
     default_ids = "stop" if id_rule is not None and id_rule.on_fail == "stop" else "quarantine"
     duplicate_ids = str(data.get("duplicate_ids", default_ids))
     for key, value, allowed in (
@@ -493,7 +493,7 @@ def check_header(
 def _as_numbers(text: pd.Series) -> pd.Series:
     """Return text cells as float64, NaN where missing or not a number.
 
-    Arrow parses a whole column at once (about 15x faster than pd.to_numeric,
+    Arrow parses a whole column at once (many times faster than pd.to_numeric,
     which matters when scoring millions of rows); a column holding anything
     Arrow refuses (a stray word, spaces) takes pandas' forgiving per-cell path.
     """

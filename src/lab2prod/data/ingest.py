@@ -241,7 +241,7 @@ def prepare(
 
 
 def write_contract(contract: Contract, lake_dir: str | Path) -> Path:
-    """Write the contract an ingest used to ``contracts/<dataset>.yaml`` in the lake: every later step reads it."""
+    """Write the contract an ingest applied to ``contracts/<dataset>.yaml`` in the lake: every later step reads it."""
     return lake.atomic_write_yaml(
         lake.contract_path(lake_dir, contract.dataset), contract_to_dict(contract)
     )

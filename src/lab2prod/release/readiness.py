@@ -395,7 +395,7 @@ RUBRIC: tuple[RubricTest, ...] = (
         6,
         "Computing performance has not regressed",
         (
-            _f("benchmarks/score.py", "scoring speed and memory, figures in the README"),
+            _f("benchmarks/score.py", "scoring speed and memory, figures in benchmarks/RESULTS.md"),
             _tag("infra.load_seconds", weight=MANUAL),
         ),
         how="benchmarks print speed and memory; the infra check records load time and latency on the version",

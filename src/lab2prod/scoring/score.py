@@ -53,8 +53,8 @@ from lab2prod.scoring.writing import (
 
 OUTPUT_FORMATS = (".csv", ".parquet")
 # A chunk's text cells, typed frame and model frame are the memory that scales with it: at 50,000
-# rows the process peaks about 130 MB lower than at 100,000 (1M rows, benchmarks/score.py), for the
-# same CPU time; below, the per-chunk costs (pandera's checks, the model's pipeline) start to show.
+# rows the process peaks lower than at 100,000 (benchmarks/score.py), for the same CPU time;
+# below, the per-chunk costs (pandera's checks, the model's pipeline) start to show.
 DEFAULT_CHUNK_ROWS = 50_000
 Progress = Callable[[int, int, float], None]
 
@@ -120,7 +120,7 @@ def quarantine_path_for(output: str | os.PathLike) -> Path:
 
 
 def utc_now() -> str:
-    """Return the current UTC time as ISO-8601 to the second (the scored-at stamp of a batch)."""
+    """Return the current time in universal time as ISO-8601 to the second (the scored-at stamp of a batch)."""
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -132,8 +132,8 @@ def default_workers(cores: int | None = None) -> int:
     core but one, at most 3.
 
     On 2 cores one worker does not pay: it imports pandas, scikit-learn and pandera again and
-    unpickles every chunk (2.3 CPU-s more for 1M rows), waits for this process to load the model,
-    and adds 400 MB to the process tree, for about 7% less wall time (benchmarks/score.py).
+    unpickles every chunk, waits for this process to load the model, and adds hundreds of MB to
+    the process tree, for little less wall time (benchmarks/score.py; figures in benchmarks/RESULTS.md).
     """
     cores = (os.cpu_count() or 1) if cores is None else cores
     return 0 if cores <= 2 else min(3, cores - 1)

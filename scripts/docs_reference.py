@@ -1,0 +1,144 @@
+"""The reference pages where the code is the truth: an mkdocs hook that renders them at build time.
+
+A page holds a marker line and the hook replaces it:
+
+- `<!-- reference: cli -->`: `lab2prod --help` and the help of every subcommand, from
+  `lab2prod.cli.build_parser`;
+- `<!-- reference: contract -->`: the data contract's keys, from the `Contract` and `ColumnRule`
+  dataclasses and the allowed values in `lab2prod.data.contract`;
+- `<!-- reference: env FILE -->`: the top-level keys of FILE (`env.yaml`, `env.score.yaml`) with
+  their values and comments, as the file holds them.
+
+mkdocs loads it through `hooks:` in mkdocs.yml; the functions are plain, so tests call them too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import os
+import re
+from contextlib import redirect_stdout
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = re.compile(r"^<!-- reference: (\w+)(?: ([\w.]+))? -->$", flags=re.MULTILINE)
+HELP_WIDTH = "100"
+
+
+def _subcommands(parser: argparse.ArgumentParser, prefix: str) -> list[tuple[str, str]]:
+    """Return (command line, help text) of `parser` and of every subcommand under it, depth first."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        parser.print_help()
+    found = [(prefix, out.getvalue())]
+    for action in parser._actions:  # argparse keeps its subparsers only there
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _subcommands(sub, f"{prefix} {name}")
+    return found
+
+
+def cli_reference() -> str:
+    """Return Markdown with the help of `lab2prod` and of each of its subcommands."""
+    from lab2prod.cli import build_parser
+
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = HELP_WIDTH  # argparse wraps at the terminal's width
+    try:
+        commands = _subcommands(build_parser(), "lab2prod")
+    finally:
+        if previous is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = previous
+    parts = []
+    for line, text in commands:
+        level = "##" if line.count(" ") <= 1 else "###"
+        parts.append(f"{level} `{line}`\n\n```text\n$ {line} --help\n{text.rstrip()}\n```\n")
+    return "\n".join(parts)
+
+
+def _default(field: dataclasses.Field) -> str:
+    if field.default is not dataclasses.MISSING:
+        return "not set" if field.default is None else f"`{field.default}`"
+    return "required"
+
+
+def contract_reference() -> str:
+    """Return Markdown tables of the contract's keys, their defaults and allowed values."""
+    from lab2prod.data import contract as c
+
+    allowed = {
+        "type": c.TYPES,
+        "on_fail": c.SEVERITIES,
+        "duplicates": c.DUPLICATE_ROWS,
+        "duplicate_ids": c.DUPLICATE_IDS,
+        "task": ("classification", "regression"),
+    }
+    # the YAML spelling of fields that the dataclasses hold under another name
+    yaml_name = {
+        "target": "target (or target.name)",
+        "labels": "target.labels",
+        "positive_label": "target.positive",
+        "expect_min": "expect.min",
+        "expect_max": "expect.max",
+        "expect_categories": "expect.categories",
+    }
+    skip = {"columns", "origin", "name"}
+
+    def table(cls) -> str:
+        rows = ["| key | default | allowed values |", "|---|---|---|"]
+        for field in dataclasses.fields(cls):
+            if field.name in skip:
+                continue
+            values = ", ".join(f"`{v}`" for v in allowed.get(field.name, ())) or "any"
+            rows.append(
+                f"| `{yaml_name.get(field.name, field.name)}` | {_default(field)} | {values} |"
+            )
+        return "\n".join(rows)
+
+    return (
+        "### The contract (top level)\n\n"
+        + table(c.Contract)
+        + "\n\n### A column (under `columns: {NAME: ...}`)\n\n"
+        + table(c.ColumnRule)
+        + "\n"
+    )
+
+
+KEY_LINE = re.compile(r"^(\w+):\s*(.*?)\s*(?:#\s*(.*))?$")
+
+
+def env_reference(filename: str) -> str:
+    """Return a Markdown table of the top-level keys of the project's `filename`, value and comment."""
+    rows = ["| key | value in the file | what it is |", "|---|---|---|"]
+    for line in (ROOT / filename).read_text(encoding="utf-8").splitlines():
+        match = KEY_LINE.match(line)
+        if match:
+            key, value, comment = match.groups()
+            shown = f"`{value}`" if value else "(below)"
+            rows.append(f"| `{key}` | {shown} | {(comment or '').replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
+
+
+def render(markdown: str) -> str:
+    """Return `markdown` with every reference marker replaced by what the code says."""
+
+    def one(match: re.Match) -> str:
+        kind, arg = match.groups()
+        if kind == "cli":
+            return cli_reference()
+        if kind == "contract":
+            return contract_reference()
+        if kind == "env" and arg:
+            return env_reference(arg)
+        raise ValueError(f"unknown reference marker {match.group(0)!r}")
+
+    return MARKER.sub(one, markdown)
+
+
+def on_page_markdown(markdown: str, **_) -> str:
+    """mkdocs hook: render the reference markers of a page."""
+    return render(markdown)
