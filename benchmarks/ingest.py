@@ -25,7 +25,7 @@ start, imports, the phase, exit) and the rows/s of that. The targets of issue 14
 each with its figure and "met" or "MISSED": ingest and validation at 300,000 rows/s or more (the
 phase, and the whole process), peak RSS at most 1 GB, in = normalized + quarantined, `lab2prod
 validate` within 4x `pandas.read_csv` (wall), the file without its target refused before its rows
-are read. Figures belong in the README with the date and the load.
+are read. Figures belong in benchmarks/RESULTS.md with the date and the load.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("LAB2PROD_CHROMIUM", "/usr/bin/chromium"))
-# what a person looks at after the tests: one PNG per page (README: "Exploring in JupyterLab")
+# what a person looks at after the tests: one PNG per page (docs/explanation/tests.md, "Browser tests")
 SCREENSHOTS = Path(os.environ.get("LAB2PROD_SCREENSHOTS", "reports/browser"))
 # the pipeline notebooks in pipeline order, then the scoring ones, then free exploration
 # pipeline.yaml's notebook tasks, in order (they open with Ploomber's injected parameters)
