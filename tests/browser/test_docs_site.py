@@ -72,7 +72,7 @@ def served(site):
 
 def check_pages(browser, served: str, pages: list[str], screenshots: Path) -> list[str]:
     """Open each page of the served site; return one line per page that logged an error or left 127.0.0.1."""
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     outside: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
