@@ -67,7 +67,7 @@ lint: $(STAMP) ## The hooks of .pre-commit-config.yaml on every file (ruff, note
 
 docs: $(STAMP) ## Build the documentation site into site/ (open site/index.html; it works offline)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
-	@echo "Open site/index.html"
+	@echo "Open site/index.html (the search box needs it served: .venv/bin/mkdocs serve, http://127.0.0.1:8000)"
 
 hooks: $(STAMP) ## Install the same hooks into git: they run on every `git commit`
 	$(BIN)/pre-commit install
