@@ -60,50 +60,61 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
-def _default(field: dataclasses.Field) -> str:
-    if field.default is not dataclasses.MISSING:
-        return "not set" if field.default is None else f"`{field.default}`"
-    return "required"
+def _shown(value) -> str:
+    """Return a default as YAML spells it, in code style; None is a key left unset."""
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
 
 
 def contract_reference() -> str:
-    """Return Markdown tables of the contract's keys, their defaults and allowed values."""
+    """Return Markdown tables of the contract's keys, the defaults a file that omits them gets, and the allowed values.
+
+    The defaults are those of `contract_from_dict` reading the smallest contract it accepts (a
+    target and its column), so the table says what a file gets, not what the dataclasses hold.
+    """
     from lab2prod.data import contract as c
 
+    smallest = c.contract_from_dict({"target": "y", "columns": {"y": None}})
     allowed = {
         "type": c.TYPES,
         "on_fail": c.SEVERITIES,
         "duplicates": c.DUPLICATE_ROWS,
         "duplicate_ids": c.DUPLICATE_IDS,
         "task": ("classification", "regression"),
+        "extra_columns": ("warn", "stop"),  # anything but stop warns (contract._match_columns)
     }
     # the YAML spelling of fields that the dataclasses hold under another name
     yaml_name = {
-        "target": "target (or target.name)",
         "labels": "target.labels",
         "positive_label": "target.positive",
         "expect_min": "expect.min",
         "expect_max": "expect.max",
         "expect_categories": "expect.categories",
     }
-    skip = {"columns", "origin", "name"}
+    required = {
+        "target": "required: the target column's name, or a mapping with `name`",
+        "columns": "required: each column's name and its keys (below)",
+    }
+    skip = {"origin", "name"}
 
-    def table(cls) -> str:
+    def table(cls, example) -> str:
         rows = ["| key | default | allowed values |", "|---|---|---|"]
         for field in dataclasses.fields(cls):
             if field.name in skip:
                 continue
             values = ", ".join(f"`{v}`" for v in allowed.get(field.name, ())) or "any"
-            rows.append(
-                f"| `{yaml_name.get(field.name, field.name)}` | {_default(field)} | {values} |"
-            )
+            default = required.get(field.name) or _shown(getattr(example, field.name))
+            rows.append(f"| `{yaml_name.get(field.name, field.name)}` | {default} | {values} |")
         return "\n".join(rows)
 
     return (
         "### The contract (top level)\n\n"
-        + table(c.Contract)
+        + table(c.Contract, smallest)
         + "\n\n### A column (under `columns: {NAME: ...}`)\n\n"
-        + table(c.ColumnRule)
+        + table(c.ColumnRule, smallest.columns[0])
         + "\n"
     )
 
