@@ -152,3 +152,49 @@ def test_the_contract_reference_names_every_key_a_contract_file_holds():
 def test_an_unknown_reference_marker_is_refused():
     with pytest.raises(ValueError, match="unknown reference marker"):
         _hook().render("<!-- reference: nothing -->")
+
+
+def _options_of(parser) -> dict[str, set[str]]:
+    """Return each subcommand's name (`contract infer` too) mapped to its option strings."""
+    found = {}
+    for action in parser._actions:  # argparse keeps its subparsers only there
+        if hasattr(action, "choices") and isinstance(action.choices, dict):
+            for name, sub in action.choices.items():
+                found[name] = {s for a in sub._actions for s in a.option_strings}
+                found |= {f"{name} {k}": v for k, v in _options_of(sub).items()}
+    return found
+
+
+COMMAND_LINE = re.compile(r"(?:\.venv/bin/)?lab2prod ((?:contract )?[a-z-]+)([^`|#\n]*)")
+
+
+def unknown_options(text: str, known: dict[str, set[str]]) -> list[str]:
+    """Return `lab2prod COMMAND --option` for each option `text` names that COMMAND does not have."""
+    wrong = []
+    for command, rest in COMMAND_LINE.findall(text):
+        if command not in known:
+            continue  # prose: "lab2prod loads", "lab2prod's"
+        wrong += [
+            f"lab2prod {command} {option}"
+            for option in re.findall(r"(?<![\w-])--[a-z][a-z-]*", rest)
+            if option not in known[command]
+        ]
+    return wrong
+
+
+def test_every_lab2prod_option_the_readme_and_the_docs_name_exists():
+    known = _options_of(build_parser())
+    wrong = [
+        f"{path.relative_to(ROOT)}: {line}"
+        for path in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+        for line in unknown_options(path.read_text(encoding="utf-8"), known)
+    ]
+    assert wrong == []
+
+
+def test_the_option_check_sees_a_wrong_option():
+    known = _options_of(build_parser())
+    text = (
+        "`.venv/bin/lab2prod score --input a.csv --wokers 2` and lab2prod contract infer --target y"
+    )
+    assert unknown_options(text, known) == ["lab2prod score --wokers"]
