@@ -7,7 +7,8 @@ A page holds a marker line and the hook replaces it:
 - `<!-- reference: contract -->`: the data contract's keys, from the `Contract` and `ColumnRule`
   dataclasses and the allowed values in `lab2prod.data.contract`;
 - `<!-- reference: env FILE -->`: the top-level keys of FILE (`env.yaml`, `env.score.yaml`) with
-  their values and comments, as the file holds them.
+  their values and comments, as the file holds them;
+- `<!-- reference: make -->`: the Makefile's targets with their `## ` help, as `make help` lists them.
 
 mkdocs loads it through `hooks:` in mkdocs.yml; the functions are plain, so tests call them too.
 """
@@ -134,6 +135,17 @@ def env_reference(filename: str) -> str:
     return "\n".join(rows) + "\n"
 
 
+MAKE_TARGET = re.compile(r"^([a-zA-Z_-]+):.*?## (.*)$", flags=re.MULTILINE)
+
+
+def make_reference() -> str:
+    """Return a Markdown table of the Makefile's targets and their help, in the Makefile's order."""
+    rows = ["| target | what it does |", "|---|---|"]
+    for target, text in MAKE_TARGET.findall((ROOT / "Makefile").read_text(encoding="utf-8")):
+        rows.append(f"| `make {target}` | {text.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
+
+
 def render(markdown: str) -> str:
     """Return `markdown` with every reference marker replaced by what the code says."""
 
@@ -145,6 +157,8 @@ def render(markdown: str) -> str:
             return contract_reference()
         if kind == "env" and arg:
             return env_reference(arg)
+        if kind == "make":
+            return make_reference()
         raise ValueError(f"unknown reference marker {match.group(0)!r}")
 
     return MARKER.sub(one, markdown)

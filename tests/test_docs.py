@@ -6,6 +6,7 @@ import ast
 import importlib.util
 import io
 import re
+import subprocess
 import tokenize
 from pathlib import Path
 
@@ -147,6 +148,15 @@ def test_the_contract_reference_names_every_key_a_contract_file_holds():
     assert top == [] and [k for k in column if f"`{k}`" not in table] == []
     assert "`expect.min`" in table and "`target.labels`" in table
     assert "`quarantine`, `warn`" in table  # the allowed values come from the code
+
+
+def test_the_make_reference_lists_every_target_make_help_lists():
+    helped = subprocess.run(
+        ["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    targets = re.findall(r"^  make (\S+)", helped, flags=re.MULTILINE)
+    table = _hook().make_reference()
+    assert len(targets) > 10 and [t for t in targets if f"| `make {t}` |" not in table] == []
 
 
 def test_an_unknown_reference_marker_is_refused():
