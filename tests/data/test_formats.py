@@ -30,11 +30,11 @@ def _text(**columns) -> pd.DataFrame:
 
 def test_inference_reads_thousands_separators_percent_and_currency_as_numbers():
     frame = _text(
-        pce="3,504.2 999 1,234,567".split(),
-        rate="57% 3.5% 100%".split(),
+        pce=["3,504.2", "999", "1,234,567"],
+        rate=["57%", "3.5%", "100%"],
         price=["$1,200", "$15", "-$3"],
-        name="a b c".split(),
-        y="x z x".split(),
+        name=["a", "b", "c"],
+        y=["x", "z", "x"],
     )
     contract = infer_contract(frame, "d", target="y", task="classification")
     assert [contract.rule(c).type for c in ("pce", "rate", "price")] == ["float", "float", "int"]

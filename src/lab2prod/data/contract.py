@@ -35,8 +35,14 @@ import pyarrow
 import pyarrow.compute
 
 from lab2prod.data.cells import LINE
-from lab2prod.data.formats import NumberFormat, number_format, read_dates, read_numbers
-from lab2prod.data.formats import ISO, thousands_hint
+from lab2prod.data.formats import (
+    ISO,
+    NumberFormat,
+    number_format,
+    read_dates,
+    read_numbers,
+    thousands_hint,
+)
 from lab2prod.data.formats import date_format as find_date_format
 from lab2prod.errors import ContractError
 
