@@ -121,6 +121,22 @@ class Contract:
         """Return the feature names whose type is `kind`."""
         return [c.name for c in self.columns if c.type == kind and c.name in self.features]
 
+    def left_out(self) -> dict[str, str]:
+        """Return the columns the model does not use as features (target aside), each with why."""
+        out = {}
+        if self.id_column:
+            out[self.id_column] = "the id column: it ties each prediction to its row"
+        for name in self.features_of("string"):
+            out[name] = (
+                "free text (not numbers, dates, or at most 30 categories): "
+                "declare it category or float in the contract to use it"
+            )
+        return out
+
+    def left_out_lines(self) -> list[str]:
+        """Return one line per column `left_out` names, for a build's output."""
+        return [f"column {n!r} is not a feature: {why}" for n, why in self.left_out().items()]
+
 
 @dataclass
 class Conditioned:

@@ -334,7 +334,8 @@ def _ingest(
         contract=lake.contract_path(lake_dir, contract.dataset),
         rows_normalized=first["rows_normalized"],
         rows_quarantined=first["rows_quarantined"],
-        warnings=result.warnings,
+        # a column the model does not use is said, never left out silently
+        warnings=result.warnings + contract.left_out_lines(),
         accounting=accounting,
         rows_quarantined_total=len(quarantine),
         repeats=repeats,
