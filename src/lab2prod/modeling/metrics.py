@@ -148,6 +148,23 @@ def task_metrics(
     raise ValueError(f"unknown task {task!r}: use 'classification' or 'regression'")
 
 
+def trivial_metrics(
+    y_true: np.ndarray, task: str, classes: int = 2, threshold: float = 0.5
+) -> dict[str, float]:
+    """Return the task's metrics of the trivial model on these rows: their mean for regression,
+    their class shares as every row's probabilities for classification (binary 0/1 labels, or
+    codes 0..`classes`-1). The floor every model must beat, measured on the same rows."""
+    y_true = np.asarray(y_true)
+    n = len(y_true)
+    if task == "regression":
+        y = y_true.astype("float64")
+        return regression_metrics(y, np.full(n, y.mean()))
+    if classes > 2:
+        shares = np.bincount(y_true.astype("int64"), minlength=classes) / max(n, 1)
+        return classification_metrics(y_true, np.tile(shares, (n, 1)), threshold)
+    return classification_metrics(y_true, np.full(n, y_true.astype("float64").mean()), threshold)
+
+
 DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 
 

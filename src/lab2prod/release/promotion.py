@@ -15,6 +15,8 @@ import pandas as pd
 from lab2prod import model_edge
 from lab2prod.data.contract import Contract
 from lab2prod.errors import RegistryError
+from lab2prod.modeling.features import target_vector
+from lab2prod.modeling.metrics import trivial_metrics
 from lab2prod.modeling.training import model_metrics
 from lab2prod.release import gate, registry
 from lab2prod.release.infra_check import InfraCheck, infra_check
@@ -45,6 +47,16 @@ class Release:
             "infra": self.infra.as_tags(),
             "notes": list(self.notes),
         }
+
+
+def trivial_baseline(test: pd.DataFrame, contract: Contract, threshold: float = 0.5) -> dict:
+    """Return the trivial model's metrics on `test` (its mean, or its class shares): the gate's floor."""
+    return trivial_metrics(
+        target_vector(test, contract),
+        contract.task,
+        classes=len(contract.labels or ()),
+        threshold=threshold,
+    )
 
 
 def release_challenger(
@@ -81,7 +93,12 @@ def release_challenger(
                 f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); gate on floors only"
             )
     decision = gate.decide(
-        challenger_metrics, champion_metrics, metric, floors=floors, tolerance=tolerance
+        challenger_metrics,
+        champion_metrics,
+        metric,
+        floors=floors,
+        tolerance=tolerance,
+        baseline=trivial_baseline(test, contract, threshold),
     )
     # only a model the gate would promote pays for the fresh-process check (seconds of imports)
     infra = InfraCheck(
