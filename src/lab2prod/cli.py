@@ -468,7 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
         "performance degraded; the JSON's 'retrain' says whether a retraining threshold was crossed);\n"
         "2 unusable input.",
     )
-    p.add_argument("--batch", required=True, help="the batch file (.csv or .parquet)")
+    p.add_argument(
+        "--batch", required=True, help="the batch file (any format lab2prod score reads)"
+    )
     p.add_argument(
         "--labels",
         help="delayed labels of this batch: a CSV/Parquet with the id and target columns",

@@ -124,7 +124,9 @@ def repeats(frame: pd.DataFrame, contract: Contract, quarantine: pd.DataFrame) -
     return {
         "repeated_rows_kept": int(frame.duplicated(subset=columns).sum()) if len(frame) else 0,
         # every row with an exact copy: the split keeps such a group on one side
-        "rows_grouped": int(frame.duplicated(subset=columns, keep=False).sum()) if len(frame) else 0,
+        "rows_grouped": int(frame.duplicated(subset=columns, keep=False).sum())
+        if len(frame)
+        else 0,
         "repeated_rows_set_aside": rows_set_aside,
         "repeated_rows_dropped": int(reasons.str.endswith(DROPPED).sum()),
         "repeated_ids_kept": _id_conflicts(frame, contract),
