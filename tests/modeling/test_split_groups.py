@@ -44,9 +44,7 @@ def test_split_without_copies_is_the_plain_random_split():
 
 
 def test_time_split_missing_a_class_names_the_labels_and_splits_each_class_by_time():
-    frame = _frame().assign(
-        y=["drizzle"] * 10 + ["rain", "sun"] * 40 + ["snow"] * 10, x=range(100)
-    )
+    frame = _frame().assign(y=["drizzle"] * 10 + ["rain", "sun"] * 40 + ["snow"] * 10, x=range(100))
     notes = []
     parts = split_frame(frame, "y", "classification", date_column="when", notes=notes)
     assert notes == [
