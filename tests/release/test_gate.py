@@ -83,3 +83,6 @@ def test_trivial_metrics_are_the_mean_and_the_class_shares_on_the_same_rows():
     assert binary["roc_auc"] == 0.5 and binary["accuracy"] == 0.75
     multi = trivial_metrics(np.array([0, 1, 2, 2]), "classification", classes=3)
     assert multi["roc_auc"] == 0.5 and multi["accuracy"] == 0.5
+    # fitted on the training rows: their mean, measured on the test rows
+    fitted = trivial_metrics(np.array([1.0, 3.0]), "regression", fitted_on=np.array([0.0, 0.0]))
+    assert fitted["mae"] == 2.0 and fitted["r2"] < 0

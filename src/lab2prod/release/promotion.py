@@ -49,13 +49,20 @@ class Release:
         }
 
 
-def trivial_baseline(test: pd.DataFrame, contract: Contract, threshold: float = 0.5) -> dict:
-    """Return the trivial model's metrics on `test` (its mean, or its class shares): the gate's floor."""
+def trivial_baseline(
+    test: pd.DataFrame,
+    contract: Contract,
+    threshold: float = 0.5,
+    train: pd.DataFrame | None = None,
+) -> dict:
+    """Return the metrics on `test` of the trivial model fitted on `train` (its mean, or its class
+    shares; None: the test rows' own): the gate's floor."""
     return trivial_metrics(
         target_vector(test, contract),
         contract.task,
         classes=len(contract.labels or ()),
         threshold=threshold,
+        fitted_on=None if train is None else target_vector(train, contract),
     )
 
 
@@ -71,8 +78,12 @@ def release_challenger(
     threshold: float = 0.5,
     tags: dict[str, str] | None = None,
     infra_rows: int = 1000,
+    train: pd.DataFrame | None = None,
 ) -> Release:
-    """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass."""
+    """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass.
+
+    The gate's floor is the trivial model fitted on `train` (None: on the test rows) measured on `test`.
+    """
     version = registry.register(model_uri, name, tags=tags)
     registry.set_alias(name, registry.CHALLENGER, version.version)
     challenger_metrics = model_metrics(
@@ -98,7 +109,7 @@ def release_challenger(
         metric,
         floors=floors,
         tolerance=tolerance,
-        baseline=trivial_baseline(test, contract, threshold),
+        baseline=trivial_baseline(test, contract, threshold, train),
     )
     # only a model the gate would promote pays for the fresh-process check (seconds of imports)
     infra = InfraCheck(
