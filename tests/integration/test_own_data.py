@@ -70,8 +70,9 @@ def test_own_table_registers_a_champion_that_scores_and_is_monitored_without_opt
     try:
         scored = _lab2prod(root, "score", "--input", "batch.csv", "--output", "scored.csv")
         assert scored.returncode == 0, scored.stderr
-        head = (root / "scored.csv").read_text().splitlines()[:2]
-        assert head[0].startswith("line,value,model_name") and head[1].startswith("2,")
+        scored_rows = pd.read_csv(root / "scored.csv")
+        assert list(scored_rows.columns[:3]) == ["line", "value", "model_name"]
+        assert scored_rows["line"].tolist() == list(range(2, 102))  # the rows' lines, as ids
         monitored = _lab2prod(
             root, "monitor", "--batch", "scored.csv", "--labels", "batch.csv", "--no-mlflow"
         )
@@ -79,5 +80,6 @@ def test_own_table_registers_a_champion_that_scores_and_is_monitored_without_opt
         status = json.loads((root / "reports/monitoring.json").read_text())
         assert status["performance"]["metric"] == "rmse"  # the task's metric, with no --metric
         assert status["performance"]["rows_labelled"] == 100
+        assert status["batch_id"] == root.name  # scored.csv: a generic name, the folder's
     finally:
         env_file.write_text(original)

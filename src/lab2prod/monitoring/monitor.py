@@ -404,7 +404,7 @@ def _keep_labelled(
 
 def batch_id_of(path: str | Path) -> str:
     """Return a batch's id from its file: the stem, or the folder's name for generic names like predictions.csv."""
-    path = Path(path)
+    path = Path(path).absolute()  # a generic name in the working folder: the folder's name
     return (
         path.parent.name if path.stem in ("predictions", "batch", "scored", "part-0") else path.stem
     )
