@@ -65,3 +65,23 @@ def test_time_split_class_too_small_for_every_part_stops_naming_the_label():
         match=r"time split: label\(s\) 'hail' of 'y' have too few rows to appear in train, validation",
     ):
         split_frame(frame, "y", "classification", date_column="when")
+
+
+def test_evaluation_rows_missing_a_class_name_the_labels_and_what_to_do():
+    import numpy as np
+
+    from lab2prod.data.contract import contract_from_dict
+    from lab2prod.modeling.features import check_classes
+
+    five = contract_from_dict(
+        {
+            "target": {"name": "w", "labels": ["drizzle", "fog", "rain", "snow", "sun"]},
+            "columns": {"w": {"type": "category"}},
+        }
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"label\(s\) 'drizzle', 'snow' have no row in the evaluation rows; their metrics "
+        r"cannot be measured: use a longer test period \(test_size\), a random split",
+    ):
+        check_classes(np.array([1, 2, 4, 1]), five, part="evaluation rows")

@@ -135,7 +135,12 @@ class Contract:
 
     def left_out_lines(self) -> list[str]:
         """Return one line per column `left_out` names, for a build's output."""
-        return [f"column {n!r} is not a feature: {why}" for n, why in self.left_out().items()]
+        # the id column is no surprise: the report and the model card name it, the output does not
+        return [
+            f"column {n!r} is not a feature: {why}"
+            for n, why in self.left_out().items()
+            if n != self.id_column
+        ]
 
 
 @dataclass
