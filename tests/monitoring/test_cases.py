@@ -49,6 +49,8 @@ def test_scored_input_with_blank_and_repeated_ids_is_monitored_as_scored(tmp_pat
     features = read_features(path, contract)
     # scoring scores the first row of an id and quarantines a blank id: the monitor joins those
     assert features["k"].tolist() == ["a", "b"] and features["pce"].tolist() == [1.0, 4.0]
+    labels = read_labels(path, contract)  # the batch itself as labels: the same rows
+    assert labels["k"].tolist() == ["a", "b"] and labels["y"].tolist() == ["1", "4"]
 
 
 def test_monitor_metric_defaults_from_the_task():

@@ -52,17 +52,24 @@ def read_batch(path: str | Path, contract: Contract, read_table) -> pd.DataFrame
 
 def read_features(path: str | Path, contract: Contract) -> pd.DataFrame:
     """Return a scored input with the rows scoring predicted: blank ids and later repeats of an id left out."""
-    features = read_text(path, contract, "features")
-    key = contract.id_column
-    if key and key in features:
-        ids = features[key]
-        features = features[ids.notna() & ~ids.astype(str).str.strip().eq("") & ~ids.duplicated()]
-    return features
+    return first_of_each_id(read_text(path, contract, "features"), contract)
 
 
 def read_labels(path: str | Path, contract: Contract) -> pd.DataFrame:
-    """Return delayed labels in any format the scorer reads (the id, or the line, and the target)."""
-    return read_text(path, contract, "labels")
+    """Return delayed labels in any format the scorer reads (the id, or the line, and the target),
+    blank ids and later repeats of an id left out as scoring leaves them out (the batch itself,
+    its target filled in, is a labels file)."""
+    return first_of_each_id(read_text(path, contract, "labels"), contract)
+
+
+def first_of_each_id(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Return the rows of `frame` that scoring scores: a present id, its first row."""
+    key = contract.id_column
+    if not key or key not in frame:
+        return frame
+    ids = frame[key]
+    blank = ids.isna() | ids.astype(str).str.strip().eq("")
+    return frame[~blank & ~ids.duplicated()]
 
 
 def typed_cells(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
