@@ -241,6 +241,13 @@ def test_integer_out_of_range_is_quarantined_not_a_traceback(write, contract_dic
     ]
 
 
+def test_inferred_column_of_huge_whole_numbers_is_float_not_int():
+    frame = _text(big=["1e20", "12345678901234567890", "3"], y=["a", "b", "a"])
+    contract = infer_contract(frame, "d", target="y", task="classification")
+    assert contract.rule("big").type == "float"
+    assert condition(frame, contract).clean["big"].tolist() == [1e20, 12345678901234567890.0, 3.0]
+
+
 def test_infinity_in_a_float_feature_is_quarantined(write, contract_dict):
     path = write(
         "t.csv",

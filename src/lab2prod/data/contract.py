@@ -392,7 +392,12 @@ def infer_contract(
             and not (name == target and task == "classification")
         ):
             finite = numbers[np.isfinite(numbers)]
-            integral = bool(np.all(np.mod(finite, 1) == 0)) and len(finite) == len(numbers)
+            # whole numbers beyond float64's exact integers are no `int` column: floats hold them
+            integral = (
+                bool(np.all(np.mod(finite, 1) == 0))
+                and len(finite) == len(numbers)
+                and not (np.abs(finite) > 2**53).any()
+            )
             lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (None, None)
             # the observed range is what training saw, not a rule: next month's larger value is drift
             rule = ColumnRule(
