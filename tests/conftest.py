@@ -333,18 +333,34 @@ def built(lane, request):
 
 ECONOMICS_ROWS, ECONOMICS_REPEATS = (
     574,
-    64,
-)  # 64 of the 638 rows (10%) repeat an earlier row exactly
+    144,
+)  # 144 of the 718 rows (20%) repeat an earlier row exactly
 
 
-def economics_with_repeats() -> str:
-    """Return tests/data/fixtures/economics.csv with 64 of its lines (seeded) appended again, byte for byte."""
+def economics_own_data() -> str:
+    """Return tests/data/fixtures/economics.csv written as a user's own export, with 144 of its lines
+    (seeded) appended again, byte for byte.
+
+    No id column; day-first dates (the month's last day, so no date fits month-first); thousands
+    separators in `pce` and `pop`; the unemployment rate in percent (`unemployment`, ``1.48%``).
+    """
     import random
 
-    header, *lines = (
-        (PROJECT / "tests/data/fixtures/economics.csv").read_text(encoding="utf-8").splitlines()
+    frame = pd.read_csv(PROJECT / "tests/data/fixtures/economics.csv")
+    assert len(frame) == ECONOMICS_ROWS
+    month_end = pd.to_datetime(frame["date"]) + pd.offsets.MonthEnd(0)
+    text = pd.DataFrame(
+        {
+            "date": month_end.dt.strftime("%d/%m/%Y"),
+            "pce": frame["pce"].map("{:,.1f}".format),
+            "pop": frame["pop"].map(lambda v: f"{v:,.3f}".rstrip("0").rstrip(".")),
+            "psavert": frame["psavert"].map("{:g}".format),
+            "uempmed": frame["uempmed"].map("{:g}".format),
+            "unemploy": frame["unemploy"].astype(str),
+            "unemployment": (frame["unemploy"] / frame["pop"] * 100).map("{:.2f}%".format),
+        }
     )
-    assert len(lines) == ECONOMICS_ROWS
+    header, *lines = text.to_csv(index=False, lineterminator="\n").splitlines()
     again = random.Random(0).sample(lines, ECONOMICS_REPEATS)
     return "\n".join([header, *lines, *again]) + "\n"
 
@@ -353,8 +369,10 @@ def economics_with_repeats() -> str:
 def make_byod_project(tmp_path_factory, environ):
     """Bring your own data, built once: tests/data/fixtures/economics.csv as a dated regression (BYOD flags).
 
-    A tenth of its rows are exact repeats (an export appended twice, `economics_with_repeats`): the
-    inferred contract's `duplicates: warn` keeps and counts them, and the build goes on.
+    Written as a user's export (`economics_own_data`): no id column, thousands separators, a percent
+    column, day-first dates, and a fifth of its rows exact repeats (an export appended twice): the
+    inferred contract reads the numbers and dates, `duplicates: warn` keeps and counts the repeats,
+    the split keeps copies together, and the build goes on.
 
     The data comes from the command line only; the copy's env.test.yaml gets a two-family grid (one
     parallel round of cells instead of two) and a regression floor, so the gate's floors are exercised.
@@ -363,9 +381,7 @@ def make_byod_project(tmp_path_factory, environ):
 
     root = copy_project(tmp_path_factory.mktemp("byod"))
     (root / "byod").mkdir()
-    (root / "byod" / "economics.csv").write_text(
-        economics_with_repeats(), encoding="utf-8", newline=""
-    )
+    (root / "byod" / "economics.csv").write_text(economics_own_data(), encoding="utf-8", newline="")
     env = yaml.safe_load((root / "env.test.yaml").read_text())
     env.update(
         grid=[

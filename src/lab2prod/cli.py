@@ -39,7 +39,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _read_options(args: argparse.Namespace) -> dict:
     return {
         k: getattr(args, k)
-        for k in ("delimiter", "decimal", "encoding")
+        for k in ("delimiter", "decimal", "thousands", "encoding")
         if getattr(args, k, None) is not None
     }
 
@@ -47,6 +47,10 @@ def _read_options(args: argparse.Namespace) -> dict:
 def _add_read_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--delimiter", help="CSV field delimiter (default ','; use $'\\t' for tabs)")
     p.add_argument("--decimal", help="CSV decimal mark (default '.'; ',' for a decimal comma)")
+    p.add_argument(
+        "--thousands",
+        help="CSV thousands mark (default none; ',' reads 2,000 as 2000; with --decimal , use '.')",
+    )
     p.add_argument(
         "--encoding", help="text encoding of CSV or JSON lines (default utf-8; a BOM is accepted)"
     )
@@ -65,6 +69,7 @@ def _cmd_contract_infer(args: argparse.Namespace) -> int:
         task=args.task,
         id_column=args.id_column,
         date_columns=tuple(args.date_column or ()),
+        date_format=args.date_format,
     )
     data = contract_to_dict(contract)
     if args.output:
@@ -433,6 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--id-column", help="the unique id column, if any")
     q.add_argument("--date-column", action="append", help="a date column (repeatable)")
+    q.add_argument(
+        "--date-format",
+        help="the format of the --date-column dates, e.g. '%%d/%%m/%%Y' (default: found from the column)",
+    )
     q.add_argument("--dataset", help="dataset name (default: the file's stem)")
     q.add_argument("--output", help="write the YAML here instead of printing JSON")
     _add_read_options(q)
@@ -459,7 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
         "performance degraded; the JSON's 'retrain' says whether a retraining threshold was crossed);\n"
         "2 unusable input.",
     )
-    p.add_argument("--batch", required=True, help="the batch file (.csv or .parquet)")
+    p.add_argument(
+        "--batch", required=True, help="the batch file (any format lab2prod score reads)"
+    )
     p.add_argument(
         "--labels",
         help="delayed labels of this batch: a CSV/Parquet with the id and target columns",

@@ -79,13 +79,21 @@ def test_economics_dates_become_numeric_features_never_categories(tmp_path):
 def test_declared_date_column_and_id_column(tmp_path, write):
     path = write("d.csv", "key,when,x,y\nk1,01/02/2024,1,a\nk2,03/04/2024,2,b\nk3,05/06/2024,3,a\n")
     _, contract = prepare(
-        path, None, "d", target="y", task="classification", date_column="when", id_column="key"
+        path,
+        None,
+        "d",
+        target="y",
+        task="classification",
+        date_column="when",
+        id_column="key",
+        date_format="%d/%m/%Y",
     )
     assert (contract.rule("when").type, contract.rule("key").type, contract.id_column) == (
         "date",
         "string",
         "key",
     )
+    assert contract.rule("when").format == "%d/%m/%Y"
     assert contract.labels == ("a", "b")
 
 

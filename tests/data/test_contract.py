@@ -168,7 +168,8 @@ def test_condition_dates_and_bad_dates(contract_dict):
         "-",
     ]
     assert result.quarantine["reason"].tolist() == [
-        "when: '31/13/2024' is not a date (ISO, for example 2024-01-31)"
+        "when: '31/13/2024' is not a date (ISO, for example 2024-01-31) "
+        "(another format? declare it: columns: when: format: '%d/%m/%Y')"
     ]
 
 

@@ -113,6 +113,7 @@ def test_repeats_kept_or_set_aside_are_counted_and_reported(toy_text, contract, 
     )
     assert repeats(kept.clean, contract, kept.quarantine) == {
         "repeated_rows_kept": 1,
+        "rows_grouped": 2,
         "repeated_rows_set_aside": 0,
         "repeated_rows_dropped": 0,
         "repeated_ids_kept": 0,
@@ -127,6 +128,7 @@ def test_repeats_kept_or_set_aside_are_counted_and_reported(toy_text, contract, 
         kept.clean, replace(contract, duplicates="keep"), kept.quarantine, tmp_path / "dq.html"
     ).read_text()
     assert '<td class="num" id="repeated-rows-kept">1</td>' in page
+    assert '<span class="num" id="rows-grouped">2</span>' in page  # the row and its copy
     assert "<code>duplicates: keep</code>" in page
 
 
@@ -137,3 +139,31 @@ def test_check_normalized_refuses_an_id_on_two_different_rows(clean, contract):
     ):
         check_normalized(clash, contract, 0, "toy")
     assert check_normalized(clash, replace(contract, duplicate_ids="keep"), 0, "toy")["rows"] == 5
+
+
+def test_columns_not_used_as_features_are_named_with_why(tmp_path, write):
+    from lab2prod.data.ingest import ingest, prepare
+    from lab2prod.release.model_card import default_limitations
+
+    rows = [f"r{i},{i},note {i * 7919 % 1000},{'ab'[i % 2]}" for i in range(40)]
+    path = write("d.csv", "\n".join(["key,x,comment,y", *rows]) + "\n")
+    catalog, contract = prepare(path, None, "d", target="y", task="classification", id_column="key")
+    assert contract.left_out() == {
+        "key": "the id column: it ties each prediction to its row",
+        "comment": "free text (not numbers, dates, or at most 30 categories): "
+        "declare it category or float in the contract to use it",
+    }
+    result = ingest(catalog, contract, tmp_path / "lake")
+    assert "column 'comment' is not a feature: free text" in "\n".join(result.warnings)
+    page = data_quality_report(
+        condition(pd.read_csv(path, dtype=str), contract).clean,
+        contract,
+        pd.DataFrame(columns=["source", "line", "reason", "record"]),
+        tmp_path / "dq.html",
+    ).read_text()
+    assert "<h2>Not used as features</h2>" in page and "<td>comment</td><td>free text" in page
+    facts = {"evaluation": {"rows_test": 8}, "data": {"contract": "d.yaml"}}
+    assert any(
+        line.startswith("Not used as features: key (the id column") and "comment (free text" in line
+        for line in default_limitations(contract, facts)
+    )

@@ -53,3 +53,36 @@ def test_multiclass_floors_apply_to_its_metrics_only():
     # a floor on a binary metric a binary model lacks is missing, not skipped
     binary = decide({"roc_auc": 0.9, "brier": 0.1}, None, "roc_auc", floors={"f1_macro": 0.5})
     assert binary.promote and "floor on f1_macro does not apply to this task" in binary.reasons
+
+
+def test_a_model_worse_than_predicting_the_mean_is_never_champion():
+    # the case: holdout R² -0.18, promoted for want of a regression floor
+    worse = decide({"rmse": 1.1, "mae": 0.9, "r2": -0.18}, None, "r2", baseline={"r2": 0.0})
+    assert not worse.promote
+    assert (
+        "r2 -0.1800 does not beat the trivial model (predicting the mean) 0.0000 on the same test "
+        "rows: never champion"
+    ) in worse.reasons
+    assert worse.as_tags()["gate.baseline"] == "0.000000"
+    rmse = decide({"rmse": 0.9, "mae": 0.7, "r2": 0.1}, None, "rmse", baseline={"rmse": 1.0})
+    assert (
+        rmse.promote
+        and "rmse 0.9000 beats the trivial model (predicting the mean) 1.0000" in rmse.reasons
+    )
+    auc = decide({"roc_auc": 0.5, "brier": 0.2}, None, "roc_auc", baseline={"roc_auc": 0.5})
+    assert not auc.promote and "(predicting the class shares)" in auc.reasons[0]
+
+
+def test_trivial_metrics_are_the_mean_and_the_class_shares_on_the_same_rows():
+    import numpy as np
+
+    from lab2prod.modeling.metrics import trivial_metrics
+
+    assert trivial_metrics(np.array([1.0, 2.0, 3.0]), "regression")["r2"] == 0.0
+    binary = trivial_metrics(np.array([0, 1, 1, 1]), "classification")
+    assert binary["roc_auc"] == 0.5 and binary["accuracy"] == 0.75
+    multi = trivial_metrics(np.array([0, 1, 2, 2]), "classification", classes=3)
+    assert multi["roc_auc"] == 0.5 and multi["accuracy"] == 0.5
+    # fitted on the training rows: their mean, measured on the test rows
+    fitted = trivial_metrics(np.array([1.0, 3.0]), "regression", fitted_on=np.array([0.0, 0.0]))
+    assert fitted["mae"] == 2.0 and fitted["r2"] < 0

@@ -12,3 +12,10 @@ import re
 LINE = "_line"
 MISSING = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
 DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+,\d+|[+-]?\d+,\d+")
+
+
+def grouped_number(thousands: str, decimal: str = ".") -> str:
+    """Return the pattern of a number whose thousands are grouped by `thousands` (or not grouped, below
+    1000), with `decimal` as its decimal mark: ``2.000,5`` for a dot and a comma."""
+    t, d = re.escape(thousands), re.escape(decimal)
+    return rf"[+-]?(?:[1-9]\d{{0,2}}(?:{t}\d{{3}})+|\d+)(?:{d}\d+)?"

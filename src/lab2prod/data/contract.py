@@ -34,7 +34,16 @@ import pandas as pd
 import pyarrow
 import pyarrow.compute
 
-from lab2prod.data.cells import DECIMAL_COMMA, LINE
+from lab2prod.data.cells import LINE
+from lab2prod.data.formats import (
+    ISO,
+    NumberFormat,
+    number_format,
+    read_dates,
+    read_numbers,
+    thousands_hint,
+)
+from lab2prod.data.formats import date_format as find_date_format
 from lab2prod.errors import ContractError
 
 if TYPE_CHECKING:
@@ -66,6 +75,17 @@ class ColumnRule:
     expect_min: float | None = None
     expect_max: float | None = None
     expect_categories: tuple[str, ...] | None = None
+    # how the cells write the value: a number's thousands mark and sign, a date's format
+    thousands: str | None = None
+    symbol: str | None = None
+    format: str | None = None
+
+    @property
+    def number_format(self) -> NumberFormat | None:
+        """Return the thousands mark and sign a number column's cells carry, None for plain numbers."""
+        if self.thousands or self.symbol:
+            return NumberFormat(thousands=self.thousands, symbol=self.symbol)
+        return None
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,27 @@ class Contract:
     def features_of(self, kind: str) -> list[str]:
         """Return the feature names whose type is `kind`."""
         return [c.name for c in self.columns if c.type == kind and c.name in self.features]
+
+    def left_out(self) -> dict[str, str]:
+        """Return the columns the model does not use as features (target aside), each with why."""
+        out = {}
+        if self.id_column:
+            out[self.id_column] = "the id column: it ties each prediction to its row"
+        for name in self.features_of("string"):
+            out[name] = (
+                "free text (not numbers, dates, or at most 30 categories): "
+                "declare it category or float in the contract to use it"
+            )
+        return out
+
+    def left_out_lines(self) -> list[str]:
+        """Return one line per column `left_out` names, for a build's output."""
+        # the id column is no surprise: the report and the model card name it, the output does not
+        return [
+            f"column {n!r} is not a feature: {why}"
+            for n, why in self.left_out().items()
+            if n != self.id_column
+        ]
 
 
 @dataclass
@@ -147,6 +188,7 @@ def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contra
                 )
             cats = spec.get("categories")
             expect = spec.get("expect") or {}
+            written = _written_as(origin, str(name), kind, spec)
             seen = expect.get("categories")
             columns.append(
                 ColumnRule(
@@ -160,6 +202,7 @@ def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contra
                     expect_min=expect.get("min"),
                     expect_max=expect.get("max"),
                     expect_categories=tuple(str(c) for c in seen) if seen is not None else None,
+                    **written,
                 )
             )
     except (KeyError, TypeError, AttributeError) as exc:
@@ -199,6 +242,28 @@ def contract_from_dict(data: dict[str, Any], origin: str = "contract") -> Contra
     return contract
 
 
+def _written_as(origin: str, name: str, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Return a column's `thousands`, `symbol` and `format` keys, checked against its type."""
+    keys = {k: spec[k] for k in ("thousands", "symbol", "format") if spec.get(k) is not None}
+    allowed = {
+        "int": ("thousands", "symbol"),
+        "float": ("thousands", "symbol"),
+        "date": ("format",),
+    }
+    wrong = [k for k in keys if k not in allowed.get(kind, ())]
+    if wrong:
+        raise ContractError(
+            f"{origin}: column {name!r} of type {kind} cannot have {wrong[0]!r}: "
+            "thousands and symbol are for int and float columns, format for date columns"
+        )
+    mark = keys.get("thousands")
+    if mark is not None and (len(str(mark)) != 1 or str(mark).isdigit()):
+        raise ContractError(
+            f"{origin}: column {name!r} has thousands {mark!r}: use one character such as ',' or '.'"
+        )
+    return {k: str(v) for k, v in keys.items()}
+
+
 def contract_to_dict(contract: Contract) -> dict[str, Any]:
     """Return the mapping that `contract_from_dict` reads, for writing a reviewed YAML file."""
     cols: dict[str, Any] = {}
@@ -210,6 +275,9 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
             spec["max"] = c.max
         if c.categories is not None:
             spec["categories"] = list(c.categories)
+        for key in ("thousands", "symbol", "format"):
+            if getattr(c, key) is not None:
+                spec[key] = getattr(c, key)
         spec["on_fail"] = c.on_fail
         expect = {
             k: v
@@ -260,8 +328,13 @@ def infer_contract(
     id_column: str | None = None,
     date_columns: tuple[str, ...] = (),
     max_categories: int = 30,
+    date_format: str | None = None,
 ) -> Contract:
     """Return a contract inferred from a frame of text cells: types, observed ranges, categories and labels.
+
+    Numbers written with a thousands mark or a sign (``3,504``, ``57%``) are numbers when the whole
+    column writes them one way; a date column's one format comes from the whole column, or from
+    `date_format` for the declared `date_columns` (formats.py).
 
     `task` None or "" is guessed from the target (`guess_task`): the one guess that the pipeline's
     bring-your-own-data ingest and `lab2prod contract infer` share.
@@ -286,27 +359,55 @@ def infer_contract(
         values = frame[name]
         present = values.dropna()
         numbers = pd.to_numeric(present, errors="coerce")
+        dated = None
+        if name in date_columns:
+            dated = date_format or find_date_format(values, name)
+        elif name != target and name != id_column and len(present) and numbers.isna().any():
+            dated = _found_date_format(values, name)
+        written = None
+        if (
+            name != id_column
+            and dated is None
+            and numbers.isna().any()
+            and not (name == target and task == "classification")
+        ):
+            written = number_format(values, name)
+            if written is not None:
+                numbers = pd.to_numeric(
+                    read_numbers(present.astype(str).str.strip(), written), errors="coerce"
+                )
         if name == id_column:
             rule = ColumnRule(name, "string", nullable=False, on_fail="quarantine")
-        elif name in date_columns or (
-            name != target and len(present) and present.astype(str).str.fullmatch(_ISO_DATE).all()
-        ):
-            # ISO dates are dates even when not declared: never one-hot encoded as strings
-            rule = ColumnRule(name, "date", nullable=bool(values.isna().any()))
+        elif dated is not None:
+            # dates are dates even when not declared: never one-hot encoded as strings
+            rule = ColumnRule(
+                name,
+                "date",
+                nullable=bool(values.isna().any()),
+                format=None if dated == ISO else dated,
+            )
         elif (
             len(present)
             and numbers.notna().all()
             and not (name == target and task == "classification")
         ):
-            integral = bool(np.all(np.mod(numbers, 1) == 0))
-            lo, hi = float(numbers.min()), float(numbers.max())
+            finite = numbers[np.isfinite(numbers)]
+            # whole numbers beyond float64's exact integers are no `int` column: floats hold them
+            integral = (
+                bool(np.all(np.mod(finite, 1) == 0))
+                and len(finite) == len(numbers)
+                and not (np.abs(finite) > 2**53).any()
+            )
+            lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (None, None)
             # the observed range is what training saw, not a rule: next month's larger value is drift
             rule = ColumnRule(
                 name,
                 "int" if integral else "float",
                 nullable=bool(values.isna().any()) or name != target,
-                expect_min=_round(lo) if integral else lo,
-                expect_max=_round(hi) if integral else hi,
+                expect_min=_round(lo) if integral and lo is not None else lo,
+                expect_max=_round(hi) if integral and hi is not None else hi,
+                thousands=written.thousands if written else None,
+                symbol=written.symbol if written else None,
             )
         elif present.nunique() <= max_categories or name == target:
             seen = tuple(sorted(map(str, present.unique())))
@@ -342,6 +443,20 @@ def infer_contract(
         duplicates="warn",
         duplicate_ids="quarantine",
     )
+
+
+def _found_date_format(values: pd.Series, name: str) -> str | None:
+    """Return the date format of an undeclared text column whose cells are dates, None when they are not.
+
+    A sample decides first whether the column is dates at all (trying every format over a long text
+    column costs seconds); then the whole column decides the format.
+    """
+    present = values.dropna()
+    if present.astype(str).str.fullmatch(_ISO_DATE).all():
+        return ISO
+    if find_date_format(present.head(200), name, required=False) is None:
+        return None
+    return find_date_format(values, name, required=False)
 
 
 def _round(x: float) -> int:
@@ -527,32 +642,62 @@ def _coerce(
         if len(frame) and not present.any():
             warnings.append(f"{origin}: column {c.name!r} is entirely empty: check the export")
         if c.type in ("int", "float"):
-            values = _as_numbers(text)
+            written = c.number_format
+            values = _as_numbers(read_numbers(text, written) if written else text)
             bad = present & values.isna()
+            numbers = values.to_numpy()
+            infinite = np.isinf(numbers)
+            for i in frame.index[infinite]:
+                reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a finite number")
+            known = ~np.isnan(numbers) & ~infinite
             if c.type == "int":
-                numbers = values.to_numpy()
-                known = ~np.isnan(numbers)
                 fractional = known & (
                     np.mod(numbers, 1, where=known, out=np.zeros_like(numbers)) != 0
                 )
                 for i in frame.index[fractional]:
                     reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a whole number")
-                values = _whole_numbers(numbers, known & ~fractional, values.index)
+                # beyond float64's exact integers a whole number is no longer the one written
+                huge = (
+                    known
+                    & ~fractional
+                    & (np.abs(numbers, where=known, out=np.zeros_like(numbers)) > 2**53)
+                )
+                for i in frame.index[huge]:
+                    reasons.setdefault(i, []).append(
+                        f"{c.name}: {text[i]!r} is out of range for an integer column "
+                        "(at most 2^53 in size): declare the column float or string"
+                    )
+                values = _whole_numbers(numbers, known & ~fractional & ~huge, values.index)
+            elif infinite.any():
+                values = values.where(~infinite)
+            hint = thousands_hint(text[bad]) if bad.any() else ""
         elif c.type == "date":
-            values = _as_dates(text, present)
-            bad = present & values.isna()
+            values, outside = read_dates(text, present, c.format)
+            for i in frame.index[outside]:
+                reasons.setdefault(i, []).append(
+                    f"{c.name}: {text[i]!r} is out of range for a date (years 1678 to 2261)"
+                )
+            bad = present & values.isna() & ~outside
         else:
             # text cells are already `str` (missing: NaN) when a reader hands Arrow text over
             values = text if text.dtype == "str" else text.astype("str")
             bad = None
         for i in frame.index[bad] if bad is not None else ():
-            kind = "number" if c.type in ("int", "float") else "date (ISO, for example 2024-01-31)"
-            hint = (
-                " (decimal comma? set the decimal option to ',')"
-                if kind == "number" and DECIMAL_COMMA.fullmatch(text[i])
-                else ""
-            )
-            reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}{hint}")
+            if c.type in ("int", "float"):
+                kind = "number"
+                shown = hint if "," in str(text[i]) else ""
+            else:
+                kind = (
+                    f"date in format {c.format}"
+                    if c.format
+                    else "date (ISO, for example 2024-01-31)"
+                )
+                shown = (
+                    ""
+                    if c.format
+                    else f" (another format? declare it: columns: {c.name}: format: '%d/%m/%Y')"
+                )
+            reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}{shown}")
         typed[c.name] = values
     # one block per column, as they are: no copy into 2-D blocks (and taking rows is faster)
     return pd.DataFrame(typed, index=frame.index, copy=False)
@@ -560,23 +705,8 @@ def _coerce(
 
 def _whole_numbers(numbers: np.ndarray, known: np.ndarray, index: pd.Index) -> pd.Series:
     """Return float64 `numbers` that are whole as an Int64 series, missing where not `known`."""
-    if np.abs(numbers, where=known, out=np.zeros_like(numbers)).max(initial=0) >= 2**53:
-        # beyond float64's exact integers: pandas' own checked conversion decides
-        return pd.Series(numbers, index=index).where(known).astype("Int64")
     ints = np.where(known, numbers, 0).astype("int64")
     return pd.Series(pd.arrays.IntegerArray(ints, ~known), index=index)
-
-
-def _as_dates(text: pd.Series, present: pd.Series) -> pd.Series:
-    """Return text cells as dates, NaT where missing or not a date: ISO 8601 in one vectorized pass,
-    and only the cells that are not ISO parsed one by one (``format="mixed"``)."""
-    cells = text.astype(object).where(present, None)
-    values = pd.to_datetime(cells, errors="coerce", format="ISO8601")
-    if values.isna().ne(~present).any():
-        retry = present & values.isna()
-        values = values.astype("datetime64[ns]")
-        values[retry] = pd.to_datetime(cells[retry], errors="coerce", format="mixed")
-    return values.astype("datetime64[ns]")
 
 
 def condition(

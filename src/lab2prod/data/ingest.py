@@ -202,12 +202,14 @@ def prepare(
     task: str | None = None,
     date_column: str | None = None,
     id_column: str | None = None,
+    date_format: str | None = None,
 ) -> tuple[Catalog, Contract]:
     """Return what to ingest and the contract to hold it to.
 
     `data` is either a source catalog, held to the committed `contract`, or the path of one data
     file (bring your own data: CSV, JSON lines, Parquet, Excel) whose contract is inferred from it
-    with `target`, `task` (guessed when empty), `date_column` and `id_column`.
+    with `target`, `task` (guessed when empty), `date_column` (its format `date_format`, found from
+    the column when empty) and `id_column`.
     `lab2prod.settings.load_ingest_source` reads both from the paths a notebook is given.
     """
     if isinstance(data, Catalog):
@@ -236,6 +238,7 @@ def prepare(
         task=task or None,  # guessed from the target, as `lab2prod contract infer` does
         id_column=id_column or None,
         date_columns=(date_column,) if date_column else (),
+        date_format=date_format or None,
     )
     return catalog, replace(the_contract, origin=f"inferred from {data.name}")
 
@@ -331,7 +334,8 @@ def _ingest(
         contract=lake.contract_path(lake_dir, contract.dataset),
         rows_normalized=first["rows_normalized"],
         rows_quarantined=first["rows_quarantined"],
-        warnings=result.warnings,
+        # a column the model does not use is said, never left out silently
+        warnings=result.warnings + contract.left_out_lines(),
         accounting=accounting,
         rows_quarantined_total=len(quarantine),
         repeats=repeats,

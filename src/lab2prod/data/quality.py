@@ -123,6 +123,10 @@ def repeats(frame: pd.DataFrame, contract: Contract, quarantine: pd.DataFrame) -
     ids_set_aside = int(reasons.str.contains(": duplicate id ", regex=False).sum())
     return {
         "repeated_rows_kept": int(frame.duplicated(subset=columns).sum()) if len(frame) else 0,
+        # every row with an exact copy: the split keeps such a group on one side
+        "rows_grouped": int(frame.duplicated(subset=columns, keep=False).sum())
+        if len(frame)
+        else 0,
         "repeated_rows_set_aside": rows_set_aside,
         "repeated_rows_dropped": int(reasons.str.endswith(DROPPED).sum()),
         "repeated_ids_kept": _id_conflicts(frame, contract),
@@ -227,6 +231,7 @@ def data_quality_report(
         duplicates=contract.duplicates,
         duplicate_ids=contract.duplicate_ids,
         id_column=contract.id_column,
+        left_out=contract.left_out(),
         expectations=[
             {
                 "column": c.name,

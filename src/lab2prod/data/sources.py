@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lab2prod.data.catalog import SourceSpec
-from lab2prod.data.cells import DECIMAL_COMMA, LINE, MISSING
+from lab2prod.data.cells import DECIMAL_COMMA, LINE, MISSING, grouped_number
 from lab2prod.errors import SourceError
 
 
@@ -259,7 +259,7 @@ def _may_need_stripping(data: bytes) -> bool:
     return not data.isascii() or any(space in data for space in _SPACES)
 
 
-def _arrow_text(table, header: list[str], decimal: str, strip: bool = True):
+def _arrow_text(table, header: list[str], decimal: str, strip: bool = True, thousands=None):
     """Return Arrow columns of text cells cleaned as every adapter does: stripped, missing markers as
     nulls, a decimal comma made a point.
 
@@ -276,7 +276,14 @@ def _arrow_text(table, header: list[str], decimal: str, strip: bool = True):
         if strip:
             column = pc.utf8_trim_whitespace(column)
             column = pc.if_else(pc.is_in(column, value_set=_missing_markers()), None, column)
-        if decimal != ".":
+        if thousands:
+            # a number grouped by the declared thousands mark: the marks go, the decimal mark is a point
+            grouped = pc.match_substring_regex(
+                column, f"^(?:{grouped_number(thousands, decimal)})$"
+            )
+            fixed = pc.replace_substring(pc.replace_substring(column, thousands, ""), decimal, ".")
+            column = pc.if_else(pc.fill_null(grouped, False), fixed, column)
+        elif decimal != ".":
             comma = pc.match_substring_regex(column, f"^(?:{DECIMAL_COMMA.pattern})$")
             fixed = pc.replace_substring(pc.replace_substring(column, ".", ""), decimal, ".")
             column = pc.if_else(pc.fill_null(comma, False), fixed, column)
@@ -403,6 +410,7 @@ def iter_csv(
     encoding: str = "utf-8",
     quotechar: str = '"',
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    thousands: str | None = None,
 ) -> Iterator[Frame]:
     """Yield a delimited text file (plain or gzip-compressed) in chunks of at most `chunk_rows` lines.
 
@@ -418,6 +426,7 @@ def iter_csv(
         )
     if chunk_rows < 1:
         raise SourceError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    check_marks(decimal, thousands, path)
     source = _Lines(path)
     try:
         first = source.readline()
@@ -442,7 +451,15 @@ def iter_csv(
             ):
                 source.unread(data, at)
                 for frame in _iter_csv_lines(
-                    source, path, name, header, delimiter, decimal, encoding, quotechar, chunk_rows
+                    source,
+                    path,
+                    name,
+                    header,
+                    delimiter,
+                    (decimal, thousands),
+                    encoding,
+                    quotechar,
+                    chunk_rows,
                 ):
                     rows_seen += len(frame.rows) + len(frame.rejected)
                     yield frame
@@ -464,12 +481,23 @@ def iter_csv(
                 rows_seen += table.num_rows + len(rejected)
                 strip = _may_need_stripping(data)
                 yield _chunk_frame(
-                    name, _arrow_text(table, header, decimal, strip), lines, rejected
+                    name, _arrow_text(table, header, decimal, strip, thousands), lines, rejected
                 )
         if not rows_seen:
             raise SourceError(f"{path}: has a header but no data rows: check the export")
     finally:
         source.close()
+
+
+def check_marks(decimal: str, thousands: str | None, path: Path | str = "input") -> None:
+    """Raise a one-line SourceError for a decimal and a thousands mark that cannot be told apart."""
+    if thousands is not None and (
+        len(thousands) != 1 or thousands.isdigit() or thousands == decimal
+    ):
+        raise SourceError(
+            f"{path}: the thousands mark must be one character other than a digit and the decimal "
+            f"mark {decimal!r}, not {thousands!r}"
+        )
 
 
 def _ascii_lines(encoding: str) -> bool:
@@ -488,7 +516,7 @@ def _iter_csv_lines(
     name: str,
     header: list[str],
     delimiter: str,
-    decimal: str,
+    decimal: tuple[str, str | None],
     encoding: str,
     quotechar: str,
     chunk_rows: int,
@@ -537,12 +565,15 @@ def _iter_csv_lines(
         yield _records_frame(name, header, records, lines, rejected, decimal)
 
 
-def _records_frame(name, header, records, lines, rejected, decimal) -> Frame:
+def _records_frame(name, header, records, lines, rejected, marks) -> Frame:
     import pyarrow as pa
 
+    decimal, thousands = marks  # the decimal and thousands marks
     columns = [pa.array([r[i] for r in records], pa.string()) for i in range(len(header))]
     table = pa.table(dict(zip(header, columns)))
-    return _chunk_frame(name, _arrow_text(table, header, decimal), lines, rejected)
+    return _chunk_frame(
+        name, _arrow_text(table, header, decimal, thousands=thousands), lines, rejected
+    )
 
 
 def read_file(path: str | Path, name: str | None = None, **options: Any) -> Frame:
@@ -618,10 +649,22 @@ def read_csv(
     decimal: str = ".",
     encoding: str = "utf-8",
     quotechar: str = '"',
+    thousands: str | None = None,
 ) -> Frame:
     """Read a delimited text file (plain or gzip) strictly: ragged rows are rejected with their line,
     bad bytes stop with a message."""
-    frames = list(iter_csv(path, name, delimiter, decimal, encoding, quotechar, chunk_rows=1 << 62))
+    frames = list(
+        iter_csv(
+            path,
+            name,
+            delimiter,
+            decimal,
+            encoding,
+            quotechar,
+            chunk_rows=1 << 62,
+            thousands=thousands,
+        )
+    )
     return _joined(frames, name)
 
 
@@ -844,7 +887,7 @@ def read_landed(spec: SourceSpec, path: Path) -> Frame:
         # sql and python sources land as CSV written by lab2prod itself
         keep = {
             k: opts[k]
-            for k in ("delimiter", "decimal", "encoding", "quotechar")
+            for k in ("delimiter", "decimal", "encoding", "quotechar", "thousands")
             if k in opts and spec.format == "csv"
         }
         return read_csv(path, spec.name, **keep)

@@ -116,7 +116,13 @@ def check_classes(y: np.ndarray, contract: Contract, part: str = "training split
     seen = set(np.unique(y).tolist())
     missing = [label for code, label in enumerate(contract.labels) if code not in seen]
     if missing:
+        todo = (
+            "a model cannot learn them: add rows of them or drop them from the contract's labels"
+            if part == "training split"
+            else "their metrics cannot be measured: use a longer test period (test_size), a random "
+            "split (no date_column), or drop them from the data"
+        )
         raise ValueError(
             f"target {contract.target!r}: label(s) {', '.join(map(repr, missing))} have no row in the "
-            f"{part}; a model cannot learn them: add rows of them or drop them from the contract's labels"
+            f"{part}; {todo}"
         )

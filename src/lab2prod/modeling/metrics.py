@@ -148,6 +148,29 @@ def task_metrics(
     raise ValueError(f"unknown task {task!r}: use 'classification' or 'regression'")
 
 
+def trivial_metrics(
+    y_true: np.ndarray,
+    task: str,
+    classes: int = 2,
+    threshold: float = 0.5,
+    fitted_on: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Return the task's metrics on `y_true` of the trivial model fitted on `fitted_on` (default: the
+    same rows): its mean for regression, its class shares as every row's probabilities for
+    classification (binary 0/1 labels, or codes 0..`classes`-1). The floor every model must beat."""
+    y_true = np.asarray(y_true)
+    seen = y_true if fitted_on is None or not len(fitted_on) else np.asarray(fitted_on)
+    n = len(y_true)
+    if task == "regression":
+        return regression_metrics(
+            y_true.astype("float64"), np.full(n, seen.astype("float64").mean())
+        )
+    if classes > 2:
+        shares = np.bincount(seen.astype("int64"), minlength=classes) / len(seen)
+        return classification_metrics(y_true, np.tile(shares, (n, 1)), threshold)
+    return classification_metrics(y_true, np.full(n, seen.astype("float64").mean()), threshold)
+
+
 DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 
 

@@ -36,8 +36,10 @@ def model_metrics(
     """Return the task's metrics of fitted `model` on the labelled rows of normalized `frame`."""
     if contract.target not in frame.columns:
         raise KeyError(f"the frame has no target column {contract.target!r}: metrics need labels")
+    y = target_vector(frame, contract)
+    check_classes(y, contract, part="evaluation rows")  # labels named, not class codes
     return task_metrics(
-        target_vector(frame, contract),
+        y,
         predict(model, model_frame(frame, contract), contract.task),
         contract.task,
         threshold,

@@ -2,9 +2,10 @@
 
 The batch contract (what ``lab2prod monitor --batch`` and the monitor notebook read):
 
-* a CSV or Parquet file, one row per case, columns matched by name;
+* a file of any format the scorer reads (CSV, JSON lines, Parquet, Excel), one row per case,
+  columns matched by name, cells read as the contract says (monitoring/cases.py);
 * the contract's feature columns (for data drift) and its id column (to join
-  delayed labels). A predictions file as `lab2prod score` writes it carries no
+  delayed labels; without one, each row's line, as scoring numbers it). A predictions file as `lab2prod score` writes it carries no
   features: the monitor finds the scored input through the ``<stem>.summary.json``
   beside it (the input's path and SHA-256) and joins its rows by id; with no
   features to be had it refuses the batch and records nothing (a missing input
@@ -34,8 +35,10 @@ import numpy as np
 import pandas as pd
 
 from lab2prod.data.contract import Contract
+from lab2prod.data.line_ids import with_line_ids
 from lab2prod.errors import MonitoringError
 from lab2prod.modeling.features import is_multiclass, model_frame
+from lab2prod.modeling.metrics import default_metric
 from lab2prod.modeling.predict import class_probability_columns, predict
 from lab2prod.monitoring.drift import DriftReport, DriftThresholds, drift_report
 from lab2prod.monitoring.performance import (
@@ -55,7 +58,7 @@ class MonitorConfig:
     """The limits of one monitoring: drift thresholds, the watched metric and how far it may fall."""
 
     thresholds: DriftThresholds = field(default_factory=DriftThresholds)
-    metric: str = "roc_auc"
+    metric: str = ""  # "": the task's default metric (roc_auc, or rmse for regression)
     tolerance: float = 0.05  # realized metric may be this much worse than the holdout one
     threshold: float = 0.5  # probability from which a case is predicted positive
 
@@ -250,7 +253,7 @@ def monitor_frame(
             contract,
             outputs if batch_pred.ndim == 2 else "_prediction",
             holdout or {},
-            metric=config.metric,
+            metric=config.metric or default_metric(task),
             threshold=config.threshold,
             tolerance=config.tolerance,
             unmatched=unmatched,
@@ -401,7 +404,7 @@ def _keep_labelled(
 
 def batch_id_of(path: str | Path) -> str:
     """Return a batch's id from its file: the stem, or the folder's name for generic names like predictions.csv."""
-    path = Path(path)
+    path = Path(path).absolute()  # a generic name in the working folder: the folder's name
     return (
         path.parent.name if path.stem in ("predictions", "batch", "scored", "part-0") else path.stem
     )
@@ -438,16 +441,19 @@ def run_monitoring(
     from lab2prod.data.contract import read_normalized
     from lab2prod.data.lake import atomic_write_json
     from lab2prod.monitoring import history
+    from lab2prod.monitoring.cases import read_batch, read_features, read_labels
     from lab2prod.monitoring.performance import holdout_metrics, lineage
     from lab2prod.monitoring.report import render_monitoring
 
-    batch = read_table(batch_path, "batch")
+    # no id column: each row's line is its id, as scoring wrote it
+    contract = with_line_ids(contract)
+    batch = read_batch(batch_path, contract, read_table)
     try:
         if features_path is None and not any(f in batch for f in contract.features):
             features_path = scored_input(batch_path)
         if features_path is not None:
             batch = join_features(
-                batch, read_table(features_path, "features"), contract, str(features_path)
+                batch, read_features(features_path, contract), contract, str(features_path)
             )
         if not any(f in batch for f in contract.features):
             raise MonitoringError(
@@ -466,7 +472,7 @@ def run_monitoring(
             "reference) or pass --reference"
         )
     reference = read_normalized(str(reference_path), contract)
-    labels = read_table(labels_path, "labels") if labels_path is not None else None
+    labels = read_labels(labels_path, contract) if labels_path is not None else None
     tracking.use_store(root)
     model, info = (
         resolve_model(model_uri, lineage(batch), model_name)

@@ -329,6 +329,7 @@ def retrain_in_process(
         threshold=config.threshold,
         tags={"run_id": run.run_id, "origin": "retrain"},
         infra_rows=config.infra_rows,
+        train=candidate.train,
     )
     if release.decision.champion_metrics:
         client = mlflow.MlflowClient()

@@ -20,6 +20,7 @@ class GateDecision:
     champion_metrics: dict[str, float] | None = None
     floors: dict[str, float] = field(default_factory=dict)
     tolerance: float = 0.0
+    baseline: float | None = None  # the trivial model's `metric` on the same test rows
 
     def as_tags(self) -> dict[str, str]:
         """Return the decision and every number behind it as flat MLflow tags."""
@@ -31,6 +32,8 @@ class GateDecision:
             "gate.tolerance": str(self.tolerance),
             "gate.reasons": "; ".join(self.reasons),
         }
+        if self.baseline is not None:
+            tags["gate.baseline"] = f"{self.baseline:.6f}"
         tags.update({f"gate.floor.{k}": str(v) for k, v in self.floors.items()})
         tags.update(
             {f"gate.challenger.{k}": f"{v:.6f}" for k, v in self.challenger_metrics.items()}
@@ -58,13 +61,16 @@ def decide(
     metric: str,
     floors: dict[str, float] | None = None,
     tolerance: float = 0.0,
+    baseline: dict[str, float] | None = None,
 ) -> GateDecision:
     """Return whether `challenger` passes: every floor met and `metric` better than the champion's by more than `-tolerance`.
 
     Floors are minimums for higher-is-better metrics and maximums otherwise. With
     no champion, passing the floors is enough. With tolerance 0 the challenger
     must be strictly better, so rebuilding the same model moves no alias; a
-    positive tolerance admits a challenger that is at most that much worse.
+    positive tolerance admits a challenger that is at most that much worse. With `baseline`, the
+    trivial model's metrics on the same test rows, the challenger must beat it on `metric`
+    (strictly): never a champion worse than predicting the mean or the class shares.
     """
     if metric not in HIGHER_IS_BETTER:
         raise KeyError(f"unknown gate metric {metric!r}; known: {', '.join(HIGHER_IS_BETTER)}")
@@ -89,6 +95,23 @@ def decide(
             ok = False
             reasons.append(f"{name}={value:.4f} misses floor {bound}")
     new = float(challenger[metric])
+    trivial = None
+    if baseline is not None and metric in baseline:
+        trivial = float(baseline[metric])
+        what = (
+            "predicting the mean"
+            if metrics_kind(challenger) == "regression"
+            else "predicting the class shares"
+        )
+        sign = 1 if HIGHER_IS_BETTER[metric] else -1
+        if sign * (new - trivial) > 0:
+            reasons.append(f"{metric} {new:.4f} beats the trivial model ({what}) {trivial:.4f}")
+        else:
+            ok = False
+            reasons.append(
+                f"{metric} {new:.4f} does not beat the trivial model ({what}) {trivial:.4f} "
+                "on the same test rows: never champion"
+            )
     old = None if champion is None or metric not in champion else float(champion[metric])
     if old is None:
         reasons.append("no champion yet")
@@ -114,4 +137,5 @@ def decide(
         champion_metrics=None if champion is None else dict(champion),
         floors=dict(floors or {}),
         tolerance=tolerance,
+        baseline=trivial,
     )

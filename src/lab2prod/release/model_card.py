@@ -67,6 +67,13 @@ def default_limitations(contract: Contract, facts: dict[str, Any]) -> list[str]:
         out.append(
             "No date column: the split is random, so performance on future periods is not measured."
         )
+    left_out = contract.left_out()
+    if left_out:
+        out.append(
+            "Not used as features: "
+            + "; ".join(f"{name} ({why})" for name, why in left_out.items())
+            + "."
+        )
     return out
 
 

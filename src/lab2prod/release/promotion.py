@@ -15,6 +15,8 @@ import pandas as pd
 from lab2prod import model_edge
 from lab2prod.data.contract import Contract
 from lab2prod.errors import RegistryError
+from lab2prod.modeling.features import target_vector
+from lab2prod.modeling.metrics import trivial_metrics
 from lab2prod.modeling.training import model_metrics
 from lab2prod.release import gate, registry
 from lab2prod.release.infra_check import InfraCheck, infra_check
@@ -47,6 +49,23 @@ class Release:
         }
 
 
+def trivial_baseline(
+    test: pd.DataFrame,
+    contract: Contract,
+    threshold: float = 0.5,
+    train: pd.DataFrame | None = None,
+) -> dict:
+    """Return the metrics on `test` of the trivial model fitted on `train` (its mean, or its class
+    shares; None: the test rows' own): the gate's floor."""
+    return trivial_metrics(
+        target_vector(test, contract),
+        contract.task,
+        classes=len(contract.labels or ()),
+        threshold=threshold,
+        fitted_on=None if train is None else target_vector(train, contract),
+    )
+
+
 def release_challenger(
     model_uri: str,
     run_id: str | None,
@@ -59,8 +78,12 @@ def release_challenger(
     threshold: float = 0.5,
     tags: dict[str, str] | None = None,
     infra_rows: int = 1000,
+    train: pd.DataFrame | None = None,
 ) -> Release:
-    """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass."""
+    """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass.
+
+    The gate's floor is the trivial model fitted on `train` (None: on the test rows) measured on `test`.
+    """
     version = registry.register(model_uri, name, tags=tags)
     registry.set_alias(name, registry.CHALLENGER, version.version)
     challenger_metrics = model_metrics(
@@ -81,7 +104,12 @@ def release_challenger(
                 f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); gate on floors only"
             )
     decision = gate.decide(
-        challenger_metrics, champion_metrics, metric, floors=floors, tolerance=tolerance
+        challenger_metrics,
+        champion_metrics,
+        metric,
+        floors=floors,
+        tolerance=tolerance,
+        baseline=trivial_baseline(test, contract, threshold, train),
     )
     # only a model the gate would promote pays for the fresh-process check (seconds of imports)
     infra = InfraCheck(

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lab2prod.data.contract import LINE, QUARANTINE_COLUMNS, SOURCE, Contract, condition
+from lab2prod.data.line_ids import add_line_ids, with_line_ids
 from lab2prod.errors import ContractError
 from lab2prod.scoring.writing import LINEAGE_COLUMNS, output_schema
 
@@ -63,14 +64,12 @@ def score_chunk(
     from lab2prod.modeling.features import model_frame
     from lab2prod.modeling.predict import predict
 
+    contract = with_line_ids(contract)
     id_name = contract.id_column
-    if not id_name:
-        raise ContractError(
-            f"{contract.origin}: no id_column: scoring needs one to tie each prediction to its row"
-        )
     frame = frame.reset_index(drop=True)
     if LINE not in frame.columns:
         frame.insert(0, LINE, np.arange(2, len(frame) + 2, dtype="int64"))
+    frame = add_line_ids(frame, contract)
     repeated = _repeated_in_frame(frame, contract, origin)
     rows = frame[~repeated] if repeated is not None else frame
     empty = pd.DataFrame(

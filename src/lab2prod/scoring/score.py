@@ -38,6 +38,7 @@ import pandas as pd
 
 from lab2prod.data import sources
 from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract
+from lab2prod.data.line_ids import with_line_ids
 from lab2prod.errors import ContractError, SourceError
 from lab2prod.model_edge import ModelRef, load_model, mlflow_imported
 from lab2prod.modeling.features import is_multiclass
@@ -280,10 +281,8 @@ def score_file(
     hashing = ThreadPoolExecutor(1)
     try:
         check_output(input, output)
-        if not contract.id_column:
-            raise ContractError(
-                f"{contract.origin}: no id_column: scoring needs one to tie each prediction to its row"
-            )
+        # no id column: each row's line in the input is its id in the predictions and the lineage
+        contract = with_line_ids(contract)
         chunks = engine.chunks(input, chunk_rows, **read_options)
         digest = hashing.submit(engine.digest, input)
         if isinstance(model_uri, ModelRef):

@@ -1,0 +1,96 @@
+"""What the monitor reads: a batch, its scored input and its labels, in any format the scorer reads.
+
+Cells are read as the scorer reads them: a number column's thousands marks and sign, a date
+column's format (the contract's), the row's line as its id when the contract has no id column.
+A scored input's blank ids and repeated ids are set aside as scoring set them aside (the first
+row of an id is the one scored), so a batch that scored is a batch that can be monitored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lab2prod.data import sources
+from lab2prod.data.cells import LINE
+from lab2prod.data.contract import SOURCE, Contract
+from lab2prod.data.formats import read_dates, read_numbers
+from lab2prod.data.line_ids import LINE_ID, add_line_ids
+from lab2prod.errors import Lab2ProdError, MonitoringError
+
+# what pandas reads with its own types (the files scoring writes); other formats go through the readers
+PANDAS_SUFFIXES = (".csv", ".txt", ".parquet")
+
+
+def read_text(path: str | Path, contract: Contract, what: str) -> pd.DataFrame:
+    """Return a file of any format the scorer reads as text cells typed by the contract's formats,
+    with the line as the id when the contract's id is the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise MonitoringError(f"{what} file {path} not found")
+    try:
+        rows = sources.read_file(path).rows
+    except Lab2ProdError as exc:
+        raise MonitoringError(f"{what} file {path} cannot be read: {exc}") from None
+    rows = add_line_ids(rows, contract)
+    return typed_cells(rows.drop(columns=[c for c in (LINE, SOURCE) if c in rows]), contract)
+
+
+def read_batch(path: str | Path, contract: Contract, read_table) -> pd.DataFrame:
+    """Return a batch: a CSV or Parquet file as pandas types it (the predictions scoring writes), any
+    other format through the scorer's readers; number and date cells read as the contract says."""
+    path = Path(path)
+    if "".join(path.suffixes[-1:]).lower() not in PANDAS_SUFFIXES:
+        return read_text(path, contract, "batch")
+    batch = read_table(path, "batch")
+    if contract.id_column == LINE_ID and LINE_ID not in batch:
+        # a CSV read by pandas: its rows' lines after the header
+        batch = batch.assign(**{LINE_ID: (batch.index + 2).astype(str)})
+    return typed_cells(batch, contract)
+
+
+def read_features(path: str | Path, contract: Contract) -> pd.DataFrame:
+    """Return a scored input with the rows scoring predicted: blank ids and later repeats of an id left out."""
+    return first_of_each_id(read_text(path, contract, "features"), contract)
+
+
+def read_labels(path: str | Path, contract: Contract) -> pd.DataFrame:
+    """Return delayed labels in any format the scorer reads (the id, or the line, and the target),
+    blank ids and later repeats of an id left out as scoring leaves them out (the batch itself,
+    its target filled in, is a labels file)."""
+    return first_of_each_id(read_text(path, contract, "labels"), contract)
+
+
+def first_of_each_id(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Return the rows of `frame` that scoring scores: a present id, its first row."""
+    key = contract.id_column
+    if not key or key not in frame:
+        return frame
+    ids = frame[key]
+    blank = ids.isna() | ids.astype(str).str.strip().eq("")
+    return frame[~blank & ~ids.duplicated()]
+
+
+def typed_cells(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Return `frame` with the columns whose cells the contract says how to read (a thousands mark,
+    a sign, a date format) read that way; other columns as they are."""
+    changed = {}
+    for rule in contract.columns:
+        if rule.name not in frame.columns:
+            continue
+        cells = frame[rule.name]
+        if rule.type in ("int", "float") and rule.number_format and not _numeric(cells):
+            text = cells.astype("str").where(cells.notna())
+            changed[rule.name] = pd.to_numeric(
+                read_numbers(text.str.strip(), rule.number_format), errors="coerce"
+            )
+        elif (
+            rule.type == "date" and rule.format and not pd.api.types.is_datetime64_any_dtype(cells)
+        ):
+            changed[rule.name] = read_dates(cells, cells.notna(), rule.format)[0]
+    return frame.assign(**changed) if changed else frame
+
+
+def _numeric(cells: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(cells)
