@@ -459,7 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
         "performance degraded; the JSON's 'retrain' says whether a retraining threshold was crossed);\n"
         "2 unusable input.",
     )
-    p.add_argument("--batch", required=True, help="the batch file (.csv or .parquet)")
+    p.add_argument(
+        "--batch",
+        required=True,
+        help="the batch file (.csv or .parquet), or a day of the REST server's request log "
+        "(<lake>/requests/<YYYY-MM-DD>/): its answered rows, with its counts and latency",
+    )
     p.add_argument(
         "--labels",
         help="delayed labels of this batch: a CSV/Parquet with the id and target columns",
