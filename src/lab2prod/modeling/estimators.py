@@ -134,8 +134,9 @@ def load_model_dir(folder: Path) -> Any:
     flavor = flavors.get("sklearn") or {}
     if flavor.get("serialization_format") != "skops" or not flavor.get("pickled_model"):
         raise RegistryError(
-            f"{folder / 'MLmodel'}: not a scikit-learn model saved with skops "
-            f"(format {flavor.get('serialization_format')!r}): log it with lab2prod's training pipeline"
+            f"{folder / 'MLmodel'}: neither lab2prod's model (a skops 'pipeline' artifact) nor a "
+            f"scikit-learn model saved with skops (format {flavor.get('serialization_format')!r}): "
+            "log it with lab2prod's training pipeline"
         )
     trusted = list(flavor.get("skops_trusted_types") or [])
     return load_skops(folder / flavor["pickled_model"], trusted, folder / "MLmodel")
