@@ -93,7 +93,8 @@ def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
     example = pd.DataFrame(example)
     batch = pd.concat([example] * math.ceil(rows / len(example)), ignore_index=True).head(rows)
     id_name = _id_column(model)
-    if id_name in batch.columns:  # tiled rows are distinct cases: the contract refuses a repeated id
+    # tiled rows are distinct cases: the contract refuses a repeated id
+    if id_name in batch.columns:
         batch[id_name] = [f"{value}-{i}" for i, value in enumerate(batch[id_name])]
     start = time.perf_counter()
     model.predict(batch.head(1))
