@@ -536,7 +536,7 @@ def _coerce(
                 fractional = known & (
                     np.mod(numbers, 1, where=known, out=np.zeros_like(numbers)) != 0
                 )
-                for i in frame.index[fractional]:
+                for i in frame.index[fractional] if fractional.any() else ():
                     reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a whole number")
                 values = _whole_numbers(numbers, known & ~fractional, values.index)
         elif c.type == "date":
@@ -546,7 +546,8 @@ def _coerce(
             # text cells are already `str` (missing: NaN) when a reader hands Arrow text over
             values = text if text.dtype == "str" else text.astype("str")
             bad = None
-        for i in frame.index[bad] if bad is not None else ():
+        # masks tested first: taking an index by an all-False mask costs more than the test
+        for i in frame.index[bad] if bad is not None and bad.any() else ():
             kind = "number" if c.type in ("int", "float") else "date (ISO, for example 2024-01-31)"
             hint = (
                 " (decimal comma? set the decimal option to ',')"
@@ -761,7 +762,9 @@ def condition(
             "line": lines.loc[bad].astype("int64").tolist(),
             "reason": ["; ".join(reasons[i]) for i in bad],
             "record": [_record(row) for row in records.loc[bad].itertuples(index=False, name=None)],
-        },
+        }
+        if bad
+        else {key: [] for key in QUARANTINE_COLUMNS},  # the same empty columns, no rows taken
         columns=QUARANTINE_COLUMNS,
     )
 
