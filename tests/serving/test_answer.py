@@ -70,3 +70,20 @@ def test_a_request_missing_a_column_is_refused_with_the_contracts_message(contra
     assert not answer.answered
     assert answer.message == "request: missing column 'age': add it or fix the header"
     assert set(answer.refused) == {0, 1}
+
+
+def test_a_contract_without_an_id_column_answers_by_position(contract, fitted):
+    from dataclasses import replace
+
+    no_id = replace(
+        contract, id_column=None, columns=tuple(c for c in contract.columns if c.name != "id")
+    )
+    answer = answer_request(_request().drop(columns=["id"]), fitted, no_id)
+    assert (
+        list(answer.predictions.columns) == ["probability", "label"]
+        and len(answer.predictions) == 2
+    )
+    refused = answer_request(_request(age=[30, 12]).drop(columns=["id"]), fitted, no_id)
+    assert refused.message.startswith(
+        "request: 1 of 2 rows break the contract, so none is scored: row 1: age: 12"
+    )

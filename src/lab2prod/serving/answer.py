@@ -15,6 +15,8 @@ Pure: no MLflow, no files. `serving.model` wraps it for MLflow's clients.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lab2prod.data.contract import Contract
+from lab2prod.data.contract import ColumnRule, Contract
 from lab2prod.errors import ContractError
 from lab2prod.scoring.chunk import prediction_columns, score_chunk
 
 ORIGIN = "request"
+ROW_ID = "_row"  # the id of a request's rows when the contract names no id column
 SHOWN_REFUSALS = 10  # rows named in a refusal's message; the request log keeps every reason
 # the reason of a valid row of a refused request
 NOT_ANSWERED = "not answered: another row of the request breaks the contract"
@@ -83,9 +86,11 @@ def answer_request(
     that stops) is a refusal with that message.
     """
     cells = request_cells(frame)
+    if not contract.id_column:  # score_chunk ties predictions to rows by an id: the position here
+        contract = with_row_ids(contract)
     id_name = contract.id_column
-    given_id = bool(id_name) and any(_key(c) == _key(id_name) for c in cells.columns)
-    if id_name and not given_id:
+    given_id = id_name != ROW_ID and any(_key(c) == _key(id_name) for c in cells.columns)
+    if not given_id:
         cells.insert(0, id_name, [str(i) for i in range(len(cells))])
     if not len(cells):
         return Answer(pd.DataFrame(columns=_columns(contract, given_id)), rows=0)
@@ -110,6 +115,16 @@ def answer_request(
     if not given_id:
         predictions = predictions.drop(columns=[id_name])
     return Answer(predictions, rows=len(cells))
+
+
+@functools.lru_cache(maxsize=8)
+def with_row_ids(contract: Contract) -> Contract:
+    """Return `contract` with an id column `ROW_ID` (a request's row positions) for a contract that has none."""
+    return dataclasses.replace(
+        contract,
+        id_column=ROW_ID,
+        columns=(ColumnRule(ROW_ID, "string", nullable=False), *contract.columns),
+    )
 
 
 def refusal_message(
