@@ -90,3 +90,19 @@ def test_a_day_without_requests_is_refused(tmp_path, contract):
     (tmp_path / DAY).mkdir()
     with pytest.raises(MonitoringError, match="holds no logged request"):
         read_request_day(tmp_path / DAY, contract)
+
+
+def test_a_log_made_before_a_fork_gives_the_child_a_file_of_its_own(tmp_path, contract):
+    import os
+
+    log = RequestLog(tmp_path)
+    log.write(_rows(["parent"]), [(ANSWERED, "")], _answer(["parent"]), STAMP, 1.0)
+    pid = os.fork()
+    if pid == 0:  # the child writes through the log it inherited
+        log.write(_rows(["child"]), [(ANSWERED, "")], _answer(["child"]), STAMP, 1.0)
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    log.close()
+    files = sorted((tmp_path / DAY).glob("*.jsonl"))
+    assert len(files) == 2
+    assert sorted(json.loads(f.read_text())["id"] for f in files) == ["child", "parent"]

@@ -62,11 +62,21 @@ class RequestLog:
     def __init__(self, folder: str | os.PathLike, lineage: dict[str, str] | None = None):
         self.folder = Path(folder)
         self.lineage = {k: str(v) for k, v in (lineage or {}).items()}
-        self._name = f"{REQUEST_PREFIX}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        self._pid, self._name = 0, ""
         self._day, self._fd = "", -1
 
     def path(self, day: str) -> Path:
-        """Return this process's file for `day`."""
+        """Return this process's file for `day`.
+
+        Named when first used in a process: a log made before a server forks its workers still
+        gives each worker a file of its own.
+        """
+        if self._pid != os.getpid():
+            self._fd, self._day = -1, ""  # the parent's descriptor is not this process's file
+            self._pid = os.getpid()
+            self._name = (
+                f"{REQUEST_PREFIX}{socket.gethostname()}-{self._pid}-{secrets.token_hex(4)}"
+            )
         return self.folder / day / f"{self._name}.jsonl"
 
     def write(
@@ -103,7 +113,7 @@ class RequestLog:
             lines.append(json.dumps(entry, ensure_ascii=False, allow_nan=False, default=str))
         data = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
         path = self.path(day_of(received_at))
-        fd = self._open(day_of(received_at))
+        fd = self._open(day_of(received_at), path)
         view = memoryview(data)
         while (
             view
@@ -111,12 +121,11 @@ class RequestLog:
             view = view[os.write(fd, view) :]
         return path
 
-    def _open(self, day: str) -> int:
+    def _open(self, day: str, path: Path) -> int:
         if day != self._day:
             self.close()
-            folder = self.folder / day
-            folder.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path(day), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self._day = day
         return self._fd
 
