@@ -9,6 +9,9 @@ PIP_VERSION := 26.3
 NOTEBOOKS := ingest validate split start train select evaluate register report score score_summary monitor
 MODEL_NAME ?= credit-risk
 SERVE_PORT ?= 5001
+SERVE_WORKERS ?= 1
+# REQUEST_LOG=1 (or LAB2PROD_REQUEST_LOG=<folder> in the environment): `make serve` keeps every request
+REQUEST_LOG ?=
 # the team MLflow server (make mlflow-server): port, and the folder of its proxied artifacts and user store
 MLFLOW_SERVER_PORT ?= 5002
 MLFLOW_SERVER_DIR ?= $(CURDIR)/mlflow-server
@@ -82,9 +85,12 @@ score: $(STAMP) ## Score a batch with the champion: ploomber build of pipeline.s
 	$(BIN)/ploomber build --entry-point pipeline.score.yaml
 	@echo "Predictions in data/lake/predictions/; summary in reports/score-*.html"
 
-serve: $(STAMP) ## Serve the champion over REST: POST JSON to http://127.0.0.1:5001/invocations (SERVE_PORT=...)
-	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" $(BIN)/mlflow models serve \
-		-m "models:/$(MODEL_NAME)@champion" --env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
+serve: $(STAMP) ## Serve the champion over REST on 127.0.0.1:5001/invocations (REQUEST_LOG=1 keeps every request in data/lake/requests/<day>/; SERVE_PORT, SERVE_WORKERS)
+	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" \
+	LAB2PROD_SERVED_MODEL_URI="models:/$(MODEL_NAME)@champion" \
+	$(if $(filter-out 0 false no,$(REQUEST_LOG)),LAB2PROD_REQUEST_LOG="$${LAB2PROD_REQUEST_LOG:-$(CURDIR)/data/lake/requests}") \
+	$(BIN)/mlflow models serve -m "models:/$(MODEL_NAME)@champion" --env-manager local \
+		-h 127.0.0.1 -p $(SERVE_PORT) -w $(SERVE_WORKERS)
 
 export: $(STAMP) ## Export the production notebooks (score.ipynb) as plain scripts under exports/
 	$(BIN)/lab2prod export

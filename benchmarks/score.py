@@ -47,9 +47,9 @@ URI = f"models:/{MODEL_NAME}@champion"
 
 NAIVE = """
 import sys
-import mlflow.sklearn
 import pandas as pd
-model = mlflow.sklearn.load_model(sys.argv[3])
+from lab2prod.model_edge import load_sklearn_model
+model = load_sklearn_model(sys.argv[3])  # the fitted pipeline (skops), without the contract
 frame = pd.read_csv(sys.argv[1], engine="pyarrow")
 proba = model.predict_proba(frame)[:, 1]
 pd.DataFrame({"applicant_id": frame["applicant_id"], "probability": proba}).to_csv(sys.argv[2], index=False)
@@ -90,8 +90,9 @@ def resample(
         ids = pa.array(np.char.add("R", np.arange(rows).astype("U9")).astype(object), pa.string())
         table = table.set_column(table.schema.get_field_index("applicant_id"), "applicant_id", ids)
     # as the lake writes them: integers plain, floats with a decimal point ("9.0"; pyarrow writes "9").
-    # `mlflow models predict` reads the CSV with pandas, and the signature (tracking.input_schema) says
-    # long for the contract's required integers and double for its floats
+    # `mlflow models predict` reads the CSV with pandas (the registered pyfunc conditions it by the
+    # contract, as lab2prod score does; the plain sklearn flavor's signature, tracking.input_schema, says
+    # long for the contract's required integers and double for its floats)
     for i, field in enumerate(table.schema):
         if pa.types.is_floating(field.type):
             text = pc.cast(table.column(i), pa.string())

@@ -469,7 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
         "2 unusable input.",
     )
     p.add_argument(
-        "--batch", required=True, help="the batch file (any format lab2prod score reads)"
+        "--batch",
+        required=True,
+        help="the batch file (any format lab2prod score reads), or a day of the REST server's "
+        "request log (<lake>/requests/<YYYY-MM-DD>/): its answered rows, with its counts and latency",
     )
     p.add_argument(
         "--labels",

@@ -17,6 +17,10 @@ from lab2prod.errors import ConfigError
 ROOT_MARKER = "pipeline.yaml"
 ENV_ROOT = "LAB2PROD_ROOT"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+# online serving: the lake folder of the request log (unset: no log), and the URI the server was
+# started with (lineage of the logged rows)
+ENV_REQUEST_LOG = "LAB2PROD_REQUEST_LOG"
+ENV_SERVED_MODEL = "LAB2PROD_SERVED_MODEL_URI"
 
 
 def project_root(explicit: str | os.PathLike | None = None) -> Path:
@@ -39,6 +43,17 @@ def tracking_uri(root: Path | None) -> str | None:
     if os.environ.get(ENV_TRACKING_URI):
         return os.environ[ENV_TRACKING_URI]
     return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}" if root is not None else None
+
+
+def request_log_dir() -> Path | None:
+    """Return the folder of the REST server's request log ($LAB2PROD_REQUEST_LOG), None when logging is off."""
+    value = os.environ.get(ENV_REQUEST_LOG, "").strip()
+    return Path(value).resolve() if value else None
+
+
+def served_model_uri() -> str:
+    """Return the model URI the REST server was started with ($LAB2PROD_SERVED_MODEL_URI), or ''."""
+    return os.environ.get(ENV_SERVED_MODEL, "").strip()
 
 
 def artifact_root(root: Path) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import tempfile
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
@@ -21,9 +22,13 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from lab2prod import settings
+from lab2prod.data.contract import contract_to_dict
+from lab2prod.errors import RegistryError
+from lab2prod.serving.answer import answer_request
+from lab2prod.serving.model import CODE_FILE, CONTRACT_ARTIFACT, PIPELINE_ARTIFACT
 
 PINNED = ("scikit-learn", "pandas", "numpy", "skops", "mlflow", "pyarrow", "scipy")
 
@@ -153,11 +158,10 @@ def log_training_run(
     `counts` and ``model.<param>``; metrics as named by the caller (``valid_roc_auc``, ``test_rmse``);
     tags: dataset, task, ``version.<package>``, and `tags`. With `data_source` and `data_sha256` the
     training rows are logged as the run's input dataset (the lake's SHA-256, not MLflow's digest).
-    The model is saved with skops and a signature typed as the lake stores the data
-    (`features.signature_frame`), so MLflow's own clients accept its files.
+    The model is `log_contract_model`'s: the pipeline saved with skops behind the contract, so
+    MLflow's own clients condition their input as `lab2prod score` does.
     """
     from lab2prod.modeling.estimators import trusted_types
-    from lab2prod.modeling.features import signature_frame
 
     with mlflow.start_run(
         run_name=run_name, parent_run_id=parent_run_id, experiment_id=experiment_id
@@ -186,15 +190,76 @@ def log_training_run(
             log_dataset(
                 train, contract.dataset, data_source, contract.target, data_sha256, "training"
             )
-        example = signature_frame(train.head(50), contract)
-        model_uri = log_sklearn_model(
+        model_uri = log_contract_model(
             trained.model,
-            example,
+            contract,
             trusted_types(trained.family),
-            "predict_proba" if contract.task == "classification" else "predict",
-            inputs=input_schema(example, contract),
+            example=train.head(5),
+            threshold=threshold,
+            run_id=run.info.run_id,
         )
     return LoggedRun(run_id=run.info.run_id, model_uri=model_uri)
+
+
+def log_contract_model(
+    model: Any,
+    contract: Any,
+    trusted: list[str],
+    example: pd.DataFrame,
+    threshold: float | None = None,
+    run_id: str = "",
+) -> str:
+    """Log the fitted pipeline behind its contract as a "models from code" pyfunc; return its URI.
+
+    The model file is `serving/model_code.py`; its artifacts are the pipeline saved with skops
+    (the types to trust checked now, as `mlflow.sklearn` checks them) and the contract as YAML;
+    its config holds the threshold, the run and the skops types. The signature names the
+    contract's columns (the target too: a labelled file is scored as `lab2prod score` scores it),
+    every one optional and of any type, and the answer's columns: the
+    contract, not MLflow's schema, decides what a valid row is and says why one is not.
+    """
+    import skops.io  # imports every scikit-learn estimator (seconds): only when a model is logged
+
+    with tempfile.TemporaryDirectory(prefix="lab2prod-pyfunc-") as folder:
+        pipeline = Path(folder) / "model.skops"
+        skops.io.dump(model, pipeline)
+        untrusted = sorted(set(skops.io.get_untrusted_types(file=pipeline)) - set(trusted))
+        if untrusted:
+            raise RegistryError(
+                f"the fitted model holds types skops does not trust ({', '.join(untrusted)}): "
+                "declare them in modeling.estimators.SKOPS_TRUSTED_TYPES"
+            )
+        contract_file = settings.write_yaml(
+            contract_to_dict(contract), Path(folder) / "contract.yaml"
+        )
+        rows = example.drop(columns=[contract.target], errors="ignore")
+        # the example as a client sends it: JSON values (dates as ISO text, missing as null)
+        sample = pd.DataFrame(json.loads(rows.to_json(orient="records", date_format="iso")))
+        answer = answer_request(sample, model, contract, 0.5 if threshold is None else threshold)
+        if not answer.answered:
+            raise RegistryError(
+                f"the model's input example is refused by its contract: {answer.message}"
+            )
+        signature = ModelSignature(
+            inputs=Schema(
+                [ColSpec(AnyType(), rule.name, required=False) for rule in contract.columns]
+            ),
+            outputs=infer_signature(sample, answer.predictions).outputs,
+        )
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(CODE_FILE),
+            artifacts={PIPELINE_ARTIFACT: str(pipeline), CONTRACT_ARTIFACT: str(contract_file)},
+            model_config={
+                "threshold": threshold,
+                "run_id": run_id,
+                "skops_trusted_types": list(trusted),
+            },
+            signature=signature,
+            input_example=sample,
+            pip_requirements=pip_requirements(),
+        )
+    return info.model_uri
 
 
 def input_schema(example: pd.DataFrame, contract: Any) -> Schema:

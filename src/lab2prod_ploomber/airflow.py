@@ -7,6 +7,8 @@ Two DAGs, never written by hand:
 - ``lab2prod_daily`` from ``pipeline.score.yaml``, scheduled: score the day's batch
   (``data/incoming/<date>.csv`` by default), monitor it, then branch to ``lab2prod retrain``
   when the monitor says retraining is due; the retraining goes through the same gate as any other.
+  Beside it, ``monitor_requests`` monitors the REST server's requests of the day before the run's
+  date (``<lake>/requests/<day>/``) when request logging is on, and does nothing otherwise.
 
 Each task is a BashOperator that runs ``python -m lab2prod_ploomber.task <name>`` (``ploomber task
 <name> --force`` with the kernels pipeline.yaml's executor gives) in the project folder with the
@@ -89,6 +91,8 @@ _DAILY = '''
 BATCH = {batch!r}  # the day's batch, relative to PROJECT ({{{{ ds }}}}: the run's date)
 PREDICTIONS = {predictions!r}
 STATUS = {status!r}
+REQUESTS = {requests!r}  # the REST server's request log, one folder per day
+REPORTS = {reports!r}
 OVERRIDES = [("batch", BATCH), ("batch_name", "{{{{ ds }}}}")]
 
 
@@ -132,6 +136,20 @@ with DAG(
         append_env=True,
     )
     tasks[{monitor_task!r}] >> decide >> [retrain, EmptyOperator(task_id="no_retrain")]
+    # yesterday's REST requests, when the server logs them (make serve REQUEST_LOG=1): a monitoring
+    # of their own, beside the batch's; no request folder (logging off) is not a failure
+    BashOperator(
+        task_id="monitor_requests",
+        bash_command='export PATH="%s:$PATH" && ' % VENV_BIN
+        + "day={{{{ macros.ds_add(ds, -1) }}}}; folder=%s/$day; " % REQUESTS
+        + '[ -d "$folder" ] || {{ echo "no requests logged on $day in %s: nothing to monitor"; exit 0; }}; ' % REQUESTS
+        + 'lab2prod monitor --batch "$folder" --status %s/monitoring-requests-$day.json; code=$?; '
+        % REPORTS
+        + "[ $code -le 1 ] || exit $code",
+        cwd=PROJECT,
+        env=ENV,
+        append_env=True,
+    )
 '''
 
 # a pipeline.score.yaml without a monitor step of its own gets `lab2prod monitor` after scoring
@@ -236,6 +254,8 @@ def daily_dag(
         upstream=shape,
         monitor=monitor,
         monitor_task=monitor_task,
+        requests=f"{env.get('lake') or 'data/lake'}/requests",
+        reports=env.get("reports") or "reports",
     )
 
 

@@ -299,3 +299,40 @@ def test_expectations_are_counted_never_quarantined(toy_text, contract):
     assert condition(toy_text, hard, mode="score").quarantine["reason"].tolist() == [
         "age: 52 is above the maximum 50"
     ]
+
+
+@pytest.mark.parametrize("mode", ["train", "score"])
+def test_direct_rule_checks_find_exactly_pandera_failures(contract, mode):
+    from lab2prod.data.contract import _coerce, _pandera_failures, _rule_failures, explain
+
+    text = pd.DataFrame(
+        {
+            "id": ["a", None, "c", "d", "e", "f"],
+            "age": ["30", "12", None, "101", "18", "100"],
+            "income": ["-1", None, "0", "5.5", "1e9", "-0.5"],
+            "home": ["castle", "owner", None, "rent", "RENT", "owner"],
+            "y": ["good", "ugly", None, "bad", "good", "bad"],
+        },
+        dtype=object,
+    )
+    typed = _coerce(text, contract, {}, "t", [])
+
+    def cases(found):
+        rules = {c.name: c for c in contract.columns}
+        return {
+            (
+                column,
+                int(index),
+                "missing" if check == "not_nullable" else explain(rules[column], value, contract),
+            )
+            for column, check, value, index in found
+            if "dtype" not in str(check)
+        }
+
+    direct = cases(_rule_failures(typed, contract, mode))
+    assert direct == cases(_pandera_failures(typed, contract, mode))
+    assert ("age", 1, "age: 12 is below the minimum 18") in direct  # something to compare
+    assert ("home", 0, "home: 'castle' is not one of owner, rent") in direct
+    assert (("y", 1, "y: unknown target label 'ugly' (expected one of bad, good)") in direct) == (
+        mode == "train"
+    )

@@ -166,16 +166,18 @@ def test_lab2prod_monitor_measures_the_class_mix_and_the_delayed_labels(multicla
 
 def test_rest_serving_returns_one_probability_per_class(multiclass_project, scored):
     folder, wine = scored
-    features = wine.drop(columns=["id", "cultivar"]).head(20).astype("float64")
+    rows = wine.drop(columns=["cultivar"]).head(20)
     env = build_env(multiclass_project)  # the venv's bin first on PATH: uvicorn is found there
-    request = {
-        "dataframe_split": {"columns": list(features.columns), "data": features.values.tolist()}
-    }
+    request = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
     with serving("models:/wine@champion", env, folder) as url:
         status, answer = _invoke(url, request)
     assert status == 200, answer
-    predictions = np.asarray(answer["predictions"], dtype="float64")
-    # columns in the order of the contract's labels, as in lab2prod score's output
-    expected = pd.read_csv(folder / "preds.csv")[PROBABILITIES].head(20).to_numpy()
-    assert predictions.shape == (20, 3)
-    np.testing.assert_allclose(predictions, expected, rtol=1e-9, atol=1e-12)
+    predictions = pd.DataFrame(answer["predictions"])
+    # lab2prod score's columns: the id, one probability per class in the contract's order, the label
+    expected = pd.read_csv(folder / "preds.csv").head(20)
+    assert list(predictions.columns) == ["id", *PROBABILITIES, "label"]
+    assert predictions["id"].astype(str).tolist() == expected["id"].astype(str).tolist()
+    assert predictions["label"].tolist() == expected["label"].tolist()
+    np.testing.assert_allclose(
+        predictions[PROBABILITIES], expected[PROBABILITIES], rtol=1e-9, atol=1e-12
+    )

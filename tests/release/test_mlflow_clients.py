@@ -1,10 +1,9 @@
 """The registered champion works through MLflow's own clients on data as the lake stores it.
 
-The pipeline logs the signature from the contract (`features.signature_frame`, `tracking.input_schema`):
-required integers are `long`, so a test split read back with pandas (whole numbers as int64) and a CSV
-whose integers have no decimal point are accepted. A signature declaring them `double` made both
-refuse with "Can not safely convert int64 to float64". The REST server with JSON integers is covered
-in tests/scoring/test_serve.py.
+The champion is lab2prod's pyfunc (`serving.model`): the contract, not MLflow's schema, types the
+input, so a test split read back with pandas (whole numbers as int64, the target column included)
+and a CSV whose integers have no decimal point are scored as `lab2prod score` scores them, with
+the same named columns. The REST server is covered in tests/scoring/test_serve.py.
 """
 
 from __future__ import annotations
@@ -18,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 
+from lab2prod import settings
+from lab2prod.scoring.score import load_model, score_file
 from tests.conftest import build_env
 
 MODEL = "models:/credit-risk@champion"
@@ -29,7 +31,7 @@ def _test_split(root: Path) -> Path:
 
 
 @pytest.mark.integration
-def test_pyfunc_predicts_the_test_split_read_with_pandas(built, monkeypatch):
+def test_pyfunc_predicts_the_test_split_read_with_pandas(built, monkeypatch, tmp_path):
     import mlflow
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{built / 'mlflow.db'}")
@@ -38,14 +40,25 @@ def test_pyfunc_predicts_the_test_split_read_with_pandas(built, monkeypatch):
         model = mlflow.pyfunc.load_model(MODEL)
         frame = pd.read_csv(_test_split(built))
         assert frame["Seniority"].dtype == "int64"  # the lake's integers, as pandas reads them
-        out = np.asarray(model.predict(frame))
-        assert out.shape == (len(frame), 2) and np.isfinite(out).all()
+        out = model.predict(frame)
+        assert list(out.columns) == ["applicant_id", "probability", "label"]
+        assert out["applicant_id"].tolist() == frame["applicant_id"].astype(str).tolist()
+        # the same named frame as lab2prod score's predictions of the same split
+        scored = score_file(
+            _test_split(built),
+            tmp_path / "pred.csv",
+            load_model(MODEL),
+            settings.load_contract(built / "data/contracts/credit.yaml"),
+        )
+        expected = pd.read_csv(scored.output, dtype={"applicant_id": str})
+        assert out["label"].tolist() == expected["label"].tolist()
+        np.testing.assert_allclose(out["probability"], expected["probability"], rtol=1e-12)
         schema = {c.name: c for c in model.metadata.get_input_schema().inputs}
-        assert schema["Seniority"].type.name == "long" and schema["Seniority"].required
-        assert schema["Income"].type.name == "double" and not schema["Income"].required
-        assert not schema["Marital"].required  # nullable in the contract, whatever the sample held
-        # the failure path: text where the contract says integer is refused by MLflow, not guessed
-        with pytest.raises(Exception, match="Seniority"):
+        assert not schema["Seniority"].required  # the contract decides, and names what is missing
+        # the failure path: text where the contract says integer is refused in the contract's words
+        with pytest.raises(
+            MlflowException, match=r"row 0 \(applicant_id '.*'\): Seniority: 'five' is not a number"
+        ):
             model.predict(frame.head(3).assign(Seniority="five"))
     finally:
         mlflow.set_tracking_uri("")
@@ -83,5 +96,6 @@ def test_mlflow_models_predict_reads_a_csv_with_plain_integers(built, tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    predictions = json.loads((tmp_path / "out.json").read_text())["predictions"]
-    assert np.asarray(predictions).shape == (100, 2)
+    predictions = pd.DataFrame(json.loads((tmp_path / "out.json").read_text())["predictions"])
+    assert list(predictions.columns) == ["applicant_id", "probability", "label"]
+    assert len(predictions) == 100 and predictions["probability"].between(0, 1).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -306,9 +307,9 @@ def test_a_model_cannot_widen_the_skops_allow_list(champion, tmp_path):
     folder = _model_folder(champion, tmp_path)
     assert load_model_dir(folder).predict_proba  # as registered, it loads
     mlmodel = folder / "MLmodel"
-    mlmodel.write_text(
-        mlmodel.read_text().replace("- numpy.dtype", "- numpy.dtype\n    - builtins.eval")
-    )
+    text = mlmodel.read_text()
+    indent = re.search(r"\n( *)- numpy.dtype", text).group(1)
+    mlmodel.write_text(text.replace("- numpy.dtype", f"- numpy.dtype\n{indent}- builtins.eval"))
     with pytest.raises(
         RegistryError, match=r"asks to trust builtins.eval, which no lab2prod estimator needs"
     ):
@@ -316,15 +317,14 @@ def test_a_model_cannot_widen_the_skops_allow_list(champion, tmp_path):
 
 
 def test_a_pickled_model_is_refused(champion, tmp_path):
+    # a pyfunc whose model is a cloudpickled object, not the skops pipeline artifact
     folder = _model_folder(champion, tmp_path)
     mlmodel = folder / "MLmodel"
-    mlmodel.write_text(
-        mlmodel.read_text().replace(
-            "serialization_format: skops", "serialization_format: cloudpickle"
-        )
-    )
+    mlmodel.write_text(mlmodel.read_text().replace("pipeline:", "python_model.pkl:"))
     with pytest.raises(
-        RegistryError, match=r"not a scikit-learn model saved with skops \(format 'cloudpickle'\)"
+        RegistryError,
+        match=r"neither lab2prod's model \(a skops 'pipeline' artifact\) nor a scikit-learn model "
+        r"saved with skops \(format None\)",
     ):
         load_model_dir(folder)
 

@@ -1,4 +1,9 @@
-"""Online scoring: `mlflow models serve` of the champion answers a real JSON request like `lab2prod score`."""
+"""Online scoring against a real `mlflow models serve`: the contract conditions every request, as in `lab2prod score`.
+
+The champion is the pyfunc lab2prod registers (`serving.model`): named outputs equal to `lab2prod
+score`'s, HTTP 400 with the row and the reason for a row the contract refuses, and, with the request
+log on, every answered and refused row kept in the lake for `lab2prod monitor`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,8 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab2prod.data.contract import condition
-from lab2prod.modeling.features import signature_frame
+from lab2prod.cli import main as lab2prod_main
 from lab2prod.scoring.score import load_model, score_file
 
 
@@ -46,24 +51,26 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> No
     raise AssertionError(f"mlflow models serve not ready after {timeout} s")
 
 
+def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=20)
+    except ProcessLookupError:
+        process.wait()
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 @contextmanager
-def serving(model_uri: str, env: dict[str, str], cwd: Path) -> Iterator[str]:
-    """Run `mlflow models serve` of `model_uri` on a free loopback port; yield its URL, stop it after."""
+def server(
+    model_uri: str, env: dict[str, str], cwd: Path, workers: int = 1
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run `mlflow models serve` of `model_uri` on a free loopback port; yield its URL and process, stop it after."""
     port = _free_port()
     process = subprocess.Popen(
-        [
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            model_uri,
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
+        ["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+        + ["-h", "127.0.0.1", "-p", str(port), "-w", str(workers)],
         env=env,
         cwd=cwd,
         stdout=subprocess.DEVNULL,
@@ -73,25 +80,34 @@ def serving(model_uri: str, env: dict[str, str], cwd: Path) -> Iterator[str]:
     )
     try:
         _wait_ready(f"http://127.0.0.1:{port}/ping", process)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        _stop(process)
+
+
+@contextmanager
+def serving(model_uri: str, env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """Run `mlflow models serve` of `model_uri` on a free loopback port; yield its URL, stop it after."""
+    with server(model_uri, env, cwd) as (url, _):
+        yield url
+
+
+def _env(champion: dict, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "MLFLOW_TRACKING_URI": champion["tracking_uri"],
+        **extra,
+    }
+    if "LAB2PROD_REQUEST_LOG" not in extra:  # off unless the test turns it on
+        env.pop("LAB2PROD_REQUEST_LOG", None)
+    return env
 
 
 @pytest.fixture(scope="module")
 def served(champion, tmp_path_factory):
     """`mlflow models serve` of the session's champion on a free loopback port; yields its base URL."""
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        "MLFLOW_TRACKING_URI": champion["tracking_uri"],
-    }
-    with serving(champion["model_uri"], env, tmp_path_factory.mktemp("serve")) as url:
+    with serving(champion["model_uri"], _env(champion), tmp_path_factory.mktemp("serve")) as url:
         yield url
 
 
@@ -109,55 +125,131 @@ def _invoke(url: str, request: dict) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as a client sends them: JSON numbers, strings and null."""
+    return json.loads(frame.to_json(orient="records"))
+
+
+def _lab2prod_score(
+    champion: dict, frame: pd.DataFrame, folder: Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`lab2prod score`'s predictions and quarantine of `frame` written as a CSV batch."""
+    batch = folder / "batch.csv"
+    frame.to_csv(batch, index=False, lineterminator="\n")
+    result = score_file(
+        batch, folder / "pred.csv", load_model(champion["model_uri"]), champion["contract"]
+    )
+    return pd.read_csv(result.output, dtype={"applicant_id": str}), pd.read_csv(result.quarantine)
+
+
 @pytest.mark.integration
 def test_rest_invocations_match_lab2prod_score(champion, served, tmp_path):
-    contract = champion["contract"]
-    text = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(60)
-    batch = tmp_path / "batch.csv"
-    text.to_csv(batch, index=False, lineterminator="\n")
-    ref = load_model(champion["model_uri"])
-    scored = pd.read_csv(
-        score_file(
-            batch, tmp_path / "pred.csv", ref, contract, scored_at="2026-01-01T00:00:00Z"
-        ).output
-    )
-
-    typed = condition(text.replace("", None), contract, mode="score").clean
-    features = signature_frame(typed, contract)
-    complete = (
-        features.notna().all(axis=1).to_numpy()
-    )  # JSON has no NaN: send the rows without gaps
-    request = {
-        "dataframe_split": {
-            "columns": list(features.columns),
-            "data": features[complete].astype(object).values.tolist(),
-        }
-    }
-    status, answer = _invoke(served, request)
+    rows = pd.read_csv(champion["normalized"]).head(60).drop(columns=["Status"])
+    assert rows.isna().any().any()  # missing values travel as JSON null, as empty cells in a file
+    scored, _ = _lab2prod_score(champion, rows, tmp_path)
+    status, answer = _invoke(served, {"dataframe_records": _records(rows)})
     assert status == 200, answer
-    predictions = np.asarray(answer["predictions"], dtype="float64")
-    assert predictions.shape == (
-        int(complete.sum()),
-        2,
-    )  # logged with pyfunc_predict_fn="predict_proba"
-    expected = scored["probability"].to_numpy()[complete]
-    assert int(complete.sum()) >= 30
+    got = pd.DataFrame(answer["predictions"])
+    assert list(got.columns) == ["applicant_id", "probability", "label"]
+    assert (
+        got["applicant_id"].tolist()
+        == scored["applicant_id"].tolist()
+        == rows["applicant_id"].tolist()
+    )
+    assert got["label"].tolist() == scored["label"].tolist()
     # the same model on the same rows; only BLAS block sums may differ in the last bits
-    np.testing.assert_allclose(predictions[:, 1], expected, rtol=1e-12, atol=0)
-    assert scored["applicant_id"].tolist() == typed["applicant_id"].tolist()
+    np.testing.assert_allclose(got["probability"], scored["probability"], rtol=1e-12, atol=0)
+    # without the id column the answer has none, row for row
+    status, answer = _invoke(
+        served,
+        {
+            "dataframe_split": json.loads(
+                rows.drop(columns=["applicant_id"]).head(3).to_json(orient="split", index=False)
+            )
+        },
+    )
+    assert status == 200 and list(answer["predictions"][0]) == ["probability", "label"]
 
 
 @pytest.mark.integration
-def test_rest_accepts_json_integers_as_the_lake_stores_them(champion, served):
-    # rows as the lake stores them, read back by pandas: whole numbers are JSON integers, not 5.0
-    lake_rows = pd.read_csv(champion["normalized"]).head(40).dropna()
-    records = json.loads(lake_rows.drop(columns=["Status"]).to_json(orient="records"))
-    assert isinstance(records[0]["Seniority"], int)
-    status, answer = _invoke(served, {"dataframe_records": records})
-    assert status == 200, answer
-    assert np.asarray(answer["predictions"]).shape == (len(records), 2)
-    # the failure path: a required column missing is refused with MLflow's own message
-    status, answer = _invoke(
-        served, {"dataframe_records": [{k: v for k, v in records[0].items() if k != "Age"}]}
+def test_rest_refuses_a_row_breaking_the_contract_with_400_and_its_reason(
+    champion, served, tmp_path
+):
+    rows = pd.read_csv(champion["normalized"]).head(40).drop(columns=["Status"])
+    mixed = rows.assign(Home=rows["Home"].where(rows.index != 1, "castle"))
+    _, quarantine = _lab2prod_score(champion, mixed, tmp_path)  # 1 of 40: within the batch's limit
+    reason = quarantine["reason"].item()
+    assert reason == "Home: 'castle' is not one of ignore, other, owner, parents, priv, rent"
+    status, answer = _invoke(served, {"dataframe_records": _records(mixed)})
+    assert status == 400, answer
+    assert answer["error_code"] == "INVALID_PARAMETER_VALUE"
+    # the whole request is refused (no row scored), the bad row named with lab2prod score's words
+    assert answer["message"] == (
+        f"request: 1 of 40 rows break the contract, so none is scored: row 1 (applicant_id "
+        f"'{rows['applicant_id'][1]}'): {reason}: fix or remove those rows and send the request again"
     )
-    assert status == 400 and "Age" in answer.get("message", "")
+    # a column missing: refused with the contract's message, not a traceback
+    status, answer = _invoke(served, {"dataframe_records": _records(rows.drop(columns=["Age"]))})
+    assert (
+        status == 400
+        and answer["message"] == "request: missing column 'Age': add it or fix the header"
+    )
+
+
+@pytest.mark.integration
+def test_request_log_keeps_every_row_through_a_kill_and_monitor_reads_the_day(champion, tmp_path):
+    lake = tmp_path / "lake"
+    env = _env(champion, LAB2PROD_REQUEST_LOG=str(lake / "requests"))
+    rows = pd.read_csv(champion["normalized"]).drop(columns=["Status"]).head(240)
+    requests = [rows.iloc[i : i + 12] for i in range(0, 240, 12)]  # 20 requests of 12 rows
+    requests[3] = requests[3].assign(Home="castle")  # refused whole
+    requests[7] = requests[7].assign(Age=[150] + [30] * 11)  # one bad row: refused whole
+    with server(champion["model_uri"], env, tmp_path, workers=2) as (url, process):
+        with ThreadPoolExecutor(4) as pool:  # at once, so that both workers answer
+            answers = list(
+                pool.map(lambda r: _invoke(url, {"dataframe_records": _records(r)}), requests)
+            )
+        os.killpg(process.pid, signal.SIGKILL)  # no shutdown: what is in the lake was there already
+        process.wait()
+    assert [s for s, _ in answers].count(400) == 2 and [s for s, _ in answers].count(200) == 18
+    (day,) = (lake / "requests").iterdir()
+    logged = pd.concat(
+        pd.read_json(p, lines=True, dtype={"applicant_id": str}) for p in day.glob("*.jsonl")
+    )
+    assert sorted(logged["applicant_id"]) == sorted(rows["applicant_id"])  # every row, once
+    refused = logged[logged["status"] == "refused"]
+    assert (
+        len(refused) == 24
+        and refused["reason"].str.contains("Home: 'castle' is not one of").sum() == 12
+    )
+    assert (refused["reason"] == "Age: 150 is above the maximum 100").sum() == 1
+    answered = logged[logged["status"] == "answered"]
+    assert (
+        answered["probability"].between(0, 1).all()
+        and answered["run_id"].eq(champion["run_id"]).all()
+    )
+
+    # labels arrive later, joined by id as for a scored batch
+    labels = pd.read_csv(champion["normalized"], dtype={"applicant_id": str})[
+        ["applicant_id", "Status"]
+    ]
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    code = lab2prod_main(
+        ["monitor", "--batch", str(day), "--labels", str(tmp_path / "labels.csv")]
+        + ["--reference", str(champion["normalized"]), "--contract", str(_contract_file(champion))]
+        + ["--lake", str(lake), "--reports", str(tmp_path / "reports"), "--no-mlflow"]
+        + ["--root", str(champion["root"])]
+    )
+    assert code in (0, 1)
+    status = json.loads((tmp_path / "reports" / "monitoring.json").read_text())
+    assert status["batch_id"] == f"requests-{day.name}"
+    serving = status["serving"]
+    assert (serving["requests"], serving["rows"], serving["rows_refused"]) == (20, 240, 24)
+    assert serving["requests_refused"] == 2 and serving["latency_ms_p99"] > 0
+    assert status["performance"]["rows_labelled"] == 216
+    report = (tmp_path / "reports" / "monitoring.html").read_text()
+    assert f"Serving: requests of {day.name}" in report and "216 answered, 24 refused" in report
+
+
+def _contract_file(champion: dict) -> Path:
+    return Path(__file__).resolve().parents[2] / "data/contracts/credit.yaml"

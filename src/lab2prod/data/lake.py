@@ -8,6 +8,7 @@ Zones under the lake folder:
 * ``quarantine/<dataset>.csv``     every rejected row with source, line and reason
 * ``splits/<dataset>/``            train.csv, valid.csv, test.csv
 * ``manifests/``                   one JSON per ingest: files, rows, SHA-256
+* ``requests/<day>/``              the REST server's request log, when on (`serving.request_log`)
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def quarantine_path(lake_dir: str | os.PathLike, dataset: str) -> Path:
 def split_path(lake_dir: str | os.PathLike, dataset: str, part: str) -> Path:
     """Return the CSV of split `part` (train, valid, test) of `dataset`."""
     return zone(lake_dir, "splits") / dataset / f"{part}.csv"
+
+
+def requests_path(lake_dir: str | os.PathLike, day: str | None = None) -> Path:
+    """Return the folder of the REST server's request log, or of one UTC day (YYYY-MM-DD) of it."""
+    folder = zone(lake_dir, "requests")
+    return folder / day if day else folder
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -116,31 +116,50 @@ def warm_up_loading() -> None:
 def load_model_dir(folder: Path) -> Any:
     """Load the sklearn model of a local MLflow model folder (its MLmodel and skops file), never by pickle.
 
-    The skops types to trust are those the MLmodel file lists, and only if
-    lab2prod's own estimators need them: a model cannot widen the allow-list.
+    Two layouts: the `python_function` model lab2prod logs (`serving.model`: the skops file is its
+    `pipeline` artifact, the types to trust in its config) and a plain `sklearn` flavor saved with
+    skops. The types to trust are those the folder lists, and only if lab2prod's own estimators
+    need them: a model cannot widen the allow-list.
     """
-    import skops.io
-
     from lab2prod import settings
     from lab2prod.errors import RegistryError
 
     meta = settings.read_yaml(folder / "MLmodel")
-    flavor = (meta.get("flavors") or {}).get("sklearn") or {}
+    flavors = meta.get("flavors") or {}
+    pyfunc = flavors.get("python_function") or {}
+    artifact = (pyfunc.get("artifacts") or {}).get("pipeline") or {}
+    if artifact.get("path"):
+        trusted = list((pyfunc.get("config") or {}).get("skops_trusted_types") or [])
+        return load_skops(folder / artifact["path"], trusted, folder / "MLmodel")
+    flavor = flavors.get("sklearn") or {}
     if flavor.get("serialization_format") != "skops" or not flavor.get("pickled_model"):
         raise RegistryError(
-            f"{folder / 'MLmodel'}: not a scikit-learn model saved with skops "
-            f"(format {flavor.get('serialization_format')!r}): log it with lab2prod's training pipeline"
+            f"{folder / 'MLmodel'}: neither lab2prod's model (a skops 'pipeline' artifact) nor a "
+            f"scikit-learn model saved with skops (format {flavor.get('serialization_format')!r}): "
+            "log it with lab2prod's training pipeline"
         )
     trusted = list(flavor.get("skops_trusted_types") or [])
+    return load_skops(folder / flavor["pickled_model"], trusted, folder / "MLmodel")
+
+
+def load_skops(path: Path, trusted: list[str], listed_in: Path | None = None) -> Any:
+    """Load a skops file trusting `trusted` types, refused when one is beyond lab2prod's allow-list.
+
+    `listed_in` names the file that asked for the types, in the error.
+    """
+    import skops.io
+
+    from lab2prod.errors import RegistryError
+
     unknown = sorted(set(trusted) - set(all_trusted_types()))
     if unknown:
         raise RegistryError(
-            f"{folder / 'MLmodel'}: asks to trust {', '.join(unknown)}, which no lab2prod "
+            f"{listed_in or path}: asks to trust {', '.join(unknown)}, which no lab2prod "
             f"estimator needs: refusing to load it"
         )
     try:
-        return skops.io.load(folder / flavor["pickled_model"], trusted=trusted)
+        return skops.io.load(path, trusted=list(trusted))
     except (OSError, ValueError, TypeError) as exc:
         raise RegistryError(
-            f"{folder}: the model file cannot be loaded ({exc}): re-register the model"
+            f"{path.parent}: the model file cannot be loaded ({exc}): re-register the model"
         ) from None

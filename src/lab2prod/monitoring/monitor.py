@@ -47,6 +47,7 @@ from lab2prod.monitoring.performance import (
     prediction_column,
     realized_performance,
 )
+from lab2prod.serving.request_log import read_request_day
 
 OK, WARNING, ALERT = "ok", "warning", "alert"
 EXIT_CODES = {OK: 0, WARNING: 1, ALERT: 1}
@@ -93,6 +94,8 @@ class MonitorResult:
     # share of rows outside the contract's expect: that drifts a feature (DriftThresholds')
     outside_expected_limit: float | None = None
     labelled: str = ""  # where the batch's labelled rows were kept for retraining, or why not
+    # a day of REST requests (serving.request_log.ServingStats.summary): counts and latency
+    serving: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -135,6 +138,7 @@ class MonitorResult:
                 "outside_expected": {
                     k: round(v, 4) for k, v in self.drift.outside_expected.items()
                 },
+                **({"serving": self.serving} if self.serving else {}),
             },
         }
 
@@ -152,6 +156,7 @@ class MonitorResult:
             "drift_threshold": self.drift_threshold,
             "outside_expected_limit": self.outside_expected_limit,
             "labelled": self.labelled,
+            "serving": self.serving,
             "drift": self.drift.summary(),
             "performance": self.performance.summary() if self.performance else None,
             "features": json.loads(self.drift.features.to_json(orient="records")),
@@ -403,8 +408,11 @@ def _keep_labelled(
 
 
 def batch_id_of(path: str | Path) -> str:
-    """Return a batch's id from its file: the stem, or the folder's name for generic names like predictions.csv."""
+    """Return a batch's id from its file: the stem, or the folder's name for generic names like
+    predictions.csv; a day of requests (a folder) is ``requests-<day>``."""
     path = Path(path).absolute()  # a generic name in the working folder: the folder's name
+    if path.is_dir():
+        return f"requests-{path.name}"
     return (
         path.parent.name if path.stem in ("predictions", "batch", "scored", "part-0") else path.stem
     )
@@ -434,8 +442,10 @@ def run_monitoring(
 ) -> tuple[MonitorResult, dict[str, Path]]:
     """Monitor one batch file end to end: history row, MLflow metrics, reports/monitoring.html and the JSON status.
 
-    `reference_path` None: the lake's train split of the contract's dataset (what the model trained on);
-    `experiment` None: no MLflow run.
+    `batch_path` is a file, or a day's folder of the REST server's request log
+    (`serving.request_log`): its answered rows are the batch, its counts and latency the
+    result's `serving`. `reference_path` None: the lake's train split of the contract's dataset
+    (what the model trained on); `experiment` None: no MLflow run.
     """
     from lab2prod import tracking
     from lab2prod.data.contract import read_normalized
@@ -447,7 +457,12 @@ def run_monitoring(
 
     # no id column: each row's line is its id, as scoring wrote it
     contract = with_line_ids(contract)
-    batch = read_batch(batch_path, contract, read_table)
+    serving = None
+    if Path(batch_path).is_dir():
+        batch, stats = read_request_day(batch_path, contract)
+        serving = stats.summary()
+    else:
+        batch = read_batch(batch_path, contract, read_table)
     try:
         if features_path is None and not any(f in batch for f in contract.features):
             features_path = scored_input(batch_path)
@@ -492,6 +507,7 @@ def run_monitoring(
         holdout,
         labels_origin=str(labels_path),
     )
+    result.serving = serving
     if labels is not None:
         result.labelled = _keep_labelled(lake_dir, result.batch_id, batch, labels, contract)
     record = result.record()

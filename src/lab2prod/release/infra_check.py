@@ -92,11 +92,18 @@ def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
         )
     example = pd.DataFrame(example)
     batch = pd.concat([example] * math.ceil(rows / len(example)), ignore_index=True).head(rows)
+    id_name = _id_column(model)
+    # tiled rows are distinct cases: the contract refuses a repeated id
+    if id_name in batch.columns:
+        batch[id_name] = [f"{value}-{i}" for i, value in enumerate(batch[id_name])]
     start = time.perf_counter()
     model.predict(batch.head(1))
     one = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
-    out = np.asarray(model.predict(batch), dtype="float64")
+    out = model.predict(batch)
+    if isinstance(out, pd.DataFrame):  # lab2prod's named answer: its numbers (probabilities, value)
+        out = out.select_dtypes("number")
+    out = np.asarray(out, dtype="float64")
     many = (time.perf_counter() - start) * 1000
     if len(out) != len(batch):
         raise SystemExit(f"the model returned {len(out)} predictions for {len(batch)} rows")
@@ -112,6 +119,18 @@ def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
             batch_rows=len(batch),
         )
     )
+
+
+def _id_column(model) -> str | None:
+    """Return the id column of lab2prod's pyfunc (its contract's), None for any other model."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        inner = model.unwrap_python_model()
+    except (MlflowException, AttributeError):
+        return None
+    contract = getattr(inner, "contract", None)
+    return getattr(contract, "id_column", None)
 
 
 if __name__ == "__main__":

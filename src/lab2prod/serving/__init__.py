@@ -1,0 +1,1 @@
+"""Online scoring: the registered pyfunc model, its answers and refusals, and the request log."""

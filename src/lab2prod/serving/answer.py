@@ -1,0 +1,154 @@
+"""One request answered by the contract: the rows as text cells, `score_chunk`, named outputs or a refusal.
+
+Online scoring runs the code batch scoring runs: a request's rows become text cells, as
+`data.sources` reads a file, and `scoring.chunk.score_chunk` conditions them by the contract in
+score mode and predicts. The answer has the columns of `lab2prod score`'s predictions (the id when
+the request carries one, then `probability` and `label`, `probability_<label>` per class and
+`label`, or `value`), without the lineage columns.
+
+Mixed requests: a request is answered whole or refused whole. When any row breaks the contract,
+no row is scored and the refusal names every such row with the reason `lab2prod score` writes in
+its quarantine; a client that reads answers by position never gets a hole.
+
+Pure: no MLflow, no files. `serving.model` wraps it for MLflow's clients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lab2prod.data.contract import ColumnRule, Contract
+from lab2prod.errors import ContractError
+from lab2prod.scoring.chunk import prediction_columns, score_chunk
+
+ORIGIN = "request"
+ROW_ID = "_row"  # the id of a request's rows when the contract names no id column
+SHOWN_REFUSALS = 10  # rows named in a refusal's message; the request log keeps every reason
+# the reason of a valid row of a refused request
+NOT_ANSWERED = "not answered: another row of the request breaks the contract"
+_FIRST_LINE = 2  # score_chunk numbers rows as lines of a file with a header: row 0 is line 2
+
+
+@dataclass
+class Answer:
+    """A request's answer: the named predictions, or why each row was refused (row -> reason)."""
+
+    predictions: pd.DataFrame | None
+    refused: dict[int, str] = field(default_factory=dict)
+    message: str = ""  # the one-line refusal, empty when answered
+    rows: int = 0
+
+    @property
+    def answered(self) -> bool:
+        """Return True when every row was scored."""
+        return self.predictions is not None
+
+
+def request_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a request's rows as text cells (missing: None), the cells `data.sources` hands over.
+
+    JSON numbers become their decimal text ("5", "5.0"), so the contract parses them as it parses
+    a file; a float that is a whole number stays parseable as an integer.
+    """
+    return pd.DataFrame(
+        {name: _text(frame[name]) for name in frame.columns}, index=range(len(frame))
+    )
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    return np.array([_cell(v) for v in values.to_numpy(dtype=object)], dtype=object)
+
+
+def _cell(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return str(value)
+
+
+def answer_request(
+    frame: pd.DataFrame, model: Any, contract: Contract, threshold: float = 0.5
+) -> Answer:
+    """Return the answer to one request: `score_chunk` on its rows as text, or a refusal naming each bad row.
+
+    A request without the contract's id column is scored with its row positions as ids, and the
+    answer carries no id column. A ContractError of the whole request (a missing column, a rule
+    that stops) is a refusal with that message.
+    """
+    cells = request_cells(frame)
+    if not contract.id_column:  # score_chunk ties predictions to rows by an id: the position here
+        contract = with_row_ids(contract)
+    id_name = contract.id_column
+    given_id = id_name != ROW_ID and any(_key(c) == _key(id_name) for c in cells.columns)
+    if not given_id:
+        cells.insert(0, id_name, [str(i) for i in range(len(cells))])
+    if not len(cells):
+        return Answer(pd.DataFrame(columns=_columns(contract, given_id)), rows=0)
+    try:
+        scored = score_chunk(cells, model, contract, threshold, ORIGIN)
+    except ContractError as exc:
+        message = str(exc)
+        return Answer(None, dict.fromkeys(range(len(cells)), message), message, len(cells))
+    if len(scored.quarantine):
+        reasons = {
+            int(line) - _FIRST_LINE: str(reason)
+            for line, reason in zip(scored.quarantine["line"], scored.quarantine["reason"])
+        }
+        ids = cells[id_name] if given_id else None
+        return Answer(
+            None,
+            {i: reasons.get(i, NOT_ANSWERED) for i in range(len(cells))},
+            refusal_message(reasons, len(cells), ids, id_name),
+            len(cells),
+        )
+    predictions = scored.predictions.reset_index(drop=True)
+    if not given_id:
+        predictions = predictions.drop(columns=[id_name])
+    return Answer(predictions, rows=len(cells))
+
+
+@functools.lru_cache(maxsize=8)
+def with_row_ids(contract: Contract) -> Contract:
+    """Return `contract` with an id column `ROW_ID` (a request's row positions) for a contract that has none."""
+    return dataclasses.replace(
+        contract,
+        id_column=ROW_ID,
+        columns=(ColumnRule(ROW_ID, "string", nullable=False), *contract.columns),
+    )
+
+
+def refusal_message(
+    reasons: dict[int, str], rows: int, ids: pd.Series | None = None, id_name: str | None = None
+) -> str:
+    """Return the one-line refusal of a request: how many rows break the contract, each row's reason."""
+    shown = []
+    for row in sorted(reasons)[:SHOWN_REFUSALS]:
+        named = f" ({id_name} {ids.iloc[row]!r})" if ids is not None else ""
+        shown.append(f"row {row}{named}: {reasons[row]}")
+    more = len(reasons) - len(shown)
+    tail = f" | and {more} more" if more > 0 else ""
+    return (
+        f"{ORIGIN}: {len(reasons)} of {rows} rows break the contract, so none is scored: "
+        + " | ".join(shown)
+        + tail
+        + ": fix or remove those rows and send the request again"
+    )
+
+
+def _columns(contract: Contract, with_id: bool) -> list[str]:
+    names = prediction_columns(contract)
+    return names if with_id else names[1:]
+
+
+def _key(name: str) -> str:
+    return " ".join(str(name).split()).lower()

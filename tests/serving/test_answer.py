@@ -1,0 +1,89 @@
+"""serving.answer: a request conditioned by score_chunk, answered whole with named columns or refused whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab2prod.data.contract import condition
+from lab2prod.modeling.estimators import build_estimator
+from lab2prod.modeling.features import model_frame, target_vector
+from lab2prod.scoring.chunk import score_chunk
+from lab2prod.serving.answer import NOT_ANSWERED, answer_request, request_cells
+
+
+@pytest.fixture
+def fitted(contract, toy_text):
+    typed = condition(toy_text, contract, mode="train").clean
+    model = build_estimator("logistic_regression", "classification", ["age", "income"], ["home"])
+    return model.fit(model_frame(typed, contract), target_vector(typed, contract))
+
+
+def _request(**changes):
+    frame = pd.DataFrame(
+        {"id": ["a", "b"], "age": [30, 45], "income": [100.5, np.nan], "home": ["owner", None]}
+    )
+    return frame.assign(**changes)
+
+
+def test_request_cells_are_the_text_a_file_reader_hands_over():
+    cells = request_cells(pd.DataFrame({"n": [5, 7], "x": [5.0, np.nan], "s": ["a", None]}))
+    assert cells["n"].tolist() == ["5", "7"]
+    assert cells["x"][0] == "5.0" and cells["s"][0] == "a"
+    assert cells["x"].isna()[1] and cells["s"].isna()[1]  # missing, as an empty CSV field
+
+
+def test_a_valid_request_gets_the_named_columns_and_values_of_lab2prod_score(contract, fitted):
+    answer = answer_request(_request(), fitted, contract, threshold=0.5)
+    assert answer.answered and not answer.refused
+    assert list(answer.predictions.columns) == ["id", "probability", "label"]
+    # the same rows through score_chunk as `lab2prod score` reads them from a file
+    batch = score_chunk(request_cells(_request()), fitted, contract, 0.5, "file").predictions
+    pd.testing.assert_frame_equal(answer.predictions, batch)
+    assert set(answer.predictions["label"]) <= {"bad", "good"}
+
+
+def test_a_request_without_the_id_is_answered_without_it(contract, fitted):
+    answer = answer_request(_request().drop(columns=["id"]), fitted, contract)
+    assert list(answer.predictions.columns) == ["probability", "label"]
+    assert len(answer.predictions) == 2
+
+
+def test_a_mixed_request_is_refused_whole_with_each_bad_row_and_its_reason(contract, fitted):
+    answer = answer_request(_request(home=["castle", "owner"], age=[30, 12]), fitted, contract)
+    assert not answer.answered
+    assert answer.refused[0] == "home: 'castle' is not one of owner, rent"
+    assert answer.refused[1] == "age: 12 is below the minimum 18"
+    assert answer.message == (
+        "request: 2 of 2 rows break the contract, so none is scored: "
+        "row 0 (id 'a'): home: 'castle' is not one of owner, rent | "
+        "row 1 (id 'b'): age: 12 is below the minimum 18: "
+        "fix or remove those rows and send the request again"
+    )
+    one_bad = answer_request(_request(age=[30, 150]), fitted, contract)
+    assert one_bad.refused == {0: NOT_ANSWERED, 1: "age: 150 is above the maximum 100"}
+
+
+def test_a_request_missing_a_column_is_refused_with_the_contracts_message(contract, fitted):
+    answer = answer_request(_request().drop(columns=["age"]), fitted, contract)
+    assert not answer.answered
+    assert answer.message == "request: missing column 'age': add it or fix the header"
+    assert set(answer.refused) == {0, 1}
+
+
+def test_a_contract_without_an_id_column_answers_by_position(contract, fitted):
+    from dataclasses import replace
+
+    no_id = replace(
+        contract, id_column=None, columns=tuple(c for c in contract.columns if c.name != "id")
+    )
+    answer = answer_request(_request().drop(columns=["id"]), fitted, no_id)
+    assert (
+        list(answer.predictions.columns) == ["probability", "label"]
+        and len(answer.predictions) == 2
+    )
+    refused = answer_request(_request(age=[30, 12]).drop(columns=["id"]), fitted, no_id)
+    assert refused.message.startswith(
+        "request: 1 of 2 rows break the contract, so none is scored: row 1: age: 12"
+    )
