@@ -51,7 +51,7 @@ def split_path(lake_dir: str | os.PathLike, dataset: str, part: str) -> Path:
 
 
 def requests_path(lake_dir: str | os.PathLike, day: str | None = None) -> Path:
-    """Return the folder of the REST server's request log, or of one UTC day (YYYY-MM-DD) of it."""
+    """Return the folder of the REST server's request log, or of one day (universal time) (YYYY-MM-DD) of it."""
     folder = zone(lake_dir, "requests")
     return folder / day if day else folder
 

@@ -1,7 +1,7 @@
 """The request log: every row the server answered or refused, kept in the lake by day for the monitor.
 
 Layout: ``<folder>/<YYYY-MM-DD>/requests-<host>-<pid>-<token>.jsonl`` (the day of the request in
-UTC). One JSON line per row: the request's id, time, size and latency, the row's position, status
+universal time). One JSON line per row: the request's id, time, size and latency, the row's position, status
 (``answered`` or ``refused``) and reason, its cells as received, the answer's columns and the
 lineage of the model (run id, model URI).
 
@@ -47,12 +47,12 @@ REQUEST_PREFIX = "requests-"
 
 
 def day_of(stamp: str) -> str:
-    """Return the UTC day (YYYY-MM-DD) of an ISO-8601 stamp written by the log."""
+    """Return the day (universal time) (YYYY-MM-DD) of an ISO-8601 stamp written by the log."""
     return stamp[:10]
 
 
 def utc_stamp() -> str:
-    """Return the current UTC time as ISO-8601 with microseconds and a Z."""
+    """Return the current universal time as ISO-8601 with microseconds and a Z."""
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
