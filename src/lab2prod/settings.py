@@ -5,6 +5,7 @@ Everything else in lab2prod receives typed values as explicit arguments.
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,19 @@ def tracking_uri(root: Path | None) -> str | None:
     if os.environ.get(ENV_TRACKING_URI):
         return os.environ[ENV_TRACKING_URI]
     return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}" if root is not None else None
+
+
+ENV_TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
+
+
+def identity() -> str:
+    """Return who acts on the registry: $MLFLOW_TRACKING_USERNAME (the team server's login), else the operating system's user."""
+    if os.environ.get(ENV_TRACKING_USERNAME):
+        return os.environ[ENV_TRACKING_USERNAME]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return "unknown user"
 
 
 def artifact_root(root: Path) -> str:
