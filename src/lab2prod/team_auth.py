@@ -30,8 +30,8 @@ PROTECTED_ALIASES = frozenset({"champion", "previous"})
 PROMOTING_ROLES = frozenset({"release", "approver"})
 # the tail of the REST and ajax routes (any API version or static prefix before it) -> resource type created
 CREATE_ROUTES = {
-    "/mlflow/experiments/create": "experiment",
-    "/mlflow/registered-models/create": "registered_model",
+    "/mlflow/experiments/create": ("experiment", "an experiment"),
+    "/mlflow/registered-models/create": ("registered_model", "a registered model"),
 }
 ALIAS_ROUTE = "/mlflow/registered-models/alias"
 
@@ -71,12 +71,12 @@ def guard_roles():
                 f"holds none of the roles {', '.join(sorted(PROMOTING_ROLES))} (roles.yaml)"
             )
         return None
-    for tail, resource_type in CREATE_ROUTES.items():
+    for tail, (resource_type, what) in CREATE_ROUTES.items():
         if path.endswith(tail) and not (
             auth.sender_is_admin() or _may_create(username, resource_type)
         ):
             return _forbidden(
-                f"user {username!r} may not create a {resource_type.replace('_', ' ')}: "
+                f"user {username!r} may not create {what}: "
                 "no role of roles.yaml grants EDIT on it"
             )
     return None

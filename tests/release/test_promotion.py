@@ -106,3 +106,48 @@ def test_a_model_failing_the_infra_check_is_never_promoted(store):
     ):
         promote_checked("no-such-model", "1", reason="try")
     assert registry.aliases("no-such-model") == {}
+
+
+@pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
+def test_with_approval_required_a_passing_challenger_waits_for_another_person(
+    store, toy_data, release_contract, fit_and_log, monkeypatch
+):
+    from lab2prod.release.audit import champion_history
+
+    name = "four-eyes"
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ada")  # who trains: the run's lab2prod.trained_by
+    uri, run_id = fit_and_log(toy_data["train"])
+    waiting = release_challenger(
+        uri, run_id, name, toy_data["test"], release_contract, metric="roc_auc",
+        floors={"roc_auc": 0.6}, infra_rows=200, approval_required=True,
+    )
+    assert waiting.decision.promote and waiting.awaiting_approval and not waiting.summary()["promoted"]
+    assert registry.aliases(name) == {"challenger": "1", "awaiting-approval": "1"}
+    assert _tags(name, "1")["release.trained_by"] == "ada"
+    assert "awaits approval" in mlflow.MlflowClient().get_model_version(name, "1").description
+    # the trainer's own promote is refused before anything moves
+    with pytest.raises(RegistryError, match="ada trained four-eyes v1 and approval is required"):
+        promote_checked(name, "1", reason="mine")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "april")  # no team server: no role to check
+    promote_checked(name, "1", reason="read the model card", infra_rows=200)
+    assert registry.aliases(name) == {"challenger": "1", "champion": "1"}
+    assert _tags(name, "1")["release.by"] == "april" and _tags(name, "1")["release.action"] == "approve"
+    [change] = champion_history(name)
+    assert (change.version, change.action, change.by, change.trained_by) == ("1", "approve", "april", "ada")
+    assert change.reason == "read the model card" and change.gate.startswith("promote")
+
+
+@pytest.mark.integration  # one fresh-process infrastructure check
+def test_without_approval_the_gate_promotes_and_records_who_released_it(
+    store, toy_data, release_contract, fit_and_log, monkeypatch
+):
+    from lab2prod.release.audit import champion_history
+
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)  # a user alone: the OS user
+    uri, run_id = fit_and_log(toy_data["train"])
+    released = _release("solo", uri, run_id, toy_data, release_contract)
+    assert released.decision.promote and not released.awaiting_approval
+    assert registry.aliases("solo") == {"challenger": "1", "champion": "1"}
+    [change] = champion_history("solo")
+    assert change.action == "gate" and change.by == change.trained_by
+    assert change.reason.startswith("passed the release gate: ")

@@ -228,7 +228,10 @@ def promote_checked(
         raise RegistryError(
             "a reason is required: pass --reason 'why this version becomes champion'"
         )
-    tags = registry.version_tags(name, version)
+    try:
+        tags = registry.version_tags(name, version)
+    except RegistryError:
+        tags = {}  # no such version: the infrastructure check below says so
     check_approver(name, str(version), settings.identity(), tags)
     check = infra_check(
         model_edge.model_uri(name, version=version), mlflow.get_tracking_uri(), rows=infra_rows

@@ -199,8 +199,8 @@ def _sync_role(client: AuthClient, role: RoleSpec, existing: dict[str, Any]) -> 
             client.add_role_permission(found.id, key[0], key[1], permission)
             changes.append(f"role {role.name}: granted {permission} on {key[0]} {key[1]}")
         elif have[key].permission != permission:
-            client.update_role_permission(have[key].id, permission)
             changes.append(f"role {role.name}: {key[0]} {key[1]} {have[key].permission} -> {permission}")
+            client.update_role_permission(have[key].id, permission)
     for key, grant in have.items():
         if key not in role.grants:
             client.remove_role_permission(grant.id)
