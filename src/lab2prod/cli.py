@@ -148,7 +148,13 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
         settings.resolve(root, args.lake),
         settings.resolve(root, args.reports),
         settings.resolve(root, args.products),
-        RetrainConfig(**{**settings.gate_settings(root, args.env_file), **chosen}),
+        RetrainConfig(
+            **{
+                **settings.gate_settings(root, args.env_file),
+                "approval_required": settings.approval_required(root, args.env_file),
+                **chosen,
+            }
+        ),
         model_name=args.model_name,
         experiment=args.experiment,
         force=args.force,

@@ -174,6 +174,15 @@ def gate_settings(root: Path, env_file: str | None = None) -> dict[str, Any]:
     return values
 
 
+def approval_required(root: Path, env_file: str | None = None) -> bool:
+    """Return whether `env_file` (None: env.yaml) asks an approver to promote a challenger that passes the gate (`release: {approval: required}`)."""
+    path = Path(root) / (env_file or "env.yaml")
+    release = (read_yaml(path) if path.is_file() else {}).get("release") or {}
+    if not isinstance(release, dict) or release.get("approval", "none") not in ("none", "required"):
+        raise ConfigError(f"{path}: release must be {{approval: none}} or {{approval: required}}")
+    return release.get("approval") == "required"
+
+
 # env.score.yaml's keys for the monitor step -> the monitor's setting names (MonitorConfig.of)
 MONITOR_KEYS = {
     "drift_share": "drift_share",

@@ -60,6 +60,7 @@ class RetrainConfig:
     gate_tolerance: float = 0.0
     gate_floors: dict[str, float] = field(default_factory=dict)  # as env.yaml's gate_floors
     infra_rows: int = 1000  # rows the fresh-process infrastructure check scores
+    approval_required: bool = False  # env.yaml release.approval: a passing challenger waits for an approver
 
 
 @dataclass
@@ -329,6 +330,7 @@ def retrain_in_process(
         threshold=config.threshold,
         tags={"run_id": run.run_id, "origin": "retrain"},
         infra_rows=config.infra_rows,
+        approval_required=config.approval_required,
     )
     if release.decision.champion_metrics:
         client = mlflow.MlflowClient()
