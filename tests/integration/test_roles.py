@@ -121,7 +121,9 @@ def test_roles_applied_twice_leave_the_same_server(built):
         "/api/3.0/mlflow/users/roles/list?username=ada",
         (built.server.username, built.server.password),
     )
-    assert status == 200 and [r["name"] for r in roles["roles"]] == ["data-scientist"]
+    # beside MLflow's own role of her per-user grants (__user_<id>__)
+    assert status == 200
+    assert [r["name"] for r in roles["roles"] if not r["name"].startswith("__")] == ["data-scientist"]
 
 
 def test_a_data_scientist_registers_but_cannot_move_champion(built, as_user):
@@ -147,10 +149,7 @@ def test_with_approval_required_the_build_leaves_the_challenger_waiting(built):
     summary = json.loads((built.root / "products/register.json").read_text())
     assert summary["awaiting_approval"] is True and summary["promoted"] is False
     assert summary["trained_by"] == "ada"
-    assert built.aliases_after_build == {
-        "challenger": summary["version"],
-        "awaiting-approval": summary["version"],
-    }
+    assert built.aliases_after_build == {"challenger": summary["version"]}
     assert "awaiting approval" in (built.root / "reports/index.html").read_text()
     assert "awaiting approval" in built.build.stdout + built.build.stderr + (
         built.root / "products/notebooks/register.ipynb"
@@ -171,6 +170,7 @@ def test_an_approvers_promote_makes_it_champion_and_is_recorded(built, released,
     found = as_user("vic").get_model_version(ROLES_MODEL, version)
     assert found.tags["release.trained_by"] == "ada"
     assert found.tags["release.approval"] == "required"
+    assert found.tags["release.status"] == "approved" and found.tags["release.by"] != "ada"
     assert "made champion by april (approve; trained by ada): read the model card" in found.description
 
 

@@ -122,8 +122,9 @@ def test_with_approval_required_a_passing_challenger_waits_for_another_person(
         floors={"roc_auc": 0.6}, infra_rows=200, approval_required=True,
     )
     assert waiting.decision.promote and waiting.awaiting_approval and not waiting.summary()["promoted"]
-    assert registry.aliases(name) == {"challenger": "1", "awaiting-approval": "1"}
+    assert registry.aliases(name) == {"challenger": "1"}
     assert _tags(name, "1")["release.trained_by"] == "ada"
+    assert _tags(name, "1")["release.status"] == "awaiting-approval"
     assert "awaits approval" in mlflow.MlflowClient().get_model_version(name, "1").description
     # the trainer's own promote is refused before anything moves
     with pytest.raises(RegistryError, match="ada trained four-eyes v1 and approval is required"):
@@ -132,6 +133,7 @@ def test_with_approval_required_a_passing_challenger_waits_for_another_person(
     promote_checked(name, "1", reason="read the model card", infra_rows=200)
     assert registry.aliases(name) == {"challenger": "1", "champion": "1"}
     assert _tags(name, "1")["release.by"] == "april" and _tags(name, "1")["release.action"] == "approve"
+    assert _tags(name, "1")["release.status"] == "approved"
     [change] = champion_history(name)
     assert (change.version, change.action, change.by, change.trained_by) == ("1", "approve", "april", "ada")
     assert change.reason == "read the model card" and change.gate.startswith("promote")

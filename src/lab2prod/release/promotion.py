@@ -69,7 +69,7 @@ def release_challenger(
     """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass.
 
     With `approval_required` (env.yaml `release: {approval: required}`) a challenger that passes
-    waits with alias awaiting-approval instead: an approver who did not train it promotes it.
+    waits with tag release.status=awaiting-approval instead: an approver who did not train it promotes it.
     """
     trained_by = trainer(run_id)
     version = registry.register(model_uri, name, tags=tags)
@@ -172,7 +172,7 @@ def release_description(
     if awaiting:
         verdict = (
             f"Passed the release gate ({decision.metric} {decision.challenger:.4f}, every floor met, "
-            "loaded and scored in a fresh process) and awaits approval (alias awaiting-approval): "
+            "loaded and scored in a fresh process) and awaits approval (tag release.status): "
             "`lab2prod promote VERSION --reason ...` by an approver who did not train it makes it champion."
         )
     elif decision.promote:

@@ -17,8 +17,9 @@ from lab2prod.errors import RegistryError
 from lab2prod.model_edge import CHAMPION, Version, version_by_alias
 
 CHALLENGER, PREVIOUS = "challenger", "previous"  # CHAMPION is the model edge's: scoring reads it
-# a challenger that passed the gate while the project asks for approval (env.yaml release.approval)
-AWAITING = "awaiting-approval"
+# the tag release.status of a challenger that passed the gate while the project asks for approval
+# (env.yaml release.approval); a tag, not an alias: removing an alias needs MANAGE on the whole model
+AWAITING, APPROVED = "awaiting-approval", "approved"
 # one tag per change of champion on the version made champion: the audit trail (lab2prod roles audit)
 AUDIT_PREFIX = "audit.champion."
 
@@ -39,13 +40,6 @@ def set_alias(name: str, alias: str, version: str) -> None:
             f"{exc.message.splitlines()[0] if exc.message else exc}"
         ) from None
 
-
-def delete_alias(name: str, alias: str) -> None:
-    """Remove `alias` from model `name` (nothing happens when it is not set)."""
-    try:
-        MlflowClient().delete_registered_model_alias(name, alias)
-    except MlflowException:
-        pass
 
 
 def promote(name: str, version: str) -> Version | None:
@@ -149,8 +143,8 @@ def promote_by_hand(
             ),
         },
     )
-    if aliases(name).get(AWAITING) == str(version):
-        delete_alias(name, AWAITING)
+    if tags.get("release.status") == AWAITING:
+        tag_version(name, str(version), {"release.status": APPROVED})
     # the description is what the MLflow UI shows first: who moved `champion`, when and why
     add_to_description(
         name,
@@ -177,8 +171,7 @@ def promote_by_hand(
 
 
 def await_approval(name: str, version: str) -> None:
-    """Mark `version`, which passed the gate, as waiting for an approver: alias awaiting-approval and tag release.status."""
-    set_alias(name, AWAITING, version)
+    """Mark `version`, which passed the gate, as waiting for an approver: tag release.status=awaiting-approval."""
     tag_version(name, str(version), {"release.status": AWAITING})
 
 

@@ -169,7 +169,12 @@ def roles_of(uri: str | None, username: str) -> set[str] | None:
         return None
     if answer.status_code != 200:
         return None  # no basic auth there (404), or roles not readable
-    return {role["name"] for role in answer.json().get("roles", [])}
+    # MLflow keeps a user's own grants in a role named __user_<id>__: not one of roles.yaml's
+    return {
+        role["name"]
+        for role in answer.json().get("roles", [])
+        if not role["name"].startswith("__")
+    }
 
 
 def password_works(uri: str, username: str, password: str) -> bool:
