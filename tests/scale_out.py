@@ -305,7 +305,9 @@ def roles_copy(root: Path) -> None:
         release={"approval": "required"},
         model_name=ROLES_MODEL,
         experiment=ROLES_EXPERIMENT,
-        grid=[{"family": ["linear"], "model_params": [{}]}],  # one cell: the roles need a model, not a search
+        grid=[
+            {"family": ["linear"], "model_params": [{}]}
+        ],  # one cell: the roles need a model, not a search
         bootstrap_rounds=20,
         importance_repeats=1,
     )
@@ -355,5 +357,7 @@ def roles_project(lane, request) -> RolesRun:
     """The roles applied and ada's build of make_roles_project, made by the second lane."""
     made = lane.get(request, "roles_project")
     if made is None:
-        pytest.skip("LAB2PROD_TEST_PG_URL is not set: .ci/run starts PostgreSQL on 127.0.0.1 and sets it")
+        pytest.skip(
+            "LAB2PROD_TEST_PG_URL is not set: .ci/run starts PostgreSQL on 127.0.0.1 and sets it"
+        )
     return made

@@ -161,7 +161,9 @@ def test_approval_is_required_only_when_the_env_file_says_so(tmp_path):
     (tmp_path / "env.yaml").write_text("release: {approval: required}\n")
     assert settings.approval_required(tmp_path) is True
     (tmp_path / "env.yaml").write_text("release: {approval: always}\n")
-    with pytest.raises(ConfigError, match=r"release must be \{approval: none\} or \{approval: required\}"):
+    with pytest.raises(
+        ConfigError, match=r"release must be \{approval: none\} or \{approval: required\}"
+    ):
         settings.approval_required(tmp_path)
 
 

@@ -76,8 +76,7 @@ def guard_roles():
             auth.sender_is_admin() or _may_create(username, resource_type)
         ):
             return _forbidden(
-                f"user {username!r} may not create {what}: "
-                "no role of roles.yaml grants EDIT on it"
+                f"user {username!r} may not create {what}: no role of roles.yaml grants EDIT on it"
             )
     return None
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from mlflow.exceptions import MlflowException
@@ -111,7 +112,10 @@ def as_user(built, monkeypatch):
 def test_roles_applied_twice_leave_the_same_server(built):
     first, second = built.applied
     assert first.returncode == 0, first.stderr
-    assert "created role data-scientist" in first.stdout and "gave ada role data-scientist" in first.stdout
+    assert (
+        "created role data-scientist" in first.stdout
+        and "gave ada role data-scientist" in first.stdout
+    )
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip().splitlines() == [
         f"roles.yaml: 0 change(s) on {built.server.uri} (the server already matches)"
@@ -123,7 +127,9 @@ def test_roles_applied_twice_leave_the_same_server(built):
     )
     # beside MLflow's own role of her per-user grants (__user_<id>__)
     assert status == 200
-    assert [r["name"] for r in roles["roles"] if not r["name"].startswith("__")] == ["data-scientist"]
+    assert [r["name"] for r in roles["roles"] if not r["name"].startswith("__")] == [
+        "data-scientist"
+    ]
 
 
 def test_a_data_scientist_registers_but_cannot_move_champion(built, as_user):
@@ -140,7 +146,10 @@ def test_a_data_scientist_registers_but_cannot_move_champion(built, as_user):
     body = {"name": ROLES_MODEL, "alias": "champion", "version": version}
     # the REST API and the UI's own route
     for prefix in ("/api/2.0", "/ajax-api/2.0"):
-        assert call(built.server.uri, "POST", f"{prefix}/mlflow/registered-models/alias", auth, body) == 403
+        assert (
+            call(built.server.uri, "POST", f"{prefix}/mlflow/registered-models/alias", auth, body)
+            == 403
+        )
     # any other alias is hers to set
     ada.set_registered_model_alias(ROLES_MODEL, "ada-try", version)
 
@@ -151,9 +160,12 @@ def test_with_approval_required_the_build_leaves_the_challenger_waiting(built):
     assert summary["trained_by"] == "ada"
     assert built.aliases_after_build == {"challenger": summary["version"]}
     assert "awaiting approval" in (built.root / "reports/index.html").read_text()
-    assert "awaiting approval" in built.build.stdout + built.build.stderr + (
-        built.root / "products/notebooks/register.ipynb"
-    ).read_text()
+    assert (
+        "awaiting approval"
+        in built.build.stdout
+        + built.build.stderr
+        + (built.root / "products/notebooks/register.ipynb").read_text()
+    )
 
 
 def test_the_trainers_own_promote_is_refused_in_one_line(released):
@@ -171,7 +183,9 @@ def test_an_approvers_promote_makes_it_champion_and_is_recorded(built, released,
     assert found.tags["release.trained_by"] == "ada"
     assert found.tags["release.approval"] == "required"
     assert found.tags["release.status"] == "approved" and found.tags["release.by"] != "ada"
-    assert "made champion by april (approve; trained by ada): read the model card" in found.description
+    assert (
+        "made champion by april (approve; trained by ada): read the model card" in found.description
+    )
 
 
 def test_the_release_identity_promotes_through_the_release_path(released):
@@ -209,34 +223,65 @@ def test_a_viewer_reads_everything_and_writes_nothing(built, released, as_user, 
     experiment = vic.get_experiment_by_name(ROLES_EXPERIMENT)
     runs = vic.search_runs([experiment.experiment_id])
     assert runs and vic.get_registered_model(ROLES_MODEL).aliases["champion"]
-    parent = next(r for r in runs if "reports/model_card.html" in {
-        a.path for a in vic.list_artifacts(r.info.run_id, "reports")
-    })
+    parent = next(
+        r
+        for r in runs
+        if "reports/model_card.html"
+        in {a.path for a in vic.list_artifacts(r.info.run_id, "reports")}
+    )
     card = mlflow.artifacts.download_artifacts(
-        run_id=parent.info.run_id, artifact_path="reports/model_card.html", dst_path=str(tmp_path),
+        run_id=parent.info.run_id,
+        artifact_path="reports/model_card.html",
+        dst_path=str(tmp_path),
         tracking_uri=built.server.uri,
     )
-    assert "<html" in open(card, encoding="utf-8").read().lower()
+    assert "<html" in Path(card).read_text(encoding="utf-8").lower()
     auth, uri = ("vic", built.passwords["vic"]), built.server.uri
     run_id, eid = parent.info.run_id, experiment.experiment_id
     writes = {
         "create experiment": ("POST", "/api/2.0/mlflow/experiments/create", {"name": "vic"}),
-        "tag experiment": ("POST", "/api/2.0/mlflow/experiments/set-experiment-tag",
-                           {"experiment_id": eid, "key": "k", "value": "v"}),
+        "tag experiment": (
+            "POST",
+            "/api/2.0/mlflow/experiments/set-experiment-tag",
+            {"experiment_id": eid, "key": "k", "value": "v"},
+        ),
         "create run": ("POST", "/api/2.0/mlflow/runs/create", {"experiment_id": eid}),
-        "tag run": ("POST", "/api/2.0/mlflow/runs/set-tag", {"run_id": run_id, "key": "k", "value": "v"}),
+        "tag run": (
+            "POST",
+            "/api/2.0/mlflow/runs/set-tag",
+            {"run_id": run_id, "key": "k", "value": "v"},
+        ),
         "delete run": ("POST", "/api/2.0/mlflow/runs/delete", {"run_id": run_id}),
         "create model": ("POST", "/api/2.0/mlflow/registered-models/create", {"name": "vic-model"}),
-        "register version": ("POST", "/api/2.0/mlflow/model-versions/create",
-                             {"name": ROLES_MODEL, "source": f"runs:/{run_id}/model", "run_id": run_id}),
-        "set alias": ("POST", "/api/2.0/mlflow/registered-models/alias",
-                      {"name": ROLES_MODEL, "alias": "challenger", "version": "1"}),
-        "tag version": ("POST", "/api/2.0/mlflow/model-versions/set-tag",
-                        {"name": ROLES_MODEL, "version": "1", "key": "k", "value": "v"}),
-        "delete version": ("DELETE", "/api/2.0/mlflow/model-versions/delete", {"name": ROLES_MODEL, "version": "1"}),
-        "delete model": ("DELETE", "/api/2.0/mlflow/registered-models/delete", {"name": ROLES_MODEL}),
+        "register version": (
+            "POST",
+            "/api/2.0/mlflow/model-versions/create",
+            {"name": ROLES_MODEL, "source": f"runs:/{run_id}/model", "run_id": run_id},
+        ),
+        "set alias": (
+            "POST",
+            "/api/2.0/mlflow/registered-models/alias",
+            {"name": ROLES_MODEL, "alias": "challenger", "version": "1"},
+        ),
+        "tag version": (
+            "POST",
+            "/api/2.0/mlflow/model-versions/set-tag",
+            {"name": ROLES_MODEL, "version": "1", "key": "k", "value": "v"},
+        ),
+        "delete version": (
+            "DELETE",
+            "/api/2.0/mlflow/model-versions/delete",
+            {"name": ROLES_MODEL, "version": "1"},
+        ),
+        "delete model": (
+            "DELETE",
+            "/api/2.0/mlflow/registered-models/delete",
+            {"name": ROLES_MODEL},
+        ),
     }
-    answers = {what: call(uri, method, path, auth, body) for what, (method, path, body) in writes.items()}
+    answers = {
+        what: call(uri, method, path, auth, body) for what, (method, path, body) in writes.items()
+    }
     assert answers == dict.fromkeys(writes, 403)
 
 
@@ -253,8 +298,10 @@ def test_no_password_appears_in_any_product_of_the_build(built, released, as_use
     vic = as_user("vic")
     experiment = vic.get_experiment_by_name(ROLES_EXPERIMENT)
     recorded = [
-        json.dumps([r.data.params, r.data.tags]) for r in vic.search_runs([experiment.experiment_id])
+        json.dumps([r.data.params, r.data.tags])
+        for r in vic.search_runs([experiment.experiment_id])
     ] + [
-        json.dumps([v.tags, v.description]) for v in vic.search_model_versions(f"name = '{ROLES_MODEL}'")
+        json.dumps([v.tags, v.description])
+        for v in vic.search_model_versions(f"name = '{ROLES_MODEL}'")
     ]
     assert not any(s in text for s in secrets for text in recorded)

@@ -16,13 +16,18 @@ def test_every_release_command_has_help(command, capsys):
     assert exc.value.code == 0 and f"usage: lab2prod {command}" in out
 
 
-def test_roles_apply_needs_the_team_server_and_audit_reads_a_local_store(store, capsys, monkeypatch):
+def test_roles_apply_needs_the_team_server_and_audit_reads_a_local_store(
+    store, capsys, monkeypatch
+):
     # the store fixture points MLFLOW_TRACKING_URI at SQLite: a user alone has no roles to apply
     (store / "roles.yaml").write_text(
         "roles: {release: {grants: {experiment: EDIT}}, approver: {}}\n"
     )
     assert main(["roles", "apply", "--root", str(store)]) == 2
-    assert "roles live on the team server: export MLFLOW_TRACKING_URI=http://" in capsys.readouterr().err
+    assert (
+        "roles live on the team server: export MLFLOW_TRACKING_URI=http://"
+        in capsys.readouterr().err
+    )
     assert main(["roles", "audit", "--model", "nothing-here", "--root", str(store)]) == 0
     assert capsys.readouterr().out.strip() == "nothing-here: no change of champion recorded"
 

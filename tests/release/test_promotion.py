@@ -115,13 +115,24 @@ def test_with_approval_required_a_passing_challenger_waits_for_another_person(
     from lab2prod.release.audit import champion_history
 
     name = "four-eyes"
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ada")  # who trains: the run's lab2prod.trained_by
+    monkeypatch.setenv(
+        "MLFLOW_TRACKING_USERNAME", "ada"
+    )  # who trains: the run's lab2prod.trained_by
     uri, run_id = fit_and_log(toy_data["train"])
     waiting = release_challenger(
-        uri, run_id, name, toy_data["test"], release_contract, metric="roc_auc",
-        floors={"roc_auc": 0.6}, infra_rows=200, approval_required=True,
+        uri,
+        run_id,
+        name,
+        toy_data["test"],
+        release_contract,
+        metric="roc_auc",
+        floors={"roc_auc": 0.6},
+        infra_rows=200,
+        approval_required=True,
     )
-    assert waiting.decision.promote and waiting.awaiting_approval and not waiting.summary()["promoted"]
+    assert (
+        waiting.decision.promote and waiting.awaiting_approval and not waiting.summary()["promoted"]
+    )
     assert registry.aliases(name) == {"challenger": "1"}
     assert _tags(name, "1")["release.trained_by"] == "ada"
     assert _tags(name, "1")["release.status"] == "awaiting-approval"
@@ -132,10 +143,18 @@ def test_with_approval_required_a_passing_challenger_waits_for_another_person(
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "april")  # no team server: no role to check
     promote_checked(name, "1", reason="read the model card", infra_rows=200)
     assert registry.aliases(name) == {"challenger": "1", "champion": "1"}
-    assert _tags(name, "1")["release.by"] == "april" and _tags(name, "1")["release.action"] == "approve"
+    assert (
+        _tags(name, "1")["release.by"] == "april"
+        and _tags(name, "1")["release.action"] == "approve"
+    )
     assert _tags(name, "1")["release.status"] == "approved"
     [change] = champion_history(name)
-    assert (change.version, change.action, change.by, change.trained_by) == ("1", "approve", "april", "ada")
+    assert (change.version, change.action, change.by, change.trained_by) == (
+        "1",
+        "approve",
+        "april",
+        "ada",
+    )
     assert change.reason == "read the model card" and change.gate.startswith("promote")
 
 

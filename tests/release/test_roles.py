@@ -34,12 +34,24 @@ BASE = {
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"users": {"ci": {"password": "hunter2hunter2", "password_env": "PW"}}}, "no password in the file"),
+        (
+            {"users": {"ci": {"password": "hunter2hunter2", "password_env": "PW"}}},
+            "no password in the file",
+        ),
         ({"roles": {"release": {}}}, "roles approver are missing"),
         ({"users": {"ci": {"roles": ["boss"], "password_env": "PW_CI"}}}, "unknown role 'boss'"),
-        ({"roles": {"release": {"grants": {"experiment": "WRITE"}}, "approver": {}}}, "'WRITE' is not one of"),
-        ({"roles": {"release": {"grants": {"pipelines": "EDIT"}}, "approver": {}}}, "unknown resource type 'pipelines'"),
-        ({"users": {"ci": {"roles": [], "password_env": "lower"}}}, "password_env must name an environment variable"),
+        (
+            {"roles": {"release": {"grants": {"experiment": "WRITE"}}, "approver": {}}},
+            "'WRITE' is not one of",
+        ),
+        (
+            {"roles": {"release": {"grants": {"pipelines": "EDIT"}}, "approver": {}}},
+            "unknown resource type 'pipelines'",
+        ),
+        (
+            {"users": {"ci": {"roles": [], "password_env": "lower"}}},
+            "password_env must name an environment variable",
+        ),
     ],
 )
 def test_a_wrong_roles_file_is_refused_in_one_line(change, message):
@@ -76,8 +88,13 @@ class FakeAuth:
 
     def add_role_permission(self, role_id, resource_type, resource_pattern, permission):
         self.calls += 1
-        grant = SimpleNamespace(id=self._id(), role_id=role_id, resource_type=resource_type,
-                                resource_pattern=resource_pattern, permission=permission)
+        grant = SimpleNamespace(
+            id=self._id(),
+            role_id=role_id,
+            resource_type=resource_type,
+            resource_pattern=resource_pattern,
+            permission=permission,
+        )
         self.grants[grant.id] = grant
 
     def update_role_permission(self, role_permission_id, permission):
@@ -120,8 +137,11 @@ def test_roles_applied_twice_change_nothing_the_second_time_and_fix_any_drift():
 
     def apply():
         return apply_roles(
-            spec, auth, login=lambda user, pw: auth.users.get(user) == pw,
-            secret=passwords.__getitem__, create_model=lambda n: not created.append(n) and len(created) == 1,
+            spec,
+            auth,
+            login=lambda user, pw: auth.users.get(user) == pw,
+            secret=passwords.__getitem__,
+            create_model=lambda n: not created.append(n) and len(created) == 1,
         )
 
     first = apply()
@@ -136,12 +156,14 @@ def test_roles_applied_twice_change_nothing_the_second_time_and_fix_any_drift():
     auth.assign_role("vic", auth.roles["release"].id)
     auth.users["ada"] = "changed-by-hand"
     fixes = apply()
-    assert sorted(fixes) == sorted([
-        "role viewer: experiment * EDIT -> READ",
-        "role viewer: removed MANAGE on run *",
-        "took role release from vic",
-        "set the password of ada (from $LAB2PROD_PASSWORD_ADA)",
-    ])
+    assert sorted(fixes) == sorted(
+        [
+            "role viewer: experiment * EDIT -> READ",
+            "role viewer: removed MANAGE on run *",
+            "took role release from vic",
+            "set the password of ada (from $LAB2PROD_PASSWORD_ADA)",
+        ]
+    )
     assert apply() == []
 
 
@@ -149,8 +171,13 @@ def test_a_user_without_the_password_variable_stops_the_apply(monkeypatch):
     spec = roles_from_dict(BASE)
     monkeypatch.delenv("PW_CI", raising=False)
     with pytest.raises(ConfigError, match="environment variable PW_CI is not set"):
-        apply_roles(spec, FakeAuth(), login=lambda u, p: True, secret=settings.secret,
-                    create_model=lambda n: False)
+        apply_roles(
+            spec,
+            FakeAuth(),
+            login=lambda u, p: True,
+            secret=settings.secret,
+            create_model=lambda n: False,
+        )
 
 
 def test_without_a_team_server_nobody_has_roles_to_check(tmp_path):
@@ -159,9 +186,16 @@ def test_without_a_team_server_nobody_has_roles_to_check(tmp_path):
 
 
 def test_the_audit_trail_is_read_from_version_tags_in_time_order():
-    entry = {"at": "2026-12-06T10:00:00Z", "version": "3", "action": "approve", "by": "april",
-             "trained_by": "ada", "reason": "read the card", "gate": "promote: no champion yet",
-             "replaced": "2"}
+    entry = {
+        "at": "2026-12-06T10:00:00Z",
+        "version": "3",
+        "action": "approve",
+        "by": "april",
+        "trained_by": "ada",
+        "reason": "read the card",
+        "gate": "promote: no champion yet",
+        "replaced": "2",
+    }
     tags = {
         "audit.champion.20261206T100000.000002Z": json.dumps({**entry, "action": "rollback"}),
         "audit.champion.20261206T100000.000001Z": json.dumps(entry),

@@ -60,7 +60,8 @@ class RetrainConfig:
     gate_tolerance: float = 0.0
     gate_floors: dict[str, float] = field(default_factory=dict)  # as env.yaml's gate_floors
     infra_rows: int = 1000  # rows the fresh-process infrastructure check scores
-    approval_required: bool = False  # env.yaml release.approval: a passing challenger waits for an approver
+    # env.yaml release.approval: a challenger that passes waits for an approver
+    approval_required: bool = False
 
 
 @dataclass

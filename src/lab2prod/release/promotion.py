@@ -31,7 +31,9 @@ class Release:
     champion_before: str | None
     champion_after: str | None
     notes: tuple[str, ...] = field(default_factory=tuple)
-    awaiting_approval: bool = False  # passed the gate; an approver's `lab2prod promote` makes it champion
+    awaiting_approval: bool = (
+        False  # passed the gate; an approver's `lab2prod promote` makes it champion
+    )
     trained_by: str = ""
 
     def summary(self) -> dict[str, Any]:

@@ -41,7 +41,6 @@ def set_alias(name: str, alias: str, version: str) -> None:
         ) from None
 
 
-
 def promote(name: str, version: str) -> Version | None:
     """Make `version` the champion; the one it replaces keeps alias `previous`. Return the replaced one."""
     old = version_by_alias(name, CHAMPION)

@@ -110,7 +110,9 @@ def roles_from_dict(data: dict[str, Any], origin: str = "roles.yaml") -> RolesSp
     for name, body in (data.get("users") or {}).items():
         body = body or {}
         if not _NAME.match(str(name)):
-            raise ConfigError(f"{origin}: user name {name!r}: use letters, digits, '-', '_', '.', '@'")
+            raise ConfigError(
+                f"{origin}: user name {name!r}: use letters, digits, '-', '_', '.', '@'"
+            )
         if "password" in body:
             raise ConfigError(
                 f"{origin}: user {name!r}: no password in the file; name the environment "
@@ -138,14 +140,20 @@ class AuthClient(Protocol):
 
     def list_roles(self, workspace: str) -> list: ...
     def create_role(self, workspace: str, name: str, description: str | None = None): ...
-    def update_role(self, role_id: int, name: str | None = None, description: str | None = None): ...
+    def update_role(
+        self, role_id: int, name: str | None = None, description: str | None = None
+    ): ...
     def list_role_permissions(self, role_id: int) -> list: ...
-    def add_role_permission(self, role_id: int, resource_type: str, resource_pattern: str, permission: str): ...
+    def add_role_permission(
+        self, role_id: int, resource_type: str, resource_pattern: str, permission: str
+    ): ...
     def update_role_permission(self, role_permission_id: int, permission: str): ...
     def remove_role_permission(self, role_permission_id: int) -> None: ...
     def get_user(self, username: str): ...
     def create_user(self, username: str, password: str): ...
-    def update_user_password(self, username: str, password: str, current_password: str | None = None): ...
+    def update_user_password(
+        self, username: str, password: str, current_password: str | None = None
+    ): ...
     def list_user_roles(self, username: str) -> list: ...
     def assign_role(self, username: str, role_id: int): ...
     def unassign_role(self, username: str, role_id: int) -> None: ...
@@ -171,9 +179,7 @@ def roles_of(uri: str | None, username: str) -> set[str] | None:
         return None  # no basic auth there (404), or roles not readable
     # MLflow keeps a user's own grants in a role named __user_<id>__: not one of roles.yaml's
     return {
-        role["name"]
-        for role in answer.json().get("roles", [])
-        if not role["name"].startswith("__")
+        role["name"] for role in answer.json().get("roles", []) if not role["name"].startswith("__")
     }
 
 
@@ -189,7 +195,9 @@ def password_works(uri: str, username: str, password: str) -> bool:
         return False
 
 
-def _sync_role(client: AuthClient, role: RoleSpec, existing: dict[str, Any]) -> tuple[int, list[str]]:
+def _sync_role(
+    client: AuthClient, role: RoleSpec, existing: dict[str, Any]
+) -> tuple[int, list[str]]:
     changes = []
     found = existing.get(role.name)
     if found is None:
@@ -198,13 +206,17 @@ def _sync_role(client: AuthClient, role: RoleSpec, existing: dict[str, Any]) -> 
     elif (found.description or "") != role.description:
         client.update_role(found.id, description=role.description)
         changes.append(f"described role {role.name}")
-    have = {(p.resource_type, p.resource_pattern): p for p in client.list_role_permissions(found.id)}
+    have = {
+        (p.resource_type, p.resource_pattern): p for p in client.list_role_permissions(found.id)
+    }
     for key, permission in role.grants.items():
         if key not in have:
             client.add_role_permission(found.id, key[0], key[1], permission)
             changes.append(f"role {role.name}: granted {permission} on {key[0]} {key[1]}")
         elif have[key].permission != permission:
-            changes.append(f"role {role.name}: {key[0]} {key[1]} {have[key].permission} -> {permission}")
+            changes.append(
+                f"role {role.name}: {key[0]} {key[1]} {have[key].permission} -> {permission}"
+            )
             client.update_role_permission(have[key].id, permission)
     for key, grant in have.items():
         if key not in role.grants:
@@ -214,7 +226,11 @@ def _sync_role(client: AuthClient, role: RoleSpec, existing: dict[str, Any]) -> 
 
 
 def _sync_user(
-    client: AuthClient, user: UserSpec, role_ids: dict[str, int], login: Callable[[str, str], bool], secret: Callable[[str], str]
+    client: AuthClient,
+    user: UserSpec,
+    role_ids: dict[str, int],
+    login: Callable[[str, str], bool],
+    secret: Callable[[str], str],
 ) -> list[str]:
     changes = []
     try:
