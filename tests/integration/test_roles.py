@@ -78,9 +78,10 @@ def released(built):
     """The release played once after ada's build; each step's finished process, by name."""
     steps = {}
     version = json.loads((built.root / "products/register.json").read_text())["version"]
-    steps["ada promotes"] = built.lab2prod("ada", "promote", version, "--reason", "my own model")
+    model = ("--model", ROLES_MODEL)
+    steps["ada promotes"] = built.lab2prod("ada", "promote", version, *model, "--reason", "mine")
     steps["april approves"] = built.lab2prod(
-        "april", "promote", version, "--reason", "read the model card: approved"
+        "april", "promote", version, *model, "--reason", "read the model card: approved"
     )
     steps["ci releases"] = subprocess.run(
         [sys.executable, "-c", RELEASE_AGAIN],
@@ -90,9 +91,11 @@ def released(built):
         text=True,
         timeout=300,
     )
-    steps["ada rolls back"] = built.lab2prod("ada", "rollback", "--reason", "I prefer mine")
-    steps["april rolls back"] = built.lab2prod("april", "rollback", "--reason", "v2 misbehaves")
-    steps["vic audits"] = built.lab2prod("vic", "roles", "audit")
+    steps["ada rolls back"] = built.lab2prod("ada", "rollback", *model, "--reason", "I prefer mine")
+    steps["april rolls back"] = built.lab2prod(
+        "april", "rollback", *model, "--reason", "v2 misbehaves"
+    )
+    steps["vic audits"] = built.lab2prod("vic", "roles", "audit", *model)
     return version, steps
 
 
