@@ -344,10 +344,10 @@ def _cmd_roles_apply(args: argparse.Namespace) -> int:
 
     from lab2prod import settings, tracking
     from lab2prod.release import registry
-    from lab2prod.release.roles import apply_roles, password_works, roles_from_dict
+    from lab2prod.release.roles import ROLES_FILE, apply_roles, password_works, roles_from_dict
 
     root = settings.project_root(args.root)
-    path = settings.resolve(root, args.file)
+    path = settings.resolve(root, args.file or ROLES_FILE)
     spec = roles_from_dict(settings.read_yaml(path), origin=str(path))
     uri = settings.tracking_uri(None) or ""
     if not uri.startswith(("http://", "https://")):
@@ -769,7 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     roles_sub = p.add_subparsers(dest="roles_command", metavar="ACTION", required=True)
     q = roles_sub.add_parser("apply", help="apply roles.yaml to the team server (as its admin)")
-    q.add_argument("--file", default="roles.yaml", help="the roles file (default: roles.yaml)")
+    q.add_argument("--file", help="the roles file (default: the project's roles.yaml)")
     _options(q, "--root")
     q.set_defaults(func=_cmd_roles_apply)
     q = roles_sub.add_parser("audit", help="list every change of champion with who, when and why")

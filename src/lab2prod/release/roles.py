@@ -26,6 +26,7 @@ from mlflow.utils.rest_utils import http_request
 
 from lab2prod.errors import ConfigError
 
+ROLES_FILE = "roles.yaml"  # in the project folder
 # the roles that move `champion`/`previous` on the team server (lab2prod.team_auth keeps the same names)
 RELEASE, APPROVER = "release", "approver"
 PROMOTING_ROLES = frozenset({RELEASE, APPROVER})
