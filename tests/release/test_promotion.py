@@ -7,6 +7,7 @@ import pytest
 
 from lab2prod.errors import RegistryError
 from lab2prod.release import registry
+from lab2prod.release.audit import champion_history
 from lab2prod.release.promotion import promote_checked, release_challenger
 
 
@@ -58,8 +59,9 @@ def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(
 
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
 def test_better_challenger_is_promoted_and_rollback_restores_the_previous_champion(
-    store, toy_data, release_contract, fit_and_log
+    store, toy_data, release_contract, fit_and_log, monkeypatch
 ):
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
     name = "better"
     weak_uri, weak_run = fit_and_log(toy_data["train"], shuffle_labels=True)
     weak = _release(name, weak_uri, weak_run, toy_data, release_contract)
@@ -75,6 +77,15 @@ def test_better_challenger_is_promoted_and_rollback_restores_the_previous_champi
     )
     assert registry.aliases(name) == {"champion": "2", "challenger": "2", "previous": "1"}
     assert _tags(name, "2")["gate.decision"] == "promote" and _tags(name, "2")["infra.ok"] == "true"
+    # a user alone: who released is who trained (the OS user), recorded in the audit trail
+    by_hand, by_gate = champion_history(name)
+    assert (by_hand.version, by_hand.action, by_gate.version, by_gate.action) == (
+        "1",
+        "promote",
+        "2",
+        "gate",
+    )
+    assert by_gate.by == by_gate.trained_by and by_gate.reason.startswith("passed the release gate")
 
     restored, demoted = registry.rollback(name, reason="complaints after release")
     assert (restored.version, demoted.version) == ("1", "2")
@@ -112,8 +123,6 @@ def test_a_model_failing_the_infra_check_is_never_promoted(store):
 def test_with_approval_required_a_passing_challenger_waits_for_another_person(
     store, toy_data, release_contract, fit_and_log, monkeypatch
 ):
-    from lab2prod.release.audit import champion_history
-
     name = "four-eyes"
     monkeypatch.setenv(
         "MLFLOW_TRACKING_USERNAME", "ada"
@@ -156,19 +165,3 @@ def test_with_approval_required_a_passing_challenger_waits_for_another_person(
         "ada",
     )
     assert change.reason == "read the model card" and change.gate.startswith("promote")
-
-
-@pytest.mark.integration  # one fresh-process infrastructure check
-def test_without_approval_the_gate_promotes_and_records_who_released_it(
-    store, toy_data, release_contract, fit_and_log, monkeypatch
-):
-    from lab2prod.release.audit import champion_history
-
-    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)  # a user alone: the OS user
-    uri, run_id = fit_and_log(toy_data["train"])
-    released = _release("solo", uri, run_id, toy_data, release_contract)
-    assert released.decision.promote and not released.awaiting_approval
-    assert registry.aliases("solo") == {"challenger": "1", "champion": "1"}
-    [change] = champion_history("solo")
-    assert change.action == "gate" and change.by == change.trained_by
-    assert change.reason.startswith("passed the release gate: ")
