@@ -100,7 +100,8 @@ mlflow-ui: $(STAMP) ## Serve the MLflow UI of the project's store on http://127.
 		--backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}"
 
 # PostgreSQL store from $$MLFLOW_BACKEND_STORE_URI, artifacts proxied into MLFLOW_SERVER_DIR/artifacts,
-# the basic-auth app (users in MLFLOW_SERVER_DIR/basic_auth.db) with the admin password from
+# MLflow's basic-auth app plus the champion and creation rules of roles.yaml (lab2prod-auth,
+# src/lab2prod/team_auth.py; users in MLFLOW_SERVER_DIR/basic_auth.db), the admin password from
 # $$MLFLOW_AUTH_ADMIN_PASSWORD: MLflow creates no admin without it, and lab2prod sets no default
 mlflow-server: $(STAMP) ## Team MLflow server on 127.0.0.1:5002: PostgreSQL store (MLFLOW_BACKEND_STORE_URI), proxied artifacts, basic auth (MLFLOW_AUTH_ADMIN_PASSWORD)
 	@test -n "$${MLFLOW_BACKEND_STORE_URI:-}" || { echo "error: MLFLOW_BACKEND_STORE_URI is not set: export the PostgreSQL URL, e.g. postgresql+psycopg://user:password@127.0.0.1:5432/mlflow" >&2; exit 2; }
@@ -110,7 +111,7 @@ mlflow-server: $(STAMP) ## Team MLflow server on 127.0.0.1:5002: PostgreSQL stor
 		"$(MLFLOW_SERVER_DIR)" "$${MLFLOW_AUTH_ADMIN_USERNAME:-admin}" > "$(MLFLOW_SERVER_DIR)/basic_auth.ini"
 	MLFLOW_AUTH_CONFIG_PATH="$(MLFLOW_SERVER_DIR)/basic_auth.ini" MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
 	MLFLOW_FLASK_SERVER_SECRET_KEY="$${MLFLOW_FLASK_SERVER_SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(32))')}" \
-		exec $(BIN)/mlflow server --app-name basic-auth --host 127.0.0.1 --port $(MLFLOW_SERVER_PORT) --workers 1 \
+		exec $(BIN)/mlflow server --app-name lab2prod-auth --host 127.0.0.1 --port $(MLFLOW_SERVER_PORT) --workers 1 \
 		--artifacts-destination "$(MLFLOW_SERVER_DIR)/artifacts"
 
 lab: $(STAMP) ## JupyterLab on 127.0.0.1 with the project's jupyter_server_config.py (as root too)

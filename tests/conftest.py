@@ -12,7 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from lane import PRODUCTS, Lane, maker, needed, order
-from scale_out import airflow_project, team_server  # noqa: F401 (the scaling-out fixtures)
+from scale_out import (  # noqa: F401 (the scaling-out fixtures)
+    airflow_project,
+    roles_project,
+    team_server,
+)
 
 from lab2prod.data.contract import contract_from_dict
 

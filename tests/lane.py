@@ -25,6 +25,7 @@ PRODUCTS = [
     "byod_project",
     "survey_project",
     "multiclass_project",
+    "roles_project",
     "airflow_project",
     "repro_runs",
 ]

@@ -246,3 +246,118 @@ def airflow_project(lane, request) -> AirflowRun:
     if made is None:
         pytest.skip(f"{AIRFLOW} is missing: `make airflow-install` creates Airflow's environment")
     return made
+
+
+# ---- roles on the team server (tests/integration/test_roles.py): roles.yaml applied, one build by a data scientist ----
+
+ROLE_USERS = ("ada", "ed", "ci", "april", "vic")  # the users of the project's roles.yaml
+ROLES_MODEL, ROLES_EXPERIMENT = "roles-credit", "lab2prod-roles"  # apart from the Airflow run's
+
+
+@dataclass
+class RolesRun:
+    """What `make_roles_project` did on the team server: roles applied twice, then ada's build."""
+
+    server: TeamServer
+    root: Path  # the project copy ada built, approval required
+    passwords: dict[str, str]  # user -> password (held in the LAB2PROD_PASSWORD_* variables)
+    environ: dict[str, str]  # the session's environment at its start
+    applied: tuple[subprocess.CompletedProcess, ...] = ()  # `lab2prod roles apply`, twice
+    build: subprocess.CompletedProcess | None = None  # ada's `ploomber build`
+    aliases_after_build: dict[str, str] | None = None  # the model's aliases right after it
+
+    def env(self, user: str | None) -> dict[str, str]:
+        """The environment of a command run as `user` (None: the admin) in the project copy."""
+        env = {
+            k: v
+            for k, v in self.environ.items()
+            if k != "LAB2PROD_ROOT" and not k.startswith("MLFLOW_TRACKING")
+        }
+        env.update(self.server.client_env())
+        env.update({f"LAB2PROD_PASSWORD_{u.upper()}": p for u, p in self.passwords.items()})
+        if user is not None:
+            env.update(MLFLOW_TRACKING_USERNAME=user, MLFLOW_TRACKING_PASSWORD=self.passwords[user])
+        env.update(
+            PLOOMBER_ENV_FILENAME="env.test.yaml",
+            PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",  # a refusal is an answer: no retries
+        )
+        return env
+
+    def lab2prod(self, user: str | None, *args: str) -> subprocess.CompletedProcess:
+        """Run `lab2prod ARGS` as `user` in the project copy."""
+        return subprocess.run(
+            [str(BIN / "lab2prod"), *args],
+            cwd=self.root,
+            env=self.env(user),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+
+def roles_copy(root: Path) -> None:
+    """Make the project copy's env.test.yaml a small build that asks for approval, and its roles.yaml create ROLES_MODEL."""
+    import yaml
+
+    env = yaml.safe_load((root / "env.test.yaml").read_text())
+    env.update(
+        release={"approval": "required"},
+        model_name=ROLES_MODEL,
+        experiment=ROLES_EXPERIMENT,
+        grid=[
+            {"family": ["linear"], "model_params": [{}]}
+        ],  # one cell: the roles need a model, not a search
+        bootstrap_rounds=20,
+        importance_repeats=1,
+    )
+    (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    roles = yaml.safe_load((PROJECT / "roles.yaml").read_text())
+    roles["registered_models"] = [ROLES_MODEL]
+    (root / "roles.yaml").write_text(yaml.safe_dump(roles, sort_keys=False))
+
+
+@maker("roles_project", needs=lambda environ: ["team_server"] if environ.get(PG_ENV) else [])
+def make_roles_project(tmp_path_factory, environ, team_server=None) -> RolesRun | None:
+    """The project's roles.yaml applied twice to the team server by its admin, then the sample
+    pipeline (one grid cell, approval required) built in a copy of the project by ada, a data scientist.
+
+    None without PostgreSQL (no team server).
+    """
+    if team_server is None:
+        return None
+    root = tmp_path_factory.mktemp("roles") / "project"
+    copy_project(PROJECT, root)
+    roles_copy(root)
+    run = RolesRun(
+        team_server, root, {user: secrets.token_urlsafe(18) for user in ROLE_USERS}, environ
+    )
+    run.applied = (run.lab2prod(None, "roles", "apply"), run.lab2prod(None, "roles", "apply"))
+    run.build = subprocess.run(
+        [str(BIN / "ploomber"), "build"],
+        cwd=root,
+        env=run.env("ada"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    _, found = rest(
+        team_server.uri,
+        f"/api/2.0/mlflow/registered-models/get?name={ROLES_MODEL}",
+        (team_server.username, team_server.password),
+    )
+    run.aliases_after_build = {
+        a["alias"]: a["version"] for a in found.get("registered_model", {}).get("aliases", [])
+    }
+    return run
+
+
+@pytest.fixture(scope="session")
+def roles_project(lane, request) -> RolesRun:
+    """The roles applied and ada's build of make_roles_project, made by the second lane."""
+    made = lane.get(request, "roles_project")
+    if made is None:
+        pytest.skip(
+            "LAB2PROD_TEST_PG_URL is not set: .ci/run starts PostgreSQL on 127.0.0.1 and sets it"
+        )
+    return made

@@ -154,3 +154,21 @@ def test_gate_settings_are_the_env_files_and_only_what_it_sets(tmp_path):
     (tmp_path / "env.bad.yaml").write_text("gate_floors: [0.7]\n")
     with pytest.raises(ConfigError, match="gate_floors must map metric names to limits"):
         settings.gate_settings(tmp_path, "env.bad.yaml")
+
+
+def test_approval_is_required_only_when_the_env_file_says_so(tmp_path):
+    assert settings.approval_required(tmp_path) is False  # no env.yaml: a user alone
+    (tmp_path / "env.yaml").write_text("release: {approval: required}\n")
+    assert settings.approval_required(tmp_path) is True
+    (tmp_path / "env.yaml").write_text("release: {approval: always}\n")
+    with pytest.raises(
+        ConfigError, match=r"release must be \{approval: none\} or \{approval: required\}"
+    ):
+        settings.approval_required(tmp_path)
+
+
+def test_identity_is_the_team_servers_login_else_the_os_user(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ada")
+    assert settings.identity() == "ada"
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
+    assert settings.identity() not in ("", "ada")

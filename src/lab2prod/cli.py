@@ -153,7 +153,13 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
         settings.resolve(root, args.lake),
         settings.resolve(root, args.reports),
         settings.resolve(root, args.products),
-        RetrainConfig(**{**settings.gate_settings(root, args.env_file), **chosen}),
+        RetrainConfig(
+            **{
+                **settings.gate_settings(root, args.env_file),
+                "approval_required": settings.approval_required(root, args.env_file),
+                **chosen,
+            }
+        ),
         model_name=args.model_name,
         experiment=args.experiment,
         force=args.force,
@@ -334,6 +340,58 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     print(
         f"{name} v{restored.version} is champion again; v{demoted.version} now holds alias 'previous'"
     )
+    return EXIT_OK
+
+
+def _cmd_roles_apply(args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
+    from mlflow.server import get_app_client
+
+    from lab2prod import settings, tracking
+    from lab2prod.release import registry
+    from lab2prod.release.roles import ROLES_FILE, apply_roles, password_works, roles_from_dict
+
+    root = settings.project_root(args.root)
+    path = settings.resolve(root, args.file or ROLES_FILE)
+    spec = roles_from_dict(settings.read_yaml(path), origin=str(path))
+    uri = settings.tracking_uri(None) or ""
+    if not uri.startswith(("http://", "https://")):
+        raise ConfigError(
+            "roles live on the team server: export MLFLOW_TRACKING_URI=http://... "
+            "with its admin's MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+        )
+    tracking.use_store(root)
+    try:
+        changes = apply_roles(
+            spec,
+            get_app_client("basic-auth", tracking_uri=uri),
+            login=lambda user, password: password_works(uri, user, password),
+            secret=settings.secret,
+            create_model=registry.ensure_model,
+        )
+    except MlflowException as exc:
+        raise ConfigError(
+            f"{uri} refused a change of roles ({str(exc.message).splitlines()[0]}): "
+            "run `lab2prod roles apply` as the server's admin"
+        ) from None
+    for change in changes:
+        print(change)
+    print(
+        f"{path.name}: {len(changes)} change(s) on {uri}"
+        + ("" if changes else " (the server already matches)")
+    )
+    return EXIT_OK
+
+
+def _cmd_roles_audit(args: argparse.Namespace) -> int:
+    from lab2prod.release.audit import champion_history
+
+    name = _release_target(args)
+    history = champion_history(name)
+    for change in history:
+        print(change.describe())
+    if not history:
+        print(f"{name}: no change of champion recorded")
     return EXIT_OK
 
 
@@ -716,6 +774,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_rollback)
 
     p = sub.add_parser(
+        "roles",
+        help="the team server's roles: apply roles.yaml, list the changes of champion",
+        description="Roles on the team MLflow server (make mlflow-server): `apply` makes its "
+        "roles, grants, users and role assignments those of roles.yaml (idempotent; passwords from "
+        "the environment variables it names); `audit` lists every change of champion recorded "
+        "in the registry (version, who, who trained it, when, why, the gate's verdict).",
+    )
+    roles_sub = p.add_subparsers(dest="roles_command", metavar="ACTION", required=True)
+    q = roles_sub.add_parser("apply", help="apply roles.yaml to the team server (as its admin)")
+    q.add_argument("--file", help="the roles file (default: the project's roles.yaml)")
+    _options(q, "--root")
+    q.set_defaults(func=_cmd_roles_apply)
+    q = roles_sub.add_parser("audit", help="list every change of champion with who, when and why")
+    q.add_argument("--model", help="registered model name (default: env.yaml's model_name)")
+    _options(q, "--root")
+    q.set_defaults(func=_cmd_roles_audit)
+
+    p = sub.add_parser(
         "readiness",
         help="score the project on the ML Test Score rubric (Breck et al. 2017) from checked evidence",
         description="Score the project on the 28 tests of the ML Test Score (data, model, infrastructure, "
@@ -818,7 +894,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        if func in (_cmd_score, _cmd_monitor, _cmd_retrain, _cmd_promote, _cmd_rollback):
+        if func in (
+            _cmd_score,
+            _cmd_monitor,
+            _cmd_retrain,
+            _cmd_promote,
+            _cmd_rollback,
+            _cmd_roles_apply,
+            _cmd_roles_audit,
+        ):
             _check_tracking_server()
         return func(args)
     except Lab2ProdError as exc:

@@ -5,6 +5,7 @@ Everything else in lab2prod receives typed values as explicit arguments.
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,19 @@ def request_log_dir() -> Path | None:
 def served_model_uri() -> str:
     """Return the model URI the REST server was started with ($LAB2PROD_SERVED_MODEL_URI), or ''."""
     return os.environ.get(ENV_SERVED_MODEL, "").strip()
+
+
+ENV_TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
+
+
+def identity() -> str:
+    """Return who acts on the registry: $MLFLOW_TRACKING_USERNAME (the team server's login), else the operating system's user."""
+    if os.environ.get(ENV_TRACKING_USERNAME):
+        return os.environ[ENV_TRACKING_USERNAME]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return "unknown user"
 
 
 def artifact_root(root: Path) -> str:
@@ -173,6 +187,15 @@ def gate_settings(root: Path, env_file: str | None = None) -> dict[str, Any]:
             f"{path}: gate_floors must map metric names to limits, e.g. {{roc_auc: 0.7}}"
         )
     return values
+
+
+def approval_required(root: Path, env_file: str | None = None) -> bool:
+    """Return whether `env_file` (None: env.yaml) asks an approver to promote a challenger that passes the gate (`release: {approval: required}`)."""
+    path = Path(root) / (env_file or "env.yaml")
+    release = (read_yaml(path) if path.is_file() else {}).get("release") or {}
+    if not isinstance(release, dict) or release.get("approval", "none") not in ("none", "required"):
+        raise ConfigError(f"{path}: release must be {{approval: none}} or {{approval: required}}")
+    return release.get("approval") == "required"
 
 
 # env.score.yaml's keys for the monitor step -> the monitor's setting names (MonitorConfig.of)

@@ -181,6 +181,8 @@ def log_training_run(
             {
                 "dataset": contract.dataset,
                 "task": contract.task,
+                # who trained it: the team server's login (the release path keeps trainer and approver apart)
+                "lab2prod.trained_by": settings.identity(),
                 **({"data.sha256": data_sha256} if data_sha256 else {}),
                 **{f"version.{k}": v for k, v in package_versions().items()},
                 **(tags or {}),

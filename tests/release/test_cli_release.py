@@ -6,12 +6,30 @@ import pytest
 from lab2prod.cli import main
 
 
-@pytest.mark.parametrize("command", ["promote", "rollback", "repro-check"])
+@pytest.mark.parametrize(
+    "command", ["promote", "rollback", "repro-check", "roles apply", "roles audit"]
+)
 def test_every_release_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
-        main([command, "--help"])
+        main([*command.split(), "--help"])
     out = capsys.readouterr().out
     assert exc.value.code == 0 and f"usage: lab2prod {command}" in out
+
+
+def test_roles_apply_needs_the_team_server_and_audit_reads_a_local_store(
+    store, capsys, monkeypatch
+):
+    # the store fixture points MLFLOW_TRACKING_URI at SQLite: a user alone has no roles to apply
+    (store / "roles.yaml").write_text(
+        "roles: {release: {grants: {experiment: EDIT}}, approver: {}}\n"
+    )
+    assert main(["roles", "apply", "--root", str(store)]) == 2
+    assert (
+        "roles live on the team server: export MLFLOW_TRACKING_URI=http://"
+        in capsys.readouterr().err
+    )
+    assert main(["roles", "audit", "--model", "nothing-here", "--root", str(store)]) == 0
+    assert capsys.readouterr().out.strip() == "nothing-here: no change of champion recorded"
 
 
 def test_rollback_without_previous_and_promote_without_reason_fail_cleanly(store, capsys):

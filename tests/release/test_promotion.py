@@ -7,6 +7,7 @@ import pytest
 
 from lab2prod.errors import RegistryError
 from lab2prod.release import registry
+from lab2prod.release.audit import champion_history
 from lab2prod.release.promotion import promote_checked, release_challenger
 
 
@@ -58,8 +59,9 @@ def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(
 
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
 def test_better_challenger_is_promoted_and_rollback_restores_the_previous_champion(
-    store, toy_data, release_contract, fit_and_log
+    store, toy_data, release_contract, fit_and_log, monkeypatch
 ):
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
     name = "better"
     weak_uri, weak_run = fit_and_log(toy_data["train"], shuffle_labels=True)
     weak = _release(name, weak_uri, weak_run, toy_data, release_contract)
@@ -75,6 +77,15 @@ def test_better_challenger_is_promoted_and_rollback_restores_the_previous_champi
     )
     assert registry.aliases(name) == {"champion": "2", "challenger": "2", "previous": "1"}
     assert _tags(name, "2")["gate.decision"] == "promote" and _tags(name, "2")["infra.ok"] == "true"
+    # a user alone: who released is who trained (the OS user), recorded in the audit trail
+    by_hand, by_gate = champion_history(name)
+    assert (by_hand.version, by_hand.action, by_gate.version, by_gate.action) == (
+        "1",
+        "promote",
+        "2",
+        "gate",
+    )
+    assert by_gate.by == by_gate.trained_by and by_gate.reason.startswith("passed the release gate")
 
     restored, demoted = registry.rollback(name, reason="complaints after release")
     assert (restored.version, demoted.version) == ("1", "2")
@@ -106,3 +117,51 @@ def test_a_model_failing_the_infra_check_is_never_promoted(store):
     ):
         promote_checked("no-such-model", "1", reason="try")
     assert registry.aliases("no-such-model") == {}
+
+
+@pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
+def test_with_approval_required_a_passing_challenger_waits_for_another_person(
+    store, toy_data, release_contract, fit_and_log, monkeypatch
+):
+    name = "four-eyes"
+    monkeypatch.setenv(
+        "MLFLOW_TRACKING_USERNAME", "ada"
+    )  # who trains: the run's lab2prod.trained_by
+    uri, run_id = fit_and_log(toy_data["train"])
+    waiting = release_challenger(
+        uri,
+        run_id,
+        name,
+        toy_data["test"],
+        release_contract,
+        metric="roc_auc",
+        floors={"roc_auc": 0.6},
+        infra_rows=200,
+        approval_required=True,
+    )
+    assert (
+        waiting.decision.promote and waiting.awaiting_approval and not waiting.summary()["promoted"]
+    )
+    assert registry.aliases(name) == {"challenger": "1"}
+    assert _tags(name, "1")["release.trained_by"] == "ada"
+    assert _tags(name, "1")["release.status"] == "awaiting-approval"
+    assert "awaits approval" in mlflow.MlflowClient().get_model_version(name, "1").description
+    # the trainer's own promote is refused before anything moves
+    with pytest.raises(RegistryError, match="ada trained four-eyes v1 and approval is required"):
+        promote_checked(name, "1", reason="mine")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "april")  # no team server: no role to check
+    promote_checked(name, "1", reason="read the model card", infra_rows=200)
+    assert registry.aliases(name) == {"challenger": "1", "champion": "1"}
+    assert (
+        _tags(name, "1")["release.by"] == "april"
+        and _tags(name, "1")["release.action"] == "approve"
+    )
+    assert _tags(name, "1")["release.status"] == "approved"
+    [change] = champion_history(name)
+    assert (change.version, change.action, change.by, change.trained_by) == (
+        "1",
+        "approve",
+        "april",
+        "ada",
+    )
+    assert change.reason == "read the model card" and change.gate.startswith("promote")

@@ -60,6 +60,8 @@ class RetrainConfig:
     gate_tolerance: float = 0.0
     gate_floors: dict[str, float] = field(default_factory=dict)  # as env.yaml's gate_floors
     infra_rows: int = 1000  # rows the fresh-process infrastructure check scores
+    # env.yaml release.approval: a challenger that passes waits for an approver
+    approval_required: bool = False
 
 
 @dataclass
@@ -330,6 +332,7 @@ def retrain_in_process(
         tags={"run_id": run.run_id, "origin": "retrain"},
         infra_rows=config.infra_rows,
         train=candidate.train,
+        approval_required=config.approval_required,
     )
     if release.decision.champion_metrics:
         client = mlflow.MlflowClient()

@@ -11,14 +11,15 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
-from lab2prod import model_edge
+from lab2prod import model_edge, settings
 from lab2prod.data.contract import Contract
 from lab2prod.errors import RegistryError
 from lab2prod.modeling.features import target_vector
 from lab2prod.modeling.metrics import trivial_metrics
 from lab2prod.modeling.training import model_metrics
-from lab2prod.release import gate, registry
+from lab2prod.release import gate, registry, roles
 from lab2prod.release.infra_check import InfraCheck, infra_check
 
 
@@ -32,12 +33,16 @@ class Release:
     champion_before: str | None
     champion_after: str | None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    awaiting_approval: bool = (
+        False  # passed the gate; an approver's `lab2prod promote` makes it champion
+    )
+    trained_by: str = ""
 
     def summary(self) -> dict[str, Any]:
         """Return the release as a JSON-ready dict (for products/register.json and the report)."""
         return {
             "version": self.version,
-            "promoted": self.decision.promote,
+            "promoted": self.decision.promote and not self.awaiting_approval,
             "champion_before": self.champion_before,
             "champion_after": self.champion_after,
             "decision": self.decision.as_tags(),
@@ -46,6 +51,8 @@ class Release:
             "champion_metrics": self.decision.champion_metrics,
             "infra": self.infra.as_tags(),
             "notes": list(self.notes),
+            "awaiting_approval": self.awaiting_approval,
+            "trained_by": self.trained_by,
         }
 
 
@@ -79,11 +86,15 @@ def release_challenger(
     tags: dict[str, str] | None = None,
     infra_rows: int = 1000,
     train: pd.DataFrame | None = None,
+    approval_required: bool = False,
 ) -> Release:
     """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass.
 
     The gate's floor is the trivial model fitted on `train` (None: on the test rows) measured on `test`.
+    With `approval_required` (env.yaml `release: {approval: required}`) a challenger that passes
+    waits with tag release.status=awaiting-approval instead: an approver who did not train it promotes it.
     """
+    trained_by = trainer(run_id)
     version = registry.register(model_uri, name, tags=tags)
     registry.set_alias(name, registry.CHALLENGER, version.version)
     challenger_metrics = model_metrics(
@@ -125,20 +136,27 @@ def release_challenger(
         **decision.as_tags(),
         **infra.as_tags(),
         "gate.champion_version": champion.version if champion else "none",
+        "release.trained_by": trained_by,
+        "release.approval": "required" if approval_required else "none",
     }
     if notes:
         version_tags["gate.notes"] = "; ".join(notes)
     registry.tag_version(name, version.version, version_tags)
+    awaiting = decision.promote and approval_required
     registry.describe(
-        name, version.version, release_description(decision, champion.version if champion else None)
+        name,
+        version.version,
+        release_description(decision, champion.version if champion else None, awaiting),
     )
     if run_id:
         client = mlflow.MlflowClient()
         for key, value in version_tags.items():
             client.set_tag(run_id, key, value)
         client.set_tag(run_id, "registered.version", version.version)
-    if decision.promote:
-        registry.promote(name, version.version)
+    if awaiting:
+        registry.await_approval(name, version.version)
+    elif decision.promote:
+        registry.promote_by_hand(name, version.version, gate_reason(decision), action="gate")
     after = registry.version_by_alias(name, registry.CHAMPION)
     return Release(
         version=version.version,
@@ -147,15 +165,45 @@ def release_challenger(
         champion_before=champion.version if champion else None,
         champion_after=after.version if after else None,
         notes=tuple(notes),
+        awaiting_approval=awaiting,
+        trained_by=trained_by,
     )
+
+
+def trainer(run_id: str | None) -> str:
+    """Return who trained the run: its tag lab2prod.trained_by (the identity that logged it), else who releases it now."""
+    if run_id:
+        try:
+            tags = mlflow.MlflowClient().get_run(run_id).data.tags
+        except MlflowException:
+            tags = {}
+        if tags.get(TRAINED_BY):
+            return tags[TRAINED_BY]
+    return settings.identity()
+
+
+TRAINED_BY = "lab2prod.trained_by"  # the run tag tracking.log_training_run writes
+
+
+def gate_reason(decision: gate.GateDecision) -> str:
+    """Return why the gate promoted: the recorded reason of a champion the pipeline made."""
+    return "passed the release gate: " + "; ".join(decision.reasons)
 
 
 MODEL_CARD = "reports/model_card.html"
 
 
-def release_description(decision: gate.GateDecision, champion_version: str | None) -> str:
+def release_description(
+    decision: gate.GateDecision, champion_version: str | None, awaiting: bool = False
+) -> str:
     """Return the gate's verdict in one sentence and where the model card is: the version's description."""
-    if decision.promote:
+    if awaiting:
+        verdict = (
+            f"Passed the release gate ({decision.metric} {decision.challenger:.4f}, every floor met, "
+            "loaded and scored in a fresh process) and awaits approval (tag release.status): "
+            "`lab2prod promote VERSION --reason ...` by an approver who did not train it makes it champion."
+        )
+    elif decision.promote:
         against = (
             f" against champion v{champion_version}'s {decision.champion:.4f}"
             if decision.champion is not None
@@ -173,17 +221,46 @@ def release_description(decision: gate.GateDecision, champion_version: str | Non
     )
 
 
+def check_approver(name: str, version: str, who: str, tags: dict[str, str]) -> None:
+    """Raise RegistryError (one line) when `who` may not approve `version`: they trained it, or lack the approver role."""
+    if tags.get("release.approval") != "required":
+        return
+    if tags.get("release.trained_by") == who:
+        raise RegistryError(
+            f"{who} trained {name} v{version} and approval is required: another person "
+            "with the approver role promotes it"
+        )
+    check_role(who, roles.APPROVER, f"approve {name} v{version}")
+
+
+def check_role(who: str, role: str, what: str) -> None:
+    """Raise RegistryError when the team server says `who` lacks `role` (nothing is checked without a team server)."""
+    held = roles.roles_of(mlflow.get_tracking_uri(), who)
+    if held is not None and role not in held:
+        raise RegistryError(
+            f"{who} may not {what}: it needs the {role} role (roles.yaml); {who} has "
+            + (", ".join(sorted(held)) or "none")
+        )
+
+
 def promote_checked(
     name: str, version: str, reason: str, infra_rows: int = 1000
 ) -> tuple[InfraCheck, registry.Version | None]:
     """Promote `version` by hand after it passes the infra check; return (check, replaced champion).
 
-    Raises RegistryError, and moves no alias, when the check fails.
+    When the version was released with approval required, the promoting user must hold the
+    approver role and must not be the one who trained it. Raises RegistryError, and moves no
+    alias, when a check fails.
     """
     if not reason or not reason.strip():
         raise RegistryError(
             "a reason is required: pass --reason 'why this version becomes champion'"
         )
+    try:
+        tags = registry.version_tags(name, version)
+    except RegistryError:
+        tags = {}  # no such version: the infrastructure check below says so
+    check_approver(name, str(version), settings.identity(), tags)
     check = infra_check(
         model_edge.model_uri(name, version=version), mlflow.get_tracking_uri(), rows=infra_rows
     )
@@ -192,18 +269,23 @@ def promote_checked(
             f"model {name!r} version {version} failed the infrastructure check "
             f"({check.error}): it cannot become champion"
         )
-    return check, registry.promote_by_hand(name, str(version), reason)
+    action = "approve" if tags.get("release.approval") == "required" else "promote"
+    return check, registry.promote_by_hand(name, str(version), reason, action=action)
 
 
 def rollback_checked(
     name: str, reason: str, infra_rows: int = 1000
 ) -> tuple[InfraCheck, registry.Version, registry.Version]:
-    """Give `champion` back to `previous` after the infra check of that version; return (check, restored, demoted)."""
+    """Give `champion` back to `previous` after the infra check of that version; return (check, restored, demoted).
+
+    On the team server only a user with the approver role rolls back.
+    """
     back = registry.version_by_alias(name, registry.PREVIOUS)
     if back is None:
         raise RegistryError(
             f"model {name!r} has no version with alias 'previous': nothing to roll back to"
         )
+    check_role(settings.identity(), roles.APPROVER, f"roll back {name}")
     check = infra_check(
         model_edge.model_uri(name, version=back.version), mlflow.get_tracking_uri(), rows=infra_rows
     )

@@ -5,14 +5,23 @@ It registers versions and moves aliases; finding and loading a model is `lab2pro
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from lab2prod import settings
 from lab2prod.errors import RegistryError
 from lab2prod.model_edge import CHAMPION, Version, version_by_alias
 
 CHALLENGER, PREVIOUS = "challenger", "previous"  # CHAMPION is the model edge's: scoring reads it
+# the tag release.status of a challenger that passed the gate while the project asks for approval
+# (env.yaml release.approval); a tag, not an alias: removing an alias needs MANAGE on the whole model
+AWAITING, APPROVED = "awaiting-approval", "approved"
+# one tag per change of champion on the version made champion: the audit trail (lab2prod roles audit)
+AUDIT_PREFIX = "audit.champion."
 
 
 def register(model_uri: str, name: str, tags: dict[str, str] | None = None) -> Version:
@@ -27,7 +36,8 @@ def set_alias(name: str, alias: str, version: str) -> None:
         MlflowClient().set_registered_model_alias(name, alias, str(version))
     except MlflowException as exc:
         raise RegistryError(
-            f"cannot set alias {alias!r} of model {name!r} to version {version}: {exc.message}"
+            f"cannot set alias {alias!r} of model {name!r} to version {version}: "
+            f"{exc.message.splitlines()[0] if exc.message else exc}"
         ) from None
 
 
@@ -71,37 +81,44 @@ def add_to_description(name: str, version: str, line: str) -> None:
 
 
 def _who() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container user without a passwd entry
-        return "unknown user"
+    return settings.identity()
 
 
 def _stamp() -> str:
-    import datetime as dt
-
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _audit_key() -> str:
+    """Return a tag key of the audit trail: the prefix and the time to the microsecond (keys sort in time order)."""
+    return f"{AUDIT_PREFIX}{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S.%f}Z"
+
+
+def version_tags(name: str, version: str) -> dict[str, str]:
+    """Return the tags of version `version` of `name`; raise RegistryError when there is no such version."""
+    try:
+        return dict(MlflowClient().get_model_version(name, str(version)).tags or {})
+    except MlflowException:
+        raise RegistryError(
+            f"model {name!r} has no version {version}: list them in the MLflow UI"
+        ) from None
 
 
 def promote_by_hand(
     name: str, version: str, reason: str, action: str = "promote"
 ) -> Version | None:
-    """Make `version` the champion by hand, recording `reason` on both versions; return the replaced champion."""
+    """Make `version` the champion, recording who, when, why and the gate's verdict on both versions; return the replaced champion.
+
+    `action` says which path moved it: gate (the pipeline), promote, approve or rollback (by hand).
+    """
     if not reason or not reason.strip():
         raise RegistryError(
             "a reason is required: pass --reason 'why this version becomes champion'"
         )
-    client = MlflowClient()
-    try:
-        client.get_model_version(name, str(version))
-    except MlflowException:
-        raise RegistryError(
-            f"model {name!r} has no version {version}: list them in the MLflow UI"
-        ) from None
+    tags = version_tags(name, version)
     old = promote(name, str(version))
     stamp, who = _stamp(), _who()
+    trained_by = tags.get("release.trained_by", "unknown")
+    gate = f"{tags.get('gate.decision', 'none')}: {tags.get('gate.reasons', '')}".rstrip(": ")
     tag_version(
         name,
         str(version),
@@ -111,13 +128,27 @@ def promote_by_hand(
             "release.by": who,
             "release.at": stamp,
             "release.replaced": old.version if old else "none",
+            _audit_key(): json.dumps(
+                {
+                    "at": stamp,
+                    "version": str(version),
+                    "action": action,
+                    "by": who,
+                    "trained_by": trained_by,
+                    "reason": reason,
+                    "gate": gate,
+                    "replaced": old.version if old else None,
+                }
+            ),
         },
     )
+    if tags.get("release.status") == AWAITING:
+        tag_version(name, str(version), {"release.status": APPROVED})
     # the description is what the MLflow UI shows first: who moved `champion`, when and why
     add_to_description(
         name,
         str(version),
-        f"{stamp}: made champion by {who} ({action}): {reason}"
+        f"{stamp}: made champion by {who} ({action}; trained by {trained_by}): {reason}"
         + (f" (replaced v{old.version})" if old else ""),
     )
     if old is not None:
@@ -138,6 +169,11 @@ def promote_by_hand(
     return old
 
 
+def await_approval(name: str, version: str) -> None:
+    """Mark `version`, which passed the gate, as waiting for an approver: tag release.status=awaiting-approval."""
+    tag_version(name, str(version), {"release.status": AWAITING})
+
+
 def rollback(name: str, reason: str) -> tuple[Version, Version]:
     """Give `champion` back to the version holding `previous` (the demoted one keeps `previous`); return (restored, demoted)."""
     back = version_by_alias(name, PREVIOUS)
@@ -152,6 +188,19 @@ def rollback(name: str, reason: str) -> tuple[Version, Version]:
         )
     promote_by_hand(name, back.version, reason, action="rollback")
     return back, current
+
+
+def ensure_model(name: str) -> bool:
+    """Create registered model `name` when it does not exist; return whether it was created."""
+    client = MlflowClient()
+    try:
+        client.get_registered_model(name)
+        return False
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+    client.create_registered_model(name)
+    return True
 
 
 def aliases(name: str) -> dict[str, str]:
