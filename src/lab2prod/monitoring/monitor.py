@@ -26,7 +26,7 @@ retraining is due). Exit codes for a scheduler: 0 ok, 1 warning or alert,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,17 @@ import pandas as pd
 
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
+from lab2prod.modeling.business import BusinessValue
 from lab2prod.modeling.features import is_multiclass, model_frame
 from lab2prod.modeling.predict import class_probability_columns, predict
 from lab2prod.monitoring.drift import DriftReport, DriftThresholds, drift_report
+from lab2prod.monitoring.estimate import (
+    EstimateBasis,
+    Estimate,
+    estimate_performance,
+    estimated_drop,
+    realized_value,
+)
 from lab2prod.monitoring.performance import (
     Performance,
     join_labels,
@@ -58,6 +66,8 @@ class MonitorConfig:
     metric: str = "roc_auc"
     tolerance: float = 0.05  # realized metric may be this much worse than the holdout one
     threshold: float = 0.5  # probability from which a case is predicted positive
+    # retrain when the estimated metric (before labels) is plausibly this much below holdout; None: never
+    estimated_tolerance: float | None = None
 
     @classmethod
     def of(cls, **values: Any) -> MonitorConfig:
@@ -68,7 +78,9 @@ class MonitorConfig:
         if unknown:
             raise MonitoringError(
                 f"unknown monitoring setting(s) {', '.join(unknown)}: use "
-                + ", ".join(sorted(drift_keys | {"metric", "tolerance", "threshold"}))
+                + ", ".join(
+                    sorted(drift_keys | {"metric", "tolerance", "threshold", "estimated_tolerance"})
+                )
             )
         drift = {k: values.pop(k) for k in list(values) if k in drift_keys}
         return cls(thresholds=DriftThresholds(**drift), **values)
@@ -90,6 +102,7 @@ class MonitorResult:
     # share of rows outside the contract's expect: that drifts a feature (DriftThresholds')
     outside_expected_limit: float | None = None
     labelled: str = ""  # where the batch's labelled rows were kept for retraining, or why not
+    estimate: Estimate | None = None  # metrics estimated from the probabilities (binary classification)
 
     @property
     def exit_code(self) -> int:
@@ -132,8 +145,25 @@ class MonitorResult:
                 "outside_expected": {
                     k: round(v, 4) for k, v in self.drift.outside_expected.items()
                 },
+                **self._estimate_details(),
             },
         }
+
+    def _estimate_details(self) -> dict[str, Any]:
+        """Return the history's details of the estimate and of realized value (none when absent)."""
+        out: dict[str, Any] = {}
+        if self.estimate is not None:
+            out["estimate"] = {
+                k: {end: round(v, 6) for end, v in bounds.items()}
+                for k, bounds in self.estimate.metrics.items()
+            }
+            out["estimate_calibrated"] = self.estimate.calibrated
+            out["estimate_threshold"] = self.estimate.threshold
+            if self.estimate.unit:
+                out["value_unit"] = self.estimate.unit
+        if self.performance is not None and "value" in self.performance.metrics:
+            out["realized_value"] = round(self.performance.metrics["value"], 6)
+        return out
 
     def status_dict(self) -> dict[str, Any]:
         """Return the machine-readable status (the JSON a scheduler reads)."""
@@ -151,6 +181,7 @@ class MonitorResult:
             "labelled": self.labelled,
             "drift": self.drift.summary(),
             "performance": self.performance.summary() if self.performance else None,
+            "estimate": self.estimate.summary() if self.estimate else None,
             "features": json.loads(self.drift.features.to_json(orient="records")),
         }
 
@@ -184,11 +215,15 @@ def monitor_frame(
     labels: pd.DataFrame | None = None,
     holdout: dict[str, float] | None = None,
     labels_origin: str = "labels",
+    basis: EstimateBasis | None = None,
 ) -> MonitorResult:
     """Return the monitoring of one batch: drift, prediction drift, realized performance when labels are given, status.
 
     `model` (a fitted pipeline) scores the reference, and the batch too when it
     carries no prediction column; without it prediction drift is not measured.
+    A binary classifier's batch also gets metrics estimated from its probabilities, labels or
+    not (`basis`: the business values and the validation split's calibration), and with business
+    values its realized value when labels came.
     """
     config = config or MonitorConfig()
     task = contract.task
@@ -223,6 +258,14 @@ def monitor_frame(
     positive_rate = (
         float(np.nanmean(batch_pred >= cut)) if batch_pred is not None and cut is not None else None
     )
+    estimate = None
+    if cut is not None and batch_pred is not None:
+        estimate = estimate_performance(
+            batch_pred,
+            cut,
+            business=basis.business if basis else None,
+            calibration=basis.calibration if basis else None,
+        )
     performance = None
     if labels is not None:
         if batch_pred is None:
@@ -255,6 +298,10 @@ def monitor_frame(
             tolerance=config.tolerance,
             unmatched=unmatched,
         )
+        business = basis.business if basis else None
+        if business is not None and business.fits(task, contract.labels):
+            value = realized_value(joined, contract, outputs, business, config.threshold)
+            performance = replace(performance, metrics={**performance.metrics, "value": value})
     triggers = []
     if drift.dataset_drift:
         triggers.append(
@@ -268,6 +315,14 @@ def monitor_frame(
         )
         triggers.append(message)
         alerts.insert(0, message)
+    dropped = (
+        estimated_drop(estimate, holdout or {}, config.metric, config.estimated_tolerance)
+        if performance is None
+        else None
+    )
+    if dropped:
+        triggers.append(dropped)
+        alerts.insert(0, dropped)
     status = ALERT if triggers else WARNING if alerts else OK
     return MonitorResult(
         batch_id=batch_id,
@@ -280,6 +335,7 @@ def monitor_frame(
         positive_rate=positive_rate,
         drift_threshold=config.thresholds.drift_share,
         outside_expected_limit=config.thresholds.outside_expected_share,
+        estimate=estimate,
     )
 
 
@@ -399,6 +455,38 @@ def _keep_labelled(
     return f"{len(rows)} labelled rows kept for retraining: {path}"
 
 
+def _holdout(run_id: str | None, needed: bool) -> dict[str, float]:
+    """Return the training run's holdout metrics; without labels a run the store lacks only loses the estimate's baseline."""
+    from lab2prod.monitoring.performance import holdout_metrics
+
+    try:
+        return holdout_metrics(run_id)
+    except MonitoringError:
+        if needed:
+            raise
+        return {}
+
+
+def validation_calibration(model: Any, valid_path: Path, contract: Contract):
+    """Return the calibration check of a binary `model` on the lake's validation split, or None when it cannot be had."""
+    from lab2prod.data.contract import read_normalized
+    from lab2prod.modeling.features import target_vector
+    from lab2prod.monitoring.estimate import check_calibration
+
+    if model is None or is_multiclass(contract) or contract.task != "classification":
+        return None
+    if not Path(valid_path).is_file():
+        return None
+    valid = read_normalized(str(valid_path), contract)
+    y = target_vector(valid, contract)
+    if len(np.unique(y)) < 2:
+        return None
+    try:
+        return check_calibration(y, predict(model, model_frame(valid, contract), contract.task))
+    except KeyError:  # a model of other columns than the contract's: no calibration to check
+        return None
+
+
 def batch_id_of(path: str | Path) -> str:
     """Return a batch's id from its file: the stem, or the folder's name for generic names like predictions.csv."""
     path = Path(path)
@@ -428,6 +516,7 @@ def run_monitoring(
     experiment: str | None = MONITOR_EXPERIMENT,
     status_path: Path | None = None,
     use_model: bool = True,
+    business: BusinessValue | None = None,
 ) -> tuple[MonitorResult, dict[str, Path]]:
     """Monitor one batch file end to end: history row, MLflow metrics, reports/monitoring.html and the JSON status.
 
@@ -438,7 +527,7 @@ def run_monitoring(
     from lab2prod.data.contract import read_normalized
     from lab2prod.data.lake import atomic_write_json
     from lab2prod.monitoring import history
-    from lab2prod.monitoring.performance import holdout_metrics, lineage
+    from lab2prod.monitoring.performance import lineage
     from lab2prod.monitoring.report import render_monitoring
 
     batch = read_table(batch_path, "batch")
@@ -473,7 +562,13 @@ def run_monitoring(
         if use_model
         else (None, lineage(batch))
     )
-    holdout = holdout_metrics(info.get("run_id")) if labels is not None else {}
+    holdout = _holdout(info.get("run_id"), needed=labels is not None)
+    basis = EstimateBasis(
+        business=business,
+        calibration=validation_calibration(
+            model, Path(lake_dir) / "splits" / contract.dataset / "valid.csv", contract
+        ),
+    )
     result = monitor_frame(
         batch,
         reference,
@@ -485,6 +580,7 @@ def run_monitoring(
         labels,
         holdout,
         labels_origin=str(labels_path),
+        basis=basis,
     )
     if labels is not None:
         result.labelled = _keep_labelled(lake_dir, result.batch_id, batch, labels, contract)

@@ -37,6 +37,7 @@ import pandas as pd
 
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
+from lab2prod.modeling.business import BusinessValue
 from lab2prod.modeling.split import split_frame
 from lab2prod.modeling.training import Trained, train_model
 from lab2prod.monitoring.drift import DriftThresholds
@@ -60,6 +61,7 @@ class RetrainConfig:
     gate_tolerance: float = 0.0
     gate_floors: dict[str, float] = field(default_factory=dict)  # as env.yaml's gate_floors
     infra_rows: int = 1000  # rows the fresh-process infrastructure check scores
+    business: BusinessValue | None = None  # env.yaml's business values: the gate may compare `value`
 
 
 @dataclass
@@ -329,6 +331,7 @@ def retrain_in_process(
         threshold=config.threshold,
         tags={"run_id": run.run_id, "origin": "retrain"},
         infra_rows=config.infra_rows,
+        business=config.business,
     )
     if release.decision.champion_metrics:
         client = mlflow.MlflowClient()

@@ -15,6 +15,7 @@ import pandas as pd
 from lab2prod import model_edge
 from lab2prod.data.contract import Contract
 from lab2prod.errors import RegistryError
+from lab2prod.modeling.business import BusinessValue
 from lab2prod.modeling.training import model_metrics
 from lab2prod.release import gate, registry
 from lab2prod.release.infra_check import InfraCheck, infra_check
@@ -59,12 +60,18 @@ def release_challenger(
     threshold: float = 0.5,
     tags: dict[str, str] | None = None,
     infra_rows: int = 1000,
+    business: BusinessValue | None = None,
 ) -> Release:
-    """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass."""
+    """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass.
+
+    With `business` values both models are also valued per 1,000 test cases, each at its own
+    threshold (the champion's as its run recorded it, `decision_threshold`), so `metric="value"`
+    and floors on `value` compare what each model would earn as it is used.
+    """
     version = registry.register(model_uri, name, tags=tags)
     registry.set_alias(name, registry.CHALLENGER, version.version)
     challenger_metrics = model_metrics(
-        model_edge.load_sklearn_model(model_uri), test, contract, threshold
+        model_edge.load_sklearn_model(model_uri), test, contract, threshold, business
     )
     notes: list[str] = []
     champion = registry.version_by_alias(name, registry.CHAMPION)
@@ -74,7 +81,9 @@ def release_challenger(
             model = model_edge.load_sklearn_model(
                 model_edge.model_uri(name, version=champion.version)
             )
-            champion_metrics = model_metrics(model, test, contract, threshold)
+            champion_metrics = model_metrics(
+                model, test, contract, recorded_threshold(champion.run_id, threshold), business
+            )
         except Exception as exc:  # noqa: BLE001 -- an obsolete champion must not block the release; it is recorded
             notes.append(
                 f"champion v{champion.version} cannot score this test split "
@@ -102,7 +111,9 @@ def release_challenger(
         version_tags["gate.notes"] = "; ".join(notes)
     registry.tag_version(name, version.version, version_tags)
     registry.describe(
-        name, version.version, release_description(decision, champion.version if champion else None)
+        name,
+        version.version,
+        release_description(decision, champion.version if champion else None, business),
     )
     if run_id:
         client = mlflow.MlflowClient()
@@ -125,8 +136,29 @@ def release_challenger(
 MODEL_CARD = "reports/model_card.html"
 
 
-def release_description(decision: gate.GateDecision, champion_version: str | None) -> str:
-    """Return the gate's verdict in one sentence and where the model card is: the version's description."""
+def recorded_threshold(run_id: str | None, default: float) -> float:
+    """Return the decision threshold a training run recorded (metric `decision_threshold`), else `default`."""
+    if not run_id:
+        return default
+    from lab2prod import tracking
+
+    try:
+        metrics, _, _ = tracking.run_data(run_id)
+    except Exception:  # noqa: BLE001 -- a run gone from the store: the configured threshold applies
+        return default
+    return float(metrics.get("decision_threshold", default))
+
+
+def release_description(
+    decision: gate.GateDecision,
+    champion_version: str | None,
+    business: BusinessValue | None = None,
+) -> str:
+    """Return the gate's verdict in one sentence and where the model card is: the version's description.
+
+    With `business` values, a sentence in the business's unit follows: what the model earns per
+    1,000 cases, and against the champion when there is one.
+    """
     if decision.promote:
         against = (
             f" against champion v{champion_version}'s {decision.champion:.4f}"
@@ -140,9 +172,28 @@ def release_description(decision: gate.GateDecision, champion_version: str | Non
     else:
         verdict = "Not promoted by the release gate: " + "; ".join(decision.reasons) + "."
     return (
-        f"{verdict} Model card: {MODEL_CARD} of the build that registered it "
-        "(also stored with the build's MLflow run, artifact reports/model_card.html)."
+        f"{verdict}{value_statement(decision, champion_version, business)} Model card: {MODEL_CARD} "
+        "of the build that registered it (also stored with the build's MLflow run, artifact "
+        "reports/model_card.html)."
     )
+
+
+def value_statement(
+    decision: gate.GateDecision, champion_version: str | None, business: BusinessValue | None
+) -> str:
+    """Return ' <sentence>' saying what challenger and champion are worth per 1,000 test cases, or '' without values."""
+    mine = decision.challenger_metrics.get("value")
+    if business is None or mine is None:
+        return ""
+    text = f" On the test split this model is worth {business.amount(mine)} per 1,000 cases"
+    theirs = (decision.champion_metrics or {}).get("value")
+    if theirs is not None:
+        gap = mine - theirs
+        text += (
+            f", {business.amount(abs(gap))} {'more' if gap > 0 else 'less'} than champion "
+            f"v{champion_version} ({business.amount(theirs)})"
+        )
+    return text + "."
 
 
 def promote_checked(
