@@ -59,11 +59,10 @@ def test_the_projects_monitor_settings_build_the_monitors_config():
     config = MonitorConfig.of(**values)
     assert config.thresholds.drift_share == env["drift_share"]
     assert config.thresholds.alpha == env["alpha"]
-    assert (config.metric, config.tolerance, config.threshold) == (
-        env["metric"],
-        env["tolerance"],
-        env["threshold"],
-    )
+    assert (config.metric, config.tolerance) == (env["metric"], env["tolerance"])
+    # "" in env.score.yaml: the model run's decision threshold, found when a batch is monitored
+    assert config.threshold == (env["threshold"] if env["threshold"] != "" else None)
+    assert config.estimated_tolerance == (env["estimated_tolerance"] or None)
 
 
 def test_secret_missing_names_the_variable(monkeypatch):

@@ -87,7 +87,32 @@ def _monitor_config(args: argparse.Namespace, root: Path):
     return MonitorConfig.of(**values), None if args.no_mlflow else experiment
 
 
-MONITOR_OPTIONS = ("drift_share", "alpha", "metric", "tolerance", "threshold")
+MONITOR_OPTIONS = ("drift_share", "alpha", "metric", "tolerance", "threshold", "estimated_tolerance")
+
+
+def performance_lines(result) -> list[str]:
+    """Return what `lab2prod monitor` prints of a batch's performance: estimated (with intervals) and realized, side by side."""
+    estimate, performance = result.estimate, result.performance
+    if estimate is None:
+        return []
+    realized = performance.metrics if performance else {}
+    lines = []
+    for name, bounds in estimate.metrics.items():
+        unit = f" {estimate.unit} per 1,000 cases" if name == "value" else ""
+        digits = ",.0f" if name == "value" else ".4f"
+        line = (
+            f"{name}: estimated {bounds['value']:{digits}} "
+            f"[{bounds['low']:{digits}}, {bounds['high']:{digits}}]{unit}"
+        )
+        if name in realized:
+            line += f"; realized {realized[name]:{digits}}"
+        lines.append(line)
+    calibrated = "recalibrated on validation" if estimate.calibrated else "as scored"
+    lines.append(
+        f"(estimated from the model's probabilities, {calibrated}, threshold {estimate.threshold:.3g}; "
+        f"{'labels of ' + str(performance.rows_labelled) + ' rows' if performance else 'no labels yet'})"
+    )
+    return lines
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
@@ -113,6 +138,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         experiment=experiment,
         status_path=Path(args.status) if args.status else None,
         use_model=not args.no_model,
+        business=settings.business_settings(root),  # declared once, in env.yaml
     )
     print(
         f"batch {result.batch_id}: {result.status} ({result.drift.rows} rows, "
@@ -124,6 +150,8 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         )
         + ")"
     )
+    for line in performance_lines(result):
+        print(" ", line)
     for alert in result.alerts:
         print("  alert:", alert)
     if result.labelled:
@@ -501,7 +529,12 @@ def build_parser() -> argparse.ArgumentParser:
             float,
             "how much worse than holdout the metric may be before it counts as degraded",
         ),
-        ("--threshold", float, "probability threshold of a positive"),
+        ("--threshold", float, "probability threshold of a positive (unset: the model run's)"),
+        (
+            "--estimated-tolerance",
+            float,
+            "retrain when the metric estimated before labels is this much below holdout (unset: never)",
+        ),
     )
     _options(p, "--status")
     p.add_argument(

@@ -182,10 +182,10 @@ def business_settings(root: Path | None, env_file: str = "env.yaml") -> Business
     return business_value(env.get("business"), where=str(path))
 
 
-def hand_threshold(value: Any) -> float | None:
-    """Return a threshold set by hand (a number), or None for "" / None: chosen on validation when business values are declared."""
+def hand_threshold(value: Any, default: float | None = None) -> float | None:
+    """Return a threshold set by hand (a number), or `default` for "" / None (chosen on validation when business values are declared)."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        return None
+        return default
     try:
         threshold = float(value)
     except (TypeError, ValueError):
@@ -204,6 +204,7 @@ MONITOR_KEYS = {
     "metric": "metric",
     "tolerance": "tolerance",
     "threshold": "threshold",
+    "estimated_tolerance": "estimated_tolerance",
     "monitor_experiment": "experiment",
 }
 

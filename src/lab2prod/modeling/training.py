@@ -40,15 +40,15 @@ def model_metrics(
 ) -> dict[str, float]:
     """Return the task's metrics of fitted `model` on the labelled rows of normalized `frame`.
 
-    With `business` values, `value` (per 1,000 cases, in the business unit, decisions at
-    `threshold`) is among them, so the gate can compare and floor it like any metric.
+    With `business` values that fit the task, `value` (per 1,000 cases, in the business unit,
+    decisions at `threshold`) is among them, so the gate can compare and floor it like any metric.
     """
     if contract.target not in frame.columns:
         raise KeyError(f"the frame has no target column {contract.target!r}: metrics need labels")
     y = target_vector(frame, contract)
     prediction = predict(model, model_frame(frame, contract), contract.task)
     metrics = task_metrics(y, prediction, contract.task, threshold)
-    if business is not None:
+    if business is not None and business.fits(contract.task, contract.labels):
         metrics["value"] = value_per_case(y, prediction, business, threshold, contract.labels)
     return metrics
 

@@ -65,14 +65,20 @@ class MonitorConfig:
     thresholds: DriftThresholds = field(default_factory=DriftThresholds)
     metric: str = "roc_auc"
     tolerance: float = 0.05  # realized metric may be this much worse than the holdout one
-    threshold: float = 0.5  # probability from which a case is predicted positive
+    # probability from which a case is predicted positive; None: the model's (its run's decision threshold), else 0.5
+    threshold: float | None = None
     # retrain when the estimated metric (before labels) is plausibly this much below holdout; None: never
     estimated_tolerance: float | None = None
+
+    @property
+    def cut(self) -> float:
+        """Return the decision threshold in force: the one set, else 0.5."""
+        return 0.5 if self.threshold is None else float(self.threshold)
 
     @classmethod
     def of(cls, **values: Any) -> MonitorConfig:
         """Return the config with `values` (MonitorConfig's or DriftThresholds' field names) set; a None keeps the default."""
-        values = {k: v for k, v in values.items() if v is not None}
+        values = {k: v for k, v in values.items() if v is not None and v != ""}
         drift_keys = {f.name for f in fields(DriftThresholds)}
         unknown = sorted(set(values) - drift_keys - {f.name for f in fields(cls)} - {"thresholds"})
         if unknown:
@@ -244,7 +250,7 @@ def monitor_frame(
             ) from None
     ref_pred = predict(model, model_frame(reference, contract), task) if model is not None else None
     # a threshold makes a predicted positive rate of binary probabilities only
-    cut = config.threshold if task == "classification" and not multiclass else None
+    cut = config.cut if task == "classification" and not multiclass else None
     drift = drift_report(
         reference,
         batch,
@@ -294,13 +300,13 @@ def monitor_frame(
             outputs if batch_pred.ndim == 2 else "_prediction",
             holdout or {},
             metric=config.metric,
-            threshold=config.threshold,
+            threshold=config.cut,
             tolerance=config.tolerance,
             unmatched=unmatched,
         )
         business = basis.business if basis else None
         if business is not None and business.fits(task, contract.labels):
-            value = realized_value(joined, contract, outputs, business, config.threshold)
+            value = realized_value(joined, contract, outputs, business, config.cut)
             performance = replace(performance, metrics={**performance.metrics, "value": value})
     triggers = []
     if drift.dataset_drift:
@@ -563,6 +569,10 @@ def run_monitoring(
         else (None, lineage(batch))
     )
     holdout = _holdout(info.get("run_id"), needed=labels is not None)
+    if config.threshold is None:  # the threshold the model was chosen with (evaluate records it)
+        from lab2prod.model_edge import run_threshold
+
+        config = replace(config, threshold=run_threshold(info.get("run_id")))
     basis = EstimateBasis(
         business=business,
         calibration=validation_calibration(

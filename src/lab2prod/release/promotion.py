@@ -82,7 +82,7 @@ def release_challenger(
                 model_edge.model_uri(name, version=champion.version)
             )
             champion_metrics = model_metrics(
-                model, test, contract, recorded_threshold(champion.run_id, threshold), business
+                model, test, contract, _or(model_edge.run_threshold(champion.run_id), threshold), business
             )
         except Exception as exc:  # noqa: BLE001 -- an obsolete champion must not block the release; it is recorded
             notes.append(
@@ -136,17 +136,8 @@ def release_challenger(
 MODEL_CARD = "reports/model_card.html"
 
 
-def recorded_threshold(run_id: str | None, default: float) -> float:
-    """Return the decision threshold a training run recorded (metric `decision_threshold`), else `default`."""
-    if not run_id:
-        return default
-    from lab2prod import tracking
-
-    try:
-        metrics, _, _ = tracking.run_data(run_id)
-    except Exception:  # noqa: BLE001 -- a run gone from the store: the configured threshold applies
-        return default
-    return float(metrics.get("decision_threshold", default))
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def release_description(
