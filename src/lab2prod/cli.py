@@ -87,7 +87,14 @@ def _monitor_config(args: argparse.Namespace, root: Path):
     return MonitorConfig.of(**values), None if args.no_mlflow else experiment
 
 
-MONITOR_OPTIONS = ("drift_share", "alpha", "metric", "tolerance", "threshold", "estimated_tolerance")
+MONITOR_OPTIONS = (
+    "drift_share",
+    "alpha",
+    "metric",
+    "tolerance",
+    "threshold",
+    "estimated_tolerance",
+)
 
 
 def performance_lines(result) -> list[str]:

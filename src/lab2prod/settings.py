@@ -190,7 +190,7 @@ def hand_threshold(value: Any, default: float | None = None) -> float | None:
         threshold = float(value)
     except (TypeError, ValueError):
         raise ConfigError(
-            f"threshold must be a probability between 0 and 1 or \"\" (chosen), got {value!r}"
+            f'threshold must be a probability between 0 and 1 or "" (chosen), got {value!r}'
         ) from None
     if not 0 <= threshold <= 1:
         raise ConfigError(f"threshold must be between 0 and 1, got {threshold}")

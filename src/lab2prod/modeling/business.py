@@ -69,12 +69,16 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
-def business_from_dict(data: dict[str, Any] | None, where: str = "env.yaml") -> BusinessValue | None:
+def business_from_dict(
+    data: dict[str, Any] | None, where: str = "env.yaml"
+) -> BusinessValue | None:
     """Return the `business:` mapping as a BusinessValue, or None when it is empty or absent."""
     if not data:
         return None
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: business must be a mapping (unit, outcomes | matrix | cost_above/cost_below)")
+        raise ConfigError(
+            f"{where}: business must be a mapping (unit, outcomes | matrix | cost_above/cost_below)"
+        )
     known = {"unit", "outcomes", "matrix", "cost_above", "cost_below", "actions", "source"}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -83,7 +87,9 @@ def business_from_dict(data: dict[str, Any] | None, where: str = "env.yaml") -> 
         )
     unit = str(data.get("unit") or "").strip()
     if not unit:
-        raise ConfigError(f"{where}: business.unit is missing: name the unit of the values (e.g. EUR)")
+        raise ConfigError(
+            f"{where}: business.unit is missing: name the unit of the values (e.g. EUR)"
+        )
     given = [k for k in ("outcomes", "matrix") if data.get(k)] + (
         ["cost_above/cost_below"]
         if data.get("cost_above") is not None or data.get("cost_below") is not None
@@ -122,7 +128,9 @@ def business_from_dict(data: dict[str, Any] | None, where: str = "env.yaml") -> 
         above = _number(above if above is not None else below, "cost_above")
         below = _number(below if below is not None else above, "cost_below")
         if above < 0 or below < 0:
-            raise ConfigError(f"{where}: business costs are amounts lost per unit of error: use numbers >= 0")
+            raise ConfigError(
+                f"{where}: business costs are amounts lost per unit of error: use numbers >= 0"
+            )
     actions = {str(k): str(v) for k, v in (data.get("actions") or {}).items()}
     if set(actions) - {"positive", "negative"}:
         raise ConfigError(f"{where}: business.actions names only positive and negative")
@@ -171,7 +179,9 @@ def case_values(
     pred = np.asarray(prediction, dtype="float64")
     if business.kind == "binary":
         if pred.ndim != 1:
-            raise ConfigError("business.outcomes are for a binary classifier; this model has several classes")
+            raise ConfigError(
+                "business.outcomes are for a binary classifier; this model has several classes"
+            )
         o = business.outcomes
         positive = pred >= threshold
         actual = y == 1
@@ -182,11 +192,16 @@ def case_values(
         )
     if business.kind == "multiclass":
         if pred.ndim != 2:
-            raise ConfigError("business.matrix is for a multiclass classifier; this model is not one")
+            raise ConfigError(
+                "business.matrix is for a multiclass classifier; this model is not one"
+            )
         names = labels or tuple(str(i) for i in range(pred.shape[1]))
         return value_matrix(business, tuple(names))[y.astype(int), pred.argmax(axis=1)]
     error = pred - y.astype("float64")
-    return -(business.cost_above * np.clip(error, 0, None) + business.cost_below * np.clip(-error, 0, None))
+    return -(
+        business.cost_above * np.clip(error, 0, None)
+        + business.cost_below * np.clip(-error, 0, None)
+    )
 
 
 def value_per_case(
@@ -231,12 +246,15 @@ def best_threshold(y_true: np.ndarray, proba: np.ndarray, business: BusinessValu
     # value when the top j cases (by probability) are positive, for every j = 0..n
     positive_if_cut = np.where(y_sorted == 1, o["true_positive"], o["false_positive"])
     negative_if_not = np.where(y_sorted == 1, o["false_negative"], o["true_negative"])
-    total = np.concatenate(
-        [[0.0], np.cumsum(positive_if_cut - negative_if_not)]
-    ) + negative_if_not.sum()
+    total = (
+        np.concatenate([[0.0], np.cumsum(positive_if_cut - negative_if_not)])
+        + negative_if_not.sum()
+    )
     # a cut is only possible where the probability changes (ties go together)
     distinct = np.concatenate([[True], p_sorted[1:] != p_sorted[:-1], [True]])
-    cuts = np.concatenate([[p_sorted[0] + 1e-9], (p_sorted[:-1] + p_sorted[1:]) / 2, [p_sorted[-1] / 2]])
+    cuts = np.concatenate(
+        [[p_sorted[0] + 1e-9], (p_sorted[:-1] + p_sorted[1:]) / 2, [p_sorted[-1] / 2]]
+    )
     candidates = np.flatnonzero(distinct)
     best = total[candidates].max()
     winners = candidates[np.isclose(total[candidates], best, rtol=0, atol=1e-9 * (1 + abs(best)))]

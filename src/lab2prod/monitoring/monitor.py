@@ -40,8 +40,8 @@ from lab2prod.modeling.features import is_multiclass, model_frame
 from lab2prod.modeling.predict import class_probability_columns, predict
 from lab2prod.monitoring.drift import DriftReport, DriftThresholds, drift_report
 from lab2prod.monitoring.estimate import (
-    EstimateBasis,
     Estimate,
+    EstimateBasis,
     estimate_performance,
     estimated_drop,
     realized_value,
@@ -108,7 +108,9 @@ class MonitorResult:
     # share of rows outside the contract's expect: that drifts a feature (DriftThresholds')
     outside_expected_limit: float | None = None
     labelled: str = ""  # where the batch's labelled rows were kept for retraining, or why not
-    estimate: Estimate | None = None  # metrics estimated from the probabilities (binary classification)
+    estimate: Estimate | None = (
+        None  # metrics estimated from the probabilities (binary classification)
+    )
 
     @property
     def exit_code(self) -> int:

@@ -42,7 +42,11 @@ def _per_batch(history: pd.DataFrame) -> pd.DataFrame:
 def _estimated(details: Any, metric: str) -> tuple[float | None, float | None, float | None]:
     """Return (estimate, low, high) of `metric` kept in a history row's details, Nones when absent."""
     try:
-        found = json.loads(details).get("estimate", {}).get(metric) if isinstance(details, str) else None
+        found = (
+            json.loads(details).get("estimate", {}).get(metric)
+            if isinstance(details, str)
+            else None
+        )
     except ValueError:
         found = None
     if not found:

@@ -61,7 +61,9 @@ class RetrainConfig:
     gate_tolerance: float = 0.0
     gate_floors: dict[str, float] = field(default_factory=dict)  # as env.yaml's gate_floors
     infra_rows: int = 1000  # rows the fresh-process infrastructure check scores
-    business: BusinessValue | None = None  # env.yaml's business values: the gate may compare `value`
+    business: BusinessValue | None = (
+        None  # env.yaml's business values: the gate may compare `value`
+    )
 
 
 @dataclass

@@ -82,7 +82,11 @@ def release_challenger(
                 model_edge.model_uri(name, version=champion.version)
             )
             champion_metrics = model_metrics(
-                model, test, contract, _or(model_edge.run_threshold(champion.run_id), threshold), business
+                model,
+                test,
+                contract,
+                _or(model_edge.run_threshold(champion.run_id), threshold),
+                business,
             )
         except Exception as exc:  # noqa: BLE001 -- an obsolete champion must not block the release; it is recorded
             notes.append(
