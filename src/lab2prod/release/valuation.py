@@ -95,6 +95,10 @@ def value_model(
             unit=business.unit if value is not None else "",
             sentence=value_sentence(business, value) if value is not None else "",
         )
+    if not len(valid):
+        raise ValueError(
+            "no rows to choose a threshold on: the validation split is empty (set valid_size above 0)"
+        )
     y_valid = target_vector(valid, contract)
     p_valid = predict(model, model_frame(valid, contract), task)
     threshold, origin = decision_threshold(hand, business, y_valid, p_valid)
