@@ -97,33 +97,9 @@ MONITOR_OPTIONS = (
 )
 
 
-def performance_lines(result) -> list[str]:
-    """Return what `lab2prod monitor` prints of a batch's performance: estimated (with intervals) and realized, side by side."""
-    estimate, performance = result.estimate, result.performance
-    if estimate is None:
-        return []
-    realized = performance.metrics if performance else {}
-    lines = []
-    for name, bounds in estimate.metrics.items():
-        unit = f" {estimate.unit} per 1,000 cases" if name == "value" else ""
-        digits = ",.0f" if name == "value" else ".4f"
-        line = (
-            f"{name}: estimated {bounds['value']:{digits}} "
-            f"[{bounds['low']:{digits}}, {bounds['high']:{digits}}]{unit}"
-        )
-        if name in realized:
-            line += f"; realized {realized[name]:{digits}}"
-        lines.append(line)
-    calibrated = "recalibrated on validation" if estimate.calibrated else "as scored"
-    lines.append(
-        f"(estimated from the model's probabilities, {calibrated}, threshold {estimate.threshold:.3g}; "
-        f"{'labels of ' + str(performance.rows_labelled) + ' rows' if performance else 'no labels yet'})"
-    )
-    return lines
-
-
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from lab2prod import settings
+    from lab2prod.monitoring.estimate import performance_lines
     from lab2prod.monitoring.monitor import run_monitoring
 
     root = _with_project_defaults(args)
@@ -157,7 +133,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         )
         + ")"
     )
-    for line in performance_lines(result):
+    for line in performance_lines(result.estimate, result.performance):
         print(" ", line)
     for alert in result.alerts:
         print("  alert:", alert)

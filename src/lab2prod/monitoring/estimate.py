@@ -25,7 +25,8 @@ from scipy.stats import norm, rankdata
 
 from lab2prod.data.contract import Contract
 from lab2prod.modeling.business import BusinessValue, expected_value, value_per_case
-from lab2prod.modeling.features import target_vector
+from lab2prod.modeling.features import is_multiclass, model_frame, target_vector
+from lab2prod.modeling.predict import predict
 
 ESTIMATED_METRICS = ("roc_auc", "accuracy", "f1")
 MAX_DRAWS = 5_000_000  # simulated labels per estimate at most (rounds x rows), past 20 rounds
@@ -292,3 +293,65 @@ def realized_value(
     return value_per_case(
         target_vector(joined, contract), scores, business, threshold, contract.labels
     )
+
+
+def calibration_on(
+    model: Any, valid: pd.DataFrame | None, contract: Contract
+) -> Calibration | None:
+    """Return the calibration check of a binary `model` on the validation rows `valid`, or None when it cannot be had."""
+    if model is None or valid is None or contract.task != "classification":
+        return None
+    if is_multiclass(contract) or not len(valid):
+        return None
+    y = target_vector(valid, contract)
+    if len(np.unique(y)) < 2:
+        return None
+    try:
+        return check_calibration(y, predict(model, model_frame(valid, contract), contract.task))
+    except KeyError:  # a model of other columns than the contract's: no calibration to check
+        return None
+
+
+def estimate_details(estimate: Estimate | None, performance: Any) -> dict[str, Any]:
+    """Return what a history row's details keep of the estimate and of realized value (none when absent)."""
+    out: dict[str, Any] = {}
+    if estimate is not None:
+        out["estimate"] = {
+            k: {end: round(v, 6) for end, v in bounds.items()}
+            for k, bounds in estimate.metrics.items()
+        }
+        out["estimate_calibrated"] = estimate.calibrated
+        out["estimate_threshold"] = estimate.threshold
+        if estimate.unit:
+            out["value_unit"] = estimate.unit
+    if performance is not None and "value" in performance.metrics:
+        out["realized_value"] = round(performance.metrics["value"], 6)
+    return out
+
+
+def performance_lines(estimate: Estimate | None, performance: Any) -> list[str]:
+    """Return the lines `lab2prod monitor` prints: each estimated metric with its interval, the realized one beside it."""
+    if estimate is None:
+        return []
+    realized = performance.metrics if performance is not None else {}
+    lines = []
+    for name, bounds in estimate.metrics.items():
+        unit = f" {estimate.unit} per 1,000 cases" if name == "value" else ""
+        digits = ",.0f" if name == "value" else ".4f"
+        line = (
+            f"{name}: estimated {bounds['value']:{digits}} "
+            f"[{bounds['low']:{digits}}, {bounds['high']:{digits}}]{unit}"
+        )
+        if name in realized:
+            line += f"; realized {realized[name]:{digits}}"
+        lines.append(line)
+    how = "recalibrated on validation" if estimate.calibrated else "as scored"
+    labels = (
+        f"labels of {performance.rows_labelled} rows"
+        if performance is not None
+        else "no labels yet"
+    )
+    lines.append(
+        f"(estimated from the model's probabilities, {how}, threshold {estimate.threshold:.3g}; {labels})"
+    )
+    return lines

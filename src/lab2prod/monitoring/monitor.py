@@ -42,6 +42,8 @@ from lab2prod.monitoring.drift import DriftReport, DriftThresholds, drift_report
 from lab2prod.monitoring.estimate import (
     Estimate,
     EstimateBasis,
+    calibration_on,
+    estimate_details,
     estimate_performance,
     estimated_drop,
     realized_value,
@@ -153,25 +155,9 @@ class MonitorResult:
                 "outside_expected": {
                     k: round(v, 4) for k, v in self.drift.outside_expected.items()
                 },
-                **self._estimate_details(),
+                **estimate_details(self.estimate, self.performance),
             },
         }
-
-    def _estimate_details(self) -> dict[str, Any]:
-        """Return the history's details of the estimate and of realized value (none when absent)."""
-        out: dict[str, Any] = {}
-        if self.estimate is not None:
-            out["estimate"] = {
-                k: {end: round(v, 6) for end, v in bounds.items()}
-                for k, bounds in self.estimate.metrics.items()
-            }
-            out["estimate_calibrated"] = self.estimate.calibrated
-            out["estimate_threshold"] = self.estimate.threshold
-            if self.estimate.unit:
-                out["value_unit"] = self.estimate.unit
-        if self.performance is not None and "value" in self.performance.metrics:
-            out["realized_value"] = round(self.performance.metrics["value"], 6)
-        return out
 
     def status_dict(self) -> dict[str, Any]:
         """Return the machine-readable status (the JSON a scheduler reads)."""
@@ -475,26 +461,6 @@ def _holdout(run_id: str | None, needed: bool) -> dict[str, float]:
         return {}
 
 
-def validation_calibration(model: Any, valid_path: Path, contract: Contract):
-    """Return the calibration check of a binary `model` on the lake's validation split, or None when it cannot be had."""
-    from lab2prod.data.contract import read_normalized
-    from lab2prod.modeling.features import target_vector
-    from lab2prod.monitoring.estimate import check_calibration
-
-    if model is None or is_multiclass(contract) or contract.task != "classification":
-        return None
-    if not Path(valid_path).is_file():
-        return None
-    valid = read_normalized(str(valid_path), contract)
-    y = target_vector(valid, contract)
-    if len(np.unique(y)) < 2:
-        return None
-    try:
-        return check_calibration(y, predict(model, model_frame(valid, contract), contract.task))
-    except KeyError:  # a model of other columns than the contract's: no calibration to check
-        return None
-
-
 def batch_id_of(path: str | Path) -> str:
     """Return a batch's id from its file: the stem, or the folder's name for generic names like predictions.csv."""
     path = Path(path)
@@ -575,12 +541,9 @@ def run_monitoring(
         from lab2prod.model_edge import run_threshold
 
         config = replace(config, threshold=run_threshold(info.get("run_id")))
-    basis = EstimateBasis(
-        business=business,
-        calibration=validation_calibration(
-            model, Path(lake_dir) / "splits" / contract.dataset / "valid.csv", contract
-        ),
-    )
+    valid_path = Path(lake_dir) / "splits" / contract.dataset / "valid.csv"
+    valid = read_normalized(str(valid_path), contract) if valid_path.is_file() else None
+    basis = EstimateBasis(business=business, calibration=calibration_on(model, valid, contract))
     result = monitor_frame(
         batch,
         reference,
