@@ -153,3 +153,28 @@ def test_gate_settings_are_the_env_files_and_only_what_it_sets(tmp_path):
     (tmp_path / "env.bad.yaml").write_text("gate_floors: [0.7]\n")
     with pytest.raises(ConfigError, match="gate_floors must map metric names to limits"):
         settings.gate_settings(tmp_path, "env.bad.yaml")
+
+
+def test_business_values_are_read_once_from_env_yaml_and_a_blank_threshold_is_chosen_later(
+    tmp_path,
+):
+    from lab2prod.modeling.business import BusinessValue
+
+    project = settings.business_settings(Path(__file__).resolve().parents[1])
+    assert isinstance(project, BusinessValue) and project.unit == "EUR"
+    assert project.outcomes["false_negative"] < 0 < project.outcomes["true_negative"]
+    assert settings.business_settings(tmp_path) is None  # no env.yaml: no values
+    (tmp_path / "env.yaml").write_text(
+        'threshold: ""\ngate_metric: value\n'
+        "business: {unit: EUR, outcomes: {true_positive: 0, false_positive: 0, "
+        "true_negative: 1, false_negative: -4}}\n"
+    )
+    gate = settings.gate_settings(tmp_path)
+    assert "threshold" not in gate and gate["business"].outcomes["false_negative"] == -4
+    assert settings.hand_threshold("") is None and settings.hand_threshold("", 0.5) == 0.5
+    assert settings.hand_threshold(0.3) == 0.3
+    with pytest.raises(ConfigError, match="threshold must be between 0 and 1"):
+        settings.hand_threshold(1.5)
+    (tmp_path / "env.yaml").write_text("business: {outcomes: {true_positive: 1}}\n")
+    with pytest.raises(ConfigError, match="business.unit is missing"):
+        settings.business_settings(tmp_path)
