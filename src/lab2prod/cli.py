@@ -512,11 +512,16 @@ def build_parser() -> argparse.ArgumentParser:
             float,
             "how much worse than holdout the metric may be before it counts as degraded",
         ),
-        ("--threshold", float, "probability threshold of a positive (unset: the model run's)"),
+        (
+            "--threshold",
+            float,
+            "probability threshold of a positive; MonitorConfig's: the model run's",
+        ),
         (
             "--estimated-tolerance",
             float,
-            "retrain when the metric estimated before labels is this much below holdout (unset: never)",
+            "retrain when the metric estimated before labels is this much below holdout; "
+            "MonitorConfig's: never",
         ),
     )
     _options(p, "--status")
