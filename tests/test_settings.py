@@ -59,11 +59,10 @@ def test_the_projects_monitor_settings_build_the_monitors_config():
     config = MonitorConfig.of(**values)
     assert config.thresholds.drift_share == env["drift_share"]
     assert config.thresholds.alpha == env["alpha"]
-    assert (config.metric, config.tolerance, config.threshold) == (
-        env["metric"],
-        env["tolerance"],
-        env["threshold"],
-    )
+    assert (config.metric, config.tolerance) == (env["metric"], env["tolerance"])
+    # "" in env.score.yaml: the model run's decision threshold, found when a batch is monitored
+    assert config.threshold == (env["threshold"] if env["threshold"] != "" else None)
+    assert config.estimated_tolerance == (env["estimated_tolerance"] or None)
 
 
 def test_secret_missing_names_the_variable(monkeypatch):
@@ -172,3 +171,28 @@ def test_identity_is_the_team_servers_login_else_the_os_user(monkeypatch):
     assert settings.identity() == "ada"
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
     assert settings.identity() not in ("", "ada")
+
+
+def test_business_values_are_read_once_from_env_yaml_and_a_blank_threshold_is_chosen_later(
+    tmp_path,
+):
+    from lab2prod.modeling.business import BusinessValue
+
+    project = settings.business_settings(Path(__file__).resolve().parents[1])
+    assert isinstance(project, BusinessValue) and project.unit == "EUR"
+    assert project.outcomes["false_negative"] < 0 < project.outcomes["true_negative"]
+    assert settings.business_settings(tmp_path) is None  # no env.yaml: no values
+    (tmp_path / "env.yaml").write_text(
+        'threshold: ""\ngate_metric: value\n'
+        "business: {unit: EUR, outcomes: {true_positive: 0, false_positive: 0, "
+        "true_negative: 1, false_negative: -4}}\n"
+    )
+    gate = settings.gate_settings(tmp_path)
+    assert "threshold" not in gate and gate["business"].outcomes["false_negative"] == -4
+    assert settings.hand_threshold("") is None and settings.hand_threshold("", 0.5) == 0.5
+    assert settings.hand_threshold(0.3) == 0.3
+    with pytest.raises(ConfigError, match="threshold must be between 0 and 1"):
+        settings.hand_threshold(1.5)
+    (tmp_path / "env.yaml").write_text("business: {outcomes: {true_positive: 1}}\n")
+    with pytest.raises(ConfigError, match="business.unit is missing"):
+        settings.business_settings(tmp_path)

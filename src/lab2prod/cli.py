@@ -92,11 +92,19 @@ def _monitor_config(args: argparse.Namespace, root: Path):
     return MonitorConfig.of(**values), None if args.no_mlflow else experiment
 
 
-MONITOR_OPTIONS = ("drift_share", "alpha", "metric", "tolerance", "threshold")
+MONITOR_OPTIONS = (
+    "drift_share",
+    "alpha",
+    "metric",
+    "tolerance",
+    "threshold",
+    "estimated_tolerance",
+)
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from lab2prod import settings
+    from lab2prod.monitoring.estimate import performance_lines
     from lab2prod.monitoring.monitor import run_monitoring
 
     root = _with_project_defaults(args)
@@ -118,6 +126,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         experiment=experiment,
         status_path=Path(args.status) if args.status else None,
         use_model=not args.no_model,
+        business=settings.business_settings(root),  # declared once, in env.yaml
     )
     print(
         f"batch {result.batch_id}: {result.status} ({result.drift.rows} rows, "
@@ -129,6 +138,8 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         )
         + ")"
     )
+    for line in performance_lines(result.estimate, result.performance):
+        print(" ", line)
     for alert in result.alerts:
         print("  alert:", alert)
     if result.labelled:
@@ -573,7 +584,17 @@ def build_parser() -> argparse.ArgumentParser:
             float,
             "how much worse than holdout the metric may be before it counts as degraded",
         ),
-        ("--threshold", float, "probability threshold of a positive"),
+        (
+            "--threshold",
+            float,
+            "probability threshold of a positive; MonitorConfig's: the model run's",
+        ),
+        (
+            "--estimated-tolerance",
+            float,
+            "retrain when the metric estimated before labels is this much below holdout; "
+            "MonitorConfig's: never",
+        ),
     )
     _options(p, "--status")
     p.add_argument(

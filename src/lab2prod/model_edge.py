@@ -128,11 +128,37 @@ class ModelRef:
     threshold: float | None = None
 
 
+def recorded_threshold(data: Any) -> float | None:
+    """Return the decision threshold a run's data (metrics, params) record: evaluate's `decision_threshold`, else the `threshold` param.
+
+    The evaluate step logs `decision_threshold` when it chose the threshold on the validation
+    split; a model trained elsewhere carries only the threshold parameter it trained with.
+    """
+    chosen = data.metrics.get("decision_threshold")
+    if chosen is not None:
+        return float(chosen)
+    raw = data.params.get("threshold")
+    return float(raw) if raw not in (None, "") else None
+
+
+def run_threshold(run_id: str | None) -> float | None:
+    """Return the decision threshold the training run `run_id` recorded (`recorded_threshold`), None when unknown."""
+    if not run_id:
+        return None
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return recorded_threshold(MlflowClient().get_run(run_id).data)
+    except (MlflowException, ValueError):
+        return None
+
+
 def fetch_model(uri: str, folder: Path, tracking_uri: str | None = None) -> dict[str, Any]:
     """Resolve a model URI through MLflow and copy the model's files (MLmodel, model.skops ...) into `folder`.
 
-    Returns name, version, run_id (empty for a logged model), the run's logged ``threshold``
-    parameter (None when absent) and ``path``, the local model folder. Raises RegistryError (one
+    Returns name, version, run_id (empty for a logged model), the run's decision threshold
+    (`recorded_threshold`; None when absent) and ``path``, the local model folder. Raises RegistryError (one
     line) when the model cannot be found or read.
     """
     import mlflow
@@ -165,8 +191,7 @@ def fetch_model(uri: str, folder: Path, tracking_uri: str | None = None) -> dict
     threshold = None
     if run_id:
         try:
-            raw = client.get_run(run_id).data.params.get("threshold")
-            threshold = float(raw) if raw is not None else None
+            threshold = recorded_threshold(client.get_run(run_id).data)
         except (MlflowException, ValueError):
             threshold = None
     return {

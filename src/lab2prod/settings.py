@@ -14,6 +14,7 @@ import yaml
 
 from lab2prod.data.catalog import Catalog, catalog_from_dict, is_catalog
 from lab2prod.errors import ConfigError
+from lab2prod.modeling.business import BusinessValue, business_from_dict
 
 ROOT_MARKER = "pipeline.yaml"
 ENV_ROOT = "LAB2PROD_ROOT"
@@ -174,7 +175,7 @@ GATE_KEYS = ("gate_metric", "gate_tolerance", "gate_floors", "threshold")
 
 
 def gate_settings(root: Path, env_file: str | None = None) -> dict[str, Any]:
-    """Return the release gate's values that `env_file` (None: env.yaml) of the project sets (gate_metric, gate_tolerance, gate_floors, threshold).
+    """Return the release gate's values that `env_file` (None: env.yaml) of the project sets (gate_metric, gate_tolerance, gate_floors, threshold, business).
 
     Retraining in process judges a model by the same rules as the pipeline's register step; a key
     the file does not set is left out, so the caller's own default applies.
@@ -182,6 +183,11 @@ def gate_settings(root: Path, env_file: str | None = None) -> dict[str, Any]:
     path = Path(root) / (env_file or "env.yaml")
     env = read_yaml(path) if path.is_file() else {}
     values = {k: env[k] for k in GATE_KEYS if env.get(k) is not None}
+    if "threshold" in values and hand_threshold(values["threshold"]) is None:
+        del values["threshold"]  # "": chosen on validation; retraining keeps its own default
+    business = business_value(env.get("business"), where=str(path))
+    if business is not None:
+        values["business"] = business
     if "gate_floors" in values and not isinstance(values["gate_floors"], dict):
         raise ConfigError(
             f"{path}: gate_floors must map metric names to limits, e.g. {{roc_auc: 0.7}}"
@@ -198,6 +204,37 @@ def approval_required(root: Path, env_file: str | None = None) -> bool:
     return release.get("approval") == "required"
 
 
+def business_value(section: Any, where: str = "env.yaml") -> BusinessValue | None:
+    """Return env.yaml's `business:` section (as a notebook parameter receives it) as a typed BusinessValue; None when unset."""
+    return business_from_dict(section or None, where=where)
+
+
+def business_settings(root: Path | None, env_file: str = "env.yaml") -> BusinessValue | None:
+    """Return the business values the project's `env_file` declares (None: no project, no file, or no section).
+
+    The values are declared once, in the training env.yaml; `lab2prod monitor` and the scoring
+    pipeline's monitor step read them from there.
+    """
+    path = Path(root) / env_file if root is not None else None
+    env = read_yaml(path) if path is not None and path.is_file() else {}
+    return business_value(env.get("business"), where=str(path))
+
+
+def hand_threshold(value: Any, default: float | None = None) -> float | None:
+    """Return a threshold set by hand (a number), or `default` for "" / None (chosen on validation when business values are declared)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f'threshold must be a probability between 0 and 1 or "" (chosen), got {value!r}'
+        ) from None
+    if not 0 <= threshold <= 1:
+        raise ConfigError(f"threshold must be between 0 and 1, got {threshold}")
+    return threshold
+
+
 # env.score.yaml's keys for the monitor step -> the monitor's setting names (MonitorConfig.of)
 MONITOR_KEYS = {
     "drift_share": "drift_share",
@@ -205,6 +242,7 @@ MONITOR_KEYS = {
     "metric": "metric",
     "tolerance": "tolerance",
     "threshold": "threshold",
+    "estimated_tolerance": "estimated_tolerance",
     "monitor_experiment": "experiment",
 }
 

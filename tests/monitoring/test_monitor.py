@@ -274,3 +274,97 @@ def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_co
     ]
     render_monitoring(history, older_status, tmp_path / "older.html", 0.25)
     assert "rows outside what training saw</th><td>none" in (tmp_path / "older.html").read_text()
+
+
+def test_the_monitor_command_prints_estimates_with_intervals_and_beside_them_the_realized_figures(
+    credit_halves, tmp_path, monkeypatch, capsys
+):
+    from lab2prod import tracking
+    from lab2prod.settings import write_yaml
+
+    contract, reference, batch = credit_halves
+    batch = batch.sample(800, random_state=3)  # enough rows for an interval, fewer to score
+    uri = f"sqlite:///{empty_store(tmp_path)}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    candidate = fit_candidate(reference, contract, RetrainConfig())
+    tracking.connect(tmp_path, "lab2prod-credit")
+    run = tracking.log_training_run(
+        candidate.trained,
+        candidate.train,
+        contract,
+        run_name="train",
+        metrics={f"test_{k}": v for k, v in candidate.metrics.items()},
+    )
+    mlflow.MlflowClient().log_metric(run.run_id, "decision_threshold", 0.3)  # as evaluate does
+    splits = tmp_path / "data/lake/splits/credit"
+    atomic_write_csv(splits / "train.csv", candidate.train)
+    atomic_write_csv(splits / "valid.csv", candidate.test)  # calibration is checked there
+    write_yaml(
+        {
+            "business": {
+                "unit": "EUR",
+                "outcomes": {
+                    "true_positive": 0,
+                    "false_positive": 0,
+                    "true_negative": 120,
+                    "false_negative": -500,
+                },
+            }
+        },
+        tmp_path / "env.yaml",
+    )
+    common = [
+        "--root",
+        str(tmp_path),
+        "--contract",
+        str(PROJECT / "data/contracts/credit.yaml"),
+        "--model",
+        run.model_uri,
+    ]
+    scored = batch.drop(columns=["Status"]).assign(
+        run_id=run.run_id
+    )  # the lineage of a scored file
+    atomic_write_csv(tmp_path / "b1.csv", scored)
+    assert main(["monitor", "--batch", str(tmp_path / "b1.csv"), *common]) == 0
+    out = capsys.readouterr().out
+    assert "roc_auc: estimated 0." in out and "value: estimated " in out and "realized" not in out
+    assert "EUR per 1,000 cases" in out and "no labels yet" in out
+    status = json.loads((tmp_path / "reports/monitoring.json").read_text())
+    estimate = status["estimate"]
+    assert estimate["threshold"] == 0.3 and estimate["unit"] == "EUR"
+    auc = estimate["metrics"]["roc_auc"]
+    assert auc["low"] < auc["value"] < auc["high"] and status["performance"] is None
+
+    atomic_write_csv(tmp_path / "labels.csv", batch[["applicant_id", "Status"]])
+    main(
+        [
+            "monitor",
+            "--batch",
+            str(tmp_path / "b1.csv"),
+            "--labels",
+            str(tmp_path / "labels.csv"),
+            "--batch-id",
+            "b1-labelled",
+            *common,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "; realized 0." in out and "labels of" in out
+    status = json.loads((tmp_path / "reports/monitoring.json").read_text())
+    realized = status["performance"]["metrics"]
+    assert {"roc_auc", "value"} <= set(realized) and abs(
+        realized["roc_auc"] - status["estimate"]["metrics"]["roc_auc"]["value"]
+    ) < 0.05
+    html = (tmp_path / "reports/monitoring.html").read_text()
+    assert "performance estimated from the probabilities" in html and "EUR per 1,000 cases" in html
+    history = read_history(history_path(tmp_path / "data/lake"))
+    assert json.loads(history.loc[1, "details"])["realized_value"] == pytest.approx(
+        realized["value"]
+    )
+    runs = mlflow.search_runs(experiment_names=[MONITOR_EXPERIMENT])
+    assert {
+        "metrics.estimated_roc_auc",
+        "metrics.estimated_value_low",
+        "metrics.realized_value",
+    } <= set(runs.columns)

@@ -71,6 +71,30 @@ def test_card_and_report_show_the_evidence(tmp_path):
             ],
             "importance": [{"feature": "x", "importance": 0.2, "std": 0.01}],
             "figures": ["figures/roc.png"],
+            "valuation": {
+                "threshold": 0.21,
+                "origin": "chosen on the validation split to maximise value",
+                "calibration_sentence": "Probabilities are calibrated on the validation split.",
+                "policies": [
+                    {
+                        "policy": "model at 0.21",
+                        "value": 31200.0,
+                        "low": 20100.0,
+                        "high": 40500.0,
+                        "unit": "EUR",
+                    },
+                    {
+                        "policy": "accept all",
+                        "value": -60000.0,
+                        "low": -70000.0,
+                        "high": -50000.0,
+                        "unit": "EUR",
+                    },
+                ],
+                "value": 31200.0,
+                "unit": "EUR",
+                "sentence": "For every 1,000 cases the model earns EUR 31,200.",
+            },
         },
     )
     _write(
@@ -102,6 +126,11 @@ def test_card_and_report_show_the_evidence(tmp_path):
     written = write_reports(facts, tmp_path / "reports")
     card = written["model_card"].read_text()
     for text in (
+        "What the model is worth",
+        "Decision threshold 0.210: chosen on the validation split to maximise value.",
+        "For every 1,000 cases the model earns EUR 31,200.",
+        "<td>accept all</td><td>EUR -60,000</td>",
+        "Probabilities are calibrated on the validation split.",
         "SHA-256 <code>" + "ab" * 32,
         "500 rows (3 quarantined",
         "0.7400 – 0.8700",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pytest
 
 from lab2prod.errors import RegistryError
@@ -165,3 +166,50 @@ def test_with_approval_required_a_passing_challenger_waits_for_another_person(
         "ada",
     )
     assert change.reason == "read the model card" and change.gate.startswith("promote")
+
+
+@pytest.mark.integration  # four models registered and loaded from the store: seconds apiece
+def test_a_challenger_better_in_roc_auc_but_worse_in_value_is_not_promoted_under_gate_metric_value(
+    store, toy_data, release_contract, fit_and_log
+):
+    from lab2prod.modeling.business import business_from_dict
+
+    values = business_from_dict(
+        {
+            "unit": "EUR",
+            "outcomes": {
+                "true_positive": 0,
+                "false_positive": 0,
+                "true_negative": 120,
+                "false_negative": -500,
+            },
+        }
+    )
+    name = "valued"
+    # the champion never saw x2 (noise in its place): a weaker ranking, used at its run's threshold 0.5
+    train = toy_data["train"]
+    blind = train.assign(x2=np.random.default_rng(5).normal(size=len(train)))
+    weak_uri, _ = fit_and_log(blind)
+    registry.register(weak_uri, name)
+    registry.promote_by_hand(name, "1", reason="the business's current rule")
+    good_uri, good_run = fit_and_log(toy_data["train"])
+    # a good ranking used with a careless threshold: nearly every case accepted, defaults and all
+    release = release_challenger(
+        good_uri,
+        good_run,
+        name,
+        toy_data["test"],
+        release_contract,
+        metric="value",
+        threshold=0.95,
+        business=values,
+        infra_rows=200,
+    )
+    challenger, champion = release.decision.challenger_metrics, release.decision.champion_metrics
+    assert challenger["roc_auc"] > champion["roc_auc"] + 0.03
+    assert challenger["value"] < champion["value"]
+    assert not release.decision.promote and registry.aliases(name)["champion"] == "1"
+    description = mlflow.MlflowClient().get_model_version(name, release.version).description
+    assert description.startswith("Not promoted by the release gate: value ")
+    assert "less than champion v1" in description and "EUR" in description
+    assert _tags(name, release.version)["gate.metric"] == "value"

@@ -24,6 +24,7 @@ HIGHER_IS_BETTER = {
     "rmse": False,
     "mae": False,
     "r2": True,
+    "value": True,  # per 1,000 cases in the business unit (modeling.business), when declared
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from lab2prod.data.contract import Contract
+from lab2prod.modeling.business import BusinessValue, value_per_case
 from lab2prod.modeling.estimators import build_estimator
 from lab2prod.modeling.features import check_classes, model_columns, model_frame, target_vector
 from lab2prod.modeling.metrics import task_metrics
@@ -31,19 +32,26 @@ class Trained:
 
 
 def model_metrics(
-    model: Any, frame: pd.DataFrame, contract: Contract, threshold: float = 0.5
+    model: Any,
+    frame: pd.DataFrame,
+    contract: Contract,
+    threshold: float = 0.5,
+    business: BusinessValue | None = None,
 ) -> dict[str, float]:
-    """Return the task's metrics of fitted `model` on the labelled rows of normalized `frame`."""
+    """Return the task's metrics of fitted `model` on the labelled rows of normalized `frame`.
+
+    With `business` values that fit the task, `value` (per 1,000 cases, in the business unit,
+    decisions at `threshold`) is among them, so the gate can compare and floor it like any metric.
+    """
     if contract.target not in frame.columns:
         raise KeyError(f"the frame has no target column {contract.target!r}: metrics need labels")
     y = target_vector(frame, contract)
     check_classes(y, contract, part="evaluation rows")  # labels named, not class codes
-    return task_metrics(
-        y,
-        predict(model, model_frame(frame, contract), contract.task),
-        contract.task,
-        threshold,
-    )
+    prediction = predict(model, model_frame(frame, contract), contract.task)
+    metrics = task_metrics(y, prediction, contract.task, threshold)
+    if business is not None and business.fits(contract.task, contract.labels):
+        metrics["value"] = value_per_case(y, prediction, business, threshold, contract.labels)
+    return metrics
 
 
 def train_model(

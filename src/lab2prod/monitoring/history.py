@@ -150,6 +150,7 @@ def log_metrics_to_mlflow(record: dict[str, Any], experiment_id: str, step: int)
     for flag in ("dataset_drift", "prediction_drift", "degraded"):
         if record.get(flag) is not None:
             metrics[flag] = float(bool(record[flag]))
+    metrics.update(_estimate_metrics(record.get("details")))
     tags = {
         f"monitoring.{k}": _cell(record.get(k))
         for k in (
@@ -169,3 +170,18 @@ def log_metrics_to_mlflow(record: dict[str, Any], experiment_id: str, step: int)
         mlflow.set_tags(tags)
         mlflow.log_metrics(metrics, step=step)
     return run.info.run_id
+
+
+def _estimate_metrics(details: Any) -> dict[str, float]:
+    """Return the estimated metrics (estimated_<m>, _low, _high) and realized value of a record's details as MLflow metrics."""
+    if not isinstance(details, dict):
+        return {}
+    out = {}
+    for name, bounds in (details.get("estimate") or {}).items():
+        for end, suffix in (("value", ""), ("low", "_low"), ("high", "_high")):
+            v = bounds.get(end)
+            if isinstance(v, (int, float)) and v == v:
+                out[f"estimated_{name}{suffix}"] = float(v)
+    if isinstance(details.get("realized_value"), (int, float)):
+        out["realized_value"] = float(details["realized_value"])
+    return out

@@ -27,7 +27,7 @@ retraining is due). Exit codes for a scheduler: 0 ok, 1 warning or alert,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,20 @@ import pandas as pd
 from lab2prod.data.contract import Contract
 from lab2prod.data.line_ids import with_line_ids
 from lab2prod.errors import MonitoringError
+from lab2prod.modeling.business import BusinessValue
 from lab2prod.modeling.features import is_multiclass, model_frame
 from lab2prod.modeling.metrics import default_metric
 from lab2prod.modeling.predict import class_probability_columns, predict
 from lab2prod.monitoring.drift import DriftReport, DriftThresholds, drift_report
+from lab2prod.monitoring.estimate import (
+    Estimate,
+    EstimateBasis,
+    calibration_on,
+    estimate_details,
+    estimate_performance,
+    estimated_drop,
+    realized_value,
+)
 from lab2prod.monitoring.performance import (
     Performance,
     join_labels,
@@ -61,18 +71,28 @@ class MonitorConfig:
     thresholds: DriftThresholds = field(default_factory=DriftThresholds)
     metric: str = ""  # "": the task's default metric (roc_auc, or rmse for regression)
     tolerance: float = 0.05  # realized metric may be this much worse than the holdout one
-    threshold: float = 0.5  # probability from which a case is predicted positive
+    # probability from which a case is predicted positive; None: the model's (its run's decision threshold), else 0.5
+    threshold: float | None = None
+    # retrain when the estimated metric (before labels) is plausibly this much below holdout; None: never
+    estimated_tolerance: float | None = None
+
+    @property
+    def cut(self) -> float:
+        """Return the decision threshold in force: the one set, else 0.5."""
+        return 0.5 if self.threshold is None else float(self.threshold)
 
     @classmethod
     def of(cls, **values: Any) -> MonitorConfig:
         """Return the config with `values` (MonitorConfig's or DriftThresholds' field names) set; a None keeps the default."""
-        values = {k: v for k, v in values.items() if v is not None}
+        values = {k: v for k, v in values.items() if v is not None and v != ""}
         drift_keys = {f.name for f in fields(DriftThresholds)}
         unknown = sorted(set(values) - drift_keys - {f.name for f in fields(cls)} - {"thresholds"})
         if unknown:
             raise MonitoringError(
                 f"unknown monitoring setting(s) {', '.join(unknown)}: use "
-                + ", ".join(sorted(drift_keys | {"metric", "tolerance", "threshold"}))
+                + ", ".join(
+                    sorted(drift_keys | {"metric", "tolerance", "threshold", "estimated_tolerance"})
+                )
             )
         drift = {k: values.pop(k) for k in list(values) if k in drift_keys}
         return cls(thresholds=DriftThresholds(**drift), **values)
@@ -96,6 +116,9 @@ class MonitorResult:
     labelled: str = ""  # where the batch's labelled rows were kept for retraining, or why not
     # a day of REST requests (serving.request_log.ServingStats.summary): counts and latency
     serving: dict[str, Any] | None = None
+    estimate: Estimate | None = (
+        None  # metrics estimated from the probabilities (binary classification)
+    )
 
     @property
     def exit_code(self) -> int:
@@ -139,6 +162,7 @@ class MonitorResult:
                     k: round(v, 4) for k, v in self.drift.outside_expected.items()
                 },
                 **({"serving": self.serving} if self.serving else {}),
+                **estimate_details(self.estimate, self.performance),
             },
         }
 
@@ -159,6 +183,7 @@ class MonitorResult:
             "serving": self.serving,
             "drift": self.drift.summary(),
             "performance": self.performance.summary() if self.performance else None,
+            "estimate": self.estimate.summary() if self.estimate else None,
             "features": json.loads(self.drift.features.to_json(orient="records")),
         }
 
@@ -192,11 +217,15 @@ def monitor_frame(
     labels: pd.DataFrame | None = None,
     holdout: dict[str, float] | None = None,
     labels_origin: str = "labels",
+    basis: EstimateBasis | None = None,
 ) -> MonitorResult:
     """Return the monitoring of one batch: drift, prediction drift, realized performance when labels are given, status.
 
     `model` (a fitted pipeline) scores the reference, and the batch too when it
     carries no prediction column; without it prediction drift is not measured.
+    A binary classifier's batch also gets metrics estimated from its probabilities, labels or
+    not (`basis`: the business values and the validation split's calibration), and with business
+    values its realized value when labels came.
     """
     config = config or MonitorConfig()
     task = contract.task
@@ -217,7 +246,7 @@ def monitor_frame(
             ) from None
     ref_pred = predict(model, model_frame(reference, contract), task) if model is not None else None
     # a threshold makes a predicted positive rate of binary probabilities only
-    cut = config.threshold if task == "classification" and not multiclass else None
+    cut = config.cut if task == "classification" and not multiclass else None
     drift = drift_report(
         reference,
         batch,
@@ -231,6 +260,14 @@ def monitor_frame(
     positive_rate = (
         float(np.nanmean(batch_pred >= cut)) if batch_pred is not None and cut is not None else None
     )
+    estimate = None
+    if cut is not None and batch_pred is not None:
+        estimate = estimate_performance(
+            batch_pred,
+            cut,
+            business=basis.business if basis else None,
+            calibration=basis.calibration if basis else None,
+        )
     performance = None
     if labels is not None:
         if batch_pred is None:
@@ -259,10 +296,14 @@ def monitor_frame(
             outputs if batch_pred.ndim == 2 else "_prediction",
             holdout or {},
             metric=config.metric or default_metric(task),
-            threshold=config.threshold,
+            threshold=config.cut,
             tolerance=config.tolerance,
             unmatched=unmatched,
         )
+        business = basis.business if basis else None
+        if business is not None and business.fits(task, contract.labels):
+            value = realized_value(joined, contract, outputs, business, config.cut)
+            performance = replace(performance, metrics={**performance.metrics, "value": value})
     triggers = []
     if drift.dataset_drift:
         triggers.append(
@@ -276,6 +317,14 @@ def monitor_frame(
         )
         triggers.append(message)
         alerts.insert(0, message)
+    dropped = (
+        estimated_drop(estimate, holdout or {}, config.metric, config.estimated_tolerance)
+        if performance is None
+        else None
+    )
+    if dropped:
+        triggers.append(dropped)
+        alerts.insert(0, dropped)
     status = ALERT if triggers else WARNING if alerts else OK
     return MonitorResult(
         batch_id=batch_id,
@@ -288,6 +337,7 @@ def monitor_frame(
         positive_rate=positive_rate,
         drift_threshold=config.thresholds.drift_share,
         outside_expected_limit=config.thresholds.outside_expected_share,
+        estimate=estimate,
     )
 
 
@@ -407,6 +457,18 @@ def _keep_labelled(
     return f"{len(rows)} labelled rows kept for retraining: {path}"
 
 
+def _holdout(run_id: str | None, needed: bool) -> dict[str, float]:
+    """Return the training run's holdout metrics; without labels a run the store lacks only loses the estimate's baseline."""
+    from lab2prod.monitoring.performance import holdout_metrics
+
+    try:
+        return holdout_metrics(run_id)
+    except MonitoringError:
+        if needed:
+            raise
+        return {}
+
+
 def batch_id_of(path: str | Path) -> str:
     """Return a batch's id from its file: the stem, or the folder's name for generic names like
     predictions.csv; a day of requests (a folder) is ``requests-<day>``."""
@@ -439,6 +501,7 @@ def run_monitoring(
     experiment: str | None = MONITOR_EXPERIMENT,
     status_path: Path | None = None,
     use_model: bool = True,
+    business: BusinessValue | None = None,
 ) -> tuple[MonitorResult, dict[str, Path]]:
     """Monitor one batch file end to end: history row, MLflow metrics, reports/monitoring.html and the JSON status.
 
@@ -452,7 +515,7 @@ def run_monitoring(
     from lab2prod.data.lake import atomic_write_json
     from lab2prod.monitoring import history
     from lab2prod.monitoring.cases import read_batch, read_features, read_labels
-    from lab2prod.monitoring.performance import holdout_metrics, lineage
+    from lab2prod.monitoring.performance import lineage
     from lab2prod.monitoring.report import render_monitoring
 
     # no id column: each row's line is its id, as scoring wrote it
@@ -494,7 +557,14 @@ def run_monitoring(
         if use_model
         else (None, lineage(batch))
     )
-    holdout = holdout_metrics(info.get("run_id")) if labels is not None else {}
+    holdout = _holdout(info.get("run_id"), needed=labels is not None)
+    if config.threshold is None:  # the threshold the model was chosen with (evaluate records it)
+        from lab2prod.model_edge import run_threshold
+
+        config = replace(config, threshold=run_threshold(info.get("run_id")))
+    valid_path = Path(lake_dir) / "splits" / contract.dataset / "valid.csv"
+    valid = read_normalized(str(valid_path), contract) if valid_path.is_file() else None
+    basis = EstimateBasis(business=business, calibration=calibration_on(model, valid, contract))
     result = monitor_frame(
         batch,
         reference,
@@ -506,6 +576,7 @@ def run_monitoring(
         labels,
         holdout,
         labels_origin=str(labels_path),
+        basis=basis,
     )
     result.serving = serving
     if labels is not None:

@@ -32,7 +32,26 @@ def _per_batch(history: pd.DataFrame) -> pd.DataFrame:
     )
     latest["realized"] = labelled["realized"].reindex(latest.index)
     latest["holdout"] = labelled["holdout"].reindex(latest.index)
+    metric = labelled["metric"].dropna().iloc[-1] if labelled["metric"].notna().any() else "roc_auc"
+    estimates = [_estimated(d, metric) for d in latest["details"]]
+    for i, end in enumerate(("estimated", "estimated_low", "estimated_high")):
+        latest[end] = [e[i] for e in estimates]
     return latest.loc[order].reset_index()
+
+
+def _estimated(details: Any, metric: str) -> tuple[float | None, float | None, float | None]:
+    """Return (estimate, low, high) of `metric` kept in a history row's details, Nones when absent."""
+    try:
+        found = (
+            json.loads(details).get("estimate", {}).get(metric)
+            if isinstance(details, str)
+            else None
+        )
+    except ValueError:
+        found = None
+    if not found:
+        return (None, None, None)
+    return (found.get("value"), found.get("low"), found.get("high"))
 
 
 def trend_figures(history: pd.DataFrame, drift_share_limit: float) -> list[str]:
@@ -76,14 +95,25 @@ def trend_figures(history: pd.DataFrame, drift_share_limit: float) -> list[str]:
         ax.legend(fontsize=7)
         figures.append(fig)
 
-    if batches["realized"].notna().any():
+    estimated = pd.to_numeric(batches["estimated"], errors="coerce")
+    if batches["realized"].notna().any() or estimated.notna().any():
         fig, ax = plt.subplots(figsize=(5, 3.2))
+        if estimated.notna().any():
+            ax.fill_between(
+                x,
+                pd.to_numeric(batches["estimated_low"], errors="coerce"),
+                pd.to_numeric(batches["estimated_high"], errors="coerce"),
+                color="#4c72b0",
+                alpha=0.2,
+                label="estimated, 95% interval",
+            )
+            ax.plot(x, estimated, marker=".", ls=":", c="#4c72b0", label="estimated (no labels)")
         ax.plot(x, batches["realized"], marker="o", label="realized (delayed labels)")
         ax.plot(x, batches["holdout"], ls="--", c="grey", label="holdout at training")
         metric = (
             batches["metric"].dropna().iloc[-1] if batches["metric"].notna().any() else "metric"
         )
-        ax.set(ylabel=metric, title=f"Realized {metric}")
+        ax.set(ylabel=metric, title=f"Estimated and realized {metric}")
         ax.legend(fontsize=7)
         figures.append(fig)
 

@@ -37,6 +37,7 @@ import pandas as pd
 
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
+from lab2prod.modeling.business import BusinessValue
 from lab2prod.modeling.split import split_frame
 from lab2prod.modeling.training import Trained, train_model
 from lab2prod.monitoring.drift import DriftThresholds
@@ -62,6 +63,9 @@ class RetrainConfig:
     infra_rows: int = 1000  # rows the fresh-process infrastructure check scores
     # env.yaml release.approval: a challenger that passes waits for an approver
     approval_required: bool = False
+    business: BusinessValue | None = (
+        None  # env.yaml's business values: the gate may compare `value`
+    )
 
 
 @dataclass
@@ -333,6 +337,7 @@ def retrain_in_process(
         infra_rows=config.infra_rows,
         train=candidate.train,
         approval_required=config.approval_required,
+        business=config.business,
     )
     if release.decision.champion_metrics:
         client = mlflow.MlflowClient()

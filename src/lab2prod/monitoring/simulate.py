@@ -225,8 +225,8 @@ def run_simulation(
             )
             history.append_record(history_file, result.record())
             store_labelled(lake_dir, f"batch{k:02d}", batch, contract)
-            frozen_m = model_metrics(frozen, batch, contract, monitor.threshold)
-            loop_m = model_metrics(champion["model"], batch, contract, monitor.threshold)
+            frozen_m = model_metrics(frozen, batch, contract, monitor.cut)
+            loop_m = model_metrics(champion["model"], batch, contract, monitor.cut)
             row = {
                 "batch": k,
                 "intensity": round(scenario.intensity(k), 3),

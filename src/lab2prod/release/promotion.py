@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from lab2prod import model_edge, settings
 from lab2prod.data.contract import Contract
 from lab2prod.errors import RegistryError
+from lab2prod.modeling.business import BusinessValue
 from lab2prod.modeling.features import target_vector
 from lab2prod.modeling.metrics import trivial_metrics
 from lab2prod.modeling.training import model_metrics
@@ -87,18 +88,22 @@ def release_challenger(
     infra_rows: int = 1000,
     train: pd.DataFrame | None = None,
     approval_required: bool = False,
+    business: BusinessValue | None = None,
 ) -> Release:
     """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass.
 
     The gate's floor is the trivial model fitted on `train` (None: on the test rows) measured on `test`.
     With `approval_required` (env.yaml `release: {approval: required}`) a challenger that passes
     waits with tag release.status=awaiting-approval instead: an approver who did not train it promotes it.
+    With `business` values both models are also valued per 1,000 test cases, each at its own
+    threshold (the champion's as its run recorded it, `decision_threshold`), so `metric="value"`
+    and floors on `value` compare what each model would earn as it is used.
     """
     trained_by = trainer(run_id)
     version = registry.register(model_uri, name, tags=tags)
     registry.set_alias(name, registry.CHALLENGER, version.version)
     challenger_metrics = model_metrics(
-        model_edge.load_sklearn_model(model_uri), test, contract, threshold
+        model_edge.load_sklearn_model(model_uri), test, contract, threshold, business
     )
     notes: list[str] = []
     champion = registry.version_by_alias(name, registry.CHAMPION)
@@ -108,7 +113,13 @@ def release_challenger(
             model = model_edge.load_sklearn_model(
                 model_edge.model_uri(name, version=champion.version)
             )
-            champion_metrics = model_metrics(model, test, contract, threshold)
+            champion_metrics = model_metrics(
+                model,
+                test,
+                contract,
+                _or(model_edge.run_threshold(champion.run_id), threshold),
+                business,
+            )
         except Exception as exc:  # noqa: BLE001 -- an obsolete champion must not block the release; it is recorded
             notes.append(
                 f"champion v{champion.version} cannot score this test split "
@@ -146,7 +157,9 @@ def release_challenger(
     registry.describe(
         name,
         version.version,
-        release_description(decision, champion.version if champion else None, awaiting),
+        release_description(
+            decision, champion.version if champion else None, business, awaiting=awaiting
+        ),
     )
     if run_id:
         client = mlflow.MlflowClient()
@@ -193,10 +206,21 @@ def gate_reason(decision: gate.GateDecision) -> str:
 MODEL_CARD = "reports/model_card.html"
 
 
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 def release_description(
-    decision: gate.GateDecision, champion_version: str | None, awaiting: bool = False
+    decision: gate.GateDecision,
+    champion_version: str | None,
+    business: BusinessValue | None = None,
+    awaiting: bool = False,
 ) -> str:
-    """Return the gate's verdict in one sentence and where the model card is: the version's description."""
+    """Return the gate's verdict in one sentence and where the model card is: the version's description.
+
+    With `business` values, a sentence in the business's unit follows: what the model earns per
+    1,000 cases, and against the champion when there is one.
+    """
     if awaiting:
         verdict = (
             f"Passed the release gate ({decision.metric} {decision.challenger:.4f}, every floor met, "
@@ -216,8 +240,9 @@ def release_description(
     else:
         verdict = "Not promoted by the release gate: " + "; ".join(decision.reasons) + "."
     return (
-        f"{verdict} Model card: {MODEL_CARD} of the build that registered it "
-        "(also stored with the build's MLflow run, artifact reports/model_card.html)."
+        f"{verdict}{value_statement(decision, champion_version, business)} Model card: {MODEL_CARD} "
+        "of the build that registered it (also stored with the build's MLflow run, artifact "
+        "reports/model_card.html)."
     )
 
 
@@ -241,6 +266,24 @@ def check_role(who: str, role: str, what: str) -> None:
             f"{who} may not {what}: it needs the {role} role (roles.yaml); {who} has "
             + (", ".join(sorted(held)) or "none")
         )
+
+
+def value_statement(
+    decision: gate.GateDecision, champion_version: str | None, business: BusinessValue | None
+) -> str:
+    """Return ' <sentence>' saying what challenger and champion are worth per 1,000 test cases, or '' without values."""
+    mine = decision.challenger_metrics.get("value")
+    if business is None or mine is None:
+        return ""
+    text = f" On the test split this model is worth {business.amount(mine)} per 1,000 cases"
+    theirs = (decision.champion_metrics or {}).get("value")
+    if theirs is not None:
+        gap = mine - theirs
+        text += (
+            f", {business.amount(abs(gap))} {'more' if gap > 0 else 'less'} than champion "
+            f"v{champion_version} ({business.amount(theirs)})"
+        )
+    return text + "."
 
 
 def promote_checked(
