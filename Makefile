@@ -29,14 +29,18 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 JUPYTER_CONFIG := jupyter-config/jupyter_server_config.json
+# JupyterLab's page config: ploomber-extension stays off (its only feature, a "Share Notebook" button to
+# Ploomber Cloud, throws a TypeError on every Lab page and would send notebooks off the machine)
+LAB_PAGE_CONFIG := jupyter-config/labconfig/page_config.json
 
-$(STAMP): pyproject.toml constraints.txt $(JUPYTER_CONFIG)
+$(STAMP): pyproject.toml constraints.txt $(JUPYTER_CONFIG) $(LAB_PAGE_CONFIG)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "pip==$(PIP_VERSION)"
 	$(BIN)/pip install --quiet --progress-bar off -c constraints.txt -e ".[notebooks,dev]"
 	@# every Jupyter of this environment reads <prefix>/etc/jupyter/jupyter_server_config.json: lab2prod's
 	@# contents manager named there keeps Ploomber's cell injection working (Ploomber's own answers HTTP 500)
 	install -D -m 644 $(JUPYTER_CONFIG) $(VENV)/etc/jupyter/jupyter_server_config.json
+	install -D -m 644 $(LAB_PAGE_CONFIG) $(VENV)/etc/jupyter/labconfig/page_config.json
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv with the pinned dependencies (constraints.txt)
