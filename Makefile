@@ -89,6 +89,8 @@ export: $(STAMP) ## Export the production notebooks (score.ipynb) as plain scrip
 	$(BIN)/lab2prod export
 
 mlflow-ui: $(STAMP) ## Serve the MLflow UI of the project's store on http://127.0.0.1:5000
+	@# MLflow 3.17's UI opens experiments on GenAI traces: "Model training" (top left) or the link shows the runs
+	@echo "The runs: choose 'Model training' at the top left once (the browser remembers it); reports/index.html links the build's runs"
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
 		--backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}"
 

@@ -9,7 +9,13 @@ the result of its base class's `get` synchronously, but jupytext 1.19's contents
 jupyter_server 2's default) is asynchronous: every `GET /api/contents/...` then fails with
 "'coroutine' object is not subscriptable" and JupyterLab lists and opens nothing. The class below
 keeps Ploomber's DAG loading and injection and awaits the base class; the injection adds the cell
-and nothing else, so a notebook opened and saved is the committed file byte for byte. The
+and nothing else, so a notebook opened and saved is the committed file byte for byte.
+
+JupyterLab writes the kernel's metadata (the kernelspec's display name, ipykernel's
+`language_info`) into a notebook as soon as its kernel answers, and marks it changed when that
+differs from the file. The manager serves a notebook with that metadata already in place (it opens
+unmodified) and saves it with the file's own (a save writes only what the person changed), so
+the committed notebooks keep the short metadata nbstripout leaves. The
 project's `jupyter_server_config.py` names it; Ploomber's extension sees that it is already a
 Ploomber manager (it has `load_dag`) and leaves it in place.
 """
@@ -22,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupytext import AsyncTextFileContentsManager
 from ploomber.jupyter.manager import check_metadata_filter, derive_class
 from ploomber.sources.notebooksource import _cleanup_rendered_nb, inject_cell
@@ -119,9 +126,10 @@ class InjectingContentsManager(_PloomberOnJupytext):
         """
         if (metadata.get("kernelspec") or {}).get("name") != PYTHON_KERNEL:
             return
+        specs = getattr(self.parent, "kernel_spec_manager", None) or KernelSpecManager()
         try:
-            spec = self.parent.kernel_spec_manager.get_kernel_spec(PYTHON_KERNEL)
-        except Exception:  # noqa: BLE001 -- no such kernel installed: JupyterLab asks for one anyway
+            spec = specs.get_kernel_spec(PYTHON_KERNEL)
+        except NoSuchKernel:  # JupyterLab asks which kernel to start: nothing to match
             return
         metadata.update(
             kernel_metadata(

@@ -13,6 +13,7 @@ from lab2prod.data.contract import Contract, contract_to_dict
 from lab2prod.modeling.features import is_multiclass
 from lab2prod.modeling.metrics import HIGHER_IS_BETTER
 from lab2prod.reporting.render import render, shown_path
+from lab2prod.tracking_server import ui_url
 
 STEPS = ("ingest", "validate", "split", "start", "select", "evaluate", "register", "report")
 
@@ -160,6 +161,10 @@ def build_facts(
             "champion_version": release.get("champion_version"),
             "commit": commit,
             "tracking_uri": _relative_uri(tracking_uri, root),
+            "experiment_id": start.get("experiment_id"),
+            "ui_url": ui_url(tracking_uri, start["experiment_id"], start.get("run_id"))
+            if start.get("experiment_id")
+            else None,
             "model_uri": chosen.get("model_uri"),
         },
     }
