@@ -464,7 +464,9 @@ def test_the_progress_lines_say_each_count_once(champion, ref, batch_text, tmp_p
 
     from lab2prod.scoring import score
 
-    clock = itertools.count(0.0, 2.0)  # every reading of the clock two seconds later: a report per chunk
+    clock = itertools.count(
+        0.0, 2.0
+    )  # every reading of the clock two seconds later: a report per chunk
     monkeypatch.setattr(score.time, "perf_counter", lambda: next(clock))
     src = _write_csv(batch_text, tmp_path / "batch.csv")
     lines = []
