@@ -84,6 +84,14 @@ def test_the_scoring_and_exploratory_notebooks_run_top_to_bottom_through_the_ser
     assert not run.injected  # not in pipeline.yaml: they run on their parameters cell's defaults
 
 
+def test_the_score_notebook_prints_no_widget_warning_and_each_progress_line_once(notebook_runs):
+    text = "".join(c.text for c in notebook_runs["notebooks/score.ipynb"].cells)
+    # `import mlflow` imports tqdm.auto, which warns in a kernel without ipywidgets
+    assert "IProgress not found" not in text and "TqdmWarning" not in text, text
+    progress = [line for line in text.splitlines() if line.startswith("read ")]
+    assert len(progress) == len(set(progress)), progress
+
+
 def test_every_notebook_is_run_by_a_test():
     # the build runs pipeline.yaml's notebooks, nbval (make test) the Makefile's NOTEBOOKS, the server
     # SERVER_RUNS: a notebook added to notebooks/ and to none of them fails here
