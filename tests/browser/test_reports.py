@@ -215,8 +215,8 @@ def test_the_scoring_page_links_its_monitoring_verdict_and_notebooks(
         )
     finally:
         page.close()
-    assert "Monitoring verdict" in verdict and "monitoring report" in verdict, verdict
-    assert "monitoring.html" in hrefs
-    assert (lab_project / "reports" / "monitoring.html").is_file()
+    # here score_summary runs before monitor (SERVER_RUNS): the verdict is not there yet, and the
+    # page says so; test_pipeline_score.py checks the link after a pipeline's monitor task
+    assert "Monitoring verdict" in verdict, verdict
     # the page's own notebook is linked (its HTML appears once a pipeline run of it ends)
     assert "notebooks/score_summary-credit.html" in hrefs, hrefs
