@@ -32,14 +32,18 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 JUPYTER_CONFIG := jupyter-config/jupyter_server_config.json
+# JupyterLab's page config: ploomber-extension stays off (its only feature, a "Share Notebook" button to
+# Ploomber Cloud, throws a TypeError on every Lab page and would send notebooks off the machine)
+LAB_PAGE_CONFIG := jupyter-config/labconfig/page_config.json
 
-$(STAMP): pyproject.toml constraints.txt $(JUPYTER_CONFIG)
+$(STAMP): pyproject.toml constraints.txt $(JUPYTER_CONFIG) $(LAB_PAGE_CONFIG)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "pip==$(PIP_VERSION)"
 	$(BIN)/pip install --quiet --progress-bar off -c constraints.txt -e ".[notebooks,dev]"
 	@# every Jupyter of this environment reads <prefix>/etc/jupyter/jupyter_server_config.json: lab2prod's
 	@# contents manager named there keeps Ploomber's cell injection working (Ploomber's own answers HTTP 500)
 	install -D -m 644 $(JUPYTER_CONFIG) $(VENV)/etc/jupyter/jupyter_server_config.json
+	install -D -m 644 $(LAB_PAGE_CONFIG) $(VENV)/etc/jupyter/labconfig/page_config.json
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv with the pinned dependencies (constraints.txt)
@@ -96,6 +100,8 @@ export: $(STAMP) ## Export the production notebooks (score.ipynb) as plain scrip
 	$(BIN)/lab2prod export
 
 mlflow-ui: $(STAMP) ## Serve the MLflow UI of the project's store on http://127.0.0.1:5000
+	@# MLflow 3.17's UI opens experiments on GenAI traces: "Model training" (top left) or the link shows the runs
+	@echo "The runs: choose 'Model training' at the top left once (the browser remembers it); reports/index.html links the build's runs"
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
 		--backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}"
 

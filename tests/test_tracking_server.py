@@ -107,3 +107,15 @@ def test_lab2prod_commands_stop_when_the_server_is_unreachable(tmp_path, command
     )
     _assert_one_line_error(done, uri)
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_the_ui_link_opens_the_runs_not_the_genai_view():
+    from lab2prod.tracking_server import ui_url
+
+    # MLflow 3.17's UI opens an experiment on GenAI traces unless the page asks for model training
+    assert ui_url("sqlite:////somewhere/mlflow.db", "3") == (
+        "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
+    )
+    assert ui_url("http://127.0.0.1:5002/", "1", "abc") == (
+        "http://127.0.0.1:5002/#/experiments/1/runs/abc?workflowType=machine_learning"
+    )

@@ -7,6 +7,7 @@ Default store: SQLite `<project>/mlflow.db` with artifacts in `<project>/mlartif
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import platform
 import subprocess
@@ -43,20 +44,51 @@ def use_store(root: Path) -> str:
     return uri
 
 
+# MLflow 3's UI opens an experiment on its GenAI "Traces" tab unless this tag names another kind;
+# `custom_model_development` ("Model training" in its bundle) opens it on the runs table
+EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+
+
+def mark_model_training(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> None:
+    """Tag an experiment as model training (so the MLflow UI opens it on its runs), unless it is already.
+
+    `tags` are the experiment's tags as read: a person's own choice of kind is kept.
+    """
+    if EXPERIMENT_KIND_TAG not in tags:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+
+
 def connect(root: Path, experiment: str) -> str:
-    """Point MLflow at the project's store, create `experiment` when absent, and return its id."""
+    """Point MLflow at the project's store, create `experiment` when absent, and return its id.
+
+    The experiment is tagged as model training, so the MLflow UI opens it on its runs table.
+    """
     uri = use_store(root)
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     if found is not None:
+        mark_model_training(client, found.experiment_id, found.tags or {})
         mlflow.set_experiment(experiment_id=found.experiment_id)
         return found.experiment_id
     location = None
     if uri.startswith(("sqlite:", "file:")):
         location = f"{settings.artifact_root(root)}/{experiment}"
-    experiment_id = client.create_experiment(experiment, artifact_location=location)
+    experiment_id = client.create_experiment(
+        experiment, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING}
+    )
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def build_run_name(dataset: str, commit: str, when: dt.datetime | None = None) -> str:
+    """Return the name of a build's parent run: dataset, date and time (UTC) and short commit.
+
+    Each build's run is told apart in the runs table: `build-credit 2026-12-06 19:50:07 9eb0950`.
+    """
+    when = when or dt.datetime.now(dt.UTC)
+    sha, _, rest = commit.partition("-")
+    short = (sha[:7] + (f"-{rest}" if rest else "")) if sha != "unknown" else "no commit"
+    return f"build-{dataset} {when:%Y-%m-%d %H:%M:%S} {short}"
 
 
 # a copy of the project (repro-check's builds, the tests' builds) is no git repository: the copy
@@ -311,6 +343,26 @@ def log_sklearn_model(
         pyfunc_predict_fn=predict_fn,
     )
     return info.model_uri
+
+
+def log_build_pages(run_id: str, executed: Path, html: Path, pages: list[Path]) -> list[str]:
+    """Store a build's executed notebooks and report pages with its run; return the artifact paths.
+
+    Each executed notebook `<executed>/<task>.ipynb` goes under `notebooks/` with its HTML
+    `<html>/<task>.html` beside it (the MLflow UI previews HTML, an .ipynb only as JSON);
+    the `pages` go under `reports/`.
+    """
+    logged = []
+    with mlflow.start_run(run_id=run_id):
+        for notebook in sorted(Path(executed).glob("*.ipynb")):
+            for path in (notebook, Path(html) / f"{notebook.stem}.html"):
+                if path.is_file():
+                    mlflow.log_artifact(str(path), artifact_path="notebooks")
+                    logged.append(f"notebooks/{path.name}")
+        for page in pages:
+            mlflow.log_artifact(str(page), artifact_path="reports")
+            logged.append(f"reports/{Path(page).name}")
+    return logged
 
 
 def log_json(data: Any, artifact_file: str) -> None:

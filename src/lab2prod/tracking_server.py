@@ -47,3 +47,21 @@ def check_reachable(uri: str | None, timeout: float = CONNECT_TIMEOUT) -> None:
             "start it (make mlflow-server) or point MLFLOW_TRACKING_URI at a running server "
             "(unset it to use the project's mlflow.db)"
         ) from None
+
+
+# `make mlflow-ui`'s address: a local store's runs are read through it
+LOCAL_UI = "http://127.0.0.1:5000"
+
+
+def ui_url(tracking_uri: str, experiment_id: str, run_id: str | None = None) -> str:
+    """Return the MLflow UI's page of an experiment's runs (or of one run) for a person to open.
+
+    MLflow 3.17's UI opens an experiment on its GenAI view (traces) whatever the experiment's kind
+    tag says: the page's `workflowType=machine_learning` opens the runs table instead. A local
+    store (SQLite, files) is read through `make mlflow-ui`'s server, a tracking server through itself.
+    """
+    base = (
+        tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else LOCAL_UI
+    )
+    page = f"/runs/{run_id}" if run_id else "/runs"
+    return f"{base}/#/experiments/{experiment_id}{page}?workflowType=machine_learning"

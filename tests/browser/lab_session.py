@@ -293,3 +293,43 @@ def save_png(png: bytes, path: Path, colors: int = 96) -> Path:
     image.save(tmp, optimize=True)
     tmp.replace(path)
     return path
+
+
+def start_mlflow_ui(store: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """Start `mlflow ui` (as `make mlflow-ui` does) on the SQLite `store`, on a free port of 127.0.0.1.
+
+    Return the process and its base URL once it answers; stop it with `stop`.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [
+        str(BIN / "mlflow"),
+        "ui",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{store}",
+    ]
+    out = log.open("w")
+    process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"mlflow ui exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=5):
+                return process, base
+        except OSError:
+            time.sleep(0.5)
+    stop(process)
+    raise AssertionError(f"mlflow ui did not answer in 180 s:\n{log.read_text()}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
 import urllib.error
 
 import nbformat
@@ -83,6 +84,14 @@ def test_the_scoring_and_exploratory_notebooks_run_top_to_bottom_through_the_ser
     assert not run.injected  # not in pipeline.yaml: they run on their parameters cell's defaults
 
 
+def test_the_score_notebook_prints_no_widget_warning_and_each_progress_line_once(notebook_runs):
+    text = "".join(c.text for c in notebook_runs["notebooks/score.ipynb"].cells)
+    # `import mlflow` imports tqdm.auto, which warns in a kernel without ipywidgets
+    assert "IProgress not found" not in text and "TqdmWarning" not in text, text
+    progress = [line for line in text.splitlines() if line.startswith("read ")]
+    assert len(progress) == len(set(progress)), progress
+
+
 def test_every_notebook_is_run_by_a_test():
     # the build runs pipeline.yaml's notebooks, nbval (make test) the Makefile's NOTEBOOKS, the server
     # SERVER_RUNS: a notebook added to notebooks/ and to none of them fails here
@@ -143,3 +152,69 @@ def test_the_server_log_holds_no_contents_error(lab, notebook_runs):
     log = lab.log.read_text()
     assert "'coroutine' object is not subscriptable" not in log
     assert not re.search(r"\b500 GET /api/contents", log), log[-3000:]
+
+
+def test_train_opens_unmodified_and_a_markdown_edit_saves_only_that_cell(lab, browser, screenshots):
+    path = lab.root / "notebooks" / "train.ipynb"
+    served = path.read_bytes()
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(
+            f"{lab.url}/lab/workspaces/edit-test/tree/notebooks/train.ipynb?reset&token={lab.token}"
+        )
+        notebook = page.locator(".jp-NotebookPanel:visible")
+        with contextlib.suppress(PlaywrightTimeout):  # a workspace without a kernel asks for one
+            page.locator(".jp-Dialog button.jp-mod-accept").click(timeout=15_000)
+        notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
+            timeout=120_000
+        )
+        tab = page.locator(".lm-TabBar-tab.jp-mod-current", has_text="train.ipynb")
+        page.wait_for_timeout(2_000)  # the kernel's metadata arrives after its idle status
+        # JupyterLab's unsaved-changes mark (a dot on the tab) before anything was edited
+        assert "jp-mod-dirty" not in tab.get_attribute("class")
+        markdown = notebook.locator(".jp-MarkdownCell").first
+        markdown.click()
+        page.keyboard.press("Enter")  # edit mode
+        markdown.locator(".cm-content").wait_for(timeout=10_000)
+        page.keyboard.press("Control+End")
+        page.keyboard.type(" Edited in the browser test.")
+        page.keyboard.press("Shift+Enter")
+        page.wait_for_function(
+            "() => document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty') !== null"
+        )
+        page.keyboard.press("Control+s")
+        page.wait_for_function(
+            "() => document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty') === null"
+        )
+        save_png(page.screenshot(), screenshots / "jupyterlab-edited.png")
+    finally:
+        page.close()
+    try:
+        diff = subprocess.run(
+            [
+                "git",
+                "diff",
+                "--no-index",
+                "--unified=0",
+                "--no-color",
+                "--",
+                PROJECT / "notebooks/train.ipynb",
+                path,
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        path.write_bytes(served)
+    changed = [
+        line
+        for line in diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert len(changed) == 2 and changed[1].endswith(' Edited in the browser test."'), diff
+    assert changed[0][1:] == changed[1][1:].replace(" Edited in the browser test.", ""), diff
+    # no console error on the page: ploomber-extension's TypeError ('toolbar') is gone with it
+    assert not errors, errors

@@ -77,6 +77,14 @@ def test_mlflow_run_and_champion(built):
         assert run.inputs.dataset_inputs, "the training data must be logged as an MLflow dataset"
         artifacts = [a.path for a in client.list_artifacts(trained["parent_run_id"], "notebooks")]
         assert "notebooks/train-0.ipynb" in artifacts and "notebooks/evaluate.ipynb" in artifacts
+        # each executed notebook's HTML beside it: the MLflow UI previews HTML, an .ipynb as JSON
+        assert {"notebooks/train-0.html", "notebooks/evaluate.html"} <= set(artifacts), artifacts
+        # the UI opens the experiment on its runs, where the build's run has a name of its own
+        experiment = client.get_experiment(run.info.experiment_id)
+        assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+        parent = client.get_run(trained["parent_run_id"])
+        assert parent.info.run_name.startswith("build-credit 20"), parent.info.run_name
+        assert parent.info.run_name.endswith(commit[:7] + ("-dirty" if "-dirty" in commit else ""))
         champion = client.get_model_version_by_alias("credit-risk", "champion")
         assert champion.run_id == trained["run_id"]
         model = mlflow.pyfunc.load_model("models:/credit-risk@champion")

@@ -68,8 +68,67 @@ def test_opening_then_saving_a_pipeline_notebook_gives_the_committed_bytes_back(
         model = run(open_and_save(name))
         cells = injected(model)
         assert len(cells) == 1 and f'root = "{root}"' in cells[0]["source"], name
-        assert model["content"]["metadata"] == json.loads(committed)["metadata"], name
+        # served with the metadata JupyterLab sets once the kernel answers: it opens unmodified
+        assert model["content"]["metadata"] == {
+            **json.loads(committed)["metadata"],
+            **lab_metadata(),
+        }, name
         assert (root / "notebooks" / name).read_bytes() == committed, name
+
+
+def lab_metadata() -> dict:
+    """What JupyterLab 4 writes into a notebook of the project's Python kernel (ipykernel's values)."""
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    return {
+        "kernelspec": {"display_name": spec.display_name, "language": "python", "name": "python3"},
+        "language_info": {
+            "codemirror_mode": {"name": "ipython", "version": 3},
+            "file_extension": ".py",
+            "mimetype": "text/x-python",
+            "name": "python",
+            "nbconvert_exporter": "python",
+            "pygments_lexer": "ipython3",
+            "version": sys.version.split()[0],
+        },
+    }
+
+
+def test_a_save_after_a_markdown_edit_changes_only_that_cell(manager, run):
+    root = Path(manager.root_dir)
+    for name in ("train.ipynb", "exploratory/credit_eda.ipynb"):
+        path = root / "notebooks" / name
+        committed = path.read_text(encoding="utf-8")
+        model = run(manager.get(f"notebooks/{name}"))
+        sent = json.loads(json.dumps(model["content"]))
+        # the browser's model: the kernel's metadata as JupyterLab sets it, one markdown cell edited
+        assert sent["metadata"]["language_info"]["file_extension"] == ".py"
+        first = next(c for c in sent["cells"] if c["cell_type"] == "markdown")
+        first["source"] += " Edited."
+        run(manager.save({"type": "notebook", "format": "json", "content": sent}, model["path"]))
+        before, after = committed.splitlines(), path.read_text(encoding="utf-8").splitlines()
+        changed = [(a, b) for a, b in zip(before, after) if a != b]
+        assert len(before) == len(after) and len(changed) == 1, changed
+        assert changed[0][1].endswith(' Edited."'), changed
+
+
+def test_the_files_kernel_metadata_is_kept_unless_another_kernel_was_chosen():
+    from lab2prod_ploomber.jupyter import as_on_disk
+
+    disk = {"kernelspec": {"name": "python3", "display_name": "Python 3"}, "lab2prod": {"x": 1}}
+    lab = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)"},
+        "language_info": {"name": "python", "version": "3.11.7"},
+        "lab2prod": {"x": 2},  # the person's own change: kept
+    }
+    assert as_on_disk(lab, disk) == {"kernelspec": disk["kernelspec"], "lab2prod": {"x": 2}}
+    assert list(as_on_disk(lab, disk)) == ["kernelspec", "lab2prod"]  # the file's order
+    other = {**lab, "kernelspec": {"name": "ir", "display_name": "R"}}
+    assert as_on_disk(other, disk) == other  # another kernel: the person's change
+    assert as_on_disk(lab, None) == lab  # a new notebook: as JupyterLab wrote it
 
 
 def test_a_notebook_outside_the_pipeline_opens_as_it_is(manager, run):

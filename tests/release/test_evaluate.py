@@ -102,6 +102,29 @@ def test_the_classification_plots_name_the_classes():
     assert [t.get_text() for t in confusion.get_xticklabels()] == ["good", "bad"]
     assert confusion.get_title().endswith("positive label: bad")
     assert "positive label: bad" in figures["roc"].axes[0].get_title()
+    # every axis says labels, never codes: scikit-learn's own text would read "(Positive label: 1)"
+    axes = [
+        text
+        for fig in figures.values()
+        for ax in fig.axes
+        for text in (ax.get_xlabel(), ax.get_ylabel())
+    ]
+    assert not [t for t in axes if "label: 1" in t or "label: True" in t], axes
+    roc, pr = figures["roc"].axes[0], figures["pr"].axes[0]
+    assert "bad" in roc.get_ylabel() and "good taken for bad" in roc.get_xlabel()
+    assert "bad" in pr.get_xlabel() and "bad" in pr.get_ylabel()
+
+
+def test_the_one_vs_rest_curves_keep_booleans_off_their_axes():
+    rng = np.random.default_rng(4)
+    proba = rng.dirichlet(np.ones(3), size=150)
+    figures = evaluation_plots(
+        rng.integers(0, 3, size=150), proba, "classification", classes=("a", "b", "c")
+    )
+    roc = figures["roc"].axes[0]
+    assert "True" not in roc.get_xlabel() + roc.get_ylabel()
+    legend = [t.get_text() for t in roc.get_legend().get_texts()]
+    assert [t.split(" (")[0] for t in legend] == ["a vs rest", "b vs rest", "c vs rest"], legend
 
 
 def test_class_names_need_two_labels_and_a_positive_one():

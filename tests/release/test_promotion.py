@@ -53,8 +53,17 @@ def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(
     assert registry.aliases(name) == {"champion": "1", "challenger": "2"}
     tags = _tags(name, "2")
     assert tags["gate.decision"] == "reject" and tags["gate.champion_version"] == "1"
-    assert float(tags["gate.champion.roc_auc"]) > float(tags["gate.challenger.roc_auc"])
     assert "misses floor" in tags["gate.reasons"] and "not better" in tags["gate.reasons"]
+    # the version keeps the tags a person reads; every number behind them is in one JSON artifact
+    assert set(tags) - {"run_id", "data.sha256", "git_commit"} <= {
+        *registry.READABLE,
+        registry.EVIDENCE,
+    }, sorted(tags)
+    assert "gate.champion.roc_auc" not in tags and len(tags) <= 12, sorted(tags)
+    assert tags[registry.EVIDENCE] == f"runs:/{bad_run}/release/{name}-v2.json"
+    full = registry.evidence(name, "2")
+    assert float(full["gate.champion.roc_auc"]) > float(full["gate.challenger.roc_auc"])
+    assert full["gate.floor.roc_auc"] == "0.6" and full["gate.decision"] == "reject"
     assert mlflow.MlflowClient().get_run(bad_run).data.tags["gate.decision"] == "reject"
 
 

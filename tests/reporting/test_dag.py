@@ -12,7 +12,6 @@ from lab2prod.reporting.dag import (
     FAILED,
     NOT_RUN,
     RAN,
-    RUNNING,
     UP_TO_DATE,
     dag_section,
     pipeline_picture,
@@ -57,7 +56,7 @@ def test_each_task_gets_its_status_and_duration(tmp_path):
     executed(tmp_path, "train-0", "2026-12-01T08:00:00.000000+00:00", 12.25)
     executed(tmp_path, "train-1", "2026-12-01T08:00:01.000000+00:00", 1.0, exception=True)
     started = dt.datetime(2026, 12, 1, 7, 30, tzinfo=dt.UTC)
-    fig, tasks = pipeline_picture(SPEC, tmp_path, started, running="report")
+    fig, tasks = pipeline_picture(SPEC, tmp_path, started, writing="report")
     by_name = {t.name: t for t in tasks}
     assert tasks[0].name == "split" and tasks[-1].name == "report"
     assert (by_name["split"].status, by_name["split"].label) == (
@@ -66,7 +65,9 @@ def test_each_task_gets_its_status_and_duration(tmp_path):
     )
     assert (by_name["train-0"].status, by_name["train-0"].seconds) == (RAN, 12.25)
     assert by_name["train-1"].status == FAILED
-    assert (by_name["select"].status, by_name["report"].status) == (NOT_RUN, RUNNING)
+    # the task writing the page is done by the time a person reads it: ran, finished now
+    assert (by_name["select"].status, by_name["report"].status) == (NOT_RUN, RAN)
+    assert by_name["report"].finished.startswith(dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"))
     assert fig.axes[0].texts  # one box per task
 
 
@@ -94,13 +95,13 @@ def test_the_scoring_pipeline_reads_the_notebooks_of_its_batch(tmp_path):
     stamp = dt.datetime(2026, 12, 1, 8, 0, 5, tzinfo=dt.UTC).timestamp()
     os.utime(previous, (stamp, stamp))
     section = dag_section(
-        SCORE_SPEC, tmp_path, previous, running="score_summary", suffix="-batch-1"
+        SCORE_SPEC, tmp_path, previous, writing="score_summary", suffix="-batch-1"
     )
     assert section["figure"].startswith("data:image/png;base64,")
     assert [(t.name, t.status, t.seconds) for t in section["tasks"]] == [
         ("score", UP_TO_DATE, 4.5),
         ("monitor", RAN, 2.0),
-        ("score_summary", RUNNING, None),
+        ("score_summary", RAN, None),
     ]
     # another batch's notebooks are not this one's: batch-2's monitor failed, its score never ran
     other = {

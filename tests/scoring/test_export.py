@@ -166,6 +166,37 @@ def test_repository_notebooks_marked_for_export():
     assert [p.name for p in marked_notebooks(PROJECT / "notebooks")] == ["score.ipynb"]
 
 
+def test_the_exported_score_script_has_the_options_the_docs_name():
+    script = export_notebook(PROJECT / "notebooks/score.ipynb")
+    for option in ("--batch", "--output", "--model", "--chunk-rows", "--workers", "--threshold"):
+        assert f"'{option}'" in script, option
+    assert "workers=None if workers in" in script  # and the option reaches the scoring
+
+
+def test_a_script_run_outside_the_projects_environment_says_how_to_run_it(tmp_path):
+    nb = _notebook(
+        [
+            _code("upstream = None\nx = 2  # the number", "parameters"),
+            _code("from lab2prod import settings\nprint('ran', x)"),
+        ]
+    )
+    (tmp_path / "exports").mkdir()
+    script = tmp_path / "exports" / "score.py"
+    script.write_text(export_notebook(tmp_path / "score.ipynb", nb, origin="notebooks/score.ipynb"))
+    venv_python = tmp_path / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.touch()
+    # -S: a Python without the site-packages lab2prod is installed in, as outside .venv
+    outside = _run([sys.executable, "-S", "exports/score.py"], cwd=tmp_path)
+    assert outside.returncode == 1 and "Traceback" not in outside.stderr, outside.stderr
+    assert outside.stderr.strip().endswith(
+        "cannot import lab2prod: run it with .venv/bin/python exports/score.py"
+    ), outside.stderr
+    assert _run([sys.executable, "-S", "exports/score.py", "--help"], cwd=tmp_path).returncode == 0
+    inside = _run([sys.executable, "exports/score.py", "--x", "3"], cwd=tmp_path)
+    assert inside.stdout.strip() == "ran 3", inside.stderr
+
+
 @pytest.mark.integration  # three processes, each loading the model: tens of seconds
 def test_command_papermill_job_and_exported_script_give_identical_predictions(champion, tmp_path):
     """All three ways of scoring one batch write the same bytes (same model, chunking and scored-at)."""

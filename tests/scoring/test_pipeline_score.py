@@ -70,10 +70,17 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
     assert (
         "batch-1.csv" in page and "credit-risk version" in page and "No row was quarantined" in page
     )
-    # the page starts with this pipeline's picture: score and monitor ran, the summary was running
+    # the page shows this pipeline's picture: score and monitor ran, and the summary writing it
     assert "<h2>Pipeline (last scoring run)</h2>" in page and '<img class="dag"' in page
-    for task, status in (("score", "ran"), ("monitor", "ran"), ("score_summary", "running")):
+    for task, status in (("score", "ran"), ("monitor", "ran"), ("score_summary", "ran")):
         assert f"<tr><td>{task}</td><td>{status}</td>" in page, task
+    # it links the monitor's verdict of this batch and the batch's executed notebooks, all there
+    assert 'Monitoring verdict: <strong class="ok">ok</strong>' in page, page[:3000]
+    links = re.findall(
+        r'<a href="([^"]+)">', page.split('<div class="verdict">')[1].split("</div>")[0]
+    )
+    assert "monitoring.html" in links and "notebooks/monitor-batch-1.html" in links, links
+    assert all((tmp_path / "reports" / link).is_file() for link in links), links
     # each executed notebook's HTML opens offline: nothing from a CDN (require.js, MathJax)
     for task in ("score", "monitor", "score_summary"):
         html = (tmp_path / f"reports/notebooks/{task}-batch-1.html").read_text()

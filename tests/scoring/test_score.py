@@ -457,3 +457,29 @@ def test_every_way_of_sharing_the_work_writes_the_same_bytes(champion, ref, batc
     )
     assert outputs[0] == outputs[1] == by_uri.output.read_bytes()
     assert len(pd.read_csv(by_uri.output)) == len(batch_text)
+
+
+def test_the_progress_lines_say_each_count_once(champion, ref, batch_text, tmp_path, monkeypatch):
+    import itertools
+
+    from lab2prod.scoring import score
+
+    clock = itertools.count(
+        0.0, 2.0
+    )  # every reading of the clock two seconds later: a report per chunk
+    monkeypatch.setattr(score.time, "perf_counter", lambda: next(clock))
+    src = _write_csv(batch_text, tmp_path / "batch.csv")
+    lines = []
+    for chunk_rows in (1000, 100):  # one chunk: one line, not the same line twice; three: one each
+        lines.append([])
+        score_file(
+            src,
+            tmp_path / f"out-{chunk_rows}" / "pred.csv",
+            ref,
+            champion["contract"],
+            chunk_rows=chunk_rows,
+            scored_at=STAMP,
+            workers=0,
+            progress=lambda rows, bad, seconds, seen=lines[-1]: seen.append(rows),
+        )
+    assert lines == [[300], [100, 200, 300]]

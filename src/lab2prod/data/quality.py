@@ -190,12 +190,17 @@ def data_quality_report(
     sha256: str = "",
     warnings: list[str] | None = None,
     max_columns: int = 40,
+    root: str | Path | None = None,
 ) -> Path:
     """Write the data quality HTML report (per column type, missing share, range or categories,
-    quarantine counts by reason, distribution plots) to `path`; return the path."""
+    quarantine counts by reason, distribution plots) to `path`; return the path.
+
+    The contract's path is shown relative to the project `root` (default: the folder above the
+    report's folder, the project of reports/data_quality.html).
+    """
     import matplotlib.pyplot as plt
 
-    from lab2prod.reporting.render import figure_data_uri, render
+    from lab2prod.reporting.render import figure_data_uri, render, shown_path
 
     columns = profile(frame, contract)
     reasons = quarantine_reasons(quarantine)
@@ -218,7 +223,9 @@ def data_quality_report(
         "data_quality.html",
         path,
         dataset=contract.dataset,
-        contract_origin=contract.origin,
+        contract_origin=shown_path(
+            contract.origin, Path(path).resolve().parent.parent if root is None else root
+        ),
         sha256=sha256 or "-",
         built_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         rows_in=total,

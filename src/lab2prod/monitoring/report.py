@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from lab2prod.reporting.render import figure_data_uri, render
+from lab2prod.reporting.render import figure_data_uri, render, shown_path
 
 TOP_FEATURES = 5
 
@@ -134,7 +134,10 @@ def render_monitoring(
     drift_share_limit: float,
     history_file: str = "",
 ) -> Path:
-    """Write the monitoring report to `path` from the history and the latest status (`MonitorResult.status_dict`)."""
+    """Write the monitoring report to `path` from the history and the latest status (`MonitorResult.status_dict`).
+
+    The history file is shown relative to the project (the folder above the page's folder).
+    """
     batches = _per_batch(history)
     retrains = history[history["kind"] == "retrain"]
     features = [
@@ -146,7 +149,7 @@ def render_monitoring(
     context: dict[str, Any] = {
         "title": "Monitoring report",
         "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "history_file": history_file,
+        "history_file": shown_path(history_file, Path(path).resolve().parent.parent) or "",
         "plots": trend_figures(history, drift_share_limit),
         "result": status,
         "features": features,

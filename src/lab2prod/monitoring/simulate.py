@@ -152,6 +152,8 @@ def run_simulation(
     """
     import mlflow
 
+    from lab2prod.tracking import mark_model_training
+
     if contract.task != "classification":
         raise MonitoringError(
             "the replay simulation is written for binary classification (the credit demo)"
@@ -177,6 +179,7 @@ def run_simulation(
                 "simulation", artifact_location=(workdir / "mlartifacts").as_uri()
             )
         )
+        mark_model_training(client, experiment, found.tags if found else {})
         past = data.sample(frac=0.5, random_state=scenario.seed)
         pool = data.drop(past.index).reset_index(drop=True)
         past = past.reset_index(drop=True)

@@ -48,11 +48,20 @@ def evaluation_plots(
         fig, ax = plt.subplots(figsize=(4.5, 4))
         RocCurveDisplay.from_predictions(y_true, prediction, ax=ax, name="model")
         ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
-        ax.set_title("ROC curve (test)" + about)
+        # scikit-learn's axis text names the code ("Positive label: 1"): the label says what it is
+        ax.set(
+            title="ROC curve (test)" + about,
+            xlabel=f"false positive rate ({negative} taken for {positive})",
+            ylabel=f"true positive rate ({positive} found)",
+        )
         figures["roc"] = fig
         fig, ax = plt.subplots(figsize=(4.5, 4))
         PrecisionRecallDisplay.from_predictions(y_true, prediction, ax=ax, name="model")
-        ax.set_title("Precision-recall (test)" + about)
+        ax.set(
+            title="Precision-recall (test)" + about,
+            xlabel=f"recall (share of {positive} found)",
+            ylabel=f"precision (share of predicted {positive} right)",
+        )
         figures["pr"] = fig
         fig, ax = plt.subplots(figsize=(4.5, 4))
         frac, mean = calibration_curve(y_true, prediction, n_bins=10, strategy="quantile")
@@ -107,7 +116,12 @@ def _multiclass_plots(
                 y_true == code, proba[:, code], ax=ax, name=f"{name} vs rest"
             )
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
-    ax.set_title("ROC curves, one vs rest (test)")
+    # each curve's class is in its legend; scikit-learn's axis text would say "Positive label: True"
+    ax.set(
+        title="ROC curves, one vs rest (test)",
+        xlabel="false positive rate (other classes taken for the class)",
+        ylabel="true positive rate (the class found)",
+    )
     figures = {"roc": fig}
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ConfusionMatrixDisplay.from_predictions(

@@ -12,7 +12,8 @@ import pandas as pd
 from lab2prod.data.contract import Contract, contract_to_dict
 from lab2prod.modeling.features import is_multiclass
 from lab2prod.modeling.metrics import HIGHER_IS_BETTER
-from lab2prod.reporting.render import render
+from lab2prod.reporting.render import render, shown_path
+from lab2prod.tracking_server import ui_url
 
 STEPS = ("ingest", "validate", "split", "start", "select", "evaluate", "register", "report")
 
@@ -87,7 +88,7 @@ def pipeline_dag(products: Path, pipeline: dict[str, Any]) -> dict[str, Any]:
 
     products = Path(products)
     return dag_section(
-        pipeline, products / "notebooks", previous=products / "report.json", running="report"
+        pipeline, products / "notebooks", previous=products / "report.json", writing="report"
     )
 
 
@@ -167,6 +168,10 @@ def build_facts(
             "champion_version": release.get("champion_version"),
             "commit": commit,
             "tracking_uri": _relative_uri(tracking_uri, root),
+            "experiment_id": start.get("experiment_id"),
+            "ui_url": ui_url(tracking_uri, start["experiment_id"], start.get("run_id"))
+            if start.get("experiment_id")
+            else None,
             "model_uri": chosen.get("model_uri"),
         },
     }
@@ -176,22 +181,20 @@ def build_facts(
 
 
 def _relative_uri(uri: str | None, root: Path | None) -> str | None:
-    """Return a SQLite store's URI with its path relative to the project when it lies inside it."""
+    """Return a SQLite store's URI as a page shows it: its path relative to the project, never absolute."""
     if uri and uri.startswith("sqlite:///"):
         path = uri[len("sqlite:///") :]
-        shown = _relative(path, root)
-        return uri if shown == path else f"sqlite:///{shown} (in the project folder)"
+        if not Path(path).is_absolute():
+            return uri
+        inside = root is not None and Path(path).resolve().is_relative_to(Path(root).resolve())
+        where = "in the project folder" if inside else "outside the project folder"
+        return f"sqlite:///{shown_path(path, root)} ({where})"
     return uri
 
 
 def _relative(path: str | None, root: Path | None) -> str | None:
-    """Return `path` relative to the project `root` when it lies inside it (else unchanged)."""
-    if not path or root is None:
-        return path
-    try:
-        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-    except ValueError:
-        return path
+    """Return `path` relative to the project `root` when it lies inside it (else its name)."""
+    return path if root is None else shown_path(path, root)
 
 
 def write_reports(facts: dict[str, Any], reports: Path) -> dict[str, Path]:
@@ -224,7 +227,8 @@ def write_reports(facts: dict[str, Any], reports: Path) -> dict[str, Path]:
     card = render(
         "model_card.html",
         reports / "model_card.html",
-        title=f"Model card: {facts['lineage']['model_name']}",
+        title=f"Model card: {facts['lineage']['model_name']}"
+        + (f" v{facts['lineage']['version']}" if facts["lineage"].get("version") else ""),
         f=facts,
     )
     return {"index": index, "model_card": card}

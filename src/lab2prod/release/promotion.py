@@ -152,14 +152,20 @@ def release_challenger(
     }
     if notes:
         version_tags["gate.notes"] = "; ".join(notes)
-    registry.tag_version(name, version.version, version_tags)
     awaiting = decision.promote and approval_required
+    # the description first (what the MLflow UI shows above the tags), then the few tags a person
+    # reads; every number behind the decision goes to one JSON artifact of the model's run
     registry.describe(
         name,
         version.version,
         release_description(
             decision, champion.version if champion else None, business, awaiting=awaiting
         ),
+    )
+    registry.tag_version(
+        name,
+        version.version,
+        registry.store_evidence(name, version.version, run_id or version.run_id, version_tags),
     )
     if run_id:
         client = mlflow.MlflowClient()

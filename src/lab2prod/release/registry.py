@@ -59,6 +59,70 @@ def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
         client.set_model_version_tag(name, str(version), key, str(value))
 
 
+# the version tags a person reads on its MLflow page (and lab2prod reads back: readiness, the CLI);
+# the rest of the release's numbers are in the JSON artifact named by EVIDENCE
+READABLE = (
+    "gate.decision",
+    "gate.reasons",
+    "gate.metric",
+    "gate.challenger",
+    "gate.champion",
+    "gate.champion_version",
+    "gate.notes",
+    "infra.ok",
+    "infra.load_seconds",
+    "infra.error",
+    "release.trained_by",  # who trained it: four eyes compare it with who approves
+    "release.approval",  # whether the project asked for an approver when it was registered
+)
+EVIDENCE = "release.evidence"
+
+
+def store_evidence(
+    name: str, version: str, run_id: str | None, tags: dict[str, str]
+) -> dict[str, str]:
+    """Store every tag of a release as one JSON artifact of run `run_id`; return the tags to set on the version.
+
+    Those are the READABLE ones plus `release.evidence`, the artifact's URI. Without a run there is
+    nowhere to store the file: every tag is returned.
+    """
+    if not run_id:
+        return dict(tags)
+    artifact = f"release/{name}-v{version}.json"
+    MlflowClient().log_text(
+        run_id,
+        json.dumps(
+            {"model": name, "version": str(version), "tags": tags}, indent=2, sort_keys=True
+        ),
+        artifact,
+    )
+    kept = {k: v for k, v in tags.items() if k in READABLE}
+    return {**kept, EVIDENCE: f"runs:/{run_id}/{artifact}"}
+
+
+def evidence(name: str, version: str) -> dict[str, str]:
+    """Return every tag of version `version`'s release: its JSON artifact's, then the version's own.
+
+    Raises RegistryError naming the version when it or its artifact cannot be read.
+    """
+    try:
+        tags = dict(MlflowClient().get_model_version(name, str(version)).tags or {})
+    except MlflowException:
+        raise RegistryError(
+            f"model {name!r} has no version {version}: list them in the MLflow UI"
+        ) from None
+    uri = tags.get(EVIDENCE)
+    if not uri:
+        return tags
+    try:
+        stored = json.loads(mlflow.artifacts.load_text(uri))["tags"]
+    except (MlflowException, OSError, ValueError, KeyError) as exc:
+        raise RegistryError(
+            f"model {name!r} version {version}: cannot read its release evidence {uri} ({exc})"
+        ) from None
+    return {**stored, **tags}
+
+
 def describe(name: str, version: str, text: str) -> None:
     """Set the description of version `version` of `name`: what the MLflow UI shows above its tags."""
     try:

@@ -17,13 +17,12 @@ from typing import Any
 
 import networkx as nx
 
-RAN, UP_TO_DATE, FAILED, NOT_RUN, RUNNING = "ran", "up to date", "failed", "not run", "running"
+RAN, UP_TO_DATE, FAILED, NOT_RUN = "ran", "up to date", "failed", "not run"
 COLORS = {
     RAN: "#c8e6c9",
     UP_TO_DATE: "#e0e0e0",
     FAILED: "#ffcdd2",
     NOT_RUN: "#ffffff",
-    RUNNING: "#bbdefb",
 }
 
 
@@ -91,19 +90,21 @@ def task_statuses(
     graph: nx.DiGraph,
     executed_dir: Path,
     build_started: dt.datetime | None,
-    running: str | None,
+    writing: str | None,
     suffix: str = "",
 ) -> dict[str, TaskStatus]:
     """Return each task's status from its executed notebook `<executed_dir>/<task><suffix>.ipynb`.
 
     A task that finished after `build_started` ran in this build; one that finished before is up to
-    date (Ploomber skipped it); `running` is the task drawing the picture. `suffix` is what the
-    pipeline appends to the notebook's name (the scoring pipeline: "-<batch_name>").
+    date (Ploomber skipped it). `writing` is the task drawing the picture: a person reads the page
+    once that task is done, so it shows as ran, finished now. `suffix` is what the pipeline appends
+    to the notebook's name (the scoring pipeline: "-<batch_name>").
     """
     out = {}
     for name in graph.nodes:
-        if name == running:
-            out[name] = TaskStatus(name, RUNNING)
+        if name == writing:
+            now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            out[name] = TaskStatus(name, RAN, finished=now)
             continue
         meta = _papermill(Path(executed_dir) / f"{name}{suffix}.ipynb")
         if not meta:
@@ -200,7 +201,7 @@ def pipeline_picture(
     spec: dict[str, Any],
     executed_dir: Path,
     build_started: dt.datetime | None = None,
-    running: str | None = None,
+    writing: str | None = None,
     suffix: str = "",
 ) -> tuple[Any, list[TaskStatus]]:
     """Return (figure, statuses in pipeline order) of the pipeline `spec` as its notebooks last ran.
@@ -211,7 +212,7 @@ def pipeline_picture(
     stems = sorted(p.stem for p in executed_dir.glob(f"*{suffix}.ipynb"))
     executed = [s[: len(s) - len(suffix)] if suffix else s for s in stems]
     graph = task_graph(spec, executed)
-    statuses = task_statuses(graph, executed_dir, build_started, running, suffix)
+    statuses = task_statuses(graph, executed_dir, build_started, writing, suffix)
     order = list(nx.topological_sort(graph))
     return dag_figure(graph, statuses), [statuses[n] for n in order]
 
@@ -220,14 +221,15 @@ def dag_section(
     spec: dict[str, Any],
     executed_dir: Path,
     previous: Path | None = None,
-    running: str | None = None,
+    writing: str | None = None,
     suffix: str = "",
 ) -> dict[str, Any]:
     """Return a report's DAG section: `{"figure": PNG data URI, "tasks": statuses in pipeline order}`.
 
     `previous` is a file the pipeline's last task writes at its end (the training pipeline's
     products/report.json, the scoring pipeline's note): its time dates the previous build, so a
-    task that finished after it ran in this build and the others were up to date.
+    task that finished after it ran in this build and the others were up to date. `writing` is the
+    task writing the page (shown as ran).
     """
     import matplotlib.pyplot as plt
 
@@ -238,7 +240,7 @@ def dag_section(
         if previous is not None and Path(previous).exists()
         else None
     )
-    fig, tasks = pipeline_picture(spec, executed_dir, started, running=running, suffix=suffix)
+    fig, tasks = pipeline_picture(spec, executed_dir, started, writing=writing, suffix=suffix)
     uri = figure_data_uri(fig)
     plt.close(fig)
     return {"figure": uri, "tasks": tasks}

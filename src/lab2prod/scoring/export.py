@@ -29,6 +29,7 @@ EXPLORATION = "exploration"
 PARAMETERS = "parameters"
 PLOOMBER_ONLY = ("upstream", "product")
 MAGIC_PREFIXES = ("%", "!")
+PROJECT_PACKAGE = "lab2prod"  # a script run by a Python without it says how to run it
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,19 @@ def _flag(text):
     if lowered in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _needs(package):
+    """Stop in one line when this Python cannot import `package` (run outside the project's .venv)."""
+    import importlib.util
+    import os
+    import sys
+
+    if importlib.util.find_spec(package) is not None:
+        return
+    venv = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv", "bin", "python")
+    hint = f"{os.path.relpath(venv)} {os.path.relpath(__file__)}" if os.path.exists(venv) else "the Python of the project's .venv (make install)"
+    sys.exit(f"{os.path.relpath(__file__)}: {sys.executable} cannot import {package}: run it with {hint}")
 '''
 
 
@@ -186,6 +200,18 @@ def _under_main_guard(code: str) -> str:
     return guarded
 
 
+def _packages(body: list[str]) -> list[str]:
+    """Return the packages of the project the script's cells import (lab2prod): checked before they run."""
+    names = set()
+    for code in body:
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+    return sorted(names & {PROJECT_PACKAGE})
+
+
 def export_notebook(
     path: str | os.PathLike, notebook: dict[str, Any] | None = None, origin: str | None = None
 ) -> str:
@@ -230,7 +256,9 @@ def export_notebook(
             f"parser = argparse.ArgumentParser(description={first_line!r})\n"
             f"{options}\n"
             f"_args = parser.parse_args()\n"
-            f"{assign}\n\n" + "\n\n".join(body)
+            + "".join(f"_needs({p!r})\n" for p in _packages(body))
+            + f"{assign}\n\n"
+            + "\n\n".join(body)
         )
     )
 

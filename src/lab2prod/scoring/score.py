@@ -312,7 +312,7 @@ def score_file(
         quarantined = AtomicWriter(result.quarantine, QUARANTINE_SCHEMA)
         writers.append(quarantined)
         origin, seen, warnings = str(input), SeenIds(), {}
-        wrong, first_bad, last_report = 0, None, started
+        wrong, first_bad, last_report, last_rows = 0, None, started, 0
         shared = engine.share(ref.model) if engine.capacity else None
         pending: deque[tuple[sources.Frame, Any]] = deque()
 
@@ -349,7 +349,7 @@ def score_file(
             now = time.perf_counter()
             if progress is not None and now - last_report >= 1.0:
                 progress(result.rows_in, result.rows_quarantined, now - started)
-                last_report = now
+                last_report, last_rows = now, result.rows_in
         write_ready(wait=True)
         if result.rows_scored + result.rows_quarantined == 0:
             raise ContractError(f"{input}: no rows to score: the input has a header but no data")
@@ -371,7 +371,8 @@ def score_file(
         engine.close()
     result.warnings = list(warnings)
     result.seconds = time.perf_counter() - started
-    if progress is not None and last_report > started:
+    # the last line, unless the last report already said it (one chunk: the same line twice)
+    if progress is not None and last_report > started and result.rows_in != last_rows:
         progress(result.rows_in, result.rows_quarantined, result.seconds)
     return result
 

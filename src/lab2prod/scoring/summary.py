@@ -99,23 +99,59 @@ def _has_column(path: Path, column: str) -> bool:
     return f'"{column}"' in header.split(",") or column in header.strip().split(",")
 
 
+def batch_links(page: Path, batch_name: str | None, tasks: list[str]) -> dict[str, Any]:
+    """Return what the batch page links beside it: the monitoring verdict and the executed notebooks.
+
+    The verdict is the latest of reports/monitoring.json (the scoring pipeline's monitor task writes
+    it after scoring), with the batch it is about. The notebooks are `notebooks/<task>-<batch_name>.html`
+    of `tasks` that exist, and the last task's (the one writing the page: its HTML appears once it ends).
+    """
+    folder = Path(page).parent
+    monitoring = None
+    status_file = folder / "monitoring.json"
+    if status_file.is_file():
+        try:
+            status = json.loads(status_file.read_text(encoding="utf-8"))
+        except ValueError:
+            status = {}
+        monitoring = {
+            "status": status.get("status", "unknown"),
+            "batch_id": status.get("batch_id"),
+            "this_batch": batch_name is None or str(status.get("batch_id")) == str(batch_name),
+            "retrain": bool(status.get("retrain")),
+            "alerts": list(status.get("alerts") or []),
+            "href": "monitoring.html",
+        }
+    notebooks = []
+    if batch_name is not None:
+        for i, task in enumerate(tasks):
+            href = f"notebooks/{task}-{batch_name}.html"
+            if i == len(tasks) - 1 or (folder / href).is_file():
+                notebooks.append((task, href))
+    return {"monitoring": monitoring, "notebooks": notebooks}
+
+
 def render_batch_summary(
     facts: dict[str, Any],
     path: str | Path,
     title: str | None = None,
     dag: dict[str, Any] | None = None,
+    batch_name: str | None = None,
+    root: str | Path | None = None,
 ) -> Path:
     """Write the batch summary (counts, lineage, histogram of scores, quarantine reasons) as one HTML file.
 
-    With `dag` (reporting.dag.dag_section of pipeline.score.yaml) the page starts with the scoring
-    pipeline's picture and each task's status.
+    With `dag` (reporting.dag.dag_section of pipeline.score.yaml) the page shows the scoring
+    pipeline's picture and each task's status; with `batch_name` it links the monitoring verdict of
+    the batch and its executed notebooks. Files are shown relative to the project `root` (default:
+    the folder above the page's folder).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lab2prod.reporting.render import figure_data_uri, render
+    from lab2prod.reporting.render import figure_data_uri, render, shown_path
 
     summary = batch_summary(facts)
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -127,13 +163,22 @@ def render_batch_summary(
     plot = figure_data_uri(fig)
     plt.close(fig)
     summary.pop("values")
+    path = Path(path)
+    root = path.resolve().parent.parent if root is None else root
+    shown = {
+        key: shown_path(facts[key], root)
+        for key in ("input", "output", "quarantine", "model_uri")
+        if isinstance(facts.get(key), str) and Path(facts[key]).is_absolute()
+    }
+    tasks = [t.name for t in dag["tasks"]] if dag else ["score", "monitor", "score_summary"]
     return render(
         "score_batch.html",
         path,
         title=title or f"Scoring of {Path(facts['input']).name}",
         plot=plot,
         summary=summary,
-        facts=facts,
+        facts={**facts, **shown},
         facts_json=json.dumps(facts, indent=2, sort_keys=True),
         dag=dag,
+        links=batch_links(path, batch_name, tasks),
     )
