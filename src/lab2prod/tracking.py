@@ -81,9 +81,9 @@ def connect(root: Path, experiment: str) -> str:
 
 
 def build_run_name(dataset: str, commit: str, when: dt.datetime | None = None) -> str:
-    """Return the name of a build's parent run: dataset, date and time (UTC) and short commit.
+    """Return the name of a build's parent run: dataset, universal date and time, and short commit.
 
-    Each build's run is told apart in the runs table: `build-credit 2026-12-06 19:50:07 9eb0950`.
+    Each build's run is told apart in the runs table: `build-<dataset> <YYYY-MM-DD HH:MM:SS> <commit>`.
     """
     when = when or dt.datetime.now(dt.UTC)
     sha, _, rest = commit.partition("-")
