@@ -608,7 +608,8 @@ def condition(
     import pandera.errors
 
     try:
-        _scoring_schema(contract, mode).validate(typed, lazy=True)
+        # in place: pandera checks `typed` (it coerces nothing) instead of a copy of every column
+        _scoring_schema(contract, mode).validate(typed, lazy=True, inplace=True)
     except pandera.errors.SchemaErrors as exc:
         for case in exc.failure_cases.itertuples(index=False):
             column, check, value, index = (
