@@ -160,11 +160,28 @@ def test_utf8_bom_and_crlf(validate, write):
 
 
 def test_duplicated_header_names(validate, write):
-    path = write("t.csv", "id,age,Age,home,y\na,1,2,owner,good\n")
+    path = write("t.csv", "id,age,age,home,y\na,1,2,owner,good\n")
     assert (
         _error(validate, path)
-        == f"error: {path}: header repeats column 'Age': give every column a distinct name"
+        == f"error: {path}: header repeats column 'age': give every column a distinct name"
     )
+
+
+def test_column_names_that_differ_only_in_case_are_named_both(validate, write):
+    path = write("t.csv", "id,age,Age,home,y\na,1,2,owner,good\n")
+    assert _error(validate, path) == (
+        f"error: {path}: columns 'age' and 'Age' both match 'age' (names differ only in case or "
+        "spaces): keep one or rename the other"
+    )
+
+
+def test_column_names_that_differ_only_in_case_outside_the_contract_are_two_columns(
+    validate, write
+):
+    path = write("t.csv", "id,age,income,home,y,note,Note\na,30,1,owner,good,x,y\nb,40,2,rent,bad,x,y\n")
+    code, out, _, _ = validate(path)
+    assert code == 0
+    assert "unknown column(s) 'note', 'Note' not in the contract: dropped" in out
 
 
 def test_truncated_last_line(validate, write):

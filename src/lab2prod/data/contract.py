@@ -454,8 +454,10 @@ def _match_columns(
             continue
         key = _key(col)
         if key in wanted and wanted[key] in rename.values():
+            other = next(k for k, v in rename.items() if v == wanted[key])
             raise ContractError(
-                f"{origin}: columns {col!r} and another both match {wanted[key]!r}: keep one"
+                f"{origin}: columns {other!r} and {col!r} both match {wanted[key]!r} "
+                "(names differ only in case or spaces): keep one or rename the other"
             )
         if key in wanted:
             rename[col] = wanted[key]

@@ -19,7 +19,8 @@ import pandas as pd
 
 from lab2prod.data.catalog import SourceSpec
 from lab2prod.data.cells import LINE
-from lab2prod.data.readers.base import DEFAULT_CHUNK_ROWS, Frame, _joined, check_file
+from lab2prod.data.files import check_file
+from lab2prod.data.readers.base import DEFAULT_CHUNK_ROWS, Frame, _joined
 from lab2prod.data.readers.delimited import iter_csv, read_csv, read_csv_header
 from lab2prod.data.readers.excel import iter_excel, read_excel
 from lab2prod.data.readers.jsonl import iter_jsonl, read_jsonl

@@ -17,6 +17,7 @@ from lab2prod.data.contract import (
     check_header,
     condition,
 )
+from lab2prod.data.files import check_outputs
 from lab2prod.data.sources import Frame, check_file, file_format, read_csv_header, read_file
 from lab2prod.errors import SourceError
 
@@ -87,6 +88,10 @@ def validate_file(
 
     A CSV's header is checked first: one that no row can pass is refused before any row is read.
     """
+    if quarantine_output is not None:
+        check_outputs(
+            {Path(quarantine_output): "the quarantine (--quarantine)"}, [check_file(path)]
+        )
     if file_format(check_file(path)) == "csv":
         header_options = {k: options[k] for k in ("delimiter", "encoding") if options.get(k)}
         check_header(read_csv_header(Path(path), **header_options), contract, mode, str(path))

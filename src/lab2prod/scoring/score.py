@@ -38,10 +38,12 @@ import pandas as pd
 
 from lab2prod.data import sources
 from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract
+from lab2prod.data.files import check_outputs
 from lab2prod.errors import ContractError, SourceError
 from lab2prod.model_edge import ModelRef, load_model, mlflow_imported
 from lab2prod.modeling.features import is_multiclass
 from lab2prod.scoring.chunk import ScoredChunk, SeenIds, drop_seen, score_chunk
+from lab2prod.scoring.summary import summary_path_for
 from lab2prod.scoring.writing import (
     LINEAGE_COLUMNS,
     QUARANTINE_SCHEMA,
@@ -239,14 +241,25 @@ def _score_in_worker(
     return score_chunk(frame, _WORKER_MODEL[1], contract, threshold, origin)
 
 
+def written_files(output: str | os.PathLike) -> dict[Path, str]:
+    """Return every file a scoring run to `output` writes, with what it is: the predictions, and
+    beside them the quarantine and the summary."""
+    output = Path(output)
+    return {
+        output: "the predictions (--output)",
+        quarantine_path_for(output): "the quarantine written beside --output",
+        summary_path_for(output): "the summary written beside --output",
+    }
+
+
 def check_output(input: Path, output: Path) -> None:
-    """Refuse an output of another format than CSV or Parquet, or one that would overwrite the input."""
+    """Refuse an output of another format than CSV or Parquet, one under a regular file, or one of
+    the files written (the quarantine and summary beside it too) that would overwrite the input."""
     if output.suffix.lower() not in OUTPUT_FORMATS:
         raise SourceError(
             f"{output}: unknown output suffix {output.suffix!r}: use .csv or .parquet"
         )
-    if input.resolve() == output.resolve():
-        raise SourceError(f"{output}: the output would overwrite the input: choose another path")
+    check_outputs(written_files(output), [input])
 
 
 def score_file(

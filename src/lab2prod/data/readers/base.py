@@ -40,13 +40,18 @@ def _text(value: Any) -> str | None:
 
 
 def _clean_header(names: list[str], path: Path) -> list[str]:
-    clean = [str(n).strip() for n in names]
+    """Return the column names stripped, a line break inside one (a wrapped header cell) read as a
+    space; raise one line for an empty name or a name given twice.
+
+    Names that differ only in case are different names here: the contract, which matches names
+    ignoring case, says which of them it cannot tell apart.
+    """
+    clean = [" ".join(str(n).splitlines()).strip() for n in names]
     if any(not n for n in clean):
         raise SourceError(
             f"{path}: header has an empty column name at position {clean.index('') + 1}: name every column"
         )
-    lowered = [n.lower() for n in clean]
-    dupes = sorted({n for n in clean if lowered.count(n.lower()) > 1})
+    dupes = sorted({n for n in clean if clean.count(n) > 1})
     if dupes:
         raise SourceError(
             f"{path}: header repeats column {dupes[0]!r}: give every column a distinct name"
@@ -58,27 +63,6 @@ DEFAULT_CHUNK_ROWS = 100_000
 _GZIP_MAGIC = b"\x1f\x8b"
 _BLOCK = 1 << 22
 _WHOLE = 1 << 40  # a number of lines meaning the whole file (read_file asks for 1 << 62)
-
-
-def check_file(path: str | Path) -> Path:
-    """Return `path` when it is a readable file; else raise one line saying what it is and what to pass."""
-    path = Path(path)
-    if path.is_dir():
-        inside = sorted(
-            p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-        )
-        example = f" (for example {path / inside[0]})" if inside else ""
-        raise SourceError(f"{path}: is a folder, not a file: pass one file of it{example}")
-    if not path.exists():
-        raise SourceError(f"{path}: file not found")
-    try:
-        with open(path, "rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        raise SourceError(
-            f"{path}: cannot be read ({exc.strerror or exc}): check its permissions"
-        ) from None
-    return path
 
 
 def _open_bytes(path: Path):

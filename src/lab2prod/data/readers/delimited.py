@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lab2prod.data.cells import MISSING
+from lab2prod.data.files import check_file
 from lab2prod.data.readers.base import (
     DEFAULT_CHUNK_ROWS,
     Frame,
@@ -26,9 +27,20 @@ from lab2prod.data.readers.base import (
     _Lines,
     _python_encoding,
     _reject,
-    check_file,
 )
 from lab2prod.errors import SourceError
+
+
+def _header_record(source: _Lines, quotechar: str) -> bytes:
+    """Return the bytes of the header record: the first line that is not blank, and the lines after
+    it while a quoted name is open (a header cell wrapped onto two lines)."""
+    quote = quotechar.encode("ascii", "ignore") or b'"'
+    first = source.readline()
+    while first and not first.strip():
+        first = source.readline()
+    while first.count(quote) % 2 and (more := source.readline()):
+        first += more
+    return first
 
 
 def _header(raw: bytes, path: Path, delimiter: str, quotechar: str, encoding: str) -> list[str]:
@@ -36,7 +48,8 @@ def _header(raw: bytes, path: Path, delimiter: str, quotechar: str, encoding: st
         text = raw.decode(_python_encoding(encoding))
     except UnicodeDecodeError as exc:
         raise _bad_bytes(path, 1, raw[exc.start], encoding) from None
-    header = next(csv.reader([text], delimiter=delimiter, quotechar=quotechar), [])
+    lines = text.splitlines(keepends=True)
+    header = next(csv.reader(lines, delimiter=delimiter, quotechar=quotechar), [])
     if len(header) == 1:
         for other in (";", "\t", "|", ","):
             if other != delimiter and other in header[0]:
@@ -178,9 +191,7 @@ def iter_csv(
         raise SourceError(f"chunk_rows must be at least 1, not {chunk_rows}")
     source = _Lines(path)
     try:
-        first = source.readline()
-        while first and not first.strip():
-            first = source.readline()
+        first = _header_record(source, quotechar)
         if not first:
             raise SourceError(
                 f"{path}: file is empty: export the table again with a header row and data"
@@ -310,9 +321,7 @@ def read_csv_header(
     path = check_file(path)
     source = _Lines(path)
     try:
-        first = source.readline()
-        while first and not first.strip():
-            first = source.readline()
+        first = _header_record(source, quotechar)
     finally:
         source.close()
     if not first:

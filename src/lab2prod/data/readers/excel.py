@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from lab2prod.data.cells import LINE
-from lab2prod.data.readers.base import DEFAULT_CHUNK_ROWS, Frame, _clean_header, _text, check_file
+from lab2prod.data.files import check_file
+from lab2prod.data.readers.base import DEFAULT_CHUNK_ROWS, Frame, _clean_header, _text
 from lab2prod.errors import SourceError
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lab2prod.data.files import check_file
 from lab2prod.data.readers.base import (
     DEFAULT_CHUNK_ROWS,
     Frame,
@@ -19,7 +20,6 @@ from lab2prod.data.readers.base import (
     _python_encoding,
     _reject,
     _text,
-    check_file,
 )
 from lab2prod.errors import SourceError
 

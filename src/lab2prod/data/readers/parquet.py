@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab2prod.data.files import check_file
 from lab2prod.data.readers.base import (
     DEFAULT_CHUNK_ROWS,
     Frame,
@@ -14,7 +15,6 @@ from lab2prod.data.readers.base import (
     _chunk_frame,
     _clean_header,
     _joined,
-    check_file,
 )
 from lab2prod.errors import SourceError
 
