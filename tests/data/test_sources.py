@@ -146,7 +146,7 @@ def test_read_excel_sheet_rows_and_a_missing_sheet(tmp_path):
         )
     frame = sources.read_excel(path, "a", sheet="loans")
     assert _cells(frame) == {"_line": [2, 3], "id": ["a", "b"], "x": ["1", None]}
-    with pytest.raises(SourceError, match="cannot read sheet 'nope'"):
+    with pytest.raises(SourceError, match="no sheet 'nope': the workbook's sheets are 'loans'"):
         sources.read_excel(path, "a", sheet="nope")
 
 

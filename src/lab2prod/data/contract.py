@@ -35,7 +35,7 @@ import pyarrow
 import pyarrow.compute
 
 from lab2prod.data.cells import DECIMAL_COMMA, LINE
-from lab2prod.errors import ContractError
+from lab2prod.errors import ContractError, MissingColumnError
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -472,7 +472,7 @@ def _match_columns(
     missing = [n for n in required if n not in frame.columns]
     if missing:
         role = "target" if missing == [contract.target] else "column"
-        raise ContractError(
+        raise MissingColumnError(
             f"{origin}: missing {role} {', '.join(map(repr, missing))}: add it or fix the header"
         )
     if extra:

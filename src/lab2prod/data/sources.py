@@ -22,9 +22,15 @@ from lab2prod.data.cells import LINE
 from lab2prod.data.files import check_file
 from lab2prod.data.readers.base import DEFAULT_CHUNK_ROWS, Frame, _joined
 from lab2prod.data.readers.delimited import iter_csv, read_csv, read_csv_header
-from lab2prod.data.readers.excel import iter_excel, read_excel
+from lab2prod.data.readers.excel import (
+    excel_sheets,
+    iter_excel,
+    read_excel,
+    read_excel_header,
+    sheet_hint,
+)
 from lab2prod.data.readers.jsonl import iter_jsonl, read_jsonl
-from lab2prod.data.readers.parquet import iter_parquet, read_parquet
+from lab2prod.data.readers.parquet import iter_parquet, read_parquet, read_parquet_header
 from lab2prod.data.readers.sql import mask_credentials, query_sql
 from lab2prod.errors import SourceError
 
@@ -35,6 +41,7 @@ __all__ = [
     "Frame",
     "call_adapter",
     "check_file",
+    "excel_sheets",
     "extract",
     "file_format",
     "iter_csv",
@@ -47,10 +54,13 @@ __all__ = [
     "read_csv",
     "read_csv_header",
     "read_excel",
+    "read_excel_header",
     "read_file",
+    "read_header",
     "read_jsonl",
     "read_landed",
     "read_parquet",
+    "sheet_hint",
 ]
 
 
@@ -111,6 +121,22 @@ def iter_file(
         shown = "".join(path.suffixes[-2:]) if fmt in ("csv", "jsonl") else path.suffix
         raise SourceError(f"{path}: option {unknown[0]!r} does not apply to {shown.lower()} files")
     return reader(path, _stem(path) if name is None else name, chunk_rows=chunk_rows, **options)
+
+
+def read_header(path: str | Path, **options: Any) -> list[str] | None:
+    """Return the column names of a file without reading its rows (CSV: the header record, Parquet:
+    the schema, Excel: the first row of the sheet); None for JSON lines, whose keys vary by line."""
+    path = check_file(path)
+    fmt = file_format(path)
+    options = {k: v for k, v in options.items() if v is not None}
+    if fmt == "csv":
+        keep = ("delimiter", "encoding", "quotechar")
+        return read_csv_header(path, **{k: v for k, v in options.items() if k in keep})
+    if fmt == "parquet":
+        return read_parquet_header(path)
+    if fmt == "excel":
+        return read_excel_header(path, options.get("sheet", 0))
+    return None
 
 
 def _stem(path: Path) -> str:

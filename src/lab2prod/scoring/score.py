@@ -39,6 +39,7 @@ import pandas as pd
 from lab2prod.data import sources
 from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract
 from lab2prod.data.files import check_outputs
+from lab2prod.data.validate import check_columns
 from lab2prod.errors import ContractError, SourceError
 from lab2prod.model_edge import ModelRef, load_model, mlflow_imported
 from lab2prod.modeling.features import is_multiclass
@@ -297,6 +298,8 @@ def score_file(
             raise ContractError(
                 f"{contract.origin}: no id_column: scoring needs one to tie each prediction to its row"
             )
+        if input.is_file():  # a folder of Parquet partitions (Dask) is checked part by part
+            check_columns(input, contract, "score", **read_options)
         chunks = engine.chunks(input, chunk_rows, **read_options)
         digest = hashing.submit(engine.digest, input)
         if isinstance(model_uri, ModelRef):

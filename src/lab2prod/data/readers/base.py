@@ -228,3 +228,41 @@ def _joined(frames: list[Frame], name: str) -> Frame:
     )
     rows[LINE] = pd.array(rows[LINE].to_numpy(dtype="int64"), dtype="int64")
     return Frame(name=name, rows=rows, rejected=rejected)
+
+
+# what a file's first bytes say it is, whatever its suffix: (magic, what it is, the suffix to give it)
+_MAGIC = (
+    (b"PK\x03\x04", "an Excel workbook or another zip archive", ".xlsx"),
+    (b"PAR1", "a Parquet file", ".parquet"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls) or another old Office file", None),
+    (b"\x1f\x8b", "gzip-compressed", None),
+)
+_EXPECTED = {
+    "excel": (b"PK\x03\x04", "an Excel workbook (.xlsx)"),
+    "parquet": (b"PAR1", "a Parquet file"),
+}
+
+
+def check_kind(path: Path, fmt: str) -> None:
+    """Raise one line when the first bytes of `path` show it is not what its suffix says (`fmt`):
+    a CSV renamed .xlsx, a workbook renamed .csv. Text may be gzip-compressed."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    binary = [(what, suffix) for magic, what, suffix in _MAGIC if head.startswith(magic)]
+    if fmt in _EXPECTED:
+        magic, expected = _EXPECTED[fmt]
+        if head.startswith(magic):
+            return
+        if binary:
+            what, suffix = binary[0]
+        else:
+            first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+            kind = "JSON lines" if first.startswith("{") else "delimited text (CSV)"
+            suffix = ".jsonl" if first.startswith("{") else ".csv"
+            what = f"{kind}, first line {first[:60]!r}"
+        todo = f"rename it to {suffix}" if suffix else "save it again in a format lab2prod reads"
+        raise SourceError(f"{path}: is not {expected} but {what}: {todo}")
+    if binary and binary[0][0] != "gzip-compressed":
+        what, suffix = binary[0]
+        todo = f"rename it to {suffix}" if suffix else "save it as .xlsx or CSV"
+        raise SourceError(f"{path}: is {what}, not text: {todo}")

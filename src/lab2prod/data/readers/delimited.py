@@ -27,6 +27,7 @@ from lab2prod.data.readers.base import (
     _Lines,
     _python_encoding,
     _reject,
+    check_kind,
 )
 from lab2prod.errors import SourceError
 
@@ -182,6 +183,7 @@ def iter_csv(
     on, a line-by-line reader takes over (a quoted cell may hold a line break).
     """
     path = check_file(path)
+    check_kind(path, "csv")
     if len(delimiter) != 1 or delimiter in "\r\n" or delimiter == quotechar:
         raise SourceError(
             f"{path}: the delimiter must be one character other than a quote or a line break, "
@@ -319,6 +321,7 @@ def read_csv_header(
 ) -> list[str]:
     """Return the column names of a delimited text file (plain or gzip), reading only its header."""
     path = check_file(path)
+    check_kind(path, "csv")
     source = _Lines(path)
     try:
         first = _header_record(source, quotechar)

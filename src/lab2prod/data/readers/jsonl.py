@@ -20,6 +20,7 @@ from lab2prod.data.readers.base import (
     _python_encoding,
     _reject,
     _text,
+    check_kind,
 )
 from lab2prod.errors import SourceError
 
@@ -30,6 +31,7 @@ def iter_jsonl(
     """Yield JSON lines (plain or gzip), one object a line, in chunks; a line that is not a JSON object
     is rejected with its number."""
     path = check_file(path)
+    check_kind(path, "jsonl")
     decoder = codecs.getincrementaldecoder(_python_encoding(encoding))()
     records: list[dict[str, Any]] = []
     lines: list[int] = []
