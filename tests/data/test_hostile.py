@@ -300,3 +300,71 @@ def test_too_many_bad_rows_stop(validate, write):
         f"error: {path}: 2 of 3 rows (66.7%) break the contract, more than the allowed 50.0% "
         "(most common: age, e.g. line 2: age: 1 is below the minimum 18): fix the source or raise max_quarantine_fraction"
     )
+
+
+# ---------------------------------------------------------------------------- issue 24: hostile files
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte; yields its port."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for connection in held:
+        connection.close()
+
+
+def test_a_sql_server_that_never_answers_times_out_naming_the_url_without_password(silent_server):
+    from lab2prod.data.sources import query_sql
+    from lab2prod.errors import SourceError
+
+    url = f"postgresql+psycopg://ann:s3cret@127.0.0.1:{silent_server}/sales"
+    with pytest.raises(SourceError) as caught:
+        query_sql(url, "SELECT 1", connect_timeout=1, statement_timeout=1)
+    message = str(caught.value)
+    assert message.startswith(f"postgresql+psycopg://ann:***@127.0.0.1:{silent_server}/sales: ")
+    assert "timeout" in message and "s3cret" not in message and "\n" not in message
+    assert "no answer within the timeouts (1 s to connect, 1 s for the query)" in message
+
+
+def test_a_sql_driver_without_timeouts_is_stopped_by_the_watchdog(silent_server, monkeypatch):
+    from lab2prod.data.readers import sql
+    from lab2prod.errors import SourceError
+
+    monkeypatch.setattr(sql, "_timeout_args", lambda *_: {})  # a driver that takes no timeout
+    monkeypatch.setattr(sql, "_GRACE", 0.5)
+    url = f"postgresql+psycopg://ann:s3cret@127.0.0.1:{silent_server}/sales"
+    with pytest.raises(
+        SourceError,
+        match=rf"^postgresql\+psycopg://ann:\*\*\*@127.0.0.1:{silent_server}/sales: no answer within "
+        r"0.5 s to connect and 0.5 s for the query: .* options.connect_timeout",
+    ):
+        sql.query_sql(url, "SELECT 1", connect_timeout=0.5, statement_timeout=0.5)
+
+
+def test_sql_timeouts_come_from_the_source_options():
+    from lab2prod.data.sources import sql_timeouts
+    from lab2prod.errors import SourceError
+
+    assert sql_timeouts({"connect_timeout": 3, "statement_timeout": 60}, "s") == {
+        "connect_timeout": 3.0,
+        "statement_timeout": 60.0,
+    }
+    with pytest.raises(SourceError, match="options.connect_timeout must be a number of seconds"):
+        sql_timeouts({"connect_timeout": "soon"}, "s")

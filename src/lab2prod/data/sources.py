@@ -31,7 +31,7 @@ from lab2prod.data.readers.excel import (
 )
 from lab2prod.data.readers.jsonl import iter_jsonl, read_jsonl
 from lab2prod.data.readers.parquet import iter_parquet, read_parquet, read_parquet_header
-from lab2prod.data.readers.sql import mask_credentials, query_sql
+from lab2prod.data.readers.sql import mask_credentials, query_sql, sql_timeouts
 from lab2prod.errors import SourceError
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "read_landed",
     "read_parquet",
     "sheet_hint",
+    "sql_timeouts",
 ]
 
 
@@ -171,7 +172,7 @@ def extract(spec: SourceSpec) -> Path | pd.DataFrame:
             raise SourceError(
                 f"source {spec.name!r}: a sql source needs 'url' (or 'url_env') and 'query'"
             )
-        return query_sql(spec.url, spec.query)
+        return query_sql(spec.url, spec.query, **sql_timeouts(spec.options, spec.name))
     if spec.format == "python":
         if not spec.function:
             raise SourceError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pandas as pd
 
@@ -25,8 +26,23 @@ def mask_credentials(text: str) -> str:
     return _DSN_PASSWORD.sub(lambda m: f"{m['head']}***", text)
 
 
-def query_sql(url: str, query: str) -> pd.DataFrame:
-    """Return the result of `query` on the database at SQLAlchemy `url` (credentials never printed)."""
+CONNECT_TIMEOUT = 10.0  # seconds to connect (and for the server's first answer)
+STATEMENT_TIMEOUT = 600.0  # seconds the query may run and its rows take to arrive
+_GRACE = 5.0  # beyond both: what the watchdog waits for a driver's own timeout to fire
+
+
+def query_sql(
+    url: str,
+    query: str,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    statement_timeout: float = STATEMENT_TIMEOUT,
+) -> pd.DataFrame:
+    """Return the result of `query` on the database at SQLAlchemy `url` (credentials never printed).
+
+    A server that accepts the connection and never answers cannot hang the caller: the driver gets a
+    connect and a statement timeout where it takes them (PostgreSQL, MySQL), and whatever the
+    driver, the query runs in a thread given both timeouts and a few seconds more.
+    """
     import sqlalchemy as sa
 
     try:
@@ -36,20 +52,72 @@ def query_sql(url: str, query: str) -> pd.DataFrame:
             "source url is not a SQLAlchemy URL (dialect+driver://user:password@host/db)"
         ) from None
     safe = parsed.render_as_string(hide_password=True)
-    engine = None
-    try:
-        engine = sa.create_engine(parsed)
-        with engine.connect() as con:
-            result = con.execute(sa.text(query))
-            table = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    except Exception as exc:  # noqa: BLE001 any driver's error: one line, the password masked
-        cause = getattr(exc, "orig", None) or exc
-        detail = (str(cause).strip().splitlines() or [""])[0][:200]
-        detail = mask_credentials(detail)
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        engine = None
+        try:
+            engine = sa.create_engine(
+                parsed,
+                connect_args=_timeout_args(
+                    parsed.get_backend_name(), connect_timeout, statement_timeout
+                ),
+            )
+            with engine.connect() as con:
+                result = con.execute(sa.text(query))
+                outcome["table"] = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        except Exception as exc:  # noqa: BLE001 any driver's error: one line, the password masked
+            outcome["error"] = exc
+        finally:
+            if engine is not None:
+                engine.dispose()
+
+    # a daemon thread: one stuck in a driver's blocking read does not keep the process alive
+    worker = threading.Thread(target=run, name="lab2prod-sql", daemon=True)
+    worker.start()
+    worker.join(connect_timeout + statement_timeout + _GRACE)
+    if worker.is_alive():
         raise SourceError(
-            f"{safe}: query failed ({type(cause).__name__}: {detail}): check the url and the query"
-        ) from None
-    finally:
-        if engine is not None:
-            engine.dispose()
-    return table
+            f"{safe}: no answer within {connect_timeout:g} s to connect and {statement_timeout:g} s "
+            "for the query: check that the server is up and answering, or raise the source's "
+            "options.connect_timeout / options.statement_timeout"
+        )
+    if "error" in outcome:
+        exc = outcome["error"]
+        cause = getattr(exc, "orig", None) or exc
+        detail = mask_credentials((str(cause).strip().splitlines() or [""])[0][:200])
+        hint = (
+            f"no answer within the timeouts ({connect_timeout:g} s to connect, "
+            f"{statement_timeout:g} s for the query): check that the server is up and answering"
+            if "timeout" in detail.lower() or "timed out" in detail.lower()
+            else "check the url and the query"
+        )
+        raise SourceError(f"{safe}: query failed ({type(cause).__name__}: {detail}): {hint}")
+    return outcome["table"]
+
+
+def _timeout_args(backend: str, connect: float, statement: float) -> dict[str, object]:
+    """Return the driver's own connect and statement timeouts, for the backends that take them."""
+    if backend == "postgresql":
+        # libpq and psycopg count whole seconds; the statement timeout is the server's, in ms
+        return {
+            "connect_timeout": max(1, round(connect)),
+            "options": f"-c statement_timeout={round(statement * 1000)}",
+        }
+    if backend in ("mysql", "mariadb"):
+        return {"connect_timeout": connect, "read_timeout": statement, "write_timeout": statement}
+    return {}
+
+
+def sql_timeouts(options: dict[str, object], source: str) -> dict[str, float]:
+    """Return the timeouts a sql source's options set (connect_timeout, statement_timeout, seconds)."""
+    chosen = {}
+    for key in ("connect_timeout", "statement_timeout"):
+        if key in options:
+            value = options[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise SourceError(
+                    f"source {source!r}: options.{key} must be a number of seconds above 0, not {value!r}"
+                )
+            chosen[key] = float(value)
+    return chosen
