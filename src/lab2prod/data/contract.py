@@ -439,20 +439,33 @@ def explain(rule: ColumnRule, value: Any, contract: Contract) -> str:
     return f"{rule.name}: {value!r} breaks the contract"
 
 
-def _key(name: str) -> str:
+def column_key(name: str) -> str:
+    """Return a column name as the contract matches it: case and runs of spaces ignored."""
     return " ".join(str(name).split()).lower()
+
+
+def empty_column_error(origin: str, name: str) -> ContractError:
+    """Return the error of a column the contract requires that holds no value in the whole input."""
+    return ContractError(
+        f"{origin}: column {name!r} is entirely empty but the contract requires values: check the export"
+    )
+
+
+def empty_column_warning(origin: str, name: str) -> str:
+    """Return the warning of an optional column that holds no value in the whole input."""
+    return f"{origin}: column {name!r} is entirely empty: check the export"
 
 
 def _match_columns(
     frame: pd.DataFrame, contract: Contract, mode: str, origin: str
 ) -> tuple[pd.DataFrame, list[str]]:
     warnings: list[str] = []
-    wanted = {_key(c.name): c.name for c in contract.columns}
+    wanted = {column_key(c.name): c.name for c in contract.columns}
     rename, extra = {}, []
     for col in frame.columns:
         if col in (LINE, SOURCE):
             continue
-        key = _key(col)
+        key = column_key(col)
         if key in wanted and wanted[key] in rename.values():
             other = next(k for k, v in rename.items() if v == wanted[key])
             raise ContractError(
@@ -515,6 +528,7 @@ def _coerce(
     reasons: dict[int, list[str]],
     origin: str,
     warnings: list[str],
+    whole: bool = True,
 ) -> pd.DataFrame:
     typed = {}
     for c in contract.columns:
@@ -522,12 +536,11 @@ def _coerce(
             continue
         text = frame[c.name]
         present = text.notna()
-        if len(frame) and not present.any() and not c.nullable:
-            raise ContractError(
-                f"{origin}: column {c.name!r} is entirely empty but the contract requires values: check the export"
-            )
-        if len(frame) and not present.any():
-            warnings.append(f"{origin}: column {c.name!r} is entirely empty: check the export")
+        # a piece of a file (`whole=False`) leaves that to its caller, who sees every piece
+        if whole and len(frame) and not present.any() and not c.nullable:
+            raise empty_column_error(origin, c.name)
+        if whole and len(frame) and not present.any():
+            warnings.append(empty_column_warning(origin, c.name))
         if c.type in ("int", "float"):
             values = _as_numbers(text)
             bad = present & values.isna()
@@ -582,13 +595,19 @@ def _as_dates(text: pd.Series, present: pd.Series) -> pd.Series:
 
 
 def condition(
-    frame: pd.DataFrame, contract: Contract, mode: str = "train", origin: str = "input"
+    frame: pd.DataFrame,
+    contract: Contract,
+    mode: str = "train",
+    origin: str = "input",
+    whole: bool = True,
 ) -> Conditioned:
     """Return the frame typed by the contract, with each violating row moved to quarantine with its reasons.
 
     Raises ContractError (one line) for what no row-level quarantine can fix:
     a missing column, an empty column, a single-class target, or more
-    quarantined rows than the contract allows.
+    quarantined rows than the contract allows. `whole=False` says the frame is one piece of an
+    input (a chunk): a column empty in every row of the piece is then no error, its rows are
+    quarantined for their missing values, and the caller judges the column over the whole input.
     """
     if mode not in ("train", "score"):
         raise ContractError(f"mode must be 'train' or 'score', not {mode!r}")
@@ -598,7 +617,7 @@ def condition(
         raise ContractError(f"{origin}: no rows to check: the input has a header but no data")
     frame, warnings = _match_columns(frame, contract, mode, origin)
     reasons: dict[int, list[str]] = {}
-    typed = _coerce(frame, contract, reasons, origin, warnings)
+    typed = _coerce(frame, contract, reasons, origin, warnings, whole)
     lines = frame[LINE] if LINE in frame.columns else pd.Series(frame.index + 2, index=frame.index)
     rules = {c.name: c for c in contract.columns}
 

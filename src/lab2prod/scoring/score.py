@@ -43,7 +43,7 @@ from lab2prod.data.validate import check_columns
 from lab2prod.errors import ContractError, SourceError
 from lab2prod.model_edge import ModelRef, load_model, mlflow_imported
 from lab2prod.modeling.features import is_multiclass
-from lab2prod.scoring.chunk import ScoredChunk, SeenIds, drop_seen, score_chunk
+from lab2prod.scoring.chunk import BatchColumns, ScoredChunk, SeenIds, drop_seen, score_chunk
 from lab2prod.scoring.summary import summary_path_for
 from lab2prod.scoring.writing import (
     LINEAGE_COLUMNS,
@@ -328,7 +328,7 @@ def score_file(
         writers.append(predictions)
         quarantined = AtomicWriter(result.quarantine, QUARANTINE_SCHEMA)
         writers.append(quarantined)
-        origin, seen, warnings = str(input), SeenIds(), {}
+        origin, seen, warnings, columns = str(input), SeenIds(), {}, BatchColumns(contract)
         wrong, first_bad, last_report = 0, None, started
         shared = engine.share(ref.model) if engine.capacity else None
         pending: deque[tuple[sources.Frame, Any]] = deque()
@@ -356,7 +356,7 @@ def score_file(
                         first_bad = f"line {first['line'].iloc[0]}, {first['reason'].iloc[0]}"
 
         for frame in chunks:
-            rows = frame.rows.assign(**{SOURCE: frame.name})
+            rows = columns.complete(frame.rows).assign(**{SOURCE: frame.name})
             if sum(not job.done() for _, job in pending) < engine.capacity:
                 job = engine.submit(shared, rows, contract, threshold, origin)
             else:  # the engine is busy: this process scores the chunk
@@ -368,6 +368,7 @@ def score_file(
                 progress(result.rows_in, result.rows_quarantined, now - started)
                 last_report = now
         write_ready(wait=True)
+        warnings.update(dict.fromkeys(columns.check(origin)))
         if result.rows_scored + result.rows_quarantined == 0:
             raise ContractError(f"{input}: no rows to score: the input has a header but no data")
         limit = contract.max_quarantine_fraction
