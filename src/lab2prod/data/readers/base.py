@@ -41,11 +41,8 @@ def _text(value: Any) -> str | None:
 
 def _clean_header(names: list[str], path: Path) -> list[str]:
     """Return the column names stripped, a line break inside one (a wrapped header cell) read as a
-    space; raise one line for an empty name or a name given twice.
-
-    Names that differ only in case are different names here: the contract, which matches names
-    ignoring case, says which of them it cannot tell apart.
-    """
+    space; raise one line for an empty name, a name given twice, or two names that differ only in
+    case or spaces (lab2prod matches column names ignoring both, so it cannot tell them apart)."""
     clean = [" ".join(str(n).splitlines()).strip() for n in names]
     if any(not n for n in clean):
         raise SourceError(
@@ -56,6 +53,15 @@ def _clean_header(names: list[str], path: Path) -> list[str]:
         raise SourceError(
             f"{path}: header repeats column {dupes[0]!r}: give every column a distinct name"
         )
+    seen: dict[str, str] = {}
+    for name in clean:
+        key = " ".join(name.split()).lower()
+        if key in seen:
+            raise SourceError(
+                f"{path}: header has columns {seen[key]!r} and {name!r}, whose names differ only in "
+                "case or spaces: lab2prod matches names ignoring both: rename one"
+            )
+        seen[key] = name
     return clean
 
 
