@@ -359,3 +359,198 @@ def test_sql_timeouts_come_from_the_source_options():
     }
     with pytest.raises(SourceError, match="options.connect_timeout must be a number of seconds"):
         sql_timeouts({"connect_timeout": "soon"}, "s")
+
+
+def _score_error(capsys, *argv) -> str:
+    """Run `lab2prod score` with a model it never needs to load (the refusal comes first); return
+    the one error line."""
+    code = main(["score", *argv, "--model", "models:/never-loaded/1", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: ")
+    return captured.err.strip()
+
+
+def test_a_fifo_input_is_refused_before_it_is_opened(validate, tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "feed.csv"
+    os.mkfifo(fifo)
+
+    def unblock() -> None:  # were the FIFO opened, the test would fail here instead of hanging
+        with open(fifo, "wb"):
+            pass
+
+    guard = threading.Timer(10, unblock)
+    guard.start()
+    try:
+        assert _error(validate, fifo) == (
+            f"error: {fifo}: is a named pipe (FIFO), not a regular file: save the data to a file "
+            "and pass that"
+        )
+    finally:
+        guard.cancel()
+
+
+def test_a_device_is_refused_as_input(validate):
+    assert _error(validate, "/dev/null") == (
+        "error: /dev/null: is a character device, not a regular file: save the data to a file "
+        "and pass that"
+    )
+
+
+def test_a_symlink_loop_input_is_refused_in_one_line(validate, tmp_path, contract_file, capsys):
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    expected = f"error: {loop}: is a loop of symbolic links: point the link at a file"
+    assert _error(validate, loop) == expected
+    out = tmp_path / "pred.csv"
+    assert (
+        _score_error(
+            capsys, "--input", str(loop), "--output", str(out), "--contract", str(contract_file)
+        )
+        == expected
+    )
+    dangling = tmp_path / "gone.csv"
+    dangling.symlink_to(tmp_path / "nowhere.csv")
+    assert _error(validate, dangling) == (
+        f"error: {dangling}: is a symbolic link to {tmp_path / 'nowhere.csv'}, which does not exist"
+    )
+
+
+def test_an_output_under_a_regular_file_is_refused(
+    validate, write, tmp_path, contract_file, capsys
+):
+    path = write("t.csv", HEADER + GOOD)
+    blocker = write("blocker", "a file, not a folder")
+    out = blocker / "pred.csv"
+    assert _score_error(
+        capsys, "--input", str(path), "--output", str(out), "--contract", str(contract_file)
+    ) == (
+        f"error: {out}: cannot write the predictions (--output) there: {blocker} is a file, not a "
+        "folder: choose another output path"
+    )
+    code = main(
+        [
+            "validate",
+            "--input",
+            str(path),
+            "--contract",
+            str(contract_file),
+            "--quarantine",
+            str(blocker / "q.csv"),
+        ]
+    )
+    assert code == 2 and "is a file, not a folder" in capsys.readouterr().err
+    assert blocker.read_text() == "a file, not a folder"
+
+
+def test_scoring_never_writes_its_quarantine_or_summary_over_its_input(
+    write, tmp_path, contract_file, capsys
+):
+    text = HEADER.replace(",y", "") + "a,30,1,owner\n"
+    for name, written in (
+        ("x.quarantine.csv", "the quarantine written beside --output"),
+        ("x.summary.json", "the summary written beside --output"),
+        ("x.csv", "the predictions (--output)"),
+    ):
+        src = write(name, text)
+        assert _score_error(
+            capsys,
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "x.csv"),
+            "--contract",
+            str(contract_file),
+        ) == (
+            f"error: {src}: {written} would overwrite the input {src}: choose another output path"
+        )
+        assert src.read_text() == text
+        src.unlink()
+
+
+def test_validate_never_writes_its_quarantine_over_its_input(validate, write):
+    path = write("t.csv", HEADER + GOOD + "e,150,1,owner,good\n")
+    before = path.read_text()
+    code, out, err, _ = validate(path, "--quarantine", str(path))
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        f"error: {path}: the quarantine (--quarantine) would overwrite the input {path}: "
+        "choose another output path"
+    )
+    assert path.read_text() == before
+
+
+def test_a_csv_renamed_xlsx_says_what_the_file_is(validate, write, tmp_path):
+    path = write("t.xlsx", HEADER + GOOD)
+    assert _error(validate, path) == (
+        f"error: {path}: is not an Excel workbook (.xlsx) but delimited text (CSV), first line "
+        "'id,age,income,home,y': rename it to .csv"
+    )
+    workbook = tmp_path / "w.xlsx"
+    pd.DataFrame({"id": ["a"]}).to_excel(workbook, index=False)
+    renamed = workbook.rename(tmp_path / "w.csv")
+    assert _error(validate, renamed) == (
+        f"error: {renamed}: is an Excel workbook or another zip archive, not text: rename it to .xlsx"
+    )
+
+
+def test_a_quoted_line_break_in_a_header_cell_is_one_name(write, contract_dict):
+    from lab2prod.data.contract import contract_from_dict
+    from lab2prod.data.validate import validate_file
+
+    contract_dict["columns"]["annual income"] = contract_dict["columns"].pop("income")
+    contract = contract_from_dict(contract_dict)
+    # a header cell wrapped onto two lines, as a spreadsheet exports it: the data start on line 3
+    path = write("t.csv", 'id,age,"annual\nincome",home,y\n' + GOOD + "e,x,1,owner,good\n")
+    result = validate_file(path, contract).result
+    assert result.clean["annual income"].fillna(-1).tolist() == [100.5, -1, 80.0, 120.0]
+    assert result.clean["home"].tolist()[:2] == ["owner", "rent"]
+    assert result.quarantine[["line", "reason"]].values.tolist() == [[7, "age: 'x' is not a number"]]
+
+
+def _rows() -> pd.DataFrame:
+    return pd.read_csv(__import__("io").StringIO(HEADER + GOOD), dtype=str, keep_default_na=False)
+
+
+def test_nested_parquet_columns_the_contract_does_not_use_are_dropped(validate, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_rows(), preserve_index=False)
+    table = table.append_column("tags", pa.array([["x"], [], None, ["y", "z"]]))
+    table = table.append_column("address", pa.array([{"city": "Lyon"}] * 4))
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path)
+    code, out, err, quarantine = validate(path)
+    assert code == 0, err
+    assert "4 rows in, 4 pass, 0 quarantined" in out
+    assert "unknown column(s) 'tags', 'address' not in the contract: dropped" in out
+
+
+def test_the_sheet_option_reads_the_named_sheet_and_a_missing_column_names_the_sheets(
+    validate, tmp_path
+):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame({"note": ["exported 2024"]}).to_excel(book, sheet_name="About", index=False)
+        _rows().to_excel(book, sheet_name="Data", index=False)
+    assert _error(validate, path) == (
+        f"error: {path}: missing column 'age', 'home', 'id', 'income', 'y': add it or fix the "
+        "header (sheet 'About' was read; the workbook also has 'Data': choose one with --sheet, "
+        "or options.sheet in a catalog)"
+    )
+    for sheet in ("Data", "1"):
+        code, out, err, _ = validate(path, "--sheet", sheet)
+        assert code == 0 and "4 rows in, 4 pass, 0 quarantined" in out, err
+    assert _error(validate, path, "--sheet", "Summary") == (
+        f"error: {path}: no sheet 'Summary': the workbook's sheets are 'About', 'Data': choose one "
+        "with --sheet (a name, or a position from 0), or options.sheet in a catalog"
+    )
+    csv = tmp_path / "t.csv"
+    csv.write_text(HEADER + GOOD)
+    assert _error(validate, csv, "--sheet", "Data") == (
+        f"error: {csv}: option 'sheet' does not apply to .csv files"
+    )
