@@ -508,7 +508,9 @@ def test_a_quoted_line_break_in_a_header_cell_is_one_name(write, contract_dict):
     result = validate_file(path, contract).result
     assert result.clean["annual income"].fillna(-1).tolist() == [100.5, -1, 80.0, 120.0]
     assert result.clean["home"].tolist()[:2] == ["owner", "rent"]
-    assert result.quarantine[["line", "reason"]].values.tolist() == [[7, "age: 'x' is not a number"]]
+    assert result.quarantine[["line", "reason"]].values.tolist() == [
+        [7, "age: 'x' is not a number"]
+    ]
 
 
 def _rows() -> pd.DataFrame:
@@ -524,7 +526,7 @@ def test_nested_parquet_columns_the_contract_does_not_use_are_dropped(validate, 
     table = table.append_column("address", pa.array([{"city": "Lyon"}] * 4))
     path = tmp_path / "t.parquet"
     pq.write_table(table, path)
-    code, out, err, quarantine = validate(path)
+    code, out, err, _ = validate(path)
     assert code == 0, err
     assert "4 rows in, 4 pass, 0 quarantined" in out
     assert "unknown column(s) 'tags', 'address' not in the contract: dropped" in out
@@ -554,3 +556,106 @@ def test_the_sheet_option_reads_the_named_sheet_and_a_missing_column_names_the_s
     assert _error(validate, csv, "--sheet", "Data") == (
         f"error: {csv}: option 'sheet' does not apply to .csv files"
     )
+
+
+@pytest.fixture
+def toy_model(contract):
+    """A logistic regression fitted on 40 rows of the toy contract, as scoring takes it (no MLflow)."""
+    import numpy as np
+
+    from lab2prod.data.contract import condition
+    from lab2prod.modeling.estimators import build_estimator
+    from lab2prod.modeling.features import model_columns, model_frame, target_vector
+    from lab2prod.scoring.score import ModelRef
+
+    rng = np.random.default_rng(0)
+    text = pd.DataFrame(
+        {
+            "_line": np.arange(2, 42),
+            "id": [f"t{i}" for i in range(40)],
+            "age": rng.integers(18, 90, 40).astype(str),
+            "income": rng.uniform(0, 100, 40).round(1).astype(str),
+            "home": rng.choice(["owner", "rent"], 40),
+            "y": ["good", "bad"] * 20,
+        }
+    )
+    typed = condition(text, contract).clean
+    columns = model_columns(contract)
+    model = build_estimator("linear", "classification", columns["numeric"], columns["categorical"])
+    model.fit(model_frame(typed, contract), target_vector(typed, contract))
+    return ModelRef(model=model, uri="models:/toy/1", name="toy", version="1", run_id="r1")
+
+
+def _verdicts(path, contract, contract_file, model, tmp_path, capsys, chunk_sizes):
+    """Return validate's (exit code, quarantined lines) and score's for each chunk size."""
+    from lab2prod.errors import Lab2ProdError
+    from lab2prod.scoring.score import score_file
+
+    code = main(
+        ["validate", "--input", str(path), "--contract", str(contract_file), "--mode", "score"]
+    )
+    err = capsys.readouterr().err.strip()
+    verdicts = {"validate": (code, err.partition(f"{path}: ")[2])}
+    for rows in chunk_sizes:
+        try:
+            result = score_file(
+                path, tmp_path / f"p{rows}.csv", model, contract, chunk_rows=rows, workers=0
+            )
+            verdicts[rows] = (0, "")
+            lines = pd.read_csv(result.quarantine)["line"].tolist()
+            verdicts[rows] += (tuple(lines),)
+        except Lab2ProdError as exc:
+            verdicts[rows] = (2, str(exc).partition(f"{path}: ")[2])
+    return verdicts
+
+
+def test_validate_and_score_agree_on_a_json_key_first_seen_after_55000_lines(
+    contract, contract_file, toy_model, tmp_path, capsys
+):
+    import json
+
+    lines = [{"id": f"r{i}", "age": "30", "home": "owner"} for i in range(55_003)]
+    for i in (55_000, 55_001):
+        lines[i]["income"] = "12.5"
+    path = tmp_path / "late.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    verdicts = _verdicts(path, contract, contract_file, toy_model, tmp_path, capsys, [50_000])
+    assert verdicts["validate"][0] == 0 and verdicts[50_000] == (0, "", ())
+    assert pd.read_csv(tmp_path / "p50000.csv")["id"].size == 55_003
+
+
+def test_validate_and_score_agree_whatever_the_chunk_size(
+    contract, contract_file, toy_model, write, tmp_path, capsys
+):
+    import json
+
+    # a required value missing on the first three rows only: a chunk of them is all empty
+    path = write(
+        "t.csv",
+        "id,age,income,home\na,,1,owner\nb,,2,rent\nc,,3,rent\n"
+        + "".join(f"r{i},{30 + i},1,owner\n" for i in range(7)),
+    )
+    verdicts = _verdicts(
+        path, contract, contract_file, toy_model, tmp_path, capsys, [1, 3, 4, 1000]
+    )
+    assert verdicts["validate"][0] == 0
+    assert {v for k, v in verdicts.items() if k != "validate"} == {(0, "", (2, 3, 4))}
+    # an optional key present on one line only, and a key on no line at all
+    records = [{"id": f"r{i}", "age": "30", "home": "rent"} for i in range(6)]
+    records[4]["income"] = "5"
+    late = tmp_path / "late.jsonl"
+    late.write_text("".join(json.dumps(r) + "\n" for r in records))
+    verdicts = _verdicts(
+        late, contract, contract_file, toy_model, tmp_path, capsys, [1, 2, 5, 1000]
+    )
+    assert verdicts["validate"][0] == 0
+    assert {v for k, v in verdicts.items() if k != "validate"} == {(0, "", ())}
+    never = tmp_path / "never.jsonl"
+    never.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "home"}) + "\n" for r in records)
+    )
+    verdicts = _verdicts(never, contract, contract_file, toy_model, tmp_path, capsys, [1, 1000])
+    assert verdicts["validate"] == (2, "missing column 'home': add it or fix the header")
+    assert {v for k, v in verdicts.items() if k != "validate"} == {
+        (2, "missing column 'home': add it or fix the header")
+    }
