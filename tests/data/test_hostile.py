@@ -443,6 +443,22 @@ def test_an_output_under_a_regular_file_is_refused(
         ]
     )
     assert code == 2 and "is a file, not a folder" in capsys.readouterr().err
+    code = main(
+        [
+            "contract",
+            "infer",
+            "--input",
+            str(path),
+            "--target",
+            "y",
+            "--output",
+            str(blocker / "sub" / "c.yaml"),
+        ]
+    )
+    assert code == 2 and capsys.readouterr().err == (
+        f"error: {blocker / 'sub'}: cannot be a folder: {blocker} is a file, not a folder: "
+        "choose another output path\n"
+    )
     assert blocker.read_text() == "a file, not a folder"
 
 

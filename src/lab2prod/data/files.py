@@ -84,10 +84,8 @@ def make_folder(path: str | os.PathLike) -> Path:
         if info is None:
             continue
         if not stat.S_ISDIR(info.st_mode):
-            raise SourceError(
-                f"{path}: cannot be a folder: {part} is a file, not a folder: "
-                "choose another output path"
-            )
+            where = "" if part == path else f"cannot be a folder: {part} "
+            raise SourceError(f"{path}: {where}is a file, not a folder: choose another output path")
         break
     try:
         path.mkdir(parents=True, exist_ok=True)
