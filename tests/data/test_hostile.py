@@ -675,3 +675,18 @@ def test_validate_and_score_agree_whatever_the_chunk_size(
     assert {v for k, v in verdicts.items() if k != "validate"} == {
         (2, "missing column 'home': add it or fix the header")
     }
+
+
+def test_a_catalog_source_that_is_a_fifo_is_refused_before_it_is_opened(tmp_path):
+    import os
+
+    from lab2prod.data.catalog import SourceSpec
+    from lab2prod.data.sources import extract
+    from lab2prod.errors import SourceError
+
+    fifo = tmp_path / "orders.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(
+        SourceError, match=r"orders.csv: is a named pipe \(FIFO\), not a regular file"
+    ):
+        extract(SourceSpec(name="orders", format="csv", path=fifo))

@@ -179,11 +179,11 @@ def extract(spec: SourceSpec) -> Path | pd.DataFrame:
                 f"source {spec.name!r}: a python source needs 'function: module:function'"
             )
         return call_adapter(spec.function, spec.options)
-    if spec.path is None or not spec.path.is_file():
+    if spec.path is None or not (spec.path.exists() or spec.path.is_symlink()):
         raise SourceError(
             f"source {spec.name!r}: file {spec.path} not found: check 'path' in the catalog"
         )
-    return spec.path
+    return check_file(spec.path)  # a FIFO, a device, a folder, a loop of links: one line
 
 
 def read_landed(spec: SourceSpec, path: Path) -> Frame:
