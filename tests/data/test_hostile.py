@@ -1,4 +1,5 @@
-"""Every hostile input of issue 3, through `lab2prod validate`: one exact error line (exit 2) or exact quarantine rows.
+"""Hostile input (issues 3 and 24), mostly through `lab2prod validate` and `lab2prod score`: one exact
+error line (exit 2), exact quarantine rows, no hang, nothing overwritten, the same verdict from both.
 
 The toy contract (tests/conftest.py): id (unique text), age (int 18..100), income (float >= 0, nullable),
 home (owner|rent, nullable), y (target: bad|good).
