@@ -39,7 +39,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _read_options(args: argparse.Namespace) -> dict:
     return {
         k: getattr(args, k)
-        for k in ("delimiter", "decimal", "thousands", "encoding")
+        for k in ("delimiter", "decimal", "thousands", "encoding", "sheet")
         if getattr(args, k, None) is not None
     }
 
@@ -53,6 +53,11 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--encoding", help="text encoding of CSV or JSON lines (default utf-8; a BOM is accepted)"
+    )
+    p.add_argument(
+        "--sheet",
+        help="the sheet of an Excel workbook to read: its name, or its position from 0 (default: 0, "
+        "the first)",
     )
 
 

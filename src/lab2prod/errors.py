@@ -13,6 +13,10 @@ class ContractError(Lab2ProdError):
     """Data violates its contract in a way that stops the build."""
 
 
+class MissingColumnError(ContractError):
+    """A column the contract needs is not in the data's header."""
+
+
 class ConfigError(Lab2ProdError):
     """A configuration value is missing or malformed."""
 

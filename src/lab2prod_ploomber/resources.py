@@ -72,10 +72,10 @@ def _source_file(spec, products: Path) -> Path | None:
 def _query_digest(spec, products: Path) -> Path | None:
     """Run a server source's query, write the SHA-256 of its result beside the products, return that file."""
     from lab2prod.data.lake import atomic_write_text
-    from lab2prod.data.sources import query_sql
+    from lab2prod.data.sources import query_sql, sql_timeouts
 
     try:
-        table = query_sql(spec.url, spec.query)
+        table = query_sql(spec.url, spec.query, **sql_timeouts(spec.options, spec.name))
     except Lab2ProdError:
         return None  # unreachable now: ingest says so in one line
     digest = hashlib.sha256(

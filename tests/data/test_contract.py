@@ -174,7 +174,9 @@ def test_condition_dates_and_bad_dates(contract_dict):
 
 
 def test_two_headers_matching_one_column_stop(toy_text, contract):
-    with pytest.raises(ContractError, match="columns 'AGE' and another both match 'age'"):
+    with pytest.raises(
+        ContractError, match="columns 'age' and 'AGE' both match 'age' \\(names differ only in case"
+    ):
         condition(toy_text.assign(AGE=toy_text["age"]), contract)
 
 

@@ -89,7 +89,7 @@ def test_read_csv_rejects_ragged_rows_with_their_lines(write):
         ("  \n\n", "file is empty"),
         ("id,x\n", "has a header but no data rows"),
         ("id,,x\na,1,2\n", "header has an empty column name at position 2: name every column"),
-        ("id,X,x\na,1,2\n", "header repeats column 'X'"),
+        ("id,x, x\na,1,2\n", "header repeats column 'x'"),
         ("id|x\na|1\n", r"header reads as one column but contains '\|'"),
     ],
 )
@@ -146,7 +146,7 @@ def test_read_excel_sheet_rows_and_a_missing_sheet(tmp_path):
         )
     frame = sources.read_excel(path, "a", sheet="loans")
     assert _cells(frame) == {"_line": [2, 3], "id": ["a", "b"], "x": ["1", None]}
-    with pytest.raises(SourceError, match="cannot read sheet 'nope'"):
+    with pytest.raises(SourceError, match="no sheet 'nope': the workbook's sheets are 'loans'"):
         sources.read_excel(path, "a", sheet="nope")
 
 

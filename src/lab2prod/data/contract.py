@@ -45,7 +45,7 @@ from lab2prod.data.formats import (
     thousands_hint,
 )
 from lab2prod.data.formats import date_format as find_date_format
-from lab2prod.errors import ContractError
+from lab2prod.errors import ContractError, MissingColumnError
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -555,23 +555,38 @@ def explain(rule: ColumnRule, value: Any, contract: Contract) -> str:
     return f"{rule.name}: {value!r} breaks the contract"
 
 
-def _key(name: str) -> str:
+def column_key(name: str) -> str:
+    """Return a column name as the contract matches it: case and runs of spaces ignored."""
     return " ".join(str(name).split()).lower()
+
+
+def empty_column_error(origin: str, name: str) -> ContractError:
+    """Return the error of a column the contract requires that holds no value in the whole input."""
+    return ContractError(
+        f"{origin}: column {name!r} is entirely empty but the contract requires values: check the export"
+    )
+
+
+def empty_column_warning(origin: str, name: str) -> str:
+    """Return the warning of an optional column that holds no value in the whole input."""
+    return f"{origin}: column {name!r} is entirely empty: check the export"
 
 
 def _match_columns(
     frame: pd.DataFrame, contract: Contract, mode: str, origin: str
 ) -> tuple[pd.DataFrame, list[str]]:
     warnings: list[str] = []
-    wanted = {_key(c.name): c.name for c in contract.columns}
+    wanted = {column_key(c.name): c.name for c in contract.columns}
     rename, extra = {}, []
     for col in frame.columns:
         if col in (LINE, SOURCE):
             continue
-        key = _key(col)
+        key = column_key(col)
         if key in wanted and wanted[key] in rename.values():
+            other = next(k for k, v in rename.items() if v == wanted[key])
             raise ContractError(
-                f"{origin}: columns {col!r} and another both match {wanted[key]!r}: keep one"
+                f"{origin}: columns {other!r} and {col!r} both match {wanted[key]!r} "
+                "(names differ only in case or spaces): keep one or rename the other"
             )
         if key in wanted:
             rename[col] = wanted[key]
@@ -586,7 +601,7 @@ def _match_columns(
     missing = [n for n in required if n not in frame.columns]
     if missing:
         role = "target" if missing == [contract.target] else "column"
-        raise ContractError(
+        raise MissingColumnError(
             f"{origin}: missing {role} {', '.join(map(repr, missing))}: add it or fix the header"
         )
     if extra:
@@ -629,6 +644,7 @@ def _coerce(
     reasons: dict[int, list[str]],
     origin: str,
     warnings: list[str],
+    whole: bool = True,
 ) -> pd.DataFrame:
     typed = {}
     for c in contract.columns:
@@ -636,12 +652,11 @@ def _coerce(
             continue
         text = frame[c.name]
         present = text.notna()
-        if len(frame) and not present.any() and not c.nullable:
-            raise ContractError(
-                f"{origin}: column {c.name!r} is entirely empty but the contract requires values: check the export"
-            )
-        if len(frame) and not present.any():
-            warnings.append(f"{origin}: column {c.name!r} is entirely empty: check the export")
+        # a piece of a file (`whole=False`) leaves that to its caller, who sees every piece
+        if whole and len(frame) and not present.any() and not c.nullable:
+            raise empty_column_error(origin, c.name)
+        if whole and len(frame) and not present.any():
+            warnings.append(empty_column_warning(origin, c.name))
         if c.type in ("int", "float"):
             written = c.number_format
             values = _as_numbers(read_numbers(text, written) if written else text)
@@ -757,20 +772,27 @@ def _pandera_failures(typed: pd.DataFrame, contract: Contract, mode: str) -> Ite
     import pandera.errors
 
     try:
-        _scoring_schema(contract, mode).validate(typed, lazy=True)
+        # in place: pandera checks `typed` (it coerces nothing) instead of a copy of every column
+        _scoring_schema(contract, mode).validate(typed, lazy=True, inplace=True)
     except pandera.errors.SchemaErrors as exc:
         for case in exc.failure_cases.itertuples(index=False):
             yield case.column, str(case.check), case.failure_case, case.index
 
 
 def condition(
-    frame: pd.DataFrame, contract: Contract, mode: str = "train", origin: str = "input"
+    frame: pd.DataFrame,
+    contract: Contract,
+    mode: str = "train",
+    origin: str = "input",
+    whole: bool = True,
 ) -> Conditioned:
     """Return the frame typed by the contract, with each violating row moved to quarantine with its reasons.
 
     Raises ContractError (one line) for what no row-level quarantine can fix:
     a missing column, an empty column, a single-class target, or more
-    quarantined rows than the contract allows.
+    quarantined rows than the contract allows. `whole=False` says the frame is one piece of an
+    input (a chunk): a column empty in every row of the piece is then no error, its rows are
+    quarantined for their missing values, and the caller judges the column over the whole input.
     """
     if mode not in ("train", "score"):
         raise ContractError(f"mode must be 'train' or 'score', not {mode!r}")
@@ -780,7 +802,7 @@ def condition(
         raise ContractError(f"{origin}: no rows to check: the input has a header but no data")
     frame, warnings = _match_columns(frame, contract, mode, origin)
     reasons: dict[int, list[str]] = {}
-    typed = _coerce(frame, contract, reasons, origin, warnings)
+    typed = _coerce(frame, contract, reasons, origin, warnings, whole)
     lines = frame[LINE] if LINE in frame.columns else pd.Series(frame.index + 2, index=frame.index)
     rules = {c.name: c for c in contract.columns}
 

@@ -27,6 +27,8 @@ from typing import Any
 
 import pandas as pd
 
+from lab2prod.data.files import make_folder
+
 CHUNK = 1 << 20
 
 
@@ -111,7 +113,7 @@ def _atomic(path: Path, write: Callable[[Path], None], mode: int | None = None) 
         journal.extend((p, None) for p in reversed(missing))
     tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         write(Path(tmp))

@@ -17,8 +17,9 @@ from lab2prod.data.contract import (
     check_header,
     condition,
 )
-from lab2prod.data.sources import Frame, check_file, file_format, read_csv_header, read_file
-from lab2prod.errors import SourceError
+from lab2prod.data.files import check_outputs
+from lab2prod.data.sources import Frame, check_file, file_format, read_file, read_header, sheet_hint
+from lab2prod.errors import MissingColumnError, SourceError
 
 
 def read_any(path: Path, **options: Any) -> Frame:
@@ -76,6 +77,22 @@ def reason_kind(reason: str) -> str:
     return re.split(r"[:(]", reason, maxsplit=1)[0].strip()
 
 
+def check_columns(path: Path, contract: Contract, mode: str = "train", **options: Any) -> None:
+    """Raise the one-line error `condition` would for a header no row can pass, before any row is
+    read: CSV and Parquet from their header, Excel from the sheet's first row (the message then names
+    the workbook's other sheets). JSON lines, whose keys vary by line, are judged over the whole file."""
+    names = read_header(path, **options)
+    if names is None:
+        return
+    try:
+        check_header(names, contract, mode, str(path))
+    except MissingColumnError as exc:
+        if file_format(path) != "excel":
+            raise
+        hint = sheet_hint(Path(path), options.get("sheet") or 0)
+        raise MissingColumnError(f"{exc}{hint}") from None
+
+
 def validate_file(
     path: Path,
     contract: Contract,
@@ -87,9 +104,11 @@ def validate_file(
 
     A CSV's header is checked first: one that no row can pass is refused before any row is read.
     """
-    if file_format(check_file(path)) == "csv":
-        header_options = {k: options[k] for k in ("delimiter", "encoding") if options.get(k)}
-        check_header(read_csv_header(Path(path), **header_options), contract, mode, str(path))
+    if quarantine_output is not None:
+        check_outputs(
+            {Path(quarantine_output): "the quarantine (--quarantine)"}, [check_file(path)]
+        )
+    check_columns(path, contract, mode, **options)
     frame = read_any(path, **options)
     if frame.rows.empty:
         raise SourceError(

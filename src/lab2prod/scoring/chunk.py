@@ -22,7 +22,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lab2prod.data.contract import LINE, QUARANTINE_COLUMNS, SOURCE, Contract, condition
+from lab2prod.data.contract import (
+    LINE,
+    QUARANTINE_COLUMNS,
+    SOURCE,
+    Contract,
+    check_header,
+    column_key,
+    condition,
+    empty_column_error,
+    empty_column_warning,
+)
 from lab2prod.data.line_ids import add_line_ids, with_line_ids
 from lab2prod.errors import ContractError
 from lab2prod.scoring.writing import LINEAGE_COLUMNS, output_schema
@@ -84,7 +94,7 @@ def score_chunk(
             empty, quarantine, np.empty(0, "int64"), [], len(frame), len(quarantine), repeats
         )
     per_chunk = dataclasses.replace(contract, max_quarantine_fraction=1.0)
-    conditioned = condition(rows, per_chunk, mode="score", origin=origin)
+    conditioned = condition(rows, per_chunk, mode="score", origin=origin, whole=False)
     clean = conditioned.clean
     lines = rows[LINE].to_numpy(dtype="int64")
     if len(conditioned.quarantine):
@@ -290,3 +300,54 @@ def drop_seen(
         quarantine=quarantine.sort_values("line", kind="stable"),
         repeated_ids=chunk.repeated_ids + int(again.sum()),
     )
+
+
+class BatchColumns:
+    """The columns of a batch read in chunks, so that it is judged as a whole, as `lab2prod
+    validate` judges it, whatever the chunk size.
+
+    A chunk of JSON lines holds only the keys its lines hold: a contract column absent from a chunk
+    is a column of missing cells there (`complete`). Over the whole batch (`check`), a column that
+    never appeared is missing, and one that never held a value is empty: the errors and warning
+    `condition` gives for the whole file.
+    """
+
+    def __init__(self, contract: Contract):
+        self.contract = contract
+        self.wanted = {
+            column_key(c.name): c
+            for c in contract.columns
+            if c.name != contract.target  # scoring: the target may be absent
+        }
+        self.names: dict[str, None] = {}  # every name met, in order
+        self.filled: set[str] = set()  # the contract columns that held a value somewhere
+
+    def complete(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Return `rows` with every contract column it lacks as missing cells; note what it holds."""
+        found = {}
+        for name in rows.columns:
+            if name in (LINE, SOURCE):
+                continue
+            self.names.setdefault(name)
+            rule = self.wanted.get(column_key(name))
+            if rule is not None:
+                found[rule.name] = name
+                if rule.name not in self.filled and rows[name].notna().any():
+                    self.filled.add(rule.name)
+        absent = [rule.name for rule in self.wanted.values() if rule.name not in found]
+        if not absent:
+            return rows
+        empty = pd.Series(np.nan, index=rows.index, dtype=pd.StringDtype(na_value=np.nan))
+        return rows.assign(**dict.fromkeys(absent, empty))
+
+    def check(self, origin: str) -> list[str]:
+        """Raise what `condition` raises for the whole batch's columns; return its warnings."""
+        check_header(list(self.names), self.contract, "score", origin)
+        warnings = []
+        for rule in self.wanted.values():
+            if rule.name in self.filled:
+                continue
+            if not rule.nullable:
+                raise empty_column_error(origin, rule.name)
+            warnings.append(empty_column_warning(origin, rule.name))
+        return warnings

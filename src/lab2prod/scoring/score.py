@@ -38,11 +38,14 @@ import pandas as pd
 
 from lab2prod.data import sources
 from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract
+from lab2prod.data.files import check_outputs
 from lab2prod.data.line_ids import with_line_ids
+from lab2prod.data.validate import check_columns
 from lab2prod.errors import ContractError, SourceError
 from lab2prod.model_edge import ModelRef, load_model, mlflow_imported
 from lab2prod.modeling.features import is_multiclass
-from lab2prod.scoring.chunk import ScoredChunk, SeenIds, drop_seen, score_chunk
+from lab2prod.scoring.chunk import BatchColumns, ScoredChunk, SeenIds, drop_seen, score_chunk
+from lab2prod.scoring.summary import summary_path_for
 from lab2prod.scoring.writing import (
     LINEAGE_COLUMNS,
     QUARANTINE_SCHEMA,
@@ -240,14 +243,25 @@ def _score_in_worker(
     return score_chunk(frame, _WORKER_MODEL[1], contract, threshold, origin)
 
 
+def written_files(output: str | os.PathLike) -> dict[Path, str]:
+    """Return every file a scoring run to `output` writes, with what it is: the predictions, and
+    beside them the quarantine and the summary."""
+    output = Path(output)
+    return {
+        output: "the predictions (--output)",
+        quarantine_path_for(output): "the quarantine written beside --output",
+        summary_path_for(output): "the summary written beside --output",
+    }
+
+
 def check_output(input: Path, output: Path) -> None:
-    """Refuse an output of another format than CSV or Parquet, or one that would overwrite the input."""
+    """Refuse an output of another format than CSV or Parquet, one under a regular file, or one of
+    the files written (the quarantine and summary beside it too) that would overwrite the input."""
     if output.suffix.lower() not in OUTPUT_FORMATS:
         raise SourceError(
             f"{output}: unknown output suffix {output.suffix!r}: use .csv or .parquet"
         )
-    if input.resolve() == output.resolve():
-        raise SourceError(f"{output}: the output would overwrite the input: choose another path")
+    check_outputs(written_files(output), [input])
 
 
 def score_file(
@@ -281,6 +295,10 @@ def score_file(
     hashing = ThreadPoolExecutor(1)
     try:
         check_output(input, output)
+        if input.is_file():  # a folder of Parquet partitions (Dask) is checked part by part
+            check_columns(input, contract, "score", **read_options)
+        # the batch's columns are judged against the contract as written (no line id: the reader adds it)
+        columns = BatchColumns(contract)
         # no id column: each row's line in the input is its id in the predictions and the lineage
         contract = with_line_ids(contract)
         chunks = engine.chunks(input, chunk_rows, **read_options)
@@ -339,7 +357,7 @@ def score_file(
                         first_bad = f"line {first['line'].iloc[0]}, {first['reason'].iloc[0]}"
 
         for frame in chunks:
-            rows = frame.rows.assign(**{SOURCE: frame.name})
+            rows = columns.complete(frame.rows).assign(**{SOURCE: frame.name})
             if sum(not job.done() for _, job in pending) < engine.capacity:
                 job = engine.submit(shared, rows, contract, threshold, origin)
             else:  # the engine is busy: this process scores the chunk
@@ -351,6 +369,7 @@ def score_file(
                 progress(result.rows_in, result.rows_quarantined, now - started)
                 last_report, last_rows = now, result.rows_in
         write_ready(wait=True)
+        warnings.update(dict.fromkeys(columns.check(origin)))
         if result.rows_scored + result.rows_quarantined == 0:
             raise ContractError(f"{input}: no rows to score: the input has a header but no data")
         limit = contract.max_quarantine_fraction

@@ -12,6 +12,7 @@ import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
 from lab2prod.data.contract import QUARANTINE_COLUMNS, Contract
+from lab2prod.data.files import make_folder
 from lab2prod.errors import SourceError
 
 LINEAGE_COLUMNS = ["model_name", "model_version", "run_id", "input_sha256", "scored_at"]
@@ -91,7 +92,7 @@ class AtomicWriter:
 
     def __init__(self, path: Path, schema: pa.Schema):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent)
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
         )
