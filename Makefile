@@ -76,7 +76,7 @@ test-unit: $(STAMP) ## Tests not marked integration: no pipeline builds (goal: u
 	$(BIN)/pytest tests -m "not integration"
 
 test-wheel: $(STAMP) ## Build lab2prod's wheel, install it (not editable) in a fresh venv, run its commands there (minutes)
-	LAB2PROD_TEST_WHEEL=1 $(BIN)/pytest tests/test_packaging.py -k wheel
+	LAB2PROD_TEST_WHEEL=1 $(BIN)/pytest tests/test_packaging.py -m wheel
 
 test-notebooks: $(STAMP) ## nbval over the pipeline notebooks, in a temporary copy of the project
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)

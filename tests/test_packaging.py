@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -133,9 +134,10 @@ def _run(venv: Path, *args: str, cwd: Path, home: Path) -> subprocess.CompletedP
 
 
 @pytest.mark.integration
+@pytest.mark.wheel
 @pytest.mark.skipif(
     not os.environ.get("LAB2PROD_TEST_WHEEL"),
-    reason="installs every dependency into a fresh venv (minutes): make test-wheel runs it",
+    reason="installs every dependency into a fresh venv (1 to 4 min): make test-wheel runs it",
 )
 def test_the_wheel_installed_in_a_fresh_venv_carries_its_package_data(tmp_path):
     from sklearn.datasets import load_diabetes
@@ -182,12 +184,18 @@ def test_the_wheel_installed_in_a_fresh_venv_carries_its_package_data(tmp_path):
     assert "442 rows in, 442 pass, 0 quarantined" in validated.stdout
 
     probe = (
-        "import json, lab2prod; from lab2prod.reporting.render import _ENV;"
-        "print(json.dumps([lab2prod.__file__, sorted(_ENV.list_templates())]))"
+        "import json, lab2prod; from importlib import metadata;"
+        "from lab2prod.reporting.render import _ENV;"
+        "origin = json.loads(metadata.distribution('lab2prod').read_text('direct_url.json'));"
+        "print(json.dumps([lab2prod.__file__, sorted(_ENV.list_templates()), origin]))"
     )
     shown = _run(venv, "python", "-c", probe, cwd=work, home=home)
     assert shown.returncode == 0, shown.stderr
-    module, templates = json.loads(shown.stdout)
+    module, templates, origin = json.loads(shown.stdout)
     assert Path(module).is_relative_to(venv)  # the installed copy, not this checkout
     shipped = sorted(p.name for p in (PROJECT / "src/lab2prod/reporting/templates").iterdir())
     assert templates == shipped
+    # the install records the wheel it came from and its hash (PEP 610): what a project made by
+    # this lab2prod can pin until lab2prod is on an index
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert (origin["url"], origin["archive_info"]["hashes"]) == (wheel.as_uri(), {"sha256": digest})
