@@ -1,7 +1,11 @@
 # lab2prod: `make run` builds the pipeline on the bundled data, `make test` runs every test.
 # Both create .venv and install the pinned dependencies first when needed.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The Pythons lab2prod supports (pyproject.toml's requires-python; tests/test_packaging.py checks that
+# they agree), in order of preference: the first one found makes .venv. 3.11 first: CI's full suite
+# runs on it. Another one: `make install PYTHON=python3.13`.
+PYTHON_VERSIONS := 3.11 3.12 3.13
+PYTHON ?= $(shell for v in $(PYTHON_VERSIONS); do command -v python$$v && exit; done; command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -26,7 +30,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-notebooks lint hooks mlflow-ui mlflow-server airflow-install airflow-dags lab clean score serve export docs
+.PHONY: help install run test test-unit test-wheel test-notebooks lint hooks mlflow-ui mlflow-server airflow-install airflow-dags lab clean score serve export docs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -37,6 +41,7 @@ JUPYTER_CONFIG := jupyter-config/jupyter_server_config.json
 LAB_PAGE_CONFIG := jupyter-config/labconfig/page_config.json
 
 $(STAMP): pyproject.toml constraints.txt $(JUPYTER_CONFIG) $(LAB_PAGE_CONFIG)
+	@$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(None if v in "$(PYTHON_VERSIONS)".split() else f"error: {sys.executable} is Python {v}; lab2prod runs on Python $(PYTHON_VERSIONS): make install PYTHON=/path/to/one-of-them")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "pip==$(PIP_VERSION)"
 	$(BIN)/pip install --quiet --progress-bar off -c constraints.txt -e ".[notebooks,dev]"
@@ -81,6 +86,9 @@ hooks: $(STAMP) ## Install the same hooks into git: they run on every `git commi
 
 test-unit: $(STAMP) ## Tests not marked integration: no pipeline builds (goal: under a minute on 2 cores)
 	$(BIN)/pytest tests -m "not integration"
+
+test-wheel: $(STAMP) ## Build lab2prod's wheel, install it (not editable) in a fresh venv, run its commands there (minutes)
+	LAB2PROD_TEST_WHEEL=1 $(BIN)/pytest tests/test_packaging.py -m wheel
 
 test-notebooks: $(STAMP) ## nbval over the pipeline notebooks, in a temporary copy of the project
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)
