@@ -434,7 +434,7 @@ def _cmd_repro_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_readiness(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from datetime import datetime, timezone
 
     from lab2prod import settings
     from lab2prod.release.readiness import write_readiness
@@ -452,7 +452,7 @@ def _cmd_readiness(args: argparse.Namespace) -> int:
         settings.resolve(root, args.reports),
         places,
         args.model_name,
-        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M GMT"),
         settings.tracking_uri(root),
     )
     for key, value in result["sections"].items():
@@ -738,7 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--scored-at",
-        help="the scored-at stamp to write (default: now, UTC); fix it to reproduce a file",
+        help="the scored-at stamp to write (default: now, universal time); fix it to reproduce a file",
     )
     _options(p, "--contract")
     p.add_argument(

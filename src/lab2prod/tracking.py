@@ -85,7 +85,7 @@ def build_run_name(dataset: str, commit: str, when: dt.datetime | None = None) -
 
     Each build's run is told apart in the runs table: `build-<dataset> <YYYY-MM-DD HH:MM:SS> <commit>`.
     """
-    when = when or dt.datetime.now(dt.UTC)
+    when = when or dt.datetime.now(dt.timezone.utc)
     sha, _, rest = commit.partition("-")
     short = (sha[:7] + (f"-{rest}" if rest else "")) if sha != "unknown" else "no commit"
     return f"build-{dataset} {when:%Y-%m-%d %H:%M:%S} {short}"

@@ -123,7 +123,7 @@ class Parallel(_PloomberParallel):
         path = Path(self.log)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
-            f"build started {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} in {Path.cwd()}, "
+            f"build started {dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ} in {Path.cwd()}, "
             f"pid {os.getpid()}, {self.processes} processes\n",
             encoding="utf-8",
         )
@@ -145,7 +145,7 @@ class Parallel(_PloomberParallel):
         handler.flush()
         with open(path, "a", encoding="utf-8") as stream:
             stream.write(f"\nbuild FAILED: {type(exc).__name__}\n{exc}\n")
-        kept = path.with_name(f"failed-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.log")
+        kept = path.with_name(f"failed-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.log")
         shutil.copyfile(path, kept)
         print(f"the build failed: its full log is {kept}", file=sys.stderr)
 

@@ -345,7 +345,7 @@ def write_manifest(
     lake_dir: Path, dataset: str, entries: list[dict[str, Any]], outputs: dict[str, Any]
 ) -> Path:
     """Record one ingest (landed files, their rows and digests, and the products) in ``manifests/``."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     manifest = {"dataset": dataset, "ingested_at": stamp, "sources": entries, "outputs": outputs}
     return atomic_write_json(zone(lake_dir, "manifests") / f"{dataset}-{stamp}.json", manifest)
 

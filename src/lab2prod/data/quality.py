@@ -227,7 +227,7 @@ def data_quality_report(
             contract.origin, Path(path).resolve().parent.parent if root is None else root
         ),
         sha256=sha256 or "-",
-        built_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        built_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M GMT"),
         rows_in=total,
         rows=len(frame),
         quarantined=len(quarantine),

@@ -56,7 +56,7 @@ def history_path(lake_dir: str | os.PathLike) -> Path:
 
 def now_utc() -> str:
     """Return the current time in universal time as an ISO string (seconds)."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cell(value: Any) -> str:

@@ -148,7 +148,7 @@ def render_monitoring(
     ]
     context: dict[str, Any] = {
         "title": "Monitoring report",
-        "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "built_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M GMT"),
         "history_file": shown_path(history_file, Path(path).resolve().parent.parent) or "",
         "plots": trend_figures(history, drift_share_limit),
         "result": status,

@@ -213,7 +213,7 @@ def store_labelled(
     wanted = [c for c in (contract.id_column, *contract.features, contract.target) if c]
     if any(c not in rows.columns for c in wanted):
         return None
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     return atomic_write_csv(labelled_dir(lake_dir) / f"{stamp}-{batch_id}.csv", rows[wanted])
 
 
@@ -390,7 +390,7 @@ def write_window_catalog(lake_dir: str | Path, window: pd.DataFrame, contract: C
     """Write the window as a CSV source with its one-file catalog under the lake; return the catalog."""
     from lab2prod.data.lake import atomic_write_csv, atomic_write_text
 
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(lake_dir) / "monitoring" / "retrain" / stamp
     atomic_write_csv(folder / "window.csv", window)
     text = (

@@ -381,7 +381,7 @@ def render_simulation(result: dict[str, Any], path: str | Path) -> Path:
         "simulation.html",
         path,
         title="Replay simulation: monitoring and continuous training",
-        built_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        built_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M GMT"),
         scenario=result["scenario"],
         retrain=result["retrain"],
         plot=plot,

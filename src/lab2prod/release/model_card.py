@@ -118,7 +118,7 @@ def build_facts(
     start = _read(products, "start")
     normalized = Path(ingest.get("normalized", "")) if ingest.get("normalized") else lake_file
     facts: dict[str, Any] = {
-        "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "built_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M GMT"),
         "task": contract.task,
         "classes": list(contract.labels) if is_multiclass(contract) else [],
         "dataset": contract.dataset,

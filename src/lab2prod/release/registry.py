@@ -149,12 +149,12 @@ def _who() -> str:
 
 
 def _stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _audit_key() -> str:
     """Return a tag key of the audit trail: the prefix and the time to the microsecond (keys sort in time order)."""
-    return f"{AUDIT_PREFIX}{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S.%f}Z"
+    return f"{AUDIT_PREFIX}{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S.%f}Z"
 
 
 def version_tags(name: str, version: str) -> dict[str, str]:

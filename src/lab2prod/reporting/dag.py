@@ -103,7 +103,7 @@ def task_statuses(
     out = {}
     for name in graph.nodes:
         if name == writing:
-            now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S GMT")
             out[name] = TaskStatus(name, RAN, finished=now)
             continue
         meta = _papermill(Path(executed_dir) / f"{name}{suffix}.ipynb")
@@ -123,7 +123,7 @@ def task_statuses(
             name,
             status,
             seconds=None if seconds is None else float(seconds),
-            finished=None if finished is None else finished.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            finished=None if finished is None else finished.strftime("%Y-%m-%d %H:%M:%S GMT"),
         )
     return out
 
@@ -236,7 +236,7 @@ def dag_section(
     from lab2prod.reporting.render import figure_data_uri
 
     started = (
-        dt.datetime.fromtimestamp(Path(previous).stat().st_mtime, dt.UTC)
+        dt.datetime.fromtimestamp(Path(previous).stat().st_mtime, dt.timezone.utc)
         if previous is not None and Path(previous).exists()
         else None
     )

@@ -125,7 +125,7 @@ def quarantine_path_for(output: str | os.PathLike) -> Path:
 
 def utc_now() -> str:
     """Return the current time in universal time as ISO-8601 to the second (the scored-at stamp of a batch)."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------------- the loop

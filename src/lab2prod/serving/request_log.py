@@ -53,7 +53,7 @@ def day_of(stamp: str) -> str:
 
 def utc_stamp() -> str:
     """Return the current universal time as ISO-8601 with microseconds and a Z."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class RequestLog:
