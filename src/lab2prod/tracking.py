@@ -267,6 +267,14 @@ def log_contract_model(
             contract_to_dict(contract), Path(folder) / "contract.yaml"
         )
         rows = example.drop(columns=[contract.target], errors="ignore")
+        # a date column with a declared format is sent written that way, as a client writes it
+        rows = rows.assign(
+            **{
+                c.name: pd.to_datetime(rows[c.name]).dt.strftime(c.format)
+                for c in contract.columns
+                if c.type == "date" and c.format and c.name in rows.columns
+            }
+        )
         # the example as a client sends it: JSON values (dates as ISO text, missing as null)
         sample = pd.DataFrame(json.loads(rows.to_json(orient="records", date_format="iso")))
         answer = answer_request(sample, model, contract, 0.5 if threshold is None else threshold)

@@ -99,11 +99,15 @@ def test_promote_and_rollback_say_who_and_why_in_the_description(store, toy_data
         one, two = (version_through_rest(url, name, v) for v in ("1", "2"))
     who = registry._who()
     lines = one["description"].splitlines()
-    assert f"made champion by {who} (promote): approved" in lines[0]
+    # who trained it: the run's lab2prod.trained_by tag ("unknown" for a run logged without lab2prod's tracking)
+    trained = "trained by unknown"
+    assert f"made champion by {who} (promote; {trained}): approved" in lines[0]
     assert "champion passed to v2" in one["description"]
-    assert lines[-1].endswith(f"made champion by {who} (rollback): incident 42 (replaced v2)")
+    assert lines[-1].endswith(
+        f"made champion by {who} (rollback; {trained}): incident 42 (replaced v2)"
+    )
     assert (
-        f"made champion by {who} (promote): better on the holdout (replaced v1)"
+        f"made champion by {who} (promote; {trained}): better on the holdout (replaced v1)"
         in (two["description"])
     )
     tags = {t["key"]: t["value"] for t in one["tags"]}

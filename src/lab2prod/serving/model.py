@@ -21,8 +21,9 @@ import mlflow.pyfunc
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
 
-from lab2prod import settings
+from lab2prod import model_edge, settings
 from lab2prod.data.contract import contract_from_dict
 from lab2prod.serving.answer import answer_request
 from lab2prod.serving.request_log import ANSWERED, REFUSED, RequestLog, utc_stamp
@@ -55,6 +56,10 @@ class ContractRefused(MlflowException):
 class ContractModel(mlflow.pyfunc.PythonModel):
     """The fitted pipeline behind the contract: named outputs, refusals in the contract's words, a request log."""
 
+    # MLflow checks `predict`'s type hints when the class is defined and warns without them; the
+    # contract, not a type hint, says what a request may hold (the signature: its columns, any type)
+    _skip_type_hint_validation = True
+
     def load_context(self, context: Any) -> None:
         """Load the pipeline (skops, allow-list), the contract and the threshold; open the request log when asked."""
         from lab2prod.modeling.estimators import load_skops
@@ -65,7 +70,11 @@ class ContractModel(mlflow.pyfunc.PythonModel):
         )
         path = Path(context.artifacts[CONTRACT_ARTIFACT])
         self.contract = contract_from_dict(settings.read_yaml(path), origin=str(path.name))
+        # the threshold lab2prod score uses: the run's decision_threshold when evaluate chose one
+        # after training (read from the store the model came from), else the one logged with it
         threshold = config.get("threshold")
+        if is_tracking_uri_set():
+            threshold = model_edge.run_threshold(config.get("run_id")) or threshold
         self.threshold = 0.5 if threshold is None else float(threshold)
         folder = settings.request_log_dir()
         lineage = {"run_id": config.get("run_id", ""), "model_uri": settings.served_model_uri()}
