@@ -81,11 +81,11 @@ def test_the_command_line_holds_no_default_of_the_package():
 
 
 def test_an_unset_option_leaves_the_package_default_and_a_bad_one_is_one_line(tmp_path, capsys):
-    from lab2prod.cli import _with_project_defaults
+    from lab2prod.cli.options import with_project_defaults
 
     (tmp_path / "env.yaml").write_text("model_name: my-model\nlake: my-lake\n")
     args = build_parser().parse_args(["retrain", "--root", str(tmp_path)])
-    _with_project_defaults(args)
+    with_project_defaults(args)
     assert (args.model_name, args.lake, args.reports) == ("my-model", "my-lake", "reports")
     assert args.window_rows is None and args.gate_tolerance is None  # RetrainConfig decides
     assert main(["repro-check", "--root", str(tmp_path), "--set", "seed"]) == 2

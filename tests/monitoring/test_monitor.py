@@ -83,7 +83,9 @@ def test_the_monitor_command_takes_its_limits_from_the_scoring_env_file_then_the
 ):
     # one place per default: an option given, else env.score.yaml (the pipeline's monitor step), else
     # MonitorConfig's; the command line holds no number of its own
-    from lab2prod.cli import _monitor_config, _with_project_defaults, build_parser
+    from lab2prod.cli import build_parser
+    from lab2prod.cli.monitoring import monitor_config
+    from lab2prod.cli.options import with_project_defaults
 
     # env.yaml's `experiment` holds the training runs: the monitor's runs never go there
     (tmp_path / "env.yaml").write_text("experiment: training-runs\n")
@@ -92,17 +94,17 @@ def test_the_monitor_command_takes_its_limits_from_the_scoring_env_file_then_the
         args = build_parser().parse_args(
             ["monitor", "--batch", "b.csv", "--root", str(tmp_path), *options]
         )
-        _with_project_defaults(args)
+        with_project_defaults(args)
         return args
 
-    assert _monitor_config(parsed(), tmp_path) == (MonitorConfig(), MONITOR_EXPERIMENT)
+    assert monitor_config(parsed(), tmp_path) == (MonitorConfig(), MONITOR_EXPERIMENT)
     (tmp_path / "env.score.yaml").write_text(
         "drift_share: 0.5\nthreshold: 0.3\nmonitor_experiment: watch\n"
     )
-    config, experiment = _monitor_config(parsed("--threshold", "0.7"), tmp_path)
+    config, experiment = monitor_config(parsed("--threshold", "0.7"), tmp_path)
     assert config == MonitorConfig.of(drift_share=0.5, threshold=0.7) and experiment == "watch"
-    assert _monitor_config(parsed("--no-mlflow"), tmp_path)[1] is None
-    assert _monitor_config(parsed("--experiment", "mine"), tmp_path)[1] == "mine"
+    assert monitor_config(parsed("--no-mlflow"), tmp_path)[1] is None
+    assert monitor_config(parsed("--experiment", "mine"), tmp_path)[1] == "mine"
 
 
 @pytest.mark.integration  # retrains through the command line: over a minute on 2 cores
