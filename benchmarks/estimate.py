@@ -43,7 +43,7 @@ from lab2prod.modeling.business import best_threshold
 from lab2prod.modeling.features import model_frame, target_vector
 from lab2prod.modeling.predict import predict
 from lab2prod.monitoring.estimate import EstimateBasis, check_calibration, estimate_performance
-from lab2prod.monitoring.monitor import MonitorConfig, monitor_frame
+from lab2prod.monitoring.monitor import MonitorConfig, WatchedModel, monitor_frame
 from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate
 from lab2prod.monitoring.simulate import Scenario, make_batch
 
@@ -81,10 +81,8 @@ def measure(batch, candidate, contract, basis, config) -> dict[str, float]:
         contract,
         "bench",
         config,
-        candidate.model,
+        WatchedModel(candidate.model, holdout=candidate.metrics, basis=basis),
         labels=labels,
-        holdout=candidate.metrics,
-        basis=basis,
     )
     raw = estimate_performance(scored["probability"].to_numpy(), config.cut)  # not recalibrated
     est = result.estimate.metrics["roc_auc"]

@@ -33,8 +33,9 @@ from lab2prod.data.ingest import ingest
 from lab2prod.data.lake import atomic_write_csv
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
+from lab2prod.monitoring.cases import read_table
 from lab2prod.monitoring.drift import drift_report
-from lab2prod.monitoring.monitor import monitor_frame, read_table
+from lab2prod.monitoring.monitor import WatchedModel, monitor_frame
 from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,10 @@ def main() -> None:
         )
         scored = batch.assign(probability=proba)
         monitor_s, result = best_of(
-            args.repeat, lambda: monitor_frame(scored, reference, contract, "bench", model=model)
+            args.repeat,
+            lambda: monitor_frame(
+                scored, reference, contract, "bench", watched=WatchedModel(model)
+            ),
         )
     print(
         f"rows {args.rows:,}  family {args.family}  features {len(contract.features)}  (best of {args.repeat})"

@@ -36,7 +36,7 @@ from lab2prod.data.contract import read_normalized
 from lab2prod.data.ingest import ingest
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
-from lab2prod.monitoring.monitor import ALERT, WARNING, MonitorConfig, monitor_frame
+from lab2prod.monitoring.monitor import ALERT, WARNING, MonitorConfig, WatchedModel, monitor_frame
 from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate
 from lab2prod.monitoring.simulate import Scenario, make_batch
 
@@ -60,9 +60,8 @@ def monitor_batch(batch, candidate, contract, config, with_labels: bool):
         contract,
         "bench",
         config,
-        candidate.model,
+        WatchedModel(candidate.model, holdout=candidate.metrics),
         labels=batch[[contract.id_column, contract.target]] if with_labels else None,
-        holdout=candidate.metrics,
     )
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 from lab2prod.data.contract import contract_from_dict
 from lab2prod.data.line_ids import with_line_ids
 from lab2prod.monitoring.cases import read_batch, read_features, read_labels
-from lab2prod.monitoring.monitor import MonitorConfig, monitor_frame, read_table
+from lab2prod.monitoring.monitor import MonitorConfig, WatchedModel, monitor_frame
 
 
 def _contract(id_column=None):
@@ -32,7 +32,7 @@ def test_monitor_reads_any_format_the_scorer_reads(tmp_path):
     path.write_text(
         '{"pce": "3,504.5", "when": "31/07/1967", "y": 1}\n{"pce": "12", "when": "01/08/1967", "y": 2}\n'
     )
-    batch = read_batch(path, contract, read_table)
+    batch = read_batch(path, contract)
     assert batch["pce"].tolist() == [3504.5, 12.0]
     assert batch["when"].dt.month.tolist() == [7, 8]
     assert batch["line"].tolist() == ["1", "2"]  # the lines, the ids scoring gives rows without one
@@ -70,7 +70,7 @@ def test_monitor_metric_defaults_from_the_task():
         contract,
         "b",
         MonitorConfig(),
+        WatchedModel(holdout={"rmse": 0.5}),
         labels=frame[["line", "y"]],
-        holdout={"rmse": 0.5},
     )
     assert result.performance.metric == "rmse" and result.performance.realized == 0.5

@@ -18,6 +18,7 @@ from lab2prod.monitoring.monitor import (
     OK,
     WARNING,
     MonitorConfig,
+    WatchedModel,
     monitor_frame,
 )
 from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate, retrain_in_process
@@ -37,11 +38,15 @@ def _shift(frame):
 def test_monitor_frame_statuses(credit_halves):
     contract, reference, batch = credit_halves
     model = fit_candidate(reference, contract, RetrainConfig()).model
-    calm = monitor_frame(batch, reference, contract, "b1", model=model)
+    calm = monitor_frame(batch, reference, contract, "b1", watched=WatchedModel(model))
     assert calm.status == OK and calm.exit_code == 0 and not calm.retrain
     assert 0 < calm.positive_rate < 1 and not calm.drift.prediction["drifted"]
     one = monitor_frame(
-        batch.assign(Income=batch["Income"] * 0.6), reference, contract, "b2", model=model
+        batch.assign(Income=batch["Income"] * 0.6),
+        reference,
+        contract,
+        "b2",
+        watched=WatchedModel(model),
     )
     assert one.status == WARNING and one.exit_code == 1 and not one.retrain
     labels = batch[["applicant_id", "Status"]]
@@ -50,9 +55,8 @@ def test_monitor_frame_statuses(credit_halves):
         reference,
         contract,
         "b3",
-        model=model,
+        watched=WatchedModel(model, holdout={"roc_auc": 0.99}),
         labels=labels,
-        holdout={"roc_auc": 0.99},
     )
     assert hit.status == ALERT and hit.retrain
     assert hit.triggers[0].startswith("dataset drift") and hit.triggers[1].startswith(
@@ -66,7 +70,9 @@ def test_monitor_frame_statuses(credit_halves):
     with pytest.raises(MonitoringError, match="no predictions and no model"):
         monitor_frame(batch, reference, contract, "b4", labels=labels)
     with pytest.raises(MonitoringError, match="cannot be scored: input lacks feature column"):
-        monitor_frame(batch.drop(columns=["Age"]), reference, contract, "b5", model=model)
+        monitor_frame(
+            batch.drop(columns=["Age"]), reference, contract, "b5", watched=WatchedModel(model)
+        )
 
 
 def test_monitor_config_of_sorts_drift_and_monitor_settings_and_refuses_unknown_ones():
@@ -211,7 +217,8 @@ def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_co
     inferred_halves, tmp_path, monkeypatch
 ):
     from lab2prod.model_edge import ModelRef
-    from lab2prod.monitoring.monitor import MonitorConfig, run_monitoring
+    from lab2prod.monitoring.monitor import BatchFiles, ModelChoice, MonitorConfig, run_monitoring
+    from lab2prod.monitoring.places import MonitoringPlaces
     from lab2prod.scoring.score import score_file
 
     contract, reference, batch = inferred_halves  # expect: what training saw, no hard bounds
@@ -237,14 +244,12 @@ def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_co
     result, paths = run_monitoring(
         tmp_path,
         contract,
-        scored.output,  # predictions only: the features are joined from the scored input by id
-        tmp_path / "train.csv",
-        tmp_path / "lake",
-        tmp_path / "reports",
+        # predictions only: the features are joined from the scored input by id
+        BatchFiles(scored.output, features=tmp_path / "older.csv"),
+        MonitoringPlaces(tmp_path / "lake", tmp_path / "reports", reference=tmp_path / "train.csv"),
         MonitorConfig(),
-        features_path=tmp_path / "older.csv",
+        ModelChoice("credit-risk", use=False),
         experiment=None,
-        use_model=False,
     )
     share = (batch.index % 10 == 0).mean()
     assert result.drift.outside_expected["Age"] == pytest.approx(share)

@@ -14,17 +14,25 @@ from lab2prod.release.readiness import (
     AUTOMATED,
     CI_WORKFLOW,
     MANUAL,
-    RUBRIC,
+    RUBRIC_FILE,
     SECTIONS,
     Evidence,
     assess,
     check,
     defined_tests,
+    load_rubric,
     reading,
 )
 
 PROJECT = Path(__file__).resolve().parents[2]
-PLACES = {"lake": "data/lake", "reports": "reports", "products": "products", "dataset": "credit"}
+PLACES = {
+    "lake": "data/lake",
+    "reports": "reports",
+    "products": "products",
+    "dataset": "credit",
+    "contract": "data/contracts/credit.yaml",
+}
+RUBRIC = load_rubric()
 
 
 def _all_evidence_in(root: Path) -> dict[str, str]:
@@ -66,7 +74,7 @@ def test_the_rubric_has_the_papers_28_tests_and_every_claimed_test_exists():
                 file, _, name = e.ref.partition("::")
                 assert name in defined_tests(PROJECT / file), f"{rubric_test.id}: {e.ref}"
             elif e.kind == "file":
-                assert (PROJECT / e.ref).is_file(), f"{rubric_test.id}: {e.ref}"
+                assert (PROJECT / e.ref.format(**PLACES)).is_file(), f"{rubric_test.id}: {e.ref}"
 
 
 def test_score_follows_the_evidence(tmp_path):
@@ -102,6 +110,20 @@ def test_score_follows_the_evidence(tmp_path):
     assert not by_hand["repeated_by_ci"]
     assert all(t["points"] <= MANUAL for t in by_hand["tests"])
     assert by_hand["final"] < full["final"]
+
+
+def test_the_rubric_is_package_data_that_names_no_demo_and_a_broken_one_is_refused(tmp_path):
+    # the runtime package's code names no test function: the rubric file does
+    code = (PROJECT / "src/lab2prod/release/readiness.py").read_text()
+    assert "::test_" not in code and "credit" not in RUBRIC_FILE.read_text()
+    assert RUBRIC_FILE.parent.name == "release" and load_rubric(RUBRIC_FILE) == RUBRIC
+    (tmp_path / "rubric.json").write_text('{"tests": [{"section": "data"}]}')
+    with pytest.raises(ConfigError, match="not a readiness rubric"):
+        load_rubric(tmp_path / "rubric.json")
+    # a place the caller did not give leaves its evidence missing, with why
+    place = Evidence("file", "{contract}")
+    missing = check(place, tmp_path, {"lake": "lake"}, None, repeated=True)
+    assert not missing.found and missing.detail == "{contract}: no contract given"
 
 
 def test_evidence_of_an_unknown_kind_is_refused(tmp_path):
@@ -149,7 +171,10 @@ def test_readiness_of_the_sample_build_shows_the_champion_tags(built, monkeypatc
     added = []
     try:
         lent = {"tests", ".github"} | {  # the build copy has no tests: lend it the repository's
-            e.ref.split("/")[0] for t in RUBRIC for e in t.evidence if e.kind == "file"
+            e.ref.format(**PLACES).split("/")[0]
+            for t in RUBRIC
+            for e in t.evidence
+            if e.kind == "file"
         }
         for item in sorted(lent):
             if not (built / item).exists():

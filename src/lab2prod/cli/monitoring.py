@@ -43,7 +43,8 @@ MONITOR_OPTIONS = (
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from lab2prod import settings
     from lab2prod.monitoring.estimate import performance_lines
-    from lab2prod.monitoring.monitor import run_monitoring
+    from lab2prod.monitoring.monitor import BatchFiles, ModelChoice, run_monitoring
+    from lab2prod.monitoring.places import MonitoringPlaces
 
     root = with_project_defaults(args)
     contract = settings.load_contract(settings.resolve(root, args.contract))
@@ -51,19 +52,21 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     result, paths = run_monitoring(
         root,
         contract,
-        Path(args.batch),
-        settings.resolve(root, args.reference) if args.reference else None,
-        settings.resolve(root, args.lake),
-        settings.resolve(root, args.reports),
+        BatchFiles(
+            Path(args.batch),
+            batch_id=args.batch_id,
+            labels=Path(args.labels) if args.labels else None,
+            features=Path(args.features) if args.features else None,
+        ),
+        MonitoringPlaces(
+            settings.resolve(root, args.lake),
+            settings.resolve(root, args.reports),
+            reference=settings.resolve(root, args.reference) if args.reference else None,
+            status=Path(args.status) if args.status else None,
+        ),
         config,
-        labels_path=Path(args.labels) if args.labels else None,
-        features_path=Path(args.features) if args.features else None,
-        model_uri=args.model,
-        model_name=args.model_name,
-        batch_id=args.batch_id,
+        ModelChoice(args.model_name, uri=args.model, use=not args.no_model),
         experiment=experiment,
-        status_path=Path(args.status) if args.status else None,
-        use_model=not args.no_model,
         business=settings.business_settings(root),  # declared once, in env.yaml
     )
     print(
@@ -90,7 +93,8 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
 def _cmd_retrain(args: argparse.Namespace) -> int:
     from lab2prod import settings
-    from lab2prod.monitoring.retrain import RetrainConfig, run_retraining
+    from lab2prod.monitoring.places import MonitoringPlaces
+    from lab2prod.monitoring.retrain import RetrainConfig, RetrainMode, run_retraining
 
     root = with_project_defaults(args)
     # unset options take the env file's gate values (the pipeline's), then RetrainConfig's defaults
@@ -98,10 +102,12 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     outcome = run_retraining(
         root,
         settings.load_contract(settings.resolve(root, args.contract)),
-        Path(args.status) if args.status else None,
-        settings.resolve(root, args.lake),
-        settings.resolve(root, args.reports),
-        settings.resolve(root, args.products),
+        MonitoringPlaces(
+            settings.resolve(root, args.lake),
+            settings.resolve(root, args.reports),
+            products=settings.resolve(root, args.products),
+            status=Path(args.status) if args.status else None,
+        ),
         RetrainConfig(
             **{
                 **settings.gate_settings(root, args.env_file),
@@ -111,9 +117,7 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
         ),
         model_name=args.model_name,
         experiment=args.experiment,
-        force=args.force,
-        in_process=args.in_process,
-        env_file=args.env_file,
+        mode=RetrainMode(force=args.force, in_process=args.in_process, env_file=args.env_file),
     )
     if not outcome.retrained:
         print("no retraining:", "; ".join(outcome.reasons))

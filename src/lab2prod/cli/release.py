@@ -139,6 +139,7 @@ def _cmd_readiness(args: argparse.Namespace) -> int:
         "reports": args.reports,
         "products": args.products,
         "dataset": contract.dataset,
+        "contract": args.contract,
     }
     result, paths = write_readiness(
         root,

@@ -1,5 +1,8 @@
 """What the monitor reads: a batch, its scored input and its labels, in any format the scorer reads.
 
+A predictions file carries no features: its scored input is found through the scoring summary
+beside it (its SHA-256 checked) and joined to it by id.
+
 Cells are read as the scorer reads them: a number column's thousands marks and sign, a date
 column's format (the contract's), the row's line as its id when the contract has no id column.
 A scored input's blank ids and repeated ids are set aside as scoring set them aside (the first
@@ -8,6 +11,7 @@ row of an id is the one scored), so a batch that scored is a batch that can be m
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,8 +20,10 @@ from lab2prod.data import sources
 from lab2prod.data.cells import LINE
 from lab2prod.data.contract import SOURCE, Contract
 from lab2prod.data.formats import read_dates, read_numbers
+from lab2prod.data.lake import sha256_file
 from lab2prod.data.line_ids import LINE_ID, add_line_ids
 from lab2prod.errors import Lab2ProdError, MonitoringError
+from lab2prod.scoring.summary import summary_path_for
 
 # what pandas reads with its own types (the files scoring writes); other formats go through the readers
 PANDAS_SUFFIXES = (".csv", ".txt", ".parquet")
@@ -37,7 +43,7 @@ def read_text(path: str | Path, contract: Contract, what: str) -> pd.DataFrame:
     return typed_cells(rows.drop(columns=[c for c in (LINE, SOURCE) if c in rows]), contract)
 
 
-def read_batch(path: str | Path, contract: Contract, read_table) -> pd.DataFrame:
+def read_batch(path: str | Path, contract: Contract) -> pd.DataFrame:
     """Return a batch: a CSV or Parquet file as pandas types it (the predictions scoring writes), any
     other format through the scorer's readers; number and date cells read as the contract says."""
     path = Path(path)
@@ -50,6 +56,24 @@ def read_batch(path: str | Path, contract: Contract, read_table) -> pd.DataFrame
     return typed_cells(batch, contract)
 
 
+def read_table(path: str | Path, what: str = "batch") -> pd.DataFrame:
+    """Return a CSV or Parquet file as a frame, text columns kept as text; one-line errors when unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise MonitoringError(f"{what} file {path} not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path, engine="pyarrow")
+    except Exception as exc:  # noqa: BLE001 - pyarrow and pandas raise many types for a bad file
+        raise MonitoringError(
+            f"{what} file {path} cannot be read: {str(exc).splitlines()[0]}"
+        ) from None
+    raise MonitoringError(f"{what} file {path}: use a .csv or .parquet file")
+
+
 def read_features(path: str | Path, contract: Contract) -> pd.DataFrame:
     """Return a scored input with the rows scoring predicted: blank ids and later repeats of an id left out."""
     return first_of_each_id(read_text(path, contract, "features"), contract)
@@ -60,6 +84,64 @@ def read_labels(path: str | Path, contract: Contract) -> pd.DataFrame:
     blank ids and later repeats of an id left out as scoring leaves them out (the batch itself,
     its target filled in, is a labels file)."""
     return first_of_each_id(read_text(path, contract, "labels"), contract)
+
+
+def scored_input(batch_path: str | Path) -> Path:
+    """Return the input file a predictions file was scored from: found through its summary, its SHA-256 checked.
+
+    `lab2prod score --output preds.csv` writes ``preds.summary.json`` with the
+    input's absolute path and digest. A one-line `MonitoringError` says what to
+    pass when there is no summary, or the input is gone or has changed since.
+    """
+    batch_path = Path(batch_path)
+    summary = summary_path_for(batch_path)
+    if not summary.is_file():
+        raise MonitoringError(
+            f"batch {batch_path} carries none of the contract's features and has no {summary.name} "
+            "beside it to find its scored input: pass --features <the scored input>, or a batch with "
+            "the feature columns"
+        )
+    try:
+        facts = json.loads(summary.read_text(encoding="utf-8"))
+        source, digest = Path(facts["input"]), str(facts["input_sha256"])
+    except (ValueError, KeyError, TypeError):
+        raise MonitoringError(
+            f"{summary} is not a scoring summary (no 'input' and 'input_sha256'): "
+            "pass --features <the scored input>"
+        ) from None
+    if (
+        not source.is_absolute()
+    ):  # summaries written before paths were absolute: relative to the summary
+        source = summary.parent / source
+    if not source.is_file():
+        raise MonitoringError(
+            f"the scored input of {batch_path} ({source}, named in {summary.name}) is gone: "
+            "pass --features <a copy of that input>"
+        )
+    if sha256_file(source) != digest:
+        raise MonitoringError(
+            f"the scored input of {batch_path} ({source}) has changed since it was scored (SHA-256 "
+            f"differs from {summary.name}): pass --features <the file as it was scored>"
+        )
+    return source
+
+
+def join_features(batch: pd.DataFrame, features: pd.DataFrame, contract: Contract, origin: str):
+    """Return the batch with the feature columns of `features` joined by the contract's id column (as text)."""
+    key = contract.id_column
+    if not key or key not in batch or key not in features:
+        raise MonitoringError(
+            f"joining {origin} to the batch needs id column {key!r} in both files"
+        )
+    extra = features.drop(columns=[c for c in features if c in batch and c != key])
+    try:
+        return batch.assign(**{key: batch[key].astype(str)}).merge(
+            extra.assign(**{key: extra[key].astype(str)}), on=key, how="left", validate="one_to_one"
+        )
+    except pd.errors.MergeError:
+        raise MonitoringError(
+            f"{origin} or the batch repeats values of id column {key!r}: each case once per file"
+        ) from None
 
 
 def first_of_each_id(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:

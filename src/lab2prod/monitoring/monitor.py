@@ -34,13 +34,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lab2prod.data.contract import Contract
+from lab2prod import model_edge
+from lab2prod.data.contract import Contract, read_normalized
+from lab2prod.data.lake import atomic_write_json
 from lab2prod.data.line_ids import with_line_ids
-from lab2prod.errors import MonitoringError
+from lab2prod.errors import MonitoringError, RegistryError
+from lab2prod.model_edge import run_threshold
 from lab2prod.modeling.business import BusinessValue
 from lab2prod.modeling.features import is_multiclass, model_frame
 from lab2prod.modeling.metrics import default_metric
 from lab2prod.modeling.predict import class_probability_columns, predict
+from lab2prod.monitoring import history
+from lab2prod.monitoring.cases import (
+    join_features,
+    read_batch,
+    read_features,
+    read_labels,
+    scored_input,
+)
 from lab2prod.monitoring.drift import DriftReport, DriftThresholds, drift_report
 from lab2prod.monitoring.estimate import (
     Estimate,
@@ -51,12 +62,17 @@ from lab2prod.monitoring.estimate import (
     estimated_drop,
     realized_value,
 )
+from lab2prod.monitoring.labelled import keep_labelled
 from lab2prod.monitoring.performance import (
     Performance,
+    holdout_metrics,
     join_labels,
+    lineage,
     prediction_column,
     realized_performance,
 )
+from lab2prod.monitoring.places import MonitoringPlaces
+from lab2prod.monitoring.report import render_monitoring
 from lab2prod.serving.request_log import read_request_day
 
 OK, WARNING, ALERT = "ok", "warning", "alert"
@@ -188,22 +204,38 @@ class MonitorResult:
         }
 
 
-def read_table(path: str | Path, what: str = "batch") -> pd.DataFrame:
-    """Return a CSV or Parquet file as a frame, text columns kept as text; one-line errors when unusable."""
-    path = Path(path)
-    if not path.is_file():
-        raise MonitoringError(f"{what} file {path} not found")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(path, engine="pyarrow")
-    except Exception as exc:  # noqa: BLE001 - pyarrow and pandas raise many types for a bad file
-        raise MonitoringError(
-            f"{what} file {path} cannot be read: {str(exc).splitlines()[0]}"
-        ) from None
-    raise MonitoringError(f"{what} file {path}: use a .csv or .parquet file")
+@dataclass(frozen=True)
+class WatchedModel:
+    """The model a batch is monitored against: the fitted pipeline, its lineage and its baselines.
+
+    `model` None: prediction drift is not measured (unless the batch carries predictions);
+    `holdout` the training run's metrics on the holdout; `basis` the business values and the
+    validation split's calibration that the metrics estimated before labels use.
+    """
+
+    model: Any = None
+    info: dict[str, str] = field(default_factory=dict)  # model_name, model_version, run_id, uri
+    holdout: dict[str, float] = field(default_factory=dict)
+    basis: EstimateBasis | None = None
+
+
+@dataclass(frozen=True)
+class BatchFiles:
+    """One batch to monitor: its file (or a day's folder of the REST server's requests) and the files that complete it."""
+
+    path: Path
+    batch_id: str | None = None  # None: from the file's name (batch_id_of)
+    labels: Path | None = None  # delayed labels: the id and the target
+    features: Path | None = None  # None: the batch's own, else the scored input its summary names
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model explains a batch: `uri`, else the batch's lineage, else `name`@champion; none when not `use`."""
+
+    name: str  # the registered model
+    uri: str | None = None
+    use: bool = True
 
 
 def monitor_frame(
@@ -212,22 +244,20 @@ def monitor_frame(
     contract: Contract,
     batch_id: str,
     config: MonitorConfig | None = None,
-    model: Any = None,
-    model_info: dict[str, str] | None = None,
+    watched: WatchedModel | None = None,
     labels: pd.DataFrame | None = None,
-    holdout: dict[str, float] | None = None,
     labels_origin: str = "labels",
-    basis: EstimateBasis | None = None,
 ) -> MonitorResult:
     """Return the monitoring of one batch: drift, prediction drift, realized performance when labels are given, status.
 
-    `model` (a fitted pipeline) scores the reference, and the batch too when it
+    The watched model (a fitted pipeline) scores the reference, and the batch too when it
     carries no prediction column; without it prediction drift is not measured.
     A binary classifier's batch also gets metrics estimated from its probabilities, labels or
-    not (`basis`: the business values and the validation split's calibration), and with business
-    values its realized value when labels came.
+    not (the watched model's `basis`), and with business values its realized value when labels came.
     """
     config = config or MonitorConfig()
+    watched = watched or WatchedModel()
+    model, basis, holdout = watched.model, watched.basis, watched.holdout
     task = contract.task
     multiclass = is_multiclass(contract)
     columns = class_probability_columns(contract.labels) if multiclass else []
@@ -294,7 +324,7 @@ def monitor_frame(
             joined,
             contract,
             outputs if batch_pred.ndim == 2 else "_prediction",
-            holdout or {},
+            holdout,
             metric=config.metric or default_metric(task),
             threshold=config.cut,
             tolerance=config.tolerance,
@@ -318,7 +348,7 @@ def monitor_frame(
         triggers.append(message)
         alerts.insert(0, message)
     dropped = (
-        estimated_drop(estimate, holdout or {}, config.metric, config.estimated_tolerance)
+        estimated_drop(estimate, holdout, config.metric, config.estimated_tolerance)
         if performance is None
         else None
     )
@@ -330,7 +360,7 @@ def monitor_frame(
         batch_id=batch_id,
         drift=drift,
         performance=performance,
-        model=dict(model_info or {}),
+        model=dict(watched.info),
         status=status,
         triggers=triggers,
         alerts=alerts,
@@ -351,9 +381,6 @@ def resolve_model(
 
     (None, {}) when no model can be found: monitoring then goes on without prediction drift.
     """
-    from lab2prod import model_edge
-    from lab2prod.errors import RegistryError
-
     if uri is None and carried.get("model_name") and carried.get("model_version"):
         uri = model_edge.model_uri(carried["model_name"], version=carried["model_version"])
     if uri is None:
@@ -372,95 +399,8 @@ def resolve_model(
     return ref.model, {**carried, **registered, "model_uri": uri}
 
 
-def scored_input(batch_path: str | Path) -> Path:
-    """Return the input file a predictions file was scored from: found through its summary, its SHA-256 checked.
-
-    `lab2prod score --output preds.csv` writes ``preds.summary.json`` with the
-    input's absolute path and digest. A one-line `MonitoringError` says what to
-    pass when there is no summary, or the input is gone or has changed since.
-    """
-    from lab2prod.data.lake import sha256_file
-    from lab2prod.scoring.summary import summary_path_for
-
-    batch_path = Path(batch_path)
-    summary = summary_path_for(batch_path)
-    if not summary.is_file():
-        raise MonitoringError(
-            f"batch {batch_path} carries none of the contract's features and has no {summary.name} "
-            "beside it to find its scored input: pass --features <the scored input>, or a batch with "
-            "the feature columns"
-        )
-    try:
-        facts = json.loads(summary.read_text(encoding="utf-8"))
-        source, digest = Path(facts["input"]), str(facts["input_sha256"])
-    except (ValueError, KeyError, TypeError):
-        raise MonitoringError(
-            f"{summary} is not a scoring summary (no 'input' and 'input_sha256'): "
-            "pass --features <the scored input>"
-        ) from None
-    if (
-        not source.is_absolute()
-    ):  # summaries written before paths were absolute: relative to the summary
-        source = summary.parent / source
-    if not source.is_file():
-        raise MonitoringError(
-            f"the scored input of {batch_path} ({source}, named in {summary.name}) is gone: "
-            "pass --features <a copy of that input>"
-        )
-    if sha256_file(source) != digest:
-        raise MonitoringError(
-            f"the scored input of {batch_path} ({source}) has changed since it was scored (SHA-256 "
-            f"differs from {summary.name}): pass --features <the file as it was scored>"
-        )
-    return source
-
-
-def join_features(batch: pd.DataFrame, features: pd.DataFrame, contract: Contract, origin: str):
-    """Return the batch with the feature columns of `features` joined by the contract's id column (as text)."""
-    key = contract.id_column
-    if not key or key not in batch or key not in features:
-        raise MonitoringError(
-            f"joining {origin} to the batch needs id column {key!r} in both files"
-        )
-    extra = features.drop(columns=[c for c in features if c in batch and c != key])
-    try:
-        return batch.assign(**{key: batch[key].astype(str)}).merge(
-            extra.assign(**{key: extra[key].astype(str)}), on=key, how="left", validate="one_to_one"
-        )
-    except pd.errors.MergeError:
-        raise MonitoringError(
-            f"{origin} or the batch repeats values of id column {key!r}: each case once per file"
-        ) from None
-
-
-def _keep_labelled(
-    lake_dir: Path, batch_id: str, batch: pd.DataFrame, labels: pd.DataFrame, contract: Contract
-) -> str:
-    """Store the batch's labelled rows for retraining; return one line saying where, or why they were not kept."""
-    from lab2prod.monitoring.retrain import store_labelled
-
-    key, target = contract.id_column, contract.target
-    absent = [c for c in (key, *contract.features) if c and c not in batch]
-    if absent or key not in labels or target not in labels:
-        lacking = (
-            f"the batch lacks {', '.join(absent)}"
-            if absent
-            else f"the labels lack {key!r} or {target!r}"
-        )
-        return f"labels not kept for retraining: {lacking}"
-    keyed = labels[[key, target]].assign(**{key: labels[key].astype(str)})
-    rows = batch.drop(columns=[target], errors="ignore").assign(**{key: batch[key].astype(str)})
-    rows = rows.merge(keyed, on=key, how="inner")
-    if rows.empty:
-        return f"labels not kept for retraining: none of their {key!r} values is in the batch"
-    path = store_labelled(lake_dir, batch_id, rows, contract)
-    return f"{len(rows)} labelled rows kept for retraining: {path}"
-
-
 def _holdout(run_id: str | None, needed: bool) -> dict[str, float]:
     """Return the training run's holdout metrics; without labels a run the store lacks only loses the estimate's baseline."""
-    from lab2prod.monitoring.performance import holdout_metrics
-
     try:
         return holdout_metrics(run_id)
     except MonitoringError:
@@ -480,109 +420,62 @@ def batch_id_of(path: str | Path) -> str:
     )
 
 
-def status_file(reports_dir: str | Path) -> Path:
-    """Return where the monitor writes its status by default, and `lab2prod retrain` reads it."""
-    return Path(reports_dir) / "monitoring.json"
-
-
 def run_monitoring(
     root: Path,
     contract: Contract,
-    batch_path: Path,
-    reference_path: Path | None,
-    lake_dir: Path,
-    reports_dir: Path,
+    batch: BatchFiles,
+    places: MonitoringPlaces,
     config: MonitorConfig,
-    labels_path: Path | None = None,
-    features_path: Path | None = None,
-    model_uri: str | None = None,
-    model_name: str = "credit-risk",
-    batch_id: str | None = None,
+    model: ModelChoice,
     experiment: str | None = MONITOR_EXPERIMENT,
-    status_path: Path | None = None,
-    use_model: bool = True,
     business: BusinessValue | None = None,
 ) -> tuple[MonitorResult, dict[str, Path]]:
     """Monitor one batch file end to end: history row, MLflow metrics, reports/monitoring.html and the JSON status.
 
-    `batch_path` is a file, or a day's folder of the REST server's request log
+    `batch.path` is a file, or a day's folder of the REST server's request log
     (`serving.request_log`): its answered rows are the batch, its counts and latency the
-    result's `serving`. `reference_path` None: the lake's train split of the contract's dataset
+    result's `serving`. `places.reference` None: the lake's train split of the contract's dataset
     (what the model trained on); `experiment` None: no MLflow run.
     """
+    # MLflow's import (about 1.5 s, benchmarks/imports.py) waits until a run is logged
     from lab2prod import tracking
-    from lab2prod.data.contract import read_normalized
-    from lab2prod.data.lake import atomic_write_json
-    from lab2prod.monitoring import history
-    from lab2prod.monitoring.cases import read_batch, read_features, read_labels
-    from lab2prod.monitoring.performance import lineage
-    from lab2prod.monitoring.report import render_monitoring
 
     # no id column: each row's line is its id, as scoring wrote it
     contract = with_line_ids(contract)
-    serving = None
-    if Path(batch_path).is_dir():
-        batch, stats = read_request_day(batch_path, contract)
-        serving = stats.summary()
-    else:
-        batch = read_batch(batch_path, contract, read_table)
-    try:
-        if features_path is None and not any(f in batch for f in contract.features):
-            features_path = scored_input(batch_path)
-        if features_path is not None:
-            batch = join_features(
-                batch, read_features(features_path, contract), contract, str(features_path)
-            )
-        if not any(f in batch for f in contract.features):
-            raise MonitoringError(
-                f"neither batch {batch_path} nor {features_path} carries any of the contract's "
-                f"features ({', '.join(contract.features[:3])}, ...): pass the scored input with --features"
-            )
-    except MonitoringError as exc:
-        if labels_path is None:
-            raise
-        raise MonitoringError(f"{exc}; labels {labels_path} not stored") from None
-    if reference_path is None:
-        reference_path = Path(lake_dir) / "splits" / contract.dataset / "train.csv"
-    if not Path(reference_path).is_file():
+    rows, serving = _read_batch(batch, contract)
+    reference_path = places.reference_file(contract.dataset)
+    if not reference_path.is_file():
         raise MonitoringError(
             f"reference {reference_path} not found: run the training pipeline (its train split is the "
             "reference) or pass --reference"
         )
     reference = read_normalized(str(reference_path), contract)
-    labels = read_labels(labels_path, contract) if labels_path is not None else None
+    labels = read_labels(batch.labels, contract) if batch.labels is not None else None
     tracking.use_store(root)
-    model, info = (
-        resolve_model(model_uri, lineage(batch), model_name)
-        if use_model
-        else (None, lineage(batch))
+    fitted, info = (
+        resolve_model(model.uri, lineage(rows), model.name) if model.use else (None, lineage(rows))
     )
     holdout = _holdout(info.get("run_id"), needed=labels is not None)
     if config.threshold is None:  # the threshold the model was chosen with (evaluate records it)
-        from lab2prod.model_edge import run_threshold
-
         config = replace(config, threshold=run_threshold(info.get("run_id")))
-    valid_path = Path(lake_dir) / "splits" / contract.dataset / "valid.csv"
+    valid_path = places.split_file(contract.dataset, "valid")
     valid = read_normalized(str(valid_path), contract) if valid_path.is_file() else None
-    basis = EstimateBasis(business=business, calibration=calibration_on(model, valid, contract))
+    basis = EstimateBasis(business=business, calibration=calibration_on(fitted, valid, contract))
     result = monitor_frame(
-        batch,
+        rows,
         reference,
         contract,
-        batch_id or batch_id_of(batch_path),
+        batch.batch_id or batch_id_of(batch.path),
         config,
-        model,
-        info,
+        WatchedModel(fitted, info, holdout, basis),
         labels,
-        holdout,
-        labels_origin=str(labels_path),
-        basis=basis,
+        labels_origin=str(batch.labels),
     )
     result.serving = serving
     if labels is not None:
-        result.labelled = _keep_labelled(lake_dir, result.batch_id, batch, labels, contract)
+        result.labelled = keep_labelled(places.lake, result.batch_id, rows, labels, contract)
     record = result.record()
-    history_file = history.append_record(history.history_path(lake_dir), record)
+    history_file = history.append_record(history.history_path(places.lake), record)
     table = history.read_history(history_file)
     if experiment:
         experiment_id = tracking.connect(root, experiment)
@@ -592,12 +485,42 @@ def run_monitoring(
     report = render_monitoring(
         table,
         result.status_dict(),
-        Path(reports_dir) / "monitoring.html",
+        places.report_file(),
         config.thresholds.drift_share,
         str(history_file),
     )
     status = atomic_write_json(
-        status_path or status_file(reports_dir),
+        places.status_file(),
         {**result.status_dict(), "report": str(report), "history": str(history_file)},
     )
     return result, {"history": history_file, "report": report, "status": status}
+
+
+def _read_batch(
+    batch: BatchFiles, contract: Contract
+) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """Return the batch's rows with their features (joined from the scored input when it has none) and its serving counts."""
+    serving = None
+    if Path(batch.path).is_dir():
+        rows, stats = read_request_day(batch.path, contract)
+        serving = stats.summary()
+    else:
+        rows = read_batch(batch.path, contract)
+    features_path = batch.features
+    try:
+        if features_path is None and not any(f in rows for f in contract.features):
+            features_path = scored_input(batch.path)
+        if features_path is not None:
+            rows = join_features(
+                rows, read_features(features_path, contract), contract, str(features_path)
+            )
+        if not any(f in rows for f in contract.features):
+            raise MonitoringError(
+                f"neither batch {batch.path} nor {features_path} carries any of the contract's "
+                f"features ({', '.join(contract.features[:3])}, ...): pass the scored input with --features"
+            )
+    except MonitoringError as exc:
+        if batch.labels is None:
+            raise
+        raise MonitoringError(f"{exc}; labels {batch.labels} not stored") from None
+    return rows, serving

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -36,11 +37,17 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from lab2prod.data.contract import Contract
+from lab2prod.data.lake import atomic_write_csv, atomic_write_text
 from lab2prod.errors import MonitoringError
 from lab2prod.modeling.business import BusinessValue
+from lab2prod.modeling.metrics import default_metric
 from lab2prod.modeling.split import split_frame
 from lab2prod.modeling.training import Trained, train_model
+from lab2prod.monitoring import history
 from lab2prod.monitoring.drift import DriftThresholds
+from lab2prod.monitoring.labelled import describe_inventory, labelled_dir, labelled_inventory
+from lab2prod.monitoring.places import MonitoringPlaces
+from lab2prod.monitoring.report import render_monitoring
 from lab2prod.release.gate import GateDecision
 
 if TYPE_CHECKING:
@@ -199,98 +206,6 @@ def fit_candidate(window: pd.DataFrame, contract: Contract, config: RetrainConfi
 # --- the edge: the lake, MLflow, the registry, the pipeline -------------------------------------------------------
 
 
-def labelled_dir(lake_dir: str | Path) -> Path:
-    """Return the lake folder of labelled batches."""
-    return Path(lake_dir) / "monitoring" / "labelled"
-
-
-def store_labelled(
-    lake_dir: str | Path, batch_id: str, rows: pd.DataFrame, contract: Contract
-) -> Path | None:
-    """Keep a batch's labelled rows (id, features, target) in the lake for retraining; None when features are absent."""
-    from lab2prod.data.lake import atomic_write_csv
-
-    wanted = [c for c in (contract.id_column, *contract.features, contract.target) if c]
-    if any(c not in rows.columns for c in wanted):
-        return None
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return atomic_write_csv(labelled_dir(lake_dir) / f"{stamp}-{batch_id}.csv", rows[wanted])
-
-
-def read_labelled(lake_dir: str | Path, contract: Contract) -> list[pd.DataFrame]:
-    """Return the labelled batches of the lake, oldest first."""
-    from lab2prod.data.contract import read_normalized
-
-    files = sorted(labelled_dir(lake_dir).glob("*.csv"))
-    return [read_normalized(str(f), contract) for f in files]
-
-
-@dataclass
-class LabelledBatch:
-    """One labelled batch of the lake and whether it falls in the training window, with why."""
-
-    name: str
-    rows: int
-    counted: bool
-    why: str
-    frame: pd.DataFrame | None = field(default=None, repr=False)
-
-
-def labelled_inventory(
-    lake_dir: str | Path, contract: Contract, window_rows: int
-) -> list[LabelledBatch]:
-    """Return every labelled batch of the lake, oldest first, each counted or not for a window of the newest rows.
-
-    A file that cannot be read with the contract, lacks a feature or holds no row is not counted
-    (and says why); of the usable ones, the newest whole batches up to `window_rows` rows count,
-    as `newest_window` takes them.
-    """
-    from lab2prod.data.contract import read_normalized
-    from lab2prod.errors import Lab2ProdError
-
-    batches = []
-    for path in sorted(labelled_dir(lake_dir).glob("*.csv")):
-        try:
-            frame = read_normalized(str(path), contract)
-        except (Lab2ProdError, ValueError, OSError) as exc:
-            batches.append(LabelledBatch(path.name, 0, False, f"unreadable: {exc}"))
-            continue
-        wanted = [c for c in (*contract.features, contract.target) if c]
-        absent = [c for c in wanted if c not in frame.columns]
-        if absent or frame.empty:
-            why = f"lacks {', '.join(absent)}" if absent else "holds no row"
-            batches.append(LabelledBatch(path.name, len(frame), False, why))
-            continue
-        batches.append(LabelledBatch(path.name, len(frame), True, "", frame))
-    taken = 0
-    for batch in reversed(batches):
-        if not batch.counted:
-            continue
-        if taken >= window_rows:
-            batch.counted, batch.why = False, f"older than the newest {window_rows:,} rows"
-            continue
-        used = min(batch.rows, window_rows - taken)
-        batch.why = (
-            f"in the newest {window_rows:,} rows"
-            if used == batch.rows
-            else f"its newest {used:,} rows complete the newest {window_rows:,}"
-        )
-        taken += batch.rows
-    return batches
-
-
-def describe_inventory(batches: list[LabelledBatch], folder: str | Path, due: bool) -> list[str]:
-    """Return the lines that name each labelled batch found and why it counts (or would count) or not."""
-    if not batches:
-        return [f"no labelled batch in {folder}: monitor batches with --labels before retraining"]
-    verb = "counted" if due else "would count"
-    lines = [f"{len(batches)} labelled batch(es) in {folder}:"]
-    for batch in batches:
-        state = verb if batch.counted else "not counted"
-        lines.append(f"  {batch.name}: {batch.rows:,} rows, {state} ({batch.why})")
-    return lines
-
-
 def retrain_in_process(
     window: pd.DataFrame,
     contract: Contract,
@@ -305,10 +220,10 @@ def retrain_in_process(
     every model is judged: the floors (`config.gate_floors`), the champion measured on the same
     held-out rows of the window, and the fresh-process infrastructure check before any alias moves.
     """
+    # MLflow's import (about 1.5 s, benchmarks/imports.py) waits until a run is logged
     import mlflow
 
     from lab2prod import tracking
-    from lab2prod.modeling.metrics import default_metric
     from lab2prod.release.promotion import release_challenger
 
     candidate = fit_candidate(window, contract, config)
@@ -388,8 +303,6 @@ def pipeline_command(
 
 def write_window_catalog(lake_dir: str | Path, window: pd.DataFrame, contract: Contract) -> Path:
     """Write the window as a CSV source with its one-file catalog under the lake; return the catalog."""
-    from lab2prod.data.lake import atomic_write_csv, atomic_write_text
-
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(lake_dir) / "monitoring" / "retrain" / stamp
     atomic_write_csv(folder / "window.csv", window)
@@ -404,17 +317,13 @@ def retrain_with_pipeline(
     root: Path,
     window: pd.DataFrame,
     contract: Contract,
-    lake_dir: Path,
-    products_dir: Path,
+    places: MonitoringPlaces,
     reasons: list[str],
     env_file: str | None = None,
 ) -> RetrainOutcome:
     """Run the training pipeline (`ploomber build`) on the window and return what its register step decided."""
-    import os
-
-    from lab2prod.release.gate import GateDecision
-
-    catalog = write_window_catalog(lake_dir, window, contract)
+    catalog = write_window_catalog(places.lake, window, contract)
+    products_dir = places.products_dir()
     command, extra = pipeline_command(root, catalog, env_file)
     print("running:", " ".join(command), flush=True)
     done = subprocess.run(command, cwd=root, env={**os.environ, **extra})
@@ -448,42 +357,44 @@ def retrain_with_pipeline(
     )
 
 
+@dataclass(frozen=True)
+class RetrainMode:
+    """How one retraining runs: even when not due (`force`), in this process or through the pipeline."""
+
+    force: bool = False  # retrain even when no threshold was crossed
+    in_process: bool = False  # train here with RetrainConfig instead of `ploomber build`
+    env_file: str | None = None  # the pipeline path's env file (None: env.yaml)
+
+
 def run_retraining(
     root: Path,
     contract: Contract,
-    status_path: Path | None,
-    lake_dir: Path,
-    reports_dir: Path,
-    products_dir: Path,
+    places: MonitoringPlaces,
     config: RetrainConfig,
     model_name: str,
     experiment: str,
-    force: bool = False,
-    in_process: bool = False,
-    env_file: str | None = None,
+    mode: RetrainMode | None = None,
     say: Callable[[str], None] = print,
 ) -> RetrainOutcome:
-    """Retrain when the monitoring status at `status_path` (None: the monitor's, in `reports_dir`) says it is due (or `force`), record it, re-render the report.
+    """Retrain when the monitoring status (`places.status_file()`) says it is due (or `mode.force`), record it, re-render the report.
 
-    The pipeline path (default) runs the training pipeline on the newest labelled rows; `in_process`
-    trains here with `config`. Either way the model is released through the one release path, the
-    decision is appended to the monitoring history and ``<reports>/monitoring.html`` is written again.
+    The pipeline path (default) runs the training pipeline on the newest labelled rows;
+    `mode.in_process` trains here with `config`. Either way the model is released through the one
+    release path, the decision is appended to the monitoring history and
+    ``<reports>/monitoring.html`` is written again.
     """
-    from lab2prod.monitoring import history
-    from lab2prod.monitoring.monitor import status_file
-    from lab2prod.monitoring.report import render_monitoring
-
-    status_path = Path(status_path) if status_path else status_file(reports_dir)
+    mode = mode or RetrainMode()
+    status_path = places.status_file()
     if not status_path.is_file():
         raise MonitoringError(
             f"{status_path} not found: run `lab2prod monitor` first (or pass --status)"
         )
     status = json.loads(status_path.read_text(encoding="utf-8"))
     due, reasons = retrain_needed(status)
-    if force and not due:
+    if mode.force and not due:
         due, reasons = True, ["forced with --force"]
-    inventory = labelled_inventory(lake_dir, contract, config.window_rows)
-    for line in describe_inventory(inventory, labelled_dir(lake_dir), due):
+    inventory = labelled_inventory(places.lake, contract, config.window_rows)
+    for line in describe_inventory(inventory, labelled_dir(places.lake), due):
         say(line)
     if not due:
         outcome = RetrainOutcome(retrained=False, reasons=reasons)
@@ -491,12 +402,13 @@ def run_retraining(
         usable = [b.frame for b in inventory if b.counted]
         if inventory and not usable:
             raise MonitoringError(
-                f"none of the {len(inventory)} labelled batches in {labelled_dir(lake_dir)} can be "
+                f"none of the {len(inventory)} labelled batches in {labelled_dir(places.lake)} can be "
                 "used (listed above with why): monitor batches with their features and --labels"
             )
         window = newest_window(usable, config.window_rows)
         say(f"retraining on the newest {len(window)} labelled rows: {'; '.join(reasons)}")
-        if in_process:
+        if mode.in_process:
+            # MLflow's import (about 1.5 s, benchmarks/imports.py) waits until a run is logged
             from lab2prod import tracking
 
             experiment_id = tracking.connect(root, experiment)
@@ -505,15 +417,15 @@ def run_retraining(
             )
         else:
             outcome = retrain_with_pipeline(
-                root, window, contract, lake_dir, products_dir, reasons, env_file=env_file
+                root, window, contract, places, reasons, env_file=mode.env_file
             )
     history_file = history.append_record(
-        history.history_path(lake_dir), outcome.record(str(status.get("batch_id")))
+        history.history_path(places.lake), outcome.record(str(status.get("batch_id")))
     )
     render_monitoring(
         history.read_history(history_file),
         status,
-        reports_dir / "monitoring.html",
+        places.report_file(),
         float(status.get("drift_threshold", DriftThresholds.drift_share)),
         str(history_file),
     )

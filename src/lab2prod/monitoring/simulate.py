@@ -51,13 +51,9 @@ from lab2prod.modeling.predict import predict
 from lab2prod.modeling.training import model_metrics
 from lab2prod.monitoring import history
 from lab2prod.monitoring.drift import DriftThresholds
-from lab2prod.monitoring.monitor import MonitorConfig, monitor_frame
-from lab2prod.monitoring.retrain import (
-    RetrainConfig,
-    newest_window,
-    retrain_in_process,
-    store_labelled,
-)
+from lab2prod.monitoring.labelled import read_labelled, store_labelled
+from lab2prod.monitoring.monitor import MonitorConfig, WatchedModel, monitor_frame
+from lab2prod.monitoring.retrain import RetrainConfig, newest_window, retrain_in_process
 
 MODEL_NAME = "credit-risk-simulated"
 # what the simulation replays, whatever the project trains on (paths in the project folder)
@@ -217,14 +213,16 @@ def run_simulation(
                 contract,
                 f"batch{k:02d}",
                 monitor,
-                champion["model"],
-                {
-                    "model_name": MODEL_NAME,
-                    "model_version": champion["version"],
-                    "run_id": champion["run_id"],
-                },
+                WatchedModel(
+                    champion["model"],
+                    {
+                        "model_name": MODEL_NAME,
+                        "model_version": champion["version"],
+                        "run_id": champion["run_id"],
+                    },
+                    holdout=champion["holdout"],
+                ),
                 labels=labels,
-                holdout=champion["holdout"],
             )
             history.append_record(history_file, result.record())
             store_labelled(lake_dir, f"batch{k:02d}", batch, contract)
@@ -334,8 +332,6 @@ def simulate_sources(
 
 def history_labelled(lake_dir: Path, contract: Contract) -> list[pd.DataFrame]:
     """Return the simulation lake's labelled batches, oldest first."""
-    from lab2prod.monitoring.retrain import read_labelled
-
     return read_labelled(lake_dir, contract)
 
 
