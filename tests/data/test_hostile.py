@@ -612,7 +612,7 @@ def toy_model(contract):
 def _verdicts(path, contract, contract_file, model, tmp_path, capsys, chunk_sizes):
     """Return validate's (exit code, quarantined lines) and score's for each chunk size."""
     from lab2prod.errors import Lab2ProdError
-    from lab2prod.scoring.score import score_file
+    from lab2prod.scoring.score import ScoreOptions, score_file
 
     code = main(
         ["validate", "--input", str(path), "--contract", str(contract_file), "--mode", "score"]
@@ -622,7 +622,11 @@ def _verdicts(path, contract, contract_file, model, tmp_path, capsys, chunk_size
     for rows in chunk_sizes:
         try:
             result = score_file(
-                path, tmp_path / f"p{rows}.csv", model, contract, chunk_rows=rows, workers=0
+                path,
+                tmp_path / f"p{rows}.csv",
+                model,
+                contract,
+                options=ScoreOptions(chunk_rows=rows, workers=0),
             )
             verdicts[rows] = (0, "")
             lines = pd.read_csv(result.quarantine)["line"].tolist()

@@ -219,7 +219,7 @@ def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_co
     from lab2prod.model_edge import ModelRef
     from lab2prod.monitoring.monitor import BatchFiles, ModelChoice, MonitorConfig, run_monitoring
     from lab2prod.monitoring.places import MonitoringPlaces
-    from lab2prod.scoring.score import score_file
+    from lab2prod.scoring.score import ScoreOptions, score_file
 
     contract, reference, batch = inferred_halves  # expect: what training saw, no hard bounds
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -236,8 +236,7 @@ def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_co
         tmp_path / "scored" / "older.csv",
         ModelRef(model=model, uri="test", name="credit-risk", version="1", run_id=""),
         contract,
-        scored_at="2026-01-01T00:00:00Z",
-        workers=0,
+        options=ScoreOptions(scored_at="2026-01-01T00:00:00Z", workers=0),
     )
     assert scored.rows_quarantined == 0 and scored.rows_scored == len(batch)  # not quarantined
 

@@ -3,7 +3,7 @@
 import json
 
 from lab2prod.data.contract import contract_from_dict
-from lab2prod.release.model_card import build_facts, write_reports
+from lab2prod.release.model_card import CardText, build_facts, write_reports
 
 
 def _write(folder, name, data):
@@ -151,3 +151,14 @@ def test_card_and_report_show_the_evidence(tmp_path):
         and 'src="figures/roc.png"' in index
         and 'href="model_card.html"' in index
     )
+    # what a person wrote for the card comes first, the evidence's own limitations after it
+    written_by_hand = build_facts(
+        products,
+        contract,
+        commit="abc123",
+        tracking_uri="sqlite:///x.db",
+        text=CardText("Rank the toy cases.", ("Not for real decisions.",)),
+    )
+    assert written_by_hand["intended_use"] == "Rank the toy cases."
+    assert written_by_hand["limitations"][0] == "Not for real decisions."
+    assert written_by_hand["limitations"][1:] == facts["limitations"]

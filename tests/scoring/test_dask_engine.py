@@ -13,7 +13,7 @@ import pytest
 from lab2prod.cli import main
 from lab2prod.errors import ConfigError, SourceError
 from lab2prod.scoring.dask_engine import score_with_dask
-from lab2prod.scoring.score import load_model, score_file
+from lab2prod.scoring.score import ScoreOptions, load_model, score_file
 
 pytestmark = pytest.mark.integration  # starts Dask clusters: over a minute on 2 cores
 
@@ -55,7 +55,13 @@ def _hostile_csv(batch_text: pd.DataFrame, path: Path) -> Path:
 
 
 def _local(src: Path, out: Path, ref, contract, chunk_rows: int):
-    return score_file(src, out, ref, contract, chunk_rows=chunk_rows, scored_at=STAMP, workers=0)
+    return score_file(
+        src,
+        out,
+        ref,
+        contract,
+        options=ScoreOptions(chunk_rows=chunk_rows, scored_at=STAMP, workers=0),
+    )
 
 
 def test_a_csv_scores_on_dask_as_it_does_here(champion, ref, batch_text, tmp_path, scheduler):
@@ -66,8 +72,7 @@ def test_a_csv_scores_on_dask_as_it_does_here(champion, ref, batch_text, tmp_pat
         tmp_path / "there.csv",
         ref,
         champion["contract"],
-        chunk_rows=40,
-        scored_at=STAMP,
+        options=ScoreOptions(chunk_rows=40, scored_at=STAMP),
         scheduler=scheduler,
     )
     assert there.output.read_bytes() == here.output.read_bytes()
@@ -94,8 +99,7 @@ def test_parquet_and_a_folder_of_partitions_with_empty_ones_score_as_here(
         tmp_path / "there.csv",
         ref,
         champion["contract"],
-        chunk_rows=40,
-        scored_at=STAMP,
+        options=ScoreOptions(chunk_rows=40, scored_at=STAMP),
         scheduler=scheduler,
     )
     assert there.output.read_bytes() == here.output.read_bytes()
@@ -112,8 +116,7 @@ def test_parquet_and_a_folder_of_partitions_with_empty_ones_score_as_here(
         tmp_path / "parts.csv",
         ref,
         champion["contract"],
-        chunk_rows=40,
-        scored_at=STAMP,
+        options=ScoreOptions(chunk_rows=40, scored_at=STAMP),
         scheduler=scheduler,
     )
     by_parts, by_file = pd.read_csv(parts.output, dtype=str), pd.read_csv(here.output, dtype=str)

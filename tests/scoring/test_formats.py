@@ -22,7 +22,7 @@ from lab2prod.data.catalog import single_file_catalog
 from lab2prod.data.ingest import ingest
 from lab2prod.errors import Lab2ProdError
 from lab2prod.scoring.chunk import score_chunk
-from lab2prod.scoring.score import score_file
+from lab2prod.scoring.score import ScoreOptions, score_file
 
 STAMP = "2026-01-01T00:00:00Z"
 CONTRACT_PATH = Path(__file__).resolve().parents[2] / "data/contracts/credit.yaml"
@@ -81,9 +81,8 @@ def test_the_same_rows_score_the_same_in_every_format(champion, ref, batch_text,
             tmp_path / f"out-{kind}.csv",
             ref,
             champion["contract"],
-            chunk_rows=50,
-            scored_at=STAMP,
-            workers=0,  # the readers are tested here; the pool in test_score.py
+            # the readers are tested here; the pool in test_score.py
+            options=ScoreOptions(chunk_rows=50, scored_at=STAMP, workers=0),
         )
         assert (result.rows_in, result.rows_scored, result.rows_quarantined) == (120, 119, 1), kind
         outputs[kind] = pd.read_csv(result.output, dtype=str).drop(columns="input_sha256")
@@ -153,9 +152,7 @@ def test_a_batch_drawn_with_replacement_scores_its_first_occurrences(
         tmp_path / "pred.csv",
         ref,
         champion["contract"],
-        chunk_rows=64,
-        scored_at=STAMP,
-        workers=0,
+        options=ScoreOptions(chunk_rows=64, scored_at=STAMP, workers=0),
     )
     out = pd.read_csv(result.output, dtype=str)
     assert sorted(out["applicant_id"]) == sorted(batch["applicant_id"].unique())
@@ -307,5 +304,7 @@ def test_a_contract_that_says_stop_stops_at_the_first_repeated_id(
         ContractError,
         match=r"batch.csv: line 82: applicant_id: duplicate id '\w+' \(first on line 5\): fix the row",
     ):
-        score_file(src, tmp_path / "pred.csv", ref, strict, chunk_rows=40, workers=0)
+        score_file(
+            src, tmp_path / "pred.csv", ref, strict, options=ScoreOptions(chunk_rows=40, workers=0)
+        )
     assert not (tmp_path / "pred.csv").exists()

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 
 from lab2prod.data.line_ids import with_line_ids
-from lab2prod.scoring.score import score_file
+from lab2prod.scoring.score import ScoreOptions, score_file
 
 
 def _without_id(contract):
@@ -25,7 +25,9 @@ def test_a_project_without_id_column_scores_with_line_numbers_as_ids(
     src = tmp_path / "batch.csv"
     rows = batch_text.drop(columns=[champion["contract"].id_column]).head(20)
     rows.to_csv(src, index=False, lineterminator="\n")
-    result = score_file(src, tmp_path / "pred.csv", champion["model_uri"], contract, workers=0)
+    result = score_file(
+        src, tmp_path / "pred.csv", champion["model_uri"], contract, options=ScoreOptions(workers=0)
+    )
     out = pd.read_csv(result.output)
     assert result.rows_scored == 20 and out.columns[0] == "line"
     assert out["line"].tolist() == list(range(2, 22))  # the rows' lines in the input

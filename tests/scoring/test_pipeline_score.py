@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab2prod.scoring.score import score_file
+from lab2prod.scoring.score import ScoreOptions, score_file
 
 PROJECT = Path(__file__).resolve().parents[2]
 STAMP = "2026-01-01T00:00:00Z"
@@ -100,7 +100,6 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
         tmp_path / "cli.csv",
         champion["model_uri"],
         champion["contract"],
-        threshold=0.5,
-        scored_at=STAMP,
+        options=ScoreOptions(threshold=0.5, scored_at=STAMP),
     )
     assert predictions.read_bytes() == same.output.read_bytes()

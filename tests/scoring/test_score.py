@@ -17,7 +17,13 @@ from lab2prod.errors import ContractError, RegistryError, SourceError
 from lab2prod.modeling.estimators import load_model_dir
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
-from lab2prod.scoring.score import LINEAGE_COLUMNS, load_model, quarantine_path_for, score_file
+from lab2prod.scoring.score import (
+    LINEAGE_COLUMNS,
+    ScoreOptions,
+    load_model,
+    quarantine_path_for,
+    score_file,
+)
 
 STAMP = "2026-01-01T00:00:00Z"
 CONTRACT_PATH = Path(__file__).resolve().parents[2] / "data/contracts/credit.yaml"
@@ -44,9 +50,8 @@ def test_scores_every_row_with_lineage(champion, ref, batch_text, tmp_path):
         tmp_path / "out" / "pred.csv",
         ref,
         champion["contract"],
-        chunk_rows=64,
-        scored_at=STAMP,
-        workers=0,  # in this process: test_every_way_of_sharing_the_work_... covers the pool
+        # in this process: test_every_way_of_sharing_the_work_... covers the pool
+        options=ScoreOptions(chunk_rows=64, scored_at=STAMP, workers=0),
     )
     out = pd.read_csv(result.output, dtype={"model_version": str})
     assert list(out.columns) == ["applicant_id", "probability", "label", *LINEAGE_COLUMNS]
@@ -75,12 +80,14 @@ def test_chunk_size_and_format_do_not_change_predictions(champion, ref, batch_te
         tmp_path / "a.csv",
         ref,
         champion["contract"],
-        chunk_rows=40,
-        scored_at=STAMP,
-        workers=0,
+        options=ScoreOptions(chunk_rows=40, scored_at=STAMP, workers=0),
     )
     large = score_file(
-        src, tmp_path / "c.csv", ref, champion["contract"], chunk_rows=10_000, scored_at=STAMP
+        src,
+        tmp_path / "c.csv",
+        ref,
+        champion["contract"],
+        options=ScoreOptions(chunk_rows=10_000, scored_at=STAMP),
     )
     a, b = pd.read_csv(small.output), pd.read_csv(large.output)
     assert a.drop(columns="probability").equals(b.drop(columns="probability"))
@@ -92,9 +99,7 @@ def test_chunk_size_and_format_do_not_change_predictions(champion, ref, batch_te
         tmp_path / "d.parquet",
         ref,
         champion["contract"],
-        chunk_rows=40,
-        scored_at=STAMP,
-        workers=0,
+        options=ScoreOptions(chunk_rows=40, scored_at=STAMP, workers=0),
     )
     from_parquet = pq.read_table(parquet.output).to_pandas()
     from_csv = pd.read_csv(small.output)
@@ -118,9 +123,7 @@ def test_hostile_rows_are_quarantined_with_line_and_reason(champion, ref, batch_
         tmp_path / "pred.csv",
         ref,
         champion["contract"],
-        chunk_rows=64,
-        scored_at=STAMP,
-        workers=0,
+        options=ScoreOptions(chunk_rows=64, scored_at=STAMP, workers=0),
     )
     quarantine = pd.read_csv(result.quarantine).sort_values("line")
     assert quarantine["line"].tolist() == [6, 11, 31]
@@ -142,9 +145,7 @@ def test_hostile_rows_are_quarantined_with_line_and_reason(champion, ref, batch_
         tmp_path / "pred2.csv",
         ref,
         champion["contract"],
-        chunk_rows=64,
-        scored_at=STAMP,
-        workers=0,
+        options=ScoreOptions(chunk_rows=64, scored_at=STAMP, workers=0),
     )
     lines = pd.read_csv(again.quarantine)["line"].tolist()
     assert 204 in lines and src.read_text().splitlines()[203].split(",")[1] == "many"
@@ -155,7 +156,13 @@ def test_unusable_input_leaves_no_output(champion, ref, batch_text, tmp_path):
     out_dir.mkdir()
     src = _write_csv(batch_text.drop(columns=["Age"]), tmp_path / "no_age.csv")
     with pytest.raises(ContractError, match=r"no_age.csv: missing column 'Age'"):
-        score_file(src, out_dir / "pred.csv", ref, champion["contract"], scored_at=STAMP)
+        score_file(
+            src,
+            out_dir / "pred.csv",
+            ref,
+            champion["contract"],
+            options=ScoreOptions(scored_at=STAMP),
+        )
     assert _leftovers(out_dir) == []
     bad = batch_text.copy()
     bad.loc[: len(bad) // 4, "Income"] = "n/a?"
@@ -164,7 +171,11 @@ def test_unusable_input_leaves_no_output(champion, ref, batch_text, tmp_path):
         ContractError, match=r"mostly_bad.csv: 76 of 300 rows \(25.3%\) break the contract.*Income"
     ):
         score_file(
-            src, out_dir / "pred.csv", ref, champion["contract"], chunk_rows=50, scored_at=STAMP
+            src,
+            out_dir / "pred.csv",
+            ref,
+            champion["contract"],
+            options=ScoreOptions(chunk_rows=50, scored_at=STAMP),
         )
     assert _leftovers(out_dir) == []
     with pytest.raises(SourceError, match=r"missing.csv: file not found"):
@@ -279,10 +290,11 @@ def test_a_model_uri_is_loaded_and_scores_like_a_loaded_model(
         tmp_path / "a.csv",
         champion["model_uri"],
         champion["contract"],
-        scored_at=STAMP,
-        tracking_uri=champion["tracking_uri"],
+        options=ScoreOptions(scored_at=STAMP, tracking_uri=champion["tracking_uri"]),
     )
-    by_ref = score_file(src, tmp_path / "b.csv", ref, champion["contract"], scored_at=STAMP)
+    by_ref = score_file(
+        src, tmp_path / "b.csv", ref, champion["contract"], options=ScoreOptions(scored_at=STAMP)
+    )
     assert by_uri.output.read_bytes() == by_ref.output.read_bytes()
     assert (by_uri.model_name, by_uri.model_version, by_uri.run_id, by_uri.threshold) == (
         "credit-risk",
@@ -346,9 +358,7 @@ def test_an_id_repeated_in_a_later_chunk_is_quarantined(
         tmp_path / "pred.csv",
         ref,
         champion["contract"],
-        chunk_rows=40,
-        scored_at=STAMP,
-        workers=workers,
+        options=ScoreOptions(chunk_rows=40, scored_at=STAMP, workers=workers),
     )
     out = pd.read_csv(result.output, dtype=str)
     assert (
@@ -373,14 +383,19 @@ def test_a_semicolon_file_needs_and_takes_its_delimiter(
         score_file(src, tmp_path / "a.csv", ref, champion["contract"])
     assert not (tmp_path / "a.csv").exists()
     semicolon = score_file(
-        src, tmp_path / "b.csv", ref, champion["contract"], delimiter=";", scored_at=STAMP
+        src,
+        tmp_path / "b.csv",
+        ref,
+        champion["contract"],
+        options=ScoreOptions(scored_at=STAMP),
+        delimiter=";",
     )
     comma = score_file(
         _write_csv(batch_text.head(50), tmp_path / "c.csv"),
         tmp_path / "c-out.csv",
         ref,
         champion["contract"],
-        scored_at=STAMP,
+        options=ScoreOptions(scored_at=STAMP),
     )
     assert semicolon.rows_scored == 50
     assert (
@@ -439,9 +454,7 @@ def test_every_way_of_sharing_the_work_writes_the_same_bytes(champion, ref, batc
             tmp_path / f"in-{workers}.csv",
             ref,
             champion["contract"],
-            chunk_rows=10,
-            scored_at=STAMP,
-            workers=workers,
+            options=ScoreOptions(chunk_rows=10, scored_at=STAMP, workers=workers),
         ).output.read_bytes()
         for workers in (0, 2)  # none, and a pool (one worker takes the same path as two)
     ]
@@ -450,10 +463,10 @@ def test_every_way_of_sharing_the_work_writes_the_same_bytes(champion, ref, batc
         tmp_path / "by-uri.csv",
         champion["model_uri"],
         champion["contract"],
-        chunk_rows=10,
-        scored_at=STAMP,
-        workers=0,  # the model found by its URI; the pools are the three runs above
-        tracking_uri=champion["tracking_uri"],
+        # workers=0: the model found by its URI; the pools are the three runs above
+        options=ScoreOptions(
+            chunk_rows=10, scored_at=STAMP, workers=0, tracking_uri=champion["tracking_uri"]
+        ),
     )
     assert outputs[0] == outputs[1] == by_uri.output.read_bytes()
     assert len(pd.read_csv(by_uri.output)) == len(batch_text)
@@ -477,9 +490,7 @@ def test_the_progress_lines_say_each_count_once(champion, ref, batch_text, tmp_p
             tmp_path / f"out-{chunk_rows}" / "pred.csv",
             ref,
             champion["contract"],
-            chunk_rows=chunk_rows,
-            scored_at=STAMP,
-            workers=0,
+            options=ScoreOptions(chunk_rows=chunk_rows, scored_at=STAMP, workers=0),
             progress=lambda rows, bad, seconds, seen=lines[-1]: seen.append(rows),
         )
     assert lines == [[300], [100, 200, 300]]

@@ -16,7 +16,7 @@ from lab2prod.data.contract import condition, infer_contract
 from lab2prod.modeling.estimators import build_estimator
 from lab2prod.modeling.features import model_columns, model_frame, target_vector
 from lab2prod.modeling.predict import class_probability_columns, predict
-from lab2prod.scoring.score import LINEAGE_COLUMNS, ModelRef, score_file
+from lab2prod.scoring.score import LINEAGE_COLUMNS, ModelRef, ScoreOptions, score_file
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,9 @@ def test_a_multiclass_batch_gets_a_probability_per_class_and_the_most_probable_l
     batch = tmp_path / "batch.csv"
     wine_frame().drop(columns=["cultivar"]).to_csv(batch, index=False)
     ref = ModelRef(model=model, uri="models:/wine/1", name="wine", version="1", run_id="r1")
-    result = score_file(batch, tmp_path / "preds.csv", ref, contract, workers=workers)
+    result = score_file(
+        batch, tmp_path / "preds.csv", ref, contract, options=ScoreOptions(workers=workers)
+    )
     out = pd.read_csv(result.output)
     probabilities = class_probability_columns(contract.labels)
     assert list(out.columns) == ["id", *probabilities, "label", *LINEAGE_COLUMNS]

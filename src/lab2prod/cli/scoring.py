@@ -18,7 +18,7 @@ from lab2prod.errors import ConfigError
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from lab2prod import model_edge, settings
-    from lab2prod.scoring.score import score_file, stderr_progress
+    from lab2prod.scoring.score import ScoreOptions, score_file, stderr_progress
     from lab2prod.scoring.summary import summary_path_for, write_facts
 
     if args.scheduler and args.engine != "dask":
@@ -27,32 +27,26 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if root is None and not (args.contract and args.model):
         raise ConfigError("outside a project folder: pass --contract and --model, or --root")
     defaults = settings.project_defaults(root) if root is not None else {}
-    common = {
+    dask = args.engine == "dask"
+    options = ScoreOptions(
         **({"chunk_rows": args.chunk_rows} if args.chunk_rows else {}),
-        "threshold": args.threshold,
-        "scored_at": args.scored_at,
-        "tracking_uri": settings.tracking_uri(root),
-        "progress": None if args.quiet else stderr_progress,
-        **read_options(args),
-    }
+        threshold=args.threshold,
+        scored_at=args.scored_at,
+        workers=(args.workers or None) if dask else args.workers,  # Dask: 0 is one per core
+        tracking_uri=settings.tracking_uri(root),
+    )
+    progress = None if args.quiet else stderr_progress
     model = args.model or model_edge.champion_uri(defaults["model_name"])
     contract = settings.load_contract(args.contract or defaults["contract"])
-    if args.engine == "dask":
+    paths = (Path(args.input), Path(args.output), model, contract, options)
+    if dask:
         from lab2prod.scoring.dask_engine import score_with_dask
 
         result = score_with_dask(
-            Path(args.input),
-            Path(args.output),
-            model,
-            contract,
-            scheduler=args.scheduler,
-            workers=args.workers or None,
-            **common,
+            *paths, progress=progress, scheduler=args.scheduler, **read_options(args)
         )
     else:
-        result = score_file(
-            Path(args.input), Path(args.output), model, contract, workers=args.workers, **common
-        )
+        result = score_file(*paths, progress=progress, **read_options(args))
     write_facts(result.summary(), summary_path_for(result.output))
     print(result.describe())
     return EXIT_OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +93,20 @@ def pipeline_dag(products: Path, pipeline: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+@dataclass(frozen=True)
+class CardText:
+    """What a person writes for the model card: its intended use and the limitations they know of."""
+
+    intended_use: str = ""  # "": the contract's task says it
+    limitations: tuple[str, ...] = ()  # beside those the evidence shows (default_limitations)
+
+
 def build_facts(
     products: Path,
     contract: Contract,
     commit: str,
     tracking_uri: str,
-    intended_use: str = "",
-    limitations: list[str] | None = None,
+    text: CardText | None = None,
     lake_file: Path | None = None,
     pipeline: dict[str, Any] | None = None,
     root: Path | None = None,
@@ -106,9 +114,11 @@ def build_facts(
     """Return everything the report and the model card show, read from the step summaries in `products`.
 
     With `pipeline` (the parsed pipeline.yaml) the facts hold its DAG picture; with `root` the
-    contract's path is shown relative to the project.
+    contract's path is shown relative to the project; `text` is what a person wrote for the card.
     """
     products = Path(products)
+    text = text or CardText()
+    intended_use, limitations = text.intended_use, text.limitations
     ingest, validate = _read(products, "ingest"), _read(products, "validate")
     chosen, evaluation, release = (
         _read(products, "select"),
@@ -175,7 +185,7 @@ def build_facts(
             "model_uri": chosen.get("model_uri"),
         },
     }
-    facts["limitations"] = list(limitations or []) + default_limitations(contract, facts)
+    facts["limitations"] = list(limitations) + default_limitations(contract, facts)
     facts["dag"] = pipeline_dag(products, pipeline) if pipeline else None
     return facts
 

@@ -34,7 +34,12 @@ from lab2prod.data.contract import Contract
 from lab2prod.errors import ConfigError, SourceError
 from lab2prod.model_edge import ModelRef
 from lab2prod.scoring.chunk import score_chunk
-from lab2prod.scoring.score import DEFAULT_CHUNK_ROWS, Progress, ScoreResult, score_file
+from lab2prod.scoring.score import (
+    Progress,
+    ScoreOptions,
+    ScoreResult,
+    score_file,
+)
 
 CONNECT_TIMEOUT = "10s"
 
@@ -143,31 +148,25 @@ def score_with_dask(
     output: str | os.PathLike,
     model: str | ModelRef,
     contract: Contract,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    threshold: float | None = None,
-    scored_at: str | None = None,
+    options: ScoreOptions | None = None,
     progress: Progress | None = None,
     scheduler: str | None = None,
-    workers: int | None = None,
-    tracking_uri: str | None = None,
     **read_options: Any,
 ) -> ScoreResult:
     """Score a file or a folder of Parquet partitions on Dask; write like `score.score_file`.
 
     `scheduler`: the address of a running Dask scheduler, used as it is; None starts a LocalCluster
-    of `workers` processes (default: one per core) on 127.0.0.1 for the run. Raises a Lab2ProdError
-    (and leaves no output) in the cases `score_file` does.
+    of `options.workers` processes (default: one per core) on 127.0.0.1 for the run. Raises a
+    Lab2ProdError (and leaves no output) in the cases `score_file` does.
     """
+    options = options or ScoreOptions()
     return score_file(
         input,
         output,
         model,
         contract,
-        chunk_rows=chunk_rows,
-        threshold=threshold,
-        scored_at=scored_at,
+        options,
         progress=progress,
-        tracking_uri=tracking_uri,
-        engine=DaskEngine(scheduler, workers),
+        engine=DaskEngine(scheduler, options.workers),
         **read_options,
     )

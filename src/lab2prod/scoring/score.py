@@ -65,6 +65,7 @@ Progress = Callable[[int, int, float], None]
 __all__ = [
     "LINEAGE_COLUMNS",
     "ModelRef",
+    "ScoreOptions",
     "ScoreResult",
     "ScoredChunk",
     "load_model",
@@ -72,6 +73,17 @@ __all__ = [
     "score_chunk",
     "score_file",
 ]
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How a batch is scored: rows per chunk, the decision threshold, the stamp, the workers, the store."""
+
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    threshold: float | None = None  # None: the model run's decision threshold, else 0.5
+    scored_at: str | None = None  # the scored-at stamp written; None: now, universal time
+    workers: int | None = None  # processes beside this one (None: default_workers(); 0: none)
+    tracking_uri: str | None = None  # the MLflow store a model URI resolves in (None: MLflow's)
 
 
 @dataclass
@@ -269,12 +281,8 @@ def score_file(
     output: str | os.PathLike,
     model_uri: str | ModelRef,
     contract: Contract,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    threshold: float | None = None,
-    scored_at: str | None = None,
+    options: ScoreOptions | None = None,
     progress: Progress | None = None,
-    workers: int | None = None,
-    tracking_uri: str | None = None,
     engine: Any = None,
     **read_options: Any,
 ) -> ScoreResult:
@@ -285,12 +293,14 @@ def score_file(
     ``<output stem>.quarantine.csv`` beside the output with their line and reasons. Raises a
     Lab2ProdError (and leaves no output) when the input cannot be used: unreadable, a column
     missing, no rows, or more rows breaking the contract than it allows. `engine` scores the chunks
-    (default `PoolEngine(workers)`: `workers` pool processes, default `default_workers()`, 0: none);
+    (default `PoolEngine(options.workers)`: pool processes, default `default_workers()`, 0: none);
     the output does not depend on the engine nor on its workers.
     """
+    options = options or ScoreOptions()
+    chunk_rows, threshold, scored_at = options.chunk_rows, options.threshold, options.scored_at
     started = time.perf_counter()
     input, output = Path(input), Path(output)
-    engine = PoolEngine(workers) if engine is None else engine
+    engine = PoolEngine(options.workers) if engine is None else engine
     writers: list[AtomicWriter] = []
     hashing = ThreadPoolExecutor(1)
     try:
@@ -307,7 +317,7 @@ def score_file(
             ref = model_uri
         else:  # MLflow resolves and copies the model in a process of its own, beside skops' import,
             # unless this process has imported MLflow already: then there is no import to overlap
-            ref = load_model(model_uri, tracking_uri, in_child=not mlflow_imported())
+            ref = load_model(model_uri, options.tracking_uri, in_child=not mlflow_imported())
         if threshold is None:
             threshold = ref.threshold if ref.threshold is not None else 0.5
         result = ScoreResult(

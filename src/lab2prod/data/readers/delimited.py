@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,17 @@ from lab2prod.data.readers.base import (
     check_kind,
 )
 from lab2prod.errors import SourceError
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a delimited file writes its cells: the delimiter, the quote, the encoding, the number marks."""
+
+    delimiter: str = ","
+    quotechar: str = '"'
+    encoding: str = "utf-8"
+    decimal: str = "."
+    thousands: str | None = None
 
 
 def _header_record(source: _Lines, quotechar: str) -> bytes:
@@ -214,17 +226,8 @@ def iter_csv(
                 or not _ascii_lines(encoding)
             ):
                 source.unread(data, at)
-                for frame in _iter_csv_lines(
-                    source,
-                    path,
-                    name,
-                    header,
-                    delimiter,
-                    (decimal, thousands),
-                    encoding,
-                    quotechar,
-                    chunk_rows,
-                ):
+                dialect = CsvDialect(delimiter, quotechar, encoding, decimal, thousands)
+                for frame in _iter_csv_lines(source, path, name, header, dialect, chunk_rows):
                     rows_seen += len(frame.rows) + len(frame.rejected)
                     yield frame
                 break
@@ -279,13 +282,11 @@ def _iter_csv_lines(
     path: Path,
     name: str,
     header: list[str],
-    delimiter: str,
-    decimal: tuple[str, str | None],
-    encoding: str,
-    quotechar: str,
+    dialect: CsvDialect,
     chunk_rows: int,
 ) -> Iterator[Frame]:
-    """The line-by-line reader (Python's csv): quoted cells may hold delimiters and line breaks."""
+    """Yield the rest of a file read line by line (Python's csv): quoted cells may hold delimiters and line breaks."""
+    delimiter, quotechar, encoding = dialect.delimiter, dialect.quotechar, dialect.encoding
 
     width = len(header)
     number = source.line - 1  # the number of the last line decoded
@@ -323,20 +324,22 @@ def _iter_csv_lines(
             records.append(fields)
             lines.append(line)
         if len(records) + len(rejected) >= chunk_rows:
-            yield _records_frame(name, header, records, lines, rejected, decimal)
+            yield _records_frame(name, header, records, lines, rejected, dialect)
             records, lines, rejected = [], [], []
     if records or rejected:
-        yield _records_frame(name, header, records, lines, rejected, decimal)
+        yield _records_frame(name, header, records, lines, rejected, dialect)
 
 
-def _records_frame(name, header, records, lines, rejected, marks) -> Frame:
+def _records_frame(name, header, records, lines, rejected, dialect: CsvDialect) -> Frame:
     import pyarrow as pa
 
     columns = [pa.array([r[i] for r in records], pa.string()) for i in range(len(header))]
     table = pa.table(dict(zip(header, columns)))
-    decimal, thousands = marks  # the decimal and thousands marks
     return _chunk_frame(
-        name, _arrow_text(table, header, decimal, thousands=thousands), lines, rejected
+        name,
+        _arrow_text(table, header, dialect.decimal, thousands=dialect.thousands),
+        lines,
+        rejected,
     )
 
 
