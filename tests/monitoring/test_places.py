@@ -26,3 +26,22 @@ def test_places_given_win_and_no_products_folder_is_one_line(tmp_path):
     )
     with pytest.raises(MonitoringError, match="give the products folder"):
         places.products_dir()
+
+
+def test_monitor_and_retrain_do_not_import_each_other():
+    import ast
+
+    import lab2prod.monitoring.monitor as monitor
+    import lab2prod.monitoring.retrain as retrain
+
+    def imported(module) -> set[str]:
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        return {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        }
+
+    assert "lab2prod.monitoring.retrain" not in imported(monitor)
+    assert "lab2prod.monitoring.monitor" not in imported(retrain)
+    assert {"lab2prod.monitoring.labelled", "lab2prod.monitoring.places"} <= imported(retrain)

@@ -442,7 +442,7 @@ def run_monitoring(
 
     # no id column: each row's line is its id, as scoring wrote it
     contract = with_line_ids(contract)
-    rows, serving = _read_batch(batch, contract)
+    rows, serving = _batch_rows(batch, contract)
     reference_path = places.reference_file(contract.dataset)
     if not reference_path.is_file():
         raise MonitoringError(
@@ -496,7 +496,7 @@ def run_monitoring(
     return result, {"history": history_file, "report": report, "status": status}
 
 
-def _read_batch(
+def _batch_rows(
     batch: BatchFiles, contract: Contract
 ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
     """Return the batch's rows with their features (joined from the scored input when it has none) and its serving counts."""
