@@ -90,3 +90,33 @@ def test_an_unset_option_leaves_the_package_default_and_a_bad_one_is_one_line(tm
     assert args.window_rows is None and args.gate_tolerance is None  # RetrainConfig decides
     assert main(["repro-check", "--root", str(tmp_path), "--set", "seed"]) == 2
     assert "error: --set 'seed': expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_each_group_adds_its_commands_and_those_on_the_tracking_server_check_it_first(
+    monkeypatch, capsys
+):
+    from lab2prod import cli
+    from lab2prod.errors import ConfigError
+
+    commands = list(build_parser()._subparsers._group_actions[0].choices)
+    groups = [
+        ["validate", "contract"],
+        ["monitor", "retrain", "simulate"],
+        ["score", "export"],
+        ["promote", "rollback", "roles", "readiness", "repro-check"],
+    ]
+    assert len(cli.COMMAND_GROUPS) >= len(groups)
+    for names in groups:  # each group's commands together, in its order
+        start = commands.index(names[0])
+        assert commands[start : start + len(names)] == names
+
+    def unreachable() -> None:
+        raise ConfigError("tracking server http://127.0.0.1:9 does not answer")
+
+    monkeypatch.setattr(cli, "_check_tracking_server", unreachable)
+    assert main(["promote", "1", "--reason", "test"]) == 2
+    assert "does not answer" in capsys.readouterr().err
+    parsed = build_parser().parse_args(["validate", "--input", "x.csv"])
+    assert not getattr(parsed, "tracking_server", False)  # reading a file needs no server
+    for argv in (["score", "--input", "a", "--output", "b"], ["roles", "audit"]):
+        assert build_parser().parse_args(argv).tracking_server
