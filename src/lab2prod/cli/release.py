@@ -133,13 +133,18 @@ def _cmd_readiness(args: argparse.Namespace) -> int:
     from lab2prod.release.readiness import write_readiness
 
     root = with_project_defaults(args)
-    contract = settings.load_contract(settings.resolve(root, args.contract))
+    contract_path = settings.resolve(root, args.contract).resolve()
+    contract = settings.load_contract(contract_path)
+    inside = contract_path.is_relative_to(Path(root).resolve())
     places = {
         "lake": args.lake,
         "reports": args.reports,
         "products": args.products,
         "dataset": contract.dataset,
-        "contract": args.contract,
+        # the committed contract, shown as the project names it
+        "contract": str(
+            contract_path.relative_to(Path(root).resolve()) if inside else contract_path
+        ),
     }
     result, paths = write_readiness(
         root,
