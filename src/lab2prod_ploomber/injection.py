@@ -14,8 +14,8 @@ Here `--inject` reads the file as it is, puts the rendered `injected-parameters`
 remove gives the committed bytes back. Notebooks stored as text (jupytext scripts) or paired with
 one keep Ploomber's own behaviour: none of lab2prod's are.
 
-`install()` replaces the two `NotebookSource` methods; importing `lab2prod_ploomber` calls it
-whenever Ploomber is loaded (as for `plot.install`).
+`install()` replaces the two `NotebookSource` methods (Ploomber's own stay as their `__wrapped__`);
+patches.py lists it and calls it when `lab2prod_ploomber` is imported with Ploomber loaded.
 """
 
 from __future__ import annotations
@@ -112,5 +112,7 @@ def install() -> None:
         _write(path, without_injected_cell(_read(path)))
 
     save_injected_cell._lab2prod_exact = True
+    save_injected_cell.__wrapped__ = ploomber_save
+    remove_injected_cell.__wrapped__ = ploomber_remove
     NotebookSource.save_injected_cell = save_injected_cell
     NotebookSource.remove_injected_cell = remove_injected_cell

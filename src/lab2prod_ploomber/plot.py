@@ -9,8 +9,8 @@ inside its own webpack bundles), so rather than bundle a copy by hand, these bac
 with one line that names the one that works: pygraphviz, whose wheel bundles Graphviz (PNG, or SVG
 for a browser). An `.html` output without `--backend` is refused too: Ploomber picks d3 for it.
 
-`install()` wraps `ploomber.DAG.plot`; importing `lab2prod_ploomber` calls it whenever Ploomber is
-loaded, which is the case for every Ploomber command that reads these pipelines (they name
+`install()` wraps `ploomber.DAG.plot` (Ploomber's own stays as its `__wrapped__`); patches.py lists
+it and calls it when `lab2prod_ploomber` is imported with Ploomber loaded, which is the case for every Ploomber command that reads these pipelines (they name
 lab2prod_ploomber's executor and `resources_` functions), `ploomber plot` included.
 """
 
