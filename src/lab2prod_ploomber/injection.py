@@ -25,6 +25,9 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+from ploomber.sources.notebooksource import NotebookSource
+
+from lab2prod.data.lake import atomic_write_text
 
 # the cells Ploomber adds (and removes): the pipeline's parameters, `ploomber nb --debug`'s settings
 INJECTED_TAGS = frozenset({"injected-parameters", "debugging-settings"})
@@ -82,15 +85,12 @@ def _read(path: Path) -> NotebookNode:
 
 
 def _write(path: Path, nb: NotebookNode) -> None:
-    from lab2prod.data.lake import atomic_write_text
-
     # nbformat.write's bytes (indent 1, sorted keys, a final newline): those of the committed notebooks
     atomic_write_text(path, nbformat.writes(nb) + "\n")
 
 
 def install() -> None:
     """Make `NotebookSource.save_injected_cell` and `remove_injected_cell` keep the file's own bytes."""
-    from ploomber.sources.notebooksource import NotebookSource
 
     if getattr(NotebookSource.save_injected_cell, "_lab2prod_exact", False):
         return

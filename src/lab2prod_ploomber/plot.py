@@ -19,6 +19,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from ploomber.dag.dag import DAG
+from ploomber.dag.plot import check_pygraphviz_installed
+from ploomber.exceptions import PlotException
+
 # the backends whose page asks CDNs for its scripts, and what each page loads
 CDN_BACKENDS = {"d3": "d3 and d3-dag", "mermaid": "mermaid"}
 WORKING = (
@@ -57,7 +61,6 @@ def refusal(backend: str | None, output: str, pygraphviz_installed: bool = True)
 
 def install() -> None:
     """Make `DAG.plot` (so `ploomber plot`) refuse the CDN backends in one line; calling it again does nothing."""
-    from ploomber.dag.dag import DAG
 
     if getattr(DAG.plot, "_lab2prod_offline", False):
         return
@@ -65,9 +68,6 @@ def install() -> None:
 
     @functools.wraps(ploomber_plot)
     def plot(self, output="embed", include_products=False, backend=None, image_only=False):
-        from ploomber.dag.plot import check_pygraphviz_installed
-        from ploomber.exceptions import PlotException
-
         try:
             reason = refusal(backend, str(output), check_pygraphviz_installed())
         except ValueError as exc:
