@@ -73,7 +73,7 @@ test: lint $(AIRFLOW_STAMP) ## Run the whole test suite: lint first (seconds), t
 	$(BIN)/pytest tests
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)
 
-lint: $(STAMP) ## The hooks of .pre-commit-config.yaml on every file (ruff, notebooks without outputs, YAML, workflows, ...), then the docs with --strict
+lint: $(STAMP) ## The hooks of .pre-commit-config.yaml on every file (ruff, import layers, notebooks without outputs, YAML, workflows, ...), then the docs with --strict
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site-check
 

@@ -12,7 +12,7 @@ Two kinds of drift, each over `--batches` batches whose intensity t rises from 0
 * **covariate shift** (the estimate's premise): rows are drawn from the pool with weights that favour
   low incomes, young applicants and part-time workers more and more (exp(t * ...)); each row keeps its
   own outcome, so the relation between features and outcome is the training one.
-* **concept drift**: the simulation's scenario (`make_batch`, `Scenario()`): incomes shrink while the
+* **concept drift**: the simulation's scenario (`make_batch`, `Scenario(**CREDIT_DRIFT)`): incomes shrink while the
   outcomes stay, and a new segment defaults by a rule the model never saw. Probabilities say nothing
   of it: the gap shows how far the estimate can be off, and the realized check (labels) flags it.
 
@@ -46,6 +46,14 @@ from lab2prod.monitoring.estimate import EstimateBasis, check_calibration, estim
 from lab2prod.monitoring.monitor import MonitorConfig, WatchedModel, monitor_frame
 from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate
 from lab2prod.monitoring.simulate import Scenario, make_batch
+
+# the credit demo's drift: incomes fall, part-time workers living with their parents appear, and
+# their default follows the amount borrowed
+CREDIT_DRIFT = {
+    "shift_column": "Income",
+    "segment_column": "Amount",
+    "segment_values": (("Job", "partime"), ("Home", "parents"), ("Marital", "single")),
+}
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,7 +142,9 @@ def main() -> None:
     for kind in ("covariate shift", "concept drift"):
         for size in args.sizes:
             for seed in range(args.seeds):
-                scenario = Scenario(batches=args.batches, batch_rows=size, drift_start=1, seed=seed)
+                scenario = Scenario(
+                    batches=args.batches, batch_rows=size, drift_start=1, seed=seed, **CREDIT_DRIFT
+                )
                 for k in range(args.batches):
                     t = scenario.intensity(k)
                     batch = (

@@ -12,7 +12,7 @@ are drawn from with replacement.
   `lab2prod monitor` does on a scored batch, with and without their delayed labels. A false alarm is
   status "alert" (a retraining threshold crossed); "warning" (a feature drifted, nothing to retrain
   for) is counted apart.
-* **Detection**: the simulation's drifted batches (`make_batch` with `Scenario()`'s drift, intensity
+* **Detection**: the simulation's drifted batches (`make_batch` with `Scenario(**CREDIT_DRIFT)`'s drift, intensity
   t from 0 to 1) over `--seeds` seeds, at each size, monitored with their labels against the model
   they were drifting away from. Detected = status "alert".
 
@@ -39,6 +39,14 @@ from lab2prod.modeling.predict import predict
 from lab2prod.monitoring.monitor import ALERT, WARNING, MonitorConfig, WatchedModel, monitor_frame
 from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate
 from lab2prod.monitoring.simulate import Scenario, make_batch
+
+# the credit demo's drift: incomes fall, part-time workers living with their parents appear, and
+# their default follows the amount borrowed
+CREDIT_DRIFT = {
+    "shift_column": "Income",
+    "segment_column": "Amount",
+    "segment_values": (("Job", "partime"), ("Home", "parents"), ("Marital", "single")),
+}
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,7 +99,7 @@ def main() -> None:
 
     rows = []
     for size in args.sizes:
-        quiet = Scenario(batch_rows=size, drift_start=10**9, seed=args.seed)
+        quiet = Scenario(batch_rows=size, drift_start=10**9, seed=args.seed, **CREDIT_DRIFT)
         for with_labels in (False, True):
             statuses, reasons = [], {}
             for k in range(args.batches):
@@ -121,11 +129,11 @@ def main() -> None:
             print(rows[-1], flush=True)
 
     for size, with_labels in itertools.product(
-        sorted({*args.sizes, Scenario().batch_rows}), (False, True)
+        sorted({*args.sizes, Scenario(**CREDIT_DRIFT).batch_rows}), (False, True)
     ):
         found: dict[float, list[str]] = {}
         for seed in range(args.seeds):
-            scenario = Scenario(batch_rows=size, seed=seed)
+            scenario = Scenario(batch_rows=size, seed=seed, **CREDIT_DRIFT)
             for k in range(scenario.drift_start, scenario.batches):
                 t = round(scenario.intensity(k), 3)
                 result = monitor_batch(

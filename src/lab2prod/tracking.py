@@ -28,15 +28,16 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 from lab2prod import settings
 from lab2prod.data.contract import contract_to_dict
 from lab2prod.errors import RegistryError
+from lab2prod.modeling.estimators import trusted_types
 from lab2prod.serving.answer import answer_request
 from lab2prod.serving.model import CODE_FILE, CONTRACT_ARTIFACT, PIPELINE_ARTIFACT
+from lab2prod.tracking_server import check_reachable
 
 PINNED = ("scikit-learn", "pandas", "numpy", "skops", "mlflow", "pyarrow", "scipy")
 
 
 def use_store(root: Path) -> str:
     """Point MLflow at the project's tracking store and return its URI."""
-    from lab2prod.tracking_server import check_reachable
 
     uri = settings.tracking_uri(root)
     check_reachable(uri)
@@ -193,7 +194,6 @@ def log_training_run(
     The model is `log_contract_model`'s: the pipeline saved with skops behind the contract, so
     MLflow's own clients condition their input as `lab2prod score` does.
     """
-    from lab2prod.modeling.estimators import trusted_types
 
     with mlflow.start_run(
         run_name=run_name, parent_run_id=parent_run_id, experiment_id=experiment_id

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ploomber.spec import DAGSpec
 
 DAGS = ("training", "daily")
 
@@ -180,7 +181,6 @@ def _env(root: Path, env_file: str) -> dict[str, Any]:
 
 def pipeline_shape(root: Path, pipeline: str, env: dict[str, Any]) -> dict[str, list[str]]:
     """Return each task of Ploomber's DAG for `pipeline` (in order) with the names of its upstream tasks."""
-    from ploomber.spec import DAGSpec
 
     dag = DAGSpec(str(root / pipeline), env=env).to_dag()
     return {name: sorted(dag[name].upstream) for name in dag}
@@ -219,7 +219,6 @@ def daily_dag(
     """Return the source of the daily DAG: `pipeline.score.yaml`'s tasks, then monitor and the retraining branch."""
     env = _env(root, env_file)
     env.update(batch="pipeline.score.yaml", batch_name=_STAND_IN)
-    from ploomber.spec import DAGSpec
 
     dag = DAGSpec(str(root / "pipeline.score.yaml"), env=env).to_dag()
     shape = {name: sorted(dag[name].upstream) for name in dag}

@@ -14,8 +14,8 @@ Here `--inject` reads the file as it is, puts the rendered `injected-parameters`
 remove gives the committed bytes back. Notebooks stored as text (jupytext scripts) or paired with
 one keep Ploomber's own behaviour: none of lab2prod's are.
 
-`install()` replaces the two `NotebookSource` methods; importing `lab2prod_ploomber` calls it
-whenever Ploomber is loaded (as for `plot.install`).
+`install()` replaces the two `NotebookSource` methods (Ploomber's own stay as their `__wrapped__`);
+patches.py lists it and calls it when `lab2prod_ploomber` is imported with Ploomber loaded.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+from ploomber.sources.notebooksource import NotebookSource
+
+from lab2prod.data.lake import atomic_write_text
 
 # the cells Ploomber adds (and removes): the pipeline's parameters, `ploomber nb --debug`'s settings
 INJECTED_TAGS = frozenset({"injected-parameters", "debugging-settings"})
@@ -82,15 +85,12 @@ def _read(path: Path) -> NotebookNode:
 
 
 def _write(path: Path, nb: NotebookNode) -> None:
-    from lab2prod.data.lake import atomic_write_text
-
     # nbformat.write's bytes (indent 1, sorted keys, a final newline): those of the committed notebooks
     atomic_write_text(path, nbformat.writes(nb) + "\n")
 
 
 def install() -> None:
     """Make `NotebookSource.save_injected_cell` and `remove_injected_cell` keep the file's own bytes."""
-    from ploomber.sources.notebooksource import NotebookSource
 
     if getattr(NotebookSource.save_injected_cell, "_lab2prod_exact", False):
         return
@@ -112,5 +112,7 @@ def install() -> None:
         _write(path, without_injected_cell(_read(path)))
 
     save_injected_cell._lab2prod_exact = True
+    save_injected_cell.__wrapped__ = ploomber_save
+    remove_injected_cell.__wrapped__ = ploomber_remove
     NotebookSource.save_injected_cell = save_injected_cell
     NotebookSource.remove_injected_cell = remove_injected_cell

@@ -9,8 +9,8 @@ inside its own webpack bundles), so rather than bundle a copy by hand, these bac
 with one line that names the one that works: pygraphviz, whose wheel bundles Graphviz (PNG, or SVG
 for a browser). An `.html` output without `--backend` is refused too: Ploomber picks d3 for it.
 
-`install()` wraps `ploomber.DAG.plot`; importing `lab2prod_ploomber` calls it whenever Ploomber is
-loaded, which is the case for every Ploomber command that reads these pipelines (they name
+`install()` wraps `ploomber.DAG.plot` (Ploomber's own stays as its `__wrapped__`); patches.py lists
+it and calls it when `lab2prod_ploomber` is imported with Ploomber loaded, which is the case for every Ploomber command that reads these pipelines (they name
 lab2prod_ploomber's executor and `resources_` functions), `ploomber plot` included.
 """
 
@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+
+from ploomber.dag.dag import DAG
+from ploomber.dag.plot import check_pygraphviz_installed
+from ploomber.exceptions import PlotException
 
 # the backends whose page asks CDNs for its scripts, and what each page loads
 CDN_BACKENDS = {"d3": "d3 and d3-dag", "mermaid": "mermaid"}
@@ -57,7 +61,6 @@ def refusal(backend: str | None, output: str, pygraphviz_installed: bool = True)
 
 def install() -> None:
     """Make `DAG.plot` (so `ploomber plot`) refuse the CDN backends in one line; calling it again does nothing."""
-    from ploomber.dag.dag import DAG
 
     if getattr(DAG.plot, "_lab2prod_offline", False):
         return
@@ -65,9 +68,6 @@ def install() -> None:
 
     @functools.wraps(ploomber_plot)
     def plot(self, output="embed", include_products=False, backend=None, image_only=False):
-        from ploomber.dag.plot import check_pygraphviz_installed
-        from ploomber.exceptions import PlotException
-
         try:
             reason = refusal(backend, str(output), check_pygraphviz_installed())
         except ValueError as exc:

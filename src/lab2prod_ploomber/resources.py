@@ -27,6 +27,8 @@ from pathlib import Path
 
 from lab2prod import settings
 from lab2prod.data.catalog import is_catalog
+from lab2prod.data.lake import atomic_write_text
+from lab2prod.data.sources import query_sql, sql_timeouts
 from lab2prod.errors import Lab2ProdError
 
 
@@ -71,8 +73,6 @@ def _source_file(spec, products: Path) -> Path | None:
 
 def _query_digest(spec, products: Path) -> Path | None:
     """Run a server source's query, write the SHA-256 of its result beside the products, return that file."""
-    from lab2prod.data.lake import atomic_write_text
-    from lab2prod.data.sources import query_sql, sql_timeouts
 
     try:
         table = query_sql(spec.url, spec.query, **sql_timeouts(spec.options, spec.name))

@@ -15,6 +15,9 @@ import sys
 from pathlib import Path
 
 import yaml
+from ploomber.spec import DAGSpec
+
+from lab2prod_ploomber.executors import KERNEL_MANAGER
 
 
 def env_file_for(entry_point: Path) -> Path:
@@ -37,9 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if len(rest) % 2 or any(not key.startswith("--env--") for key in rest[::2]):
         parser.error("after the task's name only --env--KEY VALUE pairs may follow")
-    from ploomber.spec import DAGSpec
-
-    from lab2prod_ploomber.executors import KERNEL_MANAGER
 
     entry = Path(args.entry_point).resolve()
     env = yaml.safe_load(env_file_for(entry).read_text(encoding="utf-8")) or {}

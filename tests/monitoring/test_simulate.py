@@ -6,27 +6,43 @@ import pytest
 from conftest import empty_store
 from lab2prod.cli import main
 from lab2prod.errors import MonitoringError
-from lab2prod.monitoring.simulate import Scenario, make_batch, run_simulation
+from lab2prod.monitoring.simulate import Scenario, drift_columns, make_batch, run_simulation
 
 from .conftest import PROJECT
+
+# the bundled credit demo's drift, given as arguments as its env file or command line would
+CREDIT = {
+    "shift_column": "Income",
+    "segment_column": "Amount",
+    "segment_values": (("Job", "partime"), ("Home", "parents")),
+}
 
 
 def test_batches_follow_the_scenario(credit_lake):
     contract, frame, _ = credit_lake
-    scenario = Scenario(batches=5, batch_rows=500, drift_start=2, seed=3)
+    scenario = Scenario(batches=5, batch_rows=500, drift_start=2, seed=3, **CREDIT)
     assert [scenario.intensity(k) for k in range(5)] == [0.0, 0.0, 1 / 3, 2 / 3, 1.0]
     calm, last = make_batch(frame, contract, scenario, 0), make_batch(frame, contract, scenario, 4)
     assert len(calm) == len(last) == 500 and last["applicant_id"].is_unique
     assert last["Income"].mean() < 0.75 * calm["Income"].mean()
-    segment = last["Job"].eq("partime") & last["Home"].eq("parents") & last["Age"].between(19, 26)
+    segment = last["Job"].eq("partime") & last["Home"].eq("parents")
     assert segment.mean() >= 0.5
     # the new segment defaults far less than part-time workers did in the past
     past_partime = (frame.loc[frame["Job"] == "partime", "Status"] == "bad").mean()
     assert (last.loc[segment, "Status"] == "bad").mean() < past_partime - 0.25
     pd.testing.assert_frame_equal(last, make_batch(frame, contract, scenario, 4))
     assert not last.equals(
-        make_batch(frame, contract, Scenario(batches=5, batch_rows=500, seed=4), 4)
+        make_batch(frame, contract, Scenario(batches=5, batch_rows=500, seed=4, **CREDIT), 4)
     )
+
+
+def test_the_drifted_columns_are_the_contracts_unless_named(credit_lake):
+    contract, _, _ = credit_lake
+    numeric = drift_columns(contract, Scenario())
+    assert numeric[0] != "Income" or numeric[1] != "Amount"  # the contract's first and last
+    assert drift_columns(contract, Scenario(**CREDIT)) == ("Income", "Amount")
+    with pytest.raises(MonitoringError, match="'Job', which is not a numeric feature"):
+        drift_columns(contract, Scenario(shift_column="Job"))
 
 
 @pytest.mark.integration  # trains and retrains over eight batches: minutes on 2 cores (make test-unit stays under a minute)
@@ -66,7 +82,7 @@ def test_same_seed_same_figures(credit_lake, tmp_path, monkeypatch):
 
 def test_simulation_refuses_tiny_data(credit_lake, tmp_path):
     contract, frame, _ = credit_lake
-    with pytest.raises(MonitoringError, match="at least 200"):
+    with pytest.raises(MonitoringError, match="at least 100"):
         run_simulation(frame.head(50), contract, Scenario(), tmp_path)
 
 

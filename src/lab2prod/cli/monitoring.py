@@ -13,6 +13,7 @@ from lab2prod.cli.options import (
     unset_options,
     with_project_defaults,
 )
+from lab2prod.errors import ConfigError
 
 if TYPE_CHECKING:
     from lab2prod.monitoring.monitor import MonitorConfig
@@ -134,21 +135,21 @@ RETRAIN_OPTIONS = ("family", "window_rows", "seed", "gate_metric", "gate_toleran
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from lab2prod import settings
-    from lab2prod.monitoring.simulate import (
-        BUNDLED_CATALOG,
-        BUNDLED_CONTRACT,
-        Scenario,
-        simulate_sources,
-        table_markdown,
-    )
+    from lab2prod.monitoring.simulate import Scenario, simulate_sources, table_markdown
 
-    # the bundled demo data, not the project's own contract (read before env.yaml's fill the rest)
-    contract = args.contract or BUNDLED_CONTRACT
     root = with_project_defaults(args)
+    env_file = root / "env.yaml"
+    catalog = args.catalog or (settings.read_yaml(env_file) if env_file.is_file() else {}).get(
+        "data"
+    )
+    if not catalog:
+        raise ConfigError(
+            "lab2prod simulate replays a source catalog: pass --catalog or set env.yaml's data"
+        )
     chosen = {k: getattr(args, k) for k in SCENARIO_OPTIONS if getattr(args, k) is not None}
     result, written = simulate_sources(
-        settings.load_catalog(settings.resolve(root, args.catalog or BUNDLED_CATALOG)),
-        settings.load_contract(settings.resolve(root, contract)),
+        settings.load_catalog(settings.resolve(root, catalog)),
+        settings.load_contract(settings.resolve(root, args.contract)),
         Scenario(**chosen),
         settings.resolve(root, args.reports),
         workdir=Path(args.workdir) if args.workdir else None,
@@ -156,9 +157,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         gate=settings.gate_settings(root),  # released by the project's own rules (env.yaml)
     )
     print(table_markdown(result["table"]))
-    after = result["mean_after_drift"]
+    after, metric = result["mean_after_drift"], result["metric"]
     print(
-        f"mean ROC AUC over drifted batches: frozen {after['frozen_roc_auc']:.4f}, loop {after['loop_roc_auc']:.4f}"
+        f"mean {metric} over drifted batches: frozen {after[f'frozen_{metric}']:.4f}, "
+        f"loop {after[f'loop_{metric}']:.4f}"
     )
     print(f"wrote {written['report']} and {written['json']}")
     return EXIT_OK
@@ -314,9 +316,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "simulate",
-        help="replay the bundled data as drifting batches, with and without the retraining loop",
-        description="Replay the bundled demo data as a sequence of batches under a documented drift scenario (income "
-        "shifts down, a new applicant segment with a different default relationship grows), score, "
+        help="replay the project's sources as drifting batches, with and without the retraining loop",
+        description="Replay the project's sources as a sequence of batches under a documented drift scenario (a "
+        "numeric feature shifts down, a new segment with a different relationship to the target grows), score, "
         "monitor, feed delayed labels and retrain through the gate when triggered. Writes "
         "reports/simulation.html and reports/simulation.json. Uses its own lake and MLflow store "
         "(temporary unless --workdir), never the project's registry. Same seed, same figures. "
@@ -336,8 +338,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--catalog",
-        help="the sources replayed, ingested into the simulation's own lake (default: the bundled "
-        "demo sources, lab2prod.monitoring.simulate.BUNDLED_CATALOG, with BUNDLED_CONTRACT)",
+        help="the source catalog replayed, ingested into the simulation's own lake (default: env.yaml's "
+        "data, with its contract)",
     )
     project_options(p)
     p.set_defaults(func=_cmd_simulate)

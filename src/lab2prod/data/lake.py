@@ -17,17 +17,25 @@ import contextlib
 import contextvars
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+import yaml
 
 from lab2prod.data.files import make_folder
+from lab2prod.errors import SourceError, StorageError
 
 CHUNK = 1 << 20
 
@@ -104,8 +112,6 @@ def all_or_nothing():
 
 
 def _atomic(path: Path, write: Callable[[Path], None], mode: int | None = None) -> Path:
-    from lab2prod.errors import StorageError
-
     path = Path(path)
     journal = _JOURNAL.get()
     if journal is not None:
@@ -152,7 +158,6 @@ def atomic_write_json(path: Path, data: Any) -> Path:
 
 def atomic_write_yaml(path: Path, data: dict[str, Any]) -> Path:
     """Write `data` as readable YAML (keys in their order, Unicode kept) to `path` atomically."""
-    import yaml
 
     return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
@@ -183,10 +188,6 @@ _NEEDS_QUOTES = '[,"\r\n]'  # what makes pandas (the csv module's minimal quotin
 
 
 def _float_cells(values: pd.Series) -> Any:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     numbers = values.to_numpy(dtype="float64", na_value=np.nan)
     finite = np.isfinite(numbers)
     size = np.abs(numbers[finite])
@@ -209,8 +210,6 @@ def _csv_cells(values: pd.Series) -> tuple[Any, bool] | None:
     """Return a column's cells as Arrow text written as pandas' to_csv writes them (nulls for missing
     cells) and whether a cell was quoted; None for a dtype this does not render (pandas then writes
     the whole frame)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype):
@@ -256,7 +255,6 @@ def _csv_field(name: Any) -> str:
 def csv_bytes(frame: pd.DataFrame) -> bytes | None:
     """Return the CSV text of a frame as `atomic_write_csv` writes it, rendered by Arrow column by column;
     None when a column's dtype is one Arrow does not render here."""
-    import io
 
     rendered = _csv_render(frame)
     if rendered is None:
@@ -269,7 +267,6 @@ def csv_bytes(frame: pd.DataFrame) -> bytes | None:
 def _csv_render(frame: pd.DataFrame) -> tuple[bytes, list[Any], bool] | None:
     """Return the header line, each column's cells as Arrow text and whether a cell was quoted; None
     when pandas writes the frame."""
-    from concurrent.futures import ThreadPoolExecutor
 
     if frame.columns.duplicated().any() or frame.shape[1] < 2:
         return None  # pandas quotes an empty cell of a one-column frame
@@ -287,10 +284,6 @@ def _csv_render(frame: pd.DataFrame) -> tuple[bytes, list[Any], bool] | None:
 
 def _write_rendered(fh: Any, header: bytes, cells: list[Any], quoted: bool) -> None:
     """Write the header and the rows of rendered cells to the binary file `fh`."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pv
 
     fh.write(header)
     if not len(cells[0]):
@@ -357,7 +350,6 @@ def contract_path(lake_dir: str | os.PathLike, dataset: str) -> Path:
 
 def latest_manifest(lake_dir: str | os.PathLike, dataset: str) -> Path:
     """Return the newest ingest manifest of `dataset`; raise a SourceError when there is none."""
-    from lab2prod.errors import SourceError
 
     found = sorted(zone(lake_dir, "manifests").glob(f"{dataset}-*.json"))
     if not found:

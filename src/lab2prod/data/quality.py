@@ -6,11 +6,15 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
 import pandas as pd
 import pandera.pandas as pa
 
 from lab2prod.data.contract import DROPPED, Contract, pandera_schema, wrong_rows
+from lab2prod.data.validate import reason_kind
 from lab2prod.errors import ContractError
+from lab2prod.reporting.render import figure_data_uri, render, shown_path
 
 
 def profile(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
@@ -136,7 +140,6 @@ def repeats(frame: pd.DataFrame, contract: Contract, quarantine: pd.DataFrame) -
 
 def quarantine_reasons(quarantine: pd.DataFrame) -> pd.DataFrame:
     """Return quarantine counts by reason kind (column or problem), most frequent first, with one example each."""
-    from lab2prod.data.validate import reason_kind
 
     if quarantine.empty:
         return pd.DataFrame(columns=["kind", "count", "example"])
@@ -149,10 +152,7 @@ def quarantine_reasons(quarantine: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plots(frame: pd.DataFrame, contract: Contract, max_columns: int) -> list[tuple[str, Any]]:
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     figures = []
     for rule in contract.columns[:max_columns]:
@@ -198,9 +198,6 @@ def data_quality_report(
     The contract's path is shown relative to the project `root` (default: the folder above the
     report's folder, the project of reports/data_quality.html).
     """
-    import matplotlib.pyplot as plt
-
-    from lab2prod.reporting.render import figure_data_uri, render, shown_path
 
     columns = profile(frame, contract)
     reasons = quarantine_reasons(quarantine)

@@ -17,7 +17,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from lab2prod.errors import ConfigError
+from lab2prod import settings
+from lab2prod.errors import ConfigError, RegistryError
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "classification": {
@@ -121,8 +122,6 @@ def load_model_dir(folder: Path) -> Any:
     skops. The types to trust are those the folder lists, and only if lab2prod's own estimators
     need them: a model cannot widen the allow-list.
     """
-    from lab2prod import settings
-    from lab2prod.errors import RegistryError
 
     meta = settings.read_yaml(folder / "MLmodel")
     flavors = meta.get("flavors") or {}
@@ -148,8 +147,6 @@ def load_skops(path: Path, trusted: list[str], listed_in: Path | None = None) ->
     `listed_in` names the file that asked for the types, in the error.
     """
     import skops.io
-
-    from lab2prod.errors import RegistryError
 
     unknown = sorted(set(trusted) - set(all_trusted_types()))
     if unknown:

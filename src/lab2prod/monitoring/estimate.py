@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import norm, rankdata
+from sklearn.linear_model import LogisticRegression
 
 from lab2prod.data.contract import Contract
 from lab2prod.modeling.business import BusinessValue, expected_value, value_per_case
@@ -112,7 +113,6 @@ def check_calibration(
     calibration error exceeds `max_ece`; it is then fitted on these rows (logistic regression of
     the outcome on the log-odds).
     """
-    from sklearn.linear_model import LogisticRegression
 
     y = np.asarray(y_true).astype(int)
     p = np.asarray(proba, dtype="float64")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
@@ -214,7 +215,6 @@ def realized_performance(
 
 def _roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
     # the Mann-Whitney form (ties count half): sklearn's value, several times faster for 200 resamples
-    from scipy.stats import rankdata
 
     positive = y == 1
     n1 = int(positive.sum())

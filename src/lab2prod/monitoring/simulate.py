@@ -1,52 +1,60 @@
-"""Replay the bundled credit data as a sequence of drifting batches, with and without the retraining loop.
+"""Replay a project's table as a sequence of drifting batches, with and without the retraining loop.
 
-The scenario (deterministic for a seed):
+Any table and task the contract describes: binary or multiclass classification, or regression.
+The scenario (deterministic for a seed; every column it touches is one of its fields, so a
+project names its own, from its env file or the command line):
 
-* Half of the normalized data (seeded) is the past: the first model is trained
-  on it, registered and made champion. Batches of ``batch_rows`` rows are drawn
-  with replacement from the other half.
-* From batch ``drift_start`` the drift grows linearly to full strength at the
-  last batch (intensity t from 0 to 1):
+* Half of the table (seeded) is the past: the first model is trained on it, registered and made
+  champion. Batches of ``batch_rows`` rows are drawn with replacement from the other half.
+* From batch ``drift_start`` the drift grows linearly to full strength at the last batch
+  (intensity t from 0 to 1):
 
-  1. **Income shifts down**: every applicant's Income is multiplied by
-     ``1 - income_drop * t`` (a covariate shift: outcomes do not change, so the
-     frozen model over-predicts risk).
-  2. **A new applicant segment grows** to ``segment_share * t`` of the batch:
-     young part-time workers living with their parents (Job=partime,
-     Home=parents, single, age 19-26, little seniority, low income, no records).
-     In the past data part-time workers defaulted 60% of the time, so the
-     frozen model scores the whole segment as risky; in fact they default
-     about 15% of the time, and *which* of them default depends on the amount
-     borrowed: P(bad) = sigmoid(segment_intercept + segment_slope * z(Amount)).
-     That is a different default relationship, and it hurts the frozen model's
-     ranking (ROC AUC) as the segment grows.
+  1. **A covariate shift**: every row's ``shift_column`` (a numeric feature; by default the
+     contract's first) is multiplied by ``1 - shift * t``. Outcomes do not change, so the frozen
+     model's predictions drift away from them.
+  2. **A new segment grows** to ``segment_share * t`` of the batch. Its rows take the values of
+     ``segment_values`` (e.g. a job and a housing), and their outcome follows a relationship the
+     past never showed, on z, the standardized ``segment_column`` (a numeric feature; by default
+     the contract's last): binary, P(positive) = sigmoid(segment_intercept + segment_slope * z);
+     multiclass, the classes in the reverse order of their past mean of that column, by quantile
+     of z; regression, the target's past mean moving against z by ``segment_slope`` standard
+     deviations per unit of z, against the past correlation. The frozen model's ranking and
+     errors get worse as the segment grows.
 
-* Each batch is scored by the frozen first model and by the current champion
-  of the loop; the loop monitors it against its champion's training data,
-  receives its delayed labels, and when the monitor says retraining is due it
-  retrains on the newest ``window_rows`` labelled rows and sends the
-  challenger through the release gate and registry aliases
-  (`retrain.retrain_in_process`). Performance per batch is always measured on
-  that batch's labels by the model that scored it, before any retraining it
-  triggers.
+* Each batch is scored by the frozen first model and by the current champion of the loop; the
+  loop monitors it against its champion's training data, receives its delayed labels, and when
+  the monitor says retraining is due it retrains on the newest ``window_rows`` labelled rows and
+  sends the challenger through the release gate and registry aliases
+  (`retrain.retrain_in_process`). Performance per batch (the gate's metric: ROC AUC, or RMSE for
+  a regression, unless the gate names another) is always measured on that batch's labels by the
+  model that scored it, before any retraining it triggers.
 
-The simulation keeps its own lake and MLflow store in a work folder (a
-temporary one by default), never the project's registry.
+The simulation keeps its own lake and MLflow store in a work folder (a temporary one by default),
+never the project's registry; its models are registered as ``model_name`` in ``experiment``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
+import mlflow
 import numpy as np
 import pandas as pd
 
-from lab2prod.data.contract import Contract
+from lab2prod import model_edge
+from lab2prod.data.contract import Contract, read_normalized
+from lab2prod.data.ingest import ingest
+from lab2prod.data.lake import atomic_write_json
 from lab2prod.errors import MonitoringError
-from lab2prod.modeling.features import model_frame
+from lab2prod.modeling.features import feature_columns, is_multiclass, model_frame
+from lab2prod.modeling.metrics import default_metric, is_better
 from lab2prod.modeling.predict import predict
 from lab2prod.modeling.training import model_metrics
 from lab2prod.monitoring import history
@@ -54,25 +62,32 @@ from lab2prod.monitoring.drift import DriftThresholds
 from lab2prod.monitoring.labelled import read_labelled, store_labelled
 from lab2prod.monitoring.monitor import MonitorConfig, WatchedModel, monitor_frame
 from lab2prod.monitoring.retrain import RetrainConfig, newest_window, retrain_in_process
+from lab2prod.reporting.render import figure_data_uri, render
+from lab2prod.tracking import mark_model_training
 
-MODEL_NAME = "credit-risk-simulated"
-# what the simulation replays, whatever the project trains on (paths in the project folder)
-BUNDLED_CATALOG = "data/sources/credit/catalog.yaml"
-BUNDLED_CONTRACT = "data/contracts/credit.yaml"
+# the fewest rows a replay takes: half train the first model, the other half feed the batches
+MIN_ROWS = 100
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """The drift of the replay: when it starts and how strong it gets."""
+    """The replay: its batches, their drift, and the name and experiment its models are registered under."""
 
     batches: int = 8
     batch_rows: int = 1000
     drift_start: int = 2
-    income_drop: float = 0.4
+    shift: float = 0.4  # share by which shift_column falls at full drift
+    shift_column: str = ""  # "": the contract's first numeric feature
     segment_share: float = 0.5
+    segment_column: str = ""  # "": the contract's last numeric feature
     segment_intercept: float = -2.0
     segment_slope: float = 1.8
+    segment_values: tuple[
+        tuple[str, Any], ...
+    ] = ()  # (column, value) pairs the segment's rows take
     seed: int = 42
+    model_name: str = "simulated"
+    experiment: str = "simulation"
 
     def intensity(self, k: int) -> float:
         """Return the drift strength of batch `k`: 0 before `drift_start`, rising linearly to 1 at the last batch."""
@@ -80,54 +95,106 @@ class Scenario:
             return 0.0
         return (k - self.drift_start + 1) / max(1, self.batches - self.drift_start)
 
+    def segment_rows(self, k: int) -> int:
+        """Return how many rows of batch `k` belong to the new segment."""
+        return int(round(self.batch_rows * self.segment_share * self.intensity(k)))
+
+
+def drift_columns(contract: Contract, scenario: Scenario) -> tuple[str, str]:
+    """Return the (shift, segment) columns of the replay: the scenario's, else the contract's first and last numeric features.
+
+    Raises MonitoringError when the contract has no numeric feature or names a column that is not one.
+    """
+    numeric = feature_columns(contract)["numeric"]
+    if not numeric:
+        raise MonitoringError(
+            "the replay drifts numeric features and the contract has none: add one or choose another table"
+        )
+    chosen = (scenario.shift_column or numeric[0], scenario.segment_column or numeric[-1])
+    for column in chosen:
+        if column not in numeric:
+            raise MonitoringError(
+                f"the replay drifts {column!r}, which is not a numeric feature of the contract "
+                f"({', '.join(numeric)})"
+            )
+    return chosen
+
+
+def _segment_outcome(
+    pool: pd.DataFrame,
+    contract: Contract,
+    scenario: Scenario,
+    z: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Return the new segment's outcomes: a relationship to z the past never showed (see the module)."""
+    column = drift_columns(contract, scenario)[1]
+    target = pool[contract.target]
+    if contract.task == "regression":
+        past = target.astype("float64")
+        sign = np.sign(np.corrcoef(pool[column].astype("float64"), past)[0, 1]) or 1.0
+        moved = past.mean() - sign * scenario.segment_slope * past.std() * z
+        moved = moved + rng.normal(0.0, 0.1 * past.std(), len(z))
+        return np.round(moved) if contract.rule(contract.target).type == "int" else moved
+    labels = list(contract.labels or sorted(target.dropna().unique()))
+    if is_multiclass(contract):
+        means = pool.groupby(target.astype(str))[column].mean()
+        order = sorted(labels, key=lambda label: -means.get(str(label), 0.0))
+        cuts = np.quantile(z, np.linspace(0, 1, len(order) + 1)[1:-1])
+        return np.asarray(order, dtype=object)[np.searchsorted(cuts, z)]
+    p_positive = 1 / (1 + np.exp(-(scenario.segment_intercept + scenario.segment_slope * z)))
+    positive = contract.positive_label or labels[-1]
+    negative = next(x for x in labels if x != positive)
+    return np.where(rng.random(len(z)) < p_positive, positive, negative)
+
 
 def make_batch(pool: pd.DataFrame, contract: Contract, scenario: Scenario, k: int) -> pd.DataFrame:
     """Return batch `k` of the scenario (features and true outcome), drawn from `pool`; deterministic for the seed."""
     rng = np.random.default_rng([scenario.seed, k])
     t = scenario.intensity(k)
-    n = scenario.batch_rows
-    n_segment = int(round(n * scenario.segment_share * t))
-    base = pool.iloc[rng.integers(0, len(pool), n - n_segment)].reset_index(drop=True)
-    base = base.assign(Income=base["Income"] * (1 - scenario.income_drop * t))
-    parts = [base]
+    n_segment = scenario.segment_rows(k)
+    shift_column, segment_column = drift_columns(contract, scenario)
+    base = pool.iloc[rng.integers(0, len(pool), scenario.batch_rows - n_segment)]
+    parts = [base.reset_index(drop=True)]
     if n_segment:
         seg = pool.iloc[rng.integers(0, len(pool), n_segment)].reset_index(drop=True)
-        amount = seg["Amount"].to_numpy(dtype="float64")
-        z = (amount - pool["Amount"].mean()) / pool["Amount"].std()
-        p_bad = 1 / (1 + np.exp(-(scenario.segment_intercept + scenario.segment_slope * z)))
-        bad = rng.random(n_segment) < p_bad
-        labels = contract.labels or ("bad", "good")
-        negative = next(x for x in labels if x != contract.positive_label)
-        seg = seg.assign(
-            Job="partime",
-            Home="parents",
-            Marital="single",
-            Records="no",
-            Age=rng.integers(19, 27, n_segment),
-            Seniority=rng.integers(0, 4, n_segment),
-            Income=np.round(rng.uniform(40, 100, n_segment), 0),
-            Assets=0.0,
-            Debt=0.0,
-            **{contract.target: np.where(bad, contract.positive_label, negative)},
-        )
-        seg[contract.target] = seg[contract.target].astype(base[contract.target].dtype)
+        values = pool[segment_column].astype("float64")
+        z = (seg[segment_column].to_numpy(dtype="float64") - values.mean()) / (values.std() or 1.0)
+        outcome = _segment_outcome(pool, contract, scenario, z, rng)
+        seg = seg.assign(**dict(scenario.segment_values), **{contract.target: outcome})
+        seg[contract.target] = seg[contract.target].astype(pool[contract.target].dtype)
         parts.append(seg)
     batch = pd.concat(parts, ignore_index=True)
+    shifted = batch[shift_column] * (1 - scenario.shift * t)
+    if contract.rule(shift_column).type == "int":  # a count stays a count
+        shifted = shifted.round().astype(batch[shift_column].dtype)
+    batch[shift_column] = shifted
     batch = batch.iloc[rng.permutation(len(batch))].reset_index(drop=True)
-    return batch.assign(**{contract.id_column: [f"B{k:02d}-{i:05d}" for i in range(len(batch))]})
+    ids = [f"B{k:02d}-{i:05d}" for i in range(len(batch))]
+    return batch.assign(**{contract.id_column: ids}) if contract.id_column else batch
 
 
-def _champion(released: Any) -> dict[str, Any]:
+def _champion(released: Any, model_name: str) -> dict[str, Any]:
     """Return what the loop scores with once `released` (a retraining outcome) became champion."""
-    from lab2prod import model_edge
-
     return {
-        "model": model_edge.load_sklearn_model(model_edge.champion_uri(MODEL_NAME)),
+        "model": model_edge.load_sklearn_model(model_edge.champion_uri(model_name)),
         "version": released.version,
         "run_id": released.run_id,
         "train": released.candidate.train,
         "holdout": released.candidate.metrics,
     }
+
+
+def _experiment(client: mlflow.MlflowClient, name: str, workdir: Path) -> str:
+    """Return the id of the replay's experiment `name` in its own store, made and marked when new."""
+    found = client.get_experiment_by_name(name)
+    experiment = (
+        found.experiment_id
+        if found
+        else client.create_experiment(name, artifact_location=(workdir / "mlartifacts").as_uri())
+    )
+    mark_model_training(client, experiment, found.tags if found else {})
+    return experiment
 
 
 def run_simulation(
@@ -144,44 +211,30 @@ def run_simulation(
 
     `workdir` holds the simulation's lake and its MLflow SQLite store. Without `retrain`, models
     are trained on twice a batch's rows and released with the gate values `gate` (an env file's
-    gate_floors, gate_metric, gate_tolerance, threshold: `settings.gate_settings`).
+    gate_floors, gate_metric, gate_tolerance, threshold: `settings.gate_settings`). The table's
+    `frozen_<metric>` and `loop_<metric>` are the gate's metric on each batch's labels.
+    Raises MonitoringError for a table of fewer than MIN_ROWS rows or without a numeric feature.
     """
-    import mlflow
-
-    from lab2prod.tracking import mark_model_training
-
-    if contract.task != "classification":
-        raise MonitoringError(
-            "the replay simulation is written for binary classification (the credit demo)"
-        )
-    if len(data) < 200:
-        raise MonitoringError(f"{len(data)} rows: the simulation needs at least 200")
+    if len(data) < MIN_ROWS:
+        raise MonitoringError(f"{len(data)} rows: the simulation needs at least {MIN_ROWS}")
+    drift_columns(contract, scenario)  # a table the replay cannot drift fails before any training
     retrain = retrain or RetrainConfig(
         window_rows=2 * scenario.batch_rows, seed=scenario.seed, **(gate or {})
     )
     monitor = monitor or MonitorConfig(thresholds=DriftThresholds(drift_share=0.25), tolerance=0.05)
+    metric = retrain.gate_metric or default_metric(contract.task)
     say = progress or (lambda _: None)
     workdir = Path(workdir)
     lake_dir = workdir / "lake"
+    name = scenario.model_name
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     try:
-        client = mlflow.MlflowClient()
-        found = client.get_experiment_by_name("simulation")
-        experiment = (
-            found.experiment_id
-            if found
-            else client.create_experiment(
-                "simulation", artifact_location=(workdir / "mlartifacts").as_uri()
-            )
-        )
-        mark_model_training(client, experiment, found.tags if found else {})
+        experiment = _experiment(mlflow.MlflowClient(), scenario.experiment, workdir)
         past = data.sample(frac=0.5, random_state=scenario.seed)
         pool = data.drop(past.index).reset_index(drop=True)
         past = past.reset_index(drop=True)
-        first = retrain_in_process(
-            past, contract, retrain, MODEL_NAME, experiment, ["initial model"]
-        )
+        first = retrain_in_process(past, contract, retrain, name, experiment, ["initial model"])
         if not first.decision.promote:
             raise MonitoringError(
                 "the initial model of the replay was not released ("
@@ -189,39 +242,29 @@ def run_simulation(
                 + "): loosen gate_floors in env.yaml or replay more rows"
             )
         frozen = first.candidate.model
-        champion = _champion(first)
+        champion = _champion(first, name)
         say(
-            f"initial model v{first.version}: holdout roc_auc {first.candidate.metrics['roc_auc']:.4f}"
+            f"initial model v{first.version}: holdout {metric} {first.candidate.metrics[metric]:.4f}"
         )
         rows, decisions = [], []
         history_file = history.history_path(lake_dir)
         for k in range(scenario.batches):
             batch = make_batch(pool, contract, scenario, k)
             features = batch.drop(columns=[contract.target])
-            labels = batch[[contract.id_column, contract.target]]
-            scored = features.assign(
-                probability=predict(
-                    champion["model"], model_frame(features, contract), contract.task
-                ),
-                model_name=MODEL_NAME,
-                model_version=champion["version"],
-                run_id=champion["run_id"],
-            )
+            lineage = {
+                "model_name": name,
+                "model_version": champion["version"],
+                "run_id": champion["run_id"],
+            }
+            scored = _scored(features, champion["model"], contract, lineage)
+            labels = batch[[c for c in (contract.id_column, contract.target) if c]]
             result = monitor_frame(
                 scored,
                 champion["train"],
                 contract,
                 f"batch{k:02d}",
                 monitor,
-                WatchedModel(
-                    champion["model"],
-                    {
-                        "model_name": MODEL_NAME,
-                        "model_version": champion["version"],
-                        "run_id": champion["run_id"],
-                    },
-                    holdout=champion["holdout"],
-                ),
+                WatchedModel(champion["model"], lineage, holdout=champion["holdout"]),
                 labels=labels,
             )
             history.append_record(history_file, result.record())
@@ -231,27 +274,23 @@ def run_simulation(
             row = {
                 "batch": k,
                 "intensity": round(scenario.intensity(k), 3),
-                "segment_share": round(
-                    float((batch["Job"].eq("partime") & batch["Home"].eq("parents")).mean()), 3
-                ),
+                "segment_share": round(scenario.segment_rows(k) / scenario.batch_rows, 3),
                 "drift_share": round(result.drift.drift_share, 3),
                 "status": result.status,
-                "frozen_roc_auc": round(frozen_m["roc_auc"], 4),
-                "loop_roc_auc": round(loop_m["roc_auc"], 4),
-                "frozen_log_loss": round(frozen_m["log_loss"], 4),
-                "loop_log_loss": round(loop_m["log_loss"], 4),
+                f"frozen_{metric}": round(frozen_m[metric], 4),
+                f"loop_{metric}": round(loop_m[metric], 4),
                 "loop_model_version": champion["version"],
                 "retrained": False,
                 "promoted": False,
             }
             say(
-                f"batch {k}: t={row['intensity']:.2f} frozen {row['frozen_roc_auc']:.4f} loop {row['loop_roc_auc']:.4f} "
-                f"[{result.status}]"
+                f"batch {k}: t={row['intensity']:.2f} frozen {frozen_m[metric]:.4f} "
+                f"loop {loop_m[metric]:.4f} [{result.status}]"
             )
             if result.retrain:
-                window = newest_window(history_labelled(lake_dir, contract), retrain.window_rows)
+                window = newest_window(read_labelled(lake_dir, contract), retrain.window_rows)
                 outcome = retrain_in_process(
-                    window, contract, retrain, MODEL_NAME, experiment, result.triggers
+                    window, contract, retrain, name, experiment, result.triggers
                 )
                 history.append_record(history_file, outcome.record(f"batch{k:02d}"))
                 row.update(retrained=True, promoted=outcome.decision.promote)
@@ -264,12 +303,12 @@ def run_simulation(
                         "gate": list(outcome.decision.reasons),
                     }
                 )
+                verdict = "promoted" if outcome.decision.promote else "rejected"
                 say(
-                    f"  retrained v{outcome.version}: {'promoted' if outcome.decision.promote else 'rejected'} "
-                    f"({'; '.join(outcome.decision.reasons)})"
+                    f"  retrained v{outcome.version}: {verdict} ({'; '.join(outcome.decision.reasons)})"
                 )
                 if outcome.decision.promote:
-                    champion = _champion(outcome)
+                    champion = _champion(outcome, name)
             rows.append(row)
     finally:
         mlflow.set_tracking_uri(previous_uri)
@@ -278,15 +317,30 @@ def run_simulation(
     return {
         "scenario": asdict(scenario),
         "retrain": asdict(retrain),
+        "metric": metric,
         "table": table,
         "decisions": decisions,
-        "initial_holdout_roc_auc": round(first.candidate.metrics["roc_auc"], 4),
+        f"initial_holdout_{metric}": round(first.candidate.metrics[metric], 4),
         "mean_after_drift": {
-            "frozen_roc_auc": round(float(drifted["frozen_roc_auc"].mean()), 4),
-            "loop_roc_auc": round(float(drifted["loop_roc_auc"].mean()), 4),
+            f"frozen_{metric}": round(float(drifted[f"frozen_{metric}"].mean()), 4),
+            f"loop_{metric}": round(float(drifted[f"loop_{metric}"].mean()), 4),
         },
         "history": str(history_file),
     }
+
+
+def _scored(
+    features: pd.DataFrame, model: Any, contract: Contract, lineage: dict[str, Any]
+) -> pd.DataFrame:
+    """Return `features` with `model`'s output as `lab2prod score` writes it, and its lineage."""
+    output = predict(model, model_frame(features, contract), contract.task)
+    if contract.task == "regression":
+        columns = {"prediction": output}
+    elif output.ndim == 2:
+        columns = {f"probability_{label}": output[:, j] for j, label in enumerate(contract.labels)}
+    else:
+        columns = {"probability": output}
+    return features.assign(**columns, **lineage)
 
 
 def simulate_sources(
@@ -300,17 +354,10 @@ def simulate_sources(
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Ingest `catalog` into the simulation's own lake, replay it, write the report and its JSON.
 
-    Always the given sources (the bundled ones by default), never the project's lake: a retraining
-    build may have replaced its data. `workdir` keeps the simulation's lake and MLflow store
-    (a temporary folder when None); `gate` as for `run_simulation`. Returns the result and the
-    paths written (report, json).
+    Always the given sources, never the project's lake: a retraining build may have replaced its
+    data. `workdir` keeps the simulation's lake and MLflow store (a temporary folder when None);
+    `gate` as for `run_simulation`. Returns the result and the paths written (report, json).
     """
-    import tempfile
-
-    from lab2prod.data.contract import read_normalized
-    from lab2prod.data.ingest import ingest
-    from lab2prod.data.lake import atomic_write_json
-
     say = progress or (lambda _: None)
     with tempfile.TemporaryDirectory(prefix="lab2prod-sim-") as tmp:
         work = Path(workdir) if workdir else Path(tmp)
@@ -330,26 +377,17 @@ def simulate_sources(
     return result, {"report": report, "json": saved}
 
 
-def history_labelled(lake_dir: Path, contract: Contract) -> list[pd.DataFrame]:
-    """Return the simulation lake's labelled batches, oldest first."""
-    return read_labelled(lake_dir, contract)
-
-
-def simulation_figure(table: pd.DataFrame):
-    """Return the figure of ROC AUC per batch, frozen against the retraining loop, with the drift intensity."""
-    import matplotlib
-
+def simulation_figure(table: pd.DataFrame, metric: str):
+    """Return the figure of `metric` per batch, frozen against the retraining loop, with the drift intensity."""
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(7, 3.8))
-    ax.plot(table["batch"], table["frozen_roc_auc"], marker="o", label="frozen first model")
-    ax.plot(table["batch"], table["loop_roc_auc"], marker="o", label="with the retraining loop")
+    ax.plot(table["batch"], table[f"frozen_{metric}"], marker="o", label="frozen first model")
+    ax.plot(table["batch"], table[f"loop_{metric}"], marker="o", label="with the retraining loop")
     for _, row in table[table["promoted"]].iterrows():
         ax.axvline(row["batch"] + 0.5, ls=":", c="#17692c", lw=1)
     ax.set(
         xlabel="batch (dotted: a retrained model promoted after this batch)",
-        ylabel="ROC AUC on delayed labels",
+        ylabel=f"{metric} on delayed labels",
         title="Performance per batch",
     )
     twin = ax.twinx()
@@ -364,15 +402,20 @@ def simulation_figure(table: pd.DataFrame):
 
 def render_simulation(result: dict[str, Any], path: str | Path) -> Path:
     """Write reports/simulation.html (scenario, plot, per-batch table, retraining decisions); return the path."""
-    import datetime as dt
-
-    import matplotlib.pyplot as plt
-
-    from lab2prod.reporting.render import figure_data_uri, render
-
-    fig = simulation_figure(result["table"])
+    metric = result["metric"]
+    fig = simulation_figure(result["table"], metric)
     plot = figure_data_uri(fig)
     plt.close(fig)
+    rows = [
+        {
+            **row,
+            "frozen": row[f"frozen_{metric}"],
+            "loop": row[f"loop_{metric}"],
+            "loop_better": is_better(metric, row[f"loop_{metric}"], row[f"frozen_{metric}"]),
+        }
+        for row in result["table"].to_dict("records")
+    ]
+    after = result["mean_after_drift"]
     return render(
         "simulation.html",
         path,
@@ -380,25 +423,28 @@ def render_simulation(result: dict[str, Any], path: str | Path) -> Path:
         built_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M GMT"),
         scenario=result["scenario"],
         retrain=result["retrain"],
+        metric=metric,
         plot=plot,
-        rows=result["table"].to_dict("records"),
+        rows=rows,
         decisions=result["decisions"],
-        initial=result["initial_holdout_roc_auc"],
-        after=result["mean_after_drift"],
+        initial=result[f"initial_holdout_{metric}"],
+        after={"frozen": after[f"frozen_{metric}"], "loop": after[f"loop_{metric}"]},
         doc=__doc__,
     )
 
 
 def table_markdown(table: pd.DataFrame) -> str:
     """Return the per-batch table as Markdown (for notes and the command's output)."""
+    metrics = [
+        c for c in table.columns if c.startswith(("frozen_", "loop_")) and c != "loop_model_version"
+    ]
     columns = [
         "batch",
         "intensity",
         "segment_share",
         "drift_share",
         "status",
-        "frozen_roc_auc",
-        "loop_roc_auc",
+        *metrics,
         "loop_model_version",
         "retrained",
         "promoted",

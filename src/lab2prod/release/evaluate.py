@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
 # the one dispatch of metrics by task lives in modeling (pure); its old name here stays for the notebooks
@@ -226,7 +227,6 @@ def importance_table(
     classes) and by negative RMSE for regression: the drop of the score when one
     column's values are shuffled.
     """
-    from sklearn.inspection import permutation_importance
 
     scoring = "neg_root_mean_squared_error"
     if task == "classification":

@@ -17,6 +17,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
 
 @dataclass(frozen=True)
 class InfraCheck:
@@ -75,9 +80,6 @@ def infra_check(
 
 def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
     """Load the model, score one row and a batch tiled from its input example; return the timings."""
-    import mlflow
-    import numpy as np
-    import pandas as pd
 
     if rows < 1:
         raise SystemExit(f"--rows {rows}: the check scores at least 1 row")
@@ -123,7 +125,6 @@ def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
 
 def _id_column(model) -> str | None:
     """Return the id column of lab2prod's pyfunc (its contract's), None for any other model."""
-    from mlflow.exceptions import MlflowException
 
     try:
         inner = model.unwrap_python_model()

@@ -13,6 +13,7 @@ import pandas as pd
 from lab2prod.data.contract import Contract, contract_to_dict
 from lab2prod.modeling.features import is_multiclass
 from lab2prod.modeling.metrics import HIGHER_IS_BETTER
+from lab2prod.reporting.dag import dag_section
 from lab2prod.reporting.render import render, shown_path
 from lab2prod.tracking_server import ui_url
 
@@ -85,7 +86,6 @@ def pipeline_dag(products: Path, pipeline: dict[str, Any]) -> dict[str, Any]:
     The previous report's summary (products/report.json) dates the previous build: a task that
     finished after it ran in this build, the others were up to date.
     """
-    from lab2prod.reporting.dag import dag_section
 
     products = Path(products)
     return dag_section(

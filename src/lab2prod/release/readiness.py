@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab2prod.data.lake import atomic_write_text
 from lab2prod.errors import ConfigError
+from lab2prod.model_edge import CHAMPION, version_by_alias
+from lab2prod.reporting.render import render
 
 SECTIONS = {
     "data": "Tests for features and data",
@@ -278,7 +281,6 @@ def champion_tags(model_name: str, tracking_uri: str | None) -> dict[str, str] |
     local = tracking_uri and tracking_uri.startswith("sqlite:///")
     if local and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
         return None  # no store yet, so no champion: MLflow would create an empty one
-    from lab2prod.model_edge import CHAMPION, version_by_alias
 
     found = version_by_alias(model_name, CHAMPION, tracking_uri)
     return None if found is None else dict(found.tags)
@@ -293,8 +295,6 @@ def write_readiness(
     tracking_uri: str | None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Score the project against the champion of the store at `tracking_uri`; write readiness.html and .json."""
-    from lab2prod.data.lake import atomic_write_text
-    from lab2prod.reporting.render import render
 
     result = assess(root, places, champion_tags(model_name, tracking_uri))
     result.update(model_name=model_name, built_at=built_at)

@@ -77,7 +77,7 @@ def _grants(role: str, raw: Any, origin: str) -> dict[tuple[str, str], str]:
                 f"{origin}: role {role!r}: unknown resource type {resource_type!r}; "
                 f"known: {', '.join(RESOURCE_TYPES)}"
             )
-        # EDIT applies to every resource of the type; {credit-risk: EDIT} to the one named
+        # EDIT applies to every resource of the type; {<model-name>: EDIT} to the one named
         for pattern, permission in (value if isinstance(value, dict) else {"*": value}).items():
             if permission not in PERMISSIONS:
                 raise ConfigError(

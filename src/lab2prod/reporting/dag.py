@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
 import networkx as nx
+from matplotlib.patches import Patch
+
+from lab2prod.reporting.render import figure_data_uri
 
 RAN, UP_TO_DATE, FAILED, NOT_RUN = "ran", "up to date", "failed", "not run"
 COLORS = {
@@ -130,11 +135,8 @@ def task_statuses(
 
 def dag_figure(graph: nx.DiGraph, statuses: dict[str, TaskStatus]):
     """Return a matplotlib figure of `graph` left to right, each box coloured by its task's status."""
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
 
     # layers left to right (networkx's topological generations), each layer's tasks in name order
     generations = [sorted(nodes) for nodes in nx.topological_generations(graph)]
@@ -231,9 +233,6 @@ def dag_section(
     task that finished after it ran in this build and the others were up to date. `writing` is the
     task writing the page (shown as ran).
     """
-    import matplotlib.pyplot as plt
-
-    from lab2prod.reporting.render import figure_data_uri
 
     started = (
         dt.datetime.fromtimestamp(Path(previous).stat().st_mtime, dt.timezone.utc)

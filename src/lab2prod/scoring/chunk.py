@@ -35,6 +35,8 @@ from lab2prod.data.contract import (
 )
 from lab2prod.data.line_ids import add_line_ids, with_line_ids
 from lab2prod.errors import ContractError
+from lab2prod.modeling.features import model_frame
+from lab2prod.modeling.predict import predict
 from lab2prod.scoring.writing import LINEAGE_COLUMNS, output_schema
 
 
@@ -71,8 +73,6 @@ def score_chunk(
     quarantined with the line of the first. Raises ContractError for what no row-level quarantine
     can fix (a missing column, for example); the batch's quarantine limit is the caller's.
     """
-    from lab2prod.modeling.features import model_frame
-    from lab2prod.modeling.predict import predict
 
     contract = with_line_ids(contract)
     id_name = contract.id_column

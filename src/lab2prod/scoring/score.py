@@ -24,9 +24,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import multiprocessing
 import os
+import pickle
 import sys
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -39,6 +42,7 @@ import pandas as pd
 from lab2prod.data import sources
 from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract
 from lab2prod.data.files import check_outputs
+from lab2prod.data.lake import sha256_file
 from lab2prod.data.line_ids import with_line_ids
 from lab2prod.data.validate import check_columns
 from lab2prod.errors import ContractError, SourceError
@@ -194,14 +198,11 @@ class PoolEngine:
 
     def digest(self, input: Path) -> str:
         """Return the SHA-256 of the input's bytes."""
-        from lab2prod.data.lake import sha256_file
 
         return sha256_file(input)
 
     def share(self, model: Any) -> Any:
         """Return what carries the model to the workers: pickled once, unpickled once per worker."""
-        import pickle
-        import uuid
 
         return (uuid.uuid4().hex, pickle.dumps(model, pickle.HIGHEST_PROTOCOL))
 
@@ -218,7 +219,6 @@ class PoolEngine:
 
 def _pool(workers: int) -> ProcessPoolExecutor:
     """Start `workers` processes that import the scoring libraries now (forkserver, else spawn)."""
-    import multiprocessing
 
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
@@ -248,7 +248,6 @@ def _score_in_worker(
 ) -> ScoredChunk:
     """Score one chunk in a pool process; the model, sent pickled with each chunk, is unpickled once."""
     global _WORKER_MODEL
-    import pickle
 
     if _WORKER_MODEL[0] != key:
         _WORKER_MODEL = (key, pickle.loads(model))

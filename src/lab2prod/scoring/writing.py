@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 from lab2prod.data.contract import QUARANTINE_COLUMNS, Contract
 from lab2prod.data.files import make_folder
 from lab2prod.errors import SourceError
+from lab2prod.modeling.features import is_multiclass
+from lab2prod.modeling.predict import class_probability_columns
 
 LINEAGE_COLUMNS = ["model_name", "model_version", "run_id", "input_sha256", "scored_at"]
 QUARANTINE_SCHEMA = pa.schema(
@@ -33,8 +35,6 @@ def output_schema(contract: Contract) -> pa.Schema:
     `probability_<label>` per label of the contract, in its order, and `label`
     (the most probable class); regression: `value`. Then the lineage columns.
     """
-    from lab2prod.modeling.features import is_multiclass
-    from lab2prod.modeling.predict import class_probability_columns
 
     id_name = contract.id_column or "id"
     if is_multiclass(contract):

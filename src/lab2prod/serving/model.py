@@ -25,6 +25,7 @@ from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
 
 from lab2prod import model_edge, settings
 from lab2prod.data.contract import contract_from_dict
+from lab2prod.modeling.estimators import load_skops
 from lab2prod.serving.answer import answer_request
 from lab2prod.serving.request_log import ANSWERED, REFUSED, RequestLog, utc_stamp
 
@@ -62,7 +63,6 @@ class ContractModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         """Load the pipeline (skops, allow-list), the contract and the threshold; open the request log when asked."""
-        from lab2prod.modeling.estimators import load_skops
 
         config = dict(context.model_config or {})
         self.model = load_skops(

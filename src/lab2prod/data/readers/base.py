@@ -7,6 +7,7 @@ guess) and numbers each row with its line in the file (`_line`).
 from __future__ import annotations
 
 import functools
+import gzip
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lab2prod.data.cells import DECIMAL_COMMA, LINE, MISSING, grouped_number
 from lab2prod.errors import SourceError
@@ -77,7 +80,6 @@ def _open_bytes(path: Path):
         magic = fh.read(2)
     if magic != _GZIP_MAGIC:
         return open(path, "rb")
-    import gzip
 
     return gzip.open(path, "rb")
 
@@ -190,8 +192,6 @@ def _arrow_text(table, header: list[str], decimal: str, strip: bool = True, thou
     `strip=False` is for cells Arrow parsed with the missing markers as nulls already, from bytes that
     hold no whitespace (`_may_need_stripping`): then only a decimal comma is left to fix.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     columns = {}
     for name, column in zip(header, table.columns):
@@ -217,14 +217,11 @@ def _arrow_text(table, header: list[str], decimal: str, strip: bool = True, thou
 
 @functools.cache
 def _missing_markers():
-    import pyarrow as pa
-
     return pa.array(sorted(MISSING), pa.string())
 
 
 def _chunk_frame(name: str, columns: dict, lines, rejected: list[dict[str, Any]]) -> Frame:
     """Return a Frame of text cells (pandas str, NaN where missing) from cleaned Arrow columns."""
-    import pyarrow as pa
 
     table = pa.table(columns) if columns else pa.table({})
     rows = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pv
 
 from lab2prod.data.cells import MISSING
 from lab2prod.data.files import check_file
@@ -107,8 +109,6 @@ def _parse_block(
 ) -> tuple[Any, np.ndarray, list[dict[str, Any]]]:
     """Parse a block of whole lines (UTF-8) whose quoted cells end on their line with Arrow: the
     table, each row's line, the ragged rows. `count`, when known, is the number of lines in `data`."""
-    import pyarrow as pa
-    import pyarrow.csv as pv
 
     width = len(header)
     odd: list[tuple[int, int, str]] = []
@@ -331,8 +331,6 @@ def _iter_csv_lines(
 
 
 def _records_frame(name, header, records, lines, rejected, dialect: CsvDialect) -> Frame:
-    import pyarrow as pa
-
     columns = [pa.array([r[i] for r in records], pa.string()) for i in range(len(header))]
     table = pa.table(dict(zip(header, columns)))
     return _chunk_frame(

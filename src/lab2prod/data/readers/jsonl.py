@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from lab2prod.data.files import check_file
 from lab2prod.data.readers.base import (
     DEFAULT_CHUNK_ROWS,
@@ -72,8 +74,6 @@ def iter_jsonl(
 
 
 def _json_frame(path: Path, name: str, records, lines, rejected) -> Frame:
-    import pyarrow as pa
-
     header: dict[str, None] = {}
     for record in records:
         header.update(dict.fromkeys(record))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from lab2prod.data.files import check_file
 from lab2prod.data.readers.base import (
@@ -22,8 +25,6 @@ from lab2prod.errors import SourceError
 
 def iter_parquet(path: Path, name: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Frame]:
     """Yield a Parquet file in chunks of text cells; `_line` is the row number counted from 1."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     path = check_file(path)
     check_kind(path, "parquet")
@@ -52,9 +53,6 @@ def read_parquet(path: Path, name: str) -> Frame:
 def _flat(batch):
     """Return the batch with its nested columns (structs, lists, maps) as JSON text: a column the
     contract does not name is then dropped like any other extra column, one it names reads as text."""
-    import json
-
-    import pyarrow as pa
 
     nested = [i for i, f in enumerate(batch.schema) if pa.types.is_nested(f.type)]
     if not nested:
@@ -71,8 +69,6 @@ def _flat(batch):
 
 def read_parquet_header(path: Path) -> list[str]:
     """Return the column names of a Parquet file, from its schema."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     path = check_file(path)
     check_kind(path, "parquet")
