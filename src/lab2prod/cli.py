@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lab2prod import __version__
 from lab2prod.errors import ConfigError, Lab2ProdError
+from lab2prod.project_new import add_new_command
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -858,6 +859,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _options(p, "--root")
     p.set_defaults(func=_cmd_repro_check)
+
+    add_new_command(sub)  # lab2prod new, lab2prod update (project_new.py)
     return parser
 
 
