@@ -282,7 +282,9 @@ def update_project(path: Path, template: Path | None = None) -> None:
     """Bring the template's newer version into the project at `path`, keeping the user's edits.
 
     The project must be a git repository with no uncommitted change (copier merges against its
-    history); conflicts are written inline, for the user to resolve. `template` None: the package's.
+    history); conflicts are written inline, for the user to resolve. The template is the one its
+    `.copier-answers.yml` names: with `template` None, the package's template is first mirrored
+    there (`template_repository`), and requirements.txt then names the lab2prod running now.
     """
     from copier import run_update
     from copier.errors import CopierError
@@ -292,11 +294,11 @@ def update_project(path: Path, template: Path | None = None) -> None:
         raise ConfigError(f"{root}: no .copier-answers.yml: not a project made by `lab2prod new`")
     if git(root, "status", "--porcelain").strip():
         raise ConfigError(f"{root}: uncommitted changes: commit them first, then update")
-    source = template or template_repository()
+    if template is None:
+        template_repository()
     try:
         run_update(
             str(root),
-            src_path=str(source),
             data={"lab2prod_requirement": lab2prod_requirement()} if template is None else {},
             defaults=True,
             overwrite=True,
