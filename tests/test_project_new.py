@@ -412,7 +412,7 @@ def test_a_new_project_builds_registers_a_champion_then_scores_and_monitors(tmp_
     )
     root = tmp_path / "tumours"
     # the generated Makefile's `make run`, with this venv (its install step left out: -o the stamp)
-    built, build = _timed(
+    _, build = _timed(
         ["make", "-o", f"{venv}/.installed", "run", f"VENV={venv}"], root, env, timeout=3600
     )
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
