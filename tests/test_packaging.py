@@ -199,3 +199,41 @@ def test_the_wheel_installed_in_a_fresh_venv_carries_its_package_data(tmp_path):
     # this lab2prod can pin until lab2prod is on an index
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert (origin["url"], origin["archive_info"]["hashes"]) == (wheel.as_uri(), {"sha256": digest})
+    # `lab2prod new` works from the wheel: the template is package data, and the project it makes
+    # installs this same wheel (its requirements.txt names it)
+    made = _run(
+        venv,
+        *("lab2prod", "new", "project", "--data", "diabetes.csv", "--target", "target"),
+        cwd=work,
+        home=home,
+    )
+    assert made.returncode == 0, made.stderr
+    requirement = (work / "project" / "requirements.txt").read_text()
+    assert f"lab2prod[notebooks,dev] @ {wheel.as_uri()}" in requirement
+    assert (work / "project" / "notebooks" / "train.ipynb").is_file()
+    assert (home / ".local/share/lab2prod/template/.git").is_dir()
+
+
+def test_the_package_data_patterns_take_every_file_of_the_project_template():
+    # setuptools globs package-data patterns recursively; glob's * skips dot files, hence their patterns
+    import glob
+
+    with (PROJECT / "pyproject.toml").open("rb") as f:
+        patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"]["lab2prod"]
+    package = PROJECT / "src" / "lab2prod"
+    taken = {
+        Path(found).relative_to(package).as_posix()
+        for pattern in patterns
+        for found in glob.glob(str(package / pattern), recursive=True)
+        if Path(found).is_file()
+    }
+    template = package / "templates" / "project"
+    files = {
+        p.relative_to(package).as_posix()
+        for p in template.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert {".gitignore", ".ci/run", ".github/workflows/ci.yml", "copier.yml"} <= {
+        name.removeprefix("templates/project/") for name in files
+    }
+    assert sorted(files - taken) == []
