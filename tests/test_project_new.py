@@ -45,6 +45,7 @@ DEMO_FILES = [
     "env.score.yaml",
     "pipeline.yaml",
     "pipeline.score.yaml",
+    "roles.yaml",
 ]
 # ... and these differ on purpose, each for its reason
 DEMO_DIFFERS = {
@@ -105,6 +106,7 @@ def test_new_makes_a_project_from_a_table_the_demo_does_not_use(tmp_path, data_h
         ".ci/run",
         ".github/workflows/ci.yml",
         ".pre-commit-config.yaml",
+        "roles.yaml",
         ".gitignore",
         "tests/test_contract.py",
         "data/sources/tumours/tumours.csv",
@@ -128,6 +130,7 @@ def test_new_makes_a_project_from_a_table_the_demo_does_not_use(tmp_path, data_h
     assert (score["batch_name"], score["model_name"]) == ("tumours", "tumours")
     assert score["reference"] == "data/lake/splits/tumours/train.csv"
     assert "MODEL_NAME ?= tumours\n" in (root / "Makefile").read_text()
+    assert yaml.safe_load((root / "roles.yaml").read_text())["registered_models"] == ["tumours"]
     readme = (root / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
     # the catalog reads the copied table; the contract was inferred from it, with what to review
@@ -185,6 +188,23 @@ def test_the_tests_of_a_new_project_pass(tmp_path, data_home):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "2 passed" in done.stdout
+
+
+def test_new_commits_with_lab2prods_author_when_git_has_none(tmp_path, data_home, monkeypatch):
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    root = new_project(NewProject(tmp_path / "p", _tumours(tmp_path), "diagnosis"))
+    author = subprocess.run(
+        ["git", "log", "--format=%an <%ae>"], cwd=root, capture_output=True, text=True
+    ).stdout
+    assert author == "lab2prod <lab2prod@localhost>\n"
 
 
 # ---- bad input: one line on stderr, exit 2, nothing written ----

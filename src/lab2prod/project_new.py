@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import textwrap
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -129,7 +130,8 @@ def contract_header(contract: Contract, source: str) -> str:
         )
     if expected:
         lines.append(f"Columns with expectations: {', '.join(expected)}.")
-    return "".join(f"# {line}\n" for line in lines)
+    wrapped = [part for line in lines for part in textwrap.wrap(line, 98, break_on_hyphens=False)]
+    return "".join(f"# {line}\n" for line in wrapped)
 
 
 def lab2prod_requirement() -> str:
@@ -192,9 +194,8 @@ def git(folder: Path, *args: str) -> str:
     ]  # fmt: skip
     done = subprocess.run(["git", *author, *args], cwd=folder, capture_output=True, text=True)
     if done.returncode:
-        raise ConfigError(
-            f"{folder}: git {args[0]} failed: {done.stderr.strip().splitlines()[-1:]}"
-        )
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ConfigError(f"{folder}: git {args[0]} failed: {last}")
     return done.stdout
 
 
