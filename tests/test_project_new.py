@@ -390,6 +390,20 @@ def test_update_refuses_uncommitted_changes_and_a_folder_not_made_by_new(
     assert "uncommitted changes: commit them first, then update" in capsys.readouterr().err
 
 
+def test_a_template_copier_cannot_render_is_one_line_and_leaves_nothing(tmp_path):
+    from lab2prod.errors import ConfigError
+
+    template = tmp_path / "template"
+    shutil.copytree(TEMPLATE, template)
+    (template / "copier.yml").write_text("name: {type: str\n")  # not YAML
+    repository = template_repository(template, tmp_path / "repository")
+    with pytest.raises(ConfigError, match="copier could not render the template"):
+        new_project(
+            NewProject(tmp_path / "p", _tumours(tmp_path), "diagnosis"), template=repository
+        )
+    assert not (tmp_path / "p").exists()
+
+
 def test_template_repository_commits_only_a_changed_template(tmp_path):
     template = tmp_path / "template"
     shutil.copytree(TEMPLATE, template)

@@ -245,10 +245,20 @@ def place_data(spec: NewProject, contract: Contract, root: Path, dataset: str) -
 def render(template: Path, root: Path, data: dict[str, Any]) -> None:
     """Render the template into `root` with copier (no questions asked, no template tasks run)."""
     from copier import run_copy
+    from copier.errors import CopierError
 
-    run_copy(
-        str(template), str(root), data=data, defaults=True, unsafe=False, vcs_ref=None, quiet=True
-    )
+    try:
+        run_copy(
+            str(template),
+            str(root),
+            data=data,
+            defaults=True,
+            unsafe=False,
+            vcs_ref=None,
+            quiet=True,
+        )
+    except CopierError as exc:  # copier's own errors: one line, not a traceback
+        raise ConfigError(f"{template}: copier could not render the template: {exc}") from exc
 
 
 def new_project(spec: NewProject, template: Path | None = None) -> Path:
@@ -312,6 +322,7 @@ def update_project(path: Path, template: Path | None = None) -> None:
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
+    """Run `lab2prod new`: make the project, say where it is and what to do next."""
     spec = NewProject(
         path=Path(args.path),
         data=Path(args.data),
@@ -328,6 +339,7 @@ def _cmd_new(args: argparse.Namespace) -> int:
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
+    """Run `lab2prod update`: bring the newer template into the project."""
     update_project(Path(args.path))
     print(f"updated {args.path} from the template: review `git diff`, then commit")
     return 0
