@@ -475,3 +475,19 @@ def test_a_new_project_builds_registers_a_champion_then_scores_and_monitors(tmp_
     assert monitored.returncode in (0, 1), monitored.stderr  # 1: drift or degradation found
     assert monitored.stdout.startswith("batch "), monitored.stdout
     print(f"lab2prod new: {made:.1f} s; first make run: {build:.1f} s; {os.getloadavg()}")
+
+
+def test_slice_columns_are_the_first_categorical_features_quoted_when_yaml_would_misread_them(
+    tmp_path, data_home
+):
+    table = tmp_path / "shop.csv"
+    rows = [
+        f"{i},{'ab'[i % 2]},{'xyz'[i % 3]},{'pq'[i % 2]},{'uv'[i % 2]},{i % 2}" for i in range(60)
+    ]
+    table.write_text("amount,yes,colour,my size,plan,bought\n" + "\n".join(rows) + "\n")
+    root = new_project(NewProject(tmp_path / "p", table, "bought", task="classification"))
+    line = next(
+        ln for ln in (root / "env.yaml").read_text().splitlines() if ln.startswith("slice_columns:")
+    )
+    assert line.startswith('slice_columns: ["yes", colour, "my size"]')
+    assert settings.read_yaml(root / "env.yaml")["slice_columns"] == ["yes", "colour", "my size"]

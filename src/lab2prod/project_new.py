@@ -43,6 +43,8 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "project"
 # the author of the commits lab2prod makes when git has none configured
 FALLBACK_AUTHOR = ("lab2prod", "lab2prod@localhost")
 CLASSIFICATION_FLOORS = "{roc_auc: 0.70, brier: 0.25}"
+# bare words YAML reads as booleans or null: a column of that name is quoted
+YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 SLICE_COLUMNS = 3  # categorical columns whose values get their own metrics, at most
 
 
@@ -181,7 +183,8 @@ def answers(spec: NewProject, contract: Contract) -> dict[str, Any]:
 
 def _yaml_word(name: str) -> str:
     """Return a column name as a YAML flow item: bare when it can be, else quoted."""
-    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else json.dumps(name)
+    plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name.lower() not in YAML_WORDS
+    return name if plain else json.dumps(name)
 
 
 def git(folder: Path, *args: str) -> str:
