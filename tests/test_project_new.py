@@ -207,6 +207,14 @@ def test_new_commits_with_lab2prods_author_when_git_has_none(tmp_path, data_home
     assert author == "lab2prod <lab2prod@localhost>\n"
 
 
+def test_a_new_project_passes_ruff_with_its_own_settings(tmp_path, data_home):
+    root = new_project(NewProject(tmp_path / "p", _tumours(tmp_path), "diagnosis"))
+    ruff = Path(sys.executable).parent / "ruff"
+    for args in (["check", "."], ["format", "--check", "."]):
+        done = subprocess.run([str(ruff), *args], cwd=root, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-2000:]
+
+
 # ---- bad input: one line on stderr, exit 2, nothing written ----
 
 
