@@ -343,8 +343,9 @@ def _cmd_new(args: argparse.Namespace) -> int:
 
 def _cmd_update(args: argparse.Namespace) -> int:
     """Run `lab2prod update`: bring the newer template into the project."""
-    update_project(Path(args.path))
-    print(f"updated {args.path} from the template: review `git diff`, then commit")
+    path = Path(args.path or ".")
+    update_project(path)
+    print(f"updated {path.resolve()} from the template: review `git diff`, then commit")
     return 0
 
 
@@ -369,5 +370,5 @@ def add_new_command(subparsers: Any) -> None:
         help="bring the newer template into a project made by `lab2prod new`",
         description="Run copier's update: the template's changes come in, your edits stay.",
     )
-    p.add_argument("path", nargs="?", default=".", help="the project (default: here)")
+    p.add_argument("path", nargs="?", help="the project (default: the working directory)")
     p.set_defaults(func=_cmd_update)
