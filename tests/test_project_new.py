@@ -388,10 +388,12 @@ def test_update_brings_a_template_change_and_keeps_the_users_edit(tmp_path):
 
 
 def test_update_refuses_uncommitted_changes_and_a_folder_not_made_by_new(
-    tmp_path, data_home, capsys
+    tmp_path, data_home, capsys, monkeypatch
 ):
-    assert cli.main(["update", str(tmp_path)]) == 2
-    assert "no .copier-answers.yml: not a project made by `lab2prod new`" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["update"]) == 2  # the working directory
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: no .copier-answers.yml: not a project made by `lab2prod new`" in err
     root = new_project(NewProject(tmp_path / "p", _tumours(tmp_path), "diagnosis"))
     (root / "Makefile").write_text("changed\n")
     assert cli.main(["update", str(root)]) == 2
