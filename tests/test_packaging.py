@@ -199,3 +199,125 @@ def test_the_wheel_installed_in_a_fresh_venv_carries_its_package_data(tmp_path):
     # this lab2prod can pin until lab2prod is on an index
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert (origin["url"], origin["archive_info"]["hashes"]) == (wheel.as_uri(), {"sha256": digest})
+    # `lab2prod new` works from the wheel: the template is package data, and the project it makes
+    # installs this same wheel (its requirements.txt names it)
+    made = _run(
+        venv,
+        *("lab2prod", "new", "project", "--data", "diabetes.csv", "--target", "target"),
+        cwd=work,
+        home=home,
+    )
+    assert made.returncode == 0, made.stderr
+    requirement = (work / "project" / "requirements.txt").read_text()
+    assert f"lab2prod[notebooks,dev] @ {wheel.as_uri()}" in requirement
+    assert (work / "project" / "notebooks" / "train.ipynb").is_file()
+    assert (home / ".local/share/lab2prod/template/.git").is_dir()
+
+
+def test_the_package_data_patterns_take_every_file_of_the_project_template():
+    # setuptools globs package-data patterns recursively; glob's * skips dot files, hence their patterns
+    import glob
+
+    with (PROJECT / "pyproject.toml").open("rb") as f:
+        patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"]["lab2prod"]
+    package = PROJECT / "src" / "lab2prod"
+    taken = {
+        Path(found).relative_to(package).as_posix()
+        for pattern in patterns
+        for found in glob.glob(str(package / pattern), recursive=True)
+        if Path(found).is_file()
+    }
+    template = package / "templates" / "project"
+    files = {
+        p.relative_to(package).as_posix()
+        for p in template.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert {".gitignore", ".ci/run", ".github/workflows/ci.yml", "copier.yml"} <= {
+        name.removeprefix("templates/project/") for name in files
+    }
+    assert sorted(files - taken) == []
+
+
+@pytest.mark.integration
+@pytest.mark.wheel
+@pytest.mark.skipif(
+    not os.environ.get("LAB2PROD_TEST_WHEEL"),
+    reason="installs every dependency twice and builds a pipeline (5 to 15 min): make test-wheel runs it",
+)
+def test_a_project_made_by_the_wheels_lab2prod_builds_and_registers_a_champion(tmp_path):
+    """The wheel in a fresh venv makes a project; the project's `make run` installs its own .venv
+    from requirements.txt (that same wheel) and builds; score and monitor then need no option."""
+    from sklearn.datasets import load_breast_cancer
+
+    wheel = _build_wheel(tmp_path / "dist")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--progress-bar", "off"]
+        + ["-c", str(PROJECT / "constraints.txt"), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=1500,
+    )
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    frame = load_breast_cancer(as_frame=True).frame
+    frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    frame.to_csv(work / "tumours.csv", index=False)
+    made = _run(
+        venv,
+        *("lab2prod", "new", "tumours", "--data", "tumours.csv", "--target", "diagnosis"),
+        cwd=work,
+        home=home,
+    )
+    assert made.returncode == 0, made.stderr
+    project = work / "tumours"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PYTHONPATH", "VIRTUAL_ENV", "LAB2PROD_ROOT", "MLFLOW_TRACKING_URI")
+    }
+    env.update(HOME=str(home), PATH=f"/usr/bin{os.pathsep}/bin")
+    built = subprocess.run(
+        ["make", "run", f"PYTHON={sys.executable}"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    bin_ = project / ".venv" / "bin"
+    probe = (
+        "from mlflow import MlflowClient; import lab2prod;"
+        "print(MlflowClient().get_model_version_by_alias('tumours', 'champion').version, lab2prod.__file__)"
+    )
+    shown = _run(project / ".venv", "python", "-c", probe, cwd=project, home=home)
+    assert shown.returncode == 0, shown.stderr
+    version, module = shown.stdout.split()
+    assert int(version) >= 1
+    assert Path(module).is_relative_to(project / ".venv")  # the wheel, installed in the project
+    scored = _run(
+        project / ".venv",
+        *("lab2prod", "score", "--input", "data/sources/tumours/tumours.csv"),
+        *("--output", "scored.csv"),
+        cwd=project,
+        home=home,
+    )
+    assert scored.returncode == 0, scored.stderr
+    monitored = _run(
+        project / ".venv", "lab2prod", "monitor", "--batch", "scored.csv", cwd=project, home=home
+    )
+    assert monitored.returncode in (0, 1), monitored.stderr  # 1: drift found
+    tested = subprocess.run(
+        [str(bin_ / "pytest"), "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert tested.returncode == 0, tested.stdout[-3000:]

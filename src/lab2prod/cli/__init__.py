@@ -19,6 +19,7 @@ from lab2prod import __version__
 from lab2prod.cli import data, monitoring, release, scoring
 from lab2prod.cli.options import EXIT_USAGE
 from lab2prod.errors import Lab2ProdError
+from lab2prod.project_new import add_new_command
 
 # the groups of commands, in the order of `lab2prod --help`: each module's add_commands(sub)
 COMMAND_GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
@@ -26,6 +27,7 @@ COMMAND_GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     monitoring.add_commands,
     scoring.add_commands,
     release.add_commands,
+    add_new_command,  # lab2prod new, lab2prod update (project_new.py)
 )
 
 
