@@ -77,6 +77,28 @@ def write(tmp_path):
     return _write
 
 
+# The credit demo's business values, as env.yaml's `business:` section holds them (without its `source`):
+# one copy for every test that values decisions (tests/test_settings.py checks it still is env.yaml's)
+CREDIT_BUSINESS = {
+    "unit": "EUR",
+    "actions": {"positive": "refuse", "negative": "accept"},
+    "outcomes": {
+        "true_positive": 0,
+        "false_positive": 0,
+        "true_negative": 120,
+        "false_negative": -500,
+    },
+}
+
+
+@pytest.fixture
+def credit_business():
+    """The credit demo's business values (CREDIT_BUSINESS) as lab2prod reads them."""
+    from lab2prod.modeling.business import business_from_dict
+
+    return business_from_dict(CREDIT_BUSINESS)
+
+
 @pytest.fixture(scope="session")
 def credit_contract():
     from lab2prod import settings
