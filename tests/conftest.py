@@ -114,6 +114,38 @@ STORE_TEMPLATE = (
 )
 
 
+def unsynced(folder: Path):
+    """Return a SQLAlchemy connect listener that makes SQLite files under `folder` skip disk syncs.
+
+    PRAGMA synchronous=OFF on those connections only: MLflow's commits (each migration, each run,
+    tag or version) then cost no fsync, over half of their wall time on a busy disk. For throw-away
+    stores of a test session; what is written and read back is the same.
+    """
+    import sqlite3
+
+    prefix = str(folder) + os.sep
+
+    def listener(connection, _record) -> None:
+        if isinstance(connection, sqlite3.Connection) and any(
+            (row[2] or "").startswith(prefix) for row in connection.execute("PRAGMA database_list")
+        ):
+            connection.execute("PRAGMA synchronous = OFF")
+
+    return listener
+
+
+@pytest.fixture(scope="session", autouse=True)
+def unsynced_stores(tmp_path_factory):
+    """The SQLite stores this process opens in the session's temporary folders skip disk syncs (`unsynced`)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    listener = unsynced(tmp_path_factory.getbasetemp().resolve())
+    event.listen(Engine, "connect", listener)
+    yield
+    event.remove(Engine, "connect", listener)
+
+
 def _store_template() -> Path:
     """Return the session's empty MLflow store, made by MLflow itself on first use (removed at exit)."""
     import atexit
@@ -123,29 +155,19 @@ def _store_template() -> Path:
     known = os.environ.get(STORE_TEMPLATE)
     if known and Path(known).is_file():
         return Path(known)
-    folder = Path(tempfile.mkdtemp(prefix="lab2prod-test-store-"))
+    folder = Path(tempfile.mkdtemp(prefix="lab2prod-test-store-")).resolve()
     atexit.register(shutil.rmtree, folder, True)
-    import sqlite3
-
     from mlflow.tracking import MlflowClient
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
     template = folder / "mlflow.db"
-
-    def unsynced(connection, _record) -> None:
-        """The template's connections skip the disk syncs of each migration's commits (over half the
-        wall time of a migration on a busy disk): a throw-away file, copied whole by sqlite3's backup."""
-        if isinstance(connection, sqlite3.Connection) and any(
-            row[2] == str(template) for row in connection.execute("PRAGMA database_list")
-        ):
-            connection.execute("PRAGMA synchronous = OFF")
-
-    event.listen(Engine, "connect", unsynced)
+    listener = unsynced(folder)  # the migrations' commits: most of the template's wall time
+    event.listen(Engine, "connect", listener)
     try:
         MlflowClient(f"sqlite:///{template}").search_experiments()
     finally:
-        event.remove(Engine, "connect", unsynced)
+        event.remove(Engine, "connect", listener)
     os.environ[STORE_TEMPLATE] = str(template)
     return template
 
