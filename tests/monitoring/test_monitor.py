@@ -276,6 +276,7 @@ def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_co
     assert "rows outside what training saw</th><td>none" in (tmp_path / "older.html").read_text()
 
 
+@pytest.mark.integration  # logs a model to a store, then the command twice: MLflow runs and artifacts
 def test_the_monitor_command_prints_estimates_with_intervals_and_beside_them_the_realized_figures(
     credit_halves, tmp_path, monkeypatch, capsys
 ):
