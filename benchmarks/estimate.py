@@ -28,23 +28,20 @@ Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import ROOT, closing_line, credit_frame, load_average, replay_start
 
 from lab2prod import settings
-from lab2prod.data.contract import read_normalized
-from lab2prod.data.ingest import ingest
 from lab2prod.modeling.business import best_threshold
 from lab2prod.modeling.features import model_frame, target_vector
 from lab2prod.modeling.predict import predict
 from lab2prod.monitoring.estimate import EstimateBasis, check_calibration, estimate_performance
 from lab2prod.monitoring.monitor import MonitorConfig, WatchedModel, monitor_frame
-from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate
 from lab2prod.monitoring.simulate import Scenario, make_batch
 
 # the credit demo's drift: incomes fall, part-time workers living with their parents appear, and
@@ -54,13 +51,6 @@ CREDIT_DRIFT = {
     "segment_column": "Amount",
     "segment_values": (("Job", "partime"), ("Home", "parents"), ("Marital", "single")),
 }
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_average() -> str:
-    """Return the 1, 5 and 15 minute load averages, as `uptime` prints them."""
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def covariate_batch(pool: pd.DataFrame, contract, rows: int, t: float, seed: int) -> pd.DataFrame:
@@ -115,16 +105,10 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     print(f"load average at start (1, 5, 15 min): {load_average()}  (2 cores, shared machine)")
-    contract = settings.load_contract(ROOT / "data/contracts/credit.yaml")
-    business = settings.business_settings(ROOT)
     with tempfile.TemporaryDirectory() as tmp:
-        catalog = settings.load_catalog(ROOT / "data/sources/credit/catalog.yaml")
-        data = read_normalized(
-            str(ingest(catalog, contract, Path(tmp) / "lake").normalized), contract
-        )
-    past = data.sample(frac=0.5, random_state=args.seed)
-    pool = data.drop(past.index).reset_index(drop=True)
-    candidate = fit_candidate(past.reset_index(drop=True), contract, RetrainConfig(seed=args.seed))
+        contract, data = credit_frame(Path(tmp) / "lake")
+    business = settings.business_settings(ROOT)
+    candidate, pool = replay_start(data, contract, args.seed)
     held_out = candidate.test
     y_held = target_vector(held_out, contract)
     p_held = predict(candidate.model, model_frame(held_out, contract), contract.task)
@@ -193,10 +177,7 @@ def main() -> None:
     )
     print()
     print(by_t.round(4).to_markdown(index=False))
-    print(
-        f"\n{time.perf_counter() - started:.0f} s; load average at end (1, 5, 15 min): "
-        f"{load_average()}: not a quiet machine when the first figure is above 0.5"
-    )
+    print(closing_line(started))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ timed, then `ploomber build --partially select` (every grid cell of `train` and
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -20,10 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import ROOT, load_average
+
 from lab2prod import settings
 from lab2prod.release.repro import copy_project
 
-ROOT = Path(__file__).resolve().parents[1]
 PLOOMBER = str(Path(sys.executable).parent / "ploomber")
 
 
@@ -61,11 +61,6 @@ def prepare(base: Path, name: str, env_file: str, executor: str | None) -> Path:
     return folder
 
 
-def _load() -> str:
-    """Return the 1, 5 and 15 minute load averages, as `uptime` prints them."""
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env-file", default="env.test.yaml")
@@ -78,12 +73,12 @@ def main() -> None:
             folder = prepare(base, name, args.env_file, name)
             warm = _build(folder, "--partially", "start")
             print(f"{name}: steps before the grid built in {warm:.1f} s (not timed)", flush=True)
-            before = _load()
+            before = load_average()
             times[name] = _build(folder, "--partially", "select")
             cells = len(list((folder / "products").glob("train-*.json")))
             print(
                 f"{name}: {cells} grid cells + select: {times[name]:.1f} s wall "
-                f"(load average {before} before, {_load()} after)",
+                f"(load average {before} before, {load_average()} after)",
                 flush=True,
             )
         print(

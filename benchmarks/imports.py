@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from common import load_average
+
 MODULES = (
     "pandas",
     "pyarrow",
@@ -27,11 +29,6 @@ MODULES = (
     "papermill",
     "ploomber",
 )
-
-
-def _load() -> str:
-    """Return the 1, 5 and 15 minute load averages, as `uptime` prints them."""
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def timed_import(module: str | None) -> tuple[float, float]:
@@ -51,14 +48,16 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", default=list(MODULES))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"load average {_load()} before; {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(
+        f"load average {load_average()} before; {os.cpu_count()} cores; python {sys.version.split()[0]}"
+    )
     for module in (None, *args.modules):
         runs = [timed_import(module) for _ in range(args.repeat)]
         wall, cpu = min(runs)
         print(
             f"{module or '(bare interpreter)':28} {wall:6.2f} s wall  {cpu:6.2f} s CPU", flush=True
         )
-    print(f"load average {_load()} after (best of {args.repeat} runs each)")
+    print(f"load average {load_average()} after (best of {args.repeat} runs each)")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, load_average
+
 sys.path.insert(0, str(ROOT / "src"))
 BIN = Path(sys.executable).parent
 CONTRACT = ROOT / "data/contracts/credit.yaml"
@@ -166,11 +167,6 @@ def whole_process(argv: list[str]) -> tuple[float, float, int, float]:
     )
 
 
-def load() -> str:
-    """Return the load average as `uptime` prints it (1, 5, 15 minutes)."""
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -191,7 +187,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lab2prod-bench-") as tmp:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        print(f"load average before: {load()} (2 cores; a shared machine is not a quiet one)")
+        print(
+            f"load average before: {load_average()} (2 cores; a shared machine is not a quiet one)"
+        )
         start = time.perf_counter()
         # in a process of its own: this one stays small, for Linux counts a child's peak RSS from the
         # size of the process it was forked from
@@ -277,7 +275,7 @@ def main() -> None:
         cpu_ratio = medians["lab2prod validate"][3] / medians["pandas.read_csv"][3]
         print(f"  lab2prod validate / pandas.read_csv: {ratio:.2f}x wall ({cpu_ratio:.2f}x CPU)")
         verdicts(phases, medians, ratio, path.stat().st_size / 2**20)
-        print(f"load average after: {load()}")
+        print(f"load average after: {load_average()}")
 
 
 TARGET_ROWS_S = 300_000

@@ -24,20 +24,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from common import closing_line, credit_frame, load_average, replay_start
 
-from lab2prod import settings
-from lab2prod.data.contract import read_normalized
-from lab2prod.data.ingest import ingest
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
 from lab2prod.monitoring.monitor import ALERT, WARNING, MonitorConfig, WatchedModel, monitor_frame
-from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate
 from lab2prod.monitoring.simulate import Scenario, make_batch
 
 # the credit demo's drift: incomes fall, part-time workers living with their parents appear, and
@@ -47,13 +43,6 @@ CREDIT_DRIFT = {
     "segment_column": "Amount",
     "segment_values": (("Job", "partime"), ("Home", "parents"), ("Marital", "single")),
 }
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_average() -> str:
-    """Return the 1, 5 and 15 minute load averages, as `uptime` prints them."""
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def monitor_batch(batch, candidate, contract, config, with_labels: bool):
@@ -82,15 +71,9 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     print(f"load average at start (1, 5, 15 min): {load_average()}  (2 cores, shared machine)")
-    contract = settings.load_contract(ROOT / "data/contracts/credit.yaml")
     with tempfile.TemporaryDirectory() as tmp:
-        catalog = settings.load_catalog(ROOT / "data/sources/credit/catalog.yaml")
-        data = read_normalized(
-            str(ingest(catalog, contract, Path(tmp) / "lake").normalized), contract
-        )
-    past = data.sample(frac=0.5, random_state=args.seed)
-    pool = data.drop(past.index).reset_index(drop=True)
-    candidate = fit_candidate(past.reset_index(drop=True), contract, RetrainConfig(seed=args.seed))
+        contract, data = credit_frame(Path(tmp) / "lake")
+    candidate, pool = replay_start(data, contract, args.seed)
     config = MonitorConfig()
     print(
         f"data {len(data)} rows: reference {len(candidate.train)}, holdout {len(candidate.test)} "
@@ -164,10 +147,7 @@ def main() -> None:
     table["warning rate"] = (table["warning rate"] * 100).round(1).astype(str) + "%"
     print()
     print(table.to_markdown(index=False))
-    print(
-        f"\n{time.perf_counter() - started:.0f} s; load average at end (1, 5, 15 min): "
-        f"{load_average()}: not a quiet machine when the first figure is above 0.5"
-    )
+    print(closing_line(started))
 
 
 if __name__ == "__main__":

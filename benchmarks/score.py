@@ -40,8 +40,9 @@ import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
+from common import ROOT as PROJECT
+from common import load_average, trained_credit
 
-PROJECT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "credit-risk"
 URI = f"models:/{MODEL_NAME}@champion"
 
@@ -58,22 +59,13 @@ pd.DataFrame({"applicant_id": frame["applicant_id"], "probability": proba}).to_c
 
 def build_champion(root: Path) -> Path:
     """Ingest the bundled sources, fit and register a logistic regression champion; return the normalized CSV."""
-    from lab2prod import settings, tracking
-    from lab2prod.data import contract as data_contract
-    from lab2prod.data import ingest
-    from lab2prod.modeling.training import train_model
+    from lab2prod import tracking
     from lab2prod.release import registry
 
-    contract = settings.load_contract(PROJECT / "data/contracts/credit.yaml")
-    result = ingest.ingest(
-        settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"), contract, root / "lake"
-    )
-    train = data_contract.read_normalized(result.normalized, contract)
-    trained = train_model(train, contract, "logistic_regression")
-    tracking.connect(root, "benchmark")
+    contract, normalized, train, trained = trained_credit(root)
     uri = tracking.log_training_run(trained, train, contract, run_name="benchmark").model_uri
     registry.promote(MODEL_NAME, registry.register(uri, MODEL_NAME).version)
-    return result.normalized
+    return normalized
 
 
 def resample(
@@ -144,8 +136,7 @@ def measure(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, flo
 
 def load() -> str:
     """Return the load averages (1, 5, 15 minutes) and the cores, for the figures' context."""
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} cores"
+    return f"load average {load_average()} on {os.cpu_count()} cores"
 
 
 def main() -> None:

@@ -32,8 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-PROJECT = Path(__file__).resolve().parents[1]
+from common import trained_credit
 
 
 def build_models(root: Path) -> tuple[str, str, pd.DataFrame, object]:
@@ -41,20 +40,11 @@ def build_models(root: Path) -> tuple[str, str, pd.DataFrame, object]:
     URIs, the normalized rows and the contract."""
     import mlflow
 
-    from lab2prod import settings, tracking
-    from lab2prod.data import contract as data_contract
-    from lab2prod.data import ingest
+    from lab2prod import tracking
     from lab2prod.modeling.estimators import trusted_types
     from lab2prod.modeling.features import signature_frame
-    from lab2prod.modeling.training import train_model
 
-    contract = settings.load_contract(PROJECT / "data/contracts/credit.yaml")
-    result = ingest.ingest(
-        settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"), contract, root / "lake"
-    )
-    train = data_contract.read_normalized(result.normalized, contract)
-    trained = train_model(train, contract, "logistic_regression")
-    tracking.connect(root, "benchmark")
+    contract, _, train, trained = trained_credit(root)
     contract_uri = tracking.log_training_run(
         trained, train, contract, run_name="benchmark"
     ).model_uri

@@ -77,6 +77,28 @@ def write(tmp_path):
     return _write
 
 
+# The credit demo's business values, as env.yaml's `business:` section holds them (without its `source`):
+# one copy for every test that values decisions (tests/test_settings.py checks it still is env.yaml's)
+CREDIT_BUSINESS = {
+    "unit": "EUR",
+    "actions": {"positive": "refuse", "negative": "accept"},
+    "outcomes": {
+        "true_positive": 0,
+        "false_positive": 0,
+        "true_negative": 120,
+        "false_negative": -500,
+    },
+}
+
+
+@pytest.fixture
+def credit_business():
+    """The credit demo's business values (CREDIT_BUSINESS) as lab2prod reads them."""
+    from lab2prod.modeling.business import business_from_dict
+
+    return business_from_dict(CREDIT_BUSINESS)
+
+
 @pytest.fixture(scope="session")
 def credit_contract():
     from lab2prod import settings
@@ -92,6 +114,38 @@ STORE_TEMPLATE = (
 )
 
 
+def unsynced(folder: Path):
+    """Return a SQLAlchemy connect listener that makes SQLite files under `folder` skip disk syncs.
+
+    PRAGMA synchronous=OFF on those connections only: MLflow's commits (each migration, each run,
+    tag or version) then cost no fsync, over half of their wall time on a busy disk. For throw-away
+    stores of a test session; what is written and read back is the same.
+    """
+    import sqlite3
+
+    prefix = str(folder) + os.sep
+
+    def listener(connection, _record) -> None:
+        if isinstance(connection, sqlite3.Connection) and any(
+            (row[2] or "").startswith(prefix) for row in connection.execute("PRAGMA database_list")
+        ):
+            connection.execute("PRAGMA synchronous = OFF")
+
+    return listener
+
+
+@pytest.fixture(scope="session", autouse=True)
+def unsynced_stores(tmp_path_factory):
+    """The SQLite stores this process opens in the session's temporary folders skip disk syncs (`unsynced`)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    listener = unsynced(tmp_path_factory.getbasetemp().resolve())
+    event.listen(Engine, "connect", listener)
+    yield
+    event.remove(Engine, "connect", listener)
+
+
 def _store_template() -> Path:
     """Return the session's empty MLflow store, made by MLflow itself on first use (removed at exit)."""
     import atexit
@@ -101,12 +155,19 @@ def _store_template() -> Path:
     known = os.environ.get(STORE_TEMPLATE)
     if known and Path(known).is_file():
         return Path(known)
-    folder = Path(tempfile.mkdtemp(prefix="lab2prod-test-store-"))
+    folder = Path(tempfile.mkdtemp(prefix="lab2prod-test-store-")).resolve()
     atexit.register(shutil.rmtree, folder, True)
     from mlflow.tracking import MlflowClient
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
     template = folder / "mlflow.db"
-    MlflowClient(f"sqlite:///{template}").search_experiments()
+    listener = unsynced(folder)  # the migrations' commits: most of the template's wall time
+    event.listen(Engine, "connect", listener)
+    try:
+        MlflowClient(f"sqlite:///{template}").search_experiments()
+    finally:
+        event.remove(Engine, "connect", listener)
     os.environ[STORE_TEMPLATE] = str(template)
     return template
 

@@ -1,7 +1,9 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from conftest import CREDIT_BUSINESS
 from lab2prod import settings
 from lab2prod.data.catalog import single_file_catalog
 from lab2prod.errors import ConfigError
@@ -176,11 +178,13 @@ def test_identity_is_the_team_servers_login_else_the_os_user(monkeypatch):
 def test_business_values_are_read_once_from_env_yaml_and_a_blank_threshold_is_chosen_later(
     tmp_path,
 ):
-    from lab2prod.modeling.business import BusinessValue
+    from lab2prod.modeling.business import BusinessValue, business_from_dict
 
     project = settings.business_settings(Path(__file__).resolve().parents[1])
     assert isinstance(project, BusinessValue) and project.unit == "EUR"
     assert project.outcomes["false_negative"] < 0 < project.outcomes["true_negative"]
+    # the tests' one copy of the demo's values (tests/conftest.py) is env.yaml's
+    assert replace(project, source="") == business_from_dict(CREDIT_BUSINESS)
     assert settings.business_settings(tmp_path) is None  # no env.yaml: no values
     (tmp_path / "env.yaml").write_text(
         'threshold: ""\ngate_metric: value\n'

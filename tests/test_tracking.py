@@ -28,6 +28,7 @@ def test_connect_uses_sqlite_in_the_project_with_artifacts_beside_it(store):
 
 
 def test_connect_makes_the_mlflow_ui_open_the_experiment_on_its_runs(store):
+    empty_store(store)  # a store as MLflow makes it (the test above has connect make one)
     created = tracking.connect(store, "exp")
     # MLflow 3's UI opens an experiment without this tag on its GenAI "Traces" tab
     assert (

@@ -113,13 +113,15 @@ def test_csv_bytes_are_what_pandas_writes():
     assert csv_bytes(frame[["id"]]) is None
 
 
-def test_whole_floats_and_plain_text_are_written_as_pandas_writes_them(tmp_path):
-    """Past 100,000 rows the columns render on threads: whole floats from their digits, text unquoted."""
+def test_whole_floats_and_plain_text_are_written_as_pandas_writes_them(tmp_path, monkeypatch):
+    """Past THREADED_ROWS rows the columns render on threads: whole floats from their digits, text unquoted."""
     import numpy as np
 
+    from lab2prod.data import lake
     from lab2prod.data.lake import atomic_write_csv, csv_bytes
 
-    n = 120_000
+    monkeypatch.setattr(lake, "THREADED_ROWS", 1_000)  # the threaded path on a small frame
+    n = 1_200
     whole = np.where(np.arange(n) % 7 == 0, np.nan, np.arange(n) * 1000.0)
     whole[3] = 1e15  # Python's repr writes it without an exponent, as 1000000000000000.0
     frame = pd.DataFrame(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import CREDIT_BUSINESS
 from lab2prod.errors import ConfigError
 from lab2prod.modeling.business import (
     best_threshold,
@@ -15,22 +16,6 @@ from lab2prod.modeling.business import (
     value_sentence,
 )
 
-CREDIT = {
-    "unit": "EUR",
-    "actions": {"positive": "refuse", "negative": "accept"},
-    "outcomes": {
-        "true_positive": 0,
-        "false_positive": 0,
-        "true_negative": 120,
-        "false_negative": -500,
-    },
-}
-
-
-@pytest.fixture
-def credit_values():
-    return business_from_dict(CREDIT)
-
 
 def scored_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Calibrated probabilities and labels drawn from them: a positive class of about 28%."""
@@ -40,7 +25,7 @@ def scored_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_the_section_parses_for_each_kind_and_refuses_what_cannot_be_valued():
-    binary = business_from_dict(CREDIT)
+    binary = business_from_dict(CREDIT_BUSINESS)
     assert binary.kind == "binary" and binary.outcomes["false_negative"] == -500
     assert binary.fits("classification", ("bad", "good"))
     assert not binary.fits("regression", None) and not binary.fits(
@@ -57,26 +42,32 @@ def test_the_section_parses_for_each_kind_and_refuses_what_cannot_be_valued():
     assert matrix.kind == "multiclass"
     assert business_from_dict({}) is None and business_from_dict(None) is None
     with pytest.raises(ConfigError, match="business.unit is missing"):
-        business_from_dict({"outcomes": CREDIT["outcomes"]})
+        business_from_dict({"outcomes": CREDIT_BUSINESS["outcomes"]})
     with pytest.raises(ConfigError, match="missing false_negative"):
         business_from_dict(
             {
                 "unit": "EUR",
-                "outcomes": {k: v for k, v in CREDIT["outcomes"].items() if k != "false_negative"},
+                "outcomes": {
+                    k: v for k, v in CREDIT_BUSINESS["outcomes"].items() if k != "false_negative"
+                },
             }
         )
     with pytest.raises(ConfigError, match="exactly one of outcomes"):
-        business_from_dict({"unit": "EUR", "outcomes": CREDIT["outcomes"], "cost_above": 1})
+        business_from_dict(
+            {"unit": "EUR", "outcomes": CREDIT_BUSINESS["outcomes"], "cost_above": 1}
+        )
     with pytest.raises(ConfigError, match="outcomes.true_negative must be a number"):
         business_from_dict(
-            {"unit": "EUR", "outcomes": {**CREDIT["outcomes"], "true_negative": "a lot"}}
+            {"unit": "EUR", "outcomes": {**CREDIT_BUSINESS["outcomes"], "true_negative": "a lot"}}
         )
 
 
-def test_value_per_case_counts_each_outcome_for_every_kind(credit_values):
+def test_value_per_case_counts_each_outcome_for_every_kind(credit_business):
     y = np.array([1, 1, 0, 0])
     p = np.array([0.9, 0.1, 0.6, 0.2])  # at 0.5: TP, FN, FP, TN
-    assert value_per_case(y, p, credit_values, 0.5) == pytest.approx((0 - 500 + 0 + 120) / 4 * 1000)
+    assert value_per_case(y, p, credit_business, 0.5) == pytest.approx(
+        (0 - 500 + 0 + 120) / 4 * 1000
+    )
     regression = business_from_dict({"unit": "kWh", "cost_above": 1, "cost_below": 3})
     # errors +2 (above, costs 2) and -1 (below, costs 3)
     assert value_per_case(np.array([1.0, 5.0]), np.array([3.0, 4.0]), regression) == -2500
@@ -90,15 +81,15 @@ def test_value_per_case_counts_each_outcome_for_every_kind(credit_values):
 
 
 def test_the_threshold_that_maximises_value_differs_from_half_where_errors_cost_unequally(
-    credit_values,
+    credit_business,
 ):
     y, p = scored_rows(4000, seed=1)
-    chosen = best_threshold(y, p, credit_values)
+    chosen = best_threshold(y, p, credit_business)
     # refuse when p * 500 > (1 - p) * 120, i.e. p > 120 / 620: far below 0.5 for calibrated scores
     assert chosen == pytest.approx(120 / 620, abs=0.05)
     cuts = np.linspace(0.01, 0.99, 99)
-    best_grid = max(value_per_case(y, p, credit_values, t) for t in cuts)
-    assert value_per_case(y, p, credit_values, chosen) >= best_grid - 1e-6
+    best_grid = max(value_per_case(y, p, credit_business, t) for t in cuts)
+    assert value_per_case(y, p, credit_business, chosen) >= best_grid - 1e-6
     symmetric = business_from_dict(
         {
             "unit": "EUR",
@@ -116,10 +107,10 @@ def test_the_threshold_that_maximises_value_differs_from_half_where_errors_cost_
 
 
 def test_policies_share_resamples_and_the_expected_value_matches_the_realized_on_calibrated_rows(
-    credit_values,
+    credit_business,
 ):
     y, p = scored_rows(3000, seed=2)
-    rows = policy_values(y, p, credit_values, 0.2, rounds=100, seed=0)
+    rows = policy_values(y, p, credit_business, 0.2, rounds=100, seed=0)
     names = [r["policy"] for r in rows]
     assert names == ["model at 0.2", "model at 0.5", "refuse all", "accept all"]
     model, at_half, refuse, accept = (r["value"] for r in rows)
@@ -127,8 +118,8 @@ def test_policies_share_resamples_and_the_expected_value_matches_the_realized_on
     assert all(r["low"] <= r["value"] <= r["high"] and r["unit"] == "EUR" for r in rows)
     decisions = (p >= 0.2).astype(float)
     # calibrated probabilities: the value expected without labels lies within the realized one's interval
-    assert rows[0]["low"] <= expected_value(p, decisions, credit_values) <= rows[0]["high"]
-    sentence = value_sentence(credit_values, model, 0.2)
+    assert rows[0]["low"] <= expected_value(p, decisions, credit_business) <= rows[0]["high"]
+    sentence = value_sentence(credit_business, model, 0.2)
     assert (
         sentence.startswith("For every 1,000 cases the model earns EUR ") and "refuse" in sentence
     )

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from conftest import CREDIT_BUSINESS
 from lab2prod.modeling.business import business_from_dict, value_per_case
 from lab2prod.monitoring.estimate import (
     check_calibration,
@@ -14,17 +15,7 @@ from lab2prod.monitoring.estimate import (
     expected_roc_auc,
 )
 
-VALUES = business_from_dict(
-    {
-        "unit": "EUR",
-        "outcomes": {
-            "true_positive": 0,
-            "false_positive": 0,
-            "true_negative": 120,
-            "false_negative": -500,
-        },
-    }
-)
+VALUES = business_from_dict(CREDIT_BUSINESS)
 
 
 def calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from conftest import empty_store
+from conftest import CREDIT_BUSINESS, empty_store
 from lab2prod.cli import main
 from lab2prod.data.lake import atomic_write_csv
 from lab2prod.errors import MonitoringError
@@ -282,6 +282,7 @@ def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_co
     assert "rows outside what training saw</th><td>none" in (tmp_path / "older.html").read_text()
 
 
+@pytest.mark.integration  # logs a model to a store, then the command twice: MLflow runs and artifacts
 def test_the_monitor_command_prints_estimates_with_intervals_and_beside_them_the_realized_figures(
     credit_halves, tmp_path, monkeypatch, capsys
 ):
@@ -306,20 +307,7 @@ def test_the_monitor_command_prints_estimates_with_intervals_and_beside_them_the
     splits = tmp_path / "data/lake/splits/credit"
     atomic_write_csv(splits / "train.csv", candidate.train)
     atomic_write_csv(splits / "valid.csv", candidate.test)  # calibration is checked there
-    write_yaml(
-        {
-            "business": {
-                "unit": "EUR",
-                "outcomes": {
-                    "true_positive": 0,
-                    "false_positive": 0,
-                    "true_negative": 120,
-                    "false_negative": -500,
-                },
-            }
-        },
-        tmp_path / "env.yaml",
-    )
+    write_yaml({"business": CREDIT_BUSINESS}, tmp_path / "env.yaml")
     common = [
         "--root",
         str(tmp_path),

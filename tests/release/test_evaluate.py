@@ -24,9 +24,9 @@ def scored():
 
 def test_bootstrap_intervals_hold_the_point_estimate_and_repeat_with_the_seed(scored):
     y, proba = scored
-    a = bootstrap_intervals(y, proba, "classification", rounds=60, seed=1)
-    assert a == bootstrap_intervals(y, proba, "classification", rounds=60, seed=1)
-    assert a != bootstrap_intervals(y, proba, "classification", rounds=60, seed=2)
+    a = bootstrap_intervals(y, proba, "classification", rounds=20, seed=1)
+    assert a == bootstrap_intervals(y, proba, "classification", rounds=20, seed=1)
+    assert a != bootstrap_intervals(y, proba, "classification", rounds=20, seed=2)
     for name in ("roc_auc", "pr_auc", "log_loss", "brier", "f1"):
         assert a[name]["low"] <= a[name]["value"] <= a[name]["high"]
     assert a["roc_auc"]["high"] - a["roc_auc"]["low"] > 0.01

@@ -179,21 +179,8 @@ def test_with_approval_required_a_passing_challenger_waits_for_another_person(
 
 @pytest.mark.integration  # four models registered and loaded from the store: seconds apiece
 def test_a_challenger_better_in_roc_auc_but_worse_in_value_is_not_promoted_under_gate_metric_value(
-    store, toy_data, release_contract, fit_and_log
+    store, toy_data, release_contract, fit_and_log, credit_business
 ):
-    from lab2prod.modeling.business import business_from_dict
-
-    values = business_from_dict(
-        {
-            "unit": "EUR",
-            "outcomes": {
-                "true_positive": 0,
-                "false_positive": 0,
-                "true_negative": 120,
-                "false_negative": -500,
-            },
-        }
-    )
     name = "valued"
     # the champion never saw x2 (noise in its place): a weaker ranking, used at its run's threshold 0.5
     train = toy_data["train"]
@@ -211,7 +198,7 @@ def test_a_challenger_better_in_roc_auc_but_worse_in_value_is_not_promoted_under
         release_contract,
         metric="value",
         threshold=0.95,
-        business=values,
+        business=credit_business,
         infra_rows=200,
     )
     challenger, champion = release.decision.challenger_metrics, release.decision.champion_metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import CREDIT_BUSINESS
 from lab2prod.modeling.business import best_threshold, business_from_dict
 from lab2prod.modeling.features import model_frame, target_vector
 from lab2prod.modeling.predict import predict
@@ -11,18 +12,7 @@ from lab2prod.modeling.training import model_metrics, train_model
 from lab2prod.release.valuation import CHOSEN, SET_BY_HAND, value_model
 from tests.release.conftest import toy_frame
 
-VALUES = business_from_dict(
-    {
-        "unit": "EUR",
-        "actions": {"positive": "refuse", "negative": "accept"},
-        "outcomes": {
-            "true_positive": 0,
-            "false_positive": 0,
-            "true_negative": 120,
-            "false_negative": -500,
-        },
-    }
-)
+VALUES = business_from_dict(CREDIT_BUSINESS)
 
 
 @pytest.fixture(scope="module")

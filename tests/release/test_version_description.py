@@ -140,26 +140,15 @@ def test_the_release_description_gives_the_verdict_and_the_model_card():
     assert rejected.startswith("Not promoted by the release gate: roc_auc 0.8123 vs champion")
 
 
-def test_with_business_values_the_description_says_what_each_model_is_worth_in_the_unit():
-    from lab2prod.modeling.business import business_from_dict
-
-    values = business_from_dict(
-        {
-            "unit": "EUR",
-            "outcomes": {
-                "true_positive": 0,
-                "false_positive": 0,
-                "true_negative": 120,
-                "false_negative": -500,
-            },
-        }
-    )
+def test_with_business_values_the_description_says_what_each_model_is_worth_in_the_unit(
+    credit_business,
+):
     verdict = gate.decide(
         {"roc_auc": 0.90, "value": -150_000.0},
         {"roc_auc": 0.80, "value": 4_000.0},
         "value",
     )
-    text = release_description(verdict, "3", values)
+    text = release_description(verdict, "3", credit_business)
     assert text.startswith("Not promoted by the release gate: value -150000.0000 vs champion")
     assert (
         "On the test split this model is worth EUR -150,000 per 1,000 cases, EUR 154,000 less "

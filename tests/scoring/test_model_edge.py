@@ -95,6 +95,8 @@ def in_children(champion) -> dict[str, Future]:
         }
 
 
+# the children are interpreters that import MLflow and fetch from the store: seconds of a core each
+@pytest.mark.integration
 def test_a_model_fetched_in_a_child_process_is_the_same_model(champion, batch_text, in_children):
     from lab2prod.modeling.features import model_frame
     from lab2prod.settings import load_contract
@@ -112,6 +114,7 @@ def test_a_model_fetched_in_a_child_process_is_the_same_model(champion, batch_te
     assert (child.model.predict_proba(frame) == here.model.predict_proba(frame)).all()
 
 
+@pytest.mark.integration
 def test_a_model_the_child_cannot_fetch_is_the_same_one_line(in_children):
     with pytest.raises(
         RegistryError, match=r"^cannot load model models:/nobody@champion: .*register a model first"

@@ -342,7 +342,8 @@ def test_a_pickled_model_is_refused(champion, tmp_path):
 
 
 # here and in a pool of two: the ids are checked here, in order, wherever a chunk was scored
-@pytest.mark.parametrize("workers", [0, 2])
+# (the pool starts worker processes that import the model's libraries: integration)
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.integration)])
 def test_an_id_repeated_in_a_later_chunk_is_quarantined(
     champion, ref, batch_text, tmp_path, workers
 ):
@@ -445,6 +446,7 @@ def test_csv_chunks_read_like_the_whole_file(tmp_path):
     )
 
 
+@pytest.mark.integration  # a pool of worker processes, and the model fetched from the store by its URI
 def test_every_way_of_sharing_the_work_writes_the_same_bytes(champion, ref, batch_text, tmp_path):
     # 30 pieces of 10 rows: some are predicted by the predictor process, some by this one
     src = _write_csv(batch_text, tmp_path / "batch.csv")

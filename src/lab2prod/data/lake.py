@@ -264,6 +264,10 @@ def csv_bytes(frame: pd.DataFrame) -> bytes | None:
     return sink.getvalue()
 
 
+# past this many rows the columns render on threads, side by side (Arrow's kernels release the GIL)
+THREADED_ROWS = 100_000
+
+
 def _csv_render(frame: pd.DataFrame) -> tuple[bytes, list[Any], bool] | None:
     """Return the header line, each column's cells as Arrow text and whether a cell was quoted; None
     when pandas writes the frame."""
@@ -271,7 +275,7 @@ def _csv_render(frame: pd.DataFrame) -> tuple[bytes, list[Any], bool] | None:
     if frame.columns.duplicated().any() or frame.shape[1] < 2:
         return None  # pandas quotes an empty cell of a one-column frame
     columns = [frame.iloc[:, i] for i in range(frame.shape[1])]
-    if len(frame) > 100_000:  # Arrow's kernels release the GIL: columns render side by side
+    if len(frame) > THREADED_ROWS:
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             rendered = list(pool.map(_csv_cells, columns))
     else:

@@ -1,0 +1,72 @@
+"""What the benchmarks share: the project's folder, the load average, the bundled credit data and its first model.
+
+Imported by the scripts of this folder (`python benchmarks/<name>.py` puts the folder on the path). It
+imports lab2prod inside its functions: a script that measures its children keeps its own process light.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT = ROOT / "data/contracts/credit.yaml"
+CATALOG = ROOT / "data/sources/credit/catalog.yaml"
+
+
+def load_average() -> str:
+    """Return the 1, 5 and 15 minute load averages, as `uptime` prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def closing_line(started: float) -> str:
+    """Return the last line of a run that began at `started` (time.perf_counter): its seconds and the load."""
+    return (
+        f"\n{time.perf_counter() - started:.0f} s; load average at end (1, 5, 15 min): "
+        f"{load_average()}: not a quiet machine when the first figure is above 0.5"
+    )
+
+
+def ingest_credit(lake: Path) -> tuple[Any, Path]:
+    """Ingest the bundled credit sources into `lake`; return the contract and the normalized CSV's path."""
+    from lab2prod import settings
+    from lab2prod.data.ingest import ingest
+
+    contract = settings.load_contract(CONTRACT)
+    return contract, ingest(settings.load_catalog(CATALOG), contract, lake).normalized
+
+
+def credit_frame(lake: Path) -> tuple[Any, Any]:
+    """Ingest the bundled credit sources into `lake`; return the contract and the normalized rows."""
+    from lab2prod.data.contract import read_normalized
+
+    contract, normalized = ingest_credit(lake)
+    return contract, read_normalized(str(normalized), contract)
+
+
+def replay_start(data: Any, contract: Any, seed: int) -> tuple[Any, Any]:
+    """Split `data` as the simulation does: a seeded half is the past, which a model is fitted on
+    with the retraining code; return that candidate and the other half, the pool of new batches."""
+    from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate
+
+    past = data.sample(frac=0.5, random_state=seed)
+    pool = data.drop(past.index).reset_index(drop=True)
+    candidate = fit_candidate(past.reset_index(drop=True), contract, RetrainConfig(seed=seed))
+    return candidate, pool
+
+
+def trained_credit(root: Path) -> tuple[Any, Path, Any, Any]:
+    """Ingest the bundled credit data into `root`/lake, fit a logistic regression on all of it and
+    point MLflow at `root`'s store (experiment "benchmark"); return the contract, the normalized
+    CSV's path, the rows and the trained model, ready to log."""
+    from lab2prod import tracking
+    from lab2prod.data.contract import read_normalized
+    from lab2prod.modeling.training import train_model
+
+    contract, normalized = ingest_credit(root / "lake")
+    train = read_normalized(normalized, contract)
+    trained = train_model(train, contract, "logistic_regression")
+    tracking.connect(root, "benchmark")
+    return contract, normalized, train, trained
