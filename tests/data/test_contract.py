@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from lab2prod.data.contract import (
+    ColumnRule,
     Contract,
     condition,
     contract_from_dict,
@@ -338,3 +339,35 @@ def test_direct_rule_checks_find_exactly_pandera_failures(contract, mode):
     assert (("y", 1, "y: unknown target label 'ugly' (expected one of bad, good)") in direct) == (
         mode == "train"
     )
+
+
+def test_the_per_contract_plan_is_built_once_and_names_only_columns_with_rules(contract):
+    from lab2prod.data.contract import _plan
+
+    plan = _plan(contract)
+    assert _plan(contract) is plan  # cached on the frozen contract
+    assert _plan(replace(contract, dataset="other")) is not plan  # another contract, another plan
+    # score mode leaves out the target; income (nullable, min 0) has a rule, a free column none
+    assert [c.name for c in plan.checked["score"]] == ["id", "age", "income", "home"]
+    assert [c.name for c in plan.checked["train"]] == ["id", "age", "income", "home", "y"]
+    free = replace(contract, columns=(*contract.columns, ColumnRule("note", "string")))
+    assert "note" not in [c.name for c in _plan(free).checked["train"]]
+
+
+def test_numeric_bounds_are_checked_without_pandera_and_date_bounds_with_it(
+    contract, toy_text, monkeypatch
+):
+    import lab2prod.data.contract as module
+
+    def refuse(*args):
+        raise AssertionError("pandera on the hot path")
+
+    monkeypatch.setattr(module, "_pandera_failures", refuse)
+    bad = toy_text.assign(age=["30", "12", "52", "23"], home=["owner", "castle", None, "rent"])
+    reasons = condition(bad, contract, mode="score").quarantine["reason"].tolist()
+    assert reasons == ["age: 12 is below the minimum 18; home: 'castle' is not one of owner, rent"]
+    dated = replace(
+        contract, columns=(*contract.columns, ColumnRule("day", "date", min=0, nullable=True))
+    )
+    with pytest.raises(AssertionError, match="pandera on the hot path"):
+        condition(bad.assign(day="2024-01-31"), dated, mode="score")

@@ -535,6 +535,76 @@ def _cached_schema(contract: Contract, mode: str) -> pa.DataFrameSchema:
     return pandera_schema(contract, mode, unique_id=False)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What conditioning reads of a contract on every chunk, worked out once per contract."""
+
+    wanted: dict[str, str]  # column_key(name) -> the contract's name
+    rules: dict[str, ColumnRule]
+    required: dict[str, tuple[str, ...]]  # mode -> the columns a frame must hold
+    checked: dict[str, tuple[ColumnRule, ...]]  # mode -> the columns with a hard rule to test
+    allowed: dict[tuple[str, str], pyarrow.Array]  # (mode, column) -> its categories, the labels
+    by_masks: bool  # every bound is on a number column: NumPy masks test every rule
+    expected: tuple[ColumnRule, ...]  # the columns with an expectation (drift, not quarantine)
+
+
+def _plan(contract: Contract) -> _Plan:
+    """Return the contract's `_Plan`, built once per contract (a contract holding lists, unhashable,
+    gets a fresh one)."""
+    try:
+        return _cached_plan(contract)
+    except TypeError:
+        return _make_plan(contract)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_plan(contract: Contract) -> _Plan:
+    return _make_plan(contract)
+
+
+def _make_plan(contract: Contract) -> _Plan:
+    checked: dict[str, tuple[ColumnRule, ...]] = {}
+    allowed: dict[tuple[str, str], pyarrow.Array] = {}
+    for mode in ("train", "score"):
+        rules = []
+        for c in contract.columns:
+            if c.name == contract.target and mode != "train":
+                continue
+            if c.categories is not None:
+                allowed[(mode, c.name)] = pyarrow.array(c.categories, pyarrow.string())
+            labels = c.name == contract.target and bool(contract.labels) and mode == "train"
+            if labels:
+                allowed[(mode, f"{c.name} labels")] = pyarrow.array(
+                    contract.labels, pyarrow.string()
+                )
+            bounded = c.min is not None or c.max is not None or c.categories is not None
+            if bounded or not c.nullable or labels:
+                rules.append(c)
+        checked[mode] = tuple(rules)
+    return _Plan(
+        wanted={column_key(c.name): c.name for c in contract.columns},
+        rules={c.name: c for c in contract.columns},
+        required={
+            "train": tuple(c.name for c in contract.columns),
+            "score": tuple(c.name for c in contract.columns if c.name != contract.target),
+        },
+        checked=checked,
+        allowed=allowed,
+        by_masks=all(
+            c.type in ("int", "float")
+            for c in contract.columns
+            if c.min is not None or c.max is not None
+        ),
+        expected=tuple(
+            c
+            for c in contract.columns
+            if c.expect_min is not None
+            or c.expect_max is not None
+            or c.expect_categories is not None
+        ),
+    )
+
+
 def _plain(value: Any) -> Any:
     """Return a numpy scalar as the Python value it holds (150, not np.int64(150))."""
     value = value.item() if hasattr(value, "item") else value
@@ -576,29 +646,30 @@ def _match_columns(
     frame: pd.DataFrame, contract: Contract, mode: str, origin: str
 ) -> tuple[pd.DataFrame, list[str]]:
     warnings: list[str] = []
-    wanted = {column_key(c.name): c.name for c in contract.columns}
+    plan = _plan(contract)
+    wanted = plan.wanted
+    matched: dict[str, Any] = {}  # the contract's name -> the frame's column that matches it
     rename, extra = {}, []
     for col in frame.columns:
         if col in (LINE, SOURCE):
             continue
-        key = column_key(col)
-        if key in wanted and wanted[key] in rename.values():
-            other = next(k for k, v in rename.items() if v == wanted[key])
+        name = wanted.get(column_key(col))
+        if name is None:
+            extra.append(col)
+            continue
+        if name in matched:
             raise ContractError(
-                f"{origin}: columns {other!r} and {col!r} both match {wanted[key]!r} "
+                f"{origin}: columns {matched[name]!r} and {col!r} both match {name!r} "
                 "(names differ only in case or spaces): keep one or rename the other"
             )
-        if key in wanted:
-            rename[col] = wanted[key]
-            if col != wanted[key]:
-                warnings.append(
-                    f"{origin}: column {col!r} matched to {wanted[key]!r} (case or spaces differ)"
-                )
-        else:
-            extra.append(col)
-    frame = frame.rename(columns=rename)
-    required = [c.name for c in contract.columns if c.name != contract.target or mode == "train"]
-    missing = [n for n in required if n not in frame.columns]
+        matched[name] = col
+        if col != name:
+            rename[col] = name
+            warnings.append(f"{origin}: column {col!r} matched to {name!r} (case or spaces differ)")
+    if rename:
+        frame = frame.rename(columns=rename)
+    present = set(frame.columns)
+    missing = [n for n in plan.required[mode] if n not in present]
     if missing:
         role = "target" if missing == [contract.target] else "column"
         raise MissingColumnError(
@@ -621,7 +692,7 @@ def check_header(
     _match_columns(pd.DataFrame(columns=list(names)), contract, mode, origin)
 
 
-def _as_numbers(text: pd.Series) -> pd.Series:
+def _as_numbers(text: pd.Series) -> np.ndarray:
     """Return text cells as float64, NaN where missing or not a number.
 
     Arrow parses a whole column at once (many times faster than pd.to_numeric,
@@ -631,11 +702,11 @@ def _as_numbers(text: pd.Series) -> pd.Series:
     try:
         arrow = pyarrow.array(text.array, from_pandas=True)
         if pyarrow.types.is_string(arrow.type) or pyarrow.types.is_large_string(arrow.type):
-            parsed = pyarrow.compute.cast(arrow, pyarrow.float64()).to_numpy(zero_copy_only=False)
-            return pd.Series(parsed, index=text.index, dtype="float64")
+            parsed = pyarrow.compute.cast(arrow, pyarrow.float64())
+            return parsed.to_numpy(zero_copy_only=False)
     except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError, pyarrow.ArrowNotImplementedError):
         pass
-    return pd.to_numeric(text.astype(object), errors="coerce").astype("float64")
+    return pd.to_numeric(text.astype(object), errors="coerce").to_numpy(dtype="float64")
 
 
 def _coerce(
@@ -646,60 +717,68 @@ def _coerce(
     warnings: list[str],
     whole: bool = True,
 ) -> pd.DataFrame:
+    """Return the contract's columns of `frame` (text cells) typed, noting in `reasons` each cell
+    that cannot be read as its column's type.
+
+    Works on NumPy masks: a small request pays little per column, a large chunk is vectorized.
+    """
     typed = {}
+    index = frame.index
     for c in contract.columns:
         if c.name not in frame.columns:
             continue
         text = frame[c.name]
-        present = text.notna()
+        present = ~np.asarray(pd.isna(text.array))
         # a piece of a file (`whole=False`) leaves that to its caller, who sees every piece
-        if whole and len(frame) and not present.any() and not c.nullable:
-            raise empty_column_error(origin, c.name)
         if whole and len(frame) and not present.any():
+            if not c.nullable:
+                raise empty_column_error(origin, c.name)
             warnings.append(empty_column_warning(origin, c.name))
+
+        def note(mask: np.ndarray, reason: str, c: ColumnRule = c, text: pd.Series = text) -> None:
+            # masks tested first: taking an index by an all-False mask costs more than the test
+            for i in index[mask] if mask.any() else ():
+                reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} {reason}")
+
+        hint = ""
         if c.type in ("int", "float"):
             written = c.number_format
-            values = _as_numbers(read_numbers(text, written) if written else text)
-            bad = present & values.isna()
-            numbers = values.to_numpy()
+            numbers = _as_numbers(read_numbers(text, written) if written else text)
+            missing = np.isnan(numbers)
+            bad = present & missing
             infinite = np.isinf(numbers)
-            for i in frame.index[infinite]:
-                reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a finite number")
-            known = ~np.isnan(numbers) & ~infinite
+            note(infinite, "is not a finite number")
+            known = ~missing & ~infinite
             if c.type == "int":
                 fractional = known & (
                     np.mod(numbers, 1, where=known, out=np.zeros_like(numbers)) != 0
                 )
-                for i in frame.index[fractional] if fractional.any() else ():
-                    reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a whole number")
+                note(fractional, "is not a whole number")
                 # beyond float64's exact integers a whole number is no longer the one written
                 huge = (
                     known
                     & ~fractional
                     & (np.abs(numbers, where=known, out=np.zeros_like(numbers)) > 2**53)
                 )
-                for i in frame.index[huge]:
-                    reasons.setdefault(i, []).append(
-                        f"{c.name}: {text[i]!r} is out of range for an integer column "
-                        "(at most 2^53 in size): declare the column float or string"
-                    )
-                values = _whole_numbers(numbers, known & ~fractional & ~huge, values.index)
-            elif infinite.any():
-                values = values.where(~infinite)
+                note(
+                    huge,
+                    "is out of range for an integer column (at most 2^53 in size): "
+                    "declare the column float or string",
+                )
+                values = _whole_numbers(numbers, known & ~fractional & ~huge)
+            else:
+                values = np.where(infinite, np.nan, numbers) if infinite.any() else numbers
             hint = thousands_hint(text[bad]) if bad.any() else ""
         elif c.type == "date":
-            values, outside = read_dates(text, present, c.format)
-            for i in frame.index[outside]:
-                reasons.setdefault(i, []).append(
-                    f"{c.name}: {text[i]!r} is out of range for a date (years 1678 to 2261)"
-                )
-            bad = present & values.isna() & ~outside
+            values, outside = read_dates(text, pd.Series(present, index=index), c.format)
+            outside = outside.to_numpy()
+            note(outside, "is out of range for a date (years 1678 to 2261)")
+            bad = present & values.isna().to_numpy() & ~outside
         else:
             # text cells are already `str` (missing: NaN) when a reader hands Arrow text over
             values = text if text.dtype == "str" else text.astype("str")
             bad = None
-        # masks tested first: taking an index by an all-False mask costs more than the test
-        for i in frame.index[bad] if bad is not None and bad.any() else ():
+        for i in index[bad] if bad is not None and bad.any() else ():
             if c.type in ("int", "float"):
                 kind = "number"
                 shown = hint if "," in str(text[i]) else ""
@@ -717,13 +796,13 @@ def _coerce(
             reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}{shown}")
         typed[c.name] = values
     # one block per column, as they are: no copy into 2-D blocks (and taking rows is faster)
-    return pd.DataFrame(typed, index=frame.index, copy=False)
+    return pd.DataFrame(typed, index=index, copy=False)
 
 
-def _whole_numbers(numbers: np.ndarray, known: np.ndarray, index: pd.Index) -> pd.Series:
-    """Return float64 `numbers` that are whole as an Int64 series, missing where not `known`."""
+def _whole_numbers(numbers: np.ndarray, known: np.ndarray) -> pd.arrays.IntegerArray:
+    """Return float64 `numbers` that are whole as an Int64 array, missing where not `known`."""
     ints = np.where(known, numbers, 0).astype("int64")
-    return pd.Series(pd.arrays.IntegerArray(ints, ~known), index=index)
+    return pd.arrays.IntegerArray(ints, ~known)
 
 
 def _rule_failures(typed: pd.DataFrame, contract: Contract, mode: str) -> Iterator[tuple]:
@@ -735,21 +814,17 @@ def _rule_failures(typed: pd.DataFrame, contract: Contract, mode: str) -> Iterat
     costs about 2 ms a column whatever the number of rows, most of the time of a small request.
     A contract with a bound on a column that is not a number (a date) takes pandera's path.
     """
-    numeric = all(
-        c.type in ("int", "float")
-        for c in contract.columns
-        if c.min is not None or c.max is not None
-    )
-    if not numeric:
+    plan = _plan(contract)
+    if not plan.by_masks:
         yield from _pandera_failures(typed, contract, mode)
         return
-    for c in contract.columns:
-        if (c.name == contract.target and mode != "train") or c.name not in typed.columns:
+    for c in plan.checked[mode]:  # the columns with no hard rule have nothing to test
+        if c.name not in typed.columns:
             continue
         values = typed[c.name]
-        missing = values.isna().to_numpy()
+        missing = np.asarray(pd.isna(values.array))
         if not c.nullable:
-            for i in np.flatnonzero(missing):
+            for i in np.flatnonzero(missing) if missing.any() else ():
                 yield c.name, "not_nullable", None, int(i)
         masks = []
         if c.min is not None or c.max is not None:
@@ -758,12 +833,13 @@ def _rule_failures(typed: pd.DataFrame, contract: Contract, mode: str) -> Iterat
                 masks.append(~missing & (numbers < c.min))
             if c.max is not None:
                 masks.append(~missing & (numbers > c.max))
-        if c.categories is not None:
-            masks.append(~missing & ~values.isin(list(c.categories)).to_numpy())
-        if c.name == contract.target and contract.labels and mode == "train":
-            masks.append(~missing & ~values.isin(list(contract.labels)).to_numpy())
+        for key in ((mode, c.name), (mode, f"{c.name} labels")):
+            if key in plan.allowed:
+                cells = pyarrow.array(values.array, from_pandas=True)
+                known = pyarrow.compute.is_in(cells, value_set=plan.allowed[key])
+                masks.append(~missing & ~known.to_numpy(zero_copy_only=False))
         for mask in masks:
-            for i in np.flatnonzero(mask):
+            for i in np.flatnonzero(mask) if mask.any() else ():
                 yield c.name, "rule", values.iloc[i], int(i)
 
 
@@ -804,7 +880,7 @@ def condition(
     reasons: dict[int, list[str]] = {}
     typed = _coerce(frame, contract, reasons, origin, warnings, whole)
     lines = frame[LINE] if LINE in frame.columns else pd.Series(frame.index + 2, index=frame.index)
-    rules = {c.name: c for c in contract.columns}
+    rules = _plan(contract).rules
 
     def add(i: int, message: str) -> None:
         found = reasons.setdefault(i, [])
@@ -946,9 +1022,9 @@ def condition(
             raise ContractError(
                 f"{origin}: target {contract.target!r} has a single class ({only!r}): a classifier needs at least two"
             )
-    ordered = [c.name for c in contract.columns if c.name in keep.columns]
+    # `typed` holds the contract's columns in its order: only rows taken need a new index
     return Conditioned(
-        clean=keep[ordered].reset_index(drop=True),
+        clean=keep.reset_index(drop=True) if bad else keep,
         quarantine=quarantine,
         warnings=warnings,
         rows_in=rows_in,
@@ -961,7 +1037,7 @@ def condition(
 def outside_expectations(frame: pd.DataFrame, contract: Contract) -> dict[str, int]:
     """Return, per column with an expectation, how many values of typed `frame` lie outside what training saw."""
     counts = {}
-    for rule in contract.columns:
+    for rule in _plan(contract).expected:
         if rule.name not in frame.columns:
             continue
         values = frame[rule.name]
