@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from lab2prod import settings
-from lab2prod.data.contract import read_normalized
+from lab2prod.data.conditioning import read_normalized
 from lab2prod.data.ingest import ingest
 from lab2prod.modeling.business import best_threshold
 from lab2prod.modeling.features import model_frame, target_vector

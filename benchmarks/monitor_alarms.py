@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab2prod import settings
-from lab2prod.data.contract import read_normalized
+from lab2prod.data.conditioning import read_normalized
 from lab2prod.data.ingest import ingest
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict

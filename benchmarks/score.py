@@ -59,8 +59,7 @@ pd.DataFrame({"applicant_id": frame["applicant_id"], "probability": proba}).to_c
 def build_champion(root: Path) -> Path:
     """Ingest the bundled sources, fit and register a logistic regression champion; return the normalized CSV."""
     from lab2prod import settings, tracking
-    from lab2prod.data import contract as data_contract
-    from lab2prod.data import ingest
+    from lab2prod.data import conditioning, ingest
     from lab2prod.modeling.training import train_model
     from lab2prod.release import registry
 
@@ -68,7 +67,7 @@ def build_champion(root: Path) -> Path:
     result = ingest.ingest(
         settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"), contract, root / "lake"
     )
-    train = data_contract.read_normalized(result.normalized, contract)
+    train = conditioning.read_normalized(result.normalized, contract)
     trained = train_model(train, contract, "logistic_regression")
     tracking.connect(root, "benchmark")
     uri = tracking.log_training_run(trained, train, contract, run_name="benchmark").model_uri

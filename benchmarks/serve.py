@@ -42,8 +42,7 @@ def build_models(root: Path) -> tuple[str, str, pd.DataFrame, object]:
     import mlflow
 
     from lab2prod import settings, tracking
-    from lab2prod.data import contract as data_contract
-    from lab2prod.data import ingest
+    from lab2prod.data import conditioning, ingest
     from lab2prod.modeling.estimators import trusted_types
     from lab2prod.modeling.features import signature_frame
     from lab2prod.modeling.training import train_model
@@ -52,7 +51,7 @@ def build_models(root: Path) -> tuple[str, str, pd.DataFrame, object]:
     result = ingest.ingest(
         settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml"), contract, root / "lake"
     )
-    train = data_contract.read_normalized(result.normalized, contract)
+    train = conditioning.read_normalized(result.normalized, contract)
     trained = train_model(train, contract, "logistic_regression")
     tracking.connect(root, "benchmark")
     contract_uri = tracking.log_training_run(

@@ -63,7 +63,8 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
 
 def _cmd_contract_infer(args: argparse.Namespace) -> int:
     from lab2prod import settings
-    from lab2prod.data.contract import contract_to_dict, infer_contract
+    from lab2prod.data.contract import contract_to_dict
+    from lab2prod.data.inference import infer_contract
     from lab2prod.data.validate import read_any
 
     frame = read_any(Path(args.input), **_read_options(args)).rows

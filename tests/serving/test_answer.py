@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab2prod.data.contract import condition
+from lab2prod.data.conditioning import condition
 from lab2prod.modeling.estimators import build_estimator
 from lab2prod.modeling.features import model_frame, target_vector
 from lab2prod.scoring.chunk import score_chunk

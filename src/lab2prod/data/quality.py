@@ -9,7 +9,9 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from lab2prod.data.contract import DROPPED, Contract, pandera_schema, wrong_rows
+from lab2prod.data.conditioning import DROPPED, wrong_rows
+from lab2prod.data.contract import Contract
+from lab2prod.data.rules import pandera_schema
 from lab2prod.errors import ContractError
 
 

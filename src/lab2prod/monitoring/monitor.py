@@ -511,7 +511,7 @@ def run_monitoring(
     (what the model trained on); `experiment` None: no MLflow run.
     """
     from lab2prod import tracking
-    from lab2prod.data.contract import read_normalized
+    from lab2prod.data.conditioning import read_normalized
     from lab2prod.data.lake import atomic_write_json
     from lab2prod.monitoring import history
     from lab2prod.monitoring.cases import read_batch, read_features, read_labels

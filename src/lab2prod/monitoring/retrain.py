@@ -219,7 +219,7 @@ def store_labelled(
 
 def read_labelled(lake_dir: str | Path, contract: Contract) -> list[pd.DataFrame]:
     """Return the labelled batches of the lake, oldest first."""
-    from lab2prod.data.contract import read_normalized
+    from lab2prod.data.conditioning import read_normalized
 
     files = sorted(labelled_dir(lake_dir).glob("*.csv"))
     return [read_normalized(str(f), contract) for f in files]
@@ -245,7 +245,7 @@ def labelled_inventory(
     (and says why); of the usable ones, the newest whole batches up to `window_rows` rows count,
     as `newest_window` takes them.
     """
-    from lab2prod.data.contract import read_normalized
+    from lab2prod.data.conditioning import read_normalized
     from lab2prod.errors import Lab2ProdError
 
     batches = []

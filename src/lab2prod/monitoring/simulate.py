@@ -309,7 +309,7 @@ def simulate_sources(
     """
     import tempfile
 
-    from lab2prod.data.contract import read_normalized
+    from lab2prod.data.conditioning import read_normalized
     from lab2prod.data.ingest import ingest
     from lab2prod.data.lake import atomic_write_json
 

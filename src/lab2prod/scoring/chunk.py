@@ -23,17 +23,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lab2prod.data.contract import (
-    LINE,
+from lab2prod.data.cells import LINE
+from lab2prod.data.conditioning import (
     QUARANTINE_COLUMNS,
-    SOURCE,
-    Contract,
     check_header,
-    column_key,
     condition,
     empty_column_error,
     empty_column_warning,
 )
+from lab2prod.data.contract import SOURCE, Contract, column_key
 from lab2prod.data.line_ids import add_line_ids, with_line_ids
 from lab2prod.errors import ContractError
 from lab2prod.scoring.writing import LINEAGE_COLUMNS, output_schema
