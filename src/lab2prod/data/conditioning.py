@@ -353,21 +353,27 @@ def condition(
         keep = typed[kept]  # a mask takes rows faster than dropping labels
     else:
         keep = typed
-    sources = frame[SOURCE] if SOURCE in frame.columns else pd.Series(origin, index=frame.index)
-    records = (
-        frame.drop(columns=[c for c in (LINE, SOURCE) if c in frame.columns]) if bad else frame
-    )
-    quarantine = pd.DataFrame(
-        {
-            "source": sources.loc[bad].astype(object).tolist(),
-            "line": lines.loc[bad].astype("int64").tolist(),
-            "reason": ["; ".join(reasons[i]) for i in bad],
-            "record": [_record(row) for row in records.loc[bad].itertuples(index=False, name=None)],
-        }
-        if bad
-        else {key: [] for key in QUARANTINE_COLUMNS},  # the same empty columns, no rows taken
-        columns=QUARANTINE_COLUMNS,
-    )
+    if bad:
+        records = frame.drop(columns=[c for c in (LINE, SOURCE) if c in frame.columns])
+        quarantine = pd.DataFrame(
+            {
+                "source": (
+                    frame[SOURCE].loc[bad].astype(object).tolist()
+                    if SOURCE in frame.columns
+                    else [origin] * len(bad)
+                ),
+                "line": lines.loc[bad].astype("int64").tolist(),
+                "reason": ["; ".join(reasons[i]) for i in bad],
+                "record": [
+                    _record(row) for row in records.loc[bad].itertuples(index=False, name=None)
+                ],
+            },
+            columns=QUARANTINE_COLUMNS,
+        )
+    else:  # the same empty columns, no rows taken
+        quarantine = pd.DataFrame(
+            {key: [] for key in QUARANTINE_COLUMNS}, columns=QUARANTINE_COLUMNS
+        )
 
     wrong = wrong_rows(quarantine)  # rows set aside by `duplicates: drop` are not errors
     fraction = wrong / rows_in

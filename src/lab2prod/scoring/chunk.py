@@ -176,6 +176,8 @@ def _repeated_in_frame(frame: pd.DataFrame, contract: Contract, origin: str) -> 
     ids = _id_cells(frame, contract)
     if ids is None:
         return None  # condition() names the missing column
+    if ids.is_unique:  # the usual case: one hash pass, no masks
+        return None
     repeated = (ids.duplicated(keep="first") & ids.notna()).to_numpy()
     return repeated if repeated.any() else None
 
