@@ -40,7 +40,7 @@ def ingest_credit(lake: Path) -> tuple[Any, Path]:
 
 def credit_frame(lake: Path) -> tuple[Any, Any]:
     """Ingest the bundled credit sources into `lake`; return the contract and the normalized rows."""
-    from lab2prod.data.contract import read_normalized
+    from lab2prod.data.conditioning import read_normalized
 
     contract, normalized = ingest_credit(lake)
     return contract, read_normalized(str(normalized), contract)
@@ -62,7 +62,7 @@ def trained_credit(root: Path) -> tuple[Any, Path, Any, Any]:
     point MLflow at `root`'s store (experiment "benchmark"); return the contract, the normalized
     CSV's path, the rows and the trained model, ready to log."""
     from lab2prod import tracking
-    from lab2prod.data.contract import read_normalized
+    from lab2prod.data.conditioning import read_normalized
     from lab2prod.modeling.training import train_model
 
     contract, normalized = ingest_credit(root / "lake")

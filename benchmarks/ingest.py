@@ -89,7 +89,7 @@ def run_phase(phase: str, path: Path, workdir: Path) -> dict:
 
     from lab2prod.data import ingest, quality
     from lab2prod.data.catalog import single_file_catalog
-    from lab2prod.data.contract import read_normalized
+    from lab2prod.data.conditioning import read_normalized
     from lab2prod.data.validate import validate_file
 
     contract = _contract("credit_big")

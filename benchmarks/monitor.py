@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from lab2prod import settings
-from lab2prod.data.contract import read_normalized
+from lab2prod.data.conditioning import read_normalized
 from lab2prod.data.ingest import ingest
 from lab2prod.data.lake import atomic_write_csv
 from lab2prod.modeling.features import model_frame

@@ -85,7 +85,7 @@ def contract_reference() -> str:
         "duplicates": c.DUPLICATE_ROWS,
         "duplicate_ids": c.DUPLICATE_IDS,
         "task": ("classification", "regression"),
-        "extra_columns": ("warn", "stop"),  # anything but stop warns (contract._match_columns)
+        "extra_columns": ("warn", "stop"),  # anything but stop warns (conditioning._match_columns)
     }
     # the YAML spelling of fields that the dataclasses hold under another name
     yaml_name = {

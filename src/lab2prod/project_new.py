@@ -79,7 +79,7 @@ def check_destination(path: Path) -> None:
 
 def inferred_contract(spec: NewProject, dataset: str) -> Contract:
     """Return the contract inferred from the table; refuse a table no model can learn from."""
-    from lab2prod.data.contract import infer_contract
+    from lab2prod.data.inference import infer_contract
     from lab2prod.data.validate import read_any
 
     if not spec.data.is_file():

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from lab2prod import settings
-from lab2prod.data.contract import guess_task, read_normalized
+from lab2prod.data.conditioning import read_normalized
+from lab2prod.data.inference import guess_task
 from lab2prod.data.ingest import ingest, prepare
 from lab2prod.errors import ConfigError, ContractError
 from lab2prod.modeling import features

@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from lab2prod.cli import main
-from lab2prod.data.contract import condition, contract_from_dict, contract_to_dict, infer_contract
+from lab2prod.data.conditioning import condition
+from lab2prod.data.contract import contract_from_dict, contract_to_dict
 from lab2prod.data.formats import NumberFormat, date_format, number_format, read_numbers
+from lab2prod.data.inference import infer_contract
 from lab2prod.data.ingest import ingest, prepare
 from lab2prod.data.sources import read_file
 from lab2prod.data.validate import validate_file

@@ -586,7 +586,7 @@ def toy_model(contract):
     """A logistic regression fitted on 40 rows of the toy contract, as scoring takes it (no MLflow)."""
     import numpy as np
 
-    from lab2prod.data.contract import condition
+    from lab2prod.data.conditioning import condition
     from lab2prod.modeling.estimators import build_estimator
     from lab2prod.modeling.features import model_columns, model_frame, target_vector
     from lab2prod.scoring.score import ModelRef

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from lab2prod.data.contract import condition
+from lab2prod.data.conditioning import condition
 from lab2prod.data.quality import (
     check_normalized,
     data_quality_report,

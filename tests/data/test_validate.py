@@ -56,7 +56,7 @@ def test_reason_kind(reason, kind):
 
 
 def test_a_header_no_row_can_pass_is_refused_before_the_rows_are_read(tmp_path, contract):
-    from lab2prod.data.contract import check_header
+    from lab2prod.data.conditioning import check_header
     from lab2prod.data.sources import read_csv_header
     from lab2prod.errors import ContractError
 
@@ -74,7 +74,7 @@ def test_a_header_no_row_can_pass_is_refused_before_the_rows_are_read(tmp_path, 
 
 
 def test_describe_counts_repeats_and_values_outside_what_training_saw(tmp_path, write):
-    from lab2prod.data.contract import infer_contract
+    from lab2prod.data.inference import infer_contract
     from lab2prod.data.sources import read_csv
 
     seen = write("seen.csv", "x,c,y\n1,u,a\n5,v,b\n3,u,a\n")

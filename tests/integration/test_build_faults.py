@@ -39,7 +39,9 @@ def project(tmp_path_factory):
         sample_rows=300,
         bootstrap_rounds=10,
         importance_repeats=1,
-        grid=[{"family": ["linear"], "model_params": [{}]}],  # one cell: the kills need a cell, not a search
+        grid=[
+            {"family": ["linear"], "model_params": [{}]}
+        ],  # one cell: the kills need a cell, not a search
     )
     (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
     return root

@@ -13,7 +13,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 def credit_lake(tmp_path_factory):
     """Return (contract, normalized frame, lake folder) of the bundled credit data."""
     from lab2prod import settings
-    from lab2prod.data.contract import read_normalized
+    from lab2prod.data.conditioning import read_normalized
     from lab2prod.data.ingest import ingest
 
     contract = settings.load_contract(PROJECT / "data/contracts/credit.yaml")
@@ -43,7 +43,7 @@ def inferred_halves(credit_halves):
 
     import pandas as pd
 
-    from lab2prod.data.contract import infer_contract
+    from lab2prod.data.inference import infer_contract
 
     _, reference, batch = credit_halves
     text = pd.read_csv(io.StringIO(reference.to_csv(index=False)), dtype=str)

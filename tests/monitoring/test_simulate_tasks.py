@@ -13,7 +13,9 @@ import pytest
 from sklearn.datasets import load_diabetes, load_wine
 
 from conftest import empty_store
-from lab2prod.data.contract import Contract, infer_contract, read_normalized
+from lab2prod.data.conditioning import read_normalized
+from lab2prod.data.contract import Contract
+from lab2prod.data.inference import infer_contract
 from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.simulate import Scenario, make_batch, run_simulation
 

@@ -21,8 +21,7 @@ MODEL_NAME = "credit-risk"
 def build_champion(root: Path, family: str = "logistic_regression", threshold: float = 0.5) -> dict:
     """Ingest, fit, log and register a champion under `root`; return its facts (uri, version, run, lake)."""
     from lab2prod import settings, tracking
-    from lab2prod.data import contract as data_contract
-    from lab2prod.data import ingest
+    from lab2prod.data import conditioning, ingest
     from lab2prod.modeling.training import train_model
     from lab2prod.release import registry
 
@@ -32,7 +31,7 @@ def build_champion(root: Path, family: str = "logistic_regression", threshold: f
         the_contract,
         root / "data/lake",
     )
-    train = data_contract.read_normalized(result.normalized, the_contract)
+    train = conditioning.read_normalized(result.normalized, the_contract)
     trained = train_model(train, the_contract, family)
     tracking.connect(root, "lab2prod-test")
     run = tracking.log_training_run(

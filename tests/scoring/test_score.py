@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lab2prod.cli import main
-from lab2prod.data.contract import read_normalized
+from lab2prod.data.conditioning import read_normalized
 from lab2prod.errors import ContractError, RegistryError, SourceError
 from lab2prod.modeling.estimators import load_model_dir
 from lab2prod.modeling.features import model_frame

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from conftest import wine_frame
-from lab2prod.data.contract import condition, infer_contract
+from lab2prod.data.conditioning import condition
+from lab2prod.data.inference import infer_contract
 from lab2prod.modeling.estimators import build_estimator
 from lab2prod.modeling.features import model_columns, model_frame, target_vector
 from lab2prod.modeling.predict import class_probability_columns, predict

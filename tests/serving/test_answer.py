@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab2prod.data.contract import condition
+from lab2prod.data.conditioning import condition
 from lab2prod.modeling.estimators import build_estimator
 from lab2prod.modeling.features import model_frame, target_vector
 from lab2prod.scoring.chunk import score_chunk
@@ -87,3 +87,22 @@ def test_a_contract_without_an_id_column_answers_by_position(contract, fitted):
     assert refused.message.startswith(
         "request: 1 of 2 rows break the contract, so none is scored: row 1: age: 12"
     )
+
+
+def test_request_cells_of_each_json_type_are_the_cells_one_by_one_would_be():
+    from lab2prod.serving.answer import _cell
+
+    frame = pd.DataFrame(
+        {
+            "n": [5, -7],
+            "x": [0.1, np.nan],
+            "big": [1e20, 2.0],
+            "s": ["a", None],
+            "b": [True, False],
+            "mixed": [1, "a"],
+        }
+    )
+    cells = request_cells(frame)
+    for name in frame.columns:
+        expected = [_cell(v) for v in frame[name].to_numpy(dtype=object)]
+        assert [None if pd.isna(v) else v for v in cells[name]] == expected, name

@@ -30,7 +30,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_contract_infer(args: argparse.Namespace) -> int:
     from lab2prod import settings
-    from lab2prod.data.contract import contract_to_dict, infer_contract
+    from lab2prod.data.contract import contract_to_dict
+    from lab2prod.data.inference import infer_contract
     from lab2prod.data.validate import read_any
 
     frame = read_any(Path(args.input), **read_options(args)).rows

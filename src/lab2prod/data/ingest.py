@@ -17,15 +17,9 @@ import pandas as pd
 
 from lab2prod.data import lake
 from lab2prod.data.catalog import Catalog, single_file_catalog
-from lab2prod.data.contract import (
-    QUARANTINE_COLUMNS,
-    SOURCE,
-    Contract,
-    condition,
-    contract_to_dict,
-    infer_contract,
-    wrong_rows,
-)
+from lab2prod.data.conditioning import QUARANTINE_COLUMNS, condition, wrong_rows
+from lab2prod.data.contract import SOURCE, Contract, contract_to_dict
+from lab2prod.data.inference import infer_contract
 from lab2prod.data.sources import LINE, Frame, extract, read_landed
 from lab2prod.data.validate import quarantine_frame
 from lab2prod.errors import ConfigError, IngestError

@@ -11,7 +11,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pandera.pandas as pa
 
-from lab2prod.data.contract import DROPPED, Contract, pandera_schema, wrong_rows
+from lab2prod.data.conditioning import DROPPED, wrong_rows
+from lab2prod.data.contract import Contract
+from lab2prod.data.rules import pandera_schema
 from lab2prod.data.validate import reason_kind
 from lab2prod.errors import ContractError
 from lab2prod.reporting.render import figure_data_uri, render, shown_path

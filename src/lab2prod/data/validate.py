@@ -10,13 +10,8 @@ from typing import Any
 import pandas as pd
 
 from lab2prod.data import lake
-from lab2prod.data.contract import (
-    QUARANTINE_COLUMNS,
-    Conditioned,
-    Contract,
-    check_header,
-    condition,
-)
+from lab2prod.data.conditioning import QUARANTINE_COLUMNS, Conditioned, check_header, condition
+from lab2prod.data.contract import Contract
 from lab2prod.data.files import check_outputs
 from lab2prod.data.sources import Frame, check_file, file_format, read_file, read_header, sheet_hint
 from lab2prod.errors import MissingColumnError, SourceError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -23,15 +25,20 @@ def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     Dates become numeric parts (year, month, day of week, day of year) named
     ``<column>__year`` and so on: a date is never one-hot encoded as a string.
     """
-    groups = feature_columns(contract)
-    missing = [c for group in groups.values() for c in group if c not in frame.columns]
+    kinds = _feature_kinds(contract)
+    missing = [name for name, kind in kinds if kind != "string" and name not in frame.columns]
     if missing:
         raise KeyError(f"input lacks feature column(s) {', '.join(missing)}")
     out = {}
-    for name in contract.features:
-        kind = contract.rule(name).type
+    for name, kind in kinds:
         if kind in ("int", "float"):
-            out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64").to_numpy()
+            values = frame[name]
+            out[name] = (
+                # conditioned numbers (float64, Int64) need no parsing, only NaN for missing
+                values.to_numpy(dtype="float64", na_value=np.nan)
+                if values.dtype in ("float64", "Int64")
+                else pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+            )
         elif kind == "category":
             out[name] = pd.Series(_text_objects(frame[name]), index=frame.index, dtype=object)
         elif kind == "date":
@@ -41,6 +48,19 @@ def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
             out[f"{name}__dayofweek"] = stamp.dt.dayofweek.astype("float64").to_numpy()
             out[f"{name}__dayofyear"] = stamp.dt.dayofyear.astype("float64").to_numpy()
     return pd.DataFrame(out, index=frame.index)
+
+
+def _feature_kinds(contract: Contract) -> tuple[tuple[str, str], ...]:
+    """Return each feature's name and type, in the contract's order (worked out once per contract)."""
+    try:
+        return _cached_kinds(contract)
+    except TypeError:  # a contract holding lists (unhashable)
+        return tuple((name, contract.rule(name).type) for name in contract.features)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_kinds(contract: Contract) -> tuple[tuple[str, str], ...]:
+    return tuple((name, contract.rule(name).type) for name in contract.features)
 
 
 def signature_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:

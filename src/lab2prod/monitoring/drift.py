@@ -47,7 +47,8 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from lab2prod.data.contract import ColumnRule, Contract, outside_expectations
+from lab2prod.data.conditioning import outside_expectations
+from lab2prod.data.contract import ColumnRule, Contract
 from lab2prod.errors import MonitoringError
 from lab2prod.modeling.features import is_multiclass
 from lab2prod.modeling.predict import class_probability_columns

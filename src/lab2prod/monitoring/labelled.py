@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab2prod.data.contract import Contract, read_normalized
+from lab2prod.data.conditioning import read_normalized
+from lab2prod.data.contract import Contract
 from lab2prod.data.lake import atomic_write_csv
 from lab2prod.errors import Lab2ProdError
 

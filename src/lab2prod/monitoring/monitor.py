@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from lab2prod import model_edge
-from lab2prod.data.contract import Contract, read_normalized
+from lab2prod.data.conditioning import read_normalized
+from lab2prod.data.contract import Contract
 from lab2prod.data.lake import atomic_write_json
 from lab2prod.data.line_ids import with_line_ids
 from lab2prod.errors import MonitoringError, RegistryError

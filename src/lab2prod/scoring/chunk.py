@@ -14,6 +14,7 @@ per batch).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,17 +23,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lab2prod.data.contract import (
-    LINE,
+from lab2prod.data.cells import LINE
+from lab2prod.data.conditioning import (
     QUARANTINE_COLUMNS,
-    SOURCE,
-    Contract,
     check_header,
-    column_key,
     condition,
     empty_column_error,
     empty_column_warning,
 )
+from lab2prod.data.contract import SOURCE, Contract, column_key
 from lab2prod.data.line_ids import add_line_ids, with_line_ids
 from lab2prod.errors import ContractError
 from lab2prod.modeling.features import model_frame
@@ -55,7 +54,30 @@ class ScoredChunk:
 
 def prediction_columns(contract: Contract) -> list[str]:
     """Return the columns of the predictions of a chunk (before the lineage columns)."""
-    return [f.name for f in output_schema(contract)][: -len(LINEAGE_COLUMNS)]
+    try:
+        return list(_prediction_names(contract))
+    except TypeError:  # a contract holding lists (unhashable)
+        return [f.name for f in output_schema(contract)][: -len(LINEAGE_COLUMNS)]
+
+
+@functools.lru_cache(maxsize=16)
+def _prediction_names(contract: Contract) -> tuple[str, ...]:
+    return tuple(f.name for f in output_schema(contract))[: -len(LINEAGE_COLUMNS)]
+
+
+@functools.lru_cache(maxsize=16)
+def _piece_contract(contract: Contract) -> Contract:
+    """Return `contract` without a quarantine limit: a chunk is judged by the batch's limit, not its own."""
+    return dataclasses.replace(contract, max_quarantine_fraction=1.0)
+
+
+def _empty_predictions(contract: Contract) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            name: pd.Series(dtype=object if name in (contract.id_column, "label") else "float64")
+            for name in prediction_columns(contract)
+        }
+    )
 
 
 def score_chunk(
@@ -82,18 +104,21 @@ def score_chunk(
     frame = add_line_ids(frame, contract)
     repeated = _repeated_in_frame(frame, contract, origin)
     rows = frame[~repeated] if repeated is not None else frame
-    empty = pd.DataFrame(
-        {
-            name: pd.Series(dtype=object if name in (id_name, "label") else "float64")
-            for name in prediction_columns(contract)
-        }
-    )
     if not len(rows):
         quarantine, repeats = _repeat_quarantine(frame, repeated, contract, origin)
         return ScoredChunk(
-            empty, quarantine, np.empty(0, "int64"), [], len(frame), len(quarantine), repeats
+            _empty_predictions(contract),
+            quarantine,
+            np.empty(0, "int64"),
+            [],
+            len(frame),
+            len(quarantine),
+            repeats,
         )
-    per_chunk = dataclasses.replace(contract, max_quarantine_fraction=1.0)
+    try:
+        per_chunk = _piece_contract(contract)
+    except TypeError:  # a contract holding lists (unhashable)
+        per_chunk = dataclasses.replace(contract, max_quarantine_fraction=1.0)
     conditioned = condition(rows, per_chunk, mode="score", origin=origin, whole=False)
     clean = conditioned.clean
     lines = rows[LINE].to_numpy(dtype="int64")
@@ -114,14 +139,20 @@ def score_chunk(
         predictions |= {"probability": scores, "label": names[(scores >= threshold).astype(int)]}
     else:
         predictions |= {"value": scores}
-    out = pd.DataFrame(predictions, columns=prediction_columns(contract)) if len(clean) else empty
-    again, repeats = _repeat_quarantine(frame, repeated, contract, origin)
-    quarantine = [q for q in (conditioned.quarantine, again) if len(q)]
-    joined = (
-        pd.concat(quarantine, ignore_index=True).sort_values("line", kind="stable")
-        if len(quarantine) > 1
-        else (quarantine[0] if quarantine else pd.DataFrame(columns=QUARANTINE_COLUMNS))
+    out = (
+        pd.DataFrame(predictions, columns=prediction_columns(contract))
+        if len(clean)
+        else _empty_predictions(contract)
     )
+    joined, repeats = conditioned.quarantine, None
+    if repeated is not None:
+        again, repeats = _repeat_quarantine(frame, repeated, contract, origin)
+        if len(again):
+            joined = (
+                pd.concat([joined, again], ignore_index=True).sort_values("line", kind="stable")
+                if len(joined)
+                else again
+            )
     count = 0 if repeated is None else int(repeated.sum())
     return ScoredChunk(out, joined, lines, conditioned.warnings, len(frame), count, repeats)
 
@@ -145,6 +176,8 @@ def _repeated_in_frame(frame: pd.DataFrame, contract: Contract, origin: str) -> 
     ids = _id_cells(frame, contract)
     if ids is None:
         return None  # condition() names the missing column
+    if ids.is_unique:  # the usual case: one hash pass, no masks
+        return None
     repeated = (ids.duplicated(keep="first") & ids.notna()).to_numpy()
     return repeated if repeated.any() else None
 

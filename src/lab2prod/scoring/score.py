@@ -40,7 +40,8 @@ from typing import Any
 import pandas as pd
 
 from lab2prod.data import sources
-from lab2prod.data.contract import QUARANTINE_COLUMNS, SOURCE, Contract
+from lab2prod.data.conditioning import QUARANTINE_COLUMNS
+from lab2prod.data.contract import SOURCE, Contract
 from lab2prod.data.files import check_outputs
 from lab2prod.data.lake import sha256_file
 from lab2prod.data.line_ids import with_line_ids

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
-from lab2prod.data.contract import QUARANTINE_COLUMNS, Contract
+from lab2prod.data.conditioning import QUARANTINE_COLUMNS
+from lab2prod.data.contract import Contract
 from lab2prod.data.files import make_folder
 from lab2prod.errors import SourceError
 from lab2prod.modeling.features import is_multiclass

@@ -63,6 +63,16 @@ def request_cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _text(values: pd.Series) -> np.ndarray:
+    kind = values.dtype.kind
+    if kind in "iu":  # JSON integers: no missing cell, no type to tell apart per cell
+        return np.array([str(v) for v in values.to_numpy().tolist()], dtype=object)
+    if kind == "f":
+        numbers = values.to_numpy()
+        cells = np.array([repr(v) for v in numbers.tolist()], dtype=object)
+        cells[np.isnan(numbers)] = None
+        return cells
+    if values.dtype == "str":  # JSON strings: text already, missing as None
+        return values.to_numpy(dtype=object, na_value=None)
     return np.array([_cell(v) for v in values.to_numpy(dtype=object)], dtype=object)
 
 

@@ -82,7 +82,8 @@ class ContractModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input, params=None):
         """Return the named predictions of `model_input` (a frame of the contract's columns), or refuse it."""
-        started, received_at = time.perf_counter(), utc_stamp()
+        if self.log is not None:
+            started, received_at = time.perf_counter(), utc_stamp()
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         answer = answer_request(frame, self.model, self.contract, self.threshold)
         if self.log is not None:
