@@ -61,9 +61,11 @@ def test_the_scoring_values_come_from_env_score_yaml_with_the_steps_overrides(pr
 
 def test_a_missing_key_is_one_line_naming_env_yaml_and_the_key(project_dir):
     (project_dir / "env.yaml").write_text("dataset: houses\nexperiment: e\n")
+    project = settings.load_project(project_dir)
+    assert project.need("dataset") == "houses"
     with pytest.raises(ConfigError, match=r"env.yaml: set 'model_name' \(the MLflow registered"):
-        settings.load_project(project_dir)
-    assert settings.load_project(project_dir, model_name="m").model_name == "m"
+        project.need("model_name")
+    assert settings.load_project(project_dir, model_name="m").need("model_name") == "m"
 
 
 def test_a_bad_release_setting_is_one_line(project_dir):

@@ -13,7 +13,16 @@ from types import MappingProxyType
 from typing import Any
 
 from lab2prod.data.lake import Lake
+from lab2prod.errors import ConfigError
 from lab2prod.modeling.business import BusinessValue
+
+# the values every project's env.yaml sets, with what each is: a step that needs one and finds it
+# unset says so in one line
+REQUIRED = {
+    "dataset": "the name of the normalized table in the lake",
+    "model_name": "the MLflow registered model",
+    "experiment": "the MLflow experiment of training runs",
+}
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -29,12 +38,12 @@ class Project:
     """
 
     root: Path
-    dataset: str
-    model_name: str
-    experiment: str
-    contract: str = (
-        ""  # the contract a step reads: the committed one at ingest, the lake's one after
-    )
+    dataset: str = ""
+    model_name: str = ""
+    experiment: str = ""
+    env_file: str = "env.yaml"  # where the values come from, named by a missing value's error
+    # the contract a step reads: the committed one at ingest, the lake's one after
+    contract: str = ""
     data: str = ""
     target: str = ""
     task: str = ""
@@ -73,6 +82,13 @@ class Project:
     def path(self, path: str | Path) -> Path:
         """Return `path` taken relative to the project folder unless it is absolute."""
         return Path(self.root) / path
+
+    def need(self, key: str) -> str:
+        """Return the value of `key` (dataset, model_name, experiment); raise a ConfigError naming the env file and the key when it is not set."""
+        value = getattr(self, key)
+        if value in (None, ""):
+            raise ConfigError(f"{self.path(self.env_file)}: set '{key}' ({REQUIRED[key]})")
+        return value
 
     def contract_path(self) -> Path:
         """Return the contract file this project's step reads."""

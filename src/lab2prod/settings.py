@@ -15,7 +15,7 @@ import yaml
 from lab2prod.data.catalog import Catalog, catalog_from_dict, is_catalog
 from lab2prod.errors import ConfigError
 from lab2prod.modeling.business import BusinessValue, business_from_dict
-from lab2prod.project import Project, Scoring
+from lab2prod.project import REQUIRED, Project, Scoring
 
 ROOT_MARKER = "pipeline.yaml"
 ENV_ROOT = "LAB2PROD_ROOT"
@@ -168,12 +168,6 @@ def project_defaults(root: Path) -> dict[str, str]:
     return defaults
 
 
-# the keys every project's env.yaml sets (Project's fields without a default), with what each is
-REQUIRED_KEYS = {
-    "dataset": "the name of the normalized table in the lake",
-    "model_name": "the MLflow registered model",
-    "experiment": "the MLflow experiment of training runs",
-}
 # a notebook parameter whose name differs from the Project field it sets
 RENAMED = {"lake": "lake_folder", "release": "approval_required"}
 SCORING_KEYS = set(Scoring.__dataclass_fields__) - {"limits"}
@@ -191,15 +185,13 @@ def load_project(
     `overrides` are a run's values (a notebook's parameters, the command line's options): each one
     given wins, None included. Training values come from `env_file`, the scoring pipeline's from
     `score_file` (`threshold` and `contract` of a scoring step come from its overrides); a required
-    key that neither sets is a ConfigError naming the file and the key.
+    key that neither sets is "" until a step needs it (`Project.need`: a ConfigError naming the
+    file and the key).
     """
     root = project_root(root)
     path = root / env_file
     env = read_yaml(path) if path.is_file() else {}
     values = {**env, **overrides}
-    for key, what in REQUIRED_KEYS.items():
-        if values.get(key) in (None, ""):
-            raise ConfigError(f"{path}: set '{key}' ({what})")
     scoring_path = root / score_file
     scoring = read_yaml(scoring_path) if scoring_path.is_file() else {}
     scoring.update({k: v for k, v in overrides.items() if k in SCORING_KEYS | set(LIMIT_KEYS)})
@@ -212,7 +204,9 @@ def load_project(
     known["limitations"] = tuple(known.get("limitations") or ())
     known["gate_floors"] = known.get("gate_floors") or {}
     known["scoring"] = _scoring(scoring, overrides)
-    return Project(root=root, **{k: v for k, v in known.items() if k in fields and k != "root"})
+    known = {k: v for k, v in known.items() if k in fields and k not in ("root", "env_file")}
+    known.update({k: str(known[k]) for k in REQUIRED if known.get(k) not in (None, "")})
+    return Project(root=root, env_file=env_file, **known)
 
 
 def _approval(release: Any, path: Path) -> bool:

@@ -45,7 +45,7 @@ def ingest(project: Project) -> Ingested:
     """Land the project's sources (a catalog, or one data file) in its lake and write the normalized zone."""
     catalog, contract = ingesting.prepare(
         *settings.load_ingest_source(project.path(project.data), project.contract_path()),
-        project.dataset,
+        project.need("dataset"),
         target=project.target,
         task=project.task,
         date_column=project.date_column,

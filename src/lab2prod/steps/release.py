@@ -31,7 +31,7 @@ def register(project: Project) -> RegisterResult:
     release = release_challenger(
         chosen.model_uri,
         chosen.run_id,
-        project.model_name,
+        project.need("model_name"),
         test,
         contract,
         metric=project.gate_metric or default_metric(contract.task),
@@ -56,7 +56,7 @@ def register(project: Project) -> RegisterResult:
             client.set_tag(chosen.parent_run_id, key, value)
     result = RegisterResult.from_dict(
         {
-            "model_name": project.model_name,
+            "model_name": project.need("model_name"),
             "champion_version": release.champion_after,
             "gate": release.decision,
             **release.summary(),
