@@ -78,3 +78,7 @@ def test_no_demo_value_stands_in_for_a_missing_one(tmp_path):
     defaults = settings.project_defaults(tmp_path)
     assert "model_name" not in defaults and "contract" not in defaults
     assert "credit" not in str(defaults)
+    with pytest.raises(
+        ConfigError, match=r"env.yaml: set 'model_name' \(or pass it on the command"
+    ):
+        defaults["model_name"]

@@ -147,15 +147,28 @@ def resolve(root: Path, path: str | os.PathLike) -> Path:
     return path if path.is_absolute() else Path(root) / path
 
 
-def project_defaults(root: Path) -> dict[str, str]:
+class ProjectDefaults(dict):
+    """The values env.yaml sets for the commands; asking for one it does not set is a ConfigError naming the file and the key."""
+
+    def __init__(self, path: Path, values: dict[str, str]):
+        super().__init__(values)
+        self.path = path
+
+    def __missing__(self, key: str) -> str:
+        raise ConfigError(f"{self.path}: set '{key}' (or pass it on the command line)")
+
+
+def project_defaults(root: Path) -> ProjectDefaults:
     """Return what the `lab2prod` commands default to in a project, read from its env.yaml.
 
     contract: the one the pipeline trained with (`<lake>/contracts/<dataset>.yaml`,
     written by ingest, committed or inferred), else env.yaml's `contract`;
     lake, reports, products, model_name and experiment (of training runs) as env.yaml sets them.
-    A key env.yaml does not set is left out (no demo value stands in for it).
+    A key env.yaml does not set is left out (no demo value stands in for it): reading it is a
+    ConfigError naming env.yaml and the key.
     """
-    env = read_yaml(root / "env.yaml") if (Path(root) / "env.yaml").is_file() else {}
+    path = Path(root) / "env.yaml"
+    env = read_yaml(path) if path.is_file() else {}
     lake = str(env.get("lake") or "data/lake")
     defaults = {"lake": lake, "reports": str(env.get("reports") or "reports")}
     defaults["products"] = str(env.get("products") or "products")
@@ -165,7 +178,7 @@ def project_defaults(root: Path) -> dict[str, str]:
     elif env.get("contract"):
         defaults["contract"] = str(resolve(root, env["contract"]))
     defaults.update({k: str(env[k]) for k in ("model_name", "experiment") if env.get(k)})
-    return defaults
+    return ProjectDefaults(path, defaults)
 
 
 # a notebook parameter whose name differs from the Project field it sets

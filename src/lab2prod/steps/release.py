@@ -9,7 +9,7 @@ from lab2prod.data.contract import read_normalized
 from lab2prod.modeling.metrics import default_metric
 from lab2prod.project import Project
 from lab2prod.release.model_card import build_facts, write_reports
-from lab2prod.release.promotion import release_challenger
+from lab2prod.release.promotion import Challenger, GateRules, release_challenger
 from lab2prod.release.readiness import write_readiness
 from lab2prod.steps.results import EvaluateResult, PagesResult, RegisterResult, SelectResult
 
@@ -28,24 +28,25 @@ def register(project: Project) -> RegisterResult:
     test, train = (
         read_normalized(lake.split(contract.dataset, part), contract) for part in ("test", "train")
     )
-    release = release_challenger(
-        chosen.model_uri,
-        chosen.run_id,
-        project.need("model_name"),
-        test,
-        contract,
+    rules = GateRules(
         metric=project.gate_metric or default_metric(contract.task),
         floors=dict(project.gate_floors),
         tolerance=project.gate_tolerance,
-        threshold=float(threshold),
-        train=train,  # the trivial model the gate's floor is (mean or class shares) is fitted on it
         approval_required=project.approval_required,
         business=project.business,
-        tags={
-            "run_id": chosen.run_id,
-            "data.sha256": chosen.data_sha256,
-            "git_commit": tracking.git_commit(project.root),
-        },
+    )
+    tags = {
+        "run_id": chosen.run_id,
+        "data.sha256": chosen.data_sha256,
+        "git_commit": tracking.git_commit(project.root),
+    }
+    release = release_challenger(
+        Challenger(chosen.model_uri, chosen.run_id, float(threshold), tags),
+        project.need("model_name"),
+        test,
+        contract,
+        rules,
+        train=train,  # the trivial model the gate's floor is (mean or class shares) is fitted on it
     )
     if chosen.parent_run_id:
         client = mlflow.MlflowClient()

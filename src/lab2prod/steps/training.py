@@ -84,12 +84,14 @@ def train(
         contract,
         run_name=f"{summary.stem}-{family}",
         threshold=threshold,
-        counts={"rows_train": len(train_rows), "rows_valid": len(valid)},
-        metrics={f"valid_{k}": v for k, v in trained.metrics.items()},
-        tags={"git_commit": tracking.git_commit(project.root), "grid.cell": summary.stem},
-        data_source=str(normalized),
-        data_sha256=data_sha256,
-        parent_run_id=parent_run_id,
+        record=tracking.RunRecord(
+            counts={"rows_train": len(train_rows), "rows_valid": len(valid)},
+            metrics={f"valid_{k}": v for k, v in trained.metrics.items()},
+            tags={"git_commit": tracking.git_commit(project.root), "grid.cell": summary.stem},
+            data_source=str(normalized),
+            data_sha256=data_sha256,
+            parent_run_id=parent_run_id,
+        ),
     )
     result = TrainResult(
         cell=summary.stem,
