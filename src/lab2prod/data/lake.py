@@ -59,6 +59,11 @@ def requests_path(lake_dir: str | os.PathLike, day: str | None = None) -> Path:
     return folder / day if day else folder
 
 
+def history_path(lake_dir: str | os.PathLike) -> Path:
+    """Return the monitoring history of the lake: one row per monitored batch or retraining."""
+    return zone(lake_dir, "monitoring") / "history.csv"
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """Return the SHA-256 hex digest of a file's bytes."""
     digest = hashlib.sha256()
@@ -439,7 +444,7 @@ class Lake:
 
     def history(self) -> Path:
         """Return the monitoring history: one row per monitored batch or retraining."""
-        return zone(self.lake, "monitoring") / "history.csv"
+        return history_path(self.lake)
 
     # ---- the products of the steps
     def summary(self, step: str) -> Path:
