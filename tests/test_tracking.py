@@ -159,3 +159,36 @@ def test_grid_cells_logging_one_dataset_at_once_all_succeed(store):
     assert [len(run.inputs.dataset_inputs) for run in runs] == [count] * processes
     digests = {i.dataset.digest for run in runs for i in run.inputs.dataset_inputs}
     assert len(digests) == count
+
+
+def test_a_training_run_records_what_its_run_record_holds_nested_under_its_parent(store, contract):
+    from lab2prod.modeling.training import train_model
+
+    empty_store(store)
+    tracking.connect(store, "exp")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(40)],
+            "age": rng.integers(18, 90, 40),
+            "income": rng.normal(100, 10, 40),
+            "home": ["owner", "rent"] * 20,
+            "y": ["bad", "good"] * 20,
+        }
+    )
+    trained = train_model(frame, contract, "linear", seed=1)
+    with mlflow.start_run() as parent:
+        pass
+    record = tracking.RunRecord(
+        counts={"rows_train": 40},
+        metrics={"valid_roc_auc": 0.5},
+        tags={"grid.cell": "train-0"},
+        parent_run_id=parent.info.run_id,
+    )
+    logged = tracking.log_training_run(trained, frame, contract, run_name="cell", record=record)
+    run = mlflow.MlflowClient().get_run(logged.run_id)
+    assert run.data.params["rows_train"] == "40" and run.data.metrics["valid_roc_auc"] == 0.5
+    assert run.data.tags["grid.cell"] == "train-0"
+    assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    with pytest.raises(TypeError, match="unexpected keyword argument 'metrics'"):
+        tracking.log_training_run(trained, frame, contract, run_name="old", metrics={})

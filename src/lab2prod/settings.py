@@ -15,6 +15,7 @@ import yaml
 from lab2prod.data.catalog import Catalog, catalog_from_dict, is_catalog
 from lab2prod.errors import ConfigError
 from lab2prod.modeling.business import BusinessValue, business_from_dict
+from lab2prod.project import REQUIRED, Project, Scoring
 
 ROOT_MARKER = "pipeline.yaml"
 ENV_ROOT = "LAB2PROD_ROOT"
@@ -146,29 +147,105 @@ def resolve(root: Path, path: str | os.PathLike) -> Path:
     return path if path.is_absolute() else Path(root) / path
 
 
-def project_defaults(root: Path) -> dict[str, str]:
+class ProjectDefaults(dict):
+    """The values env.yaml sets for the commands; asking for one it does not set is a ConfigError naming the file and the key."""
+
+    def __init__(self, path: Path, values: dict[str, str]):
+        super().__init__(values)
+        self.path = path
+
+    def __missing__(self, key: str) -> str:
+        raise ConfigError(f"{self.path}: set '{key}' (or pass it on the command line)")
+
+
+def project_defaults(root: Path) -> ProjectDefaults:
     """Return what the `lab2prod` commands default to in a project, read from its env.yaml.
 
     contract: the one the pipeline trained with (`<lake>/contracts/<dataset>.yaml`,
     written by ingest, committed or inferred), else env.yaml's `contract`;
-    lake, reports, model_name and experiment (of training runs) as env.yaml sets them.
+    lake, reports, products, model_name and experiment (of training runs) as env.yaml sets them.
+    A key env.yaml does not set is left out (no demo value stands in for it): reading it is a
+    ConfigError naming env.yaml and the key.
     """
-    env = read_yaml(root / "env.yaml") if (Path(root) / "env.yaml").is_file() else {}
+    path = Path(root) / "env.yaml"
+    env = read_yaml(path) if path.is_file() else {}
     lake = str(env.get("lake") or "data/lake")
-    written = resolve(root, lake) / "contracts" / f"{env.get('dataset') or 'credit'}.yaml"
-    contract = (
-        written
-        if written.is_file()
-        else resolve(root, env.get("contract") or "data/contracts/credit.yaml")
-    )
-    return {
-        "contract": str(contract),
-        "lake": lake,
-        "reports": str(env.get("reports") or "reports"),
-        "products": str(env.get("products") or "products"),
-        "model_name": str(env.get("model_name") or "credit-risk"),
-        "experiment": str(env.get("experiment") or "lab2prod-credit"),
-    }
+    defaults = {"lake": lake, "reports": str(env.get("reports") or "reports")}
+    defaults["products"] = str(env.get("products") or "products")
+    written = resolve(root, lake) / "contracts" / f"{env.get('dataset')}.yaml"
+    if env.get("dataset") and written.is_file():
+        defaults["contract"] = str(written)
+    elif env.get("contract"):
+        defaults["contract"] = str(resolve(root, env["contract"]))
+    defaults.update({k: str(env[k]) for k in ("model_name", "experiment") if env.get(k)})
+    return ProjectDefaults(path, defaults)
+
+
+# a notebook parameter whose name differs from the Project field it sets
+RENAMED = {"lake": "lake_folder", "release": "approval_required"}
+SCORING_KEYS = set(Scoring.__dataclass_fields__) - {"limits"}
+LIMIT_KEYS = ("drift_share", "alpha", "metric", "tolerance", "estimated_tolerance")
+
+
+def load_project(
+    root: str | os.PathLike | None = None,
+    env_file: str = "env.yaml",
+    score_file: str = "env.score.yaml",
+    **overrides: Any,
+) -> Project:
+    """Return the project at `root` (None: found as project_root finds it) with `overrides` over its env files.
+
+    `overrides` are a run's values (a notebook's parameters, the command line's options): each one
+    given wins, None included. Training values come from `env_file`, the scoring pipeline's from
+    `score_file` (`threshold` and `contract` of a scoring step come from its overrides); a required
+    key that neither sets is "" until a step needs it (`Project.need`: a ConfigError naming the
+    file and the key).
+    """
+    root = project_root(root)
+    path = root / env_file
+    env = read_yaml(path) if path.is_file() else {}
+    values = {**env, **overrides}
+    scoring_path = root / score_file
+    scoring = read_yaml(scoring_path) if scoring_path.is_file() else {}
+    scoring.update({k: v for k, v in overrides.items() if k in SCORING_KEYS | set(LIMIT_KEYS)})
+    fields = set(Project.__dataclass_fields__)
+    known = {RENAMED.get(k, k): v for k, v in values.items()}
+    known["approval_required"] = _approval(known.get("approval_required"), path)
+    known["business"] = business_value(values.get("business"), where=str(path))
+    known["threshold"] = hand_threshold(values.get("threshold"))
+    known["slice_columns"] = tuple(known.get("slice_columns") or ())
+    known["limitations"] = tuple(known.get("limitations") or ())
+    known["gate_floors"] = known.get("gate_floors") or {}
+    known["scoring"] = _scoring(scoring, overrides)
+    known = {k: v for k, v in known.items() if k in fields and k not in ("root", "env_file")}
+    known.update({k: str(known[k]) for k in REQUIRED if known.get(k) not in (None, "")})
+    return Project(root=root, env_file=env_file, **known)
+
+
+def _approval(release: Any, path: Path) -> bool:
+    """Return whether `release:` ({approval: none | required}) asks an approver; a bad value is a ConfigError."""
+    if isinstance(release, bool):
+        return release
+    release = release or {}
+    # Ploomber's env reads `none` as None
+    if not isinstance(release, dict) or release.get("approval") not in (None, "none", "required"):
+        raise ConfigError(f"{path}: release must be {{approval: none}} or {{approval: required}}")
+    return release.get("approval") == "required"
+
+
+def _scoring(values: dict[str, Any], overrides: dict[str, Any]) -> Scoring:
+    """Return the scoring pipeline's values; a scoring step's own `threshold` (an override) is the monitor's too."""
+    limits = {k: values.get(k) for k in LIMIT_KEYS}
+    limits["threshold"] = overrides.get("threshold", values.get("threshold"))
+    known = {k: v for k, v in values.items() if k in SCORING_KEYS}
+    known["threshold"] = None if limits["threshold"] in (None, "") else float(limits["threshold"])
+    known["workers"] = None if known.get("workers") in (None, "") else int(known["workers"])
+    known["chunk_rows"] = int(known.get("chunk_rows") or 50_000)
+    known = {k: ("" if v is None and k in STRING_SCORING else v) for k, v in known.items()}
+    return Scoring(limits={k: v for k, v in limits.items() if v not in (None, "")}, **known)
+
+
+STRING_SCORING = ("batch", "batch_name", "output", "model", "scored_at", "reference", "labels")
 
 
 GATE_KEYS = ("gate_metric", "gate_tolerance", "gate_floors", "threshold")
@@ -198,10 +275,7 @@ def gate_settings(root: Path, env_file: str | None = None) -> dict[str, Any]:
 def approval_required(root: Path, env_file: str | None = None) -> bool:
     """Return whether `env_file` (None: env.yaml) asks an approver to promote a challenger that passes the gate (`release: {approval: required}`)."""
     path = Path(root) / (env_file or "env.yaml")
-    release = (read_yaml(path) if path.is_file() else {}).get("release") or {}
-    if not isinstance(release, dict) or release.get("approval", "none") not in ("none", "required"):
-        raise ConfigError(f"{path}: release must be {{approval: none}} or {{approval: required}}")
-    return release.get("approval") == "required"
+    return _approval((read_yaml(path) if path.is_file() else {}).get("release"), path)
 
 
 def business_value(section: Any, where: str = "env.yaml") -> BusinessValue | None:

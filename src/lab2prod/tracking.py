@@ -13,7 +13,7 @@ import platform
 import subprocess
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -170,6 +170,25 @@ class LoggedRun:
     model_uri: str
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What a training run records beside its model: numbers, tags, its training rows' lake file, where it nests.
+
+    `counts` are logged as params (rows_train ...), `metrics` as named (``valid_roc_auc``,
+    ``test_rmse``); with `data_source` and `data_sha256` the training rows are logged as the run's
+    input dataset (the lake's SHA-256, not MLflow's digest). `parent_run_id` nests the run under a
+    build's run; `experiment_id` None: the active experiment.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    data_source: str | None = None
+    data_sha256: str | None = None
+    parent_run_id: str | None = None
+    experiment_id: str | None = None
+
+
 def log_training_run(
     trained: Any,
     train: pd.DataFrame,
@@ -177,23 +196,20 @@ def log_training_run(
     *,
     run_name: str,
     threshold: float = 0.5,
-    counts: dict[str, int] | None = None,
-    metrics: dict[str, float] | None = None,
-    tags: dict[str, str] | None = None,
-    data_source: str | None = None,
-    data_sha256: str | None = None,
-    parent_run_id: str | None = None,
-    experiment_id: str | None = None,
+    record: RunRecord | None = None,
 ) -> LoggedRun:
     """Log one training as an MLflow run (params, metrics, tags, dataset, model); return the run and model.
 
     `trained` is a `lab2prod.modeling.training.Trained`. Params: family, seed, threshold, the row
-    `counts` and ``model.<param>``; metrics as named by the caller (``valid_roc_auc``, ``test_rmse``);
-    tags: dataset, task, ``version.<package>``, and `tags`. With `data_source` and `data_sha256` the
-    training rows are logged as the run's input dataset (the lake's SHA-256, not MLflow's digest).
-    The model is `log_contract_model`'s: the pipeline saved with skops behind the contract, so
-    MLflow's own clients condition their input as `lab2prod score` does.
+    counts and ``model.<param>``; metrics and tags as `record` holds them, beside dataset, task and
+    ``version.<package>``. The model is `log_contract_model`'s: the pipeline saved with skops
+    behind the contract, so MLflow's own clients condition their input as `lab2prod score` does.
     """
+
+    record = record or RunRecord()
+    counts, metrics, tags = record.counts, record.metrics, record.tags
+    data_source, data_sha256 = record.data_source, record.data_sha256
+    parent_run_id, experiment_id = record.parent_run_id, record.experiment_id
 
     with mlflow.start_run(
         run_name=run_name, parent_run_id=parent_run_id, experiment_id=experiment_id

@@ -6,9 +6,11 @@ import datetime as dt
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from lab2prod.data import lake
 
@@ -139,3 +141,60 @@ def test_whole_floats_and_plain_text_are_written_as_pandas_writes_them(tmp_path,
     # one cell that needs quotes, and the whole column is written the csv module's way
     quoted = frame.assign(id=frame["id"].where(frame.index != 9, 'a "b", c'))
     assert csv_bytes(quoted) == quoted.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+# ---- the Lake: every path of a project, the same as the pipelines' products
+
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _pipeline(name: str, env_file: str, root: Path) -> dict:
+    """Return `name` loaded as YAML with the placeholders of `env_file` (and {{root}}) filled in."""
+    env = yaml.safe_load((PROJECT / env_file).read_text())
+    text = (PROJECT / name).read_text()
+    for key, value in {**env, "root": str(root)}.items():
+        if not isinstance(value, str):  # a list or mapping replaces the quoted placeholder whole
+            text = text.replace('"{{' + key + '}}"', json.dumps(value))
+        text = text.replace("{{" + key + "}}", str(value))
+    return yaml.safe_load(text)
+
+
+@pytest.mark.parametrize(
+    "pipeline, env_file", [("pipeline.yaml", "env.yaml"), ("pipeline.score.yaml", "env.score.yaml")]
+)
+def test_every_product_of_the_pipelines_is_where_the_lake_puts_it(pipeline, env_file, tmp_path):
+    from lab2prod.data.lake import Lake
+
+    env = yaml.safe_load((PROJECT / env_file).read_text())
+    spec = _pipeline(pipeline, env_file, tmp_path)
+    lake = Lake.of(tmp_path, env["lake"], env["products"], env["reports"])
+    dataset = yaml.safe_load((PROJECT / "env.yaml").read_text())["dataset"]
+    assert len(spec["tasks"]) >= 3
+    for task in spec["tasks"]:
+        name = task["name"] + "0" if task["name"].endswith("-") else task["name"]
+        declared = {k: Path(v) for k, v in task["product"].items()}
+        if task["name"].endswith("-"):  # Ploomber appends the grid cell's index to each product
+            declared = {k: p.with_name(f"{p.stem}-0{p.suffix}") for k, p in declared.items()}
+        made = lake.task_products(name, dataset, env.get("batch_name", ""))
+        assert declared == made, name
+
+
+def test_the_lake_refuses_a_task_it_does_not_know(tmp_path):
+    from lab2prod.data.lake import Lake
+
+    with pytest.raises(ValueError, match="'fit' is not a step of the pipelines"):
+        Lake.of(tmp_path).task_products("fit", "d")
+
+
+def test_the_lake_orders_grid_cells_by_index_and_takes_folders_from_the_root(tmp_path):
+    from lab2prod.data.lake import Lake
+
+    lake = Lake.of(tmp_path, "lake", "built", "/abs/reports")
+    assert lake.train_summaries() == [tmp_path / "built/train.json"]  # run alone: one cell
+    (tmp_path / "built").mkdir()
+    for i in (10, 2, 0):
+        (tmp_path / "built" / f"train-{i}.json").write_text("{}")
+    assert [p.stem for p in lake.train_summaries()] == ["train-0", "train-2", "train-10"]
+    assert lake.split("d", "test") == tmp_path / "lake/splits/d/test.csv"
+    assert lake.report("index.html") == Path("/abs/reports/index.html")

@@ -36,14 +36,14 @@ import json
 from pathlib import Path
 from lab2prod import settings, tracking
 from lab2prod.data import conditioning, lake
-from lab2prod.release.promotion import release_challenger
+from lab2prod.release.promotion import Challenger, GateRules, release_challenger
 root = Path.cwd()
 contract = settings.load_contract(root / "data/lake/contracts/credit.yaml")
 tracking.use_store(root)
 chosen = json.loads((root / "products/select.json").read_text())
 test = conditioning.read_normalized(lake.split_path(root / "data/lake", contract.dataset, "test"), contract)
-release = release_challenger(chosen["model_uri"], chosen["run_id"], {ROLES_MODEL!r}, test, contract,
-                             metric="roc_auc", floors={{"roc_auc": 0.7}}, tolerance=1.0)
+release = release_challenger(Challenger(chosen["model_uri"], chosen["run_id"]), {ROLES_MODEL!r}, test,
+                             contract, GateRules(metric="roc_auc", floors={{"roc_auc": 0.7}}, tolerance=1.0))
 print(json.dumps(release.summary()))
 """
 

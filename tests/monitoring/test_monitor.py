@@ -126,6 +126,8 @@ def test_monitor_and_retrain_commands(credit_halves, tmp_path, monkeypatch, caps
         reference, contract, RetrainConfig(), "credit-risk", experiment, ["first model"]
     )
     assert champion.decision.promote
+    # the project's registered model: env.yaml names it (no demo name stands in for it)
+    (tmp_path / "env.yaml").write_text("model_name: credit-risk\nexperiment: lab2prod-credit\n")
     atomic_write_csv(tmp_path / "data/lake/splits/credit/train.csv", reference)
     common = ["--root", str(tmp_path), "--contract", str(PROJECT / "data/contracts/credit.yaml")]
 
@@ -301,7 +303,7 @@ def test_the_monitor_command_prints_estimates_with_intervals_and_beside_them_the
         candidate.train,
         contract,
         run_name="train",
-        metrics={f"test_{k}": v for k, v in candidate.metrics.items()},
+        record=tracking.RunRecord(metrics={f"test_{k}": v for k, v in candidate.metrics.items()}),
     )
     mlflow.MlflowClient().log_metric(run.run_id, "decision_threshold", 0.3)  # as evaluate does
     splits = tmp_path / "data/lake/splits/credit"

@@ -9,20 +9,21 @@ import pytest
 from lab2prod.errors import RegistryError
 from lab2prod.release import registry
 from lab2prod.release.audit import champion_history
-from lab2prod.release.promotion import promote_checked, release_challenger
+from lab2prod.release.promotion import (
+    Challenger,
+    GateRules,
+    promote_checked,
+    release_challenger,
+)
 
 
 def _release(name, uri, run_id, toy_data, contract):
     return release_challenger(
-        uri,
-        run_id,
+        Challenger(uri, run_id),
         name,
         toy_data["test"],
         contract,
-        metric="roc_auc",
-        floors={"roc_auc": 0.6},
-        tolerance=0.0,
-        infra_rows=200,
+        GateRules(metric="roc_auc", floors={"roc_auc": 0.6}, tolerance=0.0, infra_rows=200),
     )
 
 
@@ -139,15 +140,13 @@ def test_with_approval_required_a_passing_challenger_waits_for_another_person(
     )  # who trains: the run's lab2prod.trained_by
     uri, run_id = fit_and_log(toy_data["train"])
     waiting = release_challenger(
-        uri,
-        run_id,
+        Challenger(uri, run_id),
         name,
         toy_data["test"],
         release_contract,
-        metric="roc_auc",
-        floors={"roc_auc": 0.6},
-        infra_rows=200,
-        approval_required=True,
+        GateRules(
+            metric="roc_auc", floors={"roc_auc": 0.6}, infra_rows=200, approval_required=True
+        ),
     )
     assert (
         waiting.decision.promote and waiting.awaiting_approval and not waiting.summary()["promoted"]
@@ -191,15 +190,11 @@ def test_a_challenger_better_in_roc_auc_but_worse_in_value_is_not_promoted_under
     good_uri, good_run = fit_and_log(toy_data["train"])
     # a good ranking used with a careless threshold: nearly every case accepted, defaults and all
     release = release_challenger(
-        good_uri,
-        good_run,
+        Challenger(good_uri, good_run, threshold=0.95),
         name,
         toy_data["test"],
         release_contract,
-        metric="value",
-        threshold=0.95,
-        business=credit_business,
-        infra_rows=200,
+        GateRules(metric="value", business=credit_business, infra_rows=200),
     )
     challenger, champion = release.decision.challenger_metrics, release.decision.champion_metrics
     assert challenger["roc_auc"] > champion["roc_auc"] + 0.03

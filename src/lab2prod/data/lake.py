@@ -24,6 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,11 @@ def requests_path(lake_dir: str | os.PathLike, day: str | None = None) -> Path:
     """Return the folder of the REST server's request log, or of one day (universal time) (YYYY-MM-DD) of it."""
     folder = zone(lake_dir, "requests")
     return folder / day if day else folder
+
+
+def history_path(lake_dir: str | os.PathLike) -> Path:
+    """Return the monitoring history of the lake: one row per monitored batch or retraining."""
+    return zone(lake_dir, "monitoring") / "history.csv"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -361,3 +367,150 @@ def latest_manifest(lake_dir: str | os.PathLike, dataset: str) -> Path:
             f"no ingest manifest for {dataset!r} in {zone(lake_dir, 'manifests')}: run the ingest step first"
         )
     return found[-1]
+
+
+# the steps of both pipelines whose notebooks Ploomber keeps, by the name of their task
+NOTEBOOK_STEPS = ("ingest", "validate", "split", "start", "train", "select", "evaluate")
+NOTEBOOK_STEPS += ("register", "report", "score", "monitor", "score_summary")
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Every path of a project's lake, step products and reports, made from its three folders.
+
+    `pipeline.yaml` and `pipeline.score.yaml` declare the same paths as their tasks' products
+    (tests/data/test_lake.py checks each one), so a step finds its inputs here whether Ploomber
+    runs it or a person runs its notebook alone.
+    """
+
+    root: Path  # the project folder: relative folders below are taken from it
+    lake: Path
+    products: Path
+    reports: Path
+
+    @classmethod
+    def of(
+        cls,
+        root: str | os.PathLike,
+        lake: str | os.PathLike = "data/lake",
+        products: str | os.PathLike = "products",
+        reports: str | os.PathLike = "reports",
+    ) -> Lake:
+        """Return the Lake of the project at `root`, its folders taken relative to it unless absolute."""
+        root = Path(root)
+        return cls(root, *(root / folder for folder in (lake, products, reports)))
+
+    def path(self, path: str | os.PathLike) -> Path:
+        """Return `path` taken relative to the project folder unless it is absolute."""
+        return self.root / path
+
+    # ---- the lake's zones
+    def normalized(self, dataset: str) -> Path:
+        """Return the normalized table of `dataset` (ingest writes it, every later step reads it)."""
+        return normalized_path(self.lake, dataset)
+
+    def quarantine(self, dataset: str) -> Path:
+        """Return the quarantine table of `dataset` (the rows ingest rejected)."""
+        return quarantine_path(self.lake, dataset)
+
+    def contract(self, dataset: str) -> Path:
+        """Return the contract of `dataset` that ingest writes (committed or inferred) and every later step reads."""
+        return contract_path(self.lake, dataset)
+
+    def split(self, dataset: str, part: str) -> Path:
+        """Return split `part` (train, valid, test) of `dataset`."""
+        return split_path(self.lake, dataset, part)
+
+    def latest_manifest(self, dataset: str) -> Path:
+        """Return the newest ingest manifest of `dataset` (a SourceError when there is none)."""
+        return latest_manifest(self.lake, dataset)
+
+    def predictions(self, batch_name: str) -> Path:
+        """Return the predictions of batch `batch_name`: `<lake>/predictions/<batch_name>/predictions.csv`."""
+        return zone(self.lake, "predictions") / batch_name / "predictions.csv"
+
+    def prediction_products(self, batch_name: str) -> dict[str, Path]:
+        """Return the score step's products of `batch_name`: predictions, their quarantine and facts."""
+        output = self.predictions(batch_name)
+        return {
+            "predictions": output,
+            "quarantine": output.with_name(f"{output.stem}.quarantine.csv"),
+            "facts": output.with_name(f"{output.stem}.summary.json"),
+        }
+
+    def history(self) -> Path:
+        """Return the monitoring history: one row per monitored batch or retraining."""
+        return history_path(self.lake)
+
+    # ---- the products of the steps
+    def summary(self, step: str) -> Path:
+        """Return the JSON summary of `step` (`train-0`: one cell of the grid)."""
+        return self.products / f"{step}.json"
+
+    def train_summaries(self) -> list[Path]:
+        """Return the grid cells' summaries in the order of their index (train-0, train-1 ... train-10)."""
+        cells = self.products.glob("train-*.json")
+        found = sorted(cells, key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+        return found or [self.summary("train")]
+
+    def test_predictions(self) -> Path:
+        """Return the chosen model's predictions on the test split (evaluate writes them)."""
+        return self.products / "test_predictions.csv"
+
+    def executed_notebooks(self) -> Path:
+        """Return the folder of the executed notebooks, `<products>/notebooks`."""
+        return self.products / "notebooks"
+
+    def score_note(self, batch_name: str) -> Path:
+        """Return the note that records batch `batch_name`'s summary page."""
+        return self.summary(f"score_summary-{batch_name}")
+
+    # ---- the reports
+    def report(self, name: str) -> Path:
+        """Return the page `name` in the reports folder (index.html, model_card.html, ...)."""
+        return self.reports / name
+
+    def figures(self) -> Path:
+        """Return the folder of the evaluation's figures, `<reports>/figures`."""
+        return self.reports / "figures"
+
+    def score_page(self, batch_name: str) -> Path:
+        """Return batch `batch_name`'s summary page, `<reports>/score-<batch_name>.html`."""
+        return self.report(f"score-{batch_name}.html")
+
+    def task_products(self, task: str, dataset: str, batch_name: str = "") -> dict[str, Path]:
+        """Return the products of pipeline task `task` (`train-0`: a grid cell; scoring tasks: of `batch_name`)."""
+        step = task.rsplit("-", 1)[0] if task.startswith("train-") else task
+        if step not in NOTEBOOK_STEPS:
+            raise ValueError(f"{task!r} is not a step of the pipelines: one of {NOTEBOOK_STEPS}")
+        name = f"{step}-{batch_name}" if step in ("score", "monitor", "score_summary") else step
+        suffix = task[len(step) :]
+        made = {
+            "nb": self.executed_notebooks() / f"{name}{suffix}.ipynb",
+            "nb_html": self.reports / "notebooks" / f"{name}{suffix}.html",
+        }
+        made.update(self._step_products(step, dataset, batch_name, suffix))
+        return made
+
+    def _step_products(
+        self, step: str, dataset: str, batch_name: str, suffix: str
+    ) -> dict[str, Path]:
+        if step == "ingest":
+            return {
+                "normalized": self.normalized(dataset),
+                "quarantine": self.quarantine(dataset),
+                "contract": self.contract(dataset),
+                "summary": self.summary("ingest"),
+            }
+        if step == "split":
+            return {part: self.split(dataset, part) for part in ("train", "valid", "test")}
+        if step == "score":
+            return self.prediction_products(batch_name)
+        if step == "monitor":
+            return {"status": self.report("monitoring.json")}
+        if step == "score_summary":
+            return {"note": self.score_note(batch_name)}
+        made = {"summary": self.summary(f"{step}{suffix}")}
+        if step == "evaluate":
+            made["predictions"] = self.test_predictions()
+        return made

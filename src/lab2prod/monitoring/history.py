@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from lab2prod.data import lake
 from lab2prod.errors import MonitoringError
 
 COLUMNS = [
@@ -50,8 +51,8 @@ KINDS = ("monitor", "retrain")
 
 
 def history_path(lake_dir: str | os.PathLike) -> Path:
-    """Return the history table of the lake."""
-    return Path(lake_dir) / "monitoring" / "history.csv"
+    """Return the history table of the lake (where the Lake puts it: `lab2prod.data.lake`)."""
+    return lake.history_path(lake_dir)
 
 
 def now_utc() -> str:

@@ -24,6 +24,7 @@ Two paths share `retrain_needed` and that release path:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -49,6 +50,7 @@ from lab2prod.monitoring.labelled import describe_inventory, labelled_dir, label
 from lab2prod.monitoring.places import MonitoringPlaces
 from lab2prod.monitoring.report import render_monitoring
 from lab2prod.release.gate import GateDecision
+from lab2prod.steps.results import RegisterResult, SelectResult
 
 if TYPE_CHECKING:
     from lab2prod.release.promotion import Release
@@ -224,7 +226,7 @@ def retrain_in_process(
     import mlflow
 
     from lab2prod import tracking
-    from lab2prod.release.promotion import release_challenger
+    from lab2prod.release.promotion import Challenger, GateRules, release_challenger
 
     candidate = fit_candidate(window, contract, config)
     run = tracking.log_training_run(
@@ -233,26 +235,29 @@ def retrain_in_process(
         contract,
         run_name=f"retrain-{config.family}",
         threshold=config.threshold,
-        counts={"rows_train": len(candidate.train), "window_rows": config.window_rows},
-        metrics={f"test_{k}": v for k, v in candidate.metrics.items()},
-        tags={"retrain.reasons": "; ".join(reasons)},
-        experiment_id=experiment_id,
+        record=tracking.RunRecord(
+            counts={"rows_train": len(candidate.train), "window_rows": config.window_rows},
+            metrics={f"test_{k}": v for k, v in candidate.metrics.items()},
+            tags={"retrain.reasons": "; ".join(reasons)},
+            experiment_id=experiment_id,
+        ),
     )
-    release = release_challenger(
-        run.model_uri,
-        run.run_id,
-        model_name,
-        candidate.test,
-        contract,
+    rules = GateRules(
         metric=config.gate_metric or default_metric(contract.task),
         floors=config.gate_floors,
         tolerance=config.gate_tolerance,
-        threshold=config.threshold,
-        tags={"run_id": run.run_id, "origin": "retrain"},
-        infra_rows=config.infra_rows,
-        train=candidate.train,
         approval_required=config.approval_required,
         business=config.business,
+        infra_rows=config.infra_rows,
+    )
+    tags = {"run_id": run.run_id, "origin": "retrain"}
+    release = release_challenger(
+        Challenger(run.model_uri, run.run_id, config.threshold, tags),
+        model_name,
+        candidate.test,
+        contract,
+        rules,
+        train=candidate.train,
     )
     if release.decision.champion_metrics:
         client = mlflow.MlflowClient()
@@ -332,27 +337,18 @@ def retrain_with_pipeline(
             f"the training pipeline failed (exit {done.returncode}) on window {catalog.parent}: "
             "see its output above"
         )
-    registered = json.loads((products_dir / "register.json").read_text(encoding="utf-8"))
-    tags = registered["decision"]
-    champion = None if tags["gate.champion"] == "none" else float(tags["gate.champion"])
-    decision = GateDecision(
-        promote=bool(registered["promoted"]),
-        metric=tags["gate.metric"],
-        challenger=float(tags["gate.challenger"]),
-        champion=champion,
-        reasons=tuple(tags["gate.reasons"].split("; ")),
-    )
-    trained = json.loads(
-        (products_dir / "select.json").read_text(encoding="utf-8")
-    )  # the grid's chosen cell
+    # the register and select steps' results, read back as their types (lab2prod.steps.results)
+    registered = RegisterResult.read(products_dir / "register.json")
+    trained = SelectResult.read(products_dir / "select.json")  # the grid's chosen cell
     return RetrainOutcome(
         retrained=True,
         reasons=reasons,
-        decision=decision,
-        model_name=registered["model_name"],
-        version=str(registered["version"]),
-        run_id=trained.get("run_id"),
-        champion_version=registered.get("champion_version"),
+        # promoted: the gate passed and no approver is awaited
+        decision=dataclasses.replace(registered.gate, promote=registered.promoted),
+        model_name=registered.model_name,
+        version=str(registered.version),
+        run_id=trained.run_id,
+        champion_version=registered.champion_version,
         rows=len(window),
     )
 

@@ -74,31 +74,54 @@ def trivial_baseline(
     )
 
 
+@dataclass(frozen=True)
+class Challenger:
+    """A logged model up for release: its URI, its run, the threshold it decides at, its version's tags."""
+
+    model_uri: str
+    run_id: str | None = None
+    threshold: float = 0.5
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GateRules:
+    """How a challenger is judged: the metric against the champion, the floors and tolerance, approval, value.
+
+    With `approval_required` (env.yaml `release: {approval: required}`) a challenger that passes
+    waits with tag release.status=awaiting-approval instead: an approver who did not train it
+    promotes it. With `business` values both models are also valued per 1,000 test cases, each at
+    its own threshold, so `metric="value"` and floors on `value` compare what each model would earn.
+    `infra_rows`: rows of the fresh-process infrastructure check.
+    """
+
+    metric: str
+    floors: dict[str, float] = field(default_factory=dict)
+    tolerance: float = 0.0
+    approval_required: bool = False
+    business: BusinessValue | None = None
+    infra_rows: int = 1000
+
+
 def release_challenger(
-    model_uri: str,
-    run_id: str | None,
+    challenger: Challenger,
     name: str,
     test: pd.DataFrame,
     contract: Contract,
-    metric: str,
-    floors: dict[str, float] | None = None,
-    tolerance: float = 0.0,
-    threshold: float = 0.5,
-    tags: dict[str, str] | None = None,
-    infra_rows: int = 1000,
+    rules: GateRules,
     train: pd.DataFrame | None = None,
-    approval_required: bool = False,
-    business: BusinessValue | None = None,
 ) -> Release:
-    """Register `model_uri` as the new `challenger` of `name` and promote it when the gate and the infra check pass.
+    """Register the challenger's model as the new `challenger` of `name` and promote it when the gate and the infra check pass.
 
     The gate's floor is the trivial model fitted on `train` (None: on the test rows) measured on `test`.
-    With `approval_required` (env.yaml `release: {approval: required}`) a challenger that passes
-    waits with tag release.status=awaiting-approval instead: an approver who did not train it promotes it.
-    With `business` values both models are also valued per 1,000 test cases, each at its own
-    threshold (the champion's as its run recorded it, `decision_threshold`), so `metric="value"`
-    and floors on `value` compare what each model would earn as it is used.
+    The champion decides at its own threshold (its run's `decision_threshold`), the challenger at
+    `challenger.threshold`; `rules` say how the two are compared.
     """
+    model_uri, run_id, threshold = challenger.model_uri, challenger.run_id, challenger.threshold
+    tags = challenger.tags
+    metric, floors, tolerance = rules.metric, rules.floors, rules.tolerance
+    approval_required, business = rules.approval_required, rules.business
+    infra_rows = rules.infra_rows
     trained_by = trainer(run_id)
     version = registry.register(model_uri, name, tags=tags)
     registry.set_alias(name, registry.CHALLENGER, version.version)

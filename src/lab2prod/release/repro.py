@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from lab2prod import settings
+from lab2prod.data.lake import Lake
 from lab2prod.errors import ConfigError, Lab2ProdError
 
 # what a build needs; everything else (lake, products, reports, mlflow.db) is generated
@@ -85,18 +86,16 @@ def build_hashes(folder: Path, env: dict) -> dict[str, str]:
 
     Artifacts a partial build did not reach are left out (and so compared only when both builds made them).
     """
-    lake, products, dataset = folder / env["lake"], folder / env["products"], env["dataset"]
+    lake = Lake.of(folder, env["lake"], env["products"], env.get("reports", "reports"))
+    dataset = env["dataset"]
     files = {
-        "normalized data": lake / "normalized" / f"{dataset}.csv",
-        **{
-            f"split {part}": lake / "splits" / dataset / f"{part}.csv"
-            for part in ("train", "valid", "test")
-        },
-        "test predictions": products / "test_predictions.csv",
+        "normalized data": lake.normalized(dataset),
+        **{f"split {part}": lake.split(dataset, part) for part in ("train", "valid", "test")},
+        "test predictions": lake.test_predictions(),
     }
     hashes = {name: _sha256(path) for name, path in files.items() if path.exists()}
     cells = {}
-    for path in sorted(products.glob("train-*.json")):
+    for path in sorted(lake.products.glob("train-*.json")):
         cell = json.loads(path.read_text())
         cells[path.stem] = {
             "family": cell["family"],
@@ -105,8 +104,8 @@ def build_hashes(folder: Path, env: dict) -> dict[str, str]:
         }
     if cells:
         hashes["validation metrics (grid)"] = _json_sha256(cells)
-    if (products / "evaluate.json").exists():
-        evaluated = json.loads((products / "evaluate.json").read_text())
+    if lake.summary("evaluate").exists():
+        evaluated = json.loads(lake.summary("evaluate").read_text())
         hashes["test metrics"] = _json_sha256(
             {k: evaluated.get(k) for k in ("test_metrics", "intervals", "slices", "importance")}
         )

@@ -1,0 +1,109 @@
+"""The release steps: register (the gate and the one release path) and report (the pages a person reads)."""
+
+from __future__ import annotations
+
+import mlflow
+
+from lab2prod import settings, tracking
+from lab2prod.data.conditioning import read_normalized
+from lab2prod.modeling.metrics import default_metric
+from lab2prod.project import Project
+from lab2prod.release.model_card import CardText, build_facts, write_reports
+from lab2prod.release.promotion import Challenger, GateRules, release_challenger
+from lab2prod.release.readiness import write_readiness
+from lab2prod.steps.results import EvaluateResult, PagesResult, RegisterResult, SelectResult
+
+
+def register(project: Project) -> RegisterResult:
+    """Register select's model as `challenger` and release it through the gate; write register.json.
+
+    It decides at the threshold evaluate chose, against the champion on the same test rows, with
+    the floors, tolerance, approval and business values of the project.
+    """
+    contract = settings.load_contract(project.contract_path())
+    lake = project.lake
+    tracking.use_store(project.root)
+    chosen = SelectResult.read(lake.summary("select"))
+    threshold = EvaluateResult.read(lake.summary("evaluate")).threshold
+    test, train = (
+        read_normalized(lake.split(contract.dataset, part), contract) for part in ("test", "train")
+    )
+    rules = GateRules(
+        metric=project.gate_metric or default_metric(contract.task),
+        floors=dict(project.gate_floors),
+        tolerance=project.gate_tolerance,
+        approval_required=project.approval_required,
+        business=project.business,
+    )
+    tags = {
+        "run_id": chosen.run_id,
+        "data.sha256": chosen.data_sha256,
+        "git_commit": tracking.git_commit(project.root),
+    }
+    release = release_challenger(
+        Challenger(chosen.model_uri, chosen.run_id, float(threshold), tags),
+        project.need("model_name"),
+        test,
+        contract,
+        rules,
+        train=train,  # the trivial model the gate's floor is (mean or class shares) is fitted on it
+    )
+    if chosen.parent_run_id:
+        client = mlflow.MlflowClient()
+        for key, value in {
+            **release.decision.as_tags(),
+            "registered.version": release.version,
+        }.items():
+            client.set_tag(chosen.parent_run_id, key, value)
+    result = RegisterResult.from_dict(
+        {
+            "model_name": project.need("model_name"),
+            "champion_version": release.champion_after,
+            "gate": release.decision,
+            **release.summary(),
+        }
+    )
+    result.write(lake.summary("register"))
+    return result
+
+
+def report(project: Project) -> PagesResult:
+    """Write reports/index.html, model_card.html and readiness.html from the build's evidence; store the notebooks with its run."""
+    contract = settings.load_contract(project.contract_path())
+    lake = project.lake
+    tracking.use_store(project.root)
+    facts = build_facts(
+        lake.products,
+        contract,
+        commit=tracking.git_commit(project.root),
+        tracking_uri=settings.tracking_uri(project.root),
+        text=CardText(project.intended_use, tuple(project.limitations)),
+        pipeline=settings.read_yaml(project.root / "pipeline.yaml"),  # the DAG of index.html
+        root=project.root,
+    )
+    written = write_reports(facts, lake.reports)
+    # the ML Test Score from the evidence as it is now (`lab2prod readiness` writes it again later)
+    places = {
+        "lake": project.lake_folder,
+        "reports": project.reports,
+        "products": project.products,
+        "dataset": contract.dataset,
+        "contract": project.contract,
+    }
+    _, readiness = write_readiness(
+        project.root,
+        lake.reports,
+        places,
+        facts["lineage"]["model_name"],
+        facts["built_at"],
+        settings.tracking_uri(project.root),
+    )
+    written["readiness"] = readiness["html"]
+    run_id = facts["lineage"]["parent_run_id"] or facts["lineage"]["run_id"]
+    # each executed notebook with its HTML beside it, and the pages, stored with the build's run
+    tracking.log_build_pages(
+        run_id, lake.executed_notebooks(), lake.reports / "notebooks", list(written.values())
+    )
+    result = PagesResult({k: str(v) for k, v in written.items()})
+    result.write(lake.summary("report"))
+    return result
