@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from lab2prod.cli import build_parser, main
 
 
@@ -82,11 +84,19 @@ def test_the_command_line_holds_no_default_of_the_package():
 
 def test_an_unset_option_leaves_the_package_default_and_a_bad_one_is_one_line(tmp_path, capsys):
     from lab2prod.cli.options import with_project_defaults
+    from lab2prod.errors import ConfigError
 
     (tmp_path / "env.yaml").write_text("model_name: my-model\nlake: my-lake\n")
     args = build_parser().parse_args(["retrain", "--root", str(tmp_path)])
+    with pytest.raises(
+        ConfigError, match=r"env.yaml: set 'contract' \(or pass it on the command line\)"
+    ):
+        with_project_defaults(args)  # no demo contract stands in for the project's
+    (tmp_path / "env.yaml").write_text("model_name: my-model\nlake: my-lake\ncontract: c.yaml\n")
+    args = build_parser().parse_args(["retrain", "--root", str(tmp_path)])
     with_project_defaults(args)
     assert (args.model_name, args.lake, args.reports) == ("my-model", "my-lake", "reports")
+    assert args.contract == str(tmp_path / "c.yaml")
     assert args.window_rows is None and args.gate_tolerance is None  # RetrainConfig decides
     assert main(["repro-check", "--root", str(tmp_path), "--set", "seed"]) == 2
     assert "error: --set 'seed': expected KEY=VALUE" in capsys.readouterr().err

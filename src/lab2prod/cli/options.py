@@ -78,9 +78,12 @@ def with_project_defaults(args: argparse.Namespace) -> Path:
     from lab2prod import settings
 
     root = settings.project_root(args.root)
-    for key, value in settings.project_defaults(root).items():
+    defaults = settings.project_defaults(root)
+    for key, value in defaults.items():
         if getattr(args, key, "absent") is None:
             setattr(args, key, value)
+    if getattr(args, "contract", "absent") is None:
+        defaults["contract"]  # a command that reads a contract: one line naming env.yaml and the key
     return root
 
 
