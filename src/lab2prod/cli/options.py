@@ -83,7 +83,9 @@ def with_project_defaults(args: argparse.Namespace) -> Path:
         if getattr(args, key, "absent") is None:
             setattr(args, key, value)
     if getattr(args, "contract", "absent") is None:
-        defaults["contract"]  # a command that reads a contract: one line naming env.yaml and the key
+        defaults[
+            "contract"
+        ]  # a command that reads a contract: one line naming env.yaml and the key
     return root
 
 
