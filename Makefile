@@ -65,7 +65,7 @@ airflow-dags: $(STAMP) ## Write the Airflow DAGs generated from pipeline.yaml an
 	$(BIN)/python -m lab2prod_ploomber.airflow --output airflow/dags
 	@echo "Point Airflow at them: AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/airflow/dags $(AIRFLOW_VENV)/bin/airflow ..."
 
-run: $(STAMP) ## Build the training pipeline on the bundled credit data (ploomber build)
+run: $(STAMP) ## Build the training pipeline on data/sources/credit/ (ploomber build)
 	$(BIN)/ploomber build
 	@echo "Open reports/index.html; MLflow UI: make mlflow-ui"
 

@@ -61,3 +61,18 @@ def test_the_layout_pages_map_names_every_module_and_nothing_that_is_gone():
         assert any(p.is_dir() for p in places) or folder == "data/lake/", (
             f"the map names a folder that is gone: {folder}"
         )
+
+
+def test_the_package_names_no_demo():
+    """The credit demo is an instance of the toolkit: its names live in env files, data/ and notebooks/, never in the package."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "src" / "lab2prod"
+    naming = [
+        str(path.relative_to(package))
+        for path in package.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and b"credit" in path.read_bytes().lower()
+    ]
+    assert naming == []

@@ -24,6 +24,10 @@ from lab2prod.project_new import (
     update_project,
 )
 
+# scripts/template_notebooks.py: the template's notebooks from this repository's
+sys.path.insert(0, str(PROJECT / "scripts"))
+import template_notebooks
+
 # files of the template that are this repository's own, byte for byte (`cp` them again after a change)
 VERBATIM = [
     "pipeline.yaml",
@@ -277,18 +281,28 @@ def test_new_accepts_an_empty_folder(tmp_path, data_home):
 # ---- the template: this repository's files, the demo an instance of it, updates ----
 
 
-@pytest.mark.parametrize(
-    "name",
-    VERBATIM + sorted(p.relative_to(PROJECT).as_posix() for p in PROJECT.glob("notebooks/*.ipynb")),
-)
+@pytest.mark.parametrize("name", VERBATIM)
 def test_the_templates_copies_are_this_repositorys_files(name):
     assert (TEMPLATE / name).read_bytes() == (PROJECT / name).read_bytes(), (
         f"cp {name} src/lab2prod/templates/project/{name}"
     )
 
 
+@pytest.mark.parametrize(
+    "notebook", sorted(PROJECT.glob("notebooks/*.ipynb")), ids=lambda p: p.name
+)
+def test_the_templates_notebooks_are_this_repositorys_with_placeholders_for_the_demos_names(
+    notebook,
+):
+    path, written = template_notebooks.template_file(notebook.name, notebook.read_text())
+    assert path.is_file() and path.read_text() == written, "python scripts/template_notebooks.py"
+    assert "credit" not in written
+
+
 def test_the_template_has_every_pipeline_notebook_and_no_other():
-    shipped = sorted(p.name for p in (TEMPLATE / "notebooks").glob("*.ipynb"))
+    shipped = sorted(
+        p.name.removesuffix(".jinja") for p in (TEMPLATE / "notebooks").glob("*.ipynb*")
+    )
     assert shipped == sorted(p.name for p in (PROJECT / "notebooks").glob("*.ipynb"))
 
 
@@ -371,7 +385,7 @@ def test_update_brings_a_template_change_and_keeps_the_users_edit(tmp_path):
     _replace(root / "notebooks/train.ipynb", f'"{edit[0][:-1]}\\n"', f'"{edit[1][:-1]}\\n"')
     _git(root, "commit", "-qam", "our title")
     # a later template changes the same notebook elsewhere, and the Makefile
-    notebook = template / "notebooks/train.ipynb"
+    notebook = template / "notebooks/train.ipynb.jinja"
     source = json.loads(notebook.read_text())
     last = source["cells"][-1]["source"]
     old_line = last[-1]
