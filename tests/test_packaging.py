@@ -291,7 +291,6 @@ def test_a_project_made_by_the_wheels_lab2prod_builds_and_registers_a_champion(t
         timeout=3600,
     )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    bin_ = project / ".venv" / "bin"
     probe = (
         "from mlflow import MlflowClient; import lab2prod;"
         "print(MlflowClient().get_model_version_by_alias('tumours', 'champion').version, lab2prod.__file__)"
