@@ -94,7 +94,7 @@ def test_the_monitor_command_takes_its_limits_from_the_scoring_env_file_then_the
     from lab2prod.cli.options import with_project_defaults
 
     # env.yaml's `experiment` holds the training runs: the monitor's runs never go there
-    (tmp_path / "env.yaml").write_text("experiment: training-runs\n")
+    (tmp_path / "env.yaml").write_text("experiment: training-runs\ncontract: c.yaml\n")
 
     def parsed(*options):
         args = build_parser().parse_args(

@@ -48,9 +48,10 @@ def test_the_drifted_columns_are_the_contracts_unless_named(credit_lake):
 @pytest.mark.integration  # trains, retrains and checks each release in a fresh process, twice: tens of seconds
 def test_same_seed_same_figures(credit_lake, tmp_path, monkeypatch):
     contract, frame, _ = credit_lake
-    # two batches: a calm one, then one at full drift, which the loop retrains after (each
-    # retraining is a release with its infrastructure check in a fresh process)
-    scenario = Scenario(batches=2, batch_rows=400, drift_start=1, seed=7)
+    # three batches: a calm one, then two drifting (the contract's first and last numeric columns),
+    # which the loop retrains after (each retraining is a release with its infrastructure check in
+    # a fresh process)
+    scenario = Scenario(batches=3, batch_rows=400, drift_start=1, seed=7)
     direct = run_simulation(frame, contract, scenario, empty_store(tmp_path / "a").parent)
     assert direct["table"]["retrained"].any() and direct["decisions"]
     # the command, in an empty project folder: it ingests the bundled sources itself
@@ -59,7 +60,7 @@ def test_same_seed_same_figures(credit_lake, tmp_path, monkeypatch):
         [
             "simulate",
             "--batches",
-            "2",
+            "3",
             "--batch-rows",
             "400",
             "--drift-start",
