@@ -16,11 +16,12 @@ HERE = Path(__file__).resolve().parent
 
 # One OpenMP thread per process, for this process and every build, kernel and server the tests start:
 # the tests run processes side by side (grid cells, kernels, infra checks) on a small machine, and
-# scikit-learn's OpenMP models (HistGradientBoosting) then fight over the cores: a 900-row fit took
-# 2.9 s with the default threads against 0.4 s with one. An explicit OMP_NUM_THREADS is kept.
-# Set when pytest imports this file, before tests/conftest.py imports NumPy: OpenBLAS reads it once,
-# at load (set later, in pytest_configure, the tests' own process kept two BLAS threads, whose
-# spinning on a loaded machine tripled the CPU time of a test fitting a logistic regression).
+# scikit-learn's OpenMP models (HistGradientBoosting) then fight over the cores: a small fit takes
+# several times longer with the default threads than with one (benchmarks/RESULTS.md). An explicit
+# OMP_NUM_THREADS is kept. Set when pytest imports this file, before tests/conftest.py imports
+# NumPy: OpenBLAS reads it once, at load (set later, in pytest_configure, the tests' own process
+# would keep two BLAS threads, whose spinning on a loaded machine multiplies the CPU time of a test
+# fitting a logistic regression).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # This environment's commands first on PATH, as `make test` puts them: tests, builds and kernels run
 # `lab2prod`, `ploomber` and `papermill` by name, also under a bare `.venv/bin/pytest`.

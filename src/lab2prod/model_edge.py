@@ -269,8 +269,10 @@ _FAILED = "lab2prod.model_edge: "
 
 
 def _fetch_main(argv: list[str]) -> int:
-    """The child's side of `load_model(..., in_child=True)`: print the facts as JSON (exit 0), or
-    the RegistryError's line (exit 2)."""
+    """Print the model's facts as JSON (exit 0) or the RegistryError's line (exit 2), in the child.
+
+    The child's side of `load_model(..., in_child=True)`.
+    """
     uri, folder, tracking_uri = argv
     try:
         facts = fetch_model(uri, Path(folder), tracking_uri or None)

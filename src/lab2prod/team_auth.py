@@ -11,7 +11,7 @@ may also move `champion` (MLflow #24742 asks for rules per alias). This app runs
 - creating an experiment or a registered model needs a role granting EDIT or more on that kind of
   resource: a user with only the server's default READ (a viewer) creates nothing.
 
-Everything else (reads, runs, versions, tags) is decided by MLflow's permissions as before.
+Everything else (reads, runs, versions, tags) is left to MLflow's own permissions.
 This module runs inside the server only; nothing else in lab2prod imports it.
 """
 

@@ -1,6 +1,6 @@
 """lab2prod's adapters for Ploomber: wiring only, kept apart from the `lab2prod` package.
 
-`lab2prod` computes and never imports Ploomber (it is no longer developed, so it
+`lab2prod` computes and never imports Ploomber (its repository is archived, so it
 must stay replaceable); what `pipeline.yaml` needs from Python beyond the
 notebooks lives here.
 """

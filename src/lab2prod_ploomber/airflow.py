@@ -18,7 +18,7 @@ its environment holds no lab2prod code and none of its dependencies (Airflow's c
 MLflow's). The papermill provider would run the notebooks inside Airflow's environment, which then
 needs everything the notebooks import; an ExternalPythonOperator on ``.venv`` would still need
 the product paths, the upstream injection and the HTML export Ploomber does for each task.
-The price is Ploomber's import (about 4 s) per task.
+The price is Ploomber's import per task (`benchmarks/imports.py` times it).
 """
 
 from __future__ import annotations

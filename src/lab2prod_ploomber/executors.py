@@ -26,7 +26,7 @@ however it ends (SIGKILL included), so a killed build leaves no stale lock.
 
 Every notebook task's kernel is started by `kernels.IPCKernelManager`: Unix
 sockets in a private folder instead of TCP ports picked in advance, so two
-kernels starting at once can no longer race for a port (papermill #511).
+kernels starting at once cannot race for a port (papermill #511).
 
 With `tmp:` (pipeline.yaml names `<products>/tmp`) the build's processes take their
 temporary folders inside the project, not in the machine's shared one

@@ -73,7 +73,7 @@ def with_injected_cell(nb: NotebookNode, rendered: NotebookNode) -> NotebookNode
 
 
 def _plain_notebook(source) -> bool:
-    """True for a source that is one .ipynb file, not a text notebook nor one paired with another file."""
+    """Return True for a source that is one .ipynb file, not a text notebook nor one paired with another file."""
     if source._path is None or Path(source._path).suffix != ".ipynb":
         return False
     own = _read(Path(source._path))

@@ -14,8 +14,8 @@ nothing to race for. The folder goes away with the kernel. In a build it is
 made inside the build's own socket folder (``LAB2PROD_KERNEL_DIR``, set by
 scratch.build_tmpdir: short, in the system's temporary folder, while TMPDIR
 points into the project); otherwise in the temporary folder. When the path
-would be too long for a Unix socket (a deep TMPDIR) the kernel falls back to
-TCP, as before.
+would be too long for a Unix socket (a deep TMPDIR) the kernel takes
+jupyter_client's TCP ports.
 
 The kernel's stderr (its own warnings and, when it dies, the reason) goes to
 the build log when the executor names one (`executors.Parallel`, `log:`).

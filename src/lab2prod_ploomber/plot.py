@@ -1,7 +1,7 @@
 """`ploomber plot` draws with Graphviz only: its d3 and mermaid pages load their JavaScript from CDNs.
 
-Ploomber 0.23.3's `--backend d3` and `--backend mermaid` stopped with `KeyError: 'links'` under
-networkx 3.6 (`node_link_data` now names the edges `edges`). Mending that would not make them
+Ploomber 0.23.3's `--backend d3` and `--backend mermaid` stop with `KeyError: 'links'` under
+networkx 3.6, whose `node_link_data` names the edges `edges`. Mending that would not make them
 usable: the d3 page loads d3 and d3-dag from two CDNs and the mermaid page loads mermaid from a
 third, so with no network (the rule for every page lab2prod writes) the page stays blank. No
 installed package ships those scripts as files a page could load (JupyterLab has mermaid only

@@ -77,7 +77,7 @@ def _query_digest(spec, products: Path) -> Path | None:
     try:
         table = query_sql(spec.url, spec.query, **sql_timeouts(spec.options, spec.name))
     except Lab2ProdError:
-        return None  # unreachable now: ingest says so in one line
+        return None  # the server is unreachable: ingest says so in one line
     digest = hashlib.sha256(
         table.to_csv(index=False, lineterminator="\n").encode("utf-8")
     ).hexdigest()

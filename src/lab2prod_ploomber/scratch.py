@@ -4,8 +4,7 @@ Every process of a build (the task processes, their kernels, lab2prod's model co
 and MLflow's temporary files) takes its temporary folders from ``TMPDIR``. On a shared machine
 the system's temporary folder is shared by every checkout, user and test run: a test that cleans
 up "its" `/tmp/lab2prod-*` folders, or a tmp reaper, removes another build's folder while it is
-being read (the stress loop's one failure: `register` lost the model it had just copied to
-`/tmp/lab2prod-model-*`). So for the length of a build `TMPDIR` points at a folder of the project
+being read (`register` would lose the model it has just copied to `/tmp/lab2prod-model-*`). So for the length of a build `TMPDIR` points at a folder of the project
 (`pipeline.yaml` passes `{{root}}/{{products}}/tmp`), made afresh by each build.
 
 Unix socket paths are short (about 100 bytes), and a project folder can be deep: the kernels'

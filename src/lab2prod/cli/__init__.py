@@ -6,7 +6,7 @@ Each group of commands is a module of this package with an `add_commands(sub)` t
 subcommands; `COMMAND_GROUPS` lists them in the order `lab2prod --help` shows them. A command that
 talks to the tracking server sets ``tracking_server=True`` in its defaults, and `main` checks that
 server first. The command modules import the package inside each command so that `lab2prod --help`
-starts in a few hundredths of a second (benchmarks/imports.py).
+imports none of it (docs/explanation/layout.md, "Imports").
 """
 
 from __future__ import annotations
@@ -73,5 +73,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The `lab2prod` console command: run `main` and exit with its code."""
+    """Run `main` as the `lab2prod` console command and exit with its code."""
     sys.exit(main())

@@ -263,7 +263,7 @@ def condition(
     for column, check, value, index in rule_failures(typed, contract, mode):
         if index is None or (isinstance(index, float) and np.isnan(index)):
             if "dtype" in check:
-                continue  # type mismatches were handled row by row in _coerce
+                continue  # _coerce quarantines type mismatches row by row
             raise ContractError(
                 f"{origin}: column {column!r} fails {check}: fix the data or the contract"
             ) from None

@@ -44,7 +44,7 @@ def pandera_schema(
     first occurrence is kept and only the later ones are quarantined.
     """
     # imported here, not with the module: `lab2prod score` forks its conditioning worker before pandera is
-    # imported (0.4 s), and the parent, which only predicts, never needs it
+    # imported, and the parent, which only predicts, never needs it (docs/explanation/layout.md, "Imports")
     import pandera.pandas as pa
 
     columns: dict[str, pa.Column] = {}
@@ -186,8 +186,8 @@ def rule_failures(typed: pd.DataFrame, contract: Contract, mode: str) -> Iterato
 
     The checks `pandera_schema(contract, mode, unique_id=False)` makes, column by column in the
     contract's order: a missing value where none is allowed ("not_nullable"), then min, max,
-    categories and, for the target in train mode, the labels. Computed with NumPy masks: pandera
-    costs about 2 ms a column whatever the number of rows, most of the time of a small request.
+    categories and, for the target in train mode, the labels. Computed with NumPy masks: pandera's
+    fixed cost per column, whatever the number of rows, would be most of the time of a small request.
     A contract with a bound on a column that is not a number (a date) takes pandera's path.
     """
     plan = contract_plan(contract)

@@ -109,9 +109,7 @@ def scored_input(batch_path: str | Path) -> Path:
             f"{summary} is not a scoring summary (no 'input' and 'input_sha256'): "
             "pass --features <the scored input>"
         ) from None
-    if (
-        not source.is_absolute()
-    ):  # summaries written before paths were absolute: relative to the summary
+    if not source.is_absolute():  # a relative input is relative to the summary's folder
         source = summary.parent / source
     if not source.is_file():
         raise MonitoringError(

@@ -438,7 +438,7 @@ def run_monitoring(
     result's `serving`. `places.reference` None: the lake's train split of the contract's dataset
     (what the model trained on); `experiment` None: no MLflow run.
     """
-    # MLflow's import (about 1.5 s, benchmarks/imports.py) waits until a run is logged
+    # MLflow's import waits until a run is logged (docs/explanation/layout.md, "Imports")
     from lab2prod import tracking
 
     # no id column: each row's line is its id, as scoring wrote it

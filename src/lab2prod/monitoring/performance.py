@@ -69,10 +69,10 @@ class Performance:
         """Return True when the realized metric is worse than the holdout one by more than the tolerance.
 
         Judged on the favourable end of the realized metric's 95% bootstrap bound, not on its point
-        value: 500 labelled rows measure a ROC AUC to about +-0.02, and a point value below holdout
-        minus 0.05 then happened in 23% of the batches drawn from the training distribution
-        (benchmarks/monitor_alarms.py). The bound keeps that chance near 5% at most and still flags
-        a drop the batch's own rows make certain.
+        value: 500 labelled rows measure a ROC AUC to about +-0.02, so a point value alone falls
+        below holdout minus the tolerance in many batches drawn from the training distribution
+        (`benchmarks/monitor_alarms.py` counts them). The bound keeps that chance near 5% at most
+        and still flags a drop the batch's own rows make certain.
         """
         if self.reference is None:
             return False

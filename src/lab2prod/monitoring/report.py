@@ -141,7 +141,7 @@ def render_monitoring(
     batches = _per_batch(history)
     retrains = history[history["kind"] == "retrain"]
     features = [
-        # a status written before a column existed (read back by `lab2prod retrain`) shows it empty
+        # a status without `outside_expected` (read back by `lab2prod retrain`) shows it empty
         {"outside_expected": ""}
         | {k: ("" if v is None or (isinstance(v, float) and v != v) else v) for k, v in row.items()}
         for row in (status or {}).get("features", [])

@@ -14,7 +14,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
-# the one dispatch of metrics by task lives in modeling (pure); its old name here stays for the notebooks
+# the one dispatch of metrics by task lives in modeling (pure); the notebooks call it `evaluate`
 from lab2prod.modeling.metrics import metrics_defined
 from lab2prod.modeling.metrics import task_metrics as evaluate
 

@@ -92,6 +92,7 @@ class RubricTest:
 
     @property
     def id(self) -> str:
+        """Return the test's name in the paper's numbering: its section, then its number."""
         return f"{self.section} {self.number}"
 
 
@@ -137,10 +138,12 @@ class Scored:
 
     @property
     def points(self) -> float:
+        """Return the points of the test's best evidence found (0 when none is)."""
         return max((c.points for c in self.checked if c.found), default=0.0)
 
     @property
     def status(self) -> str:
+        """Return how the test is met: automated, manual, evidence missing or not covered."""
         if self.points >= AUTOMATED:
             return "automated"
         if self.points >= MANUAL:

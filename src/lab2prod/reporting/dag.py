@@ -42,7 +42,7 @@ class TaskStatus:
 
     @property
     def label(self) -> str:
-        """The text of its box: name, status, then duration (one decimal)."""
+        """Return the text of the task's box: name, status, then duration (one decimal)."""
         took = f"\n{self.seconds:.1f} s" if self.seconds is not None else ""
         return f"{self.name}\n{self.status}{took}"
 

@@ -72,7 +72,7 @@ def _partition_chunks(parts: list[Path], chunk_rows: int) -> Iterator[sources.Fr
 
 
 def _sha256_of(parts: list[Path]) -> str:
-    """The SHA-256 of the files' bytes one after the other (of one file: what the local engine records)."""
+    """Return the SHA-256 of the files' bytes one after the other (of one file: what the local engine records)."""
     digest = hashlib.sha256()
     for part in parts:
         with open(part, "rb") as fh:

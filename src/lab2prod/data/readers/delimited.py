@@ -121,8 +121,8 @@ def _parse_block(
     table = pv.read_csv(
         pa.py_buffer(data),
         # blocks of at most 16 MB, parsed one after the other (so Arrow still numbers the rows): a
-        # single block of a whole file made Arrow ask the system for fresh memory of that size, and
-        # its page faults took longer than the parsing
+        # single block of a whole file makes Arrow ask the system for fresh memory of that size,
+        # whose page faults cost more than the parsing
         read_options=pv.ReadOptions(
             column_names=names,
             block_size=min(max(1 << 20, len(data) + 1), 1 << 24),
