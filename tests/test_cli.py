@@ -130,3 +130,42 @@ def test_each_group_adds_its_commands_and_those_on_the_tracking_server_check_it_
     assert not getattr(parsed, "tracking_server", False)  # reading a file needs no server
     for argv in (["score", "--input", "a", "--output", "b"], ["roles", "audit"]):
         assert build_parser().parse_args(argv).tracking_server
+
+
+def test_the_shared_shapes_add_a_command_a_group_and_their_options(capsys):
+    from lab2prod.cli.options import (
+        add_command,
+        add_group,
+        input_option,
+        registered_model_option,
+    )
+
+    parser = argparse.ArgumentParser(prog="x")
+    sub = parser.add_subparsers(dest="command")
+    p = add_command(
+        sub,
+        "run",
+        lambda args: 0,
+        help="h",
+        description="one\n  two",
+        as_written=True,
+        tracking_server=True,
+    )
+    input_option(p, "the file")
+    registered_model_option(p)
+    actions = add_group(sub, "things", help="h", description="d")
+    add_command(actions, "list", lambda args: 3, help="h")
+
+    args = parser.parse_args(["run", "--input", "a.csv", "--model", "m"])
+    assert args.tracking_server and args.func(args) == 0 and args.model == "m"
+    listed = parser.parse_args(["things", "list"])
+    assert listed.things_command == "list" and listed.func(listed) == 3
+    assert not hasattr(listed, "tracking_server")
+    p.print_help()
+    assert "one\n  two" in capsys.readouterr().out  # as written
+    with pytest.raises(SystemExit, match="2"):
+        parser.parse_args(["run"])
+    assert "the following arguments are required: --input" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        parser.parse_args(["things"])
+    assert "the following arguments are required: ACTION" in capsys.readouterr().err

@@ -6,7 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from lab2prod.cli.options import EXIT_OK, add_read_options, read_options, shared_options
+from lab2prod.cli.options import (
+    EXIT_OK,
+    add_command,
+    add_group,
+    add_read_options,
+    input_option,
+    read_options,
+    shared_options,
+)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -55,13 +63,15 @@ def _cmd_contract_infer(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the data commands to the `lab2prod` subcommands `sub`."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "validate",
+        _cmd_validate,
         help="check one data file against the contract and print a summary",
         description="Check one CSV, JSON lines, Parquet or Excel file against the data contract. "
         "Exit 0 when it can be used (bad rows quarantined), 2 when it cannot.",
     )
-    p.add_argument("--input", required=True, help="the file to check")
+    input_option(p, "the file to check")
     p.add_argument(
         "--mode",
         choices=["train", "score"],
@@ -72,21 +82,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quarantine", help="write the quarantined rows to this CSV")
     shared_options(p, "--root")
     add_read_options(p)
-    p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser(
+    actions = add_group(
+        sub,
         "contract",
         help="work with data contracts",
         description="Infer a data contract from a file, to review and commit.",
     )
-    csub = p.add_subparsers(dest="contract_command", metavar="ACTION", required=True)
-    q = csub.add_parser(
+    q = add_command(
+        actions,
         "infer",
+        _cmd_contract_infer,
         help="infer a contract from a file",
         description="Infer a contract (types, ranges, "
         "categories, labels) from a data file and print or write it as YAML.",
     )
-    q.add_argument("--input", required=True, help="a CSV, JSON lines, Parquet or Excel file")
+    input_option(q, "a CSV, JSON lines, Parquet or Excel file")
     q.add_argument("--target", required=True, help="the target column")
     q.add_argument(
         "--task",
@@ -103,4 +114,3 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--dataset", help="dataset name (default: the file's stem)")
     q.add_argument("--output", help="write the YAML here instead of printing JSON")
     add_read_options(q)
-    q.set_defaults(func=_cmd_contract_infer)

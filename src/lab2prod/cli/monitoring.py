@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from lab2prod.cli.options import (
     EXIT_OK,
+    add_command,
     project_options,
     shared_options,
     unset_options,
@@ -171,10 +172,11 @@ SCENARIO_OPTIONS = ("batches", "batch_rows", "drift_start", "seed")
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the monitoring commands to the `lab2prod` subcommands `sub`."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "monitor",
+        _cmd_monitor,
         help="monitor one batch: drift, delayed-label performance, history, report",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Compare one batch with the training reference and record the result.\n\n"
         "The batch: a CSV or Parquet file, one row per case, with the contract's id and feature columns,\n"
         "and optionally the model's output as written by scoring: 'probability' (binary), one\n"
@@ -191,6 +193,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "Exit codes: 0 no alert; 1 an alert (a feature, the predictions or the schema drifted, or\n"
         "performance degraded; the JSON's 'retrain' says whether a retraining threshold was crossed);\n"
         "2 unusable input.",
+        as_written=True,
+        tracking_server=True,
     )
     p.add_argument(
         "--batch",
@@ -261,10 +265,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-mlflow", action="store_true", help="do not log a monitoring run")
     project_options(p)
-    p.set_defaults(func=_cmd_monitor, tracking_server=True)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "retrain",
+        _cmd_retrain,
         help="retrain on the newest labelled data when monitoring crossed a threshold",
         description="Read the latest monitoring status; when it crossed a retraining threshold (dataset drift or "
         "degraded performance), train a challenger on the newest labelled rows and send it through the "
@@ -273,6 +278,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "and champion on the same held-out rows. The decision goes into the history and the report. "
         "Nothing is trained when no threshold was crossed (exit 0 either way). Unset options take "
         "the defaults of lab2prod.monitoring.retrain.RetrainConfig.",
+        tracking_server=True,
     )
     shared_options(p, "--status")
     p.add_argument(
@@ -312,10 +318,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     shared_options(p, "--products")
     p.add_argument("--env-file", help="ploomber env file for the pipeline path (default: env.yaml)")
     project_options(p)
-    p.set_defaults(func=_cmd_retrain, tracking_server=True)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "simulate",
+        _cmd_simulate,
         help="replay the project's sources as drifting batches, with and without the retraining loop",
         description="Replay the project's sources as a sequence of batches under a documented drift scenario (a "
         "numeric feature shifts down, a new segment with a different relationship to the target grows), score, "
@@ -342,4 +349,3 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "data, with its contract)",
     )
     project_options(p)
-    p.set_defaults(func=_cmd_simulate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,49 @@ SHARED_OPTIONS = {
     "--status": "the monitor's status JSON, written by monitor, read by retrain "
     "(default: <reports>/monitoring.json)",
 }
+
+
+def add_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    help: str,
+    description: str | None = None,
+    *,
+    as_written: bool = False,
+    tracking_server: bool = False,
+) -> argparse.ArgumentParser:
+    """Add the subcommand `name`, which runs `run(args)`, to `sub`; return its parser for its options.
+
+    `as_written`: the description keeps its own line breaks. `tracking_server`: `main` checks that
+    the tracking server answers before the command runs.
+    """
+    p = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        **({"formatter_class": argparse.RawDescriptionHelpFormatter} if as_written else {}),
+    )
+    p.set_defaults(func=run, **({"tracking_server": True} if tracking_server else {}))
+    return p
+
+
+def add_group(
+    sub: argparse._SubParsersAction, name: str, help: str, description: str
+) -> argparse._SubParsersAction:
+    """Add the group of commands `name` (`lab2prod NAME ACTION`) to `sub`; return its subcommands."""
+    p = sub.add_parser(name, help=help, description=description)
+    return p.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+
+
+def input_option(p: argparse.ArgumentParser, help: str) -> None:
+    """Add the required --input, the file a command reads, described by `help`."""
+    p.add_argument("--input", required=True, help=help)
+
+
+def registered_model_option(p: argparse.ArgumentParser) -> None:
+    """Add --model, the registered model a release command acts on (default: env.yaml's model_name)."""
+    p.add_argument("--model", help=SHARED_OPTIONS["--model-name"])
 
 
 def shared_options(p: argparse.ArgumentParser, *flags: str) -> None:

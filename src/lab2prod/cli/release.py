@@ -8,7 +8,10 @@ from pathlib import Path
 from lab2prod.cli.options import (
     EXIT_CHECK_FAILED,
     EXIT_OK,
+    add_command,
+    add_group,
     project_options,
+    registered_model_option,
     shared_options,
     with_project_defaults,
 )
@@ -164,33 +167,38 @@ def _cmd_readiness(args: argparse.Namespace) -> int:
 def _release_options(p: argparse.ArgumentParser) -> None:
     """Add what `promote` and `rollback` share: the reason, the registered model, the project."""
     p.add_argument("--reason", required=True, help="why: recorded as tag release.reason")
-    p.add_argument("--model", help="registered model name (default: env.yaml's model_name)")
+    registered_model_option(p)
     shared_options(p, "--root")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the release commands to the `lab2prod` subcommands `sub`."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "promote",
+        _cmd_promote,
         help="make a registered model version the champion by hand, with a reason",
         description="Check VERSION in a fresh process (load, score its input example), then move "
         "alias 'champion' to it; the replaced champion keeps 'previous'. The reason, "
         "time and action are recorded as tags on the versions.",
+        tracking_server=True,
     )
     p.add_argument("version", help="the model version to promote (a number)")
     _release_options(p)
-    p.set_defaults(func=_cmd_promote, tracking_server=True)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "rollback",
+        _cmd_rollback,
         help="give 'champion' back to the version holding 'previous', with a reason",
         description="Check the 'previous' version in a fresh process, then make it champion again; "
         "the demoted version takes alias 'previous' (a second rollback undoes the first).",
+        tracking_server=True,
     )
     _release_options(p)
-    p.set_defaults(func=_cmd_rollback, tracking_server=True)
 
-    p = sub.add_parser(
+    actions = add_group(
+        sub,
         "roles",
         help="the team server's roles: apply roles.yaml, list the changes of champion",
         description="Roles on the team MLflow server (make mlflow-server): `apply` makes its "
@@ -198,18 +206,29 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "the environment variables it names); `audit` lists every change of champion recorded "
         "in the registry (version, who, who trained it, when, why, the gate's verdict).",
     )
-    roles_sub = p.add_subparsers(dest="roles_command", metavar="ACTION", required=True)
-    q = roles_sub.add_parser("apply", help="apply roles.yaml to the team server (as its admin)")
+    q = add_command(
+        actions,
+        "apply",
+        _cmd_roles_apply,
+        help="apply roles.yaml to the team server (as its admin)",
+        tracking_server=True,
+    )
     q.add_argument("--file", help="the roles file (default: the project's roles.yaml)")
     shared_options(q, "--root")
-    q.set_defaults(func=_cmd_roles_apply, tracking_server=True)
-    q = roles_sub.add_parser("audit", help="list every change of champion with who, when and why")
-    q.add_argument("--model", help="registered model name (default: env.yaml's model_name)")
+    q = add_command(
+        actions,
+        "audit",
+        _cmd_roles_audit,
+        help="list every change of champion with who, when and why",
+        tracking_server=True,
+    )
+    registered_model_option(q)
     shared_options(q, "--root")
-    q.set_defaults(func=_cmd_roles_audit, tracking_server=True)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "readiness",
+        _cmd_readiness,
         help="score the project on the ML Test Score rubric (Breck et al. 2017) from checked evidence",
         description="Score the project on the 28 tests of the ML Test Score (data, model, infrastructure, "
         "monitoring) from evidence checked now: the test functions in tests/, the products of the last "
@@ -220,10 +239,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     shared_options(p, "--model-name")
     shared_options(p, "--products")
     project_options(p)
-    p.set_defaults(func=_cmd_readiness)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "repro-check",
+        _cmd_repro_check,
         help="build the pipeline twice in clean folders and compare the results",
         description="Copy the project into two temporary folders, run `ploomber build` in each, "
         "and compare content hashes of the normalized data, the metrics and the "
@@ -248,4 +268,3 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "artifacts neither build reached are not compared",
     )
     shared_options(p, "--root")
-    p.set_defaults(func=_cmd_repro_check)

@@ -8,7 +8,9 @@ from pathlib import Path
 from lab2prod.cli.options import (
     EXIT_CHECK_FAILED,
     EXIT_OK,
+    add_command,
     add_read_options,
+    input_option,
     project_or_none,
     read_options,
     shared_options,
@@ -78,8 +80,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the scoring commands to the `lab2prod` subcommands `sub`."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "score",
+        _cmd_score,
         help="score a batch (CSV, gzip CSV, JSON lines, Parquet, Excel) with the champion, streaming",
         description="Score a file in chunks (memory does not grow with its rows), read as ingest "
         "reads it (.csv, .csv.gz, .jsonl, .parquet, .xlsx; same options, messages and line numbers), and "
@@ -88,11 +92,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "the run's facts to <stem>.summary.json. "
         "Exit 0 on success (quarantine included), 2 when the input cannot be used "
         "(then no output is left behind).",
+        tracking_server=True,
     )
-    p.add_argument(
-        "--input",
-        required=True,
-        help="the batch to score: one file (.csv, .csv.gz, .jsonl, .parquet or .xlsx); with "
+    input_option(
+        p,
+        "the batch to score: one file (.csv, .csv.gz, .jsonl, .parquet or .xlsx); with "
         "--engine dask also a folder of .parquet partitions",
     )
     p.add_argument(
@@ -139,10 +143,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     shared_options(p, "--root")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.set_defaults(func=_cmd_score, tracking_server=True)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "export",
+        _cmd_export,
         help="export the production notebooks as plain Python scripts",
         description="Turn each notebook marked for production (metadata lab2prod.export: true) into "
         "a Python script: the parameters cell becomes command-line options with the same "
@@ -161,4 +166,3 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="write nothing; exit 1 when a script is missing or differs from a fresh export",
     )
     shared_options(p, "--root")
-    p.set_defaults(func=_cmd_export)
