@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -115,18 +116,57 @@ def _build_wheel(dest: Path) -> Path:
     return wheel
 
 
-def _run(venv: Path, *args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
-    """Run one of the fresh venv's commands with a fresh HOME and no trace of this checkout."""
+@dataclass(frozen=True)
+class Installed:
+    """lab2prod's wheel and the fresh venv it is installed in (not editable)."""
+
+    wheel: Path
+    venv: Path
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Installed:
+    """Build the wheel once for the module's wheel tests and install it, pinned, in a fresh venv."""
+    dist = tmp_path_factory.mktemp("wheel")
+    wheel = _build_wheel(dist / "dist")
+    venv = dist / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    # pip's own cache (the real HOME's) is reused; only the lab2prod commands get a fresh HOME
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--progress-bar", "off"]
+        + ["-c", str(PROJECT / "constraints.txt"), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=1500,
+    )
+    return Installed(wheel, venv)
+
+
+def _home_and_work(tmp_path: Path) -> tuple[Path, Path]:
+    """Make a test's fresh HOME and the folder its commands run in."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    return home, work
+
+
+def _clean_env(home: Path, path: str) -> dict[str, str]:
+    """Return this process's environment with `home` and `path`, and no trace of this checkout."""
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in ("PYTHONPATH", "VIRTUAL_ENV", "LAB2PROD_ROOT", "MLFLOW_TRACKING_URI")
     }
-    env.update(HOME=str(home), PATH=f"{venv / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    env.update(HOME=str(home), PATH=path)
+    return env
+
+
+def _run(venv: Path, *args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
+    """Run one of the fresh venv's commands with a fresh HOME and no trace of this checkout."""
     return subprocess.run(
         [str(venv / "bin" / args[0]), *args[1:]],
         cwd=cwd,
-        env=env,
+        env=_clean_env(home, f"{venv / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -139,27 +179,15 @@ def _run(venv: Path, *args: str, cwd: Path, home: Path) -> subprocess.CompletedP
     not os.environ.get("LAB2PROD_TEST_WHEEL"),
     reason="installs every dependency into a fresh venv (1 to 4 min): make test-wheel runs it",
 )
-def test_the_wheel_installed_in_a_fresh_venv_carries_its_package_data(tmp_path):
+def test_the_wheel_installed_in_a_fresh_venv_carries_its_package_data(tmp_path, installed):
     from sklearn.datasets import load_diabetes
 
-    wheel = _build_wheel(tmp_path / "dist")
+    wheel, venv = installed.wheel, installed.venv
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert [name for name in _package_data() if name not in names] == [], "left out of the wheel"
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    # pip's own cache (the real HOME's) is reused; only the lab2prod commands get a fresh HOME
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--progress-bar", "off"]
-        + ["-c", str(PROJECT / "constraints.txt"), str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=1500,
-    )
-    home, work = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
-    work.mkdir()
+    home, work = _home_and_work(tmp_path)
     load_diabetes(as_frame=True, scaled=False).frame.to_csv(work / "diabetes.csv", index=False)
 
     helped = _run(venv, "lab2prod", "--help", cwd=work, home=home)
@@ -245,25 +273,14 @@ def test_the_package_data_patterns_take_every_file_of_the_project_template():
     not os.environ.get("LAB2PROD_TEST_WHEEL"),
     reason="installs every dependency twice and builds a pipeline (5 to 15 min): make test-wheel runs it",
 )
-def test_a_project_made_by_the_wheels_lab2prod_builds_and_registers_a_champion(tmp_path):
+def test_a_project_made_by_the_wheels_lab2prod_builds_and_registers_a_champion(tmp_path, installed):
     """The wheel in a fresh venv makes a project; the project's `make run` installs its own .venv
     from requirements.txt (that same wheel) and builds; score and monitor then need no option, and
     the project's `make test` passes."""
     from sklearn.datasets import load_breast_cancer
 
-    wheel = _build_wheel(tmp_path / "dist")
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--progress-bar", "off"]
-        + ["-c", str(PROJECT / "constraints.txt"), str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=1500,
-    )
-    home, work = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
-    work.mkdir()
+    venv = installed.venv
+    home, work = _home_and_work(tmp_path)
     frame = load_breast_cancer(as_frame=True).frame
     frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
     frame.columns = [c.replace(" ", "_") for c in frame.columns]
@@ -276,12 +293,7 @@ def test_a_project_made_by_the_wheels_lab2prod_builds_and_registers_a_champion(t
     )
     assert made.returncode == 0, made.stderr
     project = work / "tumours"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("PYTHONPATH", "VIRTUAL_ENV", "LAB2PROD_ROOT", "MLFLOW_TRACKING_URI")
-    }
-    env.update(HOME=str(home), PATH=f"/usr/bin{os.pathsep}/bin")
+    env = _clean_env(home, f"/usr/bin{os.pathsep}/bin")
     built = subprocess.run(
         ["make", "run", f"PYTHON={sys.executable}"],
         cwd=project,
