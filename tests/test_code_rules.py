@@ -31,6 +31,11 @@ MEASUREMENT = re.compile(
 # line); an entry that no longer breaks its rule fails the test, so these only shrink
 FIXED_ELSEWHERE = {
     "docstring": {"src/lab2prod/serving/model.py: ContractRefused.message"},
+    "summary": {
+        "src/lab2prod/data/lake.py: _csv_cells",
+        "src/lab2prod/data/lake.py: csv_bytes",
+        "src/lab2prod/data/lake.py: _csv_render",
+    },
     "measurement": {
         "src/lab2prod/monitoring/retrain.py: "
         "# MLflow's import (about 1.5 s, benchmarks/imports.py) waits until a run is logged"
@@ -115,6 +120,21 @@ def undocumented(path: Path) -> list[str]:
     return found
 
 
+def wrapped_summaries(path: Path) -> list[str]:
+    """Return `path:line: name` for each docstring whose first line runs on into the next one.
+
+    A docstring's first line says what the function does or returns, in one sentence; what more
+    there is to say comes after a blank line.
+    """
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            lines = (ast.get_docstring(node, clean=False) or "").splitlines()
+            if len(lines) > 1 and lines[1].strip():
+                found.append(f"{_name(path)}:{node.lineno}: {node.name}")
+    return found
+
+
 def measurements(path: Path) -> list[str]:
     """Return `path:line: text` for each comment or docstring line that gives a duration or a year."""
     lines = sorted(comments_and_docstrings(path.read_text(encoding="utf-8")))
@@ -175,6 +195,11 @@ def test_every_public_class_and_function_has_a_docstring():
     assert _beyond_known(found, "docstring") == []
 
 
+def test_every_docstring_says_what_it_does_in_its_first_line_alone():
+    found = [f for path in SOURCES for f in wrapped_summaries(path)]
+    assert _beyond_known(found, "summary") == []
+
+
 def test_no_comment_or_docstring_gives_a_measurement_or_a_year():
     found = _beyond_known([f for path in SOURCES for f in measurements(path)], "measurement")
     assert found == [], (
@@ -199,18 +224,20 @@ def test_each_rule_finds_what_breaks_it(tmp_path):
         "def wide(self, a, b, c, d, e, f, g, h, *, i): pass\n\n\n"
         "def narrow(a, b, c, d, e, f, g, h):\n"
         '    """Return nothing, in about 1.5 s."""\n\n\n'
+        'def run_on():\n    """Return nothing, and say so on\n    two lines."""\n\n\n'
         "def _private(): pass  # fixed in 2026\n"
         "# the ML Test Score (Breck et al., 2017)\n" + "x = 1\n" * 540,
         encoding="utf-8",
     )
     name = str(module)
-    assert long_module(module) == [f"{name}: 560 lines"]
+    assert long_module(module) == [f"{name}: 565 lines"]
     assert long_signatures(module) == [f"{name}:12: wide takes 9 parameters"]
     assert undocumented(module) == [f"{name}:12: wide"]
     assert measurements(module) == [
         f"{name}:16: Return nothing, in about 1.5 s.",
-        f"{name}:19: # fixed in 2026",
+        f"{name}:24: # fixed in 2026",
     ]
+    assert wrapped_summaries(module) == [f"{name}:19: run_on"]
 
 
 def test_the_notebook_rule_finds_plumbing_and_long_code(tmp_path):

@@ -231,8 +231,10 @@ def load_model(uri: str, tracking_uri: str | None = None, in_child: bool = False
 
 
 def mlflow_imported() -> bool:
-    """Return True when this process has imported MLflow already (a notebook, the simulation, a
-    test): fetching in a child then overlaps no import and only starts another interpreter."""
+    """Return True when this process has imported MLflow already (a notebook, the simulation, a test).
+
+    Fetching in a child then overlaps no import and only starts another interpreter.
+    """
     return "mlflow" in sys.modules
 
 

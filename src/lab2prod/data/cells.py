@@ -15,7 +15,9 @@ DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+,\d+|[+-]?\d+,\d+")
 
 
 def grouped_number(thousands: str, decimal: str = ".") -> str:
-    """Return the pattern of a number whose thousands are grouped by `thousands` (or not grouped, below
-    1000), with `decimal` as its decimal mark: ``2.000,5`` for a dot and a comma."""
+    """Return the pattern of a number whose thousands are grouped by `thousands`, `decimal` its decimal mark.
+
+    A number below 1000 matches ungrouped; ``2.000,5`` matches for a dot and a comma.
+    """
     t, d = re.escape(thousands), re.escape(decimal)
     return rf"[+-]?(?:[1-9]\d{{0,2}}(?:{t}\d{{3}})+|\d+)(?:{d}\d+)?"

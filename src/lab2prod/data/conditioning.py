@@ -110,8 +110,11 @@ def _match_columns(
 def check_header(
     names: list[str], contract: Contract, mode: str = "train", origin: str = "input"
 ) -> None:
-    """Raise the one-line ContractError that `condition` would, for a header no row can pass (a missing
-    column or target, an unknown column the contract stops on), before any row is read."""
+    """Raise the one-line ContractError `condition` would raise for a header no row can pass.
+
+    A missing column or target, or an unknown column the contract stops on, is found before any row
+    is read.
+    """
     _match_columns(pd.DataFrame(columns=list(names)), contract, mode, origin)
 
 
@@ -140,10 +143,10 @@ def _coerce(
     warnings: list[str],
     whole: bool = True,
 ) -> pd.DataFrame:
-    """Return the contract's columns of `frame` (text cells) typed, noting in `reasons` each cell
-    that cannot be read as its column's type.
+    """Return the contract's columns of `frame` (text cells) typed, noting each unreadable cell in `reasons`.
 
-    Works on NumPy masks: a small request pays little per column, a large chunk is vectorized.
+    A cell is unreadable when it cannot be read as its column's type. Works on NumPy masks: a small
+    request pays little per column, a large chunk is vectorized.
     """
     typed = {}
     index = frame.index

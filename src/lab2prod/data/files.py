@@ -25,8 +25,10 @@ _NOT_REGULAR = (
 
 
 def _status(path: Path) -> os.stat_result | None:
-    """Return `path`'s status (symbolic links followed), None when nothing is there; raise one line
-    for a loop of symbolic links or a folder that cannot be searched."""
+    """Return `path`'s status (symbolic links followed), None when nothing is there.
+
+    Raises one line for a loop of symbolic links or a folder that cannot be searched.
+    """
     try:
         return path.stat()
     except FileNotFoundError:
@@ -44,8 +46,11 @@ def _status(path: Path) -> os.stat_result | None:
 
 
 def check_file(path: str | os.PathLike) -> Path:
-    """Return `path` when it is a readable regular file; else raise one line saying what it is and
-    what to pass. Nothing is opened before its kind is known (a named pipe would block)."""
+    """Return `path` when it is a readable regular file; else raise one line saying what it is.
+
+    The line also says what to pass. Nothing is opened before its kind is known (a named pipe would
+    block).
+    """
     path = Path(path)
     info = _status(path)
     if info is None:
@@ -76,8 +81,10 @@ def check_file(path: str | os.PathLike) -> Path:
 
 
 def make_folder(path: str | os.PathLike) -> Path:
-    """Create the folder `path` and its parents when missing; raise one line when a part of it is a
-    file (or a loop of symbolic links) and so can hold nothing."""
+    """Create the folder `path` and its parents when missing.
+
+    Raises one line when a part of it is a file (or a loop of symbolic links) and so can hold nothing.
+    """
     path = Path(path)
     for part in (path, *path.parents):
         info = _status(part)
@@ -98,8 +105,10 @@ def make_folder(path: str | os.PathLike) -> Path:
 
 
 def check_outputs(outputs: dict[Path, str], inputs: Iterable[str | os.PathLike]) -> None:
-    """Raise one line when an output cannot be written where it is asked for: under a regular file,
-    over a folder, or over one of the `inputs` (the same file under any name).
+    """Raise one line when an output cannot be written where it is asked for.
+
+    An output cannot be written under a regular file, over a folder, or over one of the `inputs`
+    (the same file under any name).
 
     `outputs` maps every file a command writes, the ones it writes beside its main output included,
     to what it is ("the quarantine beside --output"), for the message.

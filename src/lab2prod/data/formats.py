@@ -81,9 +81,9 @@ def _is_number(cells: pd.Series) -> pd.Series:
 
 
 def number_format(values: pd.Series, name: str) -> NumberFormat | None:
-    """Return the format of a text column whose every present cell is a number written with a
-    thousands mark or a sign, None when the column is plain numbers or not numbers.
+    """Return the format of a text column of numbers with a thousands mark or a sign, else None.
 
+    Every present cell must be such a number; None when the column is plain numbers or not numbers.
     Raises a one-line ContractError for a column that writes the same numbers two ways (some cells
     with the sign, some without).
     """
@@ -186,8 +186,11 @@ def date_format(values: pd.Series, name: str, required: bool = True) -> str | No
 
 
 def read_dates(text: pd.Series, present: pd.Series, fmt: str | None) -> tuple[pd.Series, pd.Series]:
-    """Return text cells read as datetime64[ns] with format `fmt` (ISO 8601 when None), NaT where
-    missing or not readable, and the mask of present cells outside the range the lake holds."""
+    """Return text cells read as datetime64[ns] with format `fmt`, and the mask of those out of range.
+
+    `fmt` None reads ISO 8601. A missing or unreadable cell is NaT; the mask marks the present cells
+    outside the range the lake holds.
+    """
     cells = text.astype(object).where(present, None)
     values = pd.to_datetime(cells, errors="coerce", format=fmt or ISO)
     if values.dt.tz is not None:

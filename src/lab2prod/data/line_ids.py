@@ -18,8 +18,10 @@ LINE_ID = "line"
 
 
 def with_line_ids(contract: Contract) -> Contract:
-    """Return `contract` when it names an id column, else the contract whose id is the row's line
-    (a text column `line` that `add_line_ids` fills)."""
+    """Return `contract` when it names an id column, else the contract whose id is the row's line.
+
+    That id is a text column `line`, which `add_line_ids` fills.
+    """
     if contract.id_column:
         return contract
     return replace(
@@ -30,8 +32,10 @@ def with_line_ids(contract: Contract) -> Contract:
 
 
 def add_line_ids(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """Return `frame` with its rows' lines as the `line` id column, when the contract's id is the line
-    and the frame does not carry that column itself."""
+    """Return `frame` with its rows' lines as the `line` id column when the contract's id is the line.
+
+    A frame that carries that column itself is returned as it is.
+    """
     if contract.id_column != LINE_ID or LINE_ID in frame.columns or LINE not in frame.columns:
         return frame
     return frame.assign(**{LINE_ID: frame[LINE].astype("int64").astype(str)})

@@ -117,8 +117,11 @@ def _id_conflicts(frame: pd.DataFrame, contract: Contract) -> int:
 
 
 def repeats(frame: pd.DataFrame, contract: Contract, quarantine: pd.DataFrame) -> dict[str, int]:
-    """Return how many rows repeat an earlier row exactly and how many repeat a different row's id,
-    kept in the normalized `frame` or set aside in `quarantine`, as the contract's settings decided."""
+    """Return how many rows repeat an earlier row exactly and how many repeat a different row's id.
+
+    Counted in the normalized `frame` or set aside in `quarantine`, as the contract's settings
+    decided.
+    """
     columns = [c.name for c in contract.columns if c.name in frame.columns]
     reasons = (
         quarantine["reason"].astype(str)
@@ -194,11 +197,12 @@ def data_quality_report(
     max_columns: int = 40,
     root: str | Path | None = None,
 ) -> Path:
-    """Write the data quality HTML report (per column type, missing share, range or categories,
-    quarantine counts by reason, distribution plots) to `path`; return the path.
+    """Write the data quality HTML report to `path`; return the path.
 
-    The contract's path is shown relative to the project `root` (default: the folder above the
-    report's folder, the project of reports/data_quality.html).
+    The report shows each column's type, missing share, range or categories and distribution plot,
+    and the quarantine's counts by reason. The contract's path is shown relative to the project
+    `root` (default: the folder above the report's folder, the project of
+    reports/data_quality.html).
     """
 
     columns = profile(frame, contract)

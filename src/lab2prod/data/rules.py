@@ -77,9 +77,11 @@ def pandera_schema(
 
 
 def _scoring_schema(contract: Contract, mode: str) -> pa.DataFrameSchema:
-    """Return `pandera_schema(contract, mode, unique_id=False)`, built once per contract and mode
-    (scoring conditions a batch chunk by chunk with the same contract); a contract holding lists
-    (unhashable) gets a fresh one."""
+    """Return `pandera_schema(contract, mode, unique_id=False)`, built once per contract and mode.
+
+    Scoring conditions a batch chunk by chunk with the same contract; a contract holding lists
+    (unhashable) gets a fresh one.
+    """
     try:
         return _cached_schema(contract, mode)
     except TypeError:
@@ -105,8 +107,10 @@ class ContractPlan:
 
 
 def contract_plan(contract: Contract) -> ContractPlan:
-    """Return the contract's `ContractPlan`, built once per contract (a contract holding lists, unhashable,
-    gets a fresh one)."""
+    """Return the contract's `ContractPlan`, built once per contract.
+
+    A contract holding lists (unhashable) gets a fresh one.
+    """
     try:
         return _cached_plan(contract)
     except TypeError:

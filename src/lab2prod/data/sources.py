@@ -125,8 +125,11 @@ def iter_file(
 
 
 def read_header(path: str | Path, **options: Any) -> list[str] | None:
-    """Return the column names of a file without reading its rows (CSV: the header record, Parquet:
-    the schema, Excel: the first row of the sheet); None for JSON lines, whose keys vary by line."""
+    """Return the column names of a file without reading its rows; None for JSON lines.
+
+    CSV: the header record, Parquet: the schema, Excel: the first row of the sheet. JSON lines have
+    none: their keys vary by line.
+    """
     path = check_file(path)
     fmt = file_format(path)
     options = {k: v for k, v in options.items() if v is not None}

@@ -18,8 +18,11 @@ from lab2prod.errors import MissingColumnError, SourceError
 
 
 def read_any(path: Path, **options: Any) -> Frame:
-    """Read a whole file with the adapter its suffix names (sources.read_file: .csv, .csv.gz, .jsonl,
-    .parquet, .xlsx); options the adapter does not take are refused."""
+    """Read a whole file with the adapter its suffix names (`sources.read_file`).
+
+    The suffixes: .csv, .csv.gz, .jsonl, .parquet, .xlsx. Options the adapter does not take are
+    refused.
+    """
     return read_file(Path(path), **options)
 
 
@@ -73,9 +76,12 @@ def reason_kind(reason: str) -> str:
 
 
 def check_columns(path: Path, contract: Contract, mode: str = "train", **options: Any) -> None:
-    """Raise the one-line error `condition` would for a header no row can pass, before any row is
-    read: CSV and Parquet from their header, Excel from the sheet's first row (the message then names
-    the workbook's other sheets). JSON lines, whose keys vary by line, are judged over the whole file."""
+    """Raise the one-line error `condition` would for a header no row can pass, before any row is read.
+
+    CSV and Parquet are judged from their header, Excel from the sheet's first row (the message then
+    names the workbook's other sheets). JSON lines, whose keys vary by line, are judged over the
+    whole file.
+    """
     names = read_header(path, **options)
     if names is None:
         return

@@ -156,9 +156,12 @@ def trivial_metrics(
     threshold: float = 0.5,
     fitted_on: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Return the task's metrics on `y_true` of the trivial model fitted on `fitted_on` (default: the
-    same rows): its mean for regression, its class shares as every row's probabilities for
-    classification (binary 0/1 labels, or codes 0..`classes`-1). The floor every model must beat."""
+    """Return the task's metrics on `y_true` of the trivial model: the floor every model must beat.
+
+    The trivial model is fitted on `fitted_on` (default: the same rows): its mean for regression,
+    its class shares as every row's probabilities for classification (binary 0/1 labels, or codes
+    0..`classes`-1).
+    """
     y_true = np.asarray(y_true)
     seen = y_true if fitted_on is None or not len(fitted_on) else np.asarray(fitted_on)
     n = len(y_true)

@@ -123,8 +123,10 @@ def _check_every_class(ordered: pd.DataFrame, sides: pd.Series, target: str) -> 
 
 
 def _first_copies(frame: pd.DataFrame) -> pd.Series:
-    """Return, for each row, the index label of the first row equal to it in every column (itself
-    when it has no earlier copy)."""
+    """Return, for each row, the index label of the first row equal to it in every column.
+
+    A row with no earlier copy gets its own label.
+    """
     keys = pd.util.hash_pandas_object(frame, index=False)
     return (
         pd.Series(frame.index, index=frame.index)

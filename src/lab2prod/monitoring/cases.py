@@ -30,8 +30,10 @@ PANDAS_SUFFIXES = (".csv", ".txt", ".parquet")
 
 
 def read_text(path: str | Path, contract: Contract, what: str) -> pd.DataFrame:
-    """Return a file of any format the scorer reads as text cells typed by the contract's formats,
-    with the line as the id when the contract's id is the line."""
+    """Return a file of any format the scorer reads as text cells typed by the contract's formats.
+
+    The line is the id when the contract's id is the line.
+    """
     path = Path(path)
     if not path.is_file():
         raise MonitoringError(f"{what} file {path} not found")
@@ -44,8 +46,11 @@ def read_text(path: str | Path, contract: Contract, what: str) -> pd.DataFrame:
 
 
 def read_batch(path: str | Path, contract: Contract) -> pd.DataFrame:
-    """Return a batch: a CSV or Parquet file as pandas types it (the predictions scoring writes), any
-    other format through the scorer's readers; number and date cells read as the contract says."""
+    """Return a batch read from its file, its number and date cells read as the contract says.
+
+    A CSV or Parquet file is read as pandas types it (the predictions scoring writes), any other
+    format through the scorer's readers.
+    """
     path = Path(path)
     if "".join(path.suffixes[-1:]).lower() not in PANDAS_SUFFIXES:
         return read_text(path, contract, "batch")
@@ -80,9 +85,11 @@ def read_features(path: str | Path, contract: Contract) -> pd.DataFrame:
 
 
 def read_labels(path: str | Path, contract: Contract) -> pd.DataFrame:
-    """Return delayed labels in any format the scorer reads (the id, or the line, and the target),
-    blank ids and later repeats of an id left out as scoring leaves them out (the batch itself,
-    its target filled in, is a labels file)."""
+    """Return delayed labels (the id, or the line, and the target) from a file the scorer can read.
+
+    Blank ids and later repeats of an id are left out as scoring leaves them out (the batch itself,
+    its target filled in, is a labels file).
+    """
     return first_of_each_id(read_text(path, contract, "labels"), contract)
 
 
@@ -153,8 +160,10 @@ def first_of_each_id(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
 
 
 def typed_cells(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """Return `frame` with the columns whose cells the contract says how to read (a thousands mark,
-    a sign, a date format) read that way; other columns as they are."""
+    """Return `frame` with the columns the contract says how to read read that way, the others as they are.
+
+    The contract says how to read a column with a thousands mark, a sign or a date format.
+    """
     changed = {}
     for rule in contract.columns:
         if rule.name not in frame.columns:

@@ -411,8 +411,10 @@ def _holdout(run_id: str | None, needed: bool) -> dict[str, float]:
 
 
 def batch_id_of(path: str | Path) -> str:
-    """Return a batch's id from its file: the stem, or the folder's name for generic names like
-    predictions.csv; a day of requests (a folder) is ``requests-<day>``."""
+    """Return a batch's id from its file: the stem, or the folder's name for a generic file name.
+
+    A generic name is one like predictions.csv; a day of requests (a folder) is ``requests-<day>``.
+    """
     path = Path(path).absolute()  # a generic name in the working folder: the folder's name
     if path.is_dir():
         return f"requests-{path.name}"

@@ -63,8 +63,11 @@ def trivial_baseline(
     threshold: float = 0.5,
     train: pd.DataFrame | None = None,
 ) -> dict:
-    """Return the metrics on `test` of the trivial model fitted on `train` (its mean, or its class
-    shares; None: the test rows' own): the gate's floor."""
+    """Return the metrics on `test` of the trivial model fitted on `train`: the gate's floor.
+
+    The trivial model predicts `train`'s mean, or its class shares; `train` None: the test rows'
+    own.
+    """
     return trivial_metrics(
         target_vector(test, contract),
         contract.task,

@@ -87,13 +87,14 @@ def score_chunk(
     threshold: float = 0.5,
     origin: str = "input",
 ) -> ScoredChunk:
-    """Condition one frame of text cells by `contract` (mode score), predict its clean rows, and
-    return the predictions and the quarantine; an empty frame gives empty ones.
+    """Return the predictions and the quarantine of one frame of text cells, scored with `contract`.
 
-    `frame` holds the contract's columns as text (as `data.sources` reads them), optionally `_line`
-    (else rows count from line 2) and `_source`. Within the frame, a later row repeating an id is
-    quarantined with the line of the first. Raises ContractError for what no row-level quarantine
-    can fix (a missing column, for example); the batch's quarantine limit is the caller's.
+    The frame is conditioned by the contract (mode score) and its clean rows predicted; an empty
+    frame gives empty ones. `frame` holds the contract's columns as text (as `data.sources` reads
+    them), optionally `_line` (else rows count from line 2) and `_source`. Within the frame, a later
+    row repeating an id is quarantined with the line of the first. Raises ContractError for what no
+    row-level quarantine can fix (a missing column, for example); the batch's quarantine limit is
+    the caller's.
     """
 
     contract = with_line_ids(contract)
@@ -295,8 +296,10 @@ class SeenIds:
 def drop_seen(
     chunk: ScoredChunk, rows: pd.DataFrame, seen: SeenIds, contract: Contract, origin: str
 ) -> ScoredChunk:
-    """Move the predictions whose id was scored in an earlier chunk to the quarantine; a repeat
-    inside the chunk of such an id names the batch's first line, not the chunk's."""
+    """Move the predictions whose id was scored in an earlier chunk to the quarantine.
+
+    A repeat inside the chunk of such an id names the batch's first line, not the chunk's.
+    """
     if chunk.repeats is not None and len(chunk.repeats) and seen.runs:
         earlier = seen.first_lines(
             pd.util.hash_array(chunk.repeats["id"].to_numpy(), categorize=False)
@@ -336,13 +339,12 @@ def drop_seen(
 
 
 class BatchColumns:
-    """The columns of a batch read in chunks, so that it is judged as a whole, as `lab2prod
-    validate` judges it, whatever the chunk size.
+    """The columns of a batch read in chunks, judged over the whole batch as `lab2prod validate` does.
 
-    A chunk of JSON lines holds only the keys its lines hold: a contract column absent from a chunk
-    is a column of missing cells there (`complete`). Over the whole batch (`check`), a column that
-    never appeared is missing, and one that never held a value is empty: the errors and warning
-    `condition` gives for the whole file.
+    The judgement is the same whatever the chunk size. A chunk of JSON lines holds only the keys its
+    lines hold: a contract column absent from a chunk is a column of missing cells there
+    (`complete`). Over the whole batch (`check`), a column that never appeared is missing, and one
+    that never held a value is empty: the errors and warning `condition` gives for the whole file.
     """
 
     def __init__(self, contract: Contract):

@@ -174,8 +174,10 @@ def _option(param: Parameter) -> str:
 
 
 def _under_main_guard(code: str) -> str:
-    """Return `code` indented under ``if __name__ == "__main__":``; the lines that continue a
-    multi-line string stay as they are, so every string keeps its text (checked on the syntax tree)."""
+    """Return `code` indented under ``if __name__ == "__main__":``, every string keeping its text.
+
+    The lines that continue a multi-line string stay as they are (checked on the syntax tree).
+    """
     keep: set[int] = set()  # lines inside a string that began on an earlier line
     opened: list[int] = []  # start lines of the f-strings open (Python 3.12 splits them in tokens)
     for token in tokenize.generate_tokens(io.StringIO(code).readline):

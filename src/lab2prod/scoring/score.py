@@ -149,12 +149,12 @@ def utc_now() -> str:
 
 
 def default_workers(cores: int | None = None) -> int:
-    """Return how many pool processes score chunks beside this one: none up to 2 cores, else one per
-    core but one, at most 3.
+    """Return how many pool processes score chunks beside this one: none up to 2 cores, else cores - 1, at most 3.
 
     On 2 cores one worker does not pay: it imports pandas, scikit-learn and pandera again and
     unpickles every chunk, waits for this process to load the model, and adds hundreds of MB to
-    the process tree, for little less wall time (benchmarks/score.py; figures in benchmarks/RESULTS.md).
+    the process tree, for little less wall time (benchmarks/score.py; figures in
+    benchmarks/RESULTS.md).
     """
     cores = (os.cpu_count() or 1) if cores is None else cores
     return 0 if cores <= 2 else min(3, cores - 1)
@@ -174,11 +174,11 @@ class _Ready:
 
 
 class PoolEngine:
-    """Whole chunks scored in a standard process pool (forkserver, else spawn: never a fork of this
-    process); the pool starts before the model loads, so the workers' imports overlap MLflow's.
+    """Whole chunks scored in a standard process pool (forkserver, else spawn), never a fork of this process.
 
-    An engine reads the input (`chunks`, `digest`), ships the model once (`share`) and scores a
-    chunk somewhere (`submit`, a future); `scoring.dask_engine` is the other one.
+    The pool starts before the model loads, so the workers' imports overlap MLflow's. An engine reads
+    the input (`chunks`, `digest`), ships the model once (`share`) and scores a chunk somewhere
+    (`submit`, a future); `scoring.dask_engine` is the other one.
     """
 
     def __init__(self, workers: int | None = None):
@@ -256,8 +256,10 @@ def _score_in_worker(
 
 
 def written_files(output: str | os.PathLike) -> dict[Path, str]:
-    """Return every file a scoring run to `output` writes, with what it is: the predictions, and
-    beside them the quarantine and the summary."""
+    """Return every file a scoring run to `output` writes, with what it is.
+
+    The predictions, and beside them the quarantine and the summary.
+    """
     output = Path(output)
     return {
         output: "the predictions (--output)",
@@ -267,8 +269,11 @@ def written_files(output: str | os.PathLike) -> dict[Path, str]:
 
 
 def check_output(input: Path, output: Path) -> None:
-    """Refuse an output of another format than CSV or Parquet, one under a regular file, or one of
-    the files written (the quarantine and summary beside it too) that would overwrite the input."""
+    """Refuse an output that is not CSV or Parquet, that is under a regular file, or that overwrites the input.
+
+    None of the files written (the quarantine and the summary beside the output too) may overwrite
+    the input.
+    """
     if output.suffix.lower() not in OUTPUT_FORMATS:
         raise SourceError(
             f"{output}: unknown output suffix {output.suffix!r}: use .csv or .parquet"

@@ -43,9 +43,11 @@ def _text(value: Any) -> str | None:
 
 
 def _clean_header(names: list[str], path: Path) -> list[str]:
-    """Return the column names stripped, a line break inside one (a wrapped header cell) read as a
-    space; raise one line for an empty name, a name given twice, or two names that differ only in
-    case or spaces (lab2prod matches column names ignoring both, so it cannot tell them apart)."""
+    """Return the column names stripped, a line break inside one (a wrapped header cell) read as a space.
+
+    Raises one line for an empty name, a name given twice, or two names that differ only in case or
+    spaces (lab2prod matches column names ignoring both, so it cannot tell them apart).
+    """
     clean = [" ".join(str(n).splitlines()).strip() for n in names]
     if any(not n for n in clean):
         raise SourceError(
@@ -186,11 +188,11 @@ class _Lines:
 
 
 def _arrow_text(table, header: list[str], decimal: str, strip: bool = True, thousands=None):
-    """Return Arrow columns of text cells cleaned as every adapter does: stripped, missing markers as
-    nulls, a decimal comma made a point.
+    """Return Arrow columns of text cells cleaned as every adapter does.
 
-    `strip=False` is for cells Arrow parsed with the missing markers as nulls already, from bytes that
-    hold no whitespace (`_may_need_stripping`): then only a decimal comma is left to fix.
+    Cells are stripped, missing markers made nulls and a decimal comma made a point. `strip=False` is
+    for cells Arrow parsed with the missing markers as nulls already, from bytes that hold no
+    whitespace (`_may_need_stripping`): then only a decimal comma is left to fix.
     """
 
     columns = {}
@@ -254,8 +256,10 @@ _EXPECTED = {
 
 
 def check_kind(path: Path, fmt: str) -> None:
-    """Raise one line when the first bytes of `path` show it is not what its suffix says (`fmt`):
-    a CSV renamed .xlsx, a workbook renamed .csv. Text may be gzip-compressed."""
+    """Raise one line when the first bytes of `path` show it is not what its suffix (`fmt`) says.
+
+    A CSV renamed .xlsx, a workbook renamed .csv. Text may be gzip-compressed.
+    """
     with open(path, "rb") as fh:
         head = fh.read(512)
     binary = [(what, suffix) for magic, what, suffix in _MAGIC if head.startswith(magic)]

@@ -47,8 +47,11 @@ class CsvDialect:
 
 
 def _header_record(source: _Lines, quotechar: str) -> bytes:
-    """Return the bytes of the header record: the first line that is not blank, and the lines after
-    it while a quoted name is open (a header cell wrapped onto two lines)."""
+    """Return the bytes of the header record: its first line that is not blank, and its continuations.
+
+    The lines after the first belong to it while a quoted name is open (a header cell wrapped onto two
+    lines).
+    """
     quote = quotechar.encode("ascii", "ignore") or b'"'
     first = source.readline()
     while first and not first.strip():
@@ -82,8 +85,11 @@ _SPACES = (b" ", b"\t", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
 
 
 def _may_need_stripping(data: bytes) -> bool:
-    """Return False when no cell of a plain CSV block can start or end with whitespace: no ASCII space
-    of any kind, and no byte beyond ASCII (a Unicode space)."""
+    """Return False when no cell of a plain CSV block can start or end with whitespace.
+
+    That is when the block holds no ASCII space of any kind and no byte beyond ASCII (a Unicode
+    space).
+    """
     return not data.isascii() or any(space in data for space in _SPACES)
 
 
@@ -107,8 +113,11 @@ def _parse_block(
     quotechar: str = '"',
     count: int | None = None,
 ) -> tuple[Any, np.ndarray, list[dict[str, Any]]]:
-    """Parse a block of whole lines (UTF-8) whose quoted cells end on their line with Arrow: the
-    table, each row's line, the ragged rows. `count`, when known, is the number of lines in `data`."""
+    """Parse a block of whole lines with Arrow; return the table, each row's line and the ragged rows.
+
+    The block is UTF-8 and its quoted cells end on their line. `count`, when known, is the number of
+    lines in `data`.
+    """
 
     width = len(header)
     odd: list[tuple[int, int, str]] = []
@@ -368,8 +377,10 @@ def read_csv(
     quotechar: str = '"',
     thousands: str | None = None,
 ) -> Frame:
-    """Read a delimited text file (plain or gzip) strictly: ragged rows are rejected with their line,
-    bad bytes stop with a message."""
+    """Read a delimited text file (plain or gzip) strictly.
+
+    Ragged rows are rejected with their line; bad bytes stop with a message.
+    """
     frames = list(
         iter_csv(
             path,

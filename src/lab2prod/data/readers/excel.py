@@ -47,8 +47,10 @@ def _from_table(table: pd.DataFrame, name: str, path: Path, first_line: int) -> 
 
 
 def read_excel(path: Path, name: str, sheet: str | int = 0) -> Frame:
-    """Read one sheet of an Excel workbook (its name, or its position from 0); `_line` is the
-    spreadsheet row (header on row 1)."""
+    """Read one sheet of an Excel workbook, named or by its position from 0.
+
+    `_line` is the spreadsheet row (header on row 1).
+    """
     table = _sheet_table(path, sheet)
     return _from_table(table, name, Path(path), 2)
 
@@ -65,8 +67,10 @@ def excel_sheets(path: Path) -> list[str]:
 
 
 def sheet_hint(path: Path, sheet: str | int = 0) -> str:
-    """Return words for a message about a workbook of several sheets: which sheet was read and which
-    others there are, and how to choose; '' for a workbook of one sheet."""
+    """Return words for a message about a workbook of several sheets; '' for a workbook of one.
+
+    They say which sheet was read, which others there are, and how to choose.
+    """
     names = excel_sheets(path)
     if len(names) < 2:
         return ""

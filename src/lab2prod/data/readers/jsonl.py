@@ -30,8 +30,10 @@ from lab2prod.errors import SourceError
 def iter_jsonl(
     path: Path, name: str, encoding: str = "utf-8", chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> Iterator[Frame]:
-    """Yield JSON lines (plain or gzip), one object a line, in chunks; a line that is not a JSON object
-    is rejected with its number."""
+    """Yield JSON lines (plain or gzip), one object a line, in chunks.
+
+    A line that is not a JSON object is rejected with its number.
+    """
     path = check_file(path)
     check_kind(path, "jsonl")
     decoder = codecs.getincrementaldecoder(_python_encoding(encoding))()

@@ -51,8 +51,11 @@ def read_parquet(path: Path, name: str) -> Frame:
 
 
 def _flat(batch):
-    """Return the batch with its nested columns (structs, lists, maps) as JSON text: a column the
-    contract does not name is then dropped like any other extra column, one it names reads as text."""
+    """Return the batch with its nested columns (structs, lists, maps) as JSON text.
+
+    A column the contract does not name is then dropped like any other extra column; one it names
+    reads as text.
+    """
 
     nested = [i for i, f in enumerate(batch.schema) if pa.types.is_nested(f.type)]
     if not nested:
