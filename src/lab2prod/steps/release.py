@@ -81,7 +81,7 @@ def report(project: Project) -> PagesResult:
     lake = project.lake
     tracking.use_store(project.root, project.tracking_uri)
     facts = build_facts(
-        lake.products,
+        lake,
         contract,
         commit=tracking.git_commit(project.root),
         tracking_uri=settings.tracking_uri(project.root),
@@ -89,7 +89,7 @@ def report(project: Project) -> PagesResult:
         pipeline=settings.read_yaml(project.root / "pipeline.yaml"),  # the DAG of index.html
         root=project.root,
     )
-    written = write_reports(facts, lake.reports)
+    written = write_reports(facts, lake)
     # the ML Test Score from the evidence as it is now (`lab2prod readiness` writes it again later)
     places = {
         "lake": project.lake_folder,
