@@ -216,8 +216,8 @@ def write_window(
 ) -> Project:
     """Write the window into the project's lake as ingest and split would; return the project reading that contract.
 
-    The held-out rows judge the challenger twice, as before any release: the train step measures
-    them as its validation split, the register step gates on them as its test split.
+    The window has no validation split of its own: its held-out rows are both the validation split
+    the train step measures the cell on and the test split the register step gates on.
     """
     lake = project.lake
     written = write_contract(contract, lake.lake)
