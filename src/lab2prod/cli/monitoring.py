@@ -271,8 +271,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         description="Read the latest monitoring status; when it crossed a retraining threshold (dataset drift or "
         "degraded performance), train a challenger on the newest labelled rows and send it through the "
         "release gate and registry aliases. Default: the training pipeline (`ploomber build`) on a "
-        "window catalog; --in-process trains with the package functions directly and judges challenger "
-        "and champion on the same held-out rows. The decision goes into the history and the report. "
+        "window catalog; --in-process runs the same pipeline's train, select and register steps in this "
+        "process and judges challenger and champion on the same held-out rows of the window. Each "
+        "window keeps its own folder under <lake>/monitoring/retrain/. The decision goes into the "
+        "history and the report. "
         "Nothing is trained when no threshold was crossed (exit 0 either way). Unset options take "
         "the defaults of lab2prod.monitoring.retrain.RetrainConfig.",
     )
@@ -283,7 +285,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--in-process",
         action="store_true",
-        help="train in this process instead of `ploomber build`",
+        help="run the pipeline's steps in this process instead of `ploomber build`",
     )
     unset_options(
         p,

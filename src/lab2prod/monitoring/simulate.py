@@ -25,9 +25,9 @@ project names its own, from its env file or the command line):
   loop monitors it against its champion's training data, receives its delayed labels, and when
   the monitor says retraining is due it retrains on the newest ``window_rows`` labelled rows and
   sends the challenger through the release gate and registry aliases: the training pipeline's own
-  steps, run in process on the window (`retrain.retrain_in_process`). Performance per batch (the gate's metric: ROC AUC, or RMSE for
-  a regression, unless the gate names another) is always measured on that batch's labels by the
-  model that scored it, before any retraining it triggers.
+  steps, run in process on the window (`retrain.retrain_in_process`). Performance per batch (the
+  gate's metric: ROC AUC, or RMSE for a regression, unless the gate names another) is always
+  measured on that batch's labels by the model that scored it, before any retraining it triggers.
 
 The simulation is a project of its own in a work folder (a temporary one by default): its lake,
 its MLflow store, never the project's registry; its models are registered as ``model_name`` in
