@@ -158,3 +158,31 @@ def test_the_pipeline_path_releases_with_floors_and_the_infra_check(built, credi
     command, _ = pipeline_command(built, catalog, lake.window_lake("s1").lake, "env.test.yaml")
     # the window build keeps the env file's gate settings: nothing on its command line overrides them
     assert not [arg for arg in command if arg.startswith("--env--gate")]
+
+
+def test_retraining_and_the_replay_train_and_release_only_through_the_pipelines_steps():
+    # one orchestration of training: no module of monitoring trains, logs or releases a model itself
+    import ast
+    from pathlib import Path
+
+    import lab2prod.monitoring.retrain as retrain
+    import lab2prod.monitoring.simulate as simulate
+
+    own = {"train_model", "log_training_run", "release_challenger"}
+    for module in (retrain, simulate):
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        imported = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+        modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not imported & own, module.__name__
+        assert "lab2prod.tracking" not in modules and "lab2prod.release.promotion" not in modules
+    steps = {
+        node.module: {a.name for a in node.names}
+        for node in ast.walk(ast.parse(Path(retrain.__file__).read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert steps["lab2prod.steps"] == {"release", "training"}
