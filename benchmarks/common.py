@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,36 @@ def credit_frame(lake: Path) -> tuple[Any, Any]:
     return contract, read_normalized(str(normalized), contract)
 
 
-def replay_start(data: Any, contract: Any, seed: int) -> tuple[Any, Any]:
-    """Split `data` as the simulation does: a seeded half is the past, which a model is fitted on
-    with the retraining code; return that candidate and the other half, the pool of new batches."""
-    from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate
+@dataclass
+class Fitted:
+    """A model fitted on a window's train part, with the rows it learnt from and was measured on."""
 
+    model: Any
+    train: Any
+    test: Any
+    metrics: dict[str, float]
+
+
+def fit_window(window: Any, contract: Any, seed: int = 42, family: str = "linear") -> Fitted:
+    """Fit `family` on a window as retraining splits it (RetrainConfig's test_size held out); measure it there."""
+    from lab2prod.modeling.split import split_frame
+    from lab2prod.modeling.training import train_model
+    from lab2prod.monitoring.retrain import RetrainConfig
+
+    test_size = RetrainConfig().test_size
+    parts = split_frame(
+        window, contract.target, contract.task, test_size, valid_size=0.0, seed=seed
+    )
+    trained = train_model(parts["train"], contract, family, {}, seed=seed, valid=parts["test"])
+    return Fitted(trained.model, parts["train"], parts["test"], trained.metrics)
+
+
+def replay_start(data: Any, contract: Any, seed: int) -> tuple[Fitted, Any]:
+    """Split `data` as the simulation does: a seeded half is the past, which a model is fitted on
+    as retraining splits its window; return that model and the other half, the pool of new batches."""
     past = data.sample(frac=0.5, random_state=seed)
     pool = data.drop(past.index).reset_index(drop=True)
-    candidate = fit_candidate(past.reset_index(drop=True), contract, RetrainConfig(seed=seed))
-    return candidate, pool
+    return fit_window(past.reset_index(drop=True), contract, seed=seed), pool
 
 
 def trained_credit(root: Path) -> tuple[Any, Path, Any, Any]:

@@ -4,7 +4,7 @@
 
 The set-up is the simulation's (`lab2prod.monitoring.simulate`) and `benchmarks/monitor_alarms.py`'s:
 half of the bundled credit data (seeded) is the past, a model is fitted on it with the retraining code
-(`fit_candidate`: its train part is the monitor's reference, its held-out part plays the validation
+(`common.fit_window`, as retraining splits a window: its train part is the monitor's reference, its held-out part plays the validation
 split, where calibration is checked), the other half is the pool new batches are drawn from.
 
 Two kinds of drift, each over `--batches` batches whose intensity t rises from 0 to 1:

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import fit_window
 
 from lab2prod import settings
 from lab2prod.data.conditioning import read_normalized
@@ -36,7 +37,6 @@ from lab2prod.modeling.predict import predict
 from lab2prod.monitoring.cases import read_table
 from lab2prod.monitoring.drift import drift_report
 from lab2prod.monitoring.monitor import WatchedModel, monitor_frame
-from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def main() -> None:
             normalized = ingest(catalog, contract, Path(tmp) / "lake").normalized
         data = read_normalized(str(normalized), contract)
         reference = data.sample(frac=0.5, random_state=0).reset_index(drop=True)
-        model = fit_candidate(reference, contract, RetrainConfig(family=args.family)).model
+        model = fit_window(reference, contract, family=args.family).model
         rng = np.random.default_rng(0)
         batch = data.iloc[rng.integers(0, len(data), args.rows)].reset_index(drop=True)
         batch = batch.assign(

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/monitor_alarms.py [--batches 100] [--sizes 500 5000] [--seeds 10]
 
 The set-up is the simulation's (`lab2prod.monitoring.simulate`): half of the bundled credit data
-(seeded) is the past, a model is fitted on it with the retraining code (`fit_candidate`: train part =
+(seeded) is the past, a model is fitted on it with the retraining code (`common.fit_window`, as retraining splits a window: train part =
 the monitor's reference, held-out part = its holdout metrics), the other half is the pool new batches
 are drawn from with replacement.
 

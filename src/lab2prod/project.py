@@ -67,6 +67,9 @@ class Project:
     gate_tolerance: float = 0.0
     gate_floors: Mapping[str, float] = field(default_factory=lambda: _frozen({}))
     approval_required: bool = False
+    infra_rows: int = 1000  # rows the release's fresh-process infrastructure check scores
+    # the MLflow store; "": $MLFLOW_TRACKING_URI, else <root>/mlflow.db (a replay names its own)
+    tracking_uri: str = ""
     intended_use: str = ""
     limitations: tuple[str, ...] = ()
     scoring: Scoring | None = None

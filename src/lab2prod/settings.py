@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from lab2prod.data.catalog import Catalog, catalog_from_dict, is_catalog
+from lab2prod.data.lake import Lake
 from lab2prod.errors import ConfigError
 from lab2prod.modeling.business import BusinessValue, business_from_dict
 from lab2prod.project import REQUIRED, Project, Scoring
@@ -172,7 +173,7 @@ def project_defaults(root: Path) -> ProjectDefaults:
     lake = str(env.get("lake") or "data/lake")
     defaults = {"lake": lake, "reports": str(env.get("reports") or "reports")}
     defaults["products"] = str(env.get("products") or "products")
-    written = resolve(root, lake) / "contracts" / f"{env.get('dataset')}.yaml"
+    written = Lake.of(root, lake).contract(str(env.get("dataset")))
     if env.get("dataset") and written.is_file():
         defaults["contract"] = str(written)
     elif env.get("contract"):

@@ -36,10 +36,10 @@ from lab2prod.tracking_server import check_reachable
 PINNED = ("scikit-learn", "pandas", "numpy", "skops", "mlflow", "pyarrow", "scipy")
 
 
-def use_store(root: Path) -> str:
-    """Point MLflow at the project's tracking store and return its URI."""
+def use_store(root: Path, uri: str = "") -> str:
+    """Point MLflow at the project's tracking store (`uri`; "": the project's own) and return its URI."""
 
-    uri = settings.tracking_uri(root)
+    uri = uri or settings.tracking_uri(root)
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     return uri
@@ -59,12 +59,12 @@ def mark_model_training(client: MlflowClient, experiment_id: str, tags: dict[str
         client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
 
 
-def connect(root: Path, experiment: str) -> str:
-    """Point MLflow at the project's store, create `experiment` when absent, and return its id.
+def connect(root: Path, experiment: str, uri: str = "") -> str:
+    """Point MLflow at the project's store (`uri`; "": its own), create `experiment` when absent, and return its id.
 
     The experiment is tagged as model training, so the MLflow UI opens it on its runs table.
     """
-    uri = use_store(root)
+    uri = use_store(root, uri)
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     if found is not None:

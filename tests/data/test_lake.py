@@ -90,59 +90,6 @@ def test_latest_manifest_missing_names_what_to_do(tmp_path):
         lake.latest_manifest(tmp_path, "credit")
 
 
-def test_csv_bytes_are_what_pandas_writes():
-    import numpy as np
-
-    from lab2prod.data.lake import csv_bytes
-
-    frame = pd.DataFrame(
-        {
-            "id": pd.Series(["a", None, 'q,"r', "line\nbreak"], dtype="str"),
-            "n": pd.array([1, None, -3, 0], dtype="Int64"),
-            "x": [1.0, np.nan, 2.5, -0.0],
-            "when": pd.to_datetime(
-                ["2024-01-31", None, "2024-02-03 04:05:06", "1999-12-31"], format="mixed"
-            ),
-            "note": pd.Series(["u", "v", None, "w"], dtype=object),
-        }
-    )
-    expected = frame.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")
-    assert csv_bytes(frame) == expected.encode("utf-8")
-    assert csv_bytes(frame.head(0)) == b"id,n,x,when,note\n"
-    # what Arrow would render otherwise, pandas writes: exponents, booleans, one column
-    assert csv_bytes(frame.assign(x=[1e-7, 1.0, 2.0, 3.0])) is None
-    assert csv_bytes(frame.assign(b=[True, False, True, False])) is None
-    assert csv_bytes(frame[["id"]]) is None
-
-
-def test_whole_floats_and_plain_text_are_written_as_pandas_writes_them(tmp_path, monkeypatch):
-    """Past THREADED_ROWS rows the columns render on threads: whole floats from their digits, text unquoted."""
-    import numpy as np
-
-    from lab2prod.data import lake
-    from lab2prod.data.lake import atomic_write_csv, csv_bytes
-
-    monkeypatch.setattr(lake, "THREADED_ROWS", 1_000)  # the threaded path on a small frame
-    n = 1_200
-    whole = np.where(np.arange(n) % 7 == 0, np.nan, np.arange(n) * 1000.0)
-    whole[3] = 1e15  # Python's repr writes it without an exponent, as 1000000000000000.0
-    frame = pd.DataFrame(
-        {
-            "id": pd.Series([f"r{i}" for i in range(n)], dtype="str"),
-            "whole": whole,
-            "quarter": np.arange(n) / 4,
-            "signed_zero": np.where(np.arange(n) == 5, -0.0, 1.0),
-            "n": pd.array(np.arange(n), dtype="Int64"),
-        }
-    )
-    expected = frame.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")
-    assert csv_bytes(frame) == expected.encode("utf-8")
-    assert atomic_write_csv(tmp_path / "t.csv", frame).read_bytes() == expected.encode("utf-8")
-    # one cell that needs quotes, and the whole column is written the csv module's way
-    quoted = frame.assign(id=frame["id"].where(frame.index != 9, 'a "b", c'))
-    assert csv_bytes(quoted) == quoted.to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
 # ---- the Lake: every path of a project, the same as the pipelines' products
 
 
@@ -198,3 +145,105 @@ def test_the_lake_orders_grid_cells_by_index_and_takes_folders_from_the_root(tmp
     assert [p.stem for p in lake.train_summaries()] == ["train-0", "train-2", "train-10"]
     assert lake.split("d", "test") == tmp_path / "lake/splits/d/test.csv"
     assert lake.report("index.html") == Path("/abs/reports/index.html")
+
+
+def test_the_lake_names_monitorings_and_retrainings_paths(tmp_path):
+    from lab2prod.data.lake import Lake, stamp_now
+
+    lake = Lake.of(tmp_path, "lake", "built", "pages")
+    assert lake.history() == tmp_path / "lake/monitoring/history.csv"
+    assert lake.labelled() == tmp_path / "lake/monitoring/labelled"
+    assert lake.labelled_batch("s", "b1") == tmp_path / "lake/monitoring/labelled/s-b1.csv"
+    assert lake.retrain_window("s") == tmp_path / "lake/monitoring/retrain/s"
+    assert lake.window_source("s") == {
+        "rows": tmp_path / "lake/monitoring/retrain/s/window.csv",
+        "catalog": tmp_path / "lake/monitoring/retrain/s/catalog.yaml",
+    }
+    # a retraining trains in a lake of its own: every path of it under the window's folder
+    window = lake.window_lake("s")
+    assert window.root == tmp_path and window.split("d", "train") == (
+        tmp_path / "lake/monitoring/retrain/s/lake/splits/d/train.csv"
+    )
+    assert window.summary("select") == tmp_path / "lake/monitoring/retrain/s/products/select.json"
+    assert window.report("x.html") == tmp_path / "lake/monitoring/retrain/s/reports/x.html"
+    assert lake.monitoring_status() == tmp_path / "pages/monitoring.json"
+    assert lake.monitoring_page() == tmp_path / "pages/monitoring.html"
+    assert lake.notebook_pages() == tmp_path / "pages/notebooks"
+    assert lake.simulation_pages() == {
+        "report": tmp_path / "pages/simulation.html",
+        "json": tmp_path / "pages/simulation.json",
+    }
+    first, second = stamp_now(), stamp_now()
+    assert len(first) == len("20261207T013905123456Z") and first <= second  # sorts by time
+
+
+# the folders of the lake, the products and the reports: only lake.py spells them in a path
+LAKE_FOLDERS = {
+    "raw",
+    "normalized",
+    "quarantine",
+    "splits",
+    "manifests",
+    "requests",
+    "contracts",
+    "predictions",
+    "monitoring",
+    "labelled",
+    "retrain",
+    "figures",
+    "notebooks",
+}
+# folders of the same names that are not the lake's: the project's committed contracts and notebooks
+NOT_THE_LAKES = {
+    ("project_new.py", "contracts"),
+    ("cli/scoring.py", "notebooks"),
+}
+
+
+def _path_parts(node) -> list[str]:
+    """Return the folder names a string constant or f-string spells as parts of a path."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [part for part in node.value.split("/") if part]
+    if isinstance(node, ast.JoinedStr):
+        texts = [v.value for v in node.values if isinstance(v, ast.Constant)]
+        return [part for text in texts for part in text.split("/") if part]
+    return []
+
+
+def lake_folders_spelled(source: str) -> set[str]:
+    """Return the lake's folder names `source` joins into a path (`/`, `Path(...)`, `joinpath`, `zone`)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        operands: list = []
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            operands = [node.left, node.right]
+        elif isinstance(node, ast.Call):
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name in ("Path", "PurePath", "joinpath", "zone"):
+                operands = list(node.args)
+        found.update(p for o in operands for p in _path_parts(o) if p in LAKE_FOLDERS)
+    return found
+
+
+def test_no_module_but_lake_py_spells_a_folder_of_the_lake():
+    package = PROJECT / "src/lab2prod"
+    spelled = {}
+    for path in sorted(package.rglob("*.py")):
+        module = path.relative_to(package).as_posix()
+        if module == "data/lake.py":
+            continue
+        names = lake_folders_spelled(path.read_text(encoding="utf-8"))
+        names -= {name for where, name in NOT_THE_LAKES if where == module}
+        if names:
+            spelled[module] = sorted(names)
+    assert spelled == {}, "ask the Lake (lab2prod.data.lake) for these paths instead"
+    # the scan finds each way of joining a path
+    assert lake_folders_spelled('lake / "splits" / d') == {"splits"}
+    assert lake_folders_spelled('Path(lake, "monitoring/labelled")') == {"monitoring", "labelled"}
+    assert lake_folders_spelled('root.joinpath("predictions")') == {"predictions"}
+    assert lake_folders_spelled('lake / f"normalized/{d}.csv"') == {"normalized"}
+    assert lake_folders_spelled('"splits and normalized in a sentence"') == set()

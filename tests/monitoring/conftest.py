@@ -49,3 +49,15 @@ def inferred_halves(credit_halves):
     text = pd.read_csv(io.StringIO(reference.to_csv(index=False)), dtype=str)
     contract = infer_contract(text, "credit", "Status", id_column="applicant_id")
     return contract, reference, batch
+
+
+def fit_on(frame, contract, seed: int = 42):
+    """Return (trained, train part, held-out part): the default family fitted on 75% of `frame`, as a retraining splits its window."""
+    from lab2prod.modeling.split import split_frame
+    from lab2prod.modeling.training import train_model
+
+    parts = split_frame(
+        frame, contract.target, contract.task, test_size=0.25, valid_size=0.0, seed=seed
+    )
+    trained = train_model(parts["train"], contract, "linear", {}, seed=seed, valid=parts["test"])
+    return trained, parts["train"], parts["test"]

@@ -26,6 +26,7 @@ from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.cases import scored_input
 from lab2prod.monitoring.history import history_path
 from lab2prod.monitoring.retrain import RetrainConfig, retrain_in_process
+from lab2prod.project import Project
 
 from .conftest import PROJECT
 
@@ -53,11 +54,15 @@ def project(credit_halves, tmp_path_factory):
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)
-    experiment = client.create_experiment(
-        "lab2prod-credit", artifact_location=(root / "mlartifacts").as_uri()
-    )
+    client.create_experiment("lab2prod-credit", artifact_location=(root / "mlartifacts").as_uri())
     first = retrain_in_process(
-        reference, contract, RetrainConfig(), "credit-risk", experiment, ["first model"]
+        Project(
+            root=root, model_name="credit-risk", experiment="lab2prod-credit", tracking_uri=uri
+        ),
+        reference,
+        contract,
+        RetrainConfig(),
+        ["first model"],
     )
     assert first.decision.promote
     atomic_write_csv(root / "data/lake/splits/credit/train.csv", reference)

@@ -1,23 +1,19 @@
 """The labelled rows kept for retraining: stored by batch, listed with why each counts or not."""
 
-from lab2prod.monitoring.labelled import (
-    describe_inventory,
-    labelled_dir,
-    labelled_inventory,
-    store_labelled,
-)
+from lab2prod.data.lake import Lake
+from lab2prod.monitoring.labelled import describe_inventory, labelled_inventory, store_labelled
 from lab2prod.monitoring.retrain import newest_window
 
 
 def test_the_labelled_batches_are_listed_with_why_each_counts(credit_lake, tmp_path):
     contract, frame, _ = credit_lake
-    lake = tmp_path / "lake"
+    lake = Lake.of(tmp_path, "lake")
     assert describe_inventory(labelled_inventory(lake, contract, 60), "here", True) == [
         "no labelled batch in here: monitor batches with --labels before retraining"
     ]
     for name, rows in (("old", 40), ("middle", 30), ("new", 50)):
         store_labelled(lake, name, frame.head(rows), contract)
-    (labelled_dir(lake) / "0-broken.csv").write_text("applicant_id,Status\na,good\n")
+    (lake.labelled() / "0-broken.csv").write_text("applicant_id,Status\na,good\n")
     found = labelled_inventory(lake, contract, 60)
     assert [(b.name.split("-")[-1], b.rows, b.counted) for b in found] == [
         ("broken.csv", 1, False),

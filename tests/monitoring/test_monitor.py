@@ -6,8 +6,9 @@ import pytest
 
 from conftest import CREDIT_BUSINESS, empty_store
 from lab2prod.cli import main
-from lab2prod.data.lake import atomic_write_csv
+from lab2prod.data.lake import Lake, atomic_write_csv
 from lab2prod.errors import MonitoringError
+from lab2prod.model_edge import load_sklearn_model
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
 from lab2prod.monitoring.drift import DriftThresholds
@@ -21,9 +22,10 @@ from lab2prod.monitoring.monitor import (
     WatchedModel,
     monitor_frame,
 )
-from lab2prod.monitoring.retrain import RetrainConfig, fit_candidate, retrain_in_process
+from lab2prod.monitoring.retrain import RetrainConfig, retrain_in_process
+from lab2prod.project import Project
 
-from .conftest import PROJECT
+from .conftest import PROJECT, fit_on
 
 
 def _shift(frame):
@@ -37,7 +39,7 @@ def _shift(frame):
 
 def test_monitor_frame_statuses(credit_halves):
     contract, reference, batch = credit_halves
-    model = fit_candidate(reference, contract, RetrainConfig()).model
+    model = fit_on(reference, contract)[0].model
     calm = monitor_frame(batch, reference, contract, "b1", watched=WatchedModel(model))
     assert calm.status == OK and calm.exit_code == 0 and not calm.retrain
     assert 0 < calm.positive_rate < 1 and not calm.drift.prediction["drifted"]
@@ -119,12 +121,11 @@ def test_monitor_and_retrain_commands(credit_halves, tmp_path, monkeypatch, caps
     uri = f"sqlite:///{empty_store(tmp_path)}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
-    experiment = mlflow.MlflowClient().create_experiment(
+    mlflow.MlflowClient().create_experiment(
         "lab2prod-credit", artifact_location=(tmp_path / "art").as_uri()
     )
-    champion = retrain_in_process(
-        reference, contract, RetrainConfig(), "credit-risk", experiment, ["first model"]
-    )
+    project = Project(root=tmp_path, model_name="credit-risk", experiment="lab2prod-credit")
+    champion = retrain_in_process(project, reference, contract, RetrainConfig(), ["first model"])
     assert champion.decision.promote
     # the project's registered model: env.yaml names it (no demo name stands in for it)
     (tmp_path / "env.yaml").write_text("model_name: credit-risk\nexperiment: lab2prod-credit\n")
@@ -182,7 +183,9 @@ def test_monitor_and_retrain_commands(credit_halves, tmp_path, monkeypatch, caps
             "model_name": "credit-risk",
             "model_version": 1,
             "probability": predict(
-                champion.candidate.model, model_frame(batch, contract), "classification"
+                load_sklearn_model(champion.trained.model_uri),
+                model_frame(batch, contract),
+                "classification",
             ),
         }
     )
@@ -225,7 +228,7 @@ def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_co
 
     contract, reference, batch = inferred_halves  # expect: what training saw, no hard bounds
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    model = fit_candidate(reference, contract, RetrainConfig()).model
+    model = fit_on(reference, contract)[0].model
     top = contract.rule("Age").expect_max
     older = batch.assign(  # one row in ten older than anyone in training
         Age=batch["Age"].where(batch.index % 10 != 0, top + 5)
@@ -247,7 +250,7 @@ def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_co
         contract,
         # predictions only: the features are joined from the scored input by id
         BatchFiles(scored.output, features=tmp_path / "older.csv"),
-        MonitoringPlaces(tmp_path / "lake", tmp_path / "reports", reference=tmp_path / "train.csv"),
+        MonitoringPlaces(Lake.of(tmp_path, "lake"), reference=tmp_path / "train.csv"),
         MonitorConfig(),
         ModelChoice("credit-risk", use=False),
         experiment=None,
@@ -296,19 +299,19 @@ def test_the_monitor_command_prints_estimates_with_intervals_and_beside_them_the
     uri = f"sqlite:///{empty_store(tmp_path)}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
-    candidate = fit_candidate(reference, contract, RetrainConfig())
+    trained, train, held_out = fit_on(reference, contract)
     tracking.connect(tmp_path, "lab2prod-credit")
     run = tracking.log_training_run(
-        candidate.trained,
-        candidate.train,
+        trained,
+        train,
         contract,
         run_name="train",
-        record=tracking.RunRecord(metrics={f"test_{k}": v for k, v in candidate.metrics.items()}),
+        record=tracking.RunRecord(metrics={f"test_{k}": v for k, v in trained.metrics.items()}),
     )
     mlflow.MlflowClient().log_metric(run.run_id, "decision_threshold", 0.3)  # as evaluate does
     splits = tmp_path / "data/lake/splits/credit"
-    atomic_write_csv(splits / "train.csv", candidate.train)
-    atomic_write_csv(splits / "valid.csv", candidate.test)  # calibration is checked there
+    atomic_write_csv(splits / "train.csv", train)
+    atomic_write_csv(splits / "valid.csv", held_out)  # calibration is checked there
     write_yaml({"business": CREDIT_BUSINESS}, tmp_path / "env.yaml")
     common = [
         "--root",

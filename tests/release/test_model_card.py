@@ -3,6 +3,7 @@
 import json
 
 from lab2prod.data.contract import contract_from_dict
+from lab2prod.data.lake import Lake
 from lab2prod.release.model_card import CardText, build_facts, write_reports
 
 
@@ -122,8 +123,8 @@ def test_card_and_report_show_the_evidence(tmp_path):
             "infra": {"infra.ok": "false", "infra.error": "not run: the gate rejected it"},
         },
     )
-    facts = build_facts(products, contract, commit="abc123", tracking_uri="sqlite:///x.db")
-    written = write_reports(facts, tmp_path / "reports")
+    facts = build_facts(Lake.of(tmp_path), contract, commit="abc123", tracking_uri="sqlite:///x.db")
+    written = write_reports(facts, Lake.of(tmp_path))
     card = written["model_card"].read_text()
     for text in (
         "What the model is worth",
@@ -153,7 +154,7 @@ def test_card_and_report_show_the_evidence(tmp_path):
     )
     # what a person wrote for the card comes first, the evidence's own limitations after it
     written_by_hand = build_facts(
-        products,
+        Lake.of(tmp_path),
         contract,
         commit="abc123",
         tracking_uri="sqlite:///x.db",

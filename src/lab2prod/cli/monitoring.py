@@ -44,6 +44,7 @@ MONITOR_OPTIONS = (
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from lab2prod import settings
+    from lab2prod.data.lake import Lake
     from lab2prod.monitoring.estimate import performance_lines
     from lab2prod.monitoring.monitor import BatchFiles, ModelChoice, run_monitoring
     from lab2prod.monitoring.places import MonitoringPlaces
@@ -61,8 +62,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
             features=Path(args.features) if args.features else None,
         ),
         MonitoringPlaces(
-            settings.resolve(root, args.lake),
-            settings.resolve(root, args.reports),
+            Lake.of(root, args.lake, reports=args.reports),
             reference=settings.resolve(root, args.reference) if args.reference else None,
             status=Path(args.status) if args.status else None,
         ),
@@ -95,21 +95,23 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
 def _cmd_retrain(args: argparse.Namespace) -> int:
     from lab2prod import settings
-    from lab2prod.monitoring.places import MonitoringPlaces
     from lab2prod.monitoring.retrain import RetrainConfig, RetrainMode, run_retraining
+    from lab2prod.project import Project
 
     root = with_project_defaults(args)
     # unset options take the env file's gate values (the pipeline's), then RetrainConfig's defaults
     chosen = {k: getattr(args, k) for k in RETRAIN_OPTIONS if getattr(args, k) is not None}
+    project = Project(
+        root=root,
+        model_name=args.model_name or "",
+        experiment=args.experiment or "",
+        lake_folder=args.lake,
+        products=args.products,
+        reports=args.reports,
+    )
     outcome = run_retraining(
-        root,
+        project,
         settings.load_contract(settings.resolve(root, args.contract)),
-        MonitoringPlaces(
-            settings.resolve(root, args.lake),
-            settings.resolve(root, args.reports),
-            products=settings.resolve(root, args.products),
-            status=Path(args.status) if args.status else None,
-        ),
         RetrainConfig(
             **{
                 **settings.gate_settings(root, args.env_file),
@@ -117,9 +119,8 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
                 **chosen,
             }
         ),
-        model_name=args.model_name,
-        experiment=args.experiment,
         mode=RetrainMode(force=args.force, in_process=args.in_process, env_file=args.env_file),
+        status=Path(args.status) if args.status else None,
     )
     if not outcome.retrained:
         print("no retraining:", "; ".join(outcome.reasons))
@@ -136,6 +137,7 @@ RETRAIN_OPTIONS = ("family", "window_rows", "seed", "gate_metric", "gate_toleran
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from lab2prod import settings
+    from lab2prod.data.lake import Lake
     from lab2prod.monitoring.simulate import Scenario, simulate_sources, table_markdown
 
     root = with_project_defaults(args)
@@ -152,7 +154,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         settings.load_catalog(settings.resolve(root, catalog)),
         settings.load_contract(settings.resolve(root, args.contract)),
         Scenario(**chosen),
-        settings.resolve(root, args.reports),
+        Lake.of(root, reports=args.reports),
         workdir=Path(args.workdir) if args.workdir else None,
         progress=print,
         gate=settings.gate_settings(root),  # released by the project's own rules (env.yaml)
@@ -274,8 +276,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         description="Read the latest monitoring status; when it crossed a retraining threshold (dataset drift or "
         "degraded performance), train a challenger on the newest labelled rows and send it through the "
         "release gate and registry aliases. Default: the training pipeline (`ploomber build`) on a "
-        "window catalog; --in-process trains with the package functions directly and judges challenger "
-        "and champion on the same held-out rows. The decision goes into the history and the report. "
+        "window catalog; --in-process runs the same pipeline's train, select and register steps in this "
+        "process and judges challenger and champion on the same held-out rows of the window. Each "
+        "window keeps its own folder under <lake>/monitoring/retrain/. The decision goes into the "
+        "history and the report. "
         "Nothing is trained when no threshold was crossed (exit 0 either way). Unset options take "
         "the defaults of lab2prod.monitoring.retrain.RetrainConfig.",
         tracking_server=True,
@@ -287,7 +291,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--in-process",
         action="store_true",
-        help="train in this process instead of `ploomber build`",
+        help="run the pipeline's steps in this process instead of `ploomber build`",
     )
     unset_options(
         p,

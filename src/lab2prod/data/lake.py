@@ -8,7 +8,14 @@ Zones under the lake folder:
 * ``quarantine/<dataset>.csv``     every rejected row with source, line and reason
 * ``splits/<dataset>/``            train.csv, valid.csv, test.csv
 * ``manifests/``                   one JSON per ingest: files, rows, SHA-256
+* ``contracts/<dataset>.yaml``     the contract ingest held the rows to; every later step reads it
+* ``predictions/<batch>/``         a scored batch: predictions, their quarantine and summary
 * ``requests/<day>/``              the REST server's request log, when on (`serving.request_log`)
+* ``monitoring/``                  history.csv, labelled/ (rows kept for retraining), retrain/<stamp>/
+                                   (one retraining's window: its rows, catalog, lake, products, reports)
+
+The `Lake` below names every one of these paths, the step products and the reports; no other
+module spells a folder of the lake.
 """
 
 from __future__ import annotations
@@ -17,24 +24,19 @@ import contextlib
 import contextvars
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pv
 import yaml
 
+from lab2prod.data.csv_text import render_csv, write_rendered
 from lab2prod.data.files import make_folder
 from lab2prod.errors import SourceError, StorageError
 
@@ -70,6 +72,11 @@ def requests_path(lake_dir: str | os.PathLike, day: str | None = None) -> Path:
 def history_path(lake_dir: str | os.PathLike) -> Path:
     """Return the monitoring history of the lake: one row per monitored batch or retraining."""
     return zone(lake_dir, "monitoring") / "history.csv"
+
+
+def stamp_now() -> str:
+    """Return the universal time now as a sortable stamp to the microsecond (`20261207T013905123456Z`)."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -172,14 +179,14 @@ def atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
     """Write a frame as normalized CSV (UTF-8, `\\n`, no index, ISO dates, empty = missing) atomically.
 
     The bytes are those of pandas' ``to_csv`` with these options; Arrow renders the usual column
-    types several times faster (`csv_bytes`), pandas writes any other frame.
+    types several times faster (`lab2prod.data.csv_text`), pandas writes any other frame.
     """
-    rendered = _csv_render(frame)
+    rendered = render_csv(frame)
     if rendered is not None:
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as fh:
-                _write_rendered(fh, *rendered)
+                write_rendered(fh, *rendered)
 
         return _atomic(path, write)
     return _atomic(
@@ -188,136 +195,6 @@ def atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
             tmp, index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S", encoding="utf-8"
         ),
     )
-
-
-_NEEDS_QUOTES = '[,"\r\n]'  # what makes pandas (the csv module's minimal quoting) quote a cell
-
-
-def _float_cells(values: pd.Series) -> Any:
-    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-    finite = np.isfinite(numbers)
-    size = np.abs(numbers[finite])
-    if ((size < 1e-4) & (size > 0)).any() or (size >= 1e16).any():
-        return None  # exponent notation differs: pandas writes this column
-    # pandas writes a whole float as 1.0, Arrow as 1 (Python's repr turns to exponents from 1e16)
-    whole = finite & (np.mod(numbers, 1, where=finite, out=np.ones_like(numbers)) == 0)
-    missing = np.isnan(numbers)
-    if (whole | missing).all() and not (np.signbit(numbers) & (numbers == 0)).any():
-        # every value whole (the usual money and count columns): the integer's digits and ".0"
-        digits = pa.array(np.where(missing, 0, numbers).astype("int64"), mask=missing)
-        return pc.binary_join_element_wise(pc.cast(digits, pa.string()), ".0", "")
-    text = pc.cast(pa.array(numbers, from_pandas=True), pa.string())
-    if not whole.any():
-        return text
-    return pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
-
-
-def _csv_cells(values: pd.Series) -> tuple[Any, bool] | None:
-    """Return a column's cells as Arrow text written as pandas' to_csv writes them (nulls for missing
-    cells) and whether a cell was quoted; None for a dtype this does not render (pandas then writes
-    the whole frame)."""
-
-    dtype = values.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return None
-    if pd.api.types.is_float_dtype(dtype):
-        text = _float_cells(values)
-        return None if text is None else (text, False)
-    if pd.api.types.is_integer_dtype(dtype):
-        return pc.cast(pa.array(values, from_pandas=True), pa.string()), False
-    if pd.api.types.is_datetime64_dtype(dtype):
-        stamps = pa.array(values, from_pandas=True).cast(pa.timestamp("s"), safe=False)
-        return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%S"), False
-    if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
-        text = pa.array(values, from_pandas=True)  # pandas' `str` cells as they are (large_string)
-        if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
-            try:
-                text = pa.array(values, type=pa.string(), from_pandas=True)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                return None  # not all text
-        if isinstance(text, pa.ChunkedArray):
-            text = text.combine_chunks()
-        # none of the four bytes anywhere in the column's characters (the usual case): nothing to quote
-        chars = text.buffers()[2]
-        data = memoryview(chars).tobytes() if chars is not None else b""
-        if not any(ch in data for ch in (b",", b'"', b"\r", b"\n")):
-            return text, False
-        quoted = pc.fill_null(pc.match_substring_regex(text, _NEEDS_QUOTES), False)
-        if not pc.any(quoted).as_py():
-            return text, False
-        quote, empty = pa.scalar('"', text.type), pa.scalar("", text.type)
-        escaped = pc.binary_join_element_wise(
-            quote, pc.replace_substring(text, '"', '""'), quote, empty
-        )
-        return pc.if_else(quoted, escaped, text), True
-    return None
-
-
-def _csv_field(name: Any) -> str:
-    name = str(name)
-    return '"' + name.replace('"', '""') + '"' if any(ch in name for ch in ',"\r\n') else name
-
-
-def csv_bytes(frame: pd.DataFrame) -> bytes | None:
-    """Return the CSV text of a frame as `atomic_write_csv` writes it, rendered by Arrow column by column;
-    None when a column's dtype is one Arrow does not render here."""
-
-    rendered = _csv_render(frame)
-    if rendered is None:
-        return None
-    sink = io.BytesIO()
-    _write_rendered(sink, *rendered)
-    return sink.getvalue()
-
-
-# past this many rows the columns render on threads, side by side (Arrow's kernels release the GIL)
-THREADED_ROWS = 100_000
-
-
-def _csv_render(frame: pd.DataFrame) -> tuple[bytes, list[Any], bool] | None:
-    """Return the header line, each column's cells as Arrow text and whether a cell was quoted; None
-    when pandas writes the frame."""
-
-    if frame.columns.duplicated().any() or frame.shape[1] < 2:
-        return None  # pandas quotes an empty cell of a one-column frame
-    columns = [frame.iloc[:, i] for i in range(frame.shape[1])]
-    if len(frame) > THREADED_ROWS:
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            rendered = list(pool.map(_csv_cells, columns))
-    else:
-        rendered = [_csv_cells(c) for c in columns]
-    if any(r is None for r in rendered):
-        return None
-    header = (",".join(_csv_field(c) for c in frame.columns) + "\n").encode("utf-8")
-    return header, [text for text, _ in rendered], any(quoted for _, quoted in rendered)
-
-
-def _write_rendered(fh: Any, header: bytes, cells: list[Any], quoted: bool) -> None:
-    """Write the header and the rows of rendered cells to the binary file `fh`."""
-
-    fh.write(header)
-    if not len(cells[0]):
-        return
-    if not quoted:
-        # no cell holds a delimiter, a quote or a line break: Arrow's writer joins the cells as they are
-        table = pa.table({f"c{i}": text for i, text in enumerate(cells)})
-        options = pv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
-        pv.write_csv(table, fh, write_options=options)
-        return
-    size = sum(c.nbytes for c in cells) + 2 * len(cells[0]) * len(cells)
-    large = size >= 1 << 31 or any(pa.types.is_large_string(c.type) for c in cells)
-    wide = pa.large_string() if large else pa.string()  # 32-bit offsets hold up to 2 GB
-    empty = pa.scalar("", wide)
-    cells = [pc.fill_null(c if c.type == wide else c.cast(wide), empty) for c in cells]
-    # the line break, on the last cell
-    cells[-1] = pc.binary_join_element_wise(cells[-1], pa.scalar("\n", wide), empty)
-    lines = pc.binary_join_element_wise(*cells, pa.scalar(",", wide))
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    kind = np.int64 if wide == pa.large_string() else np.int32
-    offsets = np.frombuffer(lines.buffers()[1], dtype=kind)
-    first, last = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
-    fh.write(memoryview(lines.buffers()[2])[first:last])  # Arrow's buffer as it is (no copy)
 
 
 def atomic_copy(src: Path, dst: Path) -> Path:
@@ -348,7 +225,7 @@ def write_manifest(
     lake_dir: Path, dataset: str, entries: list[dict[str, Any]], outputs: dict[str, Any]
 ) -> Path:
     """Record one ingest (landed files, their rows and digests, and the products) in ``manifests/``."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = stamp_now()
     manifest = {"dataset": dataset, "ingested_at": stamp, "sources": entries, "outputs": outputs}
     return atomic_write_json(zone(lake_dir, "manifests") / f"{dataset}-{stamp}.json", manifest)
 
@@ -438,9 +315,32 @@ class Lake:
             "facts": output.with_name(f"{output.stem}.summary.json"),
         }
 
+    # ---- monitoring and retraining
     def history(self) -> Path:
         """Return the monitoring history: one row per monitored batch or retraining."""
         return history_path(self.lake)
+
+    def labelled(self) -> Path:
+        """Return the folder of the labelled batches kept for retraining, `<lake>/monitoring/labelled`."""
+        return zone(self.lake, "monitoring") / "labelled"
+
+    def labelled_batch(self, stamp: str, batch_id: str) -> Path:
+        """Return where batch `batch_id`'s labelled rows are kept, stamped so that a name sorts by age."""
+        return self.labelled() / f"{stamp}-{batch_id}.csv"
+
+    def retrain_window(self, stamp: str) -> Path:
+        """Return the folder of one retraining's window, `<lake>/monitoring/retrain/<stamp>`."""
+        return zone(self.lake, "monitoring") / "retrain" / stamp
+
+    def window_source(self, stamp: str) -> dict[str, Path]:
+        """Return a retraining window's rows and its one-file source catalog (`window.csv`, `catalog.yaml`)."""
+        folder = self.retrain_window(stamp)
+        return {"rows": folder / "window.csv", "catalog": folder / "catalog.yaml"}
+
+    def window_lake(self, stamp: str) -> Lake:
+        """Return the Lake a retraining trains in: the `lake`, `products` and `reports` of its window folder."""
+        folder = self.retrain_window(stamp)
+        return Lake(self.root, folder / "lake", folder / "products", folder / "reports")
 
     # ---- the products of the steps
     def summary(self, step: str) -> Path:
@@ -470,6 +370,22 @@ class Lake:
         """Return the page `name` in the reports folder (index.html, model_card.html, ...)."""
         return self.reports / name
 
+    def notebook_pages(self) -> Path:
+        """Return the folder of the executed notebooks as HTML, `<reports>/notebooks`."""
+        return self.reports / "notebooks"
+
+    def monitoring_status(self) -> Path:
+        """Return the monitor's latest status, `<reports>/monitoring.json` (`lab2prod retrain` reads it)."""
+        return self.report("monitoring.json")
+
+    def monitoring_page(self) -> Path:
+        """Return the monitoring page, `<reports>/monitoring.html`."""
+        return self.report("monitoring.html")
+
+    def simulation_pages(self) -> dict[str, Path]:
+        """Return the replay simulation's page and its JSON (`report`, `json`)."""
+        return {"report": self.report("simulation.html"), "json": self.report("simulation.json")}
+
     def figures(self) -> Path:
         """Return the folder of the evaluation's figures, `<reports>/figures`."""
         return self.reports / "figures"
@@ -487,7 +403,7 @@ class Lake:
         suffix = task[len(step) :]
         made = {
             "nb": self.executed_notebooks() / f"{name}{suffix}.ipynb",
-            "nb_html": self.reports / "notebooks" / f"{name}{suffix}.html",
+            "nb_html": self.notebook_pages() / f"{name}{suffix}.html",
         }
         made.update(self._step_products(step, dataset, batch_name, suffix))
         return made
@@ -507,7 +423,7 @@ class Lake:
         if step == "score":
             return self.prediction_products(batch_name)
         if step == "monitor":
-            return {"status": self.report("monitoring.json")}
+            return {"status": self.monitoring_status()}
         if step == "score_summary":
             return {"note": self.score_note(batch_name)}
         made = {"summary": self.summary(f"{step}{suffix}")}

@@ -1,12 +1,11 @@
 """The labelled rows monitoring keeps for retraining: where they go, how they are read back and counted.
 
-Labelled rows accumulate in ``<lake>/monitoring/labelled/<stamp>-<batch>.csv`` (features and
-target of every batch whose delayed labels came back); retraining trains on the newest of them.
+Labelled rows accumulate where the Lake keeps them (`Lake.labelled_batch`: features and target of
+every batch whose delayed labels came back); retraining trains on the newest of them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,29 +13,23 @@ import pandas as pd
 
 from lab2prod.data.conditioning import read_normalized
 from lab2prod.data.contract import Contract
-from lab2prod.data.lake import atomic_write_csv
+from lab2prod.data.lake import Lake, atomic_write_csv, stamp_now
 from lab2prod.errors import Lab2ProdError
 
 
-def labelled_dir(lake_dir: str | Path) -> Path:
-    """Return the lake folder of labelled batches."""
-    return Path(lake_dir) / "monitoring" / "labelled"
-
-
 def store_labelled(
-    lake_dir: str | Path, batch_id: str, rows: pd.DataFrame, contract: Contract
+    lake: Lake, batch_id: str, rows: pd.DataFrame, contract: Contract
 ) -> Path | None:
     """Keep a batch's labelled rows (id, features, target) in the lake for retraining; None when features are absent."""
     wanted = [c for c in (contract.id_column, *contract.features, contract.target) if c]
     if any(c not in rows.columns for c in wanted):
         return None
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return atomic_write_csv(labelled_dir(lake_dir) / f"{stamp}-{batch_id}.csv", rows[wanted])
+    return atomic_write_csv(lake.labelled_batch(stamp_now(), batch_id), rows[wanted])
 
 
-def read_labelled(lake_dir: str | Path, contract: Contract) -> list[pd.DataFrame]:
+def read_labelled(lake: Lake, contract: Contract) -> list[pd.DataFrame]:
     """Return the labelled batches of the lake, oldest first."""
-    files = sorted(labelled_dir(lake_dir).glob("*.csv"))
+    files = sorted(lake.labelled().glob("*.csv"))
     return [read_normalized(str(f), contract) for f in files]
 
 
@@ -51,9 +44,7 @@ class LabelledBatch:
     frame: pd.DataFrame | None = field(default=None, repr=False)
 
 
-def labelled_inventory(
-    lake_dir: str | Path, contract: Contract, window_rows: int
-) -> list[LabelledBatch]:
+def labelled_inventory(lake: Lake, contract: Contract, window_rows: int) -> list[LabelledBatch]:
     """Return every labelled batch of the lake, oldest first, each counted or not for a window of the newest rows.
 
     A file that cannot be read with the contract, lacks a feature or holds no row is not counted
@@ -61,7 +52,7 @@ def labelled_inventory(
     as `newest_window` takes them.
     """
     batches = []
-    for path in sorted(labelled_dir(lake_dir).glob("*.csv")):
+    for path in sorted(lake.labelled().glob("*.csv")):
         try:
             frame = read_normalized(str(path), contract)
         except (Lab2ProdError, ValueError, OSError) as exc:
@@ -104,7 +95,7 @@ def describe_inventory(batches: list[LabelledBatch], folder: str | Path, due: bo
 
 
 def keep_labelled(
-    lake_dir: Path, batch_id: str, batch: pd.DataFrame, labels: pd.DataFrame, contract: Contract
+    lake: Lake, batch_id: str, batch: pd.DataFrame, labels: pd.DataFrame, contract: Contract
 ) -> str:
     """Store the batch's labelled rows for retraining; return one line saying where, or why they were not kept."""
     key, target = contract.id_column, contract.target
@@ -121,5 +112,5 @@ def keep_labelled(
     rows = rows.merge(keyed, on=key, how="inner")
     if rows.empty:
         return f"labels not kept for retraining: none of their {key!r} values is in the batch"
-    path = store_labelled(lake_dir, batch_id, rows, contract)
+    path = store_labelled(lake, batch_id, rows, contract)
     return f"{len(rows)} labelled rows kept for retraining: {path}"

@@ -461,7 +461,7 @@ def run_monitoring(
     holdout = _holdout(info.get("run_id"), needed=labels is not None)
     if config.threshold is None:  # the threshold the model was chosen with (evaluate records it)
         config = replace(config, threshold=run_threshold(info.get("run_id")))
-    valid_path = places.split_file(contract.dataset, "valid")
+    valid_path = places.lake.split(contract.dataset, "valid")
     valid = read_normalized(str(valid_path), contract) if valid_path.is_file() else None
     basis = EstimateBasis(business=business, calibration=calibration_on(fitted, valid, contract))
     result = monitor_frame(
@@ -478,7 +478,7 @@ def run_monitoring(
     if labels is not None:
         result.labelled = keep_labelled(places.lake, result.batch_id, rows, labels, contract)
     record = result.record()
-    history_file = history.append_record(history.history_path(places.lake), record)
+    history_file = history.append_record(places.lake.history(), record)
     table = history.read_history(history_file)
     if experiment:
         experiment_id = tracking.connect(root, experiment)
@@ -488,7 +488,7 @@ def run_monitoring(
     report = render_monitoring(
         table,
         result.status_dict(),
-        places.report_file(),
+        places.lake.monitoring_page(),
         config.thresholds.drift_share,
         str(history_file),
     )

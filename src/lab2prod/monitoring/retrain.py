@@ -1,31 +1,28 @@
 """Continuous training: retrain on the newest labelled data when monitoring crossed a threshold, then gate the result.
 
-Labelled rows accumulate in ``<lake>/monitoring/labelled/<stamp>-<batch>.csv``
-(features and target of every batch whose delayed labels came back). When the
-latest monitoring status says retraining is due, the newest ``window_rows`` of
-them become the training data of a challenger, which is released as every
-model is: `lab2prod.release.promotion.release_challenger` (the gate's floors,
-the champion on the same test rows, the fresh-process infrastructure check,
-the registry aliases). Nothing is trained when no threshold was crossed.
+Labelled rows accumulate where the Lake keeps them (`Lake.labelled`: features and target of every
+batch whose delayed labels came back). When the latest monitoring status says retraining is due,
+the newest ``window_rows`` of them become the training data of a challenger, which is released as
+every model is: the training pipeline's register step (`lab2prod.steps.release.register`: the
+gate's floors, the champion on the same test rows, the fresh-process infrastructure check, the
+registry aliases). Nothing is trained when no threshold was crossed.
 
-Two paths share `retrain_needed` and that release path:
+Both paths run the training pipeline's own steps on a window folder of the Lake
+(`Lake.retrain_window`), never a copy of them:
 
-* the pipeline path (``lab2prod retrain``): the window becomes a one-file
-  source catalog and ``ploomber build`` runs the training pipeline on it in a
-  subprocess, with a lake of its own under ``<lake>/monitoring/retrain/<stamp>/``
-  (the package never imports Ploomber); its register step releases the chosen
-  model with the env file's gate settings, as for any training build.
-* the in-process path (tests, the simulation, ``--in-process``): the one
-  training function (`lab2prod.modeling.training.train_model`) and run logger
-  (`lab2prod.tracking.log_training_run`), then the same release with the gate
-  settings of `RetrainConfig`; challenger and champion are measured on the same
-  held-out rows of the window, so the comparison is fair after a drift.
+* the pipeline path (``lab2prod retrain``): the window becomes a one-file source catalog and
+  ``ploomber build`` runs the training pipeline on it in a subprocess, with the window's own lake
+  (the package never imports Ploomber) and the env file's gate settings, as for any training build.
+* the in-process path (tests, the simulation, ``--in-process``): the window is written to the
+  window's lake as ingest and split would write it, then the steps the notebooks call run here
+  (`lab2prod.steps.training.train` and `select`, `lab2prod.steps.release.register`) with the
+  values of `RetrainConfig`; challenger and champion are measured on the same held-out rows of the
+  window, so the comparison is fair after a drift.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import os
 import subprocess
@@ -33,27 +30,26 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import mlflow
 import pandas as pd
 
 from lab2prod.data.contract import Contract
-from lab2prod.data.lake import atomic_write_csv, atomic_write_text
+from lab2prod.data.ingest import write_contract
+from lab2prod.data.lake import Lake, atomic_write_csv, atomic_write_text, stamp_now
 from lab2prod.errors import MonitoringError
 from lab2prod.modeling.business import BusinessValue
-from lab2prod.modeling.metrics import default_metric
 from lab2prod.modeling.split import split_frame
-from lab2prod.modeling.training import Trained, train_model
 from lab2prod.monitoring import history
 from lab2prod.monitoring.drift import DriftThresholds
-from lab2prod.monitoring.labelled import describe_inventory, labelled_dir, labelled_inventory
+from lab2prod.monitoring.labelled import describe_inventory, labelled_inventory
 from lab2prod.monitoring.places import MonitoringPlaces
 from lab2prod.monitoring.report import render_monitoring
+from lab2prod.project import Project
 from lab2prod.release.gate import GateDecision
+from lab2prod.steps import release, training
 from lab2prod.steps.results import RegisterResult, SelectResult
-
-if TYPE_CHECKING:
-    from lab2prod.release.promotion import Release
 
 
 @dataclass(frozen=True)
@@ -78,19 +74,8 @@ class RetrainConfig:
 
 
 @dataclass
-class Candidate:
-    """A fitted challenger with the rows it was judged on."""
-
-    model: Any
-    train: pd.DataFrame
-    test: pd.DataFrame
-    metrics: dict[str, float]
-    trained: Trained | None = None
-
-
-@dataclass
 class RetrainOutcome:
-    """What one retraining decided."""
+    """What one retraining decided: the gate's decision, the version, and the steps' results behind them."""
 
     retrained: bool
     reasons: list[str]
@@ -100,8 +85,36 @@ class RetrainOutcome:
     run_id: str | None = None
     champion_version: str | None = None
     rows: int = 0
-    candidate: Candidate | None = None
-    release: Release | None = None
+    window: Lake | None = None  # where the window was trained: its splits, the steps' products
+    trained: SelectResult | None = (
+        None  # the select step's chosen cell: run, model, held-out metrics
+    )
+    registered: RegisterResult | None = None  # the register step's release
+
+    @classmethod
+    def of(
+        cls,
+        registered: RegisterResult,
+        trained: SelectResult,
+        reasons: list[str],
+        rows: int,
+        window: Lake,
+    ) -> RetrainOutcome:
+        """Return the outcome the train, select and register steps' results make (either path)."""
+        return cls(
+            retrained=True,
+            reasons=reasons,
+            # promoted: the gate passed and no approver is awaited
+            decision=dataclasses.replace(registered.gate, promote=registered.promoted),
+            model_name=registered.model_name,
+            version=str(registered.version),
+            run_id=trained.run_id,
+            champion_version=registered.champion_after,
+            rows=rows,
+            window=window,
+            trained=trained,
+            registered=registered,
+        )
 
     def summary(self) -> dict[str, Any]:
         """Return the outcome as a JSON-ready mapping."""
@@ -177,145 +190,115 @@ def newest_window(labelled: list[pd.DataFrame], window_rows: int) -> pd.DataFram
     return window.tail(window_rows).reset_index(drop=True)
 
 
-def fit_candidate(window: pd.DataFrame, contract: Contract, config: RetrainConfig) -> Candidate:
-    """Return a challenger fitted on the window's training part and measured on its held-out part."""
-    parts = split_frame(
-        window,
-        contract.target,
-        contract.task,
-        test_size=config.test_size,
-        valid_size=0.0,
-        seed=config.seed,
-    )
-    trained = train_model(
-        parts["train"],
-        contract,
-        config.family,
-        config.model_params,
-        seed=config.seed,
-        valid=parts["test"],
-        threshold=config.threshold,
-    )
-    return Candidate(
-        model=trained.model,
-        train=parts["train"],
-        test=parts["test"],
-        metrics=trained.metrics,
-        trained=trained,
-    )
-
-
 # --- the edge: the lake, MLflow, the registry, the pipeline -------------------------------------------------------
 
 
-def retrain_in_process(
-    window: pd.DataFrame,
-    contract: Contract,
-    config: RetrainConfig,
-    model_name: str,
-    experiment_id: str,
-    reasons: list[str],
-) -> RetrainOutcome:
-    """Fit a challenger on `window`, log it, and release it through the one release path.
-
-    `lab2prod.release.promotion.release_challenger` registers it as challenger and judges it as
-    every model is judged: the floors (`config.gate_floors`), the champion measured on the same
-    held-out rows of the window, and the fresh-process infrastructure check before any alias moves.
-    """
-    # MLflow's import (about 1.5 s, benchmarks/imports.py) waits until a run is logged
-    import mlflow
-
-    from lab2prod import tracking
-    from lab2prod.release.promotion import Challenger, GateRules, release_challenger
-
-    candidate = fit_candidate(window, contract, config)
-    run = tracking.log_training_run(
-        candidate.trained,
-        candidate.train,
-        contract,
-        run_name=f"retrain-{config.family}",
+def window_project(project: Project, config: RetrainConfig, window: Lake) -> Project:
+    """Return the project a retraining trains in: the window's Lake, and `config`'s values where the steps read them."""
+    return dataclasses.replace(
+        project,
+        lake_folder=str(window.lake),
+        products=str(window.products),
+        reports=str(window.reports),
+        seed=config.seed,
         threshold=config.threshold,
-        record=tracking.RunRecord(
-            counts={"rows_train": len(candidate.train), "window_rows": config.window_rows},
-            metrics={f"test_{k}": v for k, v in candidate.metrics.items()},
-            tags={"retrain.reasons": "; ".join(reasons)},
-            experiment_id=experiment_id,
-        ),
-    )
-    rules = GateRules(
-        metric=config.gate_metric or default_metric(contract.task),
-        floors=config.gate_floors,
-        tolerance=config.gate_tolerance,
+        gate_metric=config.gate_metric,
+        gate_tolerance=config.gate_tolerance,
+        gate_floors=dict(config.gate_floors),
         approval_required=config.approval_required,
         business=config.business,
         infra_rows=config.infra_rows,
     )
-    tags = {"run_id": run.run_id, "origin": "retrain"}
-    release = release_challenger(
-        Challenger(run.model_uri, run.run_id, config.threshold, tags),
-        model_name,
-        candidate.test,
+
+
+def write_window(
+    project: Project, window: pd.DataFrame, contract: Contract, test_size: float
+) -> Project:
+    """Write the window into the project's lake as ingest and split would; return the project reading that contract.
+
+    The window has no validation split of its own: its held-out rows are both the validation split
+    the train step measures the cell on and the test split the register step gates on.
+    """
+    lake = project.lake
+    written = write_contract(contract, lake.lake)
+    atomic_write_csv(lake.normalized(contract.dataset), window)
+    parts = split_frame(
+        window, contract.target, contract.task, test_size, valid_size=0.0, seed=project.seed
+    )
+    atomic_write_csv(lake.split(contract.dataset, "train"), parts["train"])
+    for part in ("valid", "test"):
+        atomic_write_csv(lake.split(contract.dataset, part), parts["test"])
+    return dataclasses.replace(project, dataset=contract.dataset, contract=str(written))
+
+
+def retrain_in_process(
+    project: Project,
+    window: pd.DataFrame,
+    contract: Contract,
+    config: RetrainConfig,
+    reasons: list[str],
+) -> RetrainOutcome:
+    """Run the training pipeline's steps here on `window`: train one cell, select it, register it through the gate.
+
+    The window is written to a lake of its own (`Lake.window_lake`), and the steps the pipeline's
+    notebooks call (`lab2prod.steps`) train on its train part with `config`'s family, select the
+    cell and release it with `config`'s gate: the floors, the champion measured on the same held-out
+    rows, the fresh-process infrastructure check before any alias moves.
+    """
+    stamp = stamp_now()
+    here = write_window(
+        window_project(project, config, project.lake.window_lake(stamp)),
+        window,
         contract,
-        rules,
-        train=candidate.train,
+        config.test_size,
     )
-    if release.decision.champion_metrics:
-        client = mlflow.MlflowClient()
-        for key, value in release.decision.champion_metrics.items():
-            client.log_metric(run.run_id, f"champion_{key}", value)
-    return RetrainOutcome(
-        retrained=True,
-        reasons=reasons,
-        decision=release.decision,
-        model_name=model_name,
-        version=release.version,
-        run_id=run.run_id,
-        champion_version=release.champion_after,
-        rows=len(window),
-        candidate=candidate,
-        release=release,
-    )
+    training.train(here, config.family, dict(config.model_params))
+    chosen = training.select(here)
+    registered = release.register(here, threshold=config.threshold, tags={"origin": "retrain"})
+    # the run's record of this retraining: why, and both models on the window's held-out rows
+    client = mlflow.MlflowClient()
+    client.set_tag(chosen.run_id, "retrain.reasons", "; ".join(reasons))
+    for prefix, metrics in (
+        ("test", registered.challenger_metrics),
+        ("champion", registered.champion_metrics or {}),
+    ):
+        for key, value in metrics.items():
+            client.log_metric(chosen.run_id, f"{prefix}_{key}", value)
+    return RetrainOutcome.of(registered, chosen, reasons, len(window), here.lake)
 
 
 def pipeline_command(
-    root: Path, catalog: Path, env_file: str | None = None
+    root: Path, catalog: Path, lake: Path, env_file: str | None = None
 ) -> tuple[list[str], dict[str, str]]:
     """Return the `ploomber build` command (and extra environment) that trains the pipeline on a window catalog.
 
-    The build gets its own lake beside the catalog (``--env--lake``), so the
-    project's normalized zone and splits are never replaced by the window.
+    The build gets the window's own lake (``--env--lake``), so the project's normalized zone and
+    splits are never replaced by the window.
     """
     # pipeline.yaml reads {{data}} (a catalog or one file) and {{root}}/{{lake}}: give both relative to the project
     try:
-        relative = Path(catalog).resolve().relative_to(Path(root).resolve())
+        relative = [Path(p).resolve().relative_to(Path(root).resolve()) for p in (catalog, lake)]
     except ValueError:
         raise MonitoringError(
             f"window catalog {catalog} is outside the project {root}: keep the lake inside it"
         ) from None
     ploomber = Path(sys.executable).with_name("ploomber")
-    command = [
-        str(ploomber) if ploomber.exists() else "ploomber",
-        "build",
-        "--force",
-        "--env--data",
-        str(relative),
-        "--env--lake",
-        str(relative.parent / "lake"),
-    ]
+    command = [str(ploomber) if ploomber.exists() else "ploomber", "build", "--force"]
+    command += ["--env--data", str(relative[0]), "--env--lake", str(relative[1])]
     env = {"PLOOMBER_ENV_FILENAME": env_file} if env_file else {}
     return command, env
 
 
-def write_window_catalog(lake_dir: str | Path, window: pd.DataFrame, contract: Contract) -> Path:
-    """Write the window as a CSV source with its one-file catalog under the lake; return the catalog."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    folder = Path(lake_dir) / "monitoring" / "retrain" / stamp
-    atomic_write_csv(folder / "window.csv", window)
+def write_window_catalog(lake: Lake, stamp: str, window: pd.DataFrame, contract: Contract) -> Path:
+    """Write the window as a CSV source with its one-file catalog where the Lake keeps window `stamp`; return the catalog."""
+    source = lake.window_source(stamp)
+    atomic_write_csv(source["rows"], window)
     text = (
         f"# Written by lab2prod retrain: the newest labelled rows, as one source.\n"
-        f"key: {contract.id_column}\nsources:\n  - name: window\n    format: csv\n    path: window.csv\n"
+        f"key: {contract.id_column}\nsources:\n  - name: window\n    format: csv\n"
+        f"    path: {source['rows'].name}\n"
     )
-    return atomic_write_text(folder / "catalog.yaml", text)
+    return atomic_write_text(source["catalog"], text)
 
 
 def retrain_with_pipeline(
@@ -327,9 +310,11 @@ def retrain_with_pipeline(
     env_file: str | None = None,
 ) -> RetrainOutcome:
     """Run the training pipeline (`ploomber build`) on the window and return what its register step decided."""
-    catalog = write_window_catalog(places.lake, window, contract)
-    products_dir = places.products_dir()
-    command, extra = pipeline_command(root, catalog, env_file)
+    stamp = stamp_now()
+    catalog = write_window_catalog(places.lake, stamp, window, contract)
+    # the build's lake is the window's; its products and reports are the project's
+    built = dataclasses.replace(places.lake, lake=places.lake.window_lake(stamp).lake)
+    command, extra = pipeline_command(root, catalog, built.lake, env_file)
     print("running:", " ".join(command), flush=True)
     done = subprocess.run(command, cwd=root, env={**os.environ, **extra})
     if done.returncode != 0:
@@ -338,18 +323,12 @@ def retrain_with_pipeline(
             "see its output above"
         )
     # the register and select steps' results, read back as their types (lab2prod.steps.results)
-    registered = RegisterResult.read(products_dir / "register.json")
-    trained = SelectResult.read(products_dir / "select.json")  # the grid's chosen cell
-    return RetrainOutcome(
-        retrained=True,
-        reasons=reasons,
-        # promoted: the gate passed and no approver is awaited
-        decision=dataclasses.replace(registered.gate, promote=registered.promoted),
-        model_name=registered.model_name,
-        version=str(registered.version),
-        run_id=trained.run_id,
-        champion_version=registered.champion_version,
-        rows=len(window),
+    return RetrainOutcome.of(
+        RegisterResult.read(built.summary("register")),
+        SelectResult.read(built.summary("select")),
+        reasons,
+        len(window),
+        built,
     )
 
 
@@ -363,34 +342,34 @@ class RetrainMode:
 
 
 def run_retraining(
-    root: Path,
+    project: Project,
     contract: Contract,
-    places: MonitoringPlaces,
     config: RetrainConfig,
-    model_name: str,
-    experiment: str,
     mode: RetrainMode | None = None,
+    status: Path | None = None,
     say: Callable[[str], None] = print,
 ) -> RetrainOutcome:
-    """Retrain when the monitoring status (`places.status_file()`) says it is due (or `mode.force`), record it, re-render the report.
+    """Retrain when the monitoring status says it is due (or `mode.force`), record it, re-render the report.
 
-    The pipeline path (default) runs the training pipeline on the newest labelled rows;
-    `mode.in_process` trains here with `config`. Either way the model is released through the one
-    release path, the decision is appended to the monitoring history and
-    ``<reports>/monitoring.html`` is written again.
+    `project` gives the folder, the Lake, the model's name, the experiment and the store; `status`
+    the monitor's JSON (None: the Lake's). The pipeline path (default) runs the training pipeline on
+    the newest labelled rows; `mode.in_process` runs its steps here with `config`. Either way the
+    model is released through the one release path, the decision is appended to the monitoring
+    history and the monitoring page is written again.
     """
     mode = mode or RetrainMode()
+    places = MonitoringPlaces(project.lake, status=status)
     status_path = places.status_file()
     if not status_path.is_file():
         raise MonitoringError(
             f"{status_path} not found: run `lab2prod monitor` first (or pass --status)"
         )
-    status = json.loads(status_path.read_text(encoding="utf-8"))
-    due, reasons = retrain_needed(status)
+    state = json.loads(status_path.read_text(encoding="utf-8"))
+    due, reasons = retrain_needed(state)
     if mode.force and not due:
         due, reasons = True, ["forced with --force"]
     inventory = labelled_inventory(places.lake, contract, config.window_rows)
-    for line in describe_inventory(inventory, labelled_dir(places.lake), due):
+    for line in describe_inventory(inventory, places.lake.labelled(), due):
         say(line)
     if not due:
         outcome = RetrainOutcome(retrained=False, reasons=reasons)
@@ -398,31 +377,25 @@ def run_retraining(
         usable = [b.frame for b in inventory if b.counted]
         if inventory and not usable:
             raise MonitoringError(
-                f"none of the {len(inventory)} labelled batches in {labelled_dir(places.lake)} can be "
+                f"none of the {len(inventory)} labelled batches in {places.lake.labelled()} can be "
                 "used (listed above with why): monitor batches with their features and --labels"
             )
         window = newest_window(usable, config.window_rows)
         say(f"retraining on the newest {len(window)} labelled rows: {'; '.join(reasons)}")
         if mode.in_process:
-            # MLflow's import (about 1.5 s, benchmarks/imports.py) waits until a run is logged
-            from lab2prod import tracking
-
-            experiment_id = tracking.connect(root, experiment)
-            outcome = retrain_in_process(
-                window, contract, config, model_name, experiment_id, reasons
-            )
+            outcome = retrain_in_process(project, window, contract, config, reasons)
         else:
             outcome = retrain_with_pipeline(
-                root, window, contract, places, reasons, env_file=mode.env_file
+                project.root, window, contract, places, reasons, env_file=mode.env_file
             )
     history_file = history.append_record(
-        history.history_path(places.lake), outcome.record(str(status.get("batch_id")))
+        places.lake.history(), outcome.record(str(state.get("batch_id")))
     )
     render_monitoring(
         history.read_history(history_file),
-        status,
-        places.report_file(),
-        float(status.get("drift_threshold", DriftThresholds.drift_share)),
+        state,
+        places.lake.monitoring_page(),
+        float(state.get("drift_threshold", DriftThresholds.drift_share)),
         str(history_file),
     )
     return outcome

@@ -24,13 +24,14 @@ project names its own, from its env file or the command line):
 * Each batch is scored by the frozen first model and by the current champion of the loop; the
   loop monitors it against its champion's training data, receives its delayed labels, and when
   the monitor says retraining is due it retrains on the newest ``window_rows`` labelled rows and
-  sends the challenger through the release gate and registry aliases
-  (`retrain.retrain_in_process`). Performance per batch (the gate's metric: ROC AUC, or RMSE for
-  a regression, unless the gate names another) is always measured on that batch's labels by the
-  model that scored it, before any retraining it triggers.
+  sends the challenger through the release gate and registry aliases: the training pipeline's own
+  steps, run in process on the window (`retrain.retrain_in_process`). Performance per batch (the
+  gate's metric: ROC AUC, or RMSE for a regression, unless the gate names another) is always
+  measured on that batch's labels by the model that scored it, before any retraining it triggers.
 
-The simulation keeps its own lake and MLflow store in a work folder (a temporary one by default),
-never the project's registry; its models are registered as ``model_name`` in ``experiment``.
+The simulation is a project of its own in a work folder (a temporary one by default): its lake,
+its MLflow store, never the project's registry; its models are registered as ``model_name`` in
+``experiment``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from lab2prod import model_edge
 from lab2prod.data.conditioning import read_normalized
 from lab2prod.data.contract import Contract
 from lab2prod.data.ingest import ingest
-from lab2prod.data.lake import atomic_write_json
+from lab2prod.data.lake import Lake, atomic_write_json
 from lab2prod.errors import MonitoringError
 from lab2prod.modeling.features import feature_columns, is_multiclass, model_frame
 from lab2prod.modeling.metrics import default_metric, is_better
@@ -62,9 +63,14 @@ from lab2prod.monitoring import history
 from lab2prod.monitoring.drift import DriftThresholds
 from lab2prod.monitoring.labelled import read_labelled, store_labelled
 from lab2prod.monitoring.monitor import MonitorConfig, WatchedModel, monitor_frame
-from lab2prod.monitoring.retrain import RetrainConfig, newest_window, retrain_in_process
+from lab2prod.monitoring.retrain import (
+    RetrainConfig,
+    RetrainOutcome,
+    newest_window,
+    retrain_in_process,
+)
+from lab2prod.project import Project
 from lab2prod.reporting.render import figure_data_uri, render
-from lab2prod.tracking import mark_model_training
 
 # the fewest rows a replay takes: half train the first model, the other half feed the batches
 MIN_ROWS = 100
@@ -175,27 +181,27 @@ def make_batch(pool: pd.DataFrame, contract: Contract, scenario: Scenario, k: in
     return batch.assign(**{contract.id_column: ids}) if contract.id_column else batch
 
 
-def _champion(released: Any, model_name: str) -> dict[str, Any]:
+def _champion(released: RetrainOutcome, contract: Contract) -> dict[str, Any]:
     """Return what the loop scores with once `released` (a retraining outcome) became champion."""
     return {
-        "model": model_edge.load_sklearn_model(model_edge.champion_uri(model_name)),
+        "model": model_edge.load_sklearn_model(model_edge.champion_uri(released.model_name)),
         "version": released.version,
         "run_id": released.run_id,
-        "train": released.candidate.train,
-        "holdout": released.candidate.metrics,
+        # what it learnt from: the reference its batches are monitored against
+        "train": read_normalized(released.window.split(contract.dataset, "train"), contract),
+        "holdout": released.trained.valid_metrics,  # on the window's held-out rows
     }
 
 
-def _experiment(client: mlflow.MlflowClient, name: str, workdir: Path) -> str:
-    """Return the id of the replay's experiment `name` in its own store, made and marked when new."""
-    found = client.get_experiment_by_name(name)
-    experiment = (
-        found.experiment_id
-        if found
-        else client.create_experiment(name, artifact_location=(workdir / "mlartifacts").as_uri())
+def replay_project(workdir: Path, scenario: Scenario) -> Project:
+    """Return the replay's own project in `workdir`: its lake, its SQLite store, its model and experiment."""
+    return Project(
+        root=workdir,
+        model_name=scenario.model_name,
+        experiment=scenario.experiment,
+        lake_folder="lake",
+        tracking_uri=f"sqlite:///{Path(workdir).resolve() / 'mlflow.db'}",
     )
-    mark_model_training(client, experiment, found.tags if found else {})
-    return experiment
 
 
 def run_simulation(
@@ -225,30 +231,27 @@ def run_simulation(
     monitor = monitor or MonitorConfig(thresholds=DriftThresholds(drift_share=0.25), tolerance=0.05)
     metric = retrain.gate_metric or default_metric(contract.task)
     say = progress or (lambda _: None)
-    workdir = Path(workdir)
-    lake_dir = workdir / "lake"
+    project = replay_project(Path(workdir), scenario)
+    lake: Lake = project.lake
     name = scenario.model_name
     previous_uri = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     try:
-        experiment = _experiment(mlflow.MlflowClient(), scenario.experiment, workdir)
         past = data.sample(frac=0.5, random_state=scenario.seed)
         pool = data.drop(past.index).reset_index(drop=True)
         past = past.reset_index(drop=True)
-        first = retrain_in_process(past, contract, retrain, name, experiment, ["initial model"])
+        first = retrain_in_process(project, past, contract, retrain, ["initial model"])
         if not first.decision.promote:
             raise MonitoringError(
                 "the initial model of the replay was not released ("
                 + "; ".join(first.decision.reasons)
                 + "): loosen gate_floors in env.yaml or replay more rows"
             )
-        frozen = first.candidate.model
-        champion = _champion(first, name)
-        say(
-            f"initial model v{first.version}: holdout {metric} {first.candidate.metrics[metric]:.4f}"
-        )
+        champion = _champion(first, contract)
+        frozen = champion["model"]
+        initial = first.trained.valid_metrics[metric]
+        say(f"initial model v{first.version}: holdout {metric} {initial:.4f}")
         rows, decisions = [], []
-        history_file = history.history_path(lake_dir)
+        history_file = lake.history()
         for k in range(scenario.batches):
             batch = make_batch(pool, contract, scenario, k)
             features = batch.drop(columns=[contract.target])
@@ -269,7 +272,7 @@ def run_simulation(
                 labels=labels,
             )
             history.append_record(history_file, result.record())
-            store_labelled(lake_dir, f"batch{k:02d}", batch, contract)
+            store_labelled(lake, f"batch{k:02d}", batch, contract)
             frozen_m = model_metrics(frozen, batch, contract, monitor.cut)
             loop_m = model_metrics(champion["model"], batch, contract, monitor.cut)
             row = {
@@ -289,10 +292,8 @@ def run_simulation(
                 f"loop {loop_m[metric]:.4f} [{result.status}]"
             )
             if result.retrain:
-                window = newest_window(read_labelled(lake_dir, contract), retrain.window_rows)
-                outcome = retrain_in_process(
-                    window, contract, retrain, name, experiment, result.triggers
-                )
+                window = newest_window(read_labelled(lake, contract), retrain.window_rows)
+                outcome = retrain_in_process(project, window, contract, retrain, result.triggers)
                 history.append_record(history_file, outcome.record(f"batch{k:02d}"))
                 row.update(retrained=True, promoted=outcome.decision.promote)
                 decisions.append(
@@ -309,7 +310,7 @@ def run_simulation(
                     f"  retrained v{outcome.version}: {verdict} ({'; '.join(outcome.decision.reasons)})"
                 )
                 if outcome.decision.promote:
-                    champion = _champion(outcome, name)
+                    champion = _champion(outcome, contract)
             rows.append(row)
     finally:
         mlflow.set_tracking_uri(previous_uri)
@@ -321,7 +322,7 @@ def run_simulation(
         "metric": metric,
         "table": table,
         "decisions": decisions,
-        f"initial_holdout_{metric}": round(first.candidate.metrics[metric], 4),
+        f"initial_holdout_{metric}": round(initial, 4),
         "mean_after_drift": {
             f"frozen_{metric}": round(float(drifted[f"frozen_{metric}"].mean()), 4),
             f"loop_{metric}": round(float(drifted[f"loop_{metric}"].mean()), 4),
@@ -348,7 +349,7 @@ def simulate_sources(
     catalog: Any,
     contract: Contract,
     scenario: Scenario,
-    reports_dir: Path,
+    reports: Lake,
     workdir: Path | None = None,
     progress: Callable[[str], None] | None = None,
     gate: dict[str, Any] | None = None,
@@ -356,20 +357,21 @@ def simulate_sources(
     """Ingest `catalog` into the simulation's own lake, replay it, write the report and its JSON.
 
     Always the given sources, never the project's lake: a retraining build may have replaced its
-    data. `workdir` keeps the simulation's lake and MLflow store (a temporary folder when None);
+    data. The pages go where the project's Lake `reports` puts them. `workdir` keeps the simulation's lake and MLflow store (a temporary folder when None);
     `gate` as for `run_simulation`. Returns the result and the paths written (report, json).
     """
     say = progress or (lambda _: None)
     with tempfile.TemporaryDirectory(prefix="lab2prod-sim-") as tmp:
         work = Path(workdir) if workdir else Path(tmp)
-        say(f"ingesting {catalog.location} into {work / 'source-lake'}")
-        normalized = ingest(catalog, contract, work / "source-lake").normalized
+        replay_lake = replay_project(work, scenario).lake.lake
+        say(f"ingesting {catalog.location} into {replay_lake}")
+        normalized = ingest(catalog, contract, replay_lake).normalized
         data = read_normalized(str(normalized), contract)
         result = run_simulation(data, contract, scenario, work, progress=progress, gate=gate)
-    reports_dir = Path(reports_dir)
-    report = render_simulation(result, reports_dir / "simulation.html")
+    pages = reports.simulation_pages()
+    report = render_simulation(result, pages["report"])
     saved = atomic_write_json(
-        reports_dir / "simulation.json",
+        pages["json"],
         {
             **{k: v for k, v in result.items() if k != "table"},
             "table": result["table"].to_dict("records"),

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from lab2prod.data.contract import Contract, contract_to_dict
+from lab2prod.data.lake import Lake
 from lab2prod.modeling.features import is_multiclass
 from lab2prod.modeling.metrics import HIGHER_IS_BETTER
 from lab2prod.reporting.dag import dag_section
@@ -20,8 +21,8 @@ from lab2prod.tracking_server import ui_url
 STEPS = ("ingest", "validate", "split", "start", "select", "evaluate", "register", "report")
 
 
-def _read(products: Path, name: str) -> dict[str, Any]:
-    path = products / f"{name}.json"
+def _read(lake: Lake, name: str) -> dict[str, Any]:
+    path = lake.summary(name)
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -29,11 +30,11 @@ def _count(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _period(products: Path, contract: Contract, lake: Path | None) -> str:
+def _period(contract: Contract, normalized: Path | None) -> str:
     dates = contract.features_of("date")
-    if not dates or lake is None:
+    if not dates or normalized is None:
         return "no date column declared: the data carry no period"
-    frame = pd.read_csv(lake, usecols=[dates[0]])
+    frame = pd.read_csv(normalized, usecols=[dates[0]])
     stamp = pd.to_datetime(frame[dates[0]], errors="coerce")
     return f"{dates[0]} from {stamp.min():%Y-%m-%d} to {stamp.max():%Y-%m-%d}"
 
@@ -80,16 +81,15 @@ def default_limitations(contract: Contract, facts: dict[str, Any]) -> list[str]:
     return out
 
 
-def pipeline_dag(products: Path, pipeline: dict[str, Any]) -> dict[str, Any]:
+def pipeline_dag(lake: Lake, pipeline: dict[str, Any]) -> dict[str, Any]:
     """Return the DAG picture of the parsed `pipeline` (a data URI) and each task's status in the last build.
 
     The previous report's summary (products/report.json) dates the previous build: a task that
     finished after it ran in this build, the others were up to date.
     """
 
-    products = Path(products)
     return dag_section(
-        pipeline, products / "notebooks", previous=products / "report.json", writing="report"
+        pipeline, lake.executed_notebooks(), previous=lake.summary("report"), writing="report"
     )
 
 
@@ -102,7 +102,7 @@ class CardText:
 
 
 def build_facts(
-    products: Path,
+    lake: Lake,
     contract: Contract,
     commit: str,
     tracking_uri: str,
@@ -111,21 +111,20 @@ def build_facts(
     pipeline: dict[str, Any] | None = None,
     root: Path | None = None,
 ) -> dict[str, Any]:
-    """Return everything the report and the model card show, read from the step summaries in `products`.
+    """Return everything the report and the model card show, read from the step summaries of `lake`.
 
     With `pipeline` (the parsed pipeline.yaml) the facts hold its DAG picture; with `root` the
     contract's path is shown relative to the project; `text` is what a person wrote for the card.
     """
-    products = Path(products)
     text = text or CardText()
     intended_use, limitations = text.intended_use, text.limitations
-    ingest, validate = _read(products, "ingest"), _read(products, "validate")
+    ingest, validate = _read(lake, "ingest"), _read(lake, "validate")
     chosen, evaluation, release = (
-        _read(products, "select"),
-        _read(products, "evaluate"),
-        _read(products, "register"),
+        _read(lake, "select"),
+        _read(lake, "evaluate"),
+        _read(lake, "register"),
     )
-    start = _read(products, "start")
+    start = _read(lake, "start")
     normalized = Path(ingest.get("normalized", "")) if ingest.get("normalized") else lake_file
     facts: dict[str, Any] = {
         "built_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M GMT"),
@@ -149,9 +148,7 @@ def build_facts(
             "sha256": validate.get("sha256") or chosen.get("data_sha256", ""),
             "rows": _count(validate.get("rows", ingest.get("rows_normalized"))),
             "quarantined": _count(validate.get("quarantined", ingest.get("rows_quarantined"))),
-            "period": _period(
-                products, contract, normalized if normalized and normalized.exists() else None
-            ),
+            "period": _period(contract, normalized if normalized and normalized.exists() else None),
             "contract": _relative(contract.origin, root),
             "target": contract.target,
             "columns": contract_to_dict(contract).get("columns", {}),
@@ -186,7 +183,7 @@ def build_facts(
         },
     }
     facts["limitations"] = list(limitations) + default_limitations(contract, facts)
-    facts["dag"] = pipeline_dag(products, pipeline) if pipeline else None
+    facts["dag"] = pipeline_dag(lake, pipeline) if pipeline else None
     return facts
 
 
@@ -207,22 +204,21 @@ def _relative(path: str | None, root: Path | None) -> str | None:
     return path if root is None else shown_path(path, root)
 
 
-def write_reports(facts: dict[str, Any], reports: Path) -> dict[str, Path]:
-    """Render reports/index.html and reports/model_card.html from `facts`; return their paths."""
-    reports = Path(reports)
-    # the report step's own HTML appears only after it finishes: link it anyway
+def write_reports(facts: dict[str, Any], lake: Lake) -> dict[str, Path]:
+    """Render the Lake's index.html and model_card.html from `facts`; return their paths."""
+    pages = lake.notebook_pages()
+    # links relative to the index: the report step's own HTML appears only after it finishes
     notebooks = [
-        (s, f"notebooks/{s}.html")
+        (s, (pages / f"{s}.html").relative_to(lake.reports).as_posix())
         for s in STEPS
-        if s == "report" or (reports / "notebooks" / f"{s}.html").exists()
+        if s == "report" or (pages / f"{s}.html").exists()
     ]
     notebooks += [
-        (p.stem, f"notebooks/{p.name}")
-        for p in sorted((reports / "notebooks").glob("train-*.html"))
+        (p.stem, p.relative_to(lake.reports).as_posix()) for p in sorted(pages.glob("train-*.html"))
     ]
     index = render(
         "index.html",
-        reports / "index.html",
+        lake.report("index.html"),
         title="Training pipeline report",
         f=facts,
         notebooks=notebooks,
@@ -230,13 +226,13 @@ def write_reports(facts: dict[str, Any], reports: Path) -> dict[str, Path]:
         links=[("Model card", "model_card.html"), ("ML Test Score (readiness)", "readiness.html")]
         + (
             [("Data quality", "data_quality.html")]
-            if (reports / "data_quality.html").exists()
+            if lake.report("data_quality.html").exists()
             else []
         ),
     )
     card = render(
         "model_card.html",
-        reports / "model_card.html",
+        lake.report("model_card.html"),
         title=f"Model card: {facts['lineage']['model_name']}"
         + (f" v{facts['lineage']['version']}" if facts["lineage"].get("version") else ""),
         f=facts,

@@ -32,7 +32,7 @@ def evaluate(project: Project) -> EvaluateResult:
     contract = settings.load_contract(project.contract_path())
     lake = project.lake
     chosen = SelectResult.read(lake.summary("select"))
-    tracking.use_store(project.root)
+    tracking.use_store(project.root, project.tracking_uri)
     test, valid = (
         read_normalized(lake.split(contract.dataset, part), contract) for part in ("test", "valid")
     )

@@ -73,12 +73,9 @@ def monitor(project: Project, upstream: Mapping[str, Any] | None = None) -> Moni
             labels=project.path(values.labels) if values.labels else None,
         ),
         MonitoringPlaces(
-            project.lake.lake,
-            project.lake.reports,
-            reference=project.path(values.reference)
-            if values.reference
-            else None,  # None: the train split
-            status=project.lake.report("monitoring.json"),
+            project.lake,
+            # None: the train split
+            reference=project.path(values.reference) if values.reference else None,
         ),
         config,
         ModelChoice(project.model_name, uri=values.model or None),

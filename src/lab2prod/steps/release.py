@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import mlflow
 
 from lab2prod import settings, tracking
@@ -14,17 +16,21 @@ from lab2prod.release.readiness import write_readiness
 from lab2prod.steps.results import EvaluateResult, PagesResult, RegisterResult, SelectResult
 
 
-def register(project: Project) -> RegisterResult:
+def register(
+    project: Project, threshold: float | None = None, tags: Mapping[str, str] | None = None
+) -> RegisterResult:
     """Register select's model as `challenger` and release it through the gate; write register.json.
 
-    It decides at the threshold evaluate chose, against the champion on the same test rows, with
-    the floors, tolerance, approval and business values of the project.
+    It decides at `threshold` (None: the one evaluate chose), against the champion on the same test
+    rows, with the floors, tolerance, approval, business values and infrastructure rows of the
+    project; `tags` go on the version beside the run's (retraining names its origin).
     """
     contract = settings.load_contract(project.contract_path())
     lake = project.lake
-    tracking.use_store(project.root)
+    tracking.use_store(project.root, project.tracking_uri)
     chosen = SelectResult.read(lake.summary("select"))
-    threshold = EvaluateResult.read(lake.summary("evaluate")).threshold
+    if threshold is None:
+        threshold = EvaluateResult.read(lake.summary("evaluate")).threshold
     test, train = (
         read_normalized(lake.split(contract.dataset, part), contract) for part in ("test", "train")
     )
@@ -34,14 +40,16 @@ def register(project: Project) -> RegisterResult:
         tolerance=project.gate_tolerance,
         approval_required=project.approval_required,
         business=project.business,
+        infra_rows=project.infra_rows,
     )
-    tags = {
+    version_tags = {
         "run_id": chosen.run_id,
         "data.sha256": chosen.data_sha256,
         "git_commit": tracking.git_commit(project.root),
+        **(tags or {}),
     }
     release = release_challenger(
-        Challenger(chosen.model_uri, chosen.run_id, float(threshold), tags),
+        Challenger(chosen.model_uri, chosen.run_id, float(threshold), version_tags),
         project.need("model_name"),
         test,
         contract,
@@ -71,9 +79,9 @@ def report(project: Project) -> PagesResult:
     """Write reports/index.html, model_card.html and readiness.html from the build's evidence; store the notebooks with its run."""
     contract = settings.load_contract(project.contract_path())
     lake = project.lake
-    tracking.use_store(project.root)
+    tracking.use_store(project.root, project.tracking_uri)
     facts = build_facts(
-        lake.products,
+        lake,
         contract,
         commit=tracking.git_commit(project.root),
         tracking_uri=settings.tracking_uri(project.root),
@@ -81,7 +89,7 @@ def report(project: Project) -> PagesResult:
         pipeline=settings.read_yaml(project.root / "pipeline.yaml"),  # the DAG of index.html
         root=project.root,
     )
-    written = write_reports(facts, lake.reports)
+    written = write_reports(facts, lake)
     # the ML Test Score from the evidence as it is now (`lab2prod readiness` writes it again later)
     places = {
         "lake": project.lake_folder,
@@ -102,7 +110,7 @@ def report(project: Project) -> PagesResult:
     run_id = facts["lineage"]["parent_run_id"] or facts["lineage"]["run_id"]
     # each executed notebook with its HTML beside it, and the pages, stored with the build's run
     tracking.log_build_pages(
-        run_id, lake.executed_notebooks(), lake.reports / "notebooks", list(written.values())
+        run_id, lake.executed_notebooks(), lake.notebook_pages(), list(written.values())
     )
     result = PagesResult({k: str(v) for k, v in written.items()})
     result.write(lake.summary("report"))

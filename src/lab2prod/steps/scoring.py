@@ -25,7 +25,7 @@ def score(project: Project) -> ScoreResult:
     The predictions go to `output`, else `<lake>/predictions/<batch file's stem>/predictions.csv`.
     """
     values = scoring_values(project)
-    tracking.use_store(project.root)
+    tracking.use_store(project.root, project.tracking_uri)
     batch = project.path(values.batch)
     output = project.path(values.output) if values.output else project.lake.predictions(batch.stem)
     result = scoring.score_file(

@@ -25,7 +25,7 @@ def start(project: Project) -> StartResult:
     """Open the build's parent MLflow run (seed, data digest, commit, versions) and write start.json."""
     contract = settings.load_contract(project.contract_path())
     data_sha256 = sha256_file(project.lake.normalized(contract.dataset))
-    experiment_id = tracking.connect(project.root, project.need("experiment"))
+    experiment_id = tracking.connect(project.root, project.need("experiment"), project.tracking_uri)
     commit = tracking.git_commit(project.root)
     # each build's run is told apart in the runs table: dataset, date and time, commit
     run_name = tracking.build_run_name(contract.dataset, commit)
@@ -77,7 +77,7 @@ def train(
     parent_run_id = StartResult.read(start).run_id if start.exists() else None
     normalized = lake.normalized(contract.dataset)
     data_sha256 = sha256_file(normalized)
-    tracking.connect(project.root, project.need("experiment"))
+    tracking.connect(project.root, project.need("experiment"), project.tracking_uri)
     run = tracking.log_training_run(
         trained,
         train_rows,
@@ -134,7 +134,7 @@ def select(project: Project, upstream: Mapping[str, Any] | None = None) -> Selec
         }
         for c in cells
     ]
-    tracking.use_store(project.root)
+    tracking.use_store(project.root, project.tracking_uri)
     client = mlflow.MlflowClient()
     client.set_tag(best.run_id, "grid.selected", "true")
     if best.parent_run_id:
