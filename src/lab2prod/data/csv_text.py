@@ -40,9 +40,10 @@ def _float_cells(values: pd.Series) -> Any:
 
 
 def _csv_cells(values: pd.Series) -> tuple[Any, bool] | None:
-    """Return a column's cells as Arrow text written as pandas' to_csv writes them (nulls for missing
-    cells) and whether a cell was quoted; None for a dtype this does not render (pandas then writes
-    the whole frame)."""
+    """Return a column's cells as Arrow text, as pandas' to_csv writes them, and whether a cell was quoted.
+
+    Missing cells are nulls. None for a dtype this does not render (pandas then writes the whole frame).
+    """
 
     dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype):
@@ -86,8 +87,10 @@ def _csv_field(name: Any) -> str:
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes | None:
-    """Return the CSV text of a frame as `atomic_write_csv` writes it, rendered by Arrow column by column;
-    None when a column's dtype is one Arrow does not render here."""
+    """Return the CSV text of a frame as `atomic_write_csv` writes it, rendered by Arrow column by column.
+
+    None when a column's dtype is one Arrow does not render here.
+    """
 
     rendered = render_csv(frame)
     if rendered is None:
@@ -102,8 +105,10 @@ THREADED_ROWS = 100_000
 
 
 def render_csv(frame: pd.DataFrame) -> tuple[bytes, list[Any], bool] | None:
-    """Return the header line, each column's cells as Arrow text and whether a cell was quoted; None
-    when pandas writes the frame."""
+    """Return the header line, each column's cells as Arrow text and whether a cell was quoted.
+
+    None when pandas writes the frame.
+    """
 
     if frame.columns.duplicated().any() or frame.shape[1] < 2:
         return None  # pandas quotes an empty cell of a one-column frame
