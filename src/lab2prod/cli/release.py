@@ -24,10 +24,24 @@ def _release_target(args: argparse.Namespace) -> str:
     return args.model or settings.project_defaults(root)["model_name"]
 
 
+def _version_number(text: str) -> str:
+    """Return a model version given on the command line, refusing anything but a whole number."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a version number such as 3, got {text!r}")
+    return str(int(text))
+
+
 def _cmd_promote(args: argparse.Namespace) -> int:
+    from lab2prod.model_edge import CHAMPION, version_by_alias
+    from lab2prod.release import registry
     from lab2prod.release.promotion import promote_checked
 
     name = _release_target(args)
+    registry.version_tags(name, args.version)  # no such version: one line, before any check starts
+    current = version_by_alias(name, CHAMPION)
+    if current is not None and current.version == args.version:
+        print(f"{name} v{args.version} is already champion: nothing changed")
+        return EXIT_OK
     print(f"infrastructure check of {name} v{args.version} in a fresh process ...", flush=True)
     check, old = promote_checked(name, args.version, args.reason)
     print(
@@ -177,7 +191,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "alias 'champion' to it; the replaced champion keeps 'previous'. The reason, "
         "time and action are recorded as tags on the versions.",
     )
-    p.add_argument("version", help="the model version to promote (a number)")
+    p.add_argument("version", type=_version_number, help="the model version to promote (a number)")
     _release_options(p)
     p.set_defaults(func=_cmd_promote, tracking_server=True)
 
