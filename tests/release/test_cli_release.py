@@ -39,9 +39,11 @@ def test_rollback_without_previous_and_promote_without_reason_fail_cleanly(store
         )
         == 2
     )
-    assert capsys.readouterr().err.strip() == (
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
         "error: model 'nothing-here' has no version with alias 'previous': nothing to roll back to"
     )
+    assert captured.out == ""  # no check announced that never starts
     with pytest.raises(SystemExit) as exc:
         main(["promote", "3", "--model", "m", "--root", str(store)])  # --reason is required
     assert exc.value.code == 2
@@ -148,7 +150,9 @@ def test_promote_a_better_version_then_rollback_through_the_command_line(
         )
         == 0
     )
-    assert f"{name} v1 is champion again; v2 now holds alias 'previous'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"infrastructure check of {name} v1 (previous) in a fresh process ..." in out
+    assert f"{name} v1 is champion again; v2 now holds alias 'previous'" in out
     assert registry.aliases(name) == {"champion": "1", "previous": "2"}
     tags = MlflowClient().get_model_version(name, "1").tags
     assert (tags["release.action"], tags["release.reason"]) == (

@@ -55,10 +55,17 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
+    from lab2prod.model_edge import version_by_alias
     from lab2prod.release.promotion import rollback_checked
+    from lab2prod.release.registry import PREVIOUS
 
     name = _release_target(args)
-    print(f"infrastructure check of {name}@previous in a fresh process ...", flush=True)
+    back = version_by_alias(name, PREVIOUS)
+    if back is not None:  # none: rollback_checked says there is nothing to roll back to
+        print(
+            f"infrastructure check of {name} v{back.version} (previous) in a fresh process ...",
+            flush=True,
+        )
     _, restored, demoted = rollback_checked(name, args.reason)
     print(
         f"{name} v{restored.version} is champion again; v{demoted.version} now holds alias 'previous'"
