@@ -515,3 +515,20 @@ def test_slice_columns_are_the_first_categorical_features_quoted_when_yaml_would
     )
     assert line.startswith('slice_columns: ["yes", colour, "my size"]')
     assert settings.read_yaml(root / "env.yaml")["slice_columns"] == ["yes", "colour", "my size"]
+
+
+def test_the_contract_header_of_a_three_class_table_names_its_classes_and_no_positive_label(
+    tmp_path, data_home
+):
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame["cultivar"] = frame.pop("target").map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    root = new_project(NewProject(tmp_path / "wine", tmp_path / "wine.csv", "cultivar"))
+    header = (root / "data/contracts/wine.yaml").read_text().split("\ndataset:")[0]
+    assert "positive label" not in header
+    assert (
+        "# Task: classification; target: cultivar (3 classes: barbera, barolo, grignolino; the label"
+        in header
+    )

@@ -119,9 +119,7 @@ def contract_header(contract: Contract, source: str) -> str:
         "Expectations (`expect:`): the ranges and categories observed in this file. A later value",
         "outside them is drift, reported by the monitor, never a rejected row. Turn an expectation",
         "into a rule (min/max/categories) where the business says so, e.g. an age under 18.",
-        f"Task: {contract.task}; target: {contract.target}"
-        + (f" (positive label {contract.positive_label!r})" if contract.positive_label else "")
-        + ".",
+        f"Task: {contract.task}; target: {contract.target}" + _classes(contract) + ".",
     ]
     if contract.id_column:
         lines.append(f"Left out of the model: {contract.id_column} (the id of a row).")
@@ -134,6 +132,18 @@ def contract_header(contract: Contract, source: str) -> str:
         lines.append(f"Columns with expectations: {', '.join(expected)}.")
     wrapped = [part for line in lines for part in textwrap.wrap(line, 98, break_on_hyphens=False)]
     return "".join(f"# {line}\n" for line in wrapped)
+
+
+def _classes(contract: Contract) -> str:
+    """Return what the contract's header says of the target's classes.
+
+    A binary target's positive label; a multiclass target's classes (its label is the most probable
+    class: no class is positive).
+    """
+    labels = contract.labels or ()
+    if len(labels) > 2:
+        return f" ({len(labels)} classes: {', '.join(labels)}; the label is the most probable)"
+    return f" (positive label {contract.positive_label!r})" if contract.positive_label else ""
 
 
 def lab2prod_requirement() -> str:

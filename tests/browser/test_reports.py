@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 import pytest
 from browser.lab_session import save_png
 
+from conftest import PROJECT, empty_store
+from lab2prod.cli import main
+
 pytestmark = pytest.mark.integration
 
 # lab2prod's own pages; reports/notebooks/*.html are nbconvert's (the executed notebooks), which
@@ -220,3 +223,17 @@ def test_the_scoring_page_links_its_monitoring_verdict_and_notebooks(
     assert "Monitoring verdict" in verdict, verdict
     # the page's own notebook is linked (its HTML appears once a pipeline run of it ends)
     assert "notebooks/score_summary-credit.html" in hrefs, hrefs
+
+
+def test_the_readiness_page_is_no_wider_than_its_window(browser, tmp_path, monkeypatch):
+    # long test names, paths and hashes in the evidence column wrap instead of widening the page
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{empty_store(tmp_path)}")
+    reports = tmp_path / "reports"
+    assert main(["readiness", "--root", str(PROJECT), "--reports", str(reports)]) == 0
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto((reports / "readiness.html").as_uri())
+        width = page.evaluate("document.documentElement.scrollWidth")
+    finally:
+        page.close()
+    assert width <= 1280, f"readiness.html is {width} px wide in a 1280 px window"

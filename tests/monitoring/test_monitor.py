@@ -367,3 +367,46 @@ def test_the_monitor_command_prints_estimates_with_intervals_and_beside_them_the
         "metrics.estimated_value_low",
         "metrics.realized_value",
     } <= set(runs.columns)
+
+
+def test_the_labels_of_a_batch_without_an_id_column_are_its_rows_in_order(credit_halves):
+    # an in-memory batch of a table without ids (the replay's): label k belongs to row k
+    from dataclasses import replace
+
+    contract, reference, batch = credit_halves
+    bare = replace(
+        contract,
+        id_column=None,
+        columns=tuple(c for c in contract.columns if c.name != contract.id_column),
+    )
+    reference, batch = (f.drop(columns=[contract.id_column]) for f in (reference, batch))
+    model = fit_candidate(reference, bare, RetrainConfig()).model
+    shuffled = batch.sample(frac=1.0, random_state=3)  # rows in any index order, as the replay's
+    keyed = monitor_frame(
+        shuffled.assign(applicant_id=[f"a{i}" for i in range(len(shuffled))]),
+        reference,
+        contract,
+        "ids",
+        watched=WatchedModel(model),
+        labels=shuffled[[contract.target]].assign(
+            applicant_id=[f"a{i}" for i in range(len(shuffled))]
+        ),
+    )
+    rows = monitor_frame(
+        shuffled,
+        reference,
+        bare,
+        "rows",
+        watched=WatchedModel(model),
+        labels=shuffled[[contract.target]],
+    )
+    assert rows.performance.rows_labelled == len(batch) and rows.performance.rows_unmatched == 0
+    assert rows.performance.metrics == pytest.approx(keyed.performance.metrics)
+    with pytest.raises(
+        MonitoringError,
+        match=rf"^labels: 10 labels for {len(batch)} rows and no id column to join them on: "
+        "give the labels an id column$",
+    ):
+        monitor_frame(
+            batch, reference, bare, "short", watched=WatchedModel(model), labels=batch[:10]
+        )

@@ -105,3 +105,20 @@ def test_the_replay_refuses_a_table_without_a_numeric_feature(wine, tmp_path):
         run_simulation(
             text[["row_id", "cultivar"]].assign(origin="a"), only_text, SCENARIO, tmp_path
         )
+
+
+@pytest.mark.integration  # as above
+def test_the_replay_runs_on_a_table_without_an_id_column(wine, tmp_path):
+    # as `lab2prod new` makes a project from a table with no id: the monitor joins labels by row
+    from dataclasses import replace
+
+    contract, frame = wine
+    bare = replace(
+        contract,
+        id_column=None,
+        columns=tuple(c for c in contract.columns if c.name != contract.id_column),
+    )
+    empty_store(tmp_path)
+    result = run_simulation(frame.drop(columns=[contract.id_column]), bare, SCENARIO, tmp_path)
+    assert len(result["table"]) == SCENARIO.batches
+    assert result["table"]["loop_roc_auc"].notna().all()

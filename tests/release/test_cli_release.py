@@ -39,12 +39,45 @@ def test_rollback_without_previous_and_promote_without_reason_fail_cleanly(store
         )
         == 2
     )
-    assert capsys.readouterr().err.strip() == (
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
         "error: model 'nothing-here' has no version with alias 'previous': nothing to roll back to"
     )
+    assert captured.out == ""  # no check announced that never starts
     with pytest.raises(SystemExit) as exc:
         main(["promote", "3", "--model", "m", "--root", str(store)])  # --reason is required
     assert exc.value.code == 2
+
+
+def test_promote_refuses_a_version_that_is_no_number_or_does_not_exist_and_leaves_the_champion_be(
+    store, fit_and_log, toy_data, capsys
+):
+    from mlflow import MlflowClient
+
+    from lab2prod.release import registry
+
+    name = "cli-promote-refusals"
+    where = ["--model", name, "--root", str(store)]
+    with pytest.raises(SystemExit) as exc:
+        main(["promote", "v2", "--reason", "typo", *where])
+    assert exc.value.code == 2
+    assert "expected a version number such as 3, got 'v2'" in capsys.readouterr().err
+    uri, _ = fit_and_log(toy_data["train"])
+    registry.register(uri, name)
+    registry.promote(name, "1")
+    capsys.readouterr()  # MLflow's own lines of the registration
+    # no such version: one line at once, no fresh process started
+    assert main(["promote", "9", "--reason", "typo", *where]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        f"error: model '{name}' has no version 9: list them in the MLflow UI"
+    )
+    assert "infrastructure check" not in captured.out
+    # the champion already: nothing moves and nothing is recorded
+    assert main(["promote", "1", "--reason", "again", *where]) == 0
+    assert capsys.readouterr().out.strip() == f"{name} v1 is already champion: nothing changed"
+    assert registry.aliases(name) == {"champion": "1"}
+    assert "release.reason" not in MlflowClient().get_model_version(name, "1").tags
 
 
 @pytest.mark.integration  # two fresh-process infrastructure checks, each loading a model: tens of seconds
@@ -117,7 +150,9 @@ def test_promote_a_better_version_then_rollback_through_the_command_line(
         )
         == 0
     )
-    assert f"{name} v1 is champion again; v2 now holds alias 'previous'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"infrastructure check of {name} v1 (previous) in a fresh process ..." in out
+    assert f"{name} v1 is champion again; v2 now holds alias 'previous'" in out
     assert registry.aliases(name) == {"champion": "1", "previous": "2"}
     tags = MlflowClient().get_model_version(name, "1").tags
     assert (tags["release.action"], tags["release.reason"]) == (

@@ -120,9 +120,18 @@ def test_promote_and_rollback_refuse_what_cannot_be_done(
         registry.promote_by_hand(name, "7", reason="typo")
 
 
+def test_promoting_a_version_that_does_not_exist_fails_at_once_in_one_line(store):
+    # no fresh process is started for a version the registry does not have
+    with pytest.raises(RegistryError, match=r"^model 'no-such-model' has no version 4: list them"):
+        promote_checked("no-such-model", "4", reason="typo")
+    assert registry.aliases("no-such-model") == {}
+
+
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
-def test_a_model_failing_the_infra_check_is_never_promoted(store):
-    # the fresh process cannot load it: one subprocess, so this test costs the imports of mlflow once
+def test_a_model_failing_the_infra_check_is_never_promoted(store, monkeypatch):
+    # the registry answers for the version but the fresh process cannot load it: one subprocess,
+    # so this test costs the imports of mlflow once
+    monkeypatch.setattr(registry, "version_tags", lambda name, version: {})
     with pytest.raises(
         RegistryError, match=r"version 1 failed the infrastructure check \(exit 1: .*not found"
     ):

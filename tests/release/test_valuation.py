@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from conftest import CREDIT_BUSINESS
@@ -69,3 +70,39 @@ def test_a_threshold_set_by_hand_wins_and_an_empty_validation_split_is_refused(f
     assert without.threshold == 0.5 and without.policies == [] and without.value is None
     with pytest.raises(ValueError, match="the validation split is empty"):
         value_model(model, valid.iloc[:0], test, contract, VALUES)
+
+
+def test_a_regression_and_a_three_class_model_say_what_decides_instead_of_a_threshold():
+    from lab2prod.data.contract import contract_from_dict
+    from lab2prod.release.valuation import NO_THRESHOLD
+
+    columns = {"x1": {"type": "float"}, "x2": {"type": "float"}}
+    regression = contract_from_dict(
+        {
+            "dataset": "r",
+            "task": "regression",
+            "target": "y",
+            "columns": {**columns, "y": {"type": "float"}},
+        }
+    )
+    rows = toy_frame(300, 4)
+    rows = rows.assign(y=2 * rows["x1"] - rows["x2"])[["x1", "x2", "y"]]
+    model = train_model(rows, regression, "linear").model
+    valued = value_model(model, rows, rows, regression, None, rounds=10)
+    assert (valued.thresholded, valued.origin) == (False, NO_THRESHOLD["regression"])
+    assert valued.as_dict()["thresholded"] is False
+    labels = ["a", "b", "c"]
+    three = contract_from_dict(
+        {
+            "dataset": "m",
+            "task": "classification",
+            "target": {"name": "y", "labels": labels},
+            "columns": {**columns, "y": {"type": "category", "categories": labels}},
+        }
+    )
+    rows = rows.assign(y=pd.cut(rows["y"], 3, labels=labels).astype(str))
+    model = train_model(rows, three, "logistic_regression").model
+    valued = value_model(model, rows, rows, three, None, rounds=10)
+    assert (valued.thresholded, valued.origin) == (False, "the label is the most probable class")
+    by_hand = value_model(model, rows, rows, three, None, hand=0.4, rounds=10)
+    assert (by_hand.thresholded, by_hand.origin) == (True, SET_BY_HAND)

@@ -27,10 +27,24 @@ def _release_target(args: argparse.Namespace) -> str:
     return args.model or settings.project_defaults(root)["model_name"]
 
 
+def _version_number(text: str) -> str:
+    """Return a model version given on the command line, refusing anything but a whole number."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a version number such as 3, got {text!r}")
+    return str(int(text))
+
+
 def _cmd_promote(args: argparse.Namespace) -> int:
+    from lab2prod.model_edge import CHAMPION, version_by_alias
+    from lab2prod.release import registry
     from lab2prod.release.promotion import promote_checked
 
     name = _release_target(args)
+    registry.version_tags(name, args.version)  # no such version: one line, before any check starts
+    current = version_by_alias(name, CHAMPION)
+    if current is not None and current.version == args.version:
+        print(f"{name} v{args.version} is already champion: nothing changed")
+        return EXIT_OK
     print(f"infrastructure check of {name} v{args.version} in a fresh process ...", flush=True)
     check, old = promote_checked(name, args.version, args.reason)
     print(
@@ -44,10 +58,17 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
+    from lab2prod.model_edge import version_by_alias
     from lab2prod.release.promotion import rollback_checked
+    from lab2prod.release.registry import PREVIOUS
 
     name = _release_target(args)
-    print(f"infrastructure check of {name}@previous in a fresh process ...", flush=True)
+    back = version_by_alias(name, PREVIOUS)
+    if back is not None:  # none: rollback_checked says there is nothing to roll back to
+        print(
+            f"infrastructure check of {name} v{back.version} (previous) in a fresh process ...",
+            flush=True,
+        )
     _, restored, demoted = rollback_checked(name, args.reason)
     print(
         f"{name} v{restored.version} is champion again; v{demoted.version} now holds alias 'previous'"
@@ -183,7 +204,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "time and action are recorded as tags on the versions.",
         tracking_server=True,
     )
-    p.add_argument("version", help="the model version to promote (a number)")
+    p.add_argument("version", type=_version_number, help="the model version to promote (a number)")
     _release_options(p)
 
     p = add_command(

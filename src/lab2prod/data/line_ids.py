@@ -39,3 +39,26 @@ def add_line_ids(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     if contract.id_column != LINE_ID or LINE_ID in frame.columns or LINE not in frame.columns:
         return frame
     return frame.assign(**{LINE_ID: frame[LINE].astype("int64").astype(str)})
+
+
+def rows_as_ids(
+    contract: Contract, batch: pd.DataFrame, labels: pd.DataFrame
+) -> tuple[Contract, pd.DataFrame, pd.DataFrame]:
+    """Return (contract, batch, labels) with ids to join the labels on.
+
+    As given when the contract names an id column; else the contract whose id is the line, and both
+    frames numbered as a file's lines (2, 3, ...): the labels of an in-memory batch without ids are
+    its own rows, in the same order.
+    """
+    if contract.id_column:
+        return contract, batch, labels
+    if len(labels) != len(batch):
+        raise ValueError(
+            f"{len(labels)} labels for {len(batch)} rows and no id column to join them on"
+        )
+    lines = [str(line) for line in range(2, len(batch) + 2)]
+    return (
+        with_line_ids(contract),
+        batch.assign(**{LINE_ID: lines}),
+        labels.assign(**{LINE_ID: lines}),
+    )

@@ -38,7 +38,7 @@ from lab2prod import model_edge
 from lab2prod.data.conditioning import read_normalized
 from lab2prod.data.contract import Contract
 from lab2prod.data.lake import atomic_write_json
-from lab2prod.data.line_ids import with_line_ids
+from lab2prod.data.line_ids import rows_as_ids, with_line_ids
 from lab2prod.errors import MonitoringError, RegistryError
 from lab2prod.model_edge import run_threshold
 from lab2prod.modeling.business import BusinessValue
@@ -306,6 +306,10 @@ def monitor_frame(
                 "labels were given but the batch has no predictions and no model to score it: "
                 "pass --model or a scored batch"
             )
+        try:  # no id column: the labels of this in-memory batch are its rows, in order
+            keyed, rows, labels = rows_as_ids(contract, batch, labels)
+        except ValueError as exc:
+            raise MonitoringError(f"{labels_origin}: {exc}: give the labels an id column") from None
         # multiclass: one column per class, _prediction_0.._prediction_{k-1}
         outputs = (
             [f"_prediction_{j}" for j in range(batch_pred.shape[1])]
@@ -314,13 +318,13 @@ def monitor_frame(
         )
         scored = pd.DataFrame(
             {
-                contract.id_column or "_id": batch[contract.id_column]
-                if contract.id_column in batch
+                keyed.id_column: rows[keyed.id_column]
+                if keyed.id_column in rows
                 else pd.Series(dtype=str),
                 **dict(zip(outputs, batch_pred.reshape(len(batch_pred), -1).T)),
             }
         )
-        joined, unmatched = join_labels(scored, labels, contract, origin=labels_origin)
+        joined, unmatched = join_labels(scored, labels, keyed, origin=labels_origin)
         performance = realized_performance(
             joined,
             contract,

@@ -54,6 +54,20 @@ def _estimated(details: Any, metric: str) -> tuple[float | None, float | None, f
     return (found.get("value"), found.get("low"), found.get("high"))
 
 
+def decision_sentence(details: Any) -> str:
+    """Return a retraining row's details as a person reads them: why it ran or not, then the gate's reasons.
+
+    Details that are not the JSON `lab2prod retrain` writes are shown as they are.
+    """
+    try:
+        found = json.loads(details) if isinstance(details, str) else None
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        return "" if details is None else str(details)
+    return "; ".join([*found.get("reasons", []), *found.get("gate", [])])
+
+
 def trend_figures(history: pd.DataFrame, drift_share_limit: float) -> list[str]:
     """Return the trend plots (drift share, feature shifts, predicted positive rate, realized performance) as data URIs."""
     batches = _per_batch(history)
@@ -154,6 +168,8 @@ def render_monitoring(
         "result": status,
         "features": features,
         "batches": batches.fillna("").to_dict("records"),
-        "retrains": retrains.fillna("").to_dict("records"),
+        "retrains": retrains.assign(details=retrains["details"].map(decision_sentence))
+        .fillna("")
+        .to_dict("records"),
     }
     return render("monitoring.html", path, **context)

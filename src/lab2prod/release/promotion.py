@@ -331,10 +331,7 @@ def promote_checked(
         raise RegistryError(
             "a reason is required: pass --reason 'why this version becomes champion'"
         )
-    try:
-        tags = registry.version_tags(name, version)
-    except RegistryError:
-        tags = {}  # no such version: the infrastructure check below says so
+    tags = registry.version_tags(name, version)  # no such version: one line, before a fresh process
     check_approver(name, str(version), settings.identity(), tags)
     check = infra_check(
         model_edge.model_uri(name, version=version), mlflow.get_tracking_uri(), rows=infra_rows

@@ -27,6 +27,11 @@ from lab2prod.monitoring.estimate import check_calibration
 SET_BY_HAND = "set by hand (threshold in env.yaml)"
 CHOSEN = "chosen on the validation split to maximise value"
 DEFAULT = "the default 0.5 (no business values declared)"
+# what decides the label when no threshold does, by kind of target
+NO_THRESHOLD = {
+    "multiclass": "the label is the most probable class",
+    "regression": "a regression predicts a value",
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Valuation:
     value: float | None = None  # the model's value per 1,000 test cases at `threshold`
     unit: str = ""
     sentence: str = ""  # for a stakeholder
+    thresholded: bool = True  # False: no threshold decides the label, `origin` says what does
 
     def as_dict(self) -> dict[str, Any]:
         """Return the valuation as a JSON-ready mapping (evaluate.json's `valuation`)."""
@@ -90,10 +96,13 @@ def value_model(
             )
         return Valuation(
             threshold=0.5 if hand is None else float(hand),
-            origin="not used: no threshold for this task" if hand is None else SET_BY_HAND,
+            origin=NO_THRESHOLD[task if task == "regression" else "multiclass"]
+            if hand is None
+            else SET_BY_HAND,
             value=value,
             unit=business.unit if value is not None else "",
             sentence=value_sentence(business, value) if value is not None else "",
+            thresholded=hand is not None,
         )
     if not len(valid):
         raise ValueError(
