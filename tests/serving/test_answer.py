@@ -10,7 +10,7 @@ from lab2prod.data.conditioning import condition
 from lab2prod.modeling.estimators import build_estimator
 from lab2prod.modeling.features import model_frame, target_vector
 from lab2prod.scoring.chunk import score_chunk
-from lab2prod.serving.answer import NOT_ANSWERED, answer_request, request_cells
+from lab2prod.serving.answer import NOT_ANSWERED, answer_request, request_cells, request_frame
 
 
 @pytest.fixture
@@ -106,3 +106,14 @@ def test_request_cells_of_each_json_type_are_the_cells_one_by_one_would_be():
     for name in frame.columns:
         expected = [_cell(v) for v in frame[name].to_numpy(dtype=object)]
         assert [None if pd.isna(v) else v for v in cells[name]] == expected, name
+
+
+def test_request_frame_takes_what_mlflow_hands_over_without_an_input_schema():
+    one = request_frame({"age": 30, "home": "owner", "income": None})
+    assert one.to_dict("records") == [{"age": 30, "home": "owner", "income": None}]
+    columns = request_frame({"age": np.array([30, 45]), "home": ["owner", "rent"]})
+    assert columns["age"].tolist() == [30, 45] and len(columns) == 2
+    records = request_frame([{"age": 30}, {"age": 45, "home": "rent"}])
+    assert records["age"].tolist() == [30, 45] and records["home"].isna()[0]
+    frame = pd.DataFrame({"age": [30]})
+    assert request_frame(frame) is frame

@@ -51,6 +51,21 @@ class Answer:
         return self.predictions is not None
 
 
+def request_frame(model_input: Any) -> pd.DataFrame:
+    """Return what a client passed to `predict` as a frame of rows: a frame as it is, a mapping of
+    one value per column as one row, a mapping of columns or a list of records as those rows.
+
+    The model declares no input schema, so MLflow hands the input over as the client sent it.
+    """
+    if isinstance(model_input, pd.DataFrame):
+        return model_input
+    if isinstance(model_input, dict) and all(
+        value is None or np.isscalar(value) for value in model_input.values()
+    ):
+        return pd.DataFrame([model_input])
+    return pd.DataFrame(model_input)
+
+
 def request_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """Return a request's rows as text cells (missing: None), the cells `data.sources` hands over.
 
