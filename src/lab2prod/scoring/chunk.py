@@ -129,7 +129,7 @@ def score_chunk(
         if len(clean)
         else np.empty(0, "float64")
     )
-    predictions = {id_name: clean[id_name].astype(object).to_numpy()} if len(clean) else {}
+    predictions = {id_name: clean[id_name].to_numpy(dtype=object)} if len(clean) else {}
     if scores.ndim == 2:  # multiclass: one probability column per class, then the most probable
         names = np.array([str(label) for label in contract.labels], dtype=object)
         predictions |= dict(zip(prediction_columns(contract)[1:-1], scores.T, strict=True))
