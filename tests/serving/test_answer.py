@@ -32,6 +32,9 @@ def test_request_cells_are_the_text_a_file_reader_hands_over():
     assert cells["n"].tolist() == ["5", "7"]
     assert cells["x"][0] == "5.0" and cells["s"][0] == "a"
     assert cells["x"].isna()[1] and cells["s"].isna()[1]  # missing, as an empty CSV field
+    assert (cells.dtypes == "str").all()  # pandas' str, the dtype data.sources reads cells as
+    ids = request_cells(pd.DataFrame({"n": [5, 7]}), row_ids="_row")
+    assert list(ids.columns) == ["_row", "n"] and ids["_row"].tolist() == ["0", "1"]
 
 
 def test_a_valid_request_gets_the_named_columns_and_values_of_lab2prod_score(contract, fitted):
@@ -117,3 +120,10 @@ def test_request_frame_takes_what_mlflow_hands_over_without_an_input_schema():
     assert records["age"].tolist() == [30, 45] and records["home"].isna()[0]
     frame = pd.DataFrame({"age": [30]})
     assert request_frame(frame) is frame
+
+
+def test_json_numbers_are_refused_in_the_words_a_file_gets(contract, fitted):
+    refused = answer_request(_request(age=[30.5, 45], id=["a", "b"]), fitted, contract)
+    assert "row 0 (id 'a'): age: '30.5' is not a whole number" in refused.message
+    refused = answer_request(_request(age=["thirty", 45]), fitted, contract)
+    assert "row 0 (id 'a'): age: 'thirty' is not a number" in refused.message
