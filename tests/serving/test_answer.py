@@ -114,6 +114,8 @@ def test_request_cells_of_each_json_type_are_the_cells_one_by_one_would_be():
 def test_request_frame_takes_what_mlflow_hands_over_without_an_input_schema():
     one = request_frame({"age": 30, "home": "owner", "income": None})
     assert one.to_dict("records") == [{"age": 30, "home": "owner", "income": None}]
+    served = request_frame({"age": np.array(30), "home": np.array("owner")})  # JSON "inputs"
+    assert served.to_dict("records") == [{"age": 30, "home": "owner"}]
     columns = request_frame({"age": np.array([30, 45]), "home": ["owner", "rent"]})
     assert columns["age"].tolist() == [30, 45] and len(columns) == 2
     records = request_frame([{"age": 30}, {"age": 45, "home": "rent"}])

@@ -61,11 +61,14 @@ def request_frame(model_input: Any) -> pd.DataFrame:
     """
     if isinstance(model_input, pd.DataFrame):
         return model_input
-    if isinstance(model_input, dict) and all(
-        value is None or np.isscalar(value) for value in model_input.values()
-    ):
-        return pd.DataFrame([model_input])
+    if isinstance(model_input, dict) and all(np.ndim(v) == 0 for v in model_input.values()):
+        # JSON `inputs` of one value per column reach `predict` as 0-d arrays
+        return pd.DataFrame([{k: _item(v) for k, v in model_input.items()}])
     return pd.DataFrame(model_input)
+
+
+def _item(value: Any) -> Any:
+    return value.item() if isinstance(value, np.ndarray) else value
 
 
 def request_cells(frame: pd.DataFrame, row_ids: str | None = None) -> pd.DataFrame:
