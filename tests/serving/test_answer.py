@@ -129,3 +129,56 @@ def test_json_numbers_are_refused_in_the_words_a_file_gets(contract, fitted):
     assert "row 0 (id 'a'): age: '30.5' is not a whole number" in refused.message
     refused = answer_request(_request(age=["thirty", 45]), fitted, contract)
     assert "row 0 (id 'a'): age: 'thirty' is not a number" in refused.message
+
+
+class _Fixed:
+    """A model of fixed outputs: only the answer's columns are under test."""
+
+    def __init__(self, classes: int):
+        self.classes = classes
+
+    def predict_proba(self, features):
+        return np.full((len(features), self.classes), 1 / self.classes)
+
+    def predict(self, features):
+        return np.full(len(features), 2.5)
+
+
+@pytest.mark.parametrize(
+    "target, task, columns",
+    [
+        (
+            {"name": "y", "labels": ["bad", "good"], "positive": "bad"},
+            "classification",
+            ["id", "probability", "label"],
+        ),
+        (
+            {"name": "y", "labels": ["a", "b", "c"]},
+            "classification",
+            ["id", "probability_a", "probability_b", "probability_c", "label"],
+        ),
+        ({"name": "y"}, "regression", ["id", "value"]),
+    ],
+)
+def test_every_task_answers_with_lab2prod_scores_columns_in_order(
+    contract_dict, target, task, columns
+):
+    from lab2prod.data.contract import contract_from_dict
+    from lab2prod.scoring.chunk import prediction_columns
+
+    y = (
+        {"type": "float"}
+        if task == "regression"
+        else {"type": "category", "categories": target["labels"]}
+    )
+    contract = contract_from_dict(
+        {
+            **contract_dict,
+            "task": task,
+            "target": target,
+            "columns": {**contract_dict["columns"], "y": y},
+        }
+    )
+    answer = answer_request(_request(), _Fixed(len(target.get("labels", ())) or 1), contract)
+    assert list(answer.predictions.columns) == columns == prediction_columns(contract)
+    assert answer.predictions["id"].tolist() == ["a", "b"]

@@ -139,11 +139,8 @@ def score_chunk(
         predictions |= {"probability": scores, "label": names[(scores >= threshold).astype(int)]}
     else:
         predictions |= {"value": scores}
-    out = (
-        pd.DataFrame(predictions, columns=prediction_columns(contract))
-        if len(clean)
-        else _empty_predictions(contract)
-    )
+    # the mapping holds prediction_columns(contract) in their order: no reindexing by `columns=`
+    out = pd.DataFrame(predictions) if len(clean) else _empty_predictions(contract)
     joined, repeats = conditioned.quarantine, None
     if repeated is not None:
         again, repeats = _repeat_quarantine(frame, repeated, contract, origin)
