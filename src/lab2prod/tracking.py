@@ -23,7 +23,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
-from mlflow.types.schema import AnyType, ColSpec, Schema
+from mlflow.types.schema import ColSpec, Schema
 
 from lab2prod import settings
 from lab2prod.data.contract import contract_to_dict
@@ -263,10 +263,11 @@ def log_contract_model(
 
     The model file is `serving/model_code.py`; its artifacts are the pipeline saved with skops
     (the types to trust checked now, as `mlflow.sklearn` checks them) and the contract as YAML;
-    its config holds the threshold, the run and the skops types. The signature names the
-    contract's columns (the target too: a labelled file is scored as `lab2prod score` scores it),
-    every one optional and of any type, and the answer's columns: the
-    contract, not MLflow's schema, decides what a valid row is and says why one is not.
+    its config holds the threshold, the run and the skops types. The signature names the answer's
+    columns and declares no input schema: the contract, not MLflow's schema enforcement, decides
+    what a valid row is and says why one is not (a labelled file is scored as `lab2prod score`
+    scores it, a column the contract does not know is dropped as the contract says). The
+    model's metadata lists the contract's columns under `input_columns`.
     """
     import skops.io  # imports every scikit-learn estimator (seconds): only when a model is logged
 
@@ -298,12 +299,10 @@ def log_contract_model(
             raise RegistryError(
                 f"the model's input example is refused by its contract: {answer.message}"
             )
-        signature = ModelSignature(
-            inputs=Schema(
-                [ColSpec(AnyType(), rule.name, required=False) for rule in contract.columns]
-            ),
-            outputs=infer_signature(sample, answer.predictions).outputs,
-        )
+        # outputs only: MLflow enforces an input schema cell by cell before `predict` runs, and
+        # the contract checks every request anyway; the input example and the contract artifact
+        # show what a request holds, `input_columns` in the model's metadata names the columns
+        signature = infer_signature(None, answer.predictions)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(CODE_FILE),
@@ -315,6 +314,7 @@ def log_contract_model(
             },
             signature=signature,
             input_example=sample,
+            metadata={"input_columns": [rule.name for rule in contract.columns]},
             pip_requirements=pip_requirements(),
         )
     return info.model_uri

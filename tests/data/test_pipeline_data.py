@@ -74,15 +74,13 @@ def test_byod_dated_regression_builds_from_the_command_line(byod_project):
     assert registered["model_name"] == "economics" and registered["promoted"] is True
     # the model saw the date as numbers, never as a one-hot string (read from the logged model's files
     # with lab2prod's skops loader, so this test process never points MLflow anywhere); a client
-    # sends the date itself: the contract's columns are the signature's inputs
+    # sends the date itself: the contract's columns are the model's input columns
     model_id = trained["model_uri"].split("/")[-1]
     (mlmodel,) = (root / "mlartifacts").rglob(f"{model_id}/artifacts/MLmodel")
     seen = set(load_model_dir(mlmodel.parent).feature_names_in_)
     assert {"date__year", "date__month", "date__dayofweek", "date__dayofyear"} <= seen
     assert "date" not in seen
-    inputs = [
-        c["name"] for c in json.loads(yaml.safe_load(mlmodel.read_text())["signature"]["inputs"])
-    ]
+    inputs = yaml.safe_load(mlmodel.read_text())["metadata"]["input_columns"]
     assert "date" in inputs and "date__year" not in inputs
     assert (root / "reports/data_quality.html").read_text().count("data:image/png") >= 6
 

@@ -41,8 +41,8 @@ def test_own_table_registers_a_champion_that_scores_and_is_monitored_without_opt
     assert (columns["pce"]["type"], columns["pce"]["thousands"]) == ("float", ",")
     assert (columns["unemployment"]["type"], columns["unemployment"]["symbol"]) == ("float", "%")
     assert (columns["date"]["type"], columns["date"]["format"]) == ("date", "%d/%m/%Y")
-    # the champion's signature has every numeric column and the date (the contract's columns: the
-    # registered model conditions a request by the contract, then makes the date's numeric parts)
+    # the champion's input columns hold every numeric column and the date (the contract's columns:
+    # the registered model conditions a request by the contract, then makes the date's numeric parts)
     registered = json.loads((root / "products/register.json").read_text())
     assert registered["promoted"] is True
     assert any(
@@ -50,8 +50,7 @@ def test_own_table_registers_a_champion_that_scores_and_is_monitored_without_opt
     )
     model_id = json.loads((root / "products/select.json").read_text())["model_uri"].split("/")[-1]
     (mlmodel,) = (root / "mlartifacts").rglob(f"{model_id}/artifacts/MLmodel")
-    signature = yaml.safe_load(mlmodel.read_text())["signature"]["inputs"]
-    inputs = {c["name"] for c in json.loads(signature)}
+    inputs = set(yaml.safe_load(mlmodel.read_text())["metadata"]["input_columns"])
     assert NUMERIC | {"date"} <= inputs
     page = (root / "reports/data_quality.html").read_text()
     normalized = pd.read_csv(root / "data/lake/normalized/economics.csv")

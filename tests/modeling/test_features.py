@@ -76,6 +76,10 @@ def test_model_frame_gives_scikit_learn_object_text_with_nan_for_missing(contrac
         "home"
     ]
     assert empty.isna().all() and empty.dtype == object
+    # text in object columns, or Arrow text in several chunks, gives the same cells
+    for same in (home.astype(object), pd.concat([home[:2], home[2:]], ignore_index=True)):
+        again = features.model_frame(frame.assign(home=same), contract)["home"]
+        assert again.dtype == object and again.fillna("NaN").tolist() == out.fillna("NaN").tolist()
 
 
 def test_multiclass_target_is_the_label_code_and_every_label_must_train(contract_dict):

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 
 from lab2prod.cli import main as lab2prod_main
 from lab2prod.scoring.score import load_model, score_file
@@ -169,6 +170,27 @@ def test_rest_invocations_match_lab2prod_score(champion, served, tmp_path):
         },
     )
     assert status == 200 and list(answer["predictions"][0]) == ["probability", "label"]
+
+
+@pytest.mark.integration
+def test_pyfunc_leaves_the_input_to_the_contract(champion, tmp_path):
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(champion["model_uri"])
+    assert model.metadata.get_input_schema() is None  # nothing for MLflow to enforce cell by cell
+    assert model.metadata.metadata["input_columns"][:2] == ["applicant_id", "Seniority"]
+    rows = pd.read_csv(champion["normalized"]).head(5).drop(columns=["Status"])
+    scored, _ = _lab2prod_score(champion, rows, tmp_path)
+    # headers matched as in a batch file (case and spaces), an unknown column dropped
+    loose = rows.rename(columns={"Home": " home "}).assign(note="call back")
+    out = model.predict(loose)
+    assert list(out.columns) == ["applicant_id", "probability", "label"]
+    np.testing.assert_allclose(out["probability"], scored["probability"], rtol=1e-12, atol=0)
+    # one row as a mapping of values
+    one = model.predict(_records(rows.head(1))[0])
+    assert one["applicant_id"].tolist() == [str(rows["applicant_id"][0])]
+    with pytest.raises(MlflowException, match=r"row 0 .*: Home: 'castle' is not one of"):
+        model.predict(rows.head(1).assign(Home="castle"))
 
 
 @pytest.mark.integration

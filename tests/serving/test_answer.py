@@ -10,7 +10,7 @@ from lab2prod.data.conditioning import condition
 from lab2prod.modeling.estimators import build_estimator
 from lab2prod.modeling.features import model_frame, target_vector
 from lab2prod.scoring.chunk import score_chunk
-from lab2prod.serving.answer import NOT_ANSWERED, answer_request, request_cells
+from lab2prod.serving.answer import NOT_ANSWERED, answer_request, request_cells, request_frame
 
 
 @pytest.fixture
@@ -32,6 +32,9 @@ def test_request_cells_are_the_text_a_file_reader_hands_over():
     assert cells["n"].tolist() == ["5", "7"]
     assert cells["x"][0] == "5.0" and cells["s"][0] == "a"
     assert cells["x"].isna()[1] and cells["s"].isna()[1]  # missing, as an empty CSV field
+    assert (cells.dtypes == "str").all()  # pandas' str, the dtype data.sources reads cells as
+    ids = request_cells(pd.DataFrame({"n": [5, 7]}), row_ids="_row")
+    assert list(ids.columns) == ["_row", "n"] and ids["_row"].tolist() == ["0", "1"]
 
 
 def test_a_valid_request_gets_the_named_columns_and_values_of_lab2prod_score(contract, fitted):
@@ -106,3 +109,76 @@ def test_request_cells_of_each_json_type_are_the_cells_one_by_one_would_be():
     for name in frame.columns:
         expected = [_cell(v) for v in frame[name].to_numpy(dtype=object)]
         assert [None if pd.isna(v) else v for v in cells[name]] == expected, name
+
+
+def test_request_frame_takes_what_mlflow_hands_over_without_an_input_schema():
+    one = request_frame({"age": 30, "home": "owner", "income": None})
+    assert one.to_dict("records") == [{"age": 30, "home": "owner", "income": None}]
+    served = request_frame({"age": np.array(30), "home": np.array("owner")})  # JSON "inputs"
+    assert served.to_dict("records") == [{"age": 30, "home": "owner"}]
+    columns = request_frame({"age": np.array([30, 45]), "home": ["owner", "rent"]})
+    assert columns["age"].tolist() == [30, 45] and len(columns) == 2
+    records = request_frame([{"age": 30}, {"age": 45, "home": "rent"}])
+    assert records["age"].tolist() == [30, 45] and records["home"].isna()[0]
+    frame = pd.DataFrame({"age": [30]})
+    assert request_frame(frame) is frame
+
+
+def test_json_numbers_are_refused_in_the_words_a_file_gets(contract, fitted):
+    refused = answer_request(_request(age=[30.5, 45], id=["a", "b"]), fitted, contract)
+    assert "row 0 (id 'a'): age: '30.5' is not a whole number" in refused.message
+    refused = answer_request(_request(age=["thirty", 45]), fitted, contract)
+    assert "row 0 (id 'a'): age: 'thirty' is not a number" in refused.message
+
+
+class _Fixed:
+    """A model of fixed outputs: only the answer's columns are under test."""
+
+    def __init__(self, classes: int):
+        self.classes = classes
+
+    def predict_proba(self, features):
+        return np.full((len(features), self.classes), 1 / self.classes)
+
+    def predict(self, features):
+        return np.full(len(features), 2.5)
+
+
+@pytest.mark.parametrize(
+    "target, task, columns",
+    [
+        (
+            {"name": "y", "labels": ["bad", "good"], "positive": "bad"},
+            "classification",
+            ["id", "probability", "label"],
+        ),
+        (
+            {"name": "y", "labels": ["a", "b", "c"]},
+            "classification",
+            ["id", "probability_a", "probability_b", "probability_c", "label"],
+        ),
+        ({"name": "y"}, "regression", ["id", "value"]),
+    ],
+)
+def test_every_task_answers_with_lab2prod_scores_columns_in_order(
+    contract_dict, target, task, columns
+):
+    from lab2prod.data.contract import contract_from_dict
+    from lab2prod.scoring.chunk import prediction_columns
+
+    y = (
+        {"type": "float"}
+        if task == "regression"
+        else {"type": "category", "categories": target["labels"]}
+    )
+    contract = contract_from_dict(
+        {
+            **contract_dict,
+            "task": task,
+            "target": target,
+            "columns": {**contract_dict["columns"], "y": y},
+        }
+    )
+    answer = answer_request(_request(), _Fixed(len(target.get("labels", ())) or 1), contract)
+    assert list(answer.predictions.columns) == columns == prediction_columns(contract)
+    assert answer.predictions["id"].tolist() == ["a", "b"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
+import threading
 
 import pandas as pd
 import pytest
@@ -106,3 +108,31 @@ def test_a_log_made_before_a_fork_gives_the_child_a_file_of_its_own(tmp_path, co
     files = sorted((tmp_path / DAY).glob("*.jsonl"))
     assert len(files) == 2
     assert sorted(json.loads(f.read_text())["id"] for f in files) == ["child", "parent"]
+
+
+def test_the_threads_of_one_server_process_share_one_file(tmp_path):
+    # MLflow's server answers requests on threads: without the log's lock, two first writes raced
+    # and one wrote to a file named ".jsonl", which the monitor never reads
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: a race shows
+    try:
+        for attempt in range(20):  # a fresh log each time: the first writes name the file
+            folder = tmp_path / str(attempt)
+            log = RequestLog(folder)
+            start = threading.Barrier(8)
+
+            def answer(i, log=log, start=start):
+                start.wait()
+                log.write(_rows([f"t{i}"]), [(ANSWERED, "")], _answer([f"t{i}"]), STAMP, 1.0)
+
+            threads = [threading.Thread(target=answer, args=(i,)) for i in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            log.close()
+            (written,) = (folder / DAY).iterdir()  # one file, named as the monitor reads it
+            assert written.name.startswith("requests-"), written.name
+            assert len(written.read_text().splitlines()) == 8
+    finally:
+        sys.setswitchinterval(interval)

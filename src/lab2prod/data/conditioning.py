@@ -26,6 +26,8 @@ DROPPED = "dropped by duplicates: drop"
 
 
 QUARANTINE_COLUMNS = ["source", "line", "reason", "record"]
+# the quarantine of a frame without a bad row: copied, as building it anew costs more than a copy
+_NO_QUARANTINE = pd.DataFrame({key: [] for key in QUARANTINE_COLUMNS}, columns=QUARANTINE_COLUMNS)
 
 
 @dataclass
@@ -374,9 +376,7 @@ def condition(
             columns=QUARANTINE_COLUMNS,
         )
     else:  # the same empty columns, no rows taken
-        quarantine = pd.DataFrame(
-            {key: [] for key in QUARANTINE_COLUMNS}, columns=QUARANTINE_COLUMNS
-        )
+        quarantine = _NO_QUARANTINE.copy()
 
     wrong = wrong_rows(quarantine)  # rows set aside by `duplicates: drop` are not errors
     fraction = wrong / rows_in

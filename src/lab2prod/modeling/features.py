@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from lab2prod.data.contract import Contract
 
@@ -83,8 +84,18 @@ def _text_objects(values: pd.Series) -> np.ndarray:
     Object on purpose: pandas 3 stores text as Arrow strings, which scikit-learn's
     encoders turn back into object arrays on every call. Built from the distinct
     values (one str object each): several times faster than converting cell by cell.
+    Arrow text (the conditioned cells) is encoded by Arrow itself, which costs less
+    than pandas' factorize at any size, a request's row as a chunk's million.
     """
-    codes, distinct = pd.factorize(values)
+    if values.dtype == "str":
+        text = pa.array(values.array, from_pandas=True)
+        if isinstance(text, pa.ChunkedArray):  # a frame made of several pieces
+            text = text.combine_chunks()
+        encoded = text.dictionary_encode()
+        distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    else:
+        codes, distinct = pd.factorize(values)
     lookup = np.append(np.asarray(distinct, dtype=object), np.nan)
     return lookup[codes]  # code -1 (missing) picks the NaN at the end
 

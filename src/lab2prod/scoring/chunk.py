@@ -130,7 +130,7 @@ def score_chunk(
         if len(clean)
         else np.empty(0, "float64")
     )
-    predictions = {id_name: clean[id_name].astype(object).to_numpy()} if len(clean) else {}
+    predictions = {id_name: clean[id_name].to_numpy(dtype=object)} if len(clean) else {}
     if scores.ndim == 2:  # multiclass: one probability column per class, then the most probable
         names = np.array([str(label) for label in contract.labels], dtype=object)
         predictions |= dict(zip(prediction_columns(contract)[1:-1], scores.T, strict=True))
@@ -140,11 +140,8 @@ def score_chunk(
         predictions |= {"probability": scores, "label": names[(scores >= threshold).astype(int)]}
     else:
         predictions |= {"value": scores}
-    out = (
-        pd.DataFrame(predictions, columns=prediction_columns(contract))
-        if len(clean)
-        else _empty_predictions(contract)
-    )
+    # the mapping holds prediction_columns(contract) in their order: no reindexing by `columns=`
+    out = pd.DataFrame(predictions) if len(clean) else _empty_predictions(contract)
     joined, repeats = conditioned.quarantine, None
     if repeated is not None:
         again, repeats = _repeat_quarantine(frame, repeated, contract, origin)

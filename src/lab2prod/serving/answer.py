@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from lab2prod.data.contract import ColumnRule, Contract
 from lab2prod.errors import ContractError
@@ -34,6 +35,7 @@ SHOWN_REFUSALS = 10  # rows named in a refusal's message; the request log keeps 
 # the reason of a valid row of a refused request
 NOT_ANSWERED = "not answered: another row of the request breaks the contract"
 _FIRST_LINE = 2  # score_chunk numbers rows as lines of a file with a header: row 0 is line 2
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' str: the dtype of a file's cells
 
 
 @dataclass
@@ -51,29 +53,51 @@ class Answer:
         return self.predictions is not None
 
 
-def request_cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return a request's rows as text cells (missing: None), the cells `data.sources` hands over.
+def request_frame(model_input: Any) -> pd.DataFrame:
+    """Return what a client passed to `predict` as a frame of rows: a frame as it is, a mapping of
+    one value per column as one row, a mapping of columns or a list of records as those rows.
+
+    The model declares no input schema, so MLflow hands the input over as the client sent it.
+    """
+    if isinstance(model_input, pd.DataFrame):
+        return model_input
+    if isinstance(model_input, dict) and all(np.ndim(v) == 0 for v in model_input.values()):
+        # JSON `inputs` of one value per column reach `predict` as 0-d arrays
+        return pd.DataFrame([{k: _item(v) for k, v in model_input.items()}])
+    return pd.DataFrame(model_input)
+
+
+def _item(value: Any) -> Any:
+    return value.item() if isinstance(value, np.ndarray) else value
+
+
+def request_cells(frame: pd.DataFrame, row_ids: str | None = None) -> pd.DataFrame:
+    """Return a request's rows as text cells (pandas str, missing as NaN), the cells `data.sources` hands over.
 
     JSON numbers become their decimal text ("5", "5.0"), so the contract parses them as it parses
-    a file; a float that is a whole number stays parseable as an integer.
+    a file; a float that is a whole number stays parseable as an integer. With `row_ids`, a first
+    column of that name holds each row's position ("0", "1", ...). Each column is built as Arrow
+    text once, and the frame takes the columns as they are (no copy, no inference).
     """
-    return pd.DataFrame(
-        {name: _text(frame[name]) for name in frame.columns}, index=range(len(frame))
-    )
+    columns = {row_ids: _arrow_text(list(map(str, range(len(frame)))))} if row_ids else {}
+    for name, values in frame.items():
+        columns[name] = _text(values)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)), copy=False)
 
 
-def _text(values: pd.Series) -> np.ndarray:
+def _text(values: pd.Series) -> pd.api.extensions.ExtensionArray:
+    if values.dtype == TEXT:  # JSON strings: text already, missing as NaN
+        return values.array
     kind = values.dtype.kind
     if kind in "iu":  # JSON integers: no missing cell, no type to tell apart per cell
-        return np.array([str(v) for v in values.to_numpy().tolist()], dtype=object)
+        return _arrow_text([str(v) for v in values.to_numpy().tolist()])
     if kind == "f":
-        numbers = values.to_numpy()
-        cells = np.array([repr(v) for v in numbers.tolist()], dtype=object)
-        cells[np.isnan(numbers)] = None
-        return cells
-    if values.dtype == "str":  # JSON strings: text already, missing as None
-        return values.to_numpy(dtype=object, na_value=None)
-    return np.array([_cell(v) for v in values.to_numpy(dtype=object)], dtype=object)
+        return _arrow_text([None if v != v else repr(v) for v in values.to_numpy().tolist()])
+    return _arrow_text([_cell(v) for v in values.to_numpy(dtype=object)])
+
+
+def _arrow_text(cells: list[str | None]) -> pd.api.extensions.ExtensionArray:
+    return pd.arrays.ArrowStringArray(pa.array(cells, type=pa.large_string()), dtype=TEXT)
 
 
 def _cell(value: Any) -> str | None:
@@ -95,13 +119,11 @@ def answer_request(
     answer carries no id column. A ContractError of the whole request (a missing column, a rule
     that stops) is a refusal with that message.
     """
-    cells = request_cells(frame)
     if not contract.id_column:  # score_chunk ties predictions to rows by an id: the position here
         contract = with_row_ids(contract)
     id_name = contract.id_column
-    given_id = id_name != ROW_ID and any(_key(c) == _key(id_name) for c in cells.columns)
-    if not given_id:
-        cells.insert(0, id_name, [str(i) for i in range(len(cells))])
+    given_id = id_name != ROW_ID and any(_key(c) == _key(id_name) for c in frame.columns)
+    cells = request_cells(frame, None if given_id else id_name)
     if not len(cells):
         return Answer(pd.DataFrame(columns=_columns(contract, given_id)), rows=0)
     try:
@@ -121,7 +143,7 @@ def answer_request(
             refusal_message(reasons, len(cells), ids, id_name),
             len(cells),
         )
-    predictions = scored.predictions.reset_index(drop=True)
+    predictions = scored.predictions  # one row per request row, in order, indexed from 0
     if not given_id:
         predictions = predictions.drop(columns=[id_name])
     return Answer(predictions, rows=len(cells))

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
-import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
@@ -26,7 +25,7 @@ from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
 from lab2prod import model_edge, settings
 from lab2prod.data.contract import contract_from_dict
 from lab2prod.modeling.estimators import load_skops
-from lab2prod.serving.answer import answer_request
+from lab2prod.serving.answer import answer_request, request_frame
 from lab2prod.serving.request_log import ANSWERED, REFUSED, RequestLog, utc_stamp
 
 PIPELINE_ARTIFACT = "pipeline"  # the fitted scikit-learn pipeline, saved with skops
@@ -58,7 +57,7 @@ class ContractModel(mlflow.pyfunc.PythonModel):
     """The fitted pipeline behind the contract: named outputs, refusals in the contract's words, a request log."""
 
     # MLflow checks `predict`'s type hints when the class is defined and warns without them; the
-    # contract, not a type hint, says what a request may hold (the signature: its columns, any type)
+    # contract, not a type hint or an input schema, says what a request may hold
     _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
@@ -84,7 +83,7 @@ class ContractModel(mlflow.pyfunc.PythonModel):
         """Return the named predictions of `model_input` (a frame of the contract's columns), or refuse it."""
         if self.log is not None:
             started, received_at = time.perf_counter(), utc_stamp()
-        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        frame = request_frame(model_input)
         answer = answer_request(frame, self.model, self.contract, self.threshold)
         if self.log is not None:
             statuses = (

@@ -5,8 +5,10 @@ universal time). One JSON line per row: the request's id, time, size and latency
 (``answered`` or ``refused``) and reason, its cells as received, the answer's columns and the
 lineage of the model (run id, model URI).
 
-Safe without locks: each server process appends to a file of its own, and each request is one
-``os.write`` of whole lines to a file opened with ``O_APPEND``. A server killed between two
+Safe without locks between processes: each server process appends to a file of its own, and each
+request is one ``os.write`` of whole lines to a file opened with ``O_APPEND``. Inside a process,
+MLflow's server answers requests on several threads; a lock keeps the log's file (its name, the
+open descriptor) one per process, taken for the write only. A server killed between two
 requests loses nothing; a row torn by a kill in the middle of a write is at most the file's last
 line without its newline, which the reader skips and counts. Written to the page cache, not synced:
 the log survives the server's death, not the machine's.
@@ -20,6 +22,7 @@ import math
 import os
 import secrets
 import socket
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,7 @@ class RequestLog:
         self.lineage = {k: str(v) for k, v in (lineage or {}).items()}
         self._pid, self._name = 0, ""
         self._day, self._fd = "", -1
+        self._lock = threading.Lock()  # the request threads of one process share the file
 
     def path(self, day: str) -> Path:
         """Return this process's file for `day`.
@@ -112,13 +116,12 @@ class RequestLog:
                 entry |= {str(k): _plain(v) for k, v in outputs[row].items()}
             lines.append(json.dumps(entry, ensure_ascii=False, allow_nan=False, default=str))
         data = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
-        path = self.path(day_of(received_at))
-        fd = self._open(day_of(received_at), path)
-        view = memoryview(data)
-        while (
-            view
-        ):  # a regular file takes the whole buffer in one write; loop on a short one anyway
-            view = view[os.write(fd, view) :]
+        with self._lock:
+            path = self.path(day_of(received_at))
+            fd = self._open(day_of(received_at), path)
+            view = memoryview(data)
+            while view:  # a regular file takes the whole buffer in one write; loop on a short one
+                view = view[os.write(fd, view) :]
         return path
 
     def _open(self, day: str, path: Path) -> int:
