@@ -54,10 +54,10 @@ class Answer:
 
 
 def request_frame(model_input: Any) -> pd.DataFrame:
-    """Return what a client passed to `predict` as a frame of rows: a frame as it is, a mapping of
-    one value per column as one row, a mapping of columns or a list of records as those rows.
+    """Return what a client passed to `predict` as a frame of rows.
 
-    The model declares no input schema, so MLflow hands the input over as the client sent it.
+    A frame stays as it is; a mapping of one value per column is one row; a mapping of columns or a
+    list of records is those rows. The model declares no input schema, so MLflow hands the input over as the client sent it.
     """
     if isinstance(model_input, pd.DataFrame):
         return model_input

@@ -46,6 +46,7 @@ class ContractRefused(MlflowException):
 
     @property
     def message(self) -> str:
+        """Return the refusal's one line, in `lab2prod score`'s words."""
         return self._line
 
     @message.setter
