@@ -1,4 +1,5 @@
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -101,3 +102,22 @@ def test_the_replay_releases_by_the_gate_it_is_given(credit_lake, tmp_path):
             tmp_path,
             gate={"gate_floors": {"roc_auc": 0.999}},
         )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("batches", 0, "--batches 0: the replay needs at least one batch"),
+        ("batch_rows", 3, "--batch-rows 3: a batch needs at least 10 rows"),
+        ("drift_start", -1, "--drift-start -1: give a batch number from 0"),
+    ],
+)
+def test_a_scenario_that_cannot_be_replayed_is_refused_naming_its_option(option, value, words):
+    with pytest.raises(MonitoringError, match=re.escape(words)):
+        Scenario(**{option: value})
+
+
+def test_simulate_with_no_batch_stops_in_one_line(capsys):
+    assert main(["simulate", "--batches", "0", "--root", str(PROJECT)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --batches 0: the replay needs at least one batch"], err

@@ -96,6 +96,19 @@ class Scenario:
     model_name: str = "simulated"
     experiment: str = "simulation"
 
+    def __post_init__(self) -> None:
+        """Refuse a scenario that cannot be replayed, in one line naming the option."""
+        if self.batches < 1:
+            raise MonitoringError(f"--batches {self.batches}: the replay needs at least one batch")
+        if self.batch_rows < 10:
+            raise MonitoringError(
+                f"--batch-rows {self.batch_rows}: a batch needs at least 10 rows to be monitored"
+            )
+        if self.drift_start < 0:
+            raise MonitoringError(
+                f"--drift-start {self.drift_start}: give a batch number from 0 (the first batch)"
+            )
+
     def intensity(self, k: int) -> float:
         """Return the drift strength of batch `k`: 0 before `drift_start`, rising linearly to 1 at the last batch."""
         if k < self.drift_start:
