@@ -112,11 +112,13 @@ def served(champion, tmp_path_factory):
         yield url
 
 
-def _invoke(url: str, request: dict) -> tuple[int, dict]:
+def _invoke(url: str, request: dict | str) -> tuple[int, dict]:
+    """POST a JSON request (a mapping) or a CSV text (a string) to the server's invocations."""
+    csv = isinstance(request, str)
     post = urllib.request.Request(
         f"{url}/invocations",
-        data=json.dumps(request).encode(),
-        headers={"Content-Type": "application/json"},
+        data=(request if csv else json.dumps(request)).encode(),
+        headers={"Content-Type": "text/csv" if csv else "application/json"},
         method="POST",
     )
     try:
@@ -170,6 +172,12 @@ def test_rest_invocations_match_lab2prod_score(champion, served, tmp_path):
         },
     )
     assert status == 200 and list(answer["predictions"][0]) == ["probability", "label"]
+    # the same rows as a CSV body, as `lab2prod score` reads a file
+    status, answer = _invoke(served, rows.to_csv(index=False))
+    assert status == 200, answer
+    got = pd.DataFrame(answer["predictions"])
+    assert got["applicant_id"].tolist() == scored["applicant_id"].tolist()
+    np.testing.assert_allclose(got["probability"], scored["probability"], rtol=1e-12, atol=0)
 
 
 @pytest.mark.integration
