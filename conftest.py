@@ -3,7 +3,8 @@
 `make test-notebooks` passes the notebooks in pipeline order; this hook copies
 the project (release/repro.py copy_project: sources, contracts, the commit) to a temporary folder and points the
 notebooks (through LAB2PROD_ROOT) and MLflow at it before any kernel starts.
-Every run (`pytest tests` too) limits OpenMP to one thread per process.
+Every run (`pytest tests` too) limits OpenMP to one thread per process and registers the
+`readiness` marker of the ML Test Score (`lab2prod readiness`).
 """
 
 import os
@@ -31,6 +32,10 @@ if os.environ.get("PATH", "").split(os.pathsep)[0] != _BIN:
 
 
 def pytest_configure(config):
+    # the ML Test Score's marker (`lab2prod readiness` reads it from tests/ with ast, without running them)
+    config.addinivalue_line(
+        "markers", 'readiness(*ids): ML Test Score evidence, e.g. readiness("data 1")'
+    )
     if not getattr(config.option, "nbval_lax", False) and not getattr(
         config.option, "nbval", False
     ):

@@ -67,6 +67,7 @@ def test_the_projects_monitor_settings_build_the_monitors_config():
     assert config.estimated_tolerance == (env["estimated_tolerance"] or None)
 
 
+@pytest.mark.readiness("data 5")
 def test_secret_missing_names_the_variable(monkeypatch):
     monkeypatch.delenv("LAB2PROD_TEST_SECRET", raising=False)
     with pytest.raises(ConfigError, match="LAB2PROD_TEST_SECRET is not set"):

@@ -105,6 +105,7 @@ def test_git_commit_of_a_copy_is_the_commit_it_records(tmp_path):
     assert tracking.git_commit(tmp_path) == "0123abcd-dirty"
 
 
+@pytest.mark.readiness("monitor 1")
 def test_pip_requirements_are_exact_pins():
     reqs = tracking.pip_requirements()
     assert any(r.startswith("scikit-learn==") for r in reqs)

@@ -12,6 +12,7 @@ from lab2prod.data.contract import contract_from_dict
 from lab2prod.errors import ContractError
 
 
+@pytest.mark.readiness("data 1")
 def test_condition_types_rows_and_keeps_inputs_untouched(toy_text, contract):
     before = toy_text.copy()
     result = condition(toy_text, contract)

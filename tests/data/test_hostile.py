@@ -89,6 +89,7 @@ def test_missing_feature(validate, write):
     )
 
 
+@pytest.mark.readiness("data 4")
 def test_unknown_extra_columns_are_dropped_with_a_warning(validate, write):
     path = write(
         "t.csv",
@@ -99,6 +100,7 @@ def test_unknown_extra_columns_are_dropped_with_a_warning(validate, write):
     assert f"warning: {path}: unknown column(s) 'color' not in the contract: dropped" in out
 
 
+@pytest.mark.readiness("data 4")
 def test_unknown_extra_columns_stop_when_the_contract_says_so(validate, write, contract_file):
     contract_file.write_text(contract_file.read_text() + "extra_columns: stop\n")
     path = write("t.csv", "id,age,income,home,y,color\na,30,1,owner,good,red\n")
@@ -251,6 +253,7 @@ def test_changed_case_and_spaces_in_headers(validate, write):
     assert out.count("matched to") == 4  # ID, AGE, Income, Y; '  home' only had spaces
 
 
+@pytest.mark.readiness("data 1")
 def test_out_of_range_numbers(validate, write):
     path = write("t.csv", HEADER + GOOD + "e,150,1,owner,good\nf,17,-3,rent,bad\n")
     assert _quarantined(validate, path) == [

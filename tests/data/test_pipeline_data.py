@@ -29,6 +29,7 @@ from tests.conftest import (
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.readiness("data 6")
 def test_byod_dated_regression_builds_from_the_command_line(byod_project):
     root = byod_project
     ingested = json.loads((root / "products/ingest.json").read_text())

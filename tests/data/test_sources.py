@@ -150,6 +150,7 @@ def test_read_excel_sheet_rows_and_a_missing_sheet(tmp_path):
         sources.read_excel(path, "a", sheet="nope")
 
 
+@pytest.mark.readiness("data 5")
 def test_query_sql_on_sqlite_and_a_failing_query_hides_the_password(tmp_path):
     db = tmp_path / "o.sqlite"
     with sqlite3.connect(db) as con:

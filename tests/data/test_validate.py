@@ -21,6 +21,7 @@ def test_read_any_picks_the_adapter_by_suffix(tmp_path, write):
         read_any(tmp_path / "x.parquet", delimiter=";")
 
 
+@pytest.mark.readiness("monitor 2")
 def test_validate_file_summary_and_quarantine_output(tmp_path, write, contract):
     path = write(
         "t.csv", "id,age,income,home,y\na,30,1,owner,good\nb,4,2,rent,bad\nc,40\nd,50,,rent,bad\n"

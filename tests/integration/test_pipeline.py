@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 STEPS = SAMPLE_STEPS
 
 
+@pytest.mark.readiness("infra 3")
 def test_products_and_reports_exist(built):
     for step in STEPS:
         assert (built / "products" / "notebooks" / f"{step}.ipynb").is_file()
@@ -52,6 +53,7 @@ def test_lake_holds_raw_normalized_and_manifest(built):
     )
 
 
+@pytest.mark.readiness("infra 3")
 def test_mlflow_run_and_champion(built):
     mlflow.set_tracking_uri(f"sqlite:///{built / 'mlflow.db'}")
     try:

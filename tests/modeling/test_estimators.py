@@ -24,6 +24,7 @@ def xy():
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.readiness("infra 2")
 def test_every_family_fits_and_declares_exactly_its_skops_types(xy, task):
     x, y_class, y_reg = xy
     for family in estimators.FAMILIES[task]:
@@ -46,6 +47,7 @@ def test_unknown_category_at_scoring_time_is_ignored_not_fatal(xy):
     assert model.predict_proba(novel).shape == (3, 2)
 
 
+@pytest.mark.readiness("infra 1")
 def test_same_seed_same_model(xy):
     x, y, _ = xy
     a = estimators.build_estimator(
@@ -57,6 +59,7 @@ def test_same_seed_same_model(xy):
     np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
 
 
+@pytest.mark.readiness("infra 2")
 def test_unknown_family_and_bad_params_are_one_line_errors():
     with pytest.raises(
         ConfigError, match="model family 'xgb' is not known for task 'classification'"

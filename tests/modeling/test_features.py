@@ -6,6 +6,7 @@ from lab2prod.data.contract import contract_from_dict
 from lab2prod.modeling import features
 
 
+@pytest.mark.readiness("data 7")
 def test_model_frame_types_numbers_and_categories(contract):
     frame = pd.DataFrame(
         {
@@ -23,6 +24,7 @@ def test_model_frame_types_numbers_and_categories(contract):
     assert "id" not in out and "y" not in out
 
 
+@pytest.mark.readiness("data 7")
 def test_model_frame_turns_dates_into_numbers(contract_dict):
     contract_dict["columns"]["opened"] = {"type": "date"}
     contract = contract_from_dict(contract_dict)
@@ -46,6 +48,7 @@ def test_model_frame_turns_dates_into_numbers(contract_dict):
     assert "opened__year" in features.model_columns(contract)["numeric"]
 
 
+@pytest.mark.readiness("data 7")
 def test_model_frame_missing_feature_is_named(contract):
     with pytest.raises(KeyError, match="income"):
         features.model_frame(pd.DataFrame({"age": [1], "home": ["rent"]}), contract)

@@ -10,6 +10,7 @@ def _cell(name, **metrics):
     return {"cell": name, "family": "f", "valid_metrics": metrics}
 
 
+@pytest.mark.readiness("model 3", "model 5")
 def test_best_follows_the_direction_of_the_metric():
     cells = [
         _cell("a", roc_auc=0.7, log_loss=0.5),

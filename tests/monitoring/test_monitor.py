@@ -37,6 +37,7 @@ def _shift(frame):
     )
 
 
+@pytest.mark.readiness("monitor 7")
 def test_monitor_frame_statuses(credit_halves):
     contract, reference, batch = credit_halves
     model = fit_on(reference, contract)[0].model

@@ -31,6 +31,7 @@ def scored():
     ), y
 
 
+@pytest.mark.readiness("monitor 7")
 def test_join_and_realized_performance(scored, contract):
     frame, y = scored
     labels = pd.DataFrame(

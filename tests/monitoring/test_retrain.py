@@ -21,6 +21,7 @@ from lab2prod.release import registry
 from lab2prod.steps.results import RegisterResult, SelectResult
 
 
+@pytest.mark.readiness("monitor 4")
 def test_retrain_needed_follows_the_status():
     assert retrain_needed(
         {"status": "alert", "retrain": True, "triggers": ["dataset drift 40% >= 25%"]}

@@ -19,6 +19,7 @@ CREDIT = {
 }
 
 
+@pytest.mark.readiness("model 4")
 def test_batches_follow_the_scenario(credit_lake):
     contract, frame, _ = credit_lake
     scenario = Scenario(batches=5, batch_rows=500, drift_start=2, seed=3, **CREDIT)

@@ -81,6 +81,7 @@ def test_promote_refuses_a_version_that_is_no_number_or_does_not_exist_and_leave
 
 
 @pytest.mark.integration  # two fresh-process infrastructure checks, each loading a model: tens of seconds
+@pytest.mark.readiness("infra 7")
 def test_promote_a_better_version_then_rollback_through_the_command_line(
     store, toy_data, release_contract, fit_and_log, capsys
 ):

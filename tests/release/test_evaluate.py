@@ -63,6 +63,7 @@ def test_regression_slices_get_regression_metrics():
     assert rows["1"]["rmse"] < 0.2 < 1.5 < rows["2"]["rmse"]
 
 
+@pytest.mark.readiness("model 6")
 def test_slices_keep_small_groups_visible_without_metrics(scored):
     y, proba = scored
     slices = pd.DataFrame({"home": ["own"] * 290 + ["rent"] * 5 + [None] * 5})

@@ -32,6 +32,7 @@ def _tags(name, version):
 
 
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
+@pytest.mark.readiness("infra 4")
 def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(
     store, toy_data, release_contract, fit_and_log
 ):
@@ -69,6 +70,7 @@ def test_worse_challenger_trained_on_shuffled_labels_is_not_promoted(
 
 
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
+@pytest.mark.readiness("infra 7")
 def test_better_challenger_is_promoted_and_rollback_restores_the_previous_champion(
     store, toy_data, release_contract, fit_and_log, monkeypatch
 ):
@@ -128,6 +130,7 @@ def test_promoting_a_version_that_does_not_exist_fails_at_once_in_one_line(store
 
 
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
+@pytest.mark.readiness("infra 6")
 def test_a_model_failing_the_infra_check_is_never_promoted(store, monkeypatch):
     # the registry answers for the version but the fresh process cannot load it: one subprocess,
     # so this test costs the imports of mlflow once

@@ -74,6 +74,7 @@ def repro_runs(lane, request):
 
 
 @pytest.mark.integration
+@pytest.mark.readiness("infra 1")
 def test_unseeded_split_makes_repro_check_fail(repro_runs):
     # `seed: null` is the honest injection: split and sampling then draw from fresh OS entropy.
     # The builds stop after `split` (where the randomness enters) to keep this test to seconds.

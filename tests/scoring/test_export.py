@@ -198,6 +198,7 @@ def test_a_script_run_outside_the_projects_environment_says_how_to_run_it(tmp_pa
 
 
 @pytest.mark.integration  # three processes, each loading the model: tens of seconds
+@pytest.mark.readiness("monitor 3")
 def test_command_papermill_job_and_exported_script_give_identical_predictions(champion, tmp_path):
     """All three ways of scoring one batch write the same bytes (same model, chunking and scored-at)."""
     rows = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(400)

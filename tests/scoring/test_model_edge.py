@@ -54,6 +54,7 @@ def test_a_malformed_model_uri_is_one_line(uri):
         parse_model_uri(uri)
 
 
+@pytest.mark.readiness("monitor 1")
 def test_a_registered_model_loads_with_its_lineage(champion, tmp_path, monkeypatch):
     own = tmp_path / "tmp"  # this test's temporary folder: others' runs share the system's
     own.mkdir()

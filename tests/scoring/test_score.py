@@ -109,6 +109,7 @@ def test_chunk_size_and_format_do_not_change_predictions(champion, ref, batch_te
     assert from_parquet["applicant_id"].tolist() == from_csv["applicant_id"].tolist()
 
 
+@pytest.mark.readiness("monitor 2")
 def test_hostile_rows_are_quarantined_with_line_and_reason(champion, ref, batch_text, tmp_path):
     rows = batch_text.copy()
     rows.loc[4, "Age"] = "forty"  # line 6: a word in a numeric column

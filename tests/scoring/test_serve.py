@@ -146,6 +146,7 @@ def _lab2prod_score(
 
 
 @pytest.mark.integration
+@pytest.mark.readiness("monitor 3")
 def test_rest_invocations_match_lab2prod_score(champion, served, tmp_path):
     rows = pd.read_csv(champion["normalized"]).head(60).drop(columns=["Status"])
     assert rows.isna().any().any()  # missing values travel as JSON null, as empty cells in a file

@@ -2,12 +2,18 @@
 
 The rubric has 28 tests in four sections (data, model, infrastructure,
 monitoring). Each test of the rubric file (`readiness_rubric.json`, shipped
-with the package) names its evidence: a test function in `tests/`, a product a
-build writes, a committed file, or a tag on the champion model version. Every piece is checked against the project as it is when the page is
-written (the test file defines the function, the product exists, the tag is on
-the champion with the expected value); a piece that is not there scores
-nothing and is shown as missing. Nothing is claimed that a file, a tag or a
-test does not show.
+with the package) names its evidence: the project's tests marked for it, a
+product a build writes, a committed file, or a tag on the champion model
+version. The rubric names no test function: a test declares what it is evidence
+for with a marker, `@pytest.mark.readiness("data 1")` (one or more of the
+paper's test ids), which `marked_tests` finds by reading `tests/` with `ast`
+(nothing is imported or run). Every piece is checked against the project as it
+is when the page is written (enough tests carry the marker, the product
+exists, the tag is on the champion with the expected value); a piece that is
+not there scores nothing. Nothing is claimed that a file, a tag or a test does
+not show. lab2prod's own suite has marked tests for every piece of test
+evidence, but they test lab2prod's code, not a project's: the page names the
+tests it finds in the project and counts only those.
 
 Scoring follows the paper: half a point for a test done by hand with
 documented results, a full point for one run automatically and repeatedly;
@@ -41,8 +47,10 @@ SECTIONS = {
     "monitor": "Monitoring tests for ML",
 }
 AUTOMATED, MANUAL = 1.0, 0.5
+MARKER = "readiness"  # @pytest.mark.readiness("data 1", ...): the rubric tests a test is evidence for
+TESTS_DIR = "tests"
 CI_WORKFLOW = ".github/workflows/ci.yml"
-# the 28 tests and the evidence each names (test functions, products, files, tags): data, not code
+# the 28 tests and the evidence each names (marked tests, products, files, tags): data, not code
 RUBRIC_FILE = Path(__file__).with_name("readiness_rubric.json")
 
 # The paper's reading of the final score (Breck et al. 2017, table V).
@@ -70,13 +78,14 @@ READING = (
 
 @dataclass(frozen=True)
 class Evidence:
-    """One piece of evidence: `kind` is test, tag, product or file; `ref` what to look for."""
+    """One piece of evidence: `kind` is test, tag, product or file; `ref` what to look for (a test: none)."""
 
     kind: str
-    ref: str
+    ref: str = ""
     value: str | None = None  # a tag: the value it must have (None: any)
     weight: float | None = None  # None: by kind (test and tag automated, product and file manual)
     note: str = ""
+    count: int = 1  # a test: how many marked tests it takes
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,7 @@ class Checked:
     points: float
     detail: str
     link: str | None = None
+    tests: tuple[str, ...] = ()  # a test: the marked tests found, as file::name
 
 
 @dataclass
@@ -153,17 +163,51 @@ class Scored:
         return "not covered"
 
 
-def defined_tests(path: Path) -> set[str]:
-    """Return the names of the top-level test functions a test file defines (empty when it cannot be parsed)."""
+def _marked_for(decorator: ast.expr) -> list[str]:
+    """Return the rubric test ids a decorator `pytest.mark.readiness(...)` names (empty for any other)."""
+    if not isinstance(decorator, ast.Call) or not isinstance(decorator.func, ast.Attribute):
+        return []
+    func = decorator.func
+    mark = func.value
+    if func.attr != MARKER or not (
+        (isinstance(mark, ast.Attribute) and mark.attr == "mark")
+        or (isinstance(mark, ast.Name) and mark.id == "mark")
+    ):
+        return []
+    return [
+        " ".join(arg.value.split())
+        for arg in decorator.args
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+    ]
+
+
+def file_markers(path: Path) -> dict[str, list[str]]:
+    """Return the rubric test ids each top-level test function of a file is marked for (empty when it cannot be parsed)."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        text = path.read_text(encoding="utf-8")
+        if MARKER not in text:
+            return {}
+        tree = ast.parse(text, filename=str(path))
     except (OSError, SyntaxError, UnicodeDecodeError):
-        return set()
-    return {
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")
-    }
+        return {}
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+            ids = [i for d in node.decorator_list for i in _marked_for(d)]
+            if ids:
+                found[node.name] = ids
+    return found
+
+
+def marked_tests(root: Path) -> dict[str, tuple[str, ...]]:
+    """Return, per rubric test id, the tests of `root`/tests marked for it, as file::name (read with ast, not run)."""
+    root = Path(root)
+    found: dict[str, list[str]] = {}
+    for path in sorted((root / TESTS_DIR).rglob("test_*.py")):
+        for name, ids in file_markers(path).items():
+            for test_id in ids:
+                found.setdefault(test_id, []).append(f"{path.relative_to(root).as_posix()}::{name}")
+    return {test_id: tuple(refs) for test_id, refs in found.items()}
 
 
 def runs_repeatedly(root: Path) -> bool:
@@ -178,16 +222,19 @@ def check(
     places: dict[str, str],
     champion_tags: dict[str, str] | None,
     repeated: bool,
+    marked: tuple[str, ...] = (),
 ) -> Checked:
-    """Return `evidence` checked against the project at `root` and the champion's tags (None: no champion)."""
+    """Return `evidence` checked against the project at `root`, its tests `marked` for it and the champion's tags.
+
+    `champion_tags` None: no champion.
+    """
     automated = AUTOMATED if repeated else MANUAL
     if evidence.kind == "test":
-        file, _, name = evidence.ref.partition("::")
-        path = root / file
-        found = name in defined_tests(path)
+        found = len(marked) >= evidence.count
         weight = min(evidence.weight or automated, automated)
-        detail = f"{file} defines {name}" if found else f"{file} has no test {name}"
-        return Checked(evidence, found, weight, detail, link=file)
+        many = f"{len(marked)} marked test{'' if len(marked) == 1 else 's'} in {TESTS_DIR}/"
+        detail = many if found else f"{many}, {evidence.count} needed"
+        return Checked(evidence, found, weight, detail, tests=tuple(marked))
     if evidence.kind in ("product", "file"):
         try:
             rel = evidence.ref.format(**places)
@@ -234,14 +281,18 @@ def assess(
     root = Path(root)
     rubric = load_rubric() if rubric is None else rubric
     repeated = runs_repeatedly(root)
+    marked = marked_tests(root)
     scored = [
-        Scored(t, [check(e, root, places, champion_tags, repeated) for e in t.evidence])
+        Scored(
+            t,
+            [check(e, root, places, champion_tags, repeated, marked.get(t.id, ())) for e in t.evidence],
+        )
         for t in rubric
     ]
     sections = {key: sum(s.points for s in scored if s.test.section == key) for key in SECTIONS}
     final = min(sections.values())
     lowest = [key for key, value in sections.items() if value == final]
-    return {
+    result = {
         "repeated_by_ci": repeated,
         "tests": [
             {
@@ -255,15 +306,18 @@ def assess(
                 "evidence": [
                     {
                         "kind": c.evidence.kind,
-                        "ref": c.evidence.ref,
+                        "ref": c.evidence.ref or f'@pytest.mark.{MARKER}("{s.test.id}")',
                         "found": c.found,
                         "points": c.points,
                         "detail": c.detail,
                         "note": c.evidence.note,
                         "link": c.link,
+                        "tests": [{"ref": ref} for ref in c.tests],
                     }
                     for c in s.checked
                 ],
+                # lab2prod's own suite has tests marked for it, the project's tests not
+                "toolkit_tests": any(c.evidence.kind == "test" and not c.found for c in s.checked),
             }
             for s in scored
         ],
@@ -271,12 +325,15 @@ def assess(
         "final": final,
         "lowest": lowest,
         "reading": reading(final),
+
         "to_raise": [
             f"{s.test.id}: {s.test.title}: {s.test.gap}"
             for s in scored
             if s.test.section in lowest and s.points < AUTOMATED and s.test.gap
         ],
     }
+    result["toolkit_only"] = [t["id"] for t in result["tests"] if t["toolkit_tests"]]
+    return result
 
 
 def champion_tags(model_name: str, tracking_uri: str | None) -> dict[str, str] | None:
@@ -287,6 +344,11 @@ def champion_tags(model_name: str, tracking_uri: str | None) -> dict[str, str] |
 
     found = version_by_alias(model_name, CHAMPION, tracking_uri)
     return None if found is None else dict(found.tags)
+
+
+def _href(root: Path, reports_dir: Path, link: str) -> str:
+    """Return the link from the page in `reports_dir` to the file `link` of the project at `root`."""
+    return Path(os.path.relpath(Path(root).resolve() / link, Path(reports_dir).resolve())).as_posix()
 
 
 def write_readiness(
@@ -304,11 +366,9 @@ def write_readiness(
     reports_dir = Path(reports_dir)
     for test in result["tests"]:  # links from the page to the project's files, relative to the page
         for item in test["evidence"]:
-            item["href"] = None
-            if item["link"]:
-                item["href"] = Path(
-                    os.path.relpath(Path(root).resolve() / item["link"], reports_dir.resolve())
-                ).as_posix()
+            item["href"] = _href(root, reports_dir, item["link"]) if item["link"] else None
+            for marked in item["tests"]:
+                marked["href"] = _href(root, reports_dir, marked["ref"].partition("::")[0])
     html = render(
         "readiness.html",
         reports_dir / "readiness.html",
