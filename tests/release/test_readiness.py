@@ -138,7 +138,9 @@ def test_marked_tests_are_read_from_the_tests_folder_without_running_them(tmp_pa
     )
     (tests / "helpers.py").write_text('@pytest.mark.readiness("data 1")\ndef test_x():\n    pass\n')
     (tests / "test_broken.py").write_text('@pytest.mark.readiness("data 1")\ndef test_x(:\n')
-    (tmp_path / "test_outside.py").write_text('@pytest.mark.readiness("data 1")\ndef test_x():\n    pass\n')
+    (tmp_path / "test_outside.py").write_text(
+        '@pytest.mark.readiness("data 1")\ndef test_x():\n    pass\n'
+    )
     assert marked_tests(tmp_path) == {
         "data 1": ("tests/unit/test_a.py::test_marked", "tests/unit/test_a.py::test_async"),
         "monitor 2": ("tests/unit/test_a.py::test_marked",),
@@ -167,7 +169,9 @@ def test_score_follows_the_evidence(tmp_path):
 
     # data 7's marked test loses its marker: its rubric test and section lose the point
     features = tmp_path / "tests/modeling/test_features.py"
-    features.write_text(_marked("data 7", "test_data_7_0").replace("@pytest.mark.", "# @pytest.mark."))
+    features.write_text(
+        _marked("data 7", "test_data_7_0").replace("@pytest.mark.", "# @pytest.mark.")
+    )
     fewer = assess(tmp_path, PLACES, tags)
     assert _points(fewer, "data 7") == 0.0
     assert next(t for t in fewer["tests"] if t["id"] == "data 7")["status"] == "evidence missing"
@@ -211,7 +215,9 @@ def test_a_project_made_by_new_scores_its_own_tests_and_names_lab2prods(tmp_path
     """The template's tests are marked; the rubric tests only lab2prod's own tests cover are named, not counted."""
     template = PROJECT / "src/lab2prod/templates/project"
     (tmp_path / TESTS_DIR).mkdir()
-    shutil.copy(template / "tests/test_contract.py.jinja", tmp_path / TESTS_DIR / "test_contract.py")
+    shutil.copy(
+        template / "tests/test_contract.py.jinja", tmp_path / TESTS_DIR / "test_contract.py"
+    )
     shutil.copytree(template / ".github", tmp_path / ".github")
     shutil.copy(template / ".pre-commit-config.yaml", tmp_path)
     (tmp_path / "data/contracts").mkdir(parents=True)
@@ -272,7 +278,7 @@ def test_readiness_command_writes_the_page_and_the_json(tmp_path, monkeypatch):
     # the links point from the page to the project's files
     marked = [m for t in result["tests"] for e in t["evidence"] for m in e["tests"]]
     assert marked and all((reports / m["href"]).resolve().is_file() for m in marked)
-    assert all(f'<code>{m["ref"]}</code>' in html for m in marked)
+    assert all(f"<code>{m['ref']}</code>" in html for m in marked)
 
 
 def test_readiness_command_outside_a_project_is_one_line(tmp_path, capsys):

@@ -47,7 +47,9 @@ SECTIONS = {
     "monitor": "Monitoring tests for ML",
 }
 AUTOMATED, MANUAL = 1.0, 0.5
-MARKER = "readiness"  # @pytest.mark.readiness("data 1", ...): the rubric tests a test is evidence for
+MARKER = (
+    "readiness"  # @pytest.mark.readiness("data 1", ...): the rubric tests a test is evidence for
+)
 TESTS_DIR = "tests"
 CI_WORKFLOW = ".github/workflows/ci.yml"
 # the 28 tests and the evidence each names (marked tests, products, files, tags): data, not code
@@ -192,7 +194,9 @@ def file_markers(path: Path) -> dict[str, list[str]]:
         return {}
     found = {}
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
+            "test"
+        ):
             ids = [i for d in node.decorator_list for i in _marked_for(d)]
             if ids:
                 found[node.name] = ids
@@ -285,7 +289,10 @@ def assess(
     scored = [
         Scored(
             t,
-            [check(e, root, places, champion_tags, repeated, marked.get(t.id, ())) for e in t.evidence],
+            [
+                check(e, root, places, champion_tags, repeated, marked.get(t.id, ()))
+                for e in t.evidence
+            ],
         )
         for t in rubric
     ]
@@ -325,7 +332,6 @@ def assess(
         "final": final,
         "lowest": lowest,
         "reading": reading(final),
-
         "to_raise": [
             f"{s.test.id}: {s.test.title}: {s.test.gap}"
             for s in scored
@@ -348,7 +354,9 @@ def champion_tags(model_name: str, tracking_uri: str | None) -> dict[str, str] |
 
 def _href(root: Path, reports_dir: Path, link: str) -> str:
     """Return the link from the page in `reports_dir` to the file `link` of the project at `root`."""
-    return Path(os.path.relpath(Path(root).resolve() / link, Path(reports_dir).resolve())).as_posix()
+    return Path(
+        os.path.relpath(Path(root).resolve() / link, Path(reports_dir).resolve())
+    ).as_posix()
 
 
 def write_readiness(
