@@ -252,8 +252,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         _cmd_readiness,
         help="score the project on the ML Test Score rubric (Breck et al. 2017) from checked evidence",
         description="Score the project on the 28 tests of the ML Test Score (data, model, infrastructure, "
-        "monitoring) from evidence checked now: the test functions in tests/, the products of the last "
-        "build, committed files and the tags of the champion model version. Writes "
+        "monitoring) from evidence checked now: the tests in tests/ marked "
+        '@pytest.mark.readiness("<section> <number>"), the products of the last build, '
+        "committed files and the tags of the champion model version. Writes "
         "<reports>/readiness.html and readiness.json. The final score is the minimum over the four "
         "sections, with the paper's reading of it.",
     )
