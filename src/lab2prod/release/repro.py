@@ -95,7 +95,7 @@ def build_hashes(folder: Path, env: dict) -> dict[str, str]:
     }
     hashes = {name: _sha256(path) for name, path in files.items() if path.exists()}
     cells = {}
-    for path in sorted(lake.products.glob("train-*.json")):
+    for path in lake.grid_summaries():
         cell = json.loads(path.read_text())
         cells[path.stem] = {
             "family": cell["family"],
