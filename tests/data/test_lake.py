@@ -181,6 +181,12 @@ def test_the_lake_names_the_reports_and_the_executed_notebooks(tmp_path):
     from lab2prod.data.lake import Lake, link
 
     lake = Lake.of(tmp_path, "lake", "built", "pages")
+    assert lake.pipeline_file() == tmp_path / "pipeline.yaml"
+    assert lake.pipeline_file(scoring=True) == tmp_path / "pipeline.score.yaml"
+    assert (lake.env_file(), lake.env_file(scoring=True)) == (
+        tmp_path / "env.yaml",
+        tmp_path / "env.score.yaml",
+    )
     assert lake.index_page() == tmp_path / "pages/index.html"
     assert lake.model_card_page() == tmp_path / "pages/model_card.html"
     assert lake.data_quality_page() == tmp_path / "pages/data_quality.html"
@@ -335,7 +341,10 @@ def _texts(source: str) -> list[str]:
 
 
 def lake_file_names() -> set[str]:
-    """Return the file names lake.py spells (`monitoring.json`, `.summary.json`, `train-*.json`, ...)."""
+    """Return the file names of the lake, the products and the reports lake.py spells (`monitoring.json`, ...).
+
+    The project's own files (`env.yaml`, `pipeline.yaml`), which messages name for a person, are not among them.
+    """
     import re
 
     source = (PROJECT / "src/lab2prod/data/lake.py").read_text(encoding="utf-8")
@@ -344,7 +353,8 @@ def lake_file_names() -> set[str]:
         for part in re.split(r"[/\s{}]+", text):
             if re.fullmatch(_FILE_NAME, part):
                 found.add(part)
-    return found
+    own = (lake.PIPELINE_FILE, lake.SCORE_PIPELINE_FILE, lake.ENV_FILE, lake.SCORE_ENV_FILE)
+    return found - set(own)
 
 
 def file_names_spelled(source: str, names: set[str]) -> set[str]:

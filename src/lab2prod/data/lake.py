@@ -266,6 +266,12 @@ def latest_manifest(lake_dir: str | os.PathLike, dataset: str) -> Path:
     return found[-1]
 
 
+# the project's own files in its folder, which a person writes and the builds read
+PIPELINE_FILE = "pipeline.yaml"
+SCORE_PIPELINE_FILE = "pipeline.score.yaml"
+ENV_FILE = "env.yaml"
+SCORE_ENV_FILE = "env.score.yaml"
+
 # the steps of both pipelines whose notebooks Ploomber keeps, by the name of their task
 NOTEBOOK_STEPS = ("ingest", "validate", "split", "start", "train", "select", "evaluate")
 NOTEBOOK_STEPS += ("register", "report", "score", "monitor", "score_summary")
@@ -300,6 +306,15 @@ class Lake:
     def path(self, path: str | os.PathLike) -> Path:
         """Return `path` taken relative to the project folder unless it is absolute."""
         return self.root / path
+
+    # ---- the project's own files
+    def pipeline_file(self, scoring: bool = False) -> Path:
+        """Return the training pipeline's `pipeline.yaml`, or the scoring pipeline's `pipeline.score.yaml`."""
+        return self.path(SCORE_PIPELINE_FILE if scoring else PIPELINE_FILE)
+
+    def env_file(self, scoring: bool = False) -> Path:
+        """Return the training pipeline's values, `env.yaml`, or the scoring pipeline's, `env.score.yaml`."""
+        return self.path(SCORE_ENV_FILE if scoring else ENV_FILE)
 
     # ---- the lake's zones
     def normalized(self, dataset: str) -> Path:

@@ -86,7 +86,7 @@ def report(project: Project) -> PagesResult:
         commit=tracking.git_commit(project.root),
         tracking_uri=settings.tracking_uri(project.root),
         text=CardText(project.intended_use, tuple(project.limitations)),
-        pipeline=settings.read_yaml(project.root / "pipeline.yaml"),  # the DAG of index.html
+        pipeline=settings.read_yaml(lake.pipeline_file()),  # the DAG of index.html
         root=project.root,
     )
     written = write_reports(facts, lake)

@@ -55,7 +55,7 @@ def score_summary(
     # the scoring pipeline's picture, each task as it last ran for this batch (the previous note dates
     # the previous run), drawn by the code that draws the training pipeline's
     dag = dag_section(
-        settings.read_yaml(project.root / "pipeline.score.yaml"),
+        settings.read_yaml(project.lake.pipeline_file(scoring=True)),
         project.lake,
         previous=project.path(note) if note else None,
         writing="score_summary",
