@@ -13,12 +13,12 @@ from typing import Any
 import yaml
 
 from lab2prod.data.catalog import Catalog, catalog_from_dict, is_catalog
-from lab2prod.data.lake import Lake
+from lab2prod.data.lake import ENV_FILE, PIPELINE_FILE, SCORE_ENV_FILE, Lake
 from lab2prod.errors import ConfigError
 from lab2prod.modeling.business import BusinessValue, business_from_dict
 from lab2prod.project import REQUIRED, Project, Scoring
 
-ROOT_MARKER = "pipeline.yaml"
+ROOT_MARKER = PIPELINE_FILE
 ENV_ROOT = "LAB2PROD_ROOT"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 # online serving: the lake folder of the request log (unset: no log), and the URI the server was
@@ -168,7 +168,7 @@ def project_defaults(root: Path) -> ProjectDefaults:
     A key env.yaml does not set is left out (no demo value stands in for it): reading it is a
     ConfigError naming env.yaml and the key.
     """
-    path = Path(root) / "env.yaml"
+    path = Lake.of(root).env_file()
     env = read_yaml(path) if path.is_file() else {}
     lake = str(env.get("lake") or "data/lake")
     defaults = {"lake": lake, "reports": str(env.get("reports") or "reports")}
@@ -190,8 +190,8 @@ LIMIT_KEYS = ("drift_share", "alpha", "metric", "tolerance", "estimated_toleranc
 
 def load_project(
     root: str | os.PathLike | None = None,
-    env_file: str = "env.yaml",
-    score_file: str = "env.score.yaml",
+    env_file: str = ENV_FILE,
+    score_file: str = SCORE_ENV_FILE,
     **overrides: Any,
 ) -> Project:
     """Return the project at `root` (None: found as project_root finds it) with `overrides` over its env files.
@@ -258,7 +258,7 @@ def gate_settings(root: Path, env_file: str | None = None) -> dict[str, Any]:
     Retraining in process judges a model by the same rules as the pipeline's register step; a key
     the file does not set is left out, so the caller's own default applies.
     """
-    path = Path(root) / (env_file or "env.yaml")
+    path = Path(root) / (env_file or ENV_FILE)
     env = read_yaml(path) if path.is_file() else {}
     values = {k: env[k] for k in GATE_KEYS if env.get(k) is not None}
     if "threshold" in values and hand_threshold(values["threshold"]) is None:
@@ -275,7 +275,7 @@ def gate_settings(root: Path, env_file: str | None = None) -> dict[str, Any]:
 
 def approval_required(root: Path, env_file: str | None = None) -> bool:
     """Return whether `env_file` (None: env.yaml) asks an approver to promote a challenger that passes the gate (`release: {approval: required}`)."""
-    path = Path(root) / (env_file or "env.yaml")
+    path = Path(root) / (env_file or ENV_FILE)
     return _approval((read_yaml(path) if path.is_file() else {}).get("release"), path)
 
 
@@ -284,7 +284,7 @@ def business_value(section: Any, where: str = "env.yaml") -> BusinessValue | Non
     return business_from_dict(section or None, where=where)
 
 
-def business_settings(root: Path | None, env_file: str = "env.yaml") -> BusinessValue | None:
+def business_settings(root: Path | None, env_file: str = ENV_FILE) -> BusinessValue | None:
     """Return the business values the project's `env_file` declares (None: no project, no file, or no section).
 
     The values are declared once, in the training env.yaml; `lab2prod monitor` and the scoring
@@ -322,7 +322,7 @@ MONITOR_KEYS = {
 }
 
 
-def monitor_settings(root: Path | None, env_file: str = "env.score.yaml") -> dict[str, Any]:
+def monitor_settings(root: Path | None, env_file: str = SCORE_ENV_FILE) -> dict[str, Any]:
     """Return the monitor's thresholds and experiment that `env_file` of the project sets (the scoring pipeline's).
 
     `lab2prod monitor` and the pipeline's monitor step then judge a batch by the same limits; a key

@@ -27,6 +27,7 @@ from mlflow.types.schema import ColSpec, Schema
 
 from lab2prod import settings
 from lab2prod.data.contract import contract_to_dict
+from lab2prod.data.lake import Lake
 from lab2prod.errors import RegistryError
 from lab2prod.modeling.estimators import trusted_types
 from lab2prod.serving.answer import answer_request
@@ -369,17 +370,16 @@ def log_sklearn_model(
     return info.model_uri
 
 
-def log_build_pages(run_id: str, executed: Path, html: Path, pages: list[Path]) -> list[str]:
+def log_build_pages(run_id: str, lake: Lake, pages: list[Path]) -> list[str]:
     """Store a build's executed notebooks and report pages with its run; return the artifact paths.
 
-    Each executed notebook `<executed>/<task>.ipynb` goes under `notebooks/` with its HTML
-    `<html>/<task>.html` beside it (the MLflow UI previews HTML, an .ipynb only as JSON);
-    the `pages` go under `reports/`.
+    Each of the Lake's executed notebooks goes under `notebooks/` with its HTML page beside it
+    (the MLflow UI previews HTML, an .ipynb only as JSON); the `pages` go under `reports/`.
     """
     logged = []
     with mlflow.start_run(run_id=run_id):
-        for notebook in sorted(Path(executed).glob("*.ipynb")):
-            for path in (notebook, Path(html) / f"{notebook.stem}.html"):
+        for name in lake.executed_names():
+            for path in (lake.executed_notebook(name), lake.notebook_page(name)):
                 if path.is_file():
                     mlflow.log_artifact(str(path), artifact_path="notebooks")
                     logged.append(f"notebooks/{path.name}")

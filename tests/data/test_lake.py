@@ -177,6 +177,55 @@ def test_the_lake_names_monitorings_and_retrainings_paths(tmp_path):
     assert len(first) == len("20261207T013905123456Z") and first <= second  # sorts by time
 
 
+def test_the_lake_names_the_reports_and_the_executed_notebooks(tmp_path):
+    from lab2prod.data.lake import Lake, link
+
+    lake = Lake.of(tmp_path, "lake", "built", "pages")
+    assert lake.pipeline_file() == tmp_path / "pipeline.yaml"
+    assert lake.pipeline_file(scoring=True) == tmp_path / "pipeline.score.yaml"
+    assert (lake.env_file(), lake.env_file(scoring=True)) == (
+        tmp_path / "env.yaml",
+        tmp_path / "env.score.yaml",
+    )
+    assert lake.index_page() == tmp_path / "pages/index.html"
+    assert lake.model_card_page() == tmp_path / "pages/model_card.html"
+    assert lake.data_quality_page() == tmp_path / "pages/data_quality.html"
+    assert lake.readiness_pages() == {
+        "html": tmp_path / "pages/readiness.html",
+        "json": tmp_path / "pages/readiness.json",
+    }
+    assert lake.figure("roc") == tmp_path / "pages/figures/roc.png"
+    assert lake.executed_notebook("score-b1") == tmp_path / "built/notebooks/score-b1.ipynb"
+    assert lake.notebook_page("train-0") == tmp_path / "pages/notebooks/train-0.html"
+    assert lake.executed_names() == [] and lake.grid_pages() == [] and lake.grid_summaries() == []
+    for name in ("score-b1", "monitor-b1", "score-b2", "train-0"):
+        lake.executed_notebook(name).parent.mkdir(parents=True, exist_ok=True)
+        lake.executed_notebook(name).write_text("{}")
+    assert lake.executed_names("-b1") == ["monitor-b1", "score-b1"]
+    assert lake.executed_names() == ["monitor-b1", "score-b1", "score-b2", "train-0"]
+    for name in ("train-1", "train-0", "select"):
+        lake.notebook_page(name).parent.mkdir(parents=True, exist_ok=True)
+        lake.notebook_page(name).write_text("")
+    assert lake.grid_pages() == [lake.notebook_page("train-0"), lake.notebook_page("train-1")]
+    # links from one page to another, relative to the page's folder
+    assert link(lake.notebook_page("train-0"), lake.index_page()) == "notebooks/train-0.html"
+    assert link(lake.monitoring_page(), lake.score_page("b1")) == "monitoring.html"
+    assert link(tmp_path / "env.yaml", lake.readiness_pages()["html"]) == "../env.yaml"
+
+
+def test_a_scored_files_siblings_lie_beside_it(tmp_path):
+    from lab2prod.data.lake import Lake, scored_facts_path, scored_quarantine_path
+
+    assert (
+        scored_quarantine_path(tmp_path / "out/preds.csv") == tmp_path / "out/preds.quarantine.csv"
+    )
+    assert scored_facts_path("preds.parquet") == Path("preds.summary.json")
+    # the Lake's batch keeps them by the same names
+    made = Lake.of(tmp_path).prediction_products("b1")
+    assert made["quarantine"] == scored_quarantine_path(made["predictions"])
+    assert made["facts"] == scored_facts_path(made["predictions"])
+
+
 # the folders of the lake, the products and the reports: only lake.py spells them in a path
 LAKE_FOLDERS = {
     "raw",
@@ -247,3 +296,104 @@ def test_no_module_but_lake_py_spells_a_folder_of_the_lake():
     assert lake_folders_spelled('root.joinpath("predictions")') == {"predictions"}
     assert lake_folders_spelled('lake / f"normalized/{d}.csv"') == {"normalized"}
     assert lake_folders_spelled('"splits and normalized in a sentence"') == set()
+
+
+# a file name of the lake, the products or the reports, as lake.py spells it: a stem with a suffix
+_FILE_NAME = r"[\w*.-]*[A-Za-z][\w*.-]*\.(?:html|json|jsonl|csv|yaml|ipynb|png)"
+# texts that name a file for a person to read, not a path: a template's name (`render`'s first
+# argument, a file of reporting/templates/) and the command line's help
+_PROSE_KEYWORDS = {"help", "description", "epilog"}
+# names spelled outside lake.py for a person to read: the default of --status in the options' help,
+# and the model card named in a registered version's description (release/promotion.py)
+NOT_THE_LAKES_FILES = {
+    ("cli/options.py", "monitoring.json"),
+    ("release/promotion.py", "model_card.html"),
+}
+
+
+def _texts(source: str) -> list[str]:
+    """Return the string constants and f-string texts of `source`, without docstrings, templates' names and help."""
+    import ast
+
+    tree = ast.parse(source)
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            skipped.add(id(body[0].value))  # a docstring
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name == "render" and node.args:
+                skipped.add(id(node.args[0]))
+            skipped.update(id(k.value) for k in node.keywords if k.arg in _PROSE_KEYWORDS)
+    texts: list[str] = []
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.JoinedStr):
+            skipped.update(id(v) for v in node.values)
+            texts.append(
+                "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+            )
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            texts.append(node.value)
+    return texts
+
+
+def lake_file_names() -> set[str]:
+    """Return the file names of the lake, the products and the reports lake.py spells (`monitoring.json`, ...).
+
+    The project's own files (`env.yaml`, `pipeline.yaml`), which messages name for a person, are not among them.
+    """
+    import re
+
+    source = (PROJECT / "src/lab2prod/data/lake.py").read_text(encoding="utf-8")
+    found = set()
+    for text in _texts(source):
+        for part in re.split(r"[/\s{}]+", text):
+            if re.fullmatch(_FILE_NAME, part):
+                found.add(part)
+    own = (lake.PIPELINE_FILE, lake.SCORE_PIPELINE_FILE, lake.ENV_FILE, lake.SCORE_ENV_FILE)
+    return found - set(own)
+
+
+def file_names_spelled(source: str, names: set[str]) -> set[str]:
+    """Return which of `names` the code of `source` spells (in a string, not a docstring or help)."""
+    import re
+
+    found = set()
+    for text in _texts(source):
+        for name in names:
+            before = "" if name.startswith(".") else r"(?<![\w.-])"
+            if re.search(before + re.escape(name) + r"(?![\w-])", text):
+                found.add(name)
+    return found
+
+
+def test_no_module_but_lake_py_spells_a_file_of_the_lake_the_products_or_the_reports():
+    names = lake_file_names()
+    # what the Lake names, each once in lake.py
+    assert {"monitoring.json", "monitoring.html", "readiness.html", "readiness.json"} <= names
+    assert {"model_card.html", "index.html", "data_quality.html", ".summary.json"} <= names
+    assert {".quarantine.csv", "history.csv", "train-*.json", "train-*.html"} <= names
+    package = PROJECT / "src/lab2prod"
+    spelled = {}
+    for path in sorted(package.rglob("*.py")):
+        module = path.relative_to(package).as_posix()
+        if module == "data/lake.py":
+            continue
+        found = file_names_spelled(path.read_text(encoding="utf-8"), names)
+        found -= {name for where, name in NOT_THE_LAKES_FILES if where == module}
+        if found:
+            spelled[module] = sorted(found)
+    assert spelled == {}, "ask the Lake (lab2prod.data.lake) for these files instead"
+    # the scan finds a name in a path, an f-string and a link, and not in prose it skips
+    spells = file_names_spelled
+    assert spells('folder / "monitoring.json"', names) == {"monitoring.json"}
+    assert spells('out.with_name(f"{out.stem}.summary.json")', names) == {".summary.json"}
+    assert spells('{"href": "notebooks/monitoring.html"}', names) == {"monitoring.html"}
+    assert spells('reports.glob("train-*.html")', names) == {"train-*.html"}
+    assert spells('render("readiness.html", page)', names) == set()  # a template
+    assert spells('p.add_argument("--x", help="writes readiness.json")', names) == set()
+    assert spells('def f():\n    """Write index.html."""', names) == set()
+    assert spells('"old_test_predictions.csv", "my_index.html"', names) == set()  # other names

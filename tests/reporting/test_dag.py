@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from lab2prod.data.lake import Lake
 from lab2prod.reporting.dag import (
     FAILED,
     NOT_RUN,
@@ -33,9 +34,11 @@ SPEC = {
 }
 
 
-def executed(folder, name, end, duration, exception=None):
+def executed(lake, name, end, duration, exception=None):
     meta = {"papermill": {"end_time": end, "duration": duration, "exception": exception}}
-    (folder / f"{name}.ipynb").write_text(json.dumps({"cells": [], "metadata": meta}))
+    notebook = lake.executed_notebook(name)
+    notebook.parent.mkdir(parents=True, exist_ok=True)
+    notebook.write_text(json.dumps({"cells": [], "metadata": meta}))
 
 
 def test_a_grid_task_becomes_its_executed_cells():
@@ -52,11 +55,12 @@ def test_an_unknown_upstream_is_named():
 
 
 def test_each_task_gets_its_status_and_duration(tmp_path):
-    executed(tmp_path, "split", "2026-12-01T07:00:00.000000+00:00", 3.04)
-    executed(tmp_path, "train-0", "2026-12-01T08:00:00.000000+00:00", 12.25)
-    executed(tmp_path, "train-1", "2026-12-01T08:00:01.000000+00:00", 1.0, exception=True)
+    lake = Lake.of(tmp_path)
+    executed(lake, "split", "2026-12-01T07:00:00.000000+00:00", 3.04)
+    executed(lake, "train-0", "2026-12-01T08:00:00.000000+00:00", 12.25)
+    executed(lake, "train-1", "2026-12-01T08:00:01.000000+00:00", 1.0, exception=True)
     started = dt.datetime(2026, 12, 1, 7, 30, tzinfo=dt.UTC)
-    fig, tasks = pipeline_picture(SPEC, tmp_path, started, writing="report")
+    fig, tasks = pipeline_picture(SPEC, lake, started, writing="report")
     by_name = {t.name: t for t in tasks}
     assert tasks[0].name == "split" and tasks[-1].name == "report"
     assert (by_name["split"].status, by_name["split"].label) == (
@@ -85,18 +89,17 @@ SCORE_SPEC = {  # pipeline.score.yaml's wiring
 
 
 def test_the_scoring_pipeline_reads_the_notebooks_of_its_batch(tmp_path):
-    executed(tmp_path, "score-batch-1", "2026-12-01T08:00:00.000000+00:00", 4.5)
-    executed(tmp_path, "monitor-batch-1", "2026-12-01T08:00:09.000000+00:00", 2.0)
-    executed(tmp_path, "monitor-batch-2", "2026-12-01T09:00:00.000000+00:00", 1.0, exception=True)
-    executed(tmp_path, "train-0", "2026-12-01T07:00:00.000000+00:00", 9.0)  # the training build's
+    lake = Lake.of(tmp_path)
+    executed(lake, "score-batch-1", "2026-12-01T08:00:00.000000+00:00", 4.5)
+    executed(lake, "monitor-batch-1", "2026-12-01T08:00:09.000000+00:00", 2.0)
+    executed(lake, "monitor-batch-2", "2026-12-01T09:00:00.000000+00:00", 1.0, exception=True)
+    executed(lake, "train-0", "2026-12-01T07:00:00.000000+00:00", 9.0)  # the training build's
     # the previous run of batch-1 ended between score and monitor: score was skipped this time
     previous = tmp_path / "score_summary-batch-1.json"
     previous.write_text("{}")
     stamp = dt.datetime(2026, 12, 1, 8, 0, 5, tzinfo=dt.UTC).timestamp()
     os.utime(previous, (stamp, stamp))
-    section = dag_section(
-        SCORE_SPEC, tmp_path, previous, writing="score_summary", suffix="-batch-1"
-    )
+    section = dag_section(SCORE_SPEC, lake, previous, writing="score_summary", suffix="-batch-1")
     assert section["figure"].startswith("data:image/png;base64,")
     assert [(t.name, t.status, t.seconds) for t in section["tasks"]] == [
         ("score", UP_TO_DATE, 4.5),
@@ -104,13 +107,11 @@ def test_the_scoring_pipeline_reads_the_notebooks_of_its_batch(tmp_path):
         ("score_summary", RAN, None),
     ]
     # another batch's notebooks are not this one's: batch-2's monitor failed, its score never ran
-    other = {
-        t.name: t.status for t in dag_section(SCORE_SPEC, tmp_path, suffix="-batch-2")["tasks"]
-    }
+    other = {t.name: t.status for t in dag_section(SCORE_SPEC, lake, suffix="-batch-2")["tasks"]}
     assert other == {"score": NOT_RUN, "monitor": FAILED, "score_summary": NOT_RUN}
 
 
 def test_a_scoring_spec_with_an_unknown_upstream_is_named(tmp_path):
     spec = {"tasks": [*SCORE_SPEC["tasks"][:1], {"source": "m.ipynb", "upstream": ["scorer"]}]}
     with pytest.raises(ValueError, match="task 'm' names upstream 'scorer', which is no task"):
-        dag_section(spec, tmp_path, suffix="-credit")
+        dag_section(spec, Lake.of(tmp_path), suffix="-credit")

@@ -141,7 +141,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from lab2prod.monitoring.simulate import Scenario, simulate_sources, table_markdown
 
     root = with_project_defaults(args)
-    env_file = root / "env.yaml"
+    env_file = Lake.of(root).env_file()
     catalog = args.catalog or (settings.read_yaml(env_file) if env_file.is_file() else {}).get(
         "data"
     )

@@ -154,6 +154,7 @@ def _cmd_readiness(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from lab2prod import settings
+    from lab2prod.data.lake import Lake
     from lab2prod.release.readiness import write_readiness
 
     root = with_project_defaults(args)
@@ -172,7 +173,7 @@ def _cmd_readiness(args: argparse.Namespace) -> int:
     }
     result, paths = write_readiness(
         root,
-        settings.resolve(root, args.reports),
+        Lake.of(root, args.lake, args.products, args.reports),
         places,
         args.model_name,
         datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M GMT"),

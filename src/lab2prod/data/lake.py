@@ -14,8 +14,10 @@ Zones under the lake folder:
 * ``monitoring/``                  history.csv, labelled/ (rows kept for retraining), retrain/<stamp>/
                                    (one retraining's window: its rows, catalog, lake, products, reports)
 
-The `Lake` below names every one of these paths, the step products and the reports; no other
-module spells a folder of the lake.
+The `Lake` below names every one of these paths, the step products and the reports (the pages, the
+monitor's status, the executed notebooks, the readiness files); no other module spells a folder of
+the lake or the name of one of its files. A file a person names instead (`lab2prod score --output
+preds.csv`) has its siblings named here too: `scored_quarantine_path` and `scored_facts_path`.
 """
 
 from __future__ import annotations
@@ -72,6 +74,24 @@ def requests_path(lake_dir: str | os.PathLike, day: str | None = None) -> Path:
 def history_path(lake_dir: str | os.PathLike) -> Path:
     """Return the monitoring history of the lake: one row per monitored batch or retraining."""
     return zone(lake_dir, "monitoring") / "history.csv"
+
+
+def scored_quarantine_path(output: str | os.PathLike) -> Path:
+    """Return the quarantine of the scored file `output`: beside it, `<stem>.quarantine.csv`."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.quarantine.csv")
+
+
+def scored_facts_path(output: str | os.PathLike) -> Path:
+    """Return the facts (JSON summary) of the scored file `output`: beside it, `<stem>.summary.json`."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.summary.json")
+
+
+def link(target: str | os.PathLike, page: str | os.PathLike) -> str:
+    """Return the relative link from the HTML file `page` to `target` (a URL path, `/` separated)."""
+    start = Path(page).resolve().parent
+    return Path(os.path.relpath(Path(target).resolve(), start)).as_posix()
 
 
 def stamp_now() -> str:
@@ -246,6 +266,12 @@ def latest_manifest(lake_dir: str | os.PathLike, dataset: str) -> Path:
     return found[-1]
 
 
+# the project's own files in its folder, which a person writes and the builds read
+PIPELINE_FILE = "pipeline.yaml"
+SCORE_PIPELINE_FILE = "pipeline.score.yaml"
+ENV_FILE = "env.yaml"
+SCORE_ENV_FILE = "env.score.yaml"
+
 # the steps of both pipelines whose notebooks Ploomber keeps, by the name of their task
 NOTEBOOK_STEPS = ("ingest", "validate", "split", "start", "train", "select", "evaluate")
 NOTEBOOK_STEPS += ("register", "report", "score", "monitor", "score_summary")
@@ -281,6 +307,15 @@ class Lake:
         """Return `path` taken relative to the project folder unless it is absolute."""
         return self.root / path
 
+    # ---- the project's own files
+    def pipeline_file(self, scoring: bool = False) -> Path:
+        """Return the training pipeline's `pipeline.yaml`, or the scoring pipeline's `pipeline.score.yaml`."""
+        return self.path(SCORE_PIPELINE_FILE if scoring else PIPELINE_FILE)
+
+    def env_file(self, scoring: bool = False) -> Path:
+        """Return the training pipeline's values, `env.yaml`, or the scoring pipeline's, `env.score.yaml`."""
+        return self.path(SCORE_ENV_FILE if scoring else ENV_FILE)
+
     # ---- the lake's zones
     def normalized(self, dataset: str) -> Path:
         """Return the normalized table of `dataset` (ingest writes it, every later step reads it)."""
@@ -311,8 +346,8 @@ class Lake:
         output = self.predictions(batch_name)
         return {
             "predictions": output,
-            "quarantine": output.with_name(f"{output.stem}.quarantine.csv"),
-            "facts": output.with_name(f"{output.stem}.summary.json"),
+            "quarantine": scored_quarantine_path(output),
+            "facts": scored_facts_path(output),
         }
 
     # ---- monitoring and retraining
@@ -349,9 +384,12 @@ class Lake:
 
     def train_summaries(self) -> list[Path]:
         """Return the grid cells' summaries in the order of their index (train-0, train-1 ... train-10)."""
+        return self.grid_summaries() or [self.summary("train")]
+
+    def grid_summaries(self) -> list[Path]:
+        """Return the summaries of the grid cells there are (`train-<i>.json`), in the order of their index."""
         cells = self.products.glob("train-*.json")
-        found = sorted(cells, key=lambda p: int(p.stem.rsplit("-", 1)[1]))
-        return found or [self.summary("train")]
+        return sorted(cells, key=lambda p: int(p.stem.rsplit("-", 1)[1]))
 
     def test_predictions(self) -> Path:
         """Return the chosen model's predictions on the test split (evaluate writes them)."""
@@ -360,6 +398,14 @@ class Lake:
     def executed_notebooks(self) -> Path:
         """Return the folder of the executed notebooks, `<products>/notebooks`."""
         return self.products / "notebooks"
+
+    def executed_notebook(self, name: str) -> Path:
+        """Return the executed notebook of task `name` (`train-0`, `score-<batch_name>`), `<products>/notebooks/<name>.ipynb`."""
+        return self.executed_notebooks() / f"{name}.ipynb"
+
+    def executed_names(self, suffix: str = "") -> list[str]:
+        """Return the names of the executed notebooks whose name ends with `suffix`, sorted."""
+        return sorted(p.stem for p in self.executed_notebooks().glob(f"*{suffix}.ipynb"))
 
     def score_note(self, batch_name: str) -> Path:
         """Return the note that records batch `batch_name`'s summary page."""
@@ -373,6 +419,30 @@ class Lake:
     def notebook_pages(self) -> Path:
         """Return the folder of the executed notebooks as HTML, `<reports>/notebooks`."""
         return self.reports / "notebooks"
+
+    def notebook_page(self, name: str) -> Path:
+        """Return the HTML of task `name`'s executed notebook, `<reports>/notebooks/<name>.html`."""
+        return self.notebook_pages() / f"{name}.html"
+
+    def grid_pages(self) -> list[Path]:
+        """Return the HTML of the grid cells' executed notebooks there are (`train-<i>.html`), sorted by name."""
+        return sorted(self.notebook_pages().glob("train-*.html"))
+
+    def index_page(self) -> Path:
+        """Return the training pipeline's report, `<reports>/index.html`."""
+        return self.report("index.html")
+
+    def model_card_page(self) -> Path:
+        """Return the model card, `<reports>/model_card.html`."""
+        return self.report("model_card.html")
+
+    def data_quality_page(self) -> Path:
+        """Return the data quality page the validate step writes, `<reports>/data_quality.html`."""
+        return self.report("data_quality.html")
+
+    def readiness_pages(self) -> dict[str, Path]:
+        """Return the ML Test Score's page and its JSON (`html`, `json`)."""
+        return {"html": self.report("readiness.html"), "json": self.report("readiness.json")}
 
     def monitoring_status(self) -> Path:
         """Return the monitor's latest status, `<reports>/monitoring.json` (`lab2prod retrain` reads it)."""
@@ -390,6 +460,10 @@ class Lake:
         """Return the folder of the evaluation's figures, `<reports>/figures`."""
         return self.reports / "figures"
 
+    def figure(self, name: str) -> Path:
+        """Return the evaluation's figure `name` as PNG, `<reports>/figures/<name>.png`."""
+        return self.figures() / f"{name}.png"
+
     def score_page(self, batch_name: str) -> Path:
         """Return batch `batch_name`'s summary page, `<reports>/score-<batch_name>.html`."""
         return self.report(f"score-{batch_name}.html")
@@ -402,8 +476,8 @@ class Lake:
         name = f"{step}-{batch_name}" if step in ("score", "monitor", "score_summary") else step
         suffix = task[len(step) :]
         made = {
-            "nb": self.executed_notebooks() / f"{name}{suffix}.ipynb",
-            "nb_html": self.notebook_pages() / f"{name}{suffix}.html",
+            "nb": self.executed_notebook(f"{name}{suffix}"),
+            "nb_html": self.notebook_page(f"{name}{suffix}"),
         }
         made.update(self._step_products(step, dataset, batch_name, suffix))
         return made

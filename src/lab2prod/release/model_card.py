@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from lab2prod.data.contract import Contract, contract_to_dict
-from lab2prod.data.lake import Lake
+from lab2prod.data.lake import Lake, link
 from lab2prod.modeling.features import is_multiclass
 from lab2prod.modeling.metrics import HIGHER_IS_BETTER
 from lab2prod.reporting.dag import dag_section
@@ -88,9 +88,7 @@ def pipeline_dag(lake: Lake, pipeline: dict[str, Any]) -> dict[str, Any]:
     finished after it ran in this build, the others were up to date.
     """
 
-    return dag_section(
-        pipeline, lake.executed_notebooks(), previous=lake.summary("report"), writing="report"
-    )
+    return dag_section(pipeline, lake, previous=lake.summary("report"), writing="report")
 
 
 @dataclass(frozen=True)
@@ -205,34 +203,32 @@ def _relative(path: str | None, root: Path | None) -> str | None:
 
 
 def write_reports(facts: dict[str, Any], lake: Lake) -> dict[str, Path]:
-    """Render the Lake's index.html and model_card.html from `facts`; return their paths."""
-    pages = lake.notebook_pages()
+    """Render the Lake's index page and model card from `facts`; return their paths."""
+    page = lake.index_page()
     # links relative to the index: the report step's own HTML appears only after it finishes
     notebooks = [
-        (s, (pages / f"{s}.html").relative_to(lake.reports).as_posix())
+        (s, link(lake.notebook_page(s), page))
         for s in STEPS
-        if s == "report" or (pages / f"{s}.html").exists()
+        if s == "report" or lake.notebook_page(s).exists()
     ]
-    notebooks += [
-        (p.stem, p.relative_to(lake.reports).as_posix()) for p in sorted(pages.glob("train-*.html"))
-    ]
+    notebooks += [(p.stem, link(p, page)) for p in lake.grid_pages()]
+    quality = lake.data_quality_page()
     index = render(
         "index.html",
-        lake.report("index.html"),
+        page,
         title="Training pipeline report",
         f=facts,
         notebooks=notebooks,
-        # readiness.html: the report step writes it right after this page
-        links=[("Model card", "model_card.html"), ("ML Test Score (readiness)", "readiness.html")]
-        + (
-            [("Data quality", "data_quality.html")]
-            if lake.report("data_quality.html").exists()
-            else []
-        ),
+        # the readiness page: the report step writes it right after this page
+        links=[
+            ("Model card", link(lake.model_card_page(), page)),
+            ("ML Test Score (readiness)", link(lake.readiness_pages()["html"], page)),
+        ]
+        + ([("Data quality", link(quality, page))] if quality.exists() else []),
     )
     card = render(
         "model_card.html",
-        lake.report("model_card.html"),
+        lake.model_card_page(),
         title=f"Model card: {facts['lineage']['model_name']}"
         + (f" v{facts['lineage']['version']}" if facts["lineage"].get("version") else ""),
         f=facts,

@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab2prod.data.lake import atomic_write_text
+from lab2prod.data.lake import Lake, atomic_write_text, link
 from lab2prod.errors import ConfigError
 from lab2prod.model_edge import CHAMPION, version_by_alias
 from lab2prod.reporting.render import render
@@ -352,37 +351,34 @@ def champion_tags(model_name: str, tracking_uri: str | None) -> dict[str, str] |
     return None if found is None else dict(found.tags)
 
 
-def _href(root: Path, reports_dir: Path, link: str) -> str:
-    """Return the link from the page in `reports_dir` to the file `link` of the project at `root`."""
-    return Path(
-        os.path.relpath(Path(root).resolve() / link, Path(reports_dir).resolve())
-    ).as_posix()
-
-
 def write_readiness(
     root: Path,
-    reports_dir: Path,
+    lake: Lake,
     places: dict[str, str],
     model_name: str,
     built_at: str,
     tracking_uri: str | None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Score the project against the champion of the store at `tracking_uri`; write readiness.html and .json."""
+    """Score the project against the champion of the store at `tracking_uri`; write the Lake's readiness page and JSON."""
 
     result = assess(root, places, champion_tags(model_name, tracking_uri))
     result.update(model_name=model_name, built_at=built_at)
-    reports_dir = Path(reports_dir)
+    pages = lake.readiness_pages()
     for test in result["tests"]:  # links from the page to the project's files, relative to the page
         for item in test["evidence"]:
-            item["href"] = _href(root, reports_dir, item["link"]) if item["link"] else None
+            item["href"] = None
+            if item["link"]:
+                item["href"] = link(Path(root).resolve() / item["link"], pages["html"])
             for marked in item["tests"]:
-                marked["href"] = _href(root, reports_dir, marked["ref"].partition("::")[0])
+                marked["href"] = link(
+                    Path(root).resolve() / marked["ref"].split("::")[0], pages["html"]
+                )
     html = render(
         "readiness.html",
-        reports_dir / "readiness.html",
+        pages["html"],
         title="ML Test Score",
         r=result,
         sections=SECTIONS,
     )
-    js = atomic_write_text(reports_dir / "readiness.json", json.dumps(result, indent=2) + "\n")
+    js = atomic_write_text(pages["json"], json.dumps(result, indent=2) + "\n")
     return result, {"html": html, "json": js}

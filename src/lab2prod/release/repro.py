@@ -21,16 +21,22 @@ from pathlib import Path
 import yaml
 
 from lab2prod import settings
-from lab2prod.data.lake import Lake
+from lab2prod.data.lake import (
+    ENV_FILE,
+    PIPELINE_FILE,
+    SCORE_ENV_FILE,
+    SCORE_PIPELINE_FILE,
+    Lake,
+)
 from lab2prod.errors import ConfigError, Lab2ProdError
 
 # what a build needs; everything else (lake, products, reports, mlflow.db) is generated
 PROJECT_FILES = (
-    "pipeline.yaml",
-    "env.yaml",
+    PIPELINE_FILE,
+    ENV_FILE,
     "env.test.yaml",
-    "pipeline.score.yaml",  # the scoring run's page draws this pipeline (notebooks/score_summary)
-    "env.score.yaml",
+    SCORE_PIPELINE_FILE,  # the scoring run's page draws this pipeline (notebooks/score_summary)
+    SCORE_ENV_FILE,
     "notebooks",
     "data/sources",
     "data/contracts",
@@ -95,7 +101,7 @@ def build_hashes(folder: Path, env: dict) -> dict[str, str]:
     }
     hashes = {name: _sha256(path) for name, path in files.items() if path.exists()}
     cells = {}
-    for path in sorted(lake.products.glob("train-*.json")):
+    for path in lake.grid_summaries():
         cell = json.loads(path.read_text())
         cells[path.stem] = {
             "family": cell["family"],
@@ -182,7 +188,7 @@ def repro_check(
             folder.mkdir(parents=True)
             copy_project(Path(root), folder)
             # both builds read the chosen values as env.yaml, the file `ploomber build` reads by default
-            settings.write_yaml(env, folder / "env.yaml")
+            settings.write_yaml(env, Lake.of(folder).env_file())
             progress(f"build {i}/2 in {folder} ...")
             start = time.perf_counter()
             build(folder, until, timeout)

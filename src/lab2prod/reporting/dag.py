@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import networkx as nx
 from matplotlib.patches import Patch
 
+from lab2prod.data.lake import Lake
 from lab2prod.reporting.render import figure_data_uri
 
 RAN, UP_TO_DATE, FAILED, NOT_RUN = "ran", "up to date", "failed", "not run"
@@ -93,12 +94,12 @@ def _papermill(path: Path) -> dict[str, Any]:
 
 def task_statuses(
     graph: nx.DiGraph,
-    executed_dir: Path,
+    lake: Lake,
     build_started: dt.datetime | None,
     writing: str | None,
     suffix: str = "",
 ) -> dict[str, TaskStatus]:
-    """Return each task's status from its executed notebook `<executed_dir>/<task><suffix>.ipynb`.
+    """Return each task's status from its executed notebook, the Lake's `executed_notebook(<task><suffix>)`.
 
     A task that finished after `build_started` ran in this build; one that finished before is up to
     date (Ploomber skipped it). `writing` is the task drawing the picture: a person reads the page
@@ -111,7 +112,7 @@ def task_statuses(
             now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S GMT")
             out[name] = TaskStatus(name, RAN, finished=now)
             continue
-        meta = _papermill(Path(executed_dir) / f"{name}{suffix}.ipynb")
+        meta = _papermill(lake.executed_notebook(f"{name}{suffix}"))
         if not meta:
             out[name] = TaskStatus(name, NOT_RUN)
             continue
@@ -201,27 +202,26 @@ def dag_figure(graph: nx.DiGraph, statuses: dict[str, TaskStatus]):
 
 def pipeline_picture(
     spec: dict[str, Any],
-    executed_dir: Path,
+    lake: Lake,
     build_started: dt.datetime | None = None,
     writing: str | None = None,
     suffix: str = "",
 ) -> tuple[Any, list[TaskStatus]]:
     """Return (figure, statuses in pipeline order) of the pipeline `spec` as its notebooks last ran.
 
-    The executed notebooks are `<executed_dir>/<task><suffix>.ipynb`.
+    The executed notebooks are the Lake's, named `<task><suffix>`.
     """
-    executed_dir = Path(executed_dir)
-    stems = sorted(p.stem for p in executed_dir.glob(f"*{suffix}.ipynb"))
+    stems = lake.executed_names(suffix)
     executed = [s[: len(s) - len(suffix)] if suffix else s for s in stems]
     graph = task_graph(spec, executed)
-    statuses = task_statuses(graph, executed_dir, build_started, writing, suffix)
+    statuses = task_statuses(graph, lake, build_started, writing, suffix)
     order = list(nx.topological_sort(graph))
     return dag_figure(graph, statuses), [statuses[n] for n in order]
 
 
 def dag_section(
     spec: dict[str, Any],
-    executed_dir: Path,
+    lake: Lake,
     previous: Path | None = None,
     writing: str | None = None,
     suffix: str = "",
@@ -239,7 +239,7 @@ def dag_section(
         if previous is not None and Path(previous).exists()
         else None
     )
-    fig, tasks = pipeline_picture(spec, executed_dir, started, writing=writing, suffix=suffix)
+    fig, tasks = pipeline_picture(spec, lake, started, writing=writing, suffix=suffix)
     uri = figure_data_uri(fig)
     plt.close(fig)
     return {"figure": uri, "tasks": tasks}

@@ -43,6 +43,7 @@ from lab2prod.data import sources
 from lab2prod.data.conditioning import QUARANTINE_COLUMNS
 from lab2prod.data.contract import SOURCE, Contract
 from lab2prod.data.files import check_outputs
+from lab2prod.data.lake import scored_quarantine_path as quarantine_path_for
 from lab2prod.data.lake import sha256_file
 from lab2prod.data.line_ids import with_line_ids
 from lab2prod.data.validate import check_columns
@@ -132,12 +133,6 @@ class ScoreResult:
             f"({self.seconds:.1f} s, {rate:,.0f} rows/s)"
         )
         return "\n".join([text] + [f"  warning: {w}" for w in self.warnings])
-
-
-def quarantine_path_for(output: str | os.PathLike) -> Path:
-    """Return where the quarantine of `output` goes: beside it, `<stem>.quarantine.csv`."""
-    output = Path(output)
-    return output.with_name(f"{output.stem}.quarantine.csv")
 
 
 def utc_now() -> str:

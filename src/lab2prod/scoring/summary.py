@@ -11,18 +11,21 @@ import pandas as pd
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
-from lab2prod.data import lake
+from lab2prod.data.lake import Lake, atomic_write_json, link
+from lab2prod.data.lake import scored_facts_path as summary_path_for
 
-
-def summary_path_for(output: str | Path) -> Path:
-    """Return where the JSON facts of a scoring run go: beside its output, `<stem>.summary.json`."""
-    output = Path(output)
-    return output.with_name(f"{output.stem}.summary.json")
+__all__ = [
+    "batch_links",
+    "batch_summary",
+    "render_batch_summary",
+    "summary_path_for",
+    "write_facts",
+]
 
 
 def write_facts(result_summary: dict[str, Any], path: str | Path) -> Path:
     """Write the facts of a scoring run (ScoreResult.summary()) as JSON, atomically."""
-    return lake.atomic_write_json(Path(path), result_summary)
+    return atomic_write_json(Path(path), result_summary)
 
 
 def _read_column(path: Path, column: str) -> np.ndarray:
@@ -99,16 +102,16 @@ def _has_column(path: Path, column: str) -> bool:
     return f'"{column}"' in header.split(",") or column in header.strip().split(",")
 
 
-def batch_links(page: Path, batch_name: str | None, tasks: list[str]) -> dict[str, Any]:
-    """Return what the batch page links beside it: the monitoring verdict and the executed notebooks.
+def batch_links(page: Path, lake: Lake, batch_name: str | None, tasks: list[str]) -> dict[str, Any]:
+    """Return what the batch page links, relative to it: the monitoring verdict and the executed notebooks.
 
-    The verdict is the latest of reports/monitoring.json (the scoring pipeline's monitor task writes
-    it after scoring), with the batch it is about. The notebooks are `notebooks/<task>-<batch_name>.html`
-    of `tasks` that exist, and the last task's (the one writing the page: its HTML appears once it ends).
+    The verdict is the latest of the Lake's monitoring status (the scoring pipeline's monitor task
+    writes it after scoring), with the batch it is about. The notebooks are the Lake's notebook pages
+    `<task>-<batch_name>` of `tasks` that exist, and the last task's (the one writing the page: its
+    HTML appears once it ends).
     """
-    folder = Path(page).parent
     monitoring = None
-    status_file = folder / "monitoring.json"
+    status_file = lake.monitoring_status()
     if status_file.is_file():
         try:
             status = json.loads(status_file.read_text(encoding="utf-8"))
@@ -120,31 +123,31 @@ def batch_links(page: Path, batch_name: str | None, tasks: list[str]) -> dict[st
             "this_batch": batch_name is None or str(status.get("batch_id")) == str(batch_name),
             "retrain": bool(status.get("retrain")),
             "alerts": list(status.get("alerts") or []),
-            "href": "monitoring.html",
+            "href": link(lake.monitoring_page(), page),
         }
     notebooks = []
     if batch_name is not None:
         for i, task in enumerate(tasks):
-            href = f"notebooks/{task}-{batch_name}.html"
-            if i == len(tasks) - 1 or (folder / href).is_file():
-                notebooks.append((task, href))
+            target = lake.notebook_page(f"{task}-{batch_name}")
+            if i == len(tasks) - 1 or target.is_file():
+                notebooks.append((task, link(target, page)))
     return {"monitoring": monitoring, "notebooks": notebooks}
 
 
 def render_batch_summary(
     facts: dict[str, Any],
     path: str | Path,
+    lake: Lake,
     title: str | None = None,
     dag: dict[str, Any] | None = None,
     batch_name: str | None = None,
-    root: str | Path | None = None,
 ) -> Path:
     """Write the batch summary (counts, lineage, histogram of scores, quarantine reasons) as one HTML file.
 
     With `dag` (reporting.dag.dag_section of pipeline.score.yaml) the page shows the scoring
     pipeline's picture and each task's status; with `batch_name` it links the monitoring verdict of
-    the batch and its executed notebooks. Files are shown relative to the project `root` (default:
-    the folder above the page's folder).
+    the batch and its executed notebooks, where the Lake `lake` keeps them. Files are shown
+    relative to the Lake's project folder.
     """
     import matplotlib
 
@@ -164,9 +167,8 @@ def render_batch_summary(
     plt.close(fig)
     summary.pop("values")
     path = Path(path)
-    root = path.resolve().parent.parent if root is None else root
     shown = {
-        key: shown_path(facts[key], root)
+        key: shown_path(facts[key], lake.root)
         for key in ("input", "output", "quarantine", "model_uri")
         if isinstance(facts.get(key), str) and Path(facts[key]).is_absolute()
     }
@@ -180,5 +182,5 @@ def render_batch_summary(
         facts={**facts, **shown},
         facts_json=json.dumps(facts, indent=2, sort_keys=True),
         dag=dag,
-        links=batch_links(path, batch_name, tasks),
+        links=batch_links(path, lake, batch_name, tasks),
     )

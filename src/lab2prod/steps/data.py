@@ -67,7 +67,7 @@ class Validated:
 
 
 def validate(project: Project) -> Validated:
-    """Check the normalized zone against the contract ingest wrote and write reports/data_quality.html."""
+    """Check the normalized zone against the contract ingest wrote and write the Lake's data quality page."""
     contract = settings.load_contract(project.contract_path())
     lake = project.lake
     normalized = lake.normalized(contract.dataset)
@@ -78,7 +78,7 @@ def validate(project: Project) -> Validated:
     facts["sha256"] = sha256_file(normalized)
     facts["manifest"] = str(lake.latest_manifest(contract.dataset))
     report = quality.data_quality_report(
-        frame, contract, quarantine, lake.report("data_quality.html"), sha256=facts["sha256"]
+        frame, contract, quarantine, lake.data_quality_page(), sha256=facts["sha256"]
     )
     facts["report"] = str(report)
     atomic_write_json(lake.summary("validate"), facts)

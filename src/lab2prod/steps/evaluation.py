@@ -70,8 +70,7 @@ def evaluate(project: Project) -> EvaluateResult:
         else ev.class_names(contract.labels, contract.positive_label),
     )
     figures["importance"] = ev.importance_plot(importance)
-    figure_dir = lake.figures()
-    figure_dir.mkdir(parents=True, exist_ok=True)
+    lake.figures().mkdir(parents=True, exist_ok=True)
     atomic_write_csv(lake.test_predictions(), prediction_table(test, y_test, scores, contract))
     with mlflow.start_run(run_id=chosen.run_id):
         mlflow.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
@@ -84,7 +83,7 @@ def evaluate(project: Project) -> EvaluateResult:
         if valuation.value is not None:
             mlflow.log_metric("test_value", valuation.value)
         for name, fig in figures.items():
-            fig.savefig(figure_dir / f"{name}.png", dpi=90)
+            fig.savefig(lake.figure(name), dpi=90)
             mlflow.log_figure(fig, f"evaluation/{name}.png")
             plt.close(fig)
         tracking.log_json(
@@ -110,7 +109,8 @@ def evaluate(project: Project) -> EvaluateResult:
         importance=importance,
         threshold=threshold,
         valuation=valuation,
-        figures=sorted(f"figures/{n}.png" for n in figures),
+        # each figure relative to the reports folder
+        figures=sorted(lake.figure(n).relative_to(lake.reports).as_posix() for n in figures),
     )
     result.write(lake.summary("evaluate"))
     return result

@@ -86,7 +86,7 @@ def report(project: Project) -> PagesResult:
         commit=tracking.git_commit(project.root),
         tracking_uri=settings.tracking_uri(project.root),
         text=CardText(project.intended_use, tuple(project.limitations)),
-        pipeline=settings.read_yaml(project.root / "pipeline.yaml"),  # the DAG of index.html
+        pipeline=settings.read_yaml(lake.pipeline_file()),  # the DAG of index.html
         root=project.root,
     )
     written = write_reports(facts, lake)
@@ -100,7 +100,7 @@ def report(project: Project) -> PagesResult:
     }
     _, readiness = write_readiness(
         project.root,
-        lake.reports,
+        lake,
         places,
         facts["lineage"]["model_name"],
         facts["built_at"],
@@ -109,9 +109,7 @@ def report(project: Project) -> PagesResult:
     written["readiness"] = readiness["html"]
     run_id = facts["lineage"]["parent_run_id"] or facts["lineage"]["run_id"]
     # each executed notebook with its HTML beside it, and the pages, stored with the build's run
-    tracking.log_build_pages(
-        run_id, lake.executed_notebooks(), lake.notebook_pages(), list(written.values())
-    )
+    tracking.log_build_pages(run_id, lake, list(written.values()))
     result = PagesResult({k: str(v) for k, v in written.items()})
     result.write(lake.summary("report"))
     return result

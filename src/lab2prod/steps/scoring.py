@@ -55,8 +55,8 @@ def score_summary(
     # the scoring pipeline's picture, each task as it last ran for this batch (the previous note dates
     # the previous run), drawn by the code that draws the training pipeline's
     dag = dag_section(
-        settings.read_yaml(project.root / "pipeline.score.yaml"),
-        project.lake.executed_notebooks(),
+        settings.read_yaml(project.lake.pipeline_file(scoring=True)),
+        project.lake,
         previous=project.path(note) if note else None,
         writing="score_summary",
         suffix=f"-{values.batch_name}",
@@ -64,9 +64,9 @@ def score_summary(
     page = summary.render_batch_summary(
         facts,
         project.path(report),
+        project.lake,
         dag=dag,
         batch_name=values.batch_name,
-        root=project.root,
     )
     result = BatchPageResult(str(page), facts)
     if note:
