@@ -381,7 +381,7 @@ def test_the_labels_of_a_batch_without_an_id_column_are_its_rows_in_order(credit
         columns=tuple(c for c in contract.columns if c.name != contract.id_column),
     )
     reference, batch = (f.drop(columns=[contract.id_column]) for f in (reference, batch))
-    model = fit_candidate(reference, bare, RetrainConfig()).model
+    model = fit_on(reference, bare)[0].model
     shuffled = batch.sample(frac=1.0, random_state=3)  # rows in any index order, as the replay's
     keyed = monitor_frame(
         shuffled.assign(applicant_id=[f"a{i}" for i in range(len(shuffled))]),
