@@ -367,11 +367,24 @@ def pytest_collection_modifyitems(config, items):
     order(items)
 
 
+LANE = pytest.StashKey[Lane]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Say when each build of the lane was made and how long the tests waited for it."""
+    second = config.stash.get(LANE, None)
+    if second is not None and second.timings():
+        terminalreporter.section("the second lane's builds (seconds from the session's start)")
+        for line in second.timings():
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def lane(request, tmp_path_factory):
     """The second lane, with every build the session's tests need queued at its start."""
     wanted = {name for item in request.session.items for name in needed(item)}
     second = Lane(tmp_path_factory, dict(os.environ))
+    request.config.stash[LANE] = second
     try:
         for name in (n for n in PRODUCTS if n in wanted):
             second.queue(request, name)

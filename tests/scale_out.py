@@ -265,6 +265,8 @@ class RolesRun:
     applied: tuple[subprocess.CompletedProcess, ...] = ()  # `lab2prod roles apply`, twice
     build: subprocess.CompletedProcess | None = None  # ada's `ploomber build`
     aliases_after_build: dict[str, str] | None = None  # the model's aliases right after it
+    # (the version built, {step: its finished process}) of `play_release`, after a build that passed
+    released: tuple[str, dict[str, subprocess.CompletedProcess]] | None = None
 
     def env(self, user: str | None) -> dict[str, str]:
         """The environment of a command run as `user` (None: the admin) in the project copy."""
@@ -349,7 +351,57 @@ def make_roles_project(tmp_path_factory, environ, team_server=None) -> RolesRun 
     run.aliases_after_build = {
         a["alias"]: a["version"] for a in found.get("registered_model", {}).get("aliases", [])
     }
+    if run.build.returncode == 0:
+        run.released = play_release(run)
     return run
+
+
+# what the pipeline's register step calls (release_challenger), run by ci on the build's chosen model
+# with a tolerance that lets the same model replace the champion
+RELEASE_AGAIN = f"""
+import json
+from pathlib import Path
+from lab2prod import settings, tracking
+from lab2prod.data import conditioning, lake
+from lab2prod.release.promotion import Challenger, GateRules, release_challenger
+root = Path.cwd()
+contract = settings.load_contract(root / "data/lake/contracts/credit.yaml")
+tracking.use_store(root)
+chosen = json.loads((root / "products/select.json").read_text())
+test = conditioning.read_normalized(lake.split_path(root / "data/lake", contract.dataset, "test"), contract)
+release = release_challenger(Challenger(chosen["model_uri"], chosen["run_id"]), {ROLES_MODEL!r}, test,
+                             contract, GateRules(metric="roc_auc", floors={{"roc_auc": 0.7}}, tolerance=1.0))
+print(json.dumps(release.summary()))
+"""
+
+
+def play_release(run: RolesRun) -> tuple[str, dict[str, subprocess.CompletedProcess]]:
+    """Play the release once after ada's build: ada's own promote, april's approval, a second
+    version released by ci through the release path, rollbacks by ada and april, vic's audit.
+
+    Return the version built and each step's finished process, by name (the tests read them).
+    """
+    steps = {}
+    version = json.loads((run.root / "products/register.json").read_text())["version"]
+    model = ("--model", ROLES_MODEL)
+    steps["ada promotes"] = run.lab2prod("ada", "promote", version, *model, "--reason", "mine")
+    steps["april approves"] = run.lab2prod(
+        "april", "promote", version, *model, "--reason", "read the model card: approved"
+    )
+    steps["ci releases"] = subprocess.run(
+        [sys.executable, "-c", RELEASE_AGAIN],
+        cwd=run.root,
+        env=run.env("ci"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    steps["ada rolls back"] = run.lab2prod("ada", "rollback", *model, "--reason", "I prefer mine")
+    steps["april rolls back"] = run.lab2prod(
+        "april", "rollback", *model, "--reason", "v2 misbehaves"
+    )
+    steps["vic audits"] = run.lab2prod("vic", "roles", "audit", *model)
+    return version, steps
 
 
 @pytest.fixture(scope="session")

@@ -181,8 +181,17 @@ def test_new_guesses_a_regression_and_sets_no_classification_floor(tmp_path, dat
     assert "a regression of `target`" in (root / "README.md").read_text()
 
 
-def test_the_tests_of_a_new_project_pass(tmp_path, data_home):
-    root = new_project(NewProject(tmp_path / "p", _tumours(tmp_path), "diagnosis"))
+@pytest.fixture(scope="module")
+def tumours_project(tmp_path_factory):
+    """One project made by `lab2prod new` from the tumours table, for the tests that only read it."""
+    folder = tmp_path_factory.mktemp("tumours")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("XDG_DATA_HOME", str(folder / "xdg"))
+        return new_project(NewProject(folder / "p", _tumours(folder), "diagnosis"))
+
+
+def test_the_tests_of_a_new_project_pass(tumours_project):
+    root = tumours_project
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         cwd=root,
@@ -211,8 +220,8 @@ def test_new_commits_with_lab2prods_author_when_git_has_none(tmp_path, data_home
     assert author == "lab2prod <lab2prod@localhost>\n"
 
 
-def test_a_new_project_passes_ruff_with_its_own_settings(tmp_path, data_home):
-    root = new_project(NewProject(tmp_path / "p", _tumours(tmp_path), "diagnosis"))
+def test_a_new_project_passes_ruff_with_its_own_settings(tumours_project):
+    root = tumours_project
     ruff = Path(sys.executable).parent / "ruff"
     for args in (["check", "."], ["format", "--check", "."]):
         done = subprocess.run([str(ruff), *args], cwd=root, capture_output=True, text=True)

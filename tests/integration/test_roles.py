@@ -4,15 +4,13 @@ One server and one small build for the whole file (scale_out.roles_project, made
 the project's roles.yaml applied twice by the admin, then ada (data scientist) builds the sample
 pipeline with `release: {approval: required}`. The module fixture `released` then plays the release
 once: ada's own promote, april's approval, a second version released by ci through the release path,
-rollbacks by ada and april, and vic's audit.
+rollbacks by ada and april, and vic's audit (played by the lane too, right after the build).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -28,24 +26,6 @@ pytestmark = [
         not PG_URL, reason="LAB2PROD_TEST_PG_URL is not set: .ci/run starts PostgreSQL"
     ),
 ]
-
-# what the pipeline's register step calls (release_challenger), run by ci on the build's chosen model
-# with a tolerance that lets the same model replace the champion
-RELEASE_AGAIN = f"""
-import json
-from pathlib import Path
-from lab2prod import settings, tracking
-from lab2prod.data import conditioning, lake
-from lab2prod.release.promotion import Challenger, GateRules, release_challenger
-root = Path.cwd()
-contract = settings.load_contract(root / "data/lake/contracts/credit.yaml")
-tracking.use_store(root)
-chosen = json.loads((root / "products/select.json").read_text())
-test = conditioning.read_normalized(lake.split_path(root / "data/lake", contract.dataset, "test"), contract)
-release = release_challenger(Challenger(chosen["model_uri"], chosen["run_id"]), {ROLES_MODEL!r}, test,
-                             contract, GateRules(metric="roc_auc", floors={{"roc_auc": 0.7}}, tolerance=1.0))
-print(json.dumps(release.summary()))
-"""
 
 
 def call(uri: str, method: str, path: str, auth: tuple[str, str], body: dict | None = None) -> int:
@@ -66,7 +46,7 @@ def call(uri: str, method: str, path: str, auth: tuple[str, str], body: dict | N
 
 
 @pytest.fixture(scope="module")
-def built(roles_project):
+def ada_built(roles_project):
     assert roles_project.build.returncode == 0, (
         roles_project.build.stdout[-3000:] + roles_project.build.stderr[-3000:]
     )
@@ -74,46 +54,28 @@ def built(roles_project):
 
 
 @pytest.fixture(scope="module")
-def released(built):
-    """The release played once after ada's build; each step's finished process, by name."""
-    steps = {}
-    version = json.loads((built.root / "products/register.json").read_text())["version"]
-    model = ("--model", ROLES_MODEL)
-    steps["ada promotes"] = built.lab2prod("ada", "promote", version, *model, "--reason", "mine")
-    steps["april approves"] = built.lab2prod(
-        "april", "promote", version, *model, "--reason", "read the model card: approved"
-    )
-    steps["ci releases"] = subprocess.run(
-        [sys.executable, "-c", RELEASE_AGAIN],
-        cwd=built.root,
-        env=built.env("ci"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    steps["ada rolls back"] = built.lab2prod("ada", "rollback", *model, "--reason", "I prefer mine")
-    steps["april rolls back"] = built.lab2prod(
-        "april", "rollback", *model, "--reason", "v2 misbehaves"
-    )
-    steps["vic audits"] = built.lab2prod("vic", "roles", "audit", *model)
-    return version, steps
+def released(ada_built):
+    """The release played once after ada's build, by the lane (scale_out.play_release): the
+    version and each step's finished process, by name."""
+    assert ada_built.released is not None
+    return ada_built.released
 
 
 @pytest.fixture
-def as_user(built, monkeypatch):
+def as_user(ada_built, monkeypatch):
     """Return an MLflow client of the team server logged in as the user named."""
 
     def _client(user: str) -> MlflowClient:
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
-        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", built.passwords[user])
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ada_built.passwords[user])
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        return MlflowClient(built.server.uri)
+        return MlflowClient(ada_built.server.uri)
 
     return _client
 
 
-def test_roles_applied_twice_leave_the_same_server(built):
-    first, second = built.applied
+def test_roles_applied_twice_leave_the_same_server(ada_built):
+    first, second = ada_built.applied
     assert first.returncode == 0, first.stderr
     assert (
         "created role data-scientist" in first.stdout
@@ -121,12 +83,12 @@ def test_roles_applied_twice_leave_the_same_server(built):
     )
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip().splitlines() == [
-        f"roles.yaml: 0 change(s) on {built.server.uri} (the server already matches)"
+        f"roles.yaml: 0 change(s) on {ada_built.server.uri} (the server already matches)"
     ]
     status, roles = rest(
-        built.server.uri,
+        ada_built.server.uri,
         "/api/3.0/mlflow/users/roles/list?username=ada",
-        (built.server.username, built.server.password),
+        (ada_built.server.username, ada_built.server.password),
     )
     # beside MLflow's own role of her per-user grants (__user_<id>__)
     assert status == 200
@@ -135,39 +97,41 @@ def test_roles_applied_twice_leave_the_same_server(built):
     ]
 
 
-def test_a_data_scientist_registers_but_cannot_move_champion(built, as_user):
+def test_a_data_scientist_registers_but_cannot_move_champion(ada_built, as_user):
     ada = as_user("ada")
     # ada's build logged its runs and registered a version (challenger) on the server
-    assert built.aliases_after_build.get("challenger")
-    version = built.aliases_after_build["challenger"]
+    assert ada_built.aliases_after_build.get("challenger")
+    version = ada_built.aliases_after_build["challenger"]
     for alias in ("champion", "previous"):
         with pytest.raises(MlflowException, match="PERMISSION_DENIED|403"):
             ada.set_registered_model_alias(ROLES_MODEL, alias, version)
     with pytest.raises(MlflowException, match="PERMISSION_DENIED|403"):
         ada.delete_registered_model_alias(ROLES_MODEL, "champion")
-    auth = ("ada", built.passwords["ada"])
+    auth = ("ada", ada_built.passwords["ada"])
     body = {"name": ROLES_MODEL, "alias": "champion", "version": version}
     # the REST API and the UI's own route
     for prefix in ("/api/2.0", "/ajax-api/2.0"):
         assert (
-            call(built.server.uri, "POST", f"{prefix}/mlflow/registered-models/alias", auth, body)
+            call(
+                ada_built.server.uri, "POST", f"{prefix}/mlflow/registered-models/alias", auth, body
+            )
             == 403
         )
     # any other alias is hers to set
     ada.set_registered_model_alias(ROLES_MODEL, "ada-try", version)
 
 
-def test_with_approval_required_the_build_leaves_the_challenger_waiting(built):
-    summary = json.loads((built.root / "products/register.json").read_text())
+def test_with_approval_required_the_build_leaves_the_challenger_waiting(ada_built):
+    summary = json.loads((ada_built.root / "products/register.json").read_text())
     assert summary["awaiting_approval"] is True and summary["promoted"] is False
     assert summary["trained_by"] == "ada"
-    assert built.aliases_after_build == {"challenger": summary["version"]}
-    assert "awaiting approval" in (built.root / "reports/index.html").read_text()
+    assert ada_built.aliases_after_build == {"challenger": summary["version"]}
+    assert "awaiting approval" in (ada_built.root / "reports/index.html").read_text()
     assert (
         "awaiting approval"
-        in built.build.stdout
-        + built.build.stderr
-        + (built.root / "products/notebooks/register.ipynb").read_text()
+        in ada_built.build.stdout
+        + ada_built.build.stderr
+        + (ada_built.root / "products/notebooks/register.ipynb").read_text()
     )
 
 
@@ -178,7 +142,7 @@ def test_the_trainers_own_promote_is_refused_in_one_line(released):
     assert "ada trained roles-credit v" in done.stderr and "approver role" in done.stderr
 
 
-def test_an_approvers_promote_makes_it_champion_and_is_recorded(built, released, as_user):
+def test_an_approvers_promote_makes_it_champion_and_is_recorded(ada_built, released, as_user):
     version, steps = released
     assert steps["april approves"].returncode == 0, steps["april approves"].stderr
     assert f"{ROLES_MODEL} v{version} is champion" in steps["april approves"].stdout
@@ -219,7 +183,7 @@ def test_the_audit_lists_every_change_of_champion(released):
     assert "why: read the model card: approved" in lines[0] and "gate: promote" in lines[0]
 
 
-def test_a_viewer_reads_everything_and_writes_nothing(built, released, as_user, tmp_path):
+def test_a_viewer_reads_everything_and_writes_nothing(ada_built, released, as_user, tmp_path):
     import mlflow
 
     vic = as_user("vic")
@@ -236,10 +200,10 @@ def test_a_viewer_reads_everything_and_writes_nothing(built, released, as_user, 
         run_id=parent.info.run_id,
         artifact_path="reports/model_card.html",
         dst_path=str(tmp_path),
-        tracking_uri=built.server.uri,
+        tracking_uri=ada_built.server.uri,
     )
     assert "<html" in Path(card).read_text(encoding="utf-8").lower()
-    auth, uri = ("vic", built.passwords["vic"]), built.server.uri
+    auth, uri = ("vic", ada_built.passwords["vic"]), ada_built.server.uri
     run_id, eid = parent.info.run_id, experiment.experiment_id
     writes = {
         "create experiment": ("POST", "/api/2.0/mlflow/experiments/create", {"name": "vic"}),
@@ -288,15 +252,15 @@ def test_a_viewer_reads_everything_and_writes_nothing(built, released, as_user, 
     assert answers == dict.fromkeys(writes, 403)
 
 
-def test_no_password_appears_in_any_product_of_the_build(built, released, as_user):
-    secrets = {built.server.password, *built.passwords.values()}
+def test_no_password_appears_in_any_product_of_the_build(ada_built, released, as_user):
+    secrets = {ada_built.server.password, *ada_built.passwords.values()}
     leaks = [
         str(path)
-        for path in built.root.rglob("*")
+        for path in ada_built.root.rglob("*")
         if path.is_file() and any(s.encode() in path.read_bytes() for s in secrets)
     ]
     assert leaks == []
-    assert not any(s in built.build.stdout + built.build.stderr for s in secrets)
+    assert not any(s in ada_built.build.stdout + ada_built.build.stderr for s in secrets)
     # nor in MLflow: the runs' params and tags, the versions' tags and descriptions
     vic = as_user("vic")
     experiment = vic.get_experiment_by_name(ROLES_EXPERIMENT)

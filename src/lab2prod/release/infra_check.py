@@ -47,14 +47,73 @@ class InfraCheck:
         return tags
 
 
-def infra_check(
+class StartedCheck:
+    """An infrastructure check running in its fresh process (`start_infra_check`).
+
+    `result()` waits for its answer; `stop()` ends it unread (a model the gate rejected). Used as a
+    context manager, a check still running at the block's end is stopped.
+    """
+
+    def __init__(self, model_uri: str, cmd: list[str], timeout: float):
+        self.model_uri, self.timeout = model_uri, timeout
+        self._deadline = time.monotonic() + timeout
+        self._error: str | None = None
+        self._process: subprocess.Popen | None = None
+        try:
+            self._process = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        except OSError as exc:
+            self._error = f"cannot start {cmd[0]}: {exc}"
+
+    def result(self) -> InfraCheck:
+        """Wait for the check (until its timeout, counted from its start); return its outcome."""
+        if self._process is None:
+            return InfraCheck(ok=False, model_uri=self.model_uri, error=self._error)
+        try:
+            out, err = self._process.communicate(
+                timeout=max(0.0, self._deadline - time.monotonic())
+            )
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return InfraCheck(
+                ok=False, model_uri=self.model_uri, error=f"no answer within {self.timeout:.0f} s"
+            )
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        if self._process.returncode != 0 or not lines:
+            last = (err.strip().splitlines() or ["no output"])[-1]
+            return InfraCheck(
+                ok=False,
+                model_uri=self.model_uri,
+                error=f"exit {self._process.returncode}: {last}",
+            )
+        return InfraCheck(**json.loads(lines[-1]))
+
+    def stop(self) -> None:
+        """End the check's process if it still runs, and reap it."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.communicate()
+
+    def __enter__(self) -> StartedCheck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_infra_check(
     model_uri: str,
     tracking_uri: str,
     rows: int = 1000,
     timeout: float = 300.0,
     python: str | None = None,
-) -> InfraCheck:
-    """Return the check of the model at `model_uri`, loaded and scored in a fresh `python` process."""
+) -> StartedCheck:
+    """Start the check of the model at `model_uri` in a fresh `python` process; return it running.
+
+    The caller goes on with its own work while the fresh process imports MLflow and loads the model
+    (seconds), then asks `result()`.
+    """
     cmd = [
         python or sys.executable,
         "-m",
@@ -65,17 +124,19 @@ def infra_check(
         "--rows",
         str(rows),
     ]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return InfraCheck(ok=False, model_uri=model_uri, error=f"no answer within {timeout:.0f} s")
-    except OSError as exc:
-        return InfraCheck(ok=False, model_uri=model_uri, error=f"cannot start {cmd[0]}: {exc}")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return InfraCheck(ok=False, model_uri=model_uri, error=f"exit {done.returncode}: {last}")
-    return InfraCheck(**json.loads(lines[-1]))
+    return StartedCheck(model_uri, cmd, timeout)
+
+
+def infra_check(
+    model_uri: str,
+    tracking_uri: str,
+    rows: int = 1000,
+    timeout: float = 300.0,
+    python: str | None = None,
+) -> InfraCheck:
+    """Return the check of the model at `model_uri`, loaded and scored in a fresh `python` process."""
+    with start_infra_check(model_uri, tracking_uri, rows, timeout, python) as check:
+        return check.result()
 
 
 def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
@@ -85,7 +146,10 @@ def _probe(model_uri: str, tracking_uri: str, rows: int) -> dict:
         raise SystemExit(f"--rows {rows}: the check scores at least 1 row")
     mlflow.set_tracking_uri(tracking_uri)
     start = time.perf_counter()
-    model = mlflow.pyfunc.load_model(model_uri)
+    # suppress_warnings: MLflow's comparison of the model's pip requirements with this environment
+    # (a scan of every installed distribution, about a second) only warns, on stderr nobody reads
+    # when the check passes; the verdict is the load and the predictions
+    model = mlflow.pyfunc.load_model(model_uri, suppress_warnings=True)
     load_seconds = time.perf_counter() - start
     example = model.input_example
     if example is None:

@@ -21,7 +21,7 @@ from lab2prod.modeling.features import target_vector
 from lab2prod.modeling.metrics import trivial_metrics
 from lab2prod.modeling.training import model_metrics
 from lab2prod.release import gate, registry, roles
-from lab2prod.release.infra_check import InfraCheck, infra_check
+from lab2prod.release.infra_check import InfraCheck, infra_check, start_infra_check
 
 
 @dataclass(frozen=True)
@@ -127,48 +127,53 @@ def release_challenger(
     infra_rows = rules.infra_rows
     trained_by = trainer(run_id)
     version = registry.register(model_uri, name, tags=tags)
-    registry.set_alias(name, registry.CHALLENGER, version.version)
-    challenger_metrics = model_metrics(
-        model_edge.load_sklearn_model(model_uri), test, contract, threshold, business
-    )
-    notes: list[str] = []
-    champion = registry.version_by_alias(name, registry.CHAMPION)
-    champion_metrics = None
-    if champion is not None:
-        try:
-            model = model_edge.load_sklearn_model(
-                model_edge.model_uri(name, version=champion.version)
-            )
-            champion_metrics = model_metrics(
-                model,
-                test,
-                contract,
-                _or(model_edge.run_threshold(champion.run_id), threshold),
-                business,
-            )
-        except Exception as exc:  # noqa: BLE001 -- an obsolete champion must not block the release; it is recorded
-            notes.append(
-                f"champion v{champion.version} cannot score this test split "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); gate on floors only"
-            )
-    decision = gate.decide(
-        challenger_metrics,
-        champion_metrics,
-        metric,
-        floors=floors,
-        tolerance=tolerance,
-        baseline=trivial_baseline(test, contract, threshold, train),
-    )
-    # only a model the gate would promote pays for the fresh-process check (seconds of imports)
-    infra = InfraCheck(
-        ok=False,
-        model_uri=model_edge.model_uri(name, version=version.version),
-        error="not run: the gate rejected it",
-    )
-    if decision.promote:
-        infra = infra_check(infra.model_uri, mlflow.get_tracking_uri(), rows=infra_rows)
-        if not infra.ok:
-            decision = decision.blocked(f"infrastructure check failed: {infra.error}")
+    # the fresh-process check of the new version starts now: its seconds of imports and loading
+    # overlap the gate's measures below
+    with start_infra_check(
+        model_edge.model_uri(name, version=version.version),
+        mlflow.get_tracking_uri(),
+        rows=infra_rows,
+    ) as started:
+        registry.set_alias(name, registry.CHALLENGER, version.version)
+        challenger_metrics = model_metrics(
+            model_edge.load_sklearn_model(model_uri), test, contract, threshold, business
+        )
+        notes: list[str] = []
+        champion = registry.version_by_alias(name, registry.CHAMPION)
+        champion_metrics = None
+        if champion is not None:
+            try:
+                model = model_edge.load_sklearn_model(
+                    model_edge.model_uri(name, version=champion.version)
+                )
+                champion_metrics = model_metrics(
+                    model,
+                    test,
+                    contract,
+                    _or(model_edge.run_threshold(champion.run_id), threshold),
+                    business,
+                )
+            except Exception as exc:  # noqa: BLE001 -- an obsolete champion must not block the release; it is recorded
+                notes.append(
+                    f"champion v{champion.version} cannot score this test split "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); gate on floors only"
+                )
+        decision = gate.decide(
+            challenger_metrics,
+            champion_metrics,
+            metric,
+            floors=floors,
+            tolerance=tolerance,
+            baseline=trivial_baseline(test, contract, threshold, train),
+        )
+        # only a model the gate would promote waits for the check's answer; the block's end stops it
+        infra = InfraCheck(
+            ok=False, model_uri=started.model_uri, error="not run: the gate rejected it"
+        )
+        if decision.promote:
+            infra = started.result()
+            if not infra.ok:
+                decision = decision.blocked(f"infrastructure check failed: {infra.error}")
     version_tags = {
         **decision.as_tags(),
         **infra.as_tags(),
