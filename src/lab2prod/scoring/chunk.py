@@ -130,15 +130,17 @@ def score_chunk(
         if len(clean)
         else np.empty(0, "float64")
     )
-    predictions = {id_name: _text(clean[id_name].to_numpy(dtype=object))} if len(clean) else {}
+    predictions = (
+        {id_name: _as_objects(clean[id_name].to_numpy(dtype=object))} if len(clean) else {}
+    )
     if scores.ndim == 2:  # multiclass: one probability column per class, then the most probable
         names = np.array([str(label) for label in contract.labels], dtype=object)
         predictions |= dict(zip(prediction_columns(contract)[1:-1], scores.T, strict=True))
-        predictions |= {"label": _text(names[scores.argmax(axis=1)])}
+        predictions |= {"label": _as_objects(names[scores.argmax(axis=1)])}
     elif contract.task == "classification":
         names = np.array([_negative_label(contract), str(contract.positive_label)], dtype=object)
         labels = names[(scores >= threshold).astype(int)]
-        predictions |= {"probability": scores, "label": _text(labels)}
+        predictions |= {"probability": scores, "label": _as_objects(labels)}
     else:
         predictions |= {"value": scores}
     # the mapping holds prediction_columns(contract) in their order: no reindexing by `columns=`
@@ -156,7 +158,7 @@ def score_chunk(
     return ScoredChunk(out, joined, lines, conditioned.warnings, len(frame), count, repeats)
 
 
-def _text(values: np.ndarray) -> pd.Series:
+def _as_objects(values: np.ndarray) -> pd.Series:
     """Return an object array of str as a column that stays object (as `_empty_predictions`' do).
 
     pandas would store it as Arrow text, a conversion each chunk pays and every reader of the rows
