@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lab2prod.data.cells import LINE
 from lab2prod.data.conditioning import condition
 from lab2prod.modeling.estimators import build_estimator
 from lab2prod.modeling.features import model_frame, target_vector
@@ -32,9 +33,11 @@ def test_request_cells_are_the_text_a_file_reader_hands_over():
     assert cells["n"].tolist() == ["5", "7"]
     assert cells["x"][0] == "5.0" and cells["s"][0] == "a"
     assert cells["x"].isna()[1] and cells["s"].isna()[1]  # missing, as an empty CSV field
-    assert (cells.dtypes == "str").all()  # pandas' str, the dtype data.sources reads cells as
+    # pandas' str, the dtype data.sources reads cells as, and each row's line as a reader counts it
+    assert (cells.drop(columns=LINE).dtypes == "str").all()
+    assert cells[LINE].tolist() == [2, 3] and cells[LINE].dtype == "int64"
     ids = request_cells(pd.DataFrame({"n": [5, 7]}), row_ids="_row")
-    assert list(ids.columns) == ["_row", "n"] and ids["_row"].tolist() == ["0", "1"]
+    assert list(ids.columns) == [LINE, "_row", "n"] and ids["_row"].tolist() == ["0", "1"]
 
 
 def test_a_valid_request_gets_the_named_columns_and_values_of_lab2prod_score(contract, fitted):
@@ -182,3 +185,11 @@ def test_every_task_answers_with_lab2prod_scores_columns_in_order(
     answer = answer_request(_request(), _Fixed(len(target.get("labels", ())) or 1), contract)
     assert list(answer.predictions.columns) == columns == prediction_columns(contract)
     assert answer.predictions["id"].tolist() == ["a", "b"]
+
+
+def test_the_answers_text_columns_hold_python_strings_as_an_empty_chunks_do(contract, fitted):
+    # object columns of str: no Arrow conversion per chunk, and MLflow's JSON answer reads them fast
+    answer = answer_request(_request(), fitted, contract)
+    empty = score_chunk(request_cells(_request().iloc[:0]), fitted, contract, 0.5, "file")
+    assert answer.predictions.dtypes.to_dict() == empty.predictions.dtypes.to_dict()
+    assert answer.predictions["label"].dtype == object and answer.predictions["id"].dtype == object

@@ -130,14 +130,17 @@ def score_chunk(
         if len(clean)
         else np.empty(0, "float64")
     )
-    predictions = {id_name: clean[id_name].to_numpy(dtype=object)} if len(clean) else {}
+    predictions = (
+        {id_name: _as_objects(clean[id_name].to_numpy(dtype=object))} if len(clean) else {}
+    )
     if scores.ndim == 2:  # multiclass: one probability column per class, then the most probable
         names = np.array([str(label) for label in contract.labels], dtype=object)
         predictions |= dict(zip(prediction_columns(contract)[1:-1], scores.T, strict=True))
-        predictions |= {"label": names[scores.argmax(axis=1)]}
+        predictions |= {"label": _as_objects(names[scores.argmax(axis=1)])}
     elif contract.task == "classification":
         names = np.array([_negative_label(contract), str(contract.positive_label)], dtype=object)
-        predictions |= {"probability": scores, "label": names[(scores >= threshold).astype(int)]}
+        labels = names[(scores >= threshold).astype(int)]
+        predictions |= {"probability": scores, "label": _as_objects(labels)}
     else:
         predictions |= {"value": scores}
     # the mapping holds prediction_columns(contract) in their order: no reindexing by `columns=`
@@ -153,6 +156,15 @@ def score_chunk(
             )
     count = 0 if repeated is None else int(repeated.sum())
     return ScoredChunk(out, joined, lines, conditioned.warnings, len(frame), count, repeats)
+
+
+def _as_objects(values: np.ndarray) -> pd.Series:
+    """Return an object array of str as a column that stays object (as `_empty_predictions`' do).
+
+    pandas would store it as Arrow text, a conversion each chunk pays and every reader of the rows
+    one by one (a JSON answer's records, the files' writer) pays again.
+    """
+    return pd.Series(values, dtype=object, copy=False)
 
 
 def _negative_label(contract: Contract) -> str:

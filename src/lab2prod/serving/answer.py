@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from lab2prod.data.cells import LINE
 from lab2prod.data.contract import ColumnRule, Contract
 from lab2prod.errors import ContractError
 from lab2prod.scoring.chunk import prediction_columns, score_chunk
@@ -74,12 +75,16 @@ def _item(value: Any) -> Any:
 def request_cells(frame: pd.DataFrame, row_ids: str | None = None) -> pd.DataFrame:
     """Return a request's rows as text cells (pandas str, missing as NaN), the cells `data.sources` hands over.
 
-    JSON numbers become their decimal text ("5", "5.0"), so the contract parses them as it parses
-    a file; a float that is a whole number stays parseable as an integer. With `row_ids`, a first
-    column of that name holds each row's position ("0", "1", ...). Each column is built as Arrow
-    text once, and the frame takes the columns as they are (no copy, no inference).
+    As a reader numbers a file's rows, a first column `_line` holds each row's line (2, 3, ...:
+    row 0 is line 2). JSON numbers become their decimal text ("5", "5.0"), so the contract parses
+    them as it parses a file; a float that is a whole number stays parseable as an integer. With
+    `row_ids`, a column of that name holds each row's position ("0", "1", ...). Each column is
+    built as Arrow text once, and the frame takes the columns as they are (no copy, no inference).
     """
-    columns = {row_ids: _arrow_text(list(map(str, range(len(frame)))))} if row_ids else {}
+    positions = np.arange(len(frame), dtype="int64")
+    columns: dict[str, Any] = {LINE: positions + _FIRST_LINE}
+    if row_ids:
+        columns[row_ids] = _integer_text(positions)
     for name, values in frame.items():
         columns[name] = _text(values)
     return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)), copy=False)
@@ -90,10 +95,16 @@ def _text(values: pd.Series) -> pd.api.extensions.ExtensionArray:
         return values.array
     kind = values.dtype.kind
     if kind in "iu":  # JSON integers: no missing cell, no type to tell apart per cell
-        return _arrow_text([str(v) for v in values.to_numpy().tolist()])
+        return _integer_text(values.to_numpy())
     if kind == "f":
         return _arrow_text([None if v != v else repr(v) for v in values.to_numpy().tolist()])
     return _arrow_text([_cell(v) for v in values.to_numpy(dtype=object)])
+
+
+def _integer_text(numbers: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Return integers as their decimal text, cast by Arrow in one pass."""
+    text = pa.array(numbers).cast(pa.large_string())
+    return pd.arrays.ArrowStringArray(text, dtype=TEXT)
 
 
 def _arrow_text(cells: list[str | None]) -> pd.api.extensions.ExtensionArray:
