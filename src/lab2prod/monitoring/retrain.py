@@ -86,9 +86,8 @@ class RetrainOutcome:
     champion_version: str | None = None
     rows: int = 0
     window: Lake | None = None  # where the window was trained: its splits, the steps' products
-    trained: SelectResult | None = (
-        None  # the select step's chosen cell: run, model, held-out metrics
-    )
+    # the select step's chosen cell: run, model, held-out metrics
+    trained: SelectResult | None = None
     registered: RegisterResult | None = None  # the register step's release
 
     @classmethod
