@@ -370,8 +370,9 @@ def simulate_sources(
     """Ingest `catalog` into the simulation's own lake, replay it, write the report and its JSON.
 
     Always the given sources, never the project's lake: a retraining build may have replaced its
-    data. The pages go where the project's Lake `reports` puts them. `workdir` keeps the simulation's lake and MLflow store (a temporary folder when None);
-    `gate` as for `run_simulation`. Returns the result and the paths written (report, json).
+    data. The pages go where the project's Lake `reports` puts them. `workdir` keeps the
+    simulation's lake and MLflow store (a temporary folder when None); `gate` as for
+    `run_simulation`. Returns the result and the paths written (report, json).
     """
     say = progress or (lambda _: None)
     with tempfile.TemporaryDirectory(prefix="lab2prod-sim-") as tmp:

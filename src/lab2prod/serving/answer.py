@@ -58,7 +58,8 @@ def request_frame(model_input: Any) -> pd.DataFrame:
     """Return what a client passed to `predict` as a frame of rows.
 
     A frame stays as it is; a mapping of one value per column is one row; a mapping of columns or a
-    list of records is those rows. The model declares no input schema, so MLflow hands the input over as the client sent it.
+    list of records is those rows. The model declares no input schema, so MLflow hands the input
+    over as the client sent it.
     """
     if isinstance(model_input, pd.DataFrame):
         return model_input
