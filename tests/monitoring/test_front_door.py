@@ -21,10 +21,9 @@ import pytest
 
 from conftest import empty_store
 from lab2prod.cli import main
-from lab2prod.data.lake import atomic_write_csv, sha256_file
+from lab2prod.data.lake import atomic_write_csv, history_path, sha256_file
 from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.cases import scored_input
-from lab2prod.monitoring.history import history_path
 from lab2prod.monitoring.retrain import RetrainConfig, retrain_in_process
 from lab2prod.project import Project
 

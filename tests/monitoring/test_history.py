@@ -3,10 +3,10 @@ import json
 import pytest
 
 from conftest import empty_store
+from lab2prod.data.lake import history_path
 from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.history import (
     append_record,
-    history_path,
     log_metrics_to_mlflow,
     read_history,
 )

@@ -6,13 +6,13 @@ import pytest
 
 from conftest import CREDIT_BUSINESS, empty_store
 from lab2prod.cli import main
-from lab2prod.data.lake import Lake, atomic_write_csv
+from lab2prod.data.lake import Lake, atomic_write_csv, history_path
 from lab2prod.errors import MonitoringError
 from lab2prod.model_edge import load_sklearn_model
 from lab2prod.modeling.features import model_frame
 from lab2prod.modeling.predict import predict
 from lab2prod.monitoring.drift import DriftThresholds
-from lab2prod.monitoring.history import history_path, read_history
+from lab2prod.monitoring.history import read_history
 from lab2prod.monitoring.monitor import (
     ALERT,
     MONITOR_EXPERIMENT,

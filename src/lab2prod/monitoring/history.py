@@ -22,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 
-from lab2prod.data import lake
 from lab2prod.errors import MonitoringError
 
 COLUMNS = [
@@ -48,11 +47,6 @@ COLUMNS = [
     "details",
 ]
 KINDS = ("monitor", "retrain")
-
-
-def history_path(lake_dir: str | os.PathLike) -> Path:
-    """Return the history table of the lake (where the Lake puts it: `lab2prod.data.lake`)."""
-    return lake.history_path(lake_dir)
 
 
 def now_utc() -> str:
