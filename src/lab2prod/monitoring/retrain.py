@@ -68,9 +68,8 @@ class RetrainConfig:
     infra_rows: int = 1000  # rows the fresh-process infrastructure check scores
     # env.yaml release.approval: a challenger that passes waits for an approver
     approval_required: bool = False
-    business: BusinessValue | None = (
-        None  # env.yaml's business values: the gate may compare `value`
-    )
+    # env.yaml's business values: the gate may compare `value`
+    business: BusinessValue | None = None
 
 
 @dataclass
