@@ -69,9 +69,8 @@ run: $(STAMP) ## Build the training pipeline on data/sources/credit/ (ploomber b
 	$(BIN)/ploomber build
 	@echo "Open reports/index.html; MLflow UI: make mlflow-ui"
 
-test: lint $(AIRFLOW_STAMP) ## Run the whole test suite: lint first (seconds), then unit, integration (sample env) and nbval
+test: lint $(AIRFLOW_STAMP) ## Run the whole test suite: lint first (seconds), then unit, integration (sample env) and nbval (beside the other tests)
 	$(BIN)/pytest tests
-	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(foreach n,$(NOTEBOOKS),notebooks/$(n).ipynb)
 
 lint: $(STAMP) ## The hooks of .pre-commit-config.yaml on every file (ruff, import layers, notebooks without outputs, YAML, workflows, ...), then the docs with --strict
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure

@@ -39,6 +39,7 @@ PRODUCTS = [
     "multiclass_project",
     "roles_project",
     "repro_runs",
+    "nbval_run",
 ]
 
 
