@@ -46,6 +46,24 @@ def test_the_server_needs_its_url_and_password_from_the_environment(tmp_path, mi
     assert not (tmp_path / "s").exists()
 
 
+def _auth_config(ini: Path, monkeypatch):
+    """Return the server's configuration read from `ini` by MLflow's own reader (read_auth_config).
+
+    Its module is loaded from its file: importing it as `mlflow.server.auth.config` would first
+    import `mlflow.server` (the whole server, seconds of CPU) into the tests' process.
+    """
+    import importlib.util
+
+    import mlflow
+
+    source = Path(mlflow.__file__).parent / "server" / "auth" / "config.py"
+    spec = importlib.util.spec_from_file_location("mlflow_auth_config", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(ini))
+    return module.read_auth_config()
+
+
 def _server_config(tmp_path, *make_args: str) -> tuple[str, Path]:
     """Run `make mlflow-server` with a stand-in `mlflow` (it prints its arguments and exits); return
     what it printed and the basic_auth.ini the target wrote for the server."""
@@ -86,11 +104,8 @@ def test_the_server_trusts_a_checked_password_for_a_minute_with_one_worker(tmp_p
     60 s): each request otherwise checks the user's scrypt hash (about 0.1 s of CPU). One worker, so
     a password changed or a user deleted through the API leaves the cache at once. (A generated
     project's Makefile is this one: test_project_new.py checks the template renders it.)"""
-    from mlflow.server.auth.config import read_auth_config
-
     printed, ini = _server_config(tmp_path)
-    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(ini))
-    config = read_auth_config()
+    config = _auth_config(ini, monkeypatch)
     assert config.auth_cache_ttl_seconds == 60
     assert config.database_uri == f"sqlite:///{tmp_path / 's'}/basic_auth.db"
     assert config.authorization_function == "mlflow.server.auth:authenticate_request_basic_auth"
@@ -99,8 +114,5 @@ def test_the_server_trusts_a_checked_password_for_a_minute_with_one_worker(tmp_p
 
 def test_the_credential_cache_can_be_turned_off(tmp_path, monkeypatch):
     """MLFLOW_AUTH_CACHE_SECONDS=0 writes a TTL of 0: MLflow then checks the hash on every request."""
-    from mlflow.server.auth.config import read_auth_config
-
     _, ini = _server_config(tmp_path, "MLFLOW_AUTH_CACHE_SECONDS=0")
-    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(ini))
-    assert read_auth_config().auth_cache_ttl_seconds == 0
+    assert _auth_config(ini, monkeypatch).auth_cache_ttl_seconds == 0
