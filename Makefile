@@ -19,6 +19,8 @@ REQUEST_LOG ?=
 # the team MLflow server (make mlflow-server): port, and the folder of its proxied artifacts and user store
 MLFLOW_SERVER_PORT ?= 5002
 MLFLOW_SERVER_DIR ?= $(CURDIR)/mlflow-server
+# how long the team server trusts a checked password (seconds; 0 checks its hash on every request)
+MLFLOW_AUTH_CACHE_SECONDS ?= 60
 # Airflow lives in its own virtual environment with its own pins: its dependencies conflict with MLflow's
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
@@ -116,12 +118,14 @@ mlflow-ui: $(STAMP) ## Serve the MLflow UI of the project's store on http://127.
 # MLflow's basic-auth app plus the champion and creation rules of roles.yaml (lab2prod-auth,
 # src/lab2prod/team_auth.py; users in MLFLOW_SERVER_DIR/basic_auth.db), the admin password from
 # $$MLFLOW_AUTH_ADMIN_PASSWORD: MLflow creates no admin without it, and lab2prod sets no default
+# (a password checked once is trusted for MLFLOW_AUTH_CACHE_SECONDS: its scrypt hash costs about 0.1 s of
+# CPU per request otherwise; a password changed or a user deleted through the API is dropped at once)
 mlflow-server: $(STAMP) ## Team MLflow server on 127.0.0.1:5002: PostgreSQL store (MLFLOW_BACKEND_STORE_URI), proxied artifacts, basic auth (MLFLOW_AUTH_ADMIN_PASSWORD)
 	@test -n "$${MLFLOW_BACKEND_STORE_URI:-}" || { echo "error: MLFLOW_BACKEND_STORE_URI is not set: export the PostgreSQL URL, e.g. postgresql+psycopg://user:password@127.0.0.1:5432/mlflow" >&2; exit 2; }
 	@test -n "$${MLFLOW_AUTH_ADMIN_PASSWORD:-}" || { echo "error: MLFLOW_AUTH_ADMIN_PASSWORD is not set: export the admin password the server creates its admin user with (12 characters or more)" >&2; exit 2; }
 	@mkdir -p "$(MLFLOW_SERVER_DIR)/artifacts" && chmod 700 "$(MLFLOW_SERVER_DIR)"
-	@printf '[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///%s/basic_auth.db\nadmin_username = %s\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\n' \
-		"$(MLFLOW_SERVER_DIR)" "$${MLFLOW_AUTH_ADMIN_USERNAME:-admin}" > "$(MLFLOW_SERVER_DIR)/basic_auth.ini"
+	@printf '[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///%s/basic_auth.db\nadmin_username = %s\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\nauth_cache_ttl_seconds = %s\n' \
+		"$(MLFLOW_SERVER_DIR)" "$${MLFLOW_AUTH_ADMIN_USERNAME:-admin}" "$(MLFLOW_AUTH_CACHE_SECONDS)" > "$(MLFLOW_SERVER_DIR)/basic_auth.ini"
 	MLFLOW_AUTH_CONFIG_PATH="$(MLFLOW_SERVER_DIR)/basic_auth.ini" MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
 	MLFLOW_FLASK_SERVER_SECRET_KEY="$${MLFLOW_FLASK_SERVER_SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(32))')}" \
 		exec $(BIN)/mlflow server --app-name lab2prod-auth --host 127.0.0.1 --port $(MLFLOW_SERVER_PORT) --workers 1 \

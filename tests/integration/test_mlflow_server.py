@@ -6,6 +6,11 @@ shared with test_airflow.py): MLFLOW_TRACKING_URI=http://... plus MLFLOW_TRACKIN
 
 from __future__ import annotations
 
+import base64
+import json
+import secrets
+import urllib.error
+import urllib.request
 from urllib.parse import quote
 
 import pytest
@@ -82,3 +87,49 @@ def test_the_admin_password_comes_from_the_environment_only(team_server):
         )[0]
         == 401
     )
+
+
+def _send(uri: str, method: str, path: str, auth: tuple[str, str], body: dict) -> int:
+    """Send `body` as JSON with `method` (PATCH and DELETE too) to the server; return the HTTP status."""
+    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    request = urllib.request.Request(
+        uri + path,
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_a_password_changed_or_a_user_deleted_is_refused_at_once(team_server):
+    """The server trusts a password it has checked for a minute (make mlflow-server's credential
+    cache), and still refuses the old password on the very next request once it is changed through
+    the API, and the user's once the user is deleted: the server runs one worker, whose cache the
+    change clears."""
+    uri, admin = team_server.uri, (team_server.username, team_server.password)
+    name, first, second = (
+        f"rotating-{secrets.token_hex(3)}",
+        *(secrets.token_urlsafe(18) for _ in "ab"),
+    )
+    search = "/api/2.0/mlflow/experiments/search?max_results=1"
+    created = _send(
+        uri, "POST", "/api/2.0/mlflow/users/create", admin, {"username": name, "password": first}
+    )
+    assert created == 200, created
+    try:
+        assert [rest(uri, search, (name, first))[0] for _ in range(2)] == [
+            200,
+            200,
+        ]  # checked, then trusted
+        changed = {"username": name, "password": second}
+        assert _send(uri, "PATCH", "/api/2.0/mlflow/users/update-password", admin, changed) == 200
+        assert rest(uri, search, (name, first))[0] == 401
+        assert rest(uri, search, (name, second))[0] == 200
+    finally:
+        deleted = _send(uri, "DELETE", "/api/2.0/mlflow/users/delete", admin, {"username": name})
+    assert deleted == 200, deleted
+    assert rest(uri, search, (name, second))[0] == 401
