@@ -30,6 +30,7 @@ from lab2prod.data.conditioning import (
     condition,
     empty_column_error,
     empty_column_warning,
+    numbered_from_zero,
 )
 from lab2prod.data.contract import SOURCE, Contract, column_key
 from lab2prod.data.line_ids import add_line_ids, with_line_ids
@@ -99,8 +100,9 @@ def score_chunk(
 
     contract = with_line_ids(contract)
     id_name = contract.id_column
-    frame = frame.reset_index(drop=True)
-    if LINE not in frame.columns:
+    frame = numbered_from_zero(frame)
+    if LINE not in frame.columns:  # on a copy: the caller's frame stays as it is
+        frame = frame.copy(deep=False)
         frame.insert(0, LINE, np.arange(2, len(frame) + 2, dtype="int64"))
     frame = add_line_ids(frame, contract)
     repeated = _repeated_in_frame(frame, contract, origin)
