@@ -47,7 +47,9 @@ def test_direct_rule_checks_find_exactly_pandera_failures(contract, mode):
             if "dtype" not in str(check)
         }
 
-    direct = cases(rule_failures(typed, contract, mode))  # the typed arrays, as condition hands them
+    direct = cases(
+        rule_failures(typed, contract, mode)
+    )  # the typed arrays, as condition hands them
     frame = pd.DataFrame(typed)
     assert direct == cases(_pandera_failures(frame, contract, mode))
     assert direct == cases(rule_failures(frame, contract, mode))  # a typed frame: the same cases
