@@ -214,3 +214,98 @@ def test_expectations_are_counted_never_quarantined(toy_text, contract):
     assert condition(toy_text, hard, mode="score").quarantine["reason"].tolist() == [
         "age: 52 is above the maximum 50"
     ]
+
+
+def _varied_contract():
+    return contract_from_dict(
+        {
+            "dataset": "varied",
+            "task": "classification",
+            "id_column": "id",
+            "target": {"name": "y", "labels": ["bad", "good"], "positive": "bad"},
+            "max_quarantine_fraction": 1.0,
+            "columns": {
+                "id": {"type": "string", "nullable": False},
+                "n": {"type": "int", "nullable": False, "min": 0, "max": 10},
+                "amount": {"type": "float", "thousands": ",", "min": 0},
+                "rate": {"type": "float", "symbol": "%", "max": 100},
+                "x": {"type": "float"},
+                "when": {"type": "date", "format": "%d/%m/%Y"},
+                "home": {"type": "category", "categories": ["owner", "rent"]},
+                "note": {"type": "string"},
+                "y": {"type": "category", "nullable": False, "categories": ["bad", "good"]},
+            },
+        }
+    )
+
+
+def _varied_cells(rows: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Text cells of every kind a reader hands over: marks, percents, day-first dates, missing, bad."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def pick(good, bad):  # a bad cell in about one row in twenty per column
+        cells = [good[i] for i in rng.integers(0, len(good), rows)]
+        for i in np.flatnonzero(rng.random(rows) < 0.05):
+            cells[i] = bad[rng.integers(0, len(bad))]
+        return cells
+
+    return pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(rows)],
+            "n": pick(["3", "10", "0", "7.0"], ["-1", "11", "2.5", "ten", "1e20", "inf", None]),
+            "amount": pick(["1,234.5", "12", None, "1234567.25"], ["-3", "1,2,3", "abc"]),
+            "rate": pick(["12%", "5.5%", None, "50"], ["101%", "x%"]),
+            "x": pick(["0.1", None, "1e308", "3"], ["-inf", "x", "nan"]),
+            "when": pick(["31/01/2024", "01/12/2023", None], ["2024-01-31", "32/13/2024"]),
+            "home": pick(["owner", "rent", None], ["castle", "OWNER"]),
+            "note": pick(["a", None, "b,c"], ["é"]),
+            "y": pick(["good", "bad"], [None, "ugly"]),
+        },
+        dtype="str",
+    )
+
+
+@pytest.mark.parametrize("mode", ["train", "score"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_rules_find_the_same_cells_on_the_typed_arrays_a_frame_and_pandera(mode, seed):
+    """condition checks the typed arrays; a typed frame and pandera's schema find the same cells."""
+    from lab2prod.data.conditioning import _coerce
+    from lab2prod.data.rules import _pandera_failures, explain, rule_failures
+
+    contract = _varied_contract()
+    arrays = _coerce(_varied_cells(seed=seed), contract, {}, "t", [], whole=False)
+    frame = pd.DataFrame(arrays)
+    rules = {c.name: c for c in contract.columns}
+
+    def cases(found):
+        return sorted(
+            (column, int(index), check == "not_nullable" or explain(rules[column], v, contract))
+            for column, check, v, index in found
+            if "dtype" not in str(check)
+        )
+
+    direct = cases(rule_failures(arrays, contract, mode))
+    assert direct and direct == cases(rule_failures(frame, contract, mode))
+    assert direct == cases(_pandera_failures(frame, contract, mode))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_condition_of_varied_cells_is_the_same_for_a_frame_numbered_from_zero_or_not(seed):
+    """A frame indexed 0, 1, ... (taken as it is) and the same rows indexed otherwise condition alike."""
+    contract = _varied_contract()
+    cells = _varied_cells(seed=seed)
+    plain = condition(cells, contract, "score", whole=False)
+    shifted = condition(
+        cells.set_axis(range(100, 100 + len(cells))), contract, "score", whole=False
+    )
+    pd.testing.assert_frame_equal(plain.clean, shifted.clean)
+    pd.testing.assert_frame_equal(plain.quarantine, shifted.quarantine)
+    assert len(plain.quarantine) and len(plain.clean)  # both sides have rows to compare
+    assert plain.warnings == shifted.warnings
+    # the typed columns are the contract's types, whatever the frame's index was
+    assert str(plain.clean["n"].dtype) == "Int64" and str(plain.clean["when"].dtype) == (
+        "datetime64[ns]"
+    )
+    assert all(": " in reason for reason in plain.quarantine["reason"])

@@ -35,3 +35,20 @@ def test_contract_round_trips_through_its_mapping(contract):
 def test_contract_from_dict_refuses_malformed_contracts(contract_dict, change, message):
     with pytest.raises(ContractError, match=message):
         contract_from_dict({**contract_dict, **change}, origin="c.yaml")
+
+
+def test_a_contracts_hash_is_its_fields_hash_worked_out_once_and_never_pickled(contract):
+    import dataclasses
+    import pickle
+
+    fields = tuple(getattr(contract, f.name) for f in dataclasses.fields(contract))
+    assert hash(contract) == hash(fields) == hash(contract)  # a dataclass's hash, kept
+    copy = pickle.loads(pickle.dumps(contract))
+    assert "_hash" not in copy.__dict__  # another process hashes text differently
+    assert copy == contract and hash(copy) == hash(contract)
+    other = dataclasses.replace(contract, dataset="other")
+    assert other != contract and hash(other) == hash(
+        tuple(getattr(other, f.name) for f in dataclasses.fields(other))
+    )
+    with pytest.raises(TypeError, match="unhashable type: 'list'"):
+        hash(dataclasses.replace(contract, labels=["bad", "good"]))

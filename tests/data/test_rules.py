@@ -47,8 +47,12 @@ def test_direct_rule_checks_find_exactly_pandera_failures(contract, mode):
             if "dtype" not in str(check)
         }
 
-    direct = cases(rule_failures(typed, contract, mode))
-    assert direct == cases(_pandera_failures(typed, contract, mode))
+    direct = cases(
+        rule_failures(typed, contract, mode)
+    )  # the typed arrays, as condition hands them
+    frame = pd.DataFrame(typed)
+    assert direct == cases(_pandera_failures(frame, contract, mode))
+    assert direct == cases(rule_failures(frame, contract, mode))  # a typed frame: the same cases
     assert ("age", 1, "age: 12 is below the minimum 18") in direct  # something to compare
     assert ("home", 0, "home: 'castle' is not one of owner, rent") in direct
     assert (("y", 1, "y: unknown target label 'ugly' (expected one of bad, good)") in direct) == (

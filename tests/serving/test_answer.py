@@ -193,3 +193,30 @@ def test_the_answers_text_columns_hold_python_strings_as_an_empty_chunks_do(cont
     empty = score_chunk(request_cells(_request().iloc[:0]), fitted, contract, 0.5, "file")
     assert answer.predictions.dtypes.to_dict() == empty.predictions.dtypes.to_dict()
     assert answer.predictions["label"].dtype == object and answer.predictions["id"].dtype == object
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_named_answer_holds_what_a_frame_built_column_by_column_holds(contract, fitted, seed):
+    """The predictions frame built on one index holds the values, types and records of a plain one."""
+    rng = np.random.default_rng(seed)
+    rows = 50
+    request = pd.DataFrame(
+        {
+            "id": [f"c{i}" for i in range(rows)],
+            "age": rng.integers(18, 100, rows),
+            "income": np.where(rng.random(rows) < 0.2, np.nan, rng.random(rows) * 1000),
+            "home": rng.choice(np.array(["owner", "rent", None], dtype=object), rows),
+        }
+    )
+    answer = answer_request(request, fitted, contract, threshold=0.4)
+    clean = condition(request_cells(request), contract, mode="score").clean
+    scores = fitted.predict_proba(model_frame(clean, contract))[:, 1]
+    expected = pd.DataFrame(
+        {
+            "id": pd.Series(request["id"].to_numpy(dtype=object), dtype=object),
+            "probability": scores,
+            "label": pd.Series(np.where(scores >= 0.4, "bad", "good"), dtype=object),
+        }
+    )
+    pd.testing.assert_frame_equal(answer.predictions, expected)
+    assert answer.predictions.to_dict("records") == expected.to_dict("records")

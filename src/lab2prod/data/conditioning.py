@@ -67,6 +67,14 @@ def empty_column_warning(origin: str, name: str) -> str:
     return f"{origin}: column {name!r} is entirely empty: check the export"
 
 
+def numbered_from_zero(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return `frame` with its rows indexed 0, 1, ...: the frame itself when they already are (no copy)."""
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return frame
+    return frame.reset_index(drop=True)
+
+
 def _match_columns(
     frame: pd.DataFrame, contract: Contract, mode: str, origin: str
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -144,11 +152,12 @@ def _coerce(
     origin: str,
     warnings: list[str],
     whole: bool = True,
-) -> pd.DataFrame:
-    """Return the contract's columns of `frame` (text cells) typed, noting each unreadable cell in `reasons`.
+) -> dict[str, Any]:
+    """Return the contract's columns of `frame` (text cells) typed, as arrays by name, noting each unreadable cell in `reasons`.
 
     A cell is unreadable when it cannot be read as its column's type. Works on NumPy masks: a small
-    request pays little per column, a large chunk is vectorized.
+    request pays little per column, a large chunk is vectorized. The arrays (NumPy, Int64, dates,
+    text), in the contract's order, are what `condition` makes its frame of and checks the rules on.
     """
     typed = {}
     index = frame.index
@@ -198,13 +207,14 @@ def _coerce(
                 values = np.where(infinite, np.nan, numbers) if infinite.any() else numbers
             hint = thousands_hint(text[bad]) if bad.any() else ""
         elif c.type == "date":
-            values, outside = read_dates(text, pd.Series(present, index=index), c.format)
+            dates, outside = read_dates(text, pd.Series(present, index=index), c.format)
+            values = dates.array
             outside = outside.to_numpy()
             note(outside, "is out of range for a date (years 1678 to 2261)")
-            bad = present & values.isna().to_numpy() & ~outside
+            bad = present & np.asarray(pd.isna(values)) & ~outside
         else:
             # text cells are already `str` (missing: NaN) when a reader hands Arrow text over
-            values = text if text.dtype == "str" else text.astype("str")
+            values = (text if text.dtype == "str" else text.astype("str")).array
             bad = None
         for i in index[bad] if bad is not None and bad.any() else ():
             if c.type in ("int", "float"):
@@ -223,8 +233,7 @@ def _coerce(
                 )
             reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} is not a {kind}{shown}")
         typed[c.name] = values
-    # one block per column, as they are: no copy into 2-D blocks (and taking rows is faster)
-    return pd.DataFrame(typed, index=index, copy=False)
+    return typed
 
 
 def _whole_numbers(numbers: np.ndarray, known: np.ndarray) -> pd.arrays.IntegerArray:
@@ -250,13 +259,15 @@ def condition(
     """
     if mode not in ("train", "score"):
         raise ContractError(f"mode must be 'train' or 'score', not {mode!r}")
-    frame = frame.reset_index(drop=True)
+    frame = numbered_from_zero(frame)
     rows_in = len(frame)
     if rows_in == 0:
         raise ContractError(f"{origin}: no rows to check: the input has a header but no data")
     frame, warnings = _match_columns(frame, contract, mode, origin)
     reasons: dict[int, list[str]] = {}
-    typed = _coerce(frame, contract, reasons, origin, warnings, whole)
+    columns = _coerce(frame, contract, reasons, origin, warnings, whole)
+    # one block per column, as they are: no copy into 2-D blocks (and taking rows is faster)
+    typed = pd.DataFrame(columns, index=frame.index, copy=False)
     lines = frame[LINE] if LINE in frame.columns else pd.Series(frame.index + 2, index=frame.index)
     rules = contract_plan(contract).rules
 
@@ -265,7 +276,8 @@ def condition(
         if message not in found:
             found.append(message)
 
-    for column, check, value, index in rule_failures(typed, contract, mode):
+    # the rules read the typed arrays: no column taken out of the frame again
+    for column, check, value, index in rule_failures(columns, contract, mode):
         if index is None or (isinstance(index, float) and np.isnan(index)):
             if "dtype" in check:
                 continue  # _coerce quarantines type mismatches row by row

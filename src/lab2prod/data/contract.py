@@ -29,7 +29,7 @@ checks by NumPy masks), `data.conditioning` types and checks a frame by it (`con
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from lab2prod.data.formats import NumberFormat
@@ -40,6 +40,7 @@ TYPES = ("int", "float", "category", "date", "string")
 SEVERITIES = ("stop", "quarantine", "warn")
 DUPLICATE_ROWS = ("keep", "warn", "drop", "quarantine")
 DUPLICATE_IDS = ("keep", "warn", "quarantine", "stop")
+_HASH = "_hash"  # where a Contract keeps its hash once worked out
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,23 @@ class Contract:
     origin: str = "contract"
     duplicates: str = "quarantine"
     duplicate_ids: str = "quarantine"
+
+    def __hash__(self) -> int:
+        """Return the hash of the contract's fields (a dataclass's hash), worked out once per contract.
+
+        The caches per contract (`rules.contract_plan`, the model's columns, a chunk's contract) look
+        the contract up on every chunk and request: hashing every column's rule each time costs
+        more than the lookup. A contract holding lists raises TypeError, as a dataclass's hash does.
+        """
+        cached = self.__dict__.get(_HASH)
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, _HASH, cached)  # not a field: equality and copies ignore it
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Return the fields to pickle, without the hash: another process hashes text differently."""
+        return {k: v for k, v in self.__dict__.items() if k != _HASH}
 
     @property
     def features(self) -> list[str]:

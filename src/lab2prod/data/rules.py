@@ -10,7 +10,7 @@ Pure: no files, no MLflow.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -185,10 +185,14 @@ def explain(rule: ColumnRule, value: Any, contract: Contract) -> str:
     return f"{rule.name}: {value!r} breaks the contract"
 
 
-def rule_failures(typed: pd.DataFrame, contract: Contract, mode: str) -> Iterator[tuple]:
+def rule_failures(
+    typed: pd.DataFrame | Mapping[str, Any], contract: Contract, mode: str
+) -> Iterator[tuple]:
     """Yield (column, check, value, row index) for every cell of `typed` breaking a hard rule.
 
-    The checks `pandera_schema(contract, mode, unique_id=False)` makes, column by column in the
+    `typed` is a typed frame, or its columns as arrays by name (rows numbered from 0), as
+    `condition` hands them over without taking each column out of a frame again. The checks
+    `pandera_schema(contract, mode, unique_id=False)` makes, column by column in the
     contract's order: a missing value where none is allowed ("not_nullable"), then min, max,
     categories and, for the target in train mode, the labels. Computed with NumPy masks: pandera's
     fixed cost per column, whatever the number of rows, would be most of the time of a small request.
@@ -196,31 +200,41 @@ def rule_failures(typed: pd.DataFrame, contract: Contract, mode: str) -> Iterato
     """
     plan = contract_plan(contract)
     if not plan.by_masks:
-        yield from _pandera_failures(typed, contract, mode)
+        frame = typed if isinstance(typed, pd.DataFrame) else pd.DataFrame(typed, copy=False)
+        yield from _pandera_failures(frame, contract, mode)
         return
     for c in plan.checked[mode]:  # the columns with no hard rule have nothing to test
-        if c.name not in typed.columns:
+        if c.name not in typed:  # a frame's `in` looks at its columns, as a mapping's at its keys
             continue
         values = typed[c.name]
-        missing = np.asarray(pd.isna(values.array))
+        cells = values.array if isinstance(values, pd.Series) else values
+        missing = np.asarray(pd.isna(cells))
         if not c.nullable:
             for i in np.flatnonzero(missing) if missing.any() else ():
                 yield c.name, "not_nullable", None, int(i)
         masks = []
         if c.min is not None or c.max is not None:
-            numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+            numbers = _float_values(cells)
             if c.min is not None:
                 masks.append(~missing & (numbers < c.min))
             if c.max is not None:
                 masks.append(~missing & (numbers > c.max))
         for key in ((mode, c.name), (mode, f"{c.name} labels")):
             if key in plan.allowed:
-                cells = pyarrow.array(values.array, from_pandas=True)
-                known = pyarrow.compute.is_in(cells, value_set=plan.allowed[key])
+                known = pyarrow.compute.is_in(
+                    pyarrow.array(cells, from_pandas=True), value_set=plan.allowed[key]
+                )
                 masks.append(~missing & ~known.to_numpy(zero_copy_only=False))
         for mask in masks:
             for i in np.flatnonzero(mask) if mask.any() else ():
-                yield c.name, "rule", values.iloc[i], int(i)
+                yield c.name, "rule", cells[i], int(i)
+
+
+def _float_values(cells: Any) -> np.ndarray:
+    """Return a number column's array (NumPy, Int64 or a pandas array of floats) as float64, NaN where missing."""
+    if isinstance(cells, np.ndarray):
+        return cells.astype("float64", copy=False)
+    return cells.to_numpy(dtype="float64", na_value=np.nan)
 
 
 def _pandera_failures(typed: pd.DataFrame, contract: Contract, mode: str) -> Iterator[tuple]:

@@ -30,6 +30,7 @@ from lab2prod.data.conditioning import (
     condition,
     empty_column_error,
     empty_column_warning,
+    numbered_from_zero,
 )
 from lab2prod.data.contract import SOURCE, Contract, column_key
 from lab2prod.data.line_ids import add_line_ids, with_line_ids
@@ -99,8 +100,9 @@ def score_chunk(
 
     contract = with_line_ids(contract)
     id_name = contract.id_column
-    frame = frame.reset_index(drop=True)
-    if LINE not in frame.columns:
+    frame = numbered_from_zero(frame)
+    if LINE not in frame.columns:  # on a copy: the caller's frame stays as it is
+        frame = frame.copy(deep=False)
         frame.insert(0, LINE, np.arange(2, len(frame) + 2, dtype="int64"))
     frame = add_line_ids(frame, contract)
     repeated = _repeated_in_frame(frame, contract, origin)
@@ -130,21 +132,27 @@ def score_chunk(
         if len(clean)
         else np.empty(0, "float64")
     )
+    index = pd.RangeIndex(len(clean))  # one index object: the columns built on it need no aligning
     predictions = (
-        {id_name: _as_objects(clean[id_name].to_numpy(dtype=object))} if len(clean) else {}
+        {id_name: _as_objects(clean[id_name].to_numpy(dtype=object), index)} if len(clean) else {}
     )
     if scores.ndim == 2:  # multiclass: one probability column per class, then the most probable
         names = np.array([str(label) for label in contract.labels], dtype=object)
         predictions |= dict(zip(prediction_columns(contract)[1:-1], scores.T, strict=True))
-        predictions |= {"label": _as_objects(names[scores.argmax(axis=1)])}
+        predictions |= {"label": _as_objects(names[scores.argmax(axis=1)], index)}
     elif contract.task == "classification":
         names = np.array([_negative_label(contract), str(contract.positive_label)], dtype=object)
         labels = names[(scores >= threshold).astype(int)]
-        predictions |= {"probability": scores, "label": _as_objects(labels)}
+        predictions |= {"probability": scores, "label": _as_objects(labels, index)}
     else:
         predictions |= {"value": scores}
-    # the mapping holds prediction_columns(contract) in their order: no reindexing by `columns=`
-    out = pd.DataFrame(predictions) if len(clean) else _empty_predictions(contract)
+    # the mapping holds prediction_columns(contract) in their order: no reindexing by `columns=`;
+    # each column is a block as it is (no copy into 2-D blocks)
+    out = (
+        pd.DataFrame(predictions, index=index, copy=False)
+        if len(clean)
+        else _empty_predictions(contract)
+    )
     joined, repeats = conditioned.quarantine, None
     if repeated is not None:
         again, repeats = _repeat_quarantine(frame, repeated, contract, origin)
@@ -158,13 +166,14 @@ def score_chunk(
     return ScoredChunk(out, joined, lines, conditioned.warnings, len(frame), count, repeats)
 
 
-def _as_objects(values: np.ndarray) -> pd.Series:
-    """Return an object array of str as a column that stays object (as `_empty_predictions`' do).
+def _as_objects(values: np.ndarray, index: pd.Index) -> pd.Series:
+    """Return an object array of str as a column on `index` that stays object (as `_empty_predictions`' do).
 
     pandas would store it as Arrow text, a conversion each chunk pays and every reader of the rows
-    one by one (a JSON answer's records, the files' writer) pays again.
+    one by one (a JSON answer's records, the files' writer) pays again. On the frame's own index
+    object, the frame takes the column without aligning it.
     """
-    return pd.Series(values, dtype=object, copy=False)
+    return pd.Series(values, index=index, dtype=object, copy=False)
 
 
 def _negative_label(contract: Contract) -> str:
