@@ -329,12 +329,17 @@ print(json.dumps(out))
 """
 
 
-def dag_steps(root: Path, steps: list[str], *args: str) -> list[dict[str, str]]:
-    """Run DAG_STEPS in `root` with the env overrides `args`; return the task statuses of each "status" step."""
+def dag_steps(
+    root: Path, steps: list[str], *args: str, environ: dict[str, str] | None = None
+) -> list[dict[str, str]]:
+    """Run DAG_STEPS in `root` with the env overrides `args`; return the task statuses of each "status" step.
+
+    `environ`: build_env's (default: this process's environment now).
+    """
     done = subprocess.run(
         [sys.executable, "-c", DAG_STEPS, "|".join(steps), *args],
         cwd=root,
-        env=build_env(root),
+        env=build_env(root, environ),
         capture_output=True,
         text=True,
         timeout=600,

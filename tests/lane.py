@@ -30,10 +30,12 @@ from typing import Any
 WORKERS = 2  # builds made side by side
 
 # the products in the order the lane makes them (and the tests that read them run)
-# (Airflow's run, the longest, second: a thread starts it at once, so it is ready before its tests)
+# (Airflow's run, the longest, second: a thread starts it at once, so it is ready before its tests;
+# the killed and resumed builds of tests/integration/test_build_faults.py third, after the sample build)
 PRODUCTS = [
     "built",
     "airflow_project",
+    "fault_builds",
     "byod_project",
     "survey_project",
     "multiclass_project",
