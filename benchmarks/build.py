@@ -1,0 +1,74 @@
+"""Wall time of the whole training build: `ploomber build` of env.yaml in a fresh copy of the project.
+
+Copies the project (what a build needs, lab2prod.release.repro.copy_project) into a temporary folder
+with its own MLflow store (sqlite:///<copy>/mlflow.db), times one `ploomber build` there as a user
+runs it (the process, Ploomber's import included), and prints the total wall time, the load average
+before and after, and Ploomber's per-task table. Goal (issue 23): at most 60 s on 2 quiet cores.
+
+    python benchmarks/build.py [--env-file env.yaml] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, closing_line, load_average
+
+from lab2prod import settings
+from lab2prod.release.repro import copy_project
+
+PLOOMBER = str(Path(sys.executable).parent / "ploomber")
+
+
+def task_table(output: str) -> str:
+    """Return Ploomber's per-task table, the last lines of a build's output from its header on."""
+    lines = output.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("name")]
+    return "\n".join(lines[starts[-1] - 1 :]) if starts else "(no per-task table in the output)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env-file", default="env.yaml")
+    parser.add_argument("--keep", help="build in this folder and keep it")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    folder = (
+        Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="lab2prod-bench-build-"))
+    )
+    try:
+        copy_project(ROOT, folder)
+        shutil.copy2(ROOT / args.env_file, folder / "env.yaml")
+        env = settings.subprocess_env(
+            set_={"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"},
+            unset=("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME"),
+        )
+        before = load_average()
+        start = time.perf_counter()
+        done = subprocess.run(
+            [PLOOMBER, "build"], cwd=folder, env=env, capture_output=True, text=True
+        )
+        wall = time.perf_counter() - start
+        (folder / "build.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            sys.exit(f"build failed (exit {done.returncode}) in {folder}: see build.log there")
+        print(task_table(done.stdout))
+        tasks = len(list((folder / "products" / "notebooks").glob("*.ipynb")))
+        print(
+            f"\n`ploomber build` of {args.env_file} ({tasks} tasks): {wall:.1f} s wall "
+            f"(load average {before} before, {load_average()} after; goal <= 60 s)"
+        )
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(closing_line(started))
+
+
+if __name__ == "__main__":
+    main()
