@@ -2,8 +2,9 @@
 
 Copies the project (what a build needs, lab2prod.release.repro.copy_project) into a temporary folder
 with its own MLflow store (sqlite:///<copy>/mlflow.db), times one `ploomber build` there as a user
-runs it (the process, Ploomber's import included), and prints the total wall time, the load average
-before and after, and Ploomber's per-task table. Goal (issue 23): at most 60 s on 2 quiet cores.
+runs it (the process, Ploomber's import included), and prints the total wall time, the CPU time of
+the build's processes (a figure a loaded machine changes less), the load average before and after,
+and Ploomber's per-task table. Goal (issue 23): at most 60 s on 2 quiet cores.
 
     python benchmarks/build.py [--env-file env.yaml] [--keep DIR]
 """
@@ -11,6 +12,7 @@ before and after, and Ploomber's per-task table. Goal (issue 23): at most 60 s o
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,18 +52,23 @@ def main() -> None:
             unset=("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME"),
         )
         before = load_average()
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(
             [PLOOMBER, "build"], cwd=folder, env=env, capture_output=True, text=True
         )
         wall = time.perf_counter() - start
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+            cpu_after.ru_stime - cpu_before.ru_stime
+        )
         (folder / "build.log").write_text(done.stdout + done.stderr)
         if done.returncode != 0:
             sys.exit(f"build failed (exit {done.returncode}) in {folder}: see build.log there")
         print(task_table(done.stdout))
         tasks = len(list((folder / "products" / "notebooks").glob("*.ipynb")))
         print(
-            f"\n`ploomber build` of {args.env_file} ({tasks} tasks): {wall:.1f} s wall "
+            f"\n`ploomber build` of {args.env_file} ({tasks} tasks): {wall:.1f} s wall, {cpu:.1f} s CPU "
             f"(load average {before} before, {load_average()} after; goal <= 60 s)"
         )
     finally:
