@@ -4,7 +4,8 @@ Copies the project (what a build needs, lab2prod.release.repro.copy_project) int
 with its own MLflow store (sqlite:///<copy>/mlflow.db), times one `ploomber build` there as a user
 runs it (the process, Ploomber's import included), and prints the total wall time, the CPU time of
 the build's processes (a figure a loaded machine changes less), the load average before and after,
-and Ploomber's per-task table. Goal (issue 23): at most 60 s on 2 quiet cores.
+Ploomber's per-task table, and each
+task's start and end in seconds from the build's first task (from its log: the critical path). Goal (issue 23): at most 60 s on 2 quiet cores.
 
     python benchmarks/build.py [--env-file env.yaml] [--keep DIR]
 """
@@ -12,6 +13,8 @@ and Ploomber's per-task table. Goal (issue 23): at most 60 s on 2 quiet cores.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 import resource
 import shutil
 import subprocess
@@ -33,6 +36,36 @@ def task_table(output: str) -> str:
     lines = output.splitlines()
     starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("name")]
     return "\n".join(lines[starts[-1] - 1 :]) if starts else "(no per-task table in the output)"
+
+
+STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\d+) "
+STARTED = re.compile(STAMP + r".*Starting execution: \w+: (\S+) ->")
+DONE = re.compile(STAMP + r".*Done\. Operation took")
+
+
+def timeline(log: str) -> str:
+    """Return each task's start and end, in seconds from the first task's start, read from the build's log.
+
+    A task process logs "Starting execution: ...: <task>" then "Done." with its process id.
+    """
+    spans: dict[str, list[float]] = {}
+    running: dict[str, str] = {}
+    first = None
+    for line in log.splitlines():
+        for pattern in (STARTED, DONE):
+            found = pattern.match(line)
+            if not found:
+                continue
+            at = dt.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            first = at if first is None else first
+            if pattern is STARTED:
+                running[found.group(2)] = found.group(3)
+                spans[found.group(3)] = [at - first, float("nan")]
+            elif found.group(2) in running:
+                spans[running.pop(found.group(2))][1] = at - first
+    rows = [f"{'task':<10} {'start':>7} {'end':>7}"]
+    rows += [f"{name:<10} {start:7.1f} {end:7.1f}" for name, (start, end) in spans.items()]
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -66,6 +99,7 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"build failed (exit {done.returncode}) in {folder}: see build.log there")
         print(task_table(done.stdout))
+        print("\n" + timeline((folder / "products" / "logs" / "build.log").read_text()))
         tasks = len(list((folder / "products" / "notebooks").glob("*.ipynb")))
         print(
             f"\n`ploomber build` of {args.env_file} ({tasks} tasks): {wall:.1f} s wall, {cpu:.1f} s CPU "
