@@ -162,7 +162,7 @@ def bootstrap_intervals(
     samples: dict[str, list[float]] = {k: [] for k in point}
     n = len(y_true)
     # the resamples are rows of the arrays just measured: scikit-learn's checks of each metric's
-    # arguments (a third of the loop's time) would only repeat the point estimate's, with the same values
+    # arguments, a large part of the loop's time, would only repeat the point estimate's checks
     with sklearn.config_context(skip_parameter_validation=True):
         for _ in range(rounds):
             idx = rng.integers(0, n, size=n)

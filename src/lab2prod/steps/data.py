@@ -99,9 +99,8 @@ class Split:
 
 def split(project: Project) -> Split:
     """Split the normalized table into train, valid and test (a seeded sample first when `sample_rows` is set)."""
-    from lab2prod.modeling.split import (
-        split_frame,
-    )  # scikit-learn: only when splitting (module docstring)
+    # scikit-learn: only when splitting (module docstring)
+    from lab2prod.modeling.split import split_frame
 
     contract = settings.load_contract(project.contract_path())
     frame = read_normalized(project.lake.normalized(contract.dataset), contract)
