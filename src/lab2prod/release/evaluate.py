@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import sklearn
 from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
@@ -160,12 +161,15 @@ def bootstrap_intervals(
     rng = np.random.default_rng(seed)
     samples: dict[str, list[float]] = {k: [] for k in point}
     n = len(y_true)
-    for _ in range(rounds):
-        idx = rng.integers(0, n, size=n)
-        if task == "classification" and not metrics_defined(y_true[idx], prediction[idx]):
-            continue
-        for k, v in evaluate(y_true[idx], prediction[idx], task, threshold).items():
-            samples[k].append(v)
+    # the resamples are rows of the arrays just measured: scikit-learn's checks of each metric's
+    # arguments, a large part of the loop's time, would only repeat the point estimate's checks
+    with sklearn.config_context(skip_parameter_validation=True):
+        for _ in range(rounds):
+            idx = rng.integers(0, n, size=n)
+            if task == "classification" and not metrics_defined(y_true[idx], prediction[idx]):
+                continue
+            for k, v in evaluate(y_true[idx], prediction[idx], task, threshold).items():
+                samples[k].append(v)
     alpha = (1 - level) / 2
     out = {}
     for k, value in point.items():

@@ -2,6 +2,10 @@
 
 Each takes the project and finds its inputs through its Lake, as Ploomber's products are declared
 where the Lake puts them; the notebooks of the same names call them.
+
+Each of the three notebooks imports this module before its step runs: validate imports the quality
+checks (matplotlib) and split the splitter (scikit-learn with SciPy) when they run, so that ingest,
+the first task of every build, pays for neither (docs/explanation/layout.md, "Imports").
 """
 
 from __future__ import annotations
@@ -13,12 +17,10 @@ import pandas as pd
 
 from lab2prod import settings
 from lab2prod.data import ingest as ingesting
-from lab2prod.data import quality
 from lab2prod.data.conditioning import read_normalized
 from lab2prod.data.contract import Contract
 from lab2prod.data.ingest import IngestResult
 from lab2prod.data.lake import atomic_write_csv, atomic_write_json, sha256_file
-from lab2prod.modeling.split import split_frame
 from lab2prod.project import Project
 
 
@@ -68,6 +70,8 @@ class Validated:
 
 def validate(project: Project) -> Validated:
     """Check the normalized zone against the contract ingest wrote and write the Lake's data quality page."""
+    from lab2prod.data import quality  # matplotlib: only when validating (module docstring)
+
     contract = settings.load_contract(project.contract_path())
     lake = project.lake
     normalized = lake.normalized(contract.dataset)
@@ -95,6 +99,9 @@ class Split:
 
 def split(project: Project) -> Split:
     """Split the normalized table into train, valid and test (a seeded sample first when `sample_rows` is set)."""
+    # scikit-learn: only when splitting (module docstring)
+    from lab2prod.modeling.split import split_frame
+
     contract = settings.load_contract(project.contract_path())
     frame = read_normalized(project.lake.normalized(contract.dataset), contract)
     if project.sample_rows and project.sample_rows < len(frame):

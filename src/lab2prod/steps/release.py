@@ -1,4 +1,9 @@
-"""The release steps: register (the gate and the one release path) and report (the pages a person reads)."""
+"""The release steps: register (the gate and the one release path) and report (the pages a person reads).
+
+`report` imports the pages' modules (the model card with its figures and the pipeline's DAG, the ML
+Test Score) when it runs: the register notebook, on the build's critical path, needs none of them
+(docs/explanation/layout.md, "Imports").
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,7 @@ from lab2prod import settings, tracking
 from lab2prod.data.conditioning import read_normalized
 from lab2prod.modeling.metrics import default_metric
 from lab2prod.project import Project
-from lab2prod.release.model_card import CardText, build_facts, write_reports
 from lab2prod.release.promotion import Challenger, GateRules, release_challenger
-from lab2prod.release.readiness import write_readiness
 from lab2prod.steps.results import EvaluateResult, PagesResult, RegisterResult, SelectResult
 
 
@@ -77,6 +80,10 @@ def register(
 
 def report(project: Project) -> PagesResult:
     """Write reports/index.html, model_card.html and readiness.html from the build's evidence; store the notebooks with its run."""
+    # matplotlib, networkx and the templates: only when the pages are written (module docstring)
+    from lab2prod.release.model_card import CardText, build_facts, write_reports
+    from lab2prod.release.readiness import write_readiness
+
     contract = settings.load_contract(project.contract_path())
     lake = project.lake
     tracking.use_store(project.root, project.tracking_uri)
