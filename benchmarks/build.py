@@ -15,20 +15,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, closing_line, load_average
-
-from lab2prod import settings
-from lab2prod.release.repro import copy_project
-
-PLOOMBER = str(Path(sys.executable).parent / "ploomber")
+from common import closing_line, load_average, ploomber_build, project_copy
 
 
 def task_table(output: str) -> str:
@@ -78,31 +70,14 @@ def main() -> None:
         Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="lab2prod-bench-build-"))
     )
     try:
-        copy_project(ROOT, folder)
-        shutil.copy2(ROOT / args.env_file, folder / "env.yaml")
-        env = settings.subprocess_env(
-            set_={"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"},
-            unset=("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME"),
-        )
+        project_copy(folder, args.env_file)
         before = load_average()
-        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        done = subprocess.run(
-            [PLOOMBER, "build"], cwd=folder, env=env, capture_output=True, text=True
-        )
-        wall = time.perf_counter() - start
-        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
-            cpu_after.ru_stime - cpu_before.ru_stime
-        )
-        (folder / "build.log").write_text(done.stdout + done.stderr)
-        if done.returncode != 0:
-            sys.exit(f"build failed (exit {done.returncode}) in {folder}: see build.log there")
-        print(task_table(done.stdout))
+        build = ploomber_build(folder)
+        print(task_table(build.stdout))
         print("\n" + timeline((folder / "products" / "logs" / "build.log").read_text()))
         tasks = len(list((folder / "products" / "notebooks").glob("*.ipynb")))
         print(
-            f"\n`ploomber build` of {args.env_file} ({tasks} tasks): {wall:.1f} s wall, {cpu:.1f} s CPU "
+            f"\n`ploomber build` of {args.env_file} ({tasks} tasks): {build.wall:.1f} s wall, {build.cpu:.1f} s CPU "
             f"(load average {before} before, {load_average()} after; goal <= 60 s)"
         )
     finally:

@@ -7,6 +7,10 @@ imports lab2prod inside its functions: a script that measures its children keeps
 from __future__ import annotations
 
 import os
+import resource
+import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,51 @@ def closing_line(started: float) -> str:
         f"\n{time.perf_counter() - started:.0f} s; load average at end (1, 5, 15 min): "
         f"{load_average()}: not a quiet machine when the first figure is above 0.5"
     )
+
+
+def project_copy(folder: Path, env_file: str) -> Path:
+    """Copy the project (what a build needs) into `folder`, with `env_file` as its env.yaml; return `folder`."""
+    from lab2prod.release.repro import copy_project
+
+    copy_project(ROOT, folder)
+    shutil.copy2(ROOT / env_file, folder / "env.yaml")
+    return folder
+
+
+@dataclass(frozen=True)
+class Build:
+    """One `ploomber build` in a project copy: its output, wall seconds and its processes' CPU seconds."""
+
+    stdout: str
+    wall: float
+    cpu: float
+
+
+def ploomber_build(folder: Path, *args: str) -> Build:
+    """Run `ploomber build ARGS` in the copy `folder` on its own MLflow store, as a user runs it.
+
+    Its output is appended to `folder`/build.log; a failed build stops the benchmark in one line.
+    """
+    from lab2prod import settings
+
+    env = settings.subprocess_env(
+        set_={"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"},
+        unset=("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME"),
+    )
+    ploomber = str(Path(sys.executable).parent / "ploomber")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [ploomber, "build", *args], cwd=folder, env=env, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    with (folder / "build.log").open("a") as log:
+        log.write(done.stdout + done.stderr)
+    if done.returncode != 0:
+        sys.exit(f"build failed (exit {done.returncode}) in {folder}: see {folder / 'build.log'}")
+    return Build(done.stdout, wall, cpu)
 
 
 def ingest_credit(lake: Path) -> tuple[Any, Path]:

@@ -13,41 +13,16 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT, load_average
-
-from lab2prod import settings
-from lab2prod.release.repro import copy_project
-
-PLOOMBER = str(Path(sys.executable).parent / "ploomber")
-
-
-def _build(folder: Path, *args: str) -> float:
-    env = settings.subprocess_env(
-        set_={"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"},
-        unset=("LAB2PROD_ROOT", "PLOOMBER_ENV_FILENAME"),
-    )
-    start = time.perf_counter()
-    done = subprocess.run(
-        [PLOOMBER, "build", *args], cwd=folder, env=env, capture_output=True, text=True
-    )
-    elapsed = time.perf_counter() - start
-    (folder / "build.log").open("a").write(done.stdout + done.stderr)
-    if done.returncode != 0:
-        sys.exit(f"build failed in {folder}: see {folder / 'build.log'}")
-    return elapsed
+from common import load_average, ploomber_build, project_copy
 
 
 def prepare(base: Path, name: str, env_file: str, executor: str | None) -> Path:
     """Copy the project into base/name, use `env_file` as env.yaml, optionally force the serial executor."""
-    folder = base / name
-    copy_project(ROOT, folder)
-    shutil.copy2(ROOT / env_file, folder / "env.yaml")
+    folder = project_copy(base / name, env_file)
     if executor == "serial":
         spec = (folder / "pipeline.yaml").read_text()
         spec, n = re.subn(
@@ -71,10 +46,10 @@ def main() -> None:
         times = {}
         for name in ("serial", "parallel"):
             folder = prepare(base, name, args.env_file, name)
-            warm = _build(folder, "--partially", "start")
+            warm = ploomber_build(folder, "--partially", "start").wall
             print(f"{name}: steps before the grid built in {warm:.1f} s (not timed)", flush=True)
             before = load_average()
-            times[name] = _build(folder, "--partially", "select")
+            times[name] = ploomber_build(folder, "--partially", "select").wall
             cells = len(list((folder / "products").glob("train-*.json")))
             print(
                 f"{name}: {cells} grid cells + select: {times[name]:.1f} s wall "
