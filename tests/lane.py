@@ -31,7 +31,9 @@ WORKERS = 2  # builds made side by side
 
 # the products in the order the lane makes them (and the tests that read them run)
 # (Airflow's run, the longest, second: a thread starts it at once, so it is ready before its tests;
-# the killed and resumed builds of tests/integration/test_build_faults.py third, after the sample build)
+# the killed and resumed builds of tests/integration/test_build_faults.py third, after the sample build;
+# the command-line runs of the scoring and monitoring tests last, when a thread is free and the tests'
+# thread still has minutes of work)
 PRODUCTS = [
     "built",
     "airflow_project",
@@ -42,6 +44,9 @@ PRODUCTS = [
     "roles_project",
     "repro_runs",
     "nbval_run",
+    "front_door_runs",
+    "pipeline_score_run",
+    "scoring_ways",
 ]
 
 

@@ -12,24 +12,37 @@ PROJECT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def credit_lake(tmp_path_factory):
     """Return (contract, normalized frame, lake folder) of the bundled credit data."""
+    lake_dir = tmp_path_factory.mktemp("lake")
+    return (*ingested_credit(lake_dir), lake_dir)
+
+
+def ingested_credit(lake_dir: Path):
+    """Return (contract, normalized frame) of the bundled credit data, ingested into `lake_dir`.
+
+    A plain function, so that a lane's maker can run it in a process of its own (test_front_door.py).
+    """
     from lab2prod import settings
     from lab2prod.data.conditioning import read_normalized
     from lab2prod.data.ingest import ingest
 
     contract = settings.load_contract(PROJECT / "data/contracts/credit.yaml")
     catalog = settings.load_catalog(PROJECT / "data/sources/credit/catalog.yaml")
-    lake_dir = tmp_path_factory.mktemp("lake")
     result = ingest(catalog, contract, lake_dir)
-    return contract, read_normalized(str(result.normalized), contract), lake_dir
+    return contract, read_normalized(str(result.normalized), contract)
+
+
+def halves(contract, frame):
+    """Return (contract, reference, batch): two disjoint seeded halves of `frame`."""
+    reference = frame.sample(frac=0.5, random_state=0)
+    batch = frame.drop(reference.index)
+    return contract, reference.reset_index(drop=True), batch.reset_index(drop=True)
 
 
 @pytest.fixture(scope="session")
 def credit_halves(credit_lake):
     """Return (contract, reference, batch): two disjoint seeded halves of the same data."""
     contract, frame, _ = credit_lake
-    reference = frame.sample(frac=0.5, random_state=0)
-    batch = frame.drop(reference.index)
-    return contract, reference.reset_index(drop=True), batch.reset_index(drop=True)
+    return halves(contract, frame)
 
 
 @pytest.fixture(scope="session")

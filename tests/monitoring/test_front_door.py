@@ -2,30 +2,29 @@
 
 The scoring, monitoring and retraining lines of docs/how-to/monitor-and-retrain.md run here as
 written, in a project folder of their own (a real MLflow store with a champion, the train split as
-reference, the real `lab2prod` command in subprocesses).
+reference, the real `lab2prod` command in subprocesses), made by the second lane (tests/lane.py)
+as the product `front_door_runs`: the tests read what the commands printed and left.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import pytest
+from lane import maker
 
 from conftest import empty_store
 from lab2prod.cli import main
-from lab2prod.data.lake import atomic_write_csv, history_path, sha256_file
+from lab2prod.data.lake import history_path, sha256_file
 from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.cases import scored_input
-from lab2prod.monitoring.retrain import RetrainConfig, retrain_in_process
-from lab2prod.project import Project
 
 from .conftest import PROJECT
 
@@ -40,56 +39,134 @@ def documented_monitoring_lines() -> list[str]:
     return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="module")
-def project(credit_halves, tmp_path_factory):
-    """Return a project folder with a champion, its train split, and batch.csv/outcomes.csv of 500 new rows."""
-    contract, reference, batch = credit_halves
+# the project's first model, made in a process of its own (the lane's thread only waits for it):
+# the credit data ingested and halved as the `credit_halves` fixture does, the reference half
+# retrained into a champion, its train split, and batch.csv/outcomes.csv of 500 rows of the other half
+FIRST_MODEL = """
+import importlib.util, json, sys
+from pathlib import Path
+import mlflow
+from lab2prod.data.lake import atomic_write_csv
+from lab2prod.monitoring.retrain import RetrainConfig, retrain_in_process
+from lab2prod.project import Project
+spec = importlib.util.spec_from_file_location("monitoring_fixtures", sys.argv[1])
+fixtures = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fixtures)
+root, lake, uri = Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+contract, reference, batch = fixtures.halves(*fixtures.ingested_credit(lake))
+mlflow.set_tracking_uri(uri)
+client = mlflow.MlflowClient(uri)
+client.create_experiment("lab2prod-credit", artifact_location=(root / "mlartifacts").as_uri())
+first = retrain_in_process(
+    Project(root=root, model_name="credit-risk", experiment="lab2prod-credit", tracking_uri=uri),
+    reference, contract, RetrainConfig(), ["first model"],
+)
+atomic_write_csv(root / "data/lake/splits/credit/train.csv", reference)
+rows = batch.sample(500, random_state=1)
+atomic_write_csv(root / "batch.csv", rows.drop(columns=[contract.target]))
+atomic_write_csv(root / "outcomes.csv", rows[[contract.id_column, contract.target]])
+print(json.dumps({"promoted": bool(first.decision.promote)}))
+"""
+
+
+@dataclass(frozen=True)
+class FrontDoorRuns:
+    """What make_front_door_runs ran in its project folder, and what the folder held after each step."""
+
+    root: Path  # the project: a champion, its train split, batch.csv and outcomes.csv
+    first_promoted: bool  # the first model went through the gate
+    lines: list[str]  # the documented command lines, as run
+    score: subprocess.CompletedProcess
+    monitor: subprocess.CompletedProcess
+    retrain: subprocess.CompletedProcess
+    status: dict  # reports/monitoring.json after the documented sequence
+    kept: list[Path]  # the labelled batches kept for retraining after it
+    gone_batch: Path  # a copy of batch.csv, scored by `lab2prod score` into gone_preds
+    gone_preds: Path
+    gone_score: subprocess.CompletedProcess
+
+
+def _run(line: str, root: Path, environ: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in environ.items() if k not in ("MLFLOW_TRACKING_URI", "LAB2PROD_ROOT")}
+    return subprocess.run(
+        shlex.split(line), cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@maker("front_door_runs")
+def make_front_door_runs(tmp_path_factory, environ) -> FrontDoorRuns:
+    """Run the documented score, monitor and retrain lines in a project with a first model.
+
+    Then `lab2prod score` a copy of its batch, whose input the second test removes. Every step is a
+    process of its own: the lane's thread only waits.
+    """
     root = tmp_path_factory.mktemp("project")
     shutil.copy(PROJECT / "env.yaml", root / "env.yaml")
     (root / "pipeline.yaml").write_text("tasks: []\n", encoding="utf-8")  # the project marker
     shutil.copytree(PROJECT / "data/contracts", root / "data/contracts")
     (root / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     uri = f"sqlite:///{empty_store(root)}"
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(uri)
-    client.create_experiment("lab2prod-credit", artifact_location=(root / "mlartifacts").as_uri())
-    first = retrain_in_process(
-        Project(
-            root=root, model_name="credit-risk", experiment="lab2prod-credit", tracking_uri=uri
-        ),
-        reference,
-        contract,
-        RetrainConfig(),
-        ["first model"],
+    fixtures = Path(__file__).with_name("conftest.py")
+    lake = tmp_path_factory.mktemp("front-door-lake")
+    env = {k: v for k, v in environ.items() if k != "LAB2PROD_ROOT"} | {"MLFLOW_TRACKING_URI": uri}
+    first = subprocess.run(
+        [sys.executable, "-c", FIRST_MODEL, str(fixtures), str(root), str(lake), uri],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    assert first.decision.promote
-    atomic_write_csv(root / "data/lake/splits/credit/train.csv", reference)
-    rows = batch.sample(500, random_state=1)
-    atomic_write_csv(root / "batch.csv", rows.drop(columns=[contract.target]))
-    atomic_write_csv(root / "outcomes.csv", rows[[contract.id_column, contract.target]])
-    yield root
-    mlflow.set_tracking_uri(previous)
-
-
-def _run(line: str, root: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "LAB2PROD_ROOT")}
-    return subprocess.run(
-        shlex.split(line), cwd=root, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
-def test_the_documented_sequence_scores_monitors_keeps_labels_and_does_not_retrain(project):
+    assert first.returncode == 0, first.stderr[-3000:]
     lines = documented_monitoring_lines()
+    score, monitor, retrain = (_run(line, root, environ) for line in lines)
+    status = json.loads((root / "reports/monitoring.json").read_text())
+    kept = list((root / "data/lake/monitoring/labelled").glob("*-preds.csv"))
+    folder = tmp_path_factory.mktemp("gone")
+    gone_batch, gone_preds = folder / "gone.csv", folder / "gone-preds.csv"
+    shutil.copy(root / "batch.csv", gone_batch)
+    gone_score = _run(
+        f"{sys.prefix}/bin/lab2prod score --input {gone_batch} --output {gone_preds}",
+        root,
+        environ,
+    )
+    promoted = json.loads(first.stdout.strip().splitlines()[-1])["promoted"]
+    return FrontDoorRuns(
+        root,
+        promoted,
+        lines,
+        score,
+        monitor,
+        retrain,
+        status,
+        kept,
+        gone_batch,
+        gone_preds,
+        gone_score,
+    )
+
+
+@pytest.fixture(scope="session")
+def front_door_runs(lane, request) -> FrontDoorRuns:
+    """The runs of make_front_door_runs, made by the second lane."""
+    return lane.get(request, "front_door_runs")
+
+
+def test_the_documented_sequence_scores_monitors_keeps_labels_and_does_not_retrain(
+    front_door_runs,
+):
+    runs = front_door_runs
+    assert runs.first_promoted
+    lines = runs.lines
     assert [shlex.split(line)[1] for line in lines] == ["score", "monitor", "retrain"]
-    score, monitor, retrain = (_run(line, project) for line in lines)
+    score, monitor, retrain = runs.score, runs.monitor, runs.retrain
     assert score.returncode == 0, score.stderr
     assert monitor.returncode in (0, 1), monitor.stderr
-    status = json.loads((project / "reports/monitoring.json").read_text())
+    status = runs.status
     assert status["status"] in ("ok", "warning") and not status["retrain"], monitor.stdout
     assert status["drift"]["missing_columns"] == [] and status["drift"]["drift_share"] < 0.25
     assert status["performance"]["rows_labelled"] == 500
-    kept = list((project / "data/lake/monitoring/labelled").glob("*-preds.csv"))
+    kept = runs.kept
     assert len(kept) == 1 and "500 labelled rows kept for retraining" in monitor.stdout
     assert retrain.returncode == 0, retrain.stderr
     assert "no retraining" in retrain.stdout and "no retraining threshold crossed" in retrain.stdout
@@ -97,23 +174,18 @@ def test_the_documented_sequence_scores_monitors_keeps_labels_and_does_not_retra
     assert f"{kept[0].name}: 500 rows, would count (in the newest 3,000 rows)" in retrain.stdout
 
 
-def test_predictions_whose_input_is_gone_are_refused_in_one_line(project, tmp_path, capsys):
+def test_predictions_whose_input_is_gone_are_refused_in_one_line(front_door_runs, capsys):
+    project, done = front_door_runs.root, front_door_runs.gone_score
     common = ["--root", str(project)]
-    batch = tmp_path / "gone.csv"
-    shutil.copy(project / "batch.csv", batch)
-    done = _run(
-        f"{sys.prefix}/bin/lab2prod score --input {batch} --output {tmp_path / 'gone-preds.csv'}",
-        project,
-    )
     assert done.returncode == 0, done.stderr
-    batch.unlink()
+    front_door_runs.gone_batch.unlink()
     history = history_path(project / "data/lake")
     before = history.read_text() if history.is_file() else ""
     code = main(
         [
             "monitor",
             "--batch",
-            str(tmp_path / "gone-preds.csv"),
+            str(front_door_runs.gone_preds),
             "--labels",
             str(project / "outcomes.csv"),
             *common,

@@ -7,12 +7,13 @@ then register and promote it.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import empty_store
 
 PROJECT = Path(__file__).resolve().parents[2]
 MODEL_NAME = "credit-risk"
@@ -53,6 +54,8 @@ def build_champion(root: Path, family: str = "logistic_regression", threshold: f
 @pytest.fixture(scope="session")
 def champion(tmp_path_factory):
     """The session's champion model, in its own SQLite store (MLFLOW_TRACKING_URI points at it)."""
+    from conftest import empty_store
+
     root = tmp_path_factory.mktemp("store")
     empty_store(root)
     previous = os.environ.get("MLFLOW_TRACKING_URI")
@@ -64,6 +67,44 @@ def champion(tmp_path_factory):
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+# build_champion in a process of its own, for a product of the second lane (tests/lane.py): the lane's
+# thread only waits, and the test process's own champion and MLFLOW_TRACKING_URI stay as they are
+CHAMPION = """
+import importlib.util, json, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("scoring_fixtures", sys.argv[1])
+fixtures = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fixtures)
+facts = fixtures.build_champion(Path(sys.argv[2]))
+print(json.dumps({k: str(v) for k, v in facts.items() if k != "contract"}))
+"""
+
+
+def champion_apart(
+    tmp_path_factory, environ: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Build a champion as `champion` does, in a subprocess and a store of its own; return its facts and environment.
+
+    The facts are `champion`'s as text (root, tracking_uri, model_uri, version, run_id, normalized),
+    without the contract; the environment is `environ` with MLFLOW_TRACKING_URI at the new store.
+    """
+    from conftest import empty_store
+
+    root = tmp_path_factory.mktemp("store")
+    env = {k: v for k, v in environ.items() if k != "LAB2PROD_ROOT"}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{empty_store(root)}"
+    done = subprocess.run(
+        [sys.executable, "-c", CHAMPION, __file__, str(root)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), env
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,18 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from lane import maker
 
 from lab2prod.cli import main
 from lab2prod.errors import ConfigError
 from lab2prod.scoring.export import export_notebook, marked_notebooks, parameters_of
+
+from .conftest import champion_apart
 
 PROJECT = Path(__file__).resolve().parents[2]
 CONTRACT_PATH = PROJECT / "data/contracts/credit.yaml"
@@ -197,17 +201,29 @@ def test_a_script_run_outside_the_projects_environment_says_how_to_run_it(tmp_pa
     assert inside.stdout.strip() == "ran 3", inside.stderr
 
 
-@pytest.mark.integration  # three processes, each loading the model: tens of seconds
-@pytest.mark.readiness("monitor 3")
-def test_command_papermill_job_and_exported_script_give_identical_predictions(champion, tmp_path):
-    """All three ways of scoring one batch write the same bytes (same model, chunking and scored-at)."""
+@dataclass(frozen=True)
+class ScoringWays:
+    """What make_scoring_ways ran: `lab2prod export` of notebooks/score.ipynb, then the three ways of scoring."""
+
+    root: Path  # the folder of batch.csv, exports/ and each way's output (cli/, nb/, py/)
+    export: subprocess.CompletedProcess
+    command: subprocess.CompletedProcess  # lab2prod score
+    job: subprocess.CompletedProcess  # papermill notebooks/score.ipynb
+    exported: subprocess.CompletedProcess  # the exported script, its notebook libraries blocked
+
+
+@maker("scoring_ways")
+def make_scoring_ways(tmp_path_factory, environ) -> ScoringWays:
+    """Export the scoring notebook, then score one batch three ways side by side, for a champion of its own."""
+    champion, champion_env = champion_apart(tmp_path_factory, environ)
+    tmp_path = tmp_path_factory.mktemp("scoring-ways")
     rows = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(400)
     rows.loc[7, "Age"] = "old"  # one hostile row: quarantined the same way everywhere
     batch = tmp_path / "batch.csv"
     rows.to_csv(batch, index=False, lineterminator="\n")
     env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")]),
+        **champion_env,
+        "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), champion_env.get("PYTHONPATH", "")]),
     }
     common = {
         "model": champion["model_uri"],
@@ -216,18 +232,18 @@ def test_command_papermill_job_and_exported_script_give_identical_predictions(ch
         "threshold": "0.5",
     }
 
-    assert (
-        main(
-            [
-                "export",
-                "--root",
-                str(PROJECT),
-                "--output-dir",
-                str(tmp_path / "exports"),
-                str(PROJECT / "notebooks/score.ipynb"),
-            ]
-        )
-        == 0
+    export = _run(
+        [
+            "lab2prod",
+            "export",
+            "--root",
+            str(PROJECT),
+            "--output-dir",
+            str(tmp_path / "exports"),
+            str(PROJECT / "notebooks/score.ipynb"),
+        ],
+        env=env,
+        cwd=tmp_path,
     )
     script = tmp_path / "exports" / "score.py"
     guard = (
@@ -307,6 +323,22 @@ def test_command_papermill_job_and_exported_script_give_identical_predictions(ch
             {"env": env, "cwd": tmp_path},
         ),
     )
+    return ScoringWays(tmp_path, export, command, job, exported)
+
+
+@pytest.fixture(scope="session")
+def scoring_ways(lane, request) -> ScoringWays:
+    """The runs of make_scoring_ways, made by the second lane."""
+    return lane.get(request, "scoring_ways")
+
+
+@pytest.mark.integration  # three processes, each loading the model: tens of seconds
+@pytest.mark.readiness("monitor 3")
+def test_command_papermill_job_and_exported_script_give_identical_predictions(scoring_ways):
+    """All three ways of scoring one batch write the same bytes (same model, chunking and scored-at)."""
+    tmp_path, export = scoring_ways.root, scoring_ways.export
+    assert export.returncode == 0, export.stderr[-2000:]
+    command, job, exported = scoring_ways.command, scoring_ways.job, scoring_ways.exported
     assert command.returncode == 0, command.stderr
     assert job.returncode == 0, job.stderr[-2000:]
     assert exported.returncode == 0, exported.stderr[-2000:]

@@ -7,18 +7,46 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from lane import maker
 
-from lab2prod.scoring.score import ScoreOptions, score_file
+from .conftest import champion_apart
 
 PROJECT = Path(__file__).resolve().parents[2]
 STAMP = "2026-01-01T00:00:00Z"
 
 
-@pytest.mark.integration
-def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
+# score_file in a process of its own, on the batch the pipeline scored (the lane's thread only waits)
+SAME = """
+import sys
+from pathlib import Path
+from lab2prod import settings
+from lab2prod.scoring.score import ScoreOptions, score_file
+batch, output, model_uri, contract, stamp = sys.argv[1:]
+options = ScoreOptions(threshold=0.5, scored_at=stamp)
+score_file(Path(batch), Path(output), model_uri, settings.load_contract(Path(contract)), options=options)
+"""
+
+
+@dataclass(frozen=True)
+class PipelineScoreRun:
+    """What make_pipeline_score_run ran: the scoring pipeline's build, then score_file on its batch."""
+
+    root: Path  # the scoring project folder the pipeline built in
+    batch: Path
+    build: subprocess.CompletedProcess  # ploomber build --entry-point pipeline.score.yaml
+    same: subprocess.CompletedProcess  # score_file of the batch into root/cli.csv
+
+
+@maker("pipeline_score_run")
+def make_pipeline_score_run(tmp_path_factory, environ) -> PipelineScoreRun:
+    """Build the scoring pipeline on a batch for a champion of its own, then score the batch with score_file."""
+    champion, env = champion_apart(tmp_path_factory, environ)
+    tmp_path = tmp_path_factory.mktemp("pipeline-score")
     for item in (
         "pipeline.yaml",
         "pipeline.score.yaml",
@@ -38,10 +66,7 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
     reference = tmp_path / "data/lake/splits/credit/train.csv"
     reference.parent.mkdir(parents=True)
     shutil.copy2(champion["normalized"], reference)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), os.environ.get("PYTHONPATH", "")]),
-    }
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT / "src"), env.get("PYTHONPATH", "")])
     env.pop("PLOOMBER_ENV_FILENAME", None)
     build = subprocess.run(
         [
@@ -64,6 +89,36 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
         text=True,
         timeout=600,
     )
+    # the same batch through score_file, the function `lab2prod score` runs
+    same = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SAME,
+            str(batch),
+            str(tmp_path / "cli.csv"),
+            champion["model_uri"],
+            str(PROJECT / "data/contracts/credit.yaml"),
+            STAMP,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return PipelineScoreRun(tmp_path, batch, build, same)
+
+
+@pytest.fixture(scope="session")
+def pipeline_score_run(lane, request) -> PipelineScoreRun:
+    """The run of make_pipeline_score_run, made by the second lane."""
+    return lane.get(request, "pipeline_score_run")
+
+
+@pytest.mark.integration
+def test_scoring_pipeline_writes_predictions_and_summary(pipeline_score_run):
+    tmp_path, build = pipeline_score_run.root, pipeline_score_run.build
     assert build.returncode == 0, build.stderr[-3000:]
     predictions = tmp_path / "data/lake/predictions/batch-1/predictions.csv"
     page = (tmp_path / "reports/score-batch-1.html").read_text()
@@ -94,12 +149,7 @@ def test_scoring_pipeline_writes_predictions_and_summary(champion, tmp_path):
     )  # env file -> pipeline params -> notebook -> MonitorConfig
     assert (tmp_path / "reports/monitoring.html").is_file()
     assert (tmp_path / "data/lake/monitoring/history.csv").is_file()
-    # the same batch through lab2prod score gives the same bytes
-    same = score_file(
-        batch,
-        tmp_path / "cli.csv",
-        champion["model_uri"],
-        champion["contract"],
-        options=ScoreOptions(threshold=0.5, scored_at=STAMP),
-    )
-    assert predictions.read_bytes() == same.output.read_bytes()
+    # the same batch through score_file (`lab2prod score`) gives the same bytes
+    same = pipeline_score_run.same
+    assert same.returncode == 0, same.stderr[-3000:]
+    assert predictions.read_bytes() == (tmp_path / "cli.csv").read_bytes()
