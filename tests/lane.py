@@ -45,6 +45,8 @@ PRODUCTS = [
     "repro_runs",
     "nbval_run",
     "front_door_runs",
+    "table_replays",
+    "same_seed_runs",
     "pipeline_score_run",
     "scoring_ways",
 ]

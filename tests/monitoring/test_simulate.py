@@ -1,8 +1,13 @@
 import json
 import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from lane import maker
 
 from conftest import empty_store
 from lab2prod.cli import main
@@ -47,19 +52,66 @@ def test_the_drifted_columns_are_the_contracts_unless_named(credit_lake):
         drift_columns(contract, Scenario(shift_column="Job"))
 
 
-@pytest.mark.integration  # trains, retrains and checks each release in a fresh process, twice: tens of seconds
-def test_same_seed_same_figures(credit_lake, tmp_path, monkeypatch):
-    contract, frame, _ = credit_lake
-    # three batches: a calm one, then two drifting (the contract's first and last numeric columns),
-    # which the loop retrains after (each retraining is a release with its infrastructure check in
-    # a fresh process)
-    scenario = Scenario(batches=3, batch_rows=400, drift_start=1, seed=7)
-    direct = run_simulation(frame, contract, scenario, empty_store(tmp_path / "a").parent)
-    assert direct["table"]["retrained"].any() and direct["decisions"]
-    # the command, in an empty project folder: it ingests the bundled sources itself
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'unused.db'}")
-    code = main(
+# three batches: a calm one, then two drifting (the contract's first and last numeric columns),
+# which the loop retrains after (each retraining is a release with its infrastructure check in a
+# fresh process)
+SAME_SEED = Scenario(batches=3, batch_rows=400, drift_start=1, seed=7)
+# run_simulation on the credit data as `credit_lake` ingests it, in a process of its own; prints
+# the table's records and the decisions as JSON
+DIRECT = """
+import importlib.util, json, sys
+from pathlib import Path
+from lab2prod.monitoring.simulate import Scenario, run_simulation
+spec = importlib.util.spec_from_file_location("monitoring_fixtures", sys.argv[1])
+fixtures = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fixtures)
+contract, frame = fixtures.ingested_credit(Path(sys.argv[2]))
+scenario = Scenario(**json.loads(sys.argv[4]))
+direct = run_simulation(frame, contract, scenario, Path(sys.argv[3]))
+table = json.loads(direct["table"].to_json(orient="records"))
+print(json.dumps({"table": table, "decisions": direct["decisions"]}))
+"""
+
+
+@dataclass(frozen=True)
+class SameSeedRuns:
+    """What make_same_seed_runs ran side by side: run_simulation, and `lab2prod simulate` in an empty project folder."""
+
+    root: Path  # the command's project folder
+    direct: subprocess.CompletedProcess  # its last line: the table's records and the decisions
+    command: subprocess.CompletedProcess
+
+
+@maker("same_seed_runs")
+def make_same_seed_runs(tmp_path_factory, environ) -> SameSeedRuns:
+    """Replay SAME_SEED by run_simulation and by the command, each in a process of its own, side by side."""
+    tmp_path = tmp_path_factory.mktemp("same-seed")
+    workdir = empty_store(tmp_path / "a").parent
+    lake = tmp_path_factory.mktemp("same-seed-lake")
+    env = {k: v for k, v in environ.items() if k not in ("LAB2PROD_ROOT", "MLFLOW_TRACKING_URI")}
+    fixtures = Path(__file__).with_name("conftest.py")
+    scenario = {"batches": 3, "batch_rows": 400, "drift_start": 1, "seed": 7}
+    assert Scenario(**scenario) == SAME_SEED
+    direct = subprocess.Popen(
         [
+            sys.executable,
+            "-c",
+            DIRECT,
+            str(fixtures),
+            str(lake),
+            str(workdir),
+            json.dumps(scenario),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # the command, in an empty project folder: it ingests the bundled sources itself
+    command = subprocess.run(
+        [
+            "lab2prod",
             "simulate",
             "--batches",
             "3",
@@ -75,12 +127,35 @@ def test_same_seed_same_figures(credit_lake, tmp_path, monkeypatch):
             str(PROJECT / "data/contracts/credit.yaml"),
             "--catalog",
             str(PROJECT / "data/sources/credit/catalog.yaml"),
-        ]
+        ],
+        cwd=tmp_path,
+        env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'unused.db'}"},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
-    assert code == 0
+    out, err = direct.communicate(timeout=900)
+    return SameSeedRuns(
+        tmp_path, subprocess.CompletedProcess(direct.args, direct.returncode, out, err), command
+    )
+
+
+@pytest.fixture(scope="session")
+def same_seed_runs(lane, request) -> SameSeedRuns:
+    """The runs of make_same_seed_runs, made by the second lane."""
+    return lane.get(request, "same_seed_runs")
+
+
+@pytest.mark.integration  # trains, retrains and checks each release in a fresh process, twice: tens of seconds
+def test_same_seed_same_figures(same_seed_runs):
+    runs, tmp_path = same_seed_runs, same_seed_runs.root
+    assert runs.direct.returncode == 0, runs.direct.stderr[-3000:]
+    direct = json.loads(runs.direct.stdout.strip().splitlines()[-1])
+    assert any(row["retrained"] for row in direct["table"]) and direct["decisions"]
+    assert runs.command.returncode == 0, runs.command.stderr[-3000:]
     saved = json.loads((tmp_path / "reports/simulation.json").read_text())
-    assert saved["table"] == json.loads(direct["table"].to_json(orient="records"))
-    assert saved["decisions"] == json.loads(json.dumps(direct["decisions"]))
+    assert saved["table"] == direct["table"]
+    assert saved["decisions"] == direct["decisions"]
     assert "data:image/png;base64" in (tmp_path / "reports/simulation.html").read_text()
     assert not (tmp_path / "unused.db").exists()  # the project's store is never touched
 

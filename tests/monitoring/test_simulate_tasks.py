@@ -6,10 +6,13 @@ diabetes (442 rows, a disease progression to predict) and wine (178 wines of thr
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from lane import maker
 from sklearn.datasets import load_diabetes, load_wine
 
 from conftest import empty_store
@@ -35,20 +38,93 @@ def _table(
     return contract, read_normalized(str(path), contract)
 
 
+def diabetes_table(folder: Path) -> tuple[Contract, pd.DataFrame]:
+    """Return the diabetes table's contract and frame (`_table`), its text written in `folder`."""
+    data = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+    return _table(data, "progression", "regression", folder)
+
+
+def wine_table(folder: Path) -> tuple[Contract, pd.DataFrame]:
+    """Return the wine table's contract and frame (`_table`), its text written in `folder`."""
+    bunch = load_wine(as_frame=True)
+    names = [str(n) for n in bunch.target_names]
+    data = bunch.frame.assign(cultivar=[names[i] for i in bunch.frame["target"]])
+    return _table(data.drop(columns="target"), "cultivar", "classification", folder)
+
+
+def without_id(contract: Contract, frame: pd.DataFrame) -> tuple[Contract, pd.DataFrame]:
+    """Return `contract` and `frame` without their id column, as `lab2prod new` makes a project from a table with no id."""
+    from dataclasses import replace
+
+    bare = replace(
+        contract,
+        id_column=None,
+        columns=tuple(c for c in contract.columns if c.name != contract.id_column),
+    )
+    return bare, frame.drop(columns=[contract.id_column])
+
+
 @pytest.fixture(scope="module")
 def diabetes(tmp_path_factory):
-    data = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
-    return _table(data, "progression", "regression", tmp_path_factory.mktemp("diabetes"))
+    return diabetes_table(tmp_path_factory.mktemp("diabetes"))
 
 
 @pytest.fixture(scope="module")
 def wine(tmp_path_factory):
-    bunch = load_wine(as_frame=True)
-    names = [str(n) for n in bunch.target_names]
-    data = bunch.frame.assign(cultivar=[names[i] for i in bunch.frame["target"]])
-    return _table(
-        data.drop(columns="target"), "cultivar", "classification", tmp_path_factory.mktemp("wine")
+    return wine_table(tmp_path_factory.mktemp("wine"))
+
+
+# the three replays in a process of their own (the lane's thread only waits): each table as the
+# fixtures make it, each replay in its own folder (an empty store there), the results pickled
+REPLAYS = """
+import importlib.util, pickle, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])  # tests/, for this module's `from conftest import ...`
+spec = importlib.util.spec_from_file_location("simulate_tasks", sys.argv[1])
+tasks = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tasks)
+out = Path(sys.argv[3])
+wine = tasks.wine_table(out / "wine")
+tables = {
+    "regression": tasks.diabetes_table(out / "diabetes"),
+    "three_class": wine,
+    "no_id": tasks.without_id(*wine),
+}
+results = {
+    name: tasks.run_simulation(frame, contract, tasks.SCENARIO, out / name)
+    for name, (contract, frame) in tables.items()
+}
+(out / "replays.pickle").write_bytes(pickle.dumps(results))
+"""
+
+
+@maker("table_replays")
+def make_table_replays(tmp_path_factory, environ) -> dict:
+    """Replay SCENARIO on the regression, the three-class and the id-less table in a subprocess; return the results by name."""
+    import pickle
+
+    out = tmp_path_factory.mktemp("replays")
+    for name in ("diabetes", "wine"):
+        (out / name).mkdir()
+    for name in ("regression", "three_class", "no_id"):
+        empty_store(out / name)  # the replay's own store in its folder (run_simulation's workdir)
+    here = Path(__file__)
+    done = subprocess.run(
+        [sys.executable, "-c", REPLAYS, str(here), str(here.parents[1]), str(out)],
+        cwd=out,
+        env={k: v for k, v in environ.items() if k != "LAB2PROD_ROOT"},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return pickle.loads((out / "replays.pickle").read_bytes())
+
+
+@pytest.fixture(scope="session")
+def table_replays(lane, request) -> dict:
+    """The replays of make_table_replays, made by the second lane."""
+    return lane.get(request, "table_replays")
 
 
 def test_a_regression_batch_moves_its_segment_against_the_past_relationship(diabetes):
@@ -73,10 +149,8 @@ def test_a_three_class_batch_reverses_the_classes_along_the_segments_column(wine
 
 
 @pytest.mark.integration  # trains, releases (a fresh-process check each) and retrains: a minute on 2 cores
-def test_the_replay_runs_on_a_regression_table(diabetes, tmp_path):
-    contract, frame = diabetes
-    empty_store(tmp_path)
-    result = run_simulation(frame, contract, SCENARIO, tmp_path)
+def test_the_replay_runs_on_a_regression_table(table_replays):
+    result = table_replays["regression"]
     table = result["table"]
     assert result["metric"] == "rmse" and len(table) == SCENARIO.batches
     assert {"frozen_rmse", "loop_rmse"} <= set(table.columns)
@@ -85,10 +159,8 @@ def test_the_replay_runs_on_a_regression_table(diabetes, tmp_path):
 
 
 @pytest.mark.integration  # as above
-def test_the_replay_runs_on_a_three_class_table(wine, tmp_path):
-    contract, frame = wine
-    empty_store(tmp_path)
-    result = run_simulation(frame, contract, SCENARIO, tmp_path)
+def test_the_replay_runs_on_a_three_class_table(table_replays):
+    result = table_replays["three_class"]
     table = result["table"]
     assert result["metric"] == "roc_auc" and len(table) == SCENARIO.batches
     assert table["frozen_roc_auc"].iloc[-1] < table["frozen_roc_auc"].iloc[0]
@@ -108,17 +180,8 @@ def test_the_replay_refuses_a_table_without_a_numeric_feature(wine, tmp_path):
 
 
 @pytest.mark.integration  # as above
-def test_the_replay_runs_on_a_table_without_an_id_column(wine, tmp_path):
+def test_the_replay_runs_on_a_table_without_an_id_column(table_replays):
     # as `lab2prod new` makes a project from a table with no id: the monitor joins labels by row
-    from dataclasses import replace
-
-    contract, frame = wine
-    bare = replace(
-        contract,
-        id_column=None,
-        columns=tuple(c for c in contract.columns if c.name != contract.id_column),
-    )
-    empty_store(tmp_path)
-    result = run_simulation(frame.drop(columns=[contract.id_column]), bare, SCENARIO, tmp_path)
+    result = table_replays["no_id"]
     assert len(result["table"]) == SCENARIO.batches
     assert result["table"]["loop_roc_auc"].notna().all()
