@@ -134,6 +134,18 @@ def unsynced(folder: Path):
     return listener
 
 
+def unsynced_process(folder: str | Path) -> None:
+    """Make the SQLite stores under `folder` skip disk syncs in this whole process (`unsynced`).
+
+    For the Python subprocesses of the lane's makers, which run what the tests ran in the test
+    process, whose stores `unsynced_stores` already spares.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    event.listen(Engine, "connect", unsynced(Path(folder).resolve()))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def unsynced_stores(tmp_path_factory):
     """The SQLite stores this process opens in the session's temporary folders skip disk syncs (`unsynced`)."""

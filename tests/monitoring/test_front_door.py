@@ -28,6 +28,8 @@ from lab2prod.monitoring.cases import scored_input
 
 from .conftest import PROJECT
 
+TESTS = PROJECT / "tests"
+
 # the documented score, monitor and retrain sequence: minutes on 2 cores
 pytestmark = pytest.mark.integration
 
@@ -53,6 +55,9 @@ spec = importlib.util.spec_from_file_location("monitoring_fixtures", sys.argv[1]
 fixtures = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(fixtures)
 root, lake, uri = Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+sys.path.insert(0, sys.argv[5])  # tests/
+from conftest import unsynced_process
+unsynced_process(root)
 contract, reference, batch = fixtures.halves(*fixtures.ingested_credit(lake))
 mlflow.set_tracking_uri(uri)
 client = mlflow.MlflowClient(uri)
@@ -110,7 +115,7 @@ def make_front_door_runs(tmp_path_factory, environ) -> FrontDoorRuns:
     lake = tmp_path_factory.mktemp("front-door-lake")
     env = {k: v for k, v in environ.items() if k != "LAB2PROD_ROOT"} | {"MLFLOW_TRACKING_URI": uri}
     first = subprocess.run(
-        [sys.executable, "-c", FIRST_MODEL, str(fixtures), str(root), str(lake), uri],
+        [sys.executable, "-c", FIRST_MODEL, str(fixtures), str(root), str(lake), uri, str(TESTS)],
         cwd=root,
         env=env,
         capture_output=True,

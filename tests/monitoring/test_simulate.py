@@ -65,6 +65,9 @@ from lab2prod.monitoring.simulate import Scenario, run_simulation
 spec = importlib.util.spec_from_file_location("monitoring_fixtures", sys.argv[1])
 fixtures = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(fixtures)
+sys.path.insert(0, sys.argv[5])  # tests/
+from conftest import unsynced_process
+unsynced_process(sys.argv[3])
 contract, frame = fixtures.ingested_credit(Path(sys.argv[2]))
 scenario = Scenario(**json.loads(sys.argv[4]))
 direct = run_simulation(frame, contract, scenario, Path(sys.argv[3]))
@@ -101,6 +104,7 @@ def make_same_seed_runs(tmp_path_factory, environ) -> SameSeedRuns:
             str(lake),
             str(workdir),
             json.dumps(scenario),
+            str(PROJECT / "tests"),
         ],
         cwd=tmp_path,
         env=env,

@@ -84,6 +84,8 @@ spec = importlib.util.spec_from_file_location("simulate_tasks", sys.argv[1])
 tasks = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(tasks)
 out = Path(sys.argv[3])
+from conftest import unsynced_process
+unsynced_process(out)
 wine = tasks.wine_table(out / "wine")
 tables = {
     "regression": tasks.diabetes_table(out / "diabetes"),

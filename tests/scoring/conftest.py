@@ -77,6 +77,9 @@ from pathlib import Path
 spec = importlib.util.spec_from_file_location("scoring_fixtures", sys.argv[1])
 fixtures = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(fixtures)
+sys.path.insert(0, sys.argv[3])  # tests/
+from conftest import unsynced_process
+unsynced_process(sys.argv[2])
 facts = fixtures.build_champion(Path(sys.argv[2]))
 print(json.dumps({k: str(v) for k, v in facts.items() if k != "contract"}))
 """
@@ -96,7 +99,7 @@ def champion_apart(
     env = {k: v for k, v in environ.items() if k != "LAB2PROD_ROOT"}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{empty_store(root)}"
     done = subprocess.run(
-        [sys.executable, "-c", CHAMPION, __file__, str(root)],
+        [sys.executable, "-c", CHAMPION, __file__, str(root), str(PROJECT / "tests")],
         cwd=root,
         env=env,
         capture_output=True,
