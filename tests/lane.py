@@ -32,7 +32,7 @@ WORKERS = 2  # builds made side by side
 # the products in the order the lane makes them (and the tests that read them run)
 # (Airflow's run, the longest, second: a thread starts it at once, so it is ready before its tests;
 # the killed and resumed builds of tests/integration/test_build_faults.py third, after the sample build;
-# the command-line runs of the scoring and monitoring tests last, when a thread is free and the tests'
+# the command-line runs of the monitoring, scoring and Ploomber tests last, when a thread is free and the tests'
 # thread still has minutes of work)
 PRODUCTS = [
     "built",
@@ -49,6 +49,7 @@ PRODUCTS = [
     "same_seed_runs",
     "pipeline_score_run",
     "scoring_ways",
+    "ploomber_runs",
 ]
 
 

@@ -11,9 +11,11 @@ import html
 import re
 import struct
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from lane import maker
 
 from lab2prod_ploomber import plot
 from tests.conftest import BIN, build_env, copy_pipelines
@@ -32,15 +34,14 @@ EDGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def fresh_project(tmp_path_factory) -> Path:
-    """The pipelines, their env files, notebooks and sources, as in a fresh clone: no lake, no build."""
-    return copy_pipelines(tmp_path_factory.mktemp("plot") / "project")
+def ploomber(
+    root: Path, tmp_path: Path, *args: str, environ: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run `ploomber ARGS` in `root` as a new user would: a fresh HOME, the pipelines' own env files.
 
-
-def ploomber(root: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run `ploomber ARGS` in `root` as a new user would: a fresh HOME, the pipelines' own env files."""
-    env = build_env(root)
+    `environ`: build_env's (default: this process's environment now).
+    """
+    env = build_env(root, environ)
     env["HOME"] = str(tmp_path / "home")  # a user who never ran Ploomber before
     env.pop("PLOOMBER_ENV_FILENAME")  # the pipelines' own env files, as `ploomber plot` alone reads
     return subprocess.run(
@@ -60,35 +61,98 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
+# the backends whose pages load scripts from CDNs, each with the pipeline it is asked to draw
+CDN_BACKENDS = [("d3", "pipeline.yaml"), ("mermaid", "pipeline.score.yaml")]
+
+
+@dataclass(frozen=True)
+class PlotRun:
+    """What `ploomber plot` did for one pipeline: the default PNG, then an SVG."""
+
+    png: subprocess.CompletedProcess  # `ploomber plot [--entry-point X]`
+    svg: subprocess.CompletedProcess  # the same with --backend pygraphviz --output dag.svg
+    svg_path: Path
+
+
+@dataclass(frozen=True)
+class PloomberRuns:
+    """What make_ploomber_runs' `ploomber` processes did in a fresh project (the pipelines, no build)."""
+
+    root: Path  # the fresh project
+    lake_before_status: bool  # data/lake existed before `ploomber status`
+    status: subprocess.CompletedProcess  # `ploomber status --entry-point pipeline.score.yaml`
+    plots: dict[str, PlotRun]  # by entry point
+    refusals: dict[str, tuple[subprocess.CompletedProcess, Path]]  # by backend: the run, its page
+
+
+@maker("ploomber_runs")
+def make_ploomber_runs(tmp_path_factory, environ) -> PloomberRuns:
+    """Run `ploomber` in a fresh project as a user would: status, plot each pipeline, plot with a CDN backend."""
+    # the pipelines, their env files, notebooks and sources, as in a fresh clone: no lake, no build
+    root = copy_pipelines(tmp_path_factory.mktemp("plot") / "project")
+    lake_before_status = (root / "data/lake").exists()
+    folder = tmp_path_factory.mktemp("status")
+    status = ploomber(
+        root, folder, "status", "--entry-point", "pipeline.score.yaml", environ=environ
+    )
+    plots = {}
+    for entry in TASKS:
+        folder = tmp_path_factory.mktemp("plot")
+        # the default: `ploomber plot [--entry-point X]` writes pipeline[.score].png beside it
+        args = [] if entry == "pipeline.yaml" else ["--entry-point", entry]
+        png = ploomber(root, folder, "plot", *args, environ=environ)
+        # the same drawing as SVG
+        svg_path = folder / "dag.svg"
+        svg = ploomber(
+            root, folder, "plot", *args, "--backend", "pygraphviz", "--output", str(svg_path),
+            environ=environ,
+        )  # fmt: skip
+        plots[entry] = PlotRun(png, svg, svg_path)
+    refusals = {}
+    for backend, entry in CDN_BACKENDS:
+        page = tmp_path_factory.mktemp("cdn") / "dag.html"
+        done = ploomber(
+            root, page.parent, "plot", "--entry-point", entry, "--backend", backend,
+            "--output", str(page), environ=environ,
+        )  # fmt: skip
+        refusals[backend] = (done, page)
+    return PloomberRuns(root, lake_before_status, status, plots, refusals)
+
+
+@pytest.fixture(scope="session")
+def ploomber_runs(lane, request) -> PloomberRuns:
+    """The runs of make_ploomber_runs, made by the second lane."""
+    return lane.get(request, "ploomber_runs")
+
+
 @integration
 @pytest.mark.parametrize("entry", ["pipeline.yaml", "pipeline.score.yaml"])
-def test_ploomber_plot_draws_each_pipeline_with_its_tasks(entry, fresh_project, tmp_path):
+def test_ploomber_plot_draws_each_pipeline_with_its_tasks(entry, ploomber_runs):
     # the default: `ploomber plot [--entry-point X]` writes pipeline[.score].png beside it
-    args = [] if entry == "pipeline.yaml" else ["--entry-point", entry]
-    done = ploomber(fresh_project, tmp_path, "plot", *args)
+    run = ploomber_runs.plots[entry]
+    done = run.png
     expected = "pipeline.png" if entry == "pipeline.yaml" else "pipeline.score.png"
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert f"Plot saved at: {expected}" in done.stdout
-    picture = fresh_project / expected
+    picture = ploomber_runs.root / expected
     width, height = png_size(picture)
     assert picture.stat().st_size > 5_000 and width > 2 * height > 100  # left to right, not a stub
 
     # the same drawing as SVG: its text names every task and every edge
-    svg = tmp_path / "dag.svg"
-    done = ploomber(
-        fresh_project, tmp_path, "plot", *args, "--backend", "pygraphviz", "--output", str(svg)
-    )
+    done = run.svg
     assert done.returncode == 0, done.stderr[-2000:]
-    titles = {html.unescape(t) for t in re.findall(r"<title>([^<]*)</title>", svg.read_text())}
+    titles = {
+        html.unescape(t) for t in re.findall(r"<title>([^<]*)</title>", run.svg_path.read_text())
+    }
     assert TASKS[entry] <= titles
     assert {f"{a}->{b}" for a, b in EDGES[entry]} <= titles
 
 
 @integration
-def test_ploomber_status_of_the_scoring_pipeline_needs_no_build_first(fresh_project, tmp_path):
+def test_ploomber_status_of_the_scoring_pipeline_needs_no_build_first(ploomber_runs):
     # its batch (the lake's normalized table) is the training build's output: not there yet
-    assert not (fresh_project / "data/lake").exists()
-    done = ploomber(fresh_project, tmp_path, "status", "--entry-point", "pipeline.score.yaml")
+    assert not ploomber_runs.lake_before_status
+    done = ploomber_runs.status
     assert done.returncode == 0, done.stderr[-2000:]
     assert "FileNotFoundError" not in done.stderr
     # a table of the three tasks (Ploomber wraps the longer names over two lines)
@@ -96,18 +160,11 @@ def test_ploomber_status_of_the_scoring_pipeline_needs_no_build_first(fresh_proj
 
 
 @integration
-@pytest.mark.parametrize(
-    ("backend", "entry"), [("d3", "pipeline.yaml"), ("mermaid", "pipeline.score.yaml")]
-)
-def test_ploomber_plot_refuses_the_cdn_backends_in_one_line(
-    backend, entry, fresh_project, tmp_path
-):
+@pytest.mark.parametrize(("backend", "entry"), CDN_BACKENDS)
+def test_ploomber_plot_refuses_the_cdn_backends_in_one_line(backend, entry, ploomber_runs):
     # before lab2prod_ploomber.plot: a traceback ending in KeyError: 'links' (networkx 3.6)
-    page = tmp_path / "dag.html"
-    done = ploomber(
-        fresh_project, tmp_path, "plot", "--entry-point", entry, "--backend", backend,
-        "--output", str(page),
-    )  # fmt: skip
+    done, page = ploomber_runs.refusals[backend]
+    assert done.args[-5:-3] == [entry, "--backend"], done.args
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "KeyError" not in done.stderr
     lines = done.stderr.strip().splitlines()
