@@ -359,6 +359,7 @@ SAMPLE_STEPS = [
     "train-3",
     "select",
     "evaluate",
+    "check",
     "register",
     "report",
 ]
