@@ -177,7 +177,7 @@ def test_own_catalog_rebuild_sees_every_source(survey_project):
         ],
         *SURVEY,
     )
-    assert set(before.values()) == {"Skipped"} and len(before) == 9
+    assert set(before.values()) == {"Skipped"} and len(before) == 10
     assert set(touched.values()) == {"Skipped"}
     assert changed["ingest"] == "WaitingExecution"
     assert {v for k, v in changed.items() if k != "ingest"} == {"WaitingUpstream"}
