@@ -371,6 +371,7 @@ SAMPLE_STEPS = [
     "train-3",
     "select",
     "evaluate",
+    "check",
     "register",
     "report",
 ]
@@ -487,7 +488,7 @@ def make_byod_project(tmp_path_factory, environ):
     )
     (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
     ran = ploomber_build(root, *BYOD, environ=environ)
-    assert all(ran.values()) and len(ran) == 10, ran
+    assert all(ran.values()) and len(ran) == 11, ran
     return root
 
 
@@ -549,7 +550,7 @@ def make_multiclass_project(tmp_path_factory, environ):
     )
     (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
     ran = ploomber_build(root, *MULTICLASS, environ=environ)
-    assert all(ran.values()) and len(ran) == 10, ran
+    assert all(ran.values()) and len(ran) == 11, ran
     return root
 
 
@@ -651,7 +652,7 @@ def make_survey_project(tmp_path_factory, environ):
     env.update(grid=[{"family": ["linear"], "model_params": [{}]}])
     (root / "env.test.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
     ran = ploomber_build(root, *SURVEY, environ=environ)
-    assert all(ran.values()) and len(ran) == 9, ran
+    assert all(ran.values()) and len(ran) == 10, ran
     return root
 
 

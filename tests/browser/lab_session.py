@@ -31,6 +31,7 @@ PIPELINE = [
     "train",
     "select",
     "evaluate",
+    "check",
     "register",
     "report",
 ]

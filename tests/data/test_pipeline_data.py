@@ -104,7 +104,7 @@ def test_rebuild_is_data_aware(byod_project):
         ],
         *BYOD,
     )
-    assert set(unchanged.values()) == {"Skipped"} and len(unchanged) == 10
+    assert set(unchanged.values()) == {"Skipped"} and len(unchanged) == 11
     assert set(after_touch.values()) == {"Skipped"}
     assert after_byte["ingest"] == "WaitingExecution"
     later = (
@@ -115,6 +115,7 @@ def test_rebuild_is_data_aware(byod_project):
         "train-1",
         "select",
         "evaluate",
+        "check",
         "register",
         "report",
     )
@@ -176,7 +177,7 @@ def test_own_catalog_rebuild_sees_every_source(survey_project):
         ],
         *SURVEY,
     )
-    assert set(before.values()) == {"Skipped"} and len(before) == 9
+    assert set(before.values()) == {"Skipped"} and len(before) == 10
     assert set(touched.values()) == {"Skipped"}
     assert changed["ingest"] == "WaitingExecution"
     assert {v for k, v in changed.items() if k != "ingest"} == {"WaitingUpstream"}

@@ -56,6 +56,9 @@ def test_the_training_dag_has_one_task_per_pipeline_task_with_the_same_dependenc
         "train-2",
         "train-3",
     ]
+    # the fresh-process check of select's model beside evaluate; register waits for both
+    assert upstream["check"] == ["select"] and sorted(upstream["evaluate"]) == ["select", "split"]
+    assert sorted(upstream["register"]) == ["check", "evaluate", "select"]
     # Airflow 3 names only: the imports soopervisor's templates used are gone there
     assert "airflow.operators.bash" not in source and "days_ago" not in source
     assert "schedule_interval" not in source

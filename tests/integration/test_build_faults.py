@@ -256,7 +256,7 @@ def test_killed_builds_resume_and_leave_nothing_half_written(fault_builds):
     # then a build completes, running only what the kills left undone: register again, and report
     assert runs.killed_tmp, "the killed builds made no temporary folders in the project"
     ran = runs.resumed
-    done_before = ("ingest", "validate", "split", "start", "train-0", "select", "evaluate")
+    done_before = ("ingest", "validate", "split", "start", "train-0", "select", "evaluate", "check")
     assert ran["register"] and ran["report"] and not any(ran[t] for t in done_before), ran
     # the killed builds' temporary folders went with the next build, the last one took its own,
     # and so did their kernels' socket folders in the machine's temporary folder

@@ -87,8 +87,18 @@ def test_mlflow_run_and_champion(built):
         parent = client.get_run(trained["parent_run_id"])
         assert parent.info.run_name.startswith("build-credit 20"), parent.info.run_name
         assert parent.info.run_name.endswith(commit[:7] + ("-dirty" if "-dirty" in commit else ""))
+        # the evaluation's figures: the run keeps the very PNGs of the report
+        evaluated = json.loads((built / "products" / "evaluate.json").read_text())
+        figures = [a.path for a in client.list_artifacts(trained["run_id"], "evaluation")]
+        assert {f"evaluation/{Path(f).name}" for f in evaluated["figures"]} <= set(figures)
+        roc = client.download_artifacts(trained["run_id"], "evaluation/roc.png")
+        assert Path(roc).read_bytes() == (built / "reports/figures/roc.png").read_bytes()
+        # the fresh-process check ran beside evaluate, on the model register made champion
+        checked = json.loads((built / "products" / "check.json").read_text())
+        assert checked["ok"] and checked["model_uri"] == trained["model_uri"]
         champion = client.get_model_version_by_alias("credit-risk", "champion")
         assert champion.run_id == trained["run_id"]
+        assert champion.tags["infra.ok"] == "true"
         model = mlflow.pyfunc.load_model("models:/credit-risk@champion")
         assert model.metadata.signature is not None
     finally:

@@ -25,11 +25,26 @@ from tests.conftest import BIN, build_env, copy_pipelines
 integration = pytest.mark.integration
 
 TASKS = {
-    "pipeline.yaml": {"ingest", "validate", "split", "start", "train-0", "select", "register"},
+    "pipeline.yaml": {
+        "ingest",
+        "validate",
+        "split",
+        "start",
+        "train-0",
+        "select",
+        "check",
+        "register",
+    },
     "pipeline.score.yaml": {"score", "monitor", "score_summary"},
 }
 EDGES = {
-    "pipeline.yaml": {("ingest", "validate"), ("select", "evaluate"), ("register", "report")},
+    "pipeline.yaml": {
+        ("ingest", "validate"),
+        ("select", "evaluate"),
+        ("select", "check"),
+        ("check", "register"),
+        ("register", "report"),
+    },
     "pipeline.score.yaml": {("score", "monitor"), ("monitor", "score_summary")},
 }
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from lab2prod.errors import RegistryError
-from lab2prod.release import registry
+from lab2prod.release import promotion, registry
 from lab2prod.release.audit import champion_history
+from lab2prod.release.infra_check import InfraCheck
 from lab2prod.release.promotion import (
     Challenger,
     GateRules,
@@ -140,6 +141,78 @@ def test_a_model_failing_the_infra_check_is_never_promoted(store, monkeypatch):
     ):
         promote_checked("no-such-model", "1", reason="try")
     assert registry.aliases("no-such-model") == {}
+
+
+def _no_fresh_process(*args, **kwargs):
+    raise AssertionError("a check of the challenger's model was given: no fresh process starts")
+
+
+def test_a_failed_check_of_the_challengers_model_keeps_it_from_champion(
+    store, toy_data, release_contract, fit_and_log, monkeypatch
+):
+    # the pipeline's check step ran beside evaluate and failed: the gate passes, the release does not
+    monkeypatch.setattr(promotion, "start_infra_check", _no_fresh_process)
+    name = "checked-failed"
+    uri, run_id = fit_and_log(toy_data["train"])
+    failed = InfraCheck(ok=False, model_uri=uri, error="exit 1: cannot load the skops file")
+    release = release_challenger(
+        Challenger(uri, run_id),
+        name,
+        toy_data["test"],
+        release_contract,
+        GateRules(metric="roc_auc", floors={"roc_auc": 0.6}),
+        checked=failed,
+    )
+    assert not release.decision.promote and release.infra == failed
+    assert release.decision.reasons[-1] == (
+        "infrastructure check failed: exit 1: cannot load the skops file"
+    )
+    assert registry.aliases(name) == {"challenger": "1"}
+    assert _tags(name, "1")["infra.ok"] == "false"
+
+
+def test_a_passed_check_of_the_challengers_model_is_the_releases_check(
+    store, toy_data, release_contract, fit_and_log, monkeypatch
+):
+    monkeypatch.setattr(promotion, "start_infra_check", _no_fresh_process)
+    name = "checked-passed"
+    uri, run_id = fit_and_log(toy_data["train"])
+    passed = InfraCheck(ok=True, model_uri=uri, load_seconds=1.25, batch_rows=200)
+    release = release_challenger(
+        Challenger(uri, run_id),
+        name,
+        toy_data["test"],
+        release_contract,
+        GateRules(metric="roc_auc", floors={"roc_auc": 0.6}),
+        checked=passed,
+    )
+    assert release.decision.promote and release.infra == passed
+    assert registry.aliases(name) == {"champion": "1", "challenger": "1"}
+    assert _tags(name, "1")["infra.load_seconds"] == "1.2500"
+
+
+@pytest.mark.integration  # a fresh-process infrastructure check, loading a model: seconds
+def test_a_check_of_another_model_is_not_taken_and_the_version_is_checked_here(
+    store, toy_data, release_contract, fit_and_log
+):
+    name = "checked-other"
+    uri, run_id = fit_and_log(toy_data["train"])
+    # a check.json left by a build of another model says nothing of this one
+    other = InfraCheck(ok=True, model_uri="models:/m-another", load_seconds=9.0)
+    release = _release_checked(name, uri, run_id, toy_data, release_contract, other)
+    assert release.decision.promote and release.infra.ok
+    assert release.infra.model_uri == f"models:/{name}/1" and release.infra.batch_rows == 200
+
+
+def _release_checked(name, uri, run_id, toy_data, contract, checked):
+    return release_challenger(
+        Challenger(uri, run_id),
+        name,
+        toy_data["test"],
+        contract,
+        GateRules(metric="roc_auc", floors={"roc_auc": 0.6}, infra_rows=200),
+        checked=checked,
+    )
 
 
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
+
 import pytest
 
 from lab2prod.errors import ConfigError
 from lab2prod.release.gate import GateDecision
+from lab2prod.release.infra_check import InfraCheck
 from lab2prod.release.valuation import Valuation
+from lab2prod.steps.release import _checked
 from lab2prod.steps.results import (
+    CheckResult,
     EvaluateResult,
     PagesResult,
     RegisterResult,
@@ -94,3 +99,24 @@ def test_pages_are_the_summary_keys_and_a_missing_summary_names_the_file(tmp_pat
     assert PagesResult.read(path) == pages
     with pytest.raises(ConfigError, match="select.json: not found: run the step that writes it"):
         SelectResult.read(tmp_path / "select.json")
+
+
+def test_a_check_result_holds_exactly_the_infra_checks_fields():
+    # register passes check.json on as the InfraCheck it is: the two lists cannot drift apart
+    assert [(f.name, f.default) for f in fields(CheckResult)] == [
+        (f.name, f.default) for f in fields(InfraCheck)
+    ]
+
+
+def test_register_reads_the_check_steps_answer_back_as_an_infra_check(tmp_path):
+    summary = tmp_path / "check.json"
+    assert _checked(summary) is None  # the check step has not run: register runs the check itself
+    ran = InfraCheck(ok=True, model_uri="models:/m-1", load_seconds=1.5, latency_ms_batch=30.0)
+    written = CheckResult.from_dict(asdict(ran))
+    written.write(summary)
+    assert _checked(summary) == ran
+    assert written.sentence == (
+        "models:/m-1 loads in a fresh process in 1.5 s and scores 0 rows of its input example in 30 ms."
+    )
+    failed = CheckResult(ok=False, model_uri="models:/m-1", error="exit 1: no such file")
+    assert failed.sentence == "models:/m-1 failed the infrastructure check: exit 1: no such file."

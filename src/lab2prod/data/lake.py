@@ -273,7 +273,7 @@ ENV_FILE = "env.yaml"
 SCORE_ENV_FILE = "env.score.yaml"
 
 # the steps of both pipelines whose notebooks Ploomber keeps, by the name of their task
-NOTEBOOK_STEPS = ("ingest", "validate", "split", "start", "train", "select", "evaluate")
+NOTEBOOK_STEPS = ("ingest", "validate", "split", "start", "train", "select", "evaluate", "check")
 NOTEBOOK_STEPS += ("register", "report", "score", "monitor", "score_summary")
 
 

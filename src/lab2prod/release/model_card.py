@@ -18,7 +18,17 @@ from lab2prod.reporting.dag import dag_section
 from lab2prod.reporting.render import render, shown_path
 from lab2prod.tracking_server import ui_url
 
-STEPS = ("ingest", "validate", "split", "start", "select", "evaluate", "register", "report")
+STEPS = (
+    "ingest",
+    "validate",
+    "split",
+    "start",
+    "select",
+    "evaluate",
+    "check",
+    "register",
+    "report",
+)
 
 
 def _read(lake: Lake, name: str) -> dict[str, Any]:

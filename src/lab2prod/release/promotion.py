@@ -6,6 +6,7 @@ code, so the comparison never mixes numbers computed on different data.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,12 +114,16 @@ def release_challenger(
     contract: Contract,
     rules: GateRules,
     train: pd.DataFrame | None = None,
+    checked: InfraCheck | None = None,
 ) -> Release:
     """Register the challenger's model as the new `challenger` of `name` and promote it when the gate and the infra check pass.
 
     The gate's floor is the trivial model fitted on `train` (None: on the test rows) measured on `test`.
     The champion decides at its own threshold (its run's `decision_threshold`), the challenger at
-    `challenger.threshold`; `rules` say how the two are compared.
+    `challenger.threshold`; `rules` say how the two are compared. `checked` is the fresh-process
+    check of the challenger's model already run (the training pipeline's check step, beside
+    evaluate: the version is registered from that model); None, or a check of another model, and
+    the check of the new version runs here, beside the gate's measures.
     """
     model_uri, run_id, threshold = challenger.model_uri, challenger.run_id, challenger.threshold
     tags = challenger.tags
@@ -127,12 +132,18 @@ def release_challenger(
     infra_rows = rules.infra_rows
     trained_by = trainer(run_id)
     version = registry.register(model_uri, name, tags=tags)
-    # the fresh-process check of the new version starts now: its seconds of imports and loading
-    # overlap the gate's measures below
-    with start_infra_check(
-        model_edge.model_uri(name, version=version.version),
-        mlflow.get_tracking_uri(),
-        rows=infra_rows,
+    if checked is not None and checked.model_uri != model_uri:
+        checked = None  # the answer is about another model: it says nothing of this one
+    # without an answer, the fresh-process check of the new version starts now: its seconds of
+    # imports and loading overlap the gate's measures below
+    with (
+        contextlib.nullcontext()
+        if checked is not None
+        else start_infra_check(
+            model_edge.model_uri(name, version=version.version),
+            mlflow.get_tracking_uri(),
+            rows=infra_rows,
+        )
     ) as started:
         registry.set_alias(name, registry.CHALLENGER, version.version)
         challenger_metrics = model_metrics(
@@ -166,14 +177,18 @@ def release_challenger(
             tolerance=tolerance,
             baseline=trivial_baseline(test, contract, threshold, train),
         )
-        # only a model the gate would promote waits for the check's answer; the block's end stops it
-        infra = InfraCheck(
-            ok=False, model_uri=started.model_uri, error="not run: the gate rejected it"
-        )
-        if decision.promote:
+        # only a model the gate would promote waits for a running check's answer; the block's end
+        # stops it
+        if checked is not None:
+            infra = checked
+        elif decision.promote:
             infra = started.result()
-            if not infra.ok:
-                decision = decision.blocked(f"infrastructure check failed: {infra.error}")
+        else:
+            infra = InfraCheck(
+                ok=False, model_uri=started.model_uri, error="not run: the gate rejected it"
+            )
+        if decision.promote and not infra.ok:
+            decision = decision.blocked(f"infrastructure check failed: {infra.error}")
     version_tags = {
         **decision.as_tags(),
         **infra.as_tags(),

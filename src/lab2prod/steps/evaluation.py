@@ -84,8 +84,9 @@ def evaluate(project: Project) -> EvaluateResult:
             mlflow.log_metric("test_value", valuation.value)
         for name, fig in figures.items():
             fig.savefig(lake.figure(name), dpi=90)
-            mlflow.log_figure(fig, f"evaluation/{name}.png")
             plt.close(fig)
+            # the PNG just written: the run keeps the report's image, rendered once
+            mlflow.log_artifact(str(lake.figure(name)), "evaluation")
         tracking.log_json(
             {
                 "intervals": intervals,

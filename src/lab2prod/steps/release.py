@@ -1,4 +1,7 @@
-"""The release steps: register (the gate and the one release path) and report (the pages a person reads).
+"""The release steps: check (the chosen model in a fresh process), register (the gate) and report (the pages).
+
+`check` loads select's model in a fresh process while evaluate measures it; `register` passes it
+through the gate and the one release path; `report` writes the pages a person reads.
 
 `report` imports the pages' modules (the model card with its figures and the pipeline's DAG, the ML
 Test Score) when it runs: the register notebook, on the build's critical path, needs none of them
@@ -8,6 +11,8 @@ Test Score) when it runs: the register notebook, on the build's critical path, n
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
 
 import mlflow
 
@@ -15,8 +20,30 @@ from lab2prod import settings, tracking
 from lab2prod.data.conditioning import read_normalized
 from lab2prod.modeling.metrics import default_metric
 from lab2prod.project import Project
+from lab2prod.release.infra_check import InfraCheck, infra_check
 from lab2prod.release.promotion import Challenger, GateRules, release_challenger
-from lab2prod.steps.results import EvaluateResult, PagesResult, RegisterResult, SelectResult
+from lab2prod.steps.results import (
+    CheckResult,
+    EvaluateResult,
+    PagesResult,
+    RegisterResult,
+    SelectResult,
+)
+
+
+def check(project: Project) -> CheckResult:
+    """Load select's model in a fresh process and score rows of its input example; write check.json.
+
+    The training pipeline runs it beside evaluate, on the build's second process, so that register
+    finds the answer ready instead of waiting for a fresh process's imports and loading.
+    """
+    lake = project.lake
+    tracking.use_store(project.root, project.tracking_uri)
+    chosen = SelectResult.read(lake.summary("select"))
+    outcome = infra_check(chosen.model_uri, mlflow.get_tracking_uri(), rows=project.infra_rows)
+    result = CheckResult.from_dict(asdict(outcome))
+    result.write(lake.summary("check"))
+    return result
 
 
 def register(
@@ -26,7 +53,9 @@ def register(
 
     It decides at `threshold` (None: the one evaluate chose), against the champion on the same test
     rows, with the floors, tolerance, approval, business values and infrastructure rows of the
-    project; `tags` go on the version beside the run's (retraining names its origin).
+    project; `tags` go on the version beside the run's (retraining names its origin). The check
+    step's answer (check.json) is the infrastructure check when it is about select's model;
+    without it the check runs here.
     """
     contract = settings.load_contract(project.contract_path())
     lake = project.lake
@@ -58,6 +87,7 @@ def register(
         contract,
         rules,
         train=train,  # the trivial model the gate's floor is (mean or class shares) is fitted on it
+        checked=_checked(lake.summary("check")),
     )
     if chosen.parent_run_id:
         client = mlflow.MlflowClient()
@@ -76,6 +106,13 @@ def register(
     )
     result.write(lake.summary("register"))
     return result
+
+
+def _checked(summary: Path) -> InfraCheck | None:
+    """Return the check step's answer written to `summary`, None when that step has not run."""
+    if not summary.is_file():
+        return None
+    return InfraCheck(**CheckResult.read(summary).as_dict())
 
 
 def report(project: Project) -> PagesResult:

@@ -117,6 +117,34 @@ class EvaluateResult(StepResult):
 
 
 @dataclass(frozen=True)
+class CheckResult(StepResult):
+    """The fresh-process infrastructure check of select's model: release.infra_check.InfraCheck's fields.
+
+    The check step writes it beside evaluate; register reads it back and passes it on as the
+    InfraCheck it is (a test keeps the two field lists equal; this module stays free of MLflow's
+    import, which the data steps never pay).
+    """
+
+    ok: bool
+    model_uri: str
+    load_seconds: float | None = None
+    latency_ms_one_row: float | None = None
+    latency_ms_batch: float | None = None
+    batch_rows: int = 0
+    error: str | None = None
+
+    @property
+    def sentence(self) -> str:
+        """Return the check's outcome in one sentence."""
+        if not self.ok:
+            return f"{self.model_uri} failed the infrastructure check: {self.error}."
+        return (
+            f"{self.model_uri} loads in a fresh process in {self.load_seconds:.1f} s and scores "
+            f"{self.batch_rows} rows of its input example in {self.latency_ms_batch:.0f} ms."
+        )
+
+
+@dataclass(frozen=True)
 class RegisterResult(StepResult):
     """The release of the chosen model: its version, the gate's decision, the infra check, the aliases after."""
 
