@@ -1,8 +1,11 @@
 """Conditioning: a frame of text cells typed by the contract, each row breaking it quarantined with its reasons.
 
 `condition` is the one conditioning code path: ingest, validation, batch scoring (chunk by chunk)
-and the REST server's requests all run it. Pure: no files, no MLflow (`read_normalized` aside,
-which reads the lake's normalized CSV back with the contract's types).
+and the REST server's requests all run it. A number column's cells are text, or numbers already
+(a request's JSON numbers): both are read as the same float64 and judged by the same rules, and a
+refusal shows a number as its decimal text (`cells.cell_text`), the words a file's cell gets.
+Pure: no files, no MLflow (`read_normalized` aside, which reads the lake's normalized CSV back
+with the contract's types).
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import pandas as pd
 import pyarrow
 import pyarrow.compute
 
-from lab2prod.data.cells import LINE
+from lab2prod.data.cells import LINE, cell_text
 from lab2prod.data.contract import SOURCE, ColumnRule, Contract, column_key
-from lab2prod.data.formats import read_dates, read_numbers, thousands_hint
+from lab2prod.data.formats import NumberFormat, read_dates, read_numbers, thousands_hint
 from lab2prod.data.rules import contract_plan, explain, rule_failures
 from lab2prod.errors import ContractError, MissingColumnError
 
@@ -128,6 +131,23 @@ def check_header(
     _match_columns(pd.DataFrame(columns=list(names)), contract, mode, origin)
 
 
+def _numbers(cells: pd.Series, written: NumberFormat | None) -> np.ndarray:
+    """Return a number column's cells as float64, NaN where missing or not a number.
+
+    Text is parsed, `written`'s marks removed first. Numbers (a request's JSON numbers) are taken as
+    they are: the float64 their decimal text parses to, so every rule judges them as it judges text.
+    """
+    if cells.dtype.kind in "iuf":
+        return cells.to_numpy(dtype="float64", na_value=np.nan)
+    return _as_numbers(read_numbers(cells, written) if written else cells)
+
+
+def _shown(cells: pd.Series, i: int) -> str | None:
+    """Return cell `i` as the text a person wrote: text as it is, a number as its decimal text."""
+    value = cells[i]
+    return value if isinstance(value, str) else cell_text(value)
+
+
 def _as_numbers(text: pd.Series) -> np.ndarray:
     """Return text cells as float64, NaN where missing or not a number.
 
@@ -175,12 +195,11 @@ def _coerce(
         def note(mask: np.ndarray, reason: str, c: ColumnRule = c, text: pd.Series = text) -> None:
             # masks tested first: taking an index by an all-False mask costs more than the test
             for i in index[mask] if mask.any() else ():
-                reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} {reason}")
+                reasons.setdefault(i, []).append(f"{c.name}: {_shown(text, i)!r} {reason}")
 
         hint = ""
         if c.type in ("int", "float"):
-            written = c.number_format
-            numbers = _as_numbers(read_numbers(text, written) if written else text)
+            numbers = _numbers(text, c.number_format)
             missing = np.isnan(numbers)
             bad = present & missing
             infinite = np.isinf(numbers)
