@@ -31,6 +31,8 @@ DROPPED = "dropped by duplicates: drop"
 QUARANTINE_COLUMNS = ["source", "line", "reason", "record"]
 # the quarantine of a frame without a bad row: copied, as building it anew costs more than a copy
 _NO_QUARANTINE = pd.DataFrame({key: [] for key in QUARANTINE_COLUMNS}, columns=QUARANTINE_COLUMNS)
+# no row equal to an earlier one (`_first_of_equal`): one empty Series, never changed, not one a call
+_NONE_EQUAL = pd.Series(dtype="int64")
 
 
 @dataclass
@@ -137,8 +139,8 @@ def _numbers(cells: pd.Series, written: NumberFormat | None) -> np.ndarray:
     Text is parsed, `written`'s marks removed first. Numbers (a request's JSON numbers) are taken as
     they are: the float64 their decimal text parses to, so every rule judges them as it judges text.
     """
-    if cells.dtype.kind in "iuf":
-        return cells.to_numpy(dtype="float64", na_value=np.nan)
+    if isinstance(cells.dtype, np.dtype) and cells.dtype.kind in "iuf":  # NaN: missing already
+        return cells.to_numpy(dtype="float64")
     return _as_numbers(read_numbers(cells, written) if written else cells)
 
 
@@ -345,7 +347,7 @@ def condition(
     )
     if by_id_only or distinct_ids:
         passing = None
-        twins = pd.Series(dtype="int64")
+        twins = _NONE_EQUAL
     else:
         passing = typed[~failing] if failing is not None else typed
         twins = _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
@@ -469,7 +471,7 @@ def outside_expectations(frame: pd.DataFrame, contract: Contract) -> dict[str, i
 def _first_of_equal(values: pd.Series) -> pd.Series:
     """Return, for each repeated value but its first occurrence, the index of that first occurrence."""
     if not values.duplicated().any():  # the usual case, and a hash table is cheaper than a group-by
-        return pd.Series(dtype="int64")
+        return _NONE_EQUAL
     first = (
         pd.Series(values.index, index=values.index)
         .groupby(values.to_numpy(), sort=False)

@@ -37,7 +37,7 @@ def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
             out[name] = (
                 # conditioned numbers (float64, Int64) need no parsing, only NaN for missing
                 values.to_numpy(dtype="float64", na_value=np.nan)
-                if values.dtype in ("float64", "Int64")
+                if values.dtype.kind in "iuf"
                 else pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
             )
         elif kind == "category":
@@ -87,15 +87,16 @@ def _text_objects(values: pd.Series) -> np.ndarray:
     Arrow text (the conditioned cells) is encoded by Arrow itself, which costs less
     than pandas' factorize at any size, a request's row as a chunk's million.
     """
-    if values.dtype == "str":
+    if isinstance(values.dtype, pd.StringDtype):
         text = pa.array(values.array, from_pandas=True)
         if isinstance(text, pa.ChunkedArray):  # a frame made of several pieces
             text = text.combine_chunks()
-        encoded = text.dictionary_encode()
-        distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
-        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    else:
-        codes, distinct = pd.factorize(values)
+        # missing is a value of the dictionary too: the codes have no hole to fill
+        encoded = text.dictionary_encode(null_encoding="encode")
+        lookup = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+        lookup[encoded.dictionary.is_null().to_numpy(zero_copy_only=False)] = np.nan
+        return lookup[encoded.indices.to_numpy()]
+    codes, distinct = pd.factorize(values)
     lookup = np.append(np.asarray(distinct, dtype=object), np.nan)
     return lookup[codes]  # code -1 (missing) picks the NaN at the end
 
