@@ -35,7 +35,7 @@ def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
         if kind in ("int", "float"):
             values = frame[name]
             out[name] = (
-                # conditioned numbers (float64, Int64) need no parsing, only NaN for missing
+                # numbers (conditioned float64 and Int64, int64) need no parsing, only NaN for missing
                 values.to_numpy(dtype="float64", na_value=np.nan)
                 if values.dtype.kind in "iuf"
                 else pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()

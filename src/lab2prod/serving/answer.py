@@ -1,10 +1,11 @@
-"""One request answered by the contract: the rows as text cells, `score_chunk`, named outputs or a refusal.
+"""One request answered by the contract: the rows as cells, `score_chunk`, named outputs or a refusal.
 
 Online scoring runs the code batch scoring runs: a request's rows become the cells `data.sources`
-reads from a file (text, the JSON numbers of the contract's number columns as they came), and
-`scoring.chunk.score_chunk` conditions them by the contract in score mode and predicts. The answer has the columns of `lab2prod score`'s predictions (the id when
-the request carries one, then `probability` and `label`, `probability_<label>` per class and
-`label`, or `value`), without the lineage columns.
+reads from a file (text; the JSON numbers of the contract's number columns as they came), and
+`scoring.chunk.score_chunk` conditions them by the contract in score mode and predicts. The answer
+has the columns of `lab2prod score`'s predictions (the id when the request carries one, then
+`probability` and `label`, `probability_<label>` per class and `label`, or `value`), without the
+lineage columns.
 
 Mixed requests: a request is answered whole or refused whole. When any row breaks the contract,
 no row is scored and the refusal names every such row with the reason `lab2prod score` writes in
