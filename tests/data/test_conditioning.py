@@ -337,3 +337,14 @@ def test_number_columns_of_numbers_are_judged_and_shown_as_their_text(contract):
         "age: missing value",
     ]
     assert typed.clean["age"].dtype == "Int64" and typed.clean["age"].tolist() == [30]
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_conditioned_columns_are_the_arrays_of_the_clean_frame(toy_text, contract, bad):
+    rows = toy_text.assign(age=["30", "x", "52", "23"]) if bad else toy_text
+    result = condition(rows, replace(contract, max_quarantine_fraction=1.0))
+    assert list(result.columns) == list(result.clean.columns)
+    for name, values in result.columns.items():
+        pd.testing.assert_series_equal(pd.Series(values, name=name), result.clean[name])
+    assert result.clean.index.equals(pd.RangeIndex(3 if bad else 4))
+    assert result.clean["id"].tolist() == (["a", "c", "d"] if bad else ["a", "b", "c", "d"])

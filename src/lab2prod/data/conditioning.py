@@ -46,6 +46,8 @@ class Conditioned:
     repeated_rows: int = 0  # rows equal to an earlier row, whatever `duplicates` did with them
     repeated_ids: int = 0  # rows whose id an earlier, different row has
     outside_expectations: dict[str, int] = field(default_factory=dict)  # column -> clean rows
+    # the typed arrays `clean` is made of, by name: what reads a few columns takes them from here
+    columns: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rows_wrong(self) -> int:
@@ -388,7 +390,9 @@ def condition(
     if bad:
         kept = np.ones(len(typed), dtype=bool)
         kept[bad] = False
-        keep = typed[kept]  # a mask takes rows faster than dropping labels
+        # the clean rows' arrays, and the frame made of them as `typed` is made of `columns`
+        columns = {name: values[kept] for name, values in columns.items()}
+        keep = pd.DataFrame(columns, index=pd.RangeIndex(len(typed) - len(bad)), copy=False)
     else:
         keep = typed
     if bad:
@@ -437,15 +441,16 @@ def condition(
             raise ContractError(
                 f"{origin}: target {contract.target!r} has a single class ({only!r}): a classifier needs at least two"
             )
-    # `typed` holds the contract's columns in its order: only rows taken need a new index
+    # `typed` holds the contract's columns in its order, its rows numbered from 0 as `keep`'s
     return Conditioned(
-        clean=keep.reset_index(drop=True) if bad else keep,
+        clean=keep,
         quarantine=quarantine,
         warnings=warnings,
         rows_in=rows_in,
         repeated_rows=len(twins),
         repeated_ids=repeated_ids,
         outside_expectations=outside_expectations(keep, contract),
+        columns=columns,
     )
 
 

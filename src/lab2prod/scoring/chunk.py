@@ -128,13 +128,18 @@ def score_chunk(
     if len(conditioned.quarantine):
         lines = lines[~np.isin(lines, conditioned.quarantine["line"].to_numpy())]
     scores = (
-        np.asarray(predict(model, model_frame(clean, contract), contract.task), dtype="float64")
+        np.asarray(
+            predict(model, model_frame(conditioned.columns, contract), contract.task),
+            dtype="float64",
+        )
         if len(clean)
         else np.empty(0, "float64")
     )
     index = pd.RangeIndex(len(clean))  # one index object: the columns built on it need no aligning
     predictions = (
-        {id_name: _as_objects(clean[id_name].to_numpy(dtype=object), index)} if len(clean) else {}
+        {id_name: _as_objects(conditioned.columns[id_name].to_numpy(dtype=object), index)}
+        if len(clean)
+        else {}
     )
     if scores.ndim == 2:  # multiclass: one probability column per class, then the most probable
         names = np.array([str(label) for label in contract.labels], dtype=object)
