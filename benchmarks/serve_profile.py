@@ -89,19 +89,19 @@ def steps(model: Any, data: bytes, repeat: int) -> None:
     contract = inner.contract if inner.contract.id_column else with_row_ids(inner.contract)
     schema = model.metadata.get_input_schema()
     frame = scoring_server._parse_json_data(data, model.metadata, schema).data
-    cells = request_cells(frame)
+    cells = request_cells(frame, contract)
     conditioned = condition(cells, _piece_contract(contract), "score", ORIGIN, whole=False)
-    features = model_frame(conditioned.clean, contract)
+    features = model_frame(conditioned.columns, contract)
     answer = answer_request(frame, inner.model, inner.contract, inner.threshold).predictions
     figures = {
         "parse JSON (MLflow)": lambda: scoring_server._parse_json_data(
             data, model.metadata, schema
         ),
-        "request_cells": lambda: request_cells(frame),
+        "request_cells": lambda: request_cells(frame, contract),
         "condition": lambda: condition(
             cells, _piece_contract(contract), "score", ORIGIN, whole=False
         ),
-        "model_frame": lambda: model_frame(conditioned.clean, contract),
+        "model_frame": lambda: model_frame(conditioned.columns, contract),
         "predict (sklearn)": lambda: predict(inner.model, features, contract.task),
         "score_chunk": lambda: score_chunk(cells, inner.model, contract, inner.threshold, ORIGIN),
         "answer_request": lambda: answer_request(

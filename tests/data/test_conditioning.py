@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from lab2prod.data.cells import cell_text
 from lab2prod.data.conditioning import condition, outside_expectations, read_normalized, wrong_rows
 from lab2prod.data.contract import contract_from_dict
 from lab2prod.errors import ContractError
@@ -309,3 +311,40 @@ def test_condition_of_varied_cells_is_the_same_for_a_frame_numbered_from_zero_or
         "datetime64[ns]"
     )
     assert all(": " in reason for reason in plain.quarantine["reason"])
+
+
+def test_number_columns_of_numbers_are_judged_and_shown_as_their_text(contract):
+    contract = replace(contract, max_quarantine_fraction=1.0)
+    numbers = pd.DataFrame(
+        {
+            "_line": [2, 3, 4, 5, 6, 7],
+            "id": ["a", "b", "c", "d", "e", "f"],
+            "age": [30.0, 30.5, np.inf, 2.0**60, 17.0, np.nan],
+            "income": [100.5, -1.0, np.nan, 1e20, 0.0, 5.0],
+            "home": ["owner"] * 6,
+        }
+    )
+    text = numbers.astype(object).map(cell_text)
+    typed, read = (condition(f, contract, mode="score") for f in (numbers, text))
+    pd.testing.assert_frame_equal(typed.clean, read.clean)
+    pd.testing.assert_frame_equal(typed.quarantine, read.quarantine)
+    assert typed.quarantine["reason"].tolist() == [
+        "age: '30.5' is not a whole number; income: -1 is below the minimum 0",
+        "age: 'inf' is not a finite number",
+        "age: '1.152921504606847e+18' is out of range for an integer column (at most 2^53 in "
+        "size): declare the column float or string",
+        "age: 17 is below the minimum 18",
+        "age: missing value",
+    ]
+    assert typed.clean["age"].dtype == "Int64" and typed.clean["age"].tolist() == [30]
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_conditioned_columns_are_the_arrays_of_the_clean_frame(toy_text, contract, bad):
+    rows = toy_text.assign(age=["30", "x", "52", "23"]) if bad else toy_text
+    result = condition(rows, replace(contract, max_quarantine_fraction=1.0))
+    assert list(result.columns) == list(result.clean.columns)
+    for name, values in result.columns.items():
+        pd.testing.assert_series_equal(pd.Series(values, name=name), result.clean[name])
+    assert result.clean.index.equals(pd.RangeIndex(3 if bad else 4))
+    assert result.clean["id"].tolist() == (["a", "c", "d"] if bad else ["a", "b", "c", "d"])

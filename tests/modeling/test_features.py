@@ -54,6 +54,37 @@ def test_model_frame_missing_feature_is_named(contract):
         features.model_frame(pd.DataFrame({"age": [1], "home": ["rent"]}), contract)
 
 
+@pytest.mark.parametrize("bad_rows", [[], [1, 3]])
+def test_model_frame_of_conditioned_arrays_is_the_model_frame_of_the_clean_frame(
+    contract_dict, bad_rows
+):
+    from lab2prod.data.conditioning import condition
+
+    contract_dict["columns"]["opened"] = {"type": "date"}
+    contract_dict["max_quarantine_fraction"] = 1.0
+    contract = contract_from_dict(contract_dict)
+    text = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "age": ["30", "45", "52", "23", "60"],
+            "income": ["100.5", None, "80", "120", "7"],
+            "home": ["owner", "rent", None, "rent", "owner"],
+            "opened": ["2024-03-15", None, "2023-01-02", "2022-12-31", "2021-06-30"],
+        }
+    )
+    text.loc[bad_rows, "age"] = "old"
+    conditioned = condition(text, contract, mode="score")
+    assert len(conditioned.clean) == 5 - len(bad_rows)
+    assert list(conditioned.columns) == list(conditioned.clean.columns)
+    from_arrays = features.model_frame(conditioned.columns, contract)
+    pd.testing.assert_frame_equal(from_arrays, features.model_frame(conditioned.clean, contract))
+    assert from_arrays["home"].dtype == object and from_arrays.index.equals(
+        pd.RangeIndex(len(from_arrays))
+    )
+    with pytest.raises(KeyError, match="income"):
+        features.model_frame({"age": np.array([1.0]), "home": pd.array(["rent"])}, contract)
+
+
 def test_target_vector_marks_the_positive_label(contract):
     frame = pd.DataFrame({"y": ["bad", "good", "bad"]})
     assert features.target_vector(frame, contract).tolist() == [1, 0, 1]

@@ -219,6 +219,17 @@ def test_rest_refuses_a_row_breaking_the_contract_with_400_and_its_reason(
         f"request: 1 of 40 rows break the contract, so none is scored: row 1 (applicant_id "
         f"'{rows['applicant_id'][1]}'): {reason}: fix or remove those rows and send the request again"
     )
+    # a JSON number an integer column cannot hold: refused in the words its text gets in a file
+    halves = rows.assign(Age=rows["Age"].astype("float64").where(rows.index != 2, 30.5))
+    (tmp_path / "halves").mkdir()
+    _, quarantine = _lab2prod_score(champion, halves, tmp_path / "halves")
+    reason = quarantine["reason"].item()
+    assert reason == "Age: '30.5' is not a whole number"
+    status, answer = _invoke(served, {"dataframe_records": _records(halves)})  # 30.0, 30.5, ...
+    assert status == 400 and answer["message"].startswith(
+        f"request: 1 of 40 rows break the contract, so none is scored: row 2 (applicant_id "
+        f"'{rows['applicant_id'][2]}'): {reason}: "
+    )
     # a column missing: refused with the contract's message, not a traceback
     status, answer = _invoke(served, {"dataframe_records": _records(rows.drop(columns=["Age"]))})
     assert (

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab2prod.data.cells import LINE
+from lab2prod.data.cells import LINE, cell_text
 from lab2prod.data.conditioning import condition
 from lab2prod.modeling.estimators import build_estimator
 from lab2prod.modeling.features import model_frame, target_vector
@@ -28,16 +28,27 @@ def _request(**changes):
     return frame.assign(**changes)
 
 
-def test_request_cells_are_the_text_a_file_reader_hands_over():
-    cells = request_cells(pd.DataFrame({"n": [5, 7], "x": [5.0, np.nan], "s": ["a", None]}))
+def test_request_cells_are_the_cells_a_file_reader_hands_over(contract):
+    frame = pd.DataFrame({"n": [5, 7], "x": [5.0, np.nan], "s": ["a", None], "id": [1, 2]})
+    cells = request_cells(frame, contract)
     assert cells["n"].tolist() == ["5", "7"]
     assert cells["x"][0] == "5.0" and cells["s"][0] == "a"
     assert cells["x"].isna()[1] and cells["s"].isna()[1]  # missing, as an empty CSV field
     # pandas' str, the dtype data.sources reads cells as, and each row's line as a reader counts it
-    assert (cells.drop(columns=LINE).dtypes == "str").all()
+    assert (cells.drop(columns=LINE).dtypes == "str").all()  # the id too, numbers or not
     assert cells[LINE].tolist() == [2, 3] and cells[LINE].dtype == "int64"
-    ids = request_cells(pd.DataFrame({"n": [5, 7]}), row_ids="_row")
+    ids = request_cells(pd.DataFrame({"n": [5, 7]}), contract, row_ids="_row")
     assert list(ids.columns) == [LINE, "_row", "n"] and ids["_row"].tolist() == ["0", "1"]
+
+
+def test_json_numbers_of_the_contracts_number_columns_stay_numbers(contract):
+    frame = pd.DataFrame({"AGE": [30, 45], "income": [100.5, np.nan], "home": [1, 2]})
+    cells = request_cells(frame, contract)
+    assert cells["AGE"].dtype == "int64" and cells["AGE"].tolist() == [30, 45]
+    assert cells["income"].dtype == "float64" and np.isnan(cells["income"][1])
+    assert cells["home"].tolist() == ["1", "2"]  # a category column reads text
+    text = request_cells(frame.assign(AGE=["30", "x"]), contract)
+    assert text["AGE"].tolist() == ["30", "x"]  # not numbers: text, as a file's cells
 
 
 def test_a_valid_request_gets_the_named_columns_and_values_of_lab2prod_score(contract, fitted):
@@ -45,7 +56,8 @@ def test_a_valid_request_gets_the_named_columns_and_values_of_lab2prod_score(con
     assert answer.answered and not answer.refused
     assert list(answer.predictions.columns) == ["id", "probability", "label"]
     # the same rows through score_chunk as `lab2prod score` reads them from a file
-    batch = score_chunk(request_cells(_request()), fitted, contract, 0.5, "file").predictions
+    cells = request_cells(_request().astype(object), contract)  # text, as a file's
+    batch = score_chunk(cells, fitted, contract, 0.5, "file").predictions
     pd.testing.assert_frame_equal(answer.predictions, batch)
     assert set(answer.predictions["label"]) <= {"bad", "good"}
 
@@ -95,9 +107,7 @@ def test_a_contract_without_an_id_column_answers_by_position(contract, fitted):
     )
 
 
-def test_request_cells_of_each_json_type_are_the_cells_one_by_one_would_be():
-    from lab2prod.serving.answer import _cell
-
+def test_request_cells_of_each_json_type_are_the_cells_one_by_one_would_be(contract):
     frame = pd.DataFrame(
         {
             "n": [5, -7],
@@ -108,10 +118,45 @@ def test_request_cells_of_each_json_type_are_the_cells_one_by_one_would_be():
             "mixed": [1, "a"],
         }
     )
-    cells = request_cells(frame)
+    cells = request_cells(frame, contract)
     for name in frame.columns:
-        expected = [_cell(v) for v in frame[name].to_numpy(dtype=object)]
+        expected = [cell_text(v) for v in frame[name].to_numpy(dtype=object)]
         assert [None if pd.isna(v) else v for v in cells[name]] == expected, name
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a request whose every value is the text a file would hold (missing as None)."""
+    return frame.astype(object).map(cell_text)
+
+
+@pytest.mark.parametrize(
+    "ids, age, income",
+    [
+        ("abcd", [30, 45, 52, 23], [100.5, np.nan, 0.0, 1e20]),
+        ("abcd", [30.0, 45.0, 18.0, 100.0], [1e-300, -0.0, 3.0, np.nan]),
+        ("abca", [30, 45, 52, 23], [100.5, np.nan, 0.0, 1e20]),
+        ("abcd", [30.0, 45.5, np.inf, np.nan], [np.inf, -np.inf, -0.0, np.nan]),
+        ("abcd", [30, 2**60, 12, 150], [-5.0, 1e-300, 3.0, 2.5]),
+        ("abcb", [30.0, 9007199254740994.0, -18.0, 100.0], [1.0, 2.0, 3.0, 4.0]),
+    ],
+)
+def test_json_numbers_are_answered_and_refused_as_their_text_is(contract, fitted, ids, age, income):
+    request = pd.DataFrame({"id": list(ids), "age": age, "income": income, "home": ["owner"] * 4})
+    assert request["age"].dtype.kind in "if" and request["income"].dtype == "float64"
+    typed, text = (
+        answer_request(request, fitted, contract),
+        answer_request(_as_text(request), fitted, contract),
+    )
+    assert typed.refused == text.refused and typed.message == text.message
+    if text.answered:
+        pd.testing.assert_frame_equal(typed.predictions, text.predictions)
+    # the quarantine score_chunk writes, reasons and records, is the text's to the byte
+    chunks = [
+        score_chunk(request_cells(r, contract), fitted, contract, 0.5, "request")
+        for r in (request, _as_text(request))
+    ]
+    pd.testing.assert_frame_equal(chunks[0].quarantine, chunks[1].quarantine)
+    assert text.answered == (not len(chunks[1].quarantine))
 
 
 def test_request_frame_takes_what_mlflow_hands_over_without_an_input_schema():
@@ -190,7 +235,7 @@ def test_every_task_answers_with_lab2prod_scores_columns_in_order(
 def test_the_answers_text_columns_hold_python_strings_as_an_empty_chunks_do(contract, fitted):
     # object columns of str: no Arrow conversion per chunk, and MLflow's JSON answer reads them fast
     answer = answer_request(_request(), fitted, contract)
-    empty = score_chunk(request_cells(_request().iloc[:0]), fitted, contract, 0.5, "file")
+    empty = score_chunk(request_cells(_request().iloc[:0], contract), fitted, contract, 0.5, "file")
     assert answer.predictions.dtypes.to_dict() == empty.predictions.dtypes.to_dict()
     assert answer.predictions["label"].dtype == object and answer.predictions["id"].dtype == object
 
@@ -209,7 +254,7 @@ def test_the_named_answer_holds_what_a_frame_built_column_by_column_holds(contra
         }
     )
     answer = answer_request(request, fitted, contract, threshold=0.4)
-    clean = condition(request_cells(request), contract, mode="score").clean
+    clean = condition(request_cells(request, contract), contract, mode="score").clean
     scores = fitted.predict_proba(model_frame(clean, contract))[:, 1]
     expected = pd.DataFrame(
         {

@@ -1,8 +1,11 @@
 """Conditioning: a frame of text cells typed by the contract, each row breaking it quarantined with its reasons.
 
 `condition` is the one conditioning code path: ingest, validation, batch scoring (chunk by chunk)
-and the REST server's requests all run it. Pure: no files, no MLflow (`read_normalized` aside,
-which reads the lake's normalized CSV back with the contract's types).
+and the REST server's requests all run it. A number column's cells are text, or numbers already
+(a request's JSON numbers): both are read as the same float64 and judged by the same rules, and a
+refusal shows a number as its decimal text (`cells.cell_text`), the words a file's cell gets.
+Pure: no files, no MLflow (`read_normalized` aside, which reads the lake's normalized CSV back
+with the contract's types).
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import pandas as pd
 import pyarrow
 import pyarrow.compute
 
-from lab2prod.data.cells import LINE
+from lab2prod.data.cells import LINE, cell_text
 from lab2prod.data.contract import SOURCE, ColumnRule, Contract, column_key
-from lab2prod.data.formats import read_dates, read_numbers, thousands_hint
+from lab2prod.data.formats import NumberFormat, read_dates, read_numbers, thousands_hint
 from lab2prod.data.rules import contract_plan, explain, rule_failures
 from lab2prod.errors import ContractError, MissingColumnError
 
@@ -28,6 +31,8 @@ DROPPED = "dropped by duplicates: drop"
 QUARANTINE_COLUMNS = ["source", "line", "reason", "record"]
 # the quarantine of a frame without a bad row: copied, as building it anew costs more than a copy
 _NO_QUARANTINE = pd.DataFrame({key: [] for key in QUARANTINE_COLUMNS}, columns=QUARANTINE_COLUMNS)
+# no row equal to an earlier one (`_first_of_equal`): one empty Series, never changed, not one a call
+_NONE_EQUAL = pd.Series(dtype="int64")
 
 
 @dataclass
@@ -41,6 +46,8 @@ class Conditioned:
     repeated_rows: int = 0  # rows equal to an earlier row, whatever `duplicates` did with them
     repeated_ids: int = 0  # rows whose id an earlier, different row has
     outside_expectations: dict[str, int] = field(default_factory=dict)  # column -> clean rows
+    # the typed arrays `clean` is made of, by name: what reads a few columns takes them from here
+    columns: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rows_wrong(self) -> int:
@@ -128,6 +135,23 @@ def check_header(
     _match_columns(pd.DataFrame(columns=list(names)), contract, mode, origin)
 
 
+def _numbers(cells: pd.Series, written: NumberFormat | None) -> np.ndarray:
+    """Return a number column's cells as float64, NaN where missing or not a number.
+
+    Text is parsed, `written`'s marks removed first. Numbers (a request's JSON numbers) are taken as
+    they are: the float64 their decimal text parses to, so every rule judges them as it judges text.
+    """
+    if isinstance(cells.dtype, np.dtype) and cells.dtype.kind in "iuf":  # NaN: missing already
+        return cells.to_numpy(dtype="float64")
+    return _as_numbers(read_numbers(cells, written) if written else cells)
+
+
+def _shown(cells: pd.Series, i: int) -> str | None:
+    """Return cell `i` as the text a person wrote: text as it is, a number as its decimal text."""
+    value = cells[i]
+    return value if isinstance(value, str) else cell_text(value)
+
+
 def _as_numbers(text: pd.Series) -> np.ndarray:
     """Return text cells as float64, NaN where missing or not a number.
 
@@ -175,12 +199,11 @@ def _coerce(
         def note(mask: np.ndarray, reason: str, c: ColumnRule = c, text: pd.Series = text) -> None:
             # masks tested first: taking an index by an all-False mask costs more than the test
             for i in index[mask] if mask.any() else ():
-                reasons.setdefault(i, []).append(f"{c.name}: {text[i]!r} {reason}")
+                reasons.setdefault(i, []).append(f"{c.name}: {_shown(text, i)!r} {reason}")
 
         hint = ""
         if c.type in ("int", "float"):
-            written = c.number_format
-            numbers = _as_numbers(read_numbers(text, written) if written else text)
+            numbers = _numbers(text, c.number_format)
             missing = np.isnan(numbers)
             bad = present & missing
             infinite = np.isinf(numbers)
@@ -326,7 +349,7 @@ def condition(
     )
     if by_id_only or distinct_ids:
         passing = None
-        twins = pd.Series(dtype="int64")
+        twins = _NONE_EQUAL
     else:
         passing = typed[~failing] if failing is not None else typed
         twins = _first_of_equal(pd.util.hash_pandas_object(passing, index=False))
@@ -367,7 +390,9 @@ def condition(
     if bad:
         kept = np.ones(len(typed), dtype=bool)
         kept[bad] = False
-        keep = typed[kept]  # a mask takes rows faster than dropping labels
+        # the clean rows' arrays, and the frame made of them as `typed` is made of `columns`
+        columns = {name: values[kept] for name, values in columns.items()}
+        keep = pd.DataFrame(columns, index=pd.RangeIndex(len(typed) - len(bad)), copy=False)
     else:
         keep = typed
     if bad:
@@ -416,15 +441,16 @@ def condition(
             raise ContractError(
                 f"{origin}: target {contract.target!r} has a single class ({only!r}): a classifier needs at least two"
             )
-    # `typed` holds the contract's columns in its order: only rows taken need a new index
+    # `typed` holds the contract's columns in its order, its rows numbered from 0 as `keep`'s
     return Conditioned(
-        clean=keep.reset_index(drop=True) if bad else keep,
+        clean=keep,
         quarantine=quarantine,
         warnings=warnings,
         rows_in=rows_in,
         repeated_rows=len(twins),
         repeated_ids=repeated_ids,
         outside_expectations=outside_expectations(keep, contract),
+        columns=columns,
     )
 
 
@@ -450,7 +476,7 @@ def outside_expectations(frame: pd.DataFrame, contract: Contract) -> dict[str, i
 def _first_of_equal(values: pd.Series) -> pd.Series:
     """Return, for each repeated value but its first occurrence, the index of that first occurrence."""
     if not values.duplicated().any():  # the usual case, and a hash table is cheaper than a group-by
-        return pd.Series(dtype="int64")
+        return _NONE_EQUAL
     first = (
         pd.Series(values.index, index=values.index)
         .groupby(values.to_numpy(), sort=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,35 +22,49 @@ def feature_columns(contract: Contract) -> dict[str, list[str]]:
     }
 
 
-def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+def model_frame(frame: pd.DataFrame | Mapping[str, Any], contract: Contract) -> pd.DataFrame:
     """Return the feature columns typed for the model: numbers as float64, categories as text or NaN.
 
+    `frame` is a frame, or typed columns as arrays by name (`Conditioned.columns`, the arrays a
+    conditioned frame is made of: no column is taken out of a frame again), rows numbered from 0.
     Dates become numeric parts (year, month, day of week, day of year) named
     ``<column>__year`` and so on: a date is never one-hot encoded as a string.
     """
     kinds = _feature_kinds(contract)
-    missing = [name for name, kind in kinds if kind != "string" and name not in frame.columns]
+    # a frame's `in` looks at its columns, as a mapping's at its keys
+    missing = [name for name, kind in kinds if kind != "string" and name not in frame]
     if missing:
         raise KeyError(f"input lacks feature column(s) {', '.join(missing)}")
+    index = frame.index if isinstance(frame, pd.DataFrame) else pd.RangeIndex(_rows(frame))
     out = {}
     for name, kind in kinds:
         if kind in ("int", "float"):
-            values = frame[name]
-            out[name] = (
-                # conditioned numbers (float64, Int64) need no parsing, only NaN for missing
-                values.to_numpy(dtype="float64", na_value=np.nan)
-                if values.dtype in ("float64", "Int64")
-                else pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
-            )
+            out[name] = _floats(frame[name])
         elif kind == "category":
-            out[name] = pd.Series(_text_objects(frame[name]), index=frame.index, dtype=object)
+            out[name] = pd.Series(_text_objects(frame[name]), index=index, dtype=object)
         elif kind == "date":
             stamp = pd.to_datetime(frame[name], errors="coerce")
+            stamp = stamp if isinstance(stamp, pd.Series) else pd.Series(stamp, index=index)
             out[f"{name}__year"] = stamp.dt.year.astype("float64").to_numpy()
             out[f"{name}__month"] = stamp.dt.month.astype("float64").to_numpy()
             out[f"{name}__dayofweek"] = stamp.dt.dayofweek.astype("float64").to_numpy()
             out[f"{name}__dayofyear"] = stamp.dt.dayofyear.astype("float64").to_numpy()
-    return pd.DataFrame(out, index=frame.index)
+    return pd.DataFrame(out, index=index)
+
+
+def _rows(columns: Mapping[str, Any]) -> int:
+    return len(next(iter(columns.values()))) if columns else 0
+
+
+def _floats(values: Any) -> np.ndarray:
+    """Return a number column (a Series or an array) as float64, NaN where missing or not a number."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        return values.astype("float64", copy=False)
+    if values.dtype.kind in "iuf":  # numbers (conditioned Int64): no parsing, only NaN for missing
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    return (
+        pd.to_numeric(pd.Series(values, copy=False), errors="coerce").astype("float64").to_numpy()
+    )
 
 
 def _feature_kinds(contract: Contract) -> tuple[tuple[str, str], ...]:
@@ -78,8 +94,8 @@ def signature_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     return typed.astype({c: "int64" for c in required if c in typed.columns})
 
 
-def _text_objects(values: pd.Series) -> np.ndarray:
-    """Return a column as an object array of str, NaN where missing.
+def _text_objects(values: pd.Series | pd.api.extensions.ExtensionArray) -> np.ndarray:
+    """Return a column (a Series or an array) as an object array of str, NaN where missing.
 
     Object on purpose: pandas 3 stores text as Arrow strings, which scikit-learn's
     encoders turn back into object arrays on every call. Built from the distinct
@@ -87,15 +103,16 @@ def _text_objects(values: pd.Series) -> np.ndarray:
     Arrow text (the conditioned cells) is encoded by Arrow itself, which costs less
     than pandas' factorize at any size, a request's row as a chunk's million.
     """
-    if values.dtype == "str":
-        text = pa.array(values.array, from_pandas=True)
+    if isinstance(values.dtype, pd.StringDtype):
+        text = pa.array(values.array if isinstance(values, pd.Series) else values, from_pandas=True)
         if isinstance(text, pa.ChunkedArray):  # a frame made of several pieces
             text = text.combine_chunks()
-        encoded = text.dictionary_encode()
-        distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
-        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    else:
-        codes, distinct = pd.factorize(values)
+        # missing is a value of the dictionary too: the codes have no hole to fill
+        encoded = text.dictionary_encode(null_encoding="encode")
+        lookup = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+        lookup[encoded.dictionary.is_null().to_numpy(zero_copy_only=False)] = np.nan
+        return lookup[encoded.indices.to_numpy()]
+    codes, distinct = pd.factorize(values)
     lookup = np.append(np.asarray(distinct, dtype=object), np.nan)
     return lookup[codes]  # code -1 (missing) picks the NaN at the end
 

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lab2prod.data.cells import LINE
+from lab2prod.data.cells import LINE, cell_text
 from lab2prod.data.conditioning import (
     QUARANTINE_COLUMNS,
     check_header,
@@ -128,13 +128,18 @@ def score_chunk(
     if len(conditioned.quarantine):
         lines = lines[~np.isin(lines, conditioned.quarantine["line"].to_numpy())]
     scores = (
-        np.asarray(predict(model, model_frame(clean, contract), contract.task), dtype="float64")
+        np.asarray(
+            predict(model, model_frame(conditioned.columns, contract), contract.task),
+            dtype="float64",
+        )
         if len(clean)
         else np.empty(0, "float64")
     )
     index = pd.RangeIndex(len(clean))  # one index object: the columns built on it need no aligning
     predictions = (
-        {id_name: _as_objects(clean[id_name].to_numpy(dtype=object), index)} if len(clean) else {}
+        {id_name: _as_objects(conditioned.columns[id_name].to_numpy(dtype=object), index)}
+        if len(clean)
+        else {}
     )
     if scores.ndim == 2:  # multiclass: one probability column per class, then the most probable
         names = np.array([str(label) for label in contract.labels], dtype=object)
@@ -248,9 +253,7 @@ def repeated_id_rows(
 ) -> pd.DataFrame:
     """Return quarantine rows for `rows`, each an id already seen on line `first` (vectorized)."""
     cells = [c for c in rows.columns if c not in (LINE, SOURCE)]
-    text = [
-        pa.array(rows[c].astype(object).where(rows[c].notna(), None), pa.string()) for c in cells
-    ]
+    text = [_record_text(rows[c]) for c in cells]
     record = pc.binary_join_element_wise(*text, ",", null_handling="replace", null_replacement="")
     source = rows[SOURCE].to_numpy(dtype=object) if SOURCE in rows.columns else origin
     reason = repeat_reasons(ids, first, contract)
@@ -263,6 +266,13 @@ def repeated_id_rows(
         },
         columns=QUARANTINE_COLUMNS,
     )
+
+
+def _record_text(cells: pd.Series) -> pa.Array:
+    """Return a column's cells as Arrow text for a quarantine record: numbers (a request's JSON) as their text."""
+    if cells.dtype.kind in "iuf":
+        return pa.array([cell_text(v) for v in cells.to_numpy(dtype=object)], pa.string())
+    return pa.array(cells.astype(object).where(cells.notna(), None), pa.string())
 
 
 # ---------------------------------------------------------------------------- across chunks

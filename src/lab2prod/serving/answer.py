@@ -1,10 +1,11 @@
-"""One request answered by the contract: the rows as text cells, `score_chunk`, named outputs or a refusal.
+"""One request answered by the contract: the rows as cells, `score_chunk`, named outputs or a refusal.
 
-Online scoring runs the code batch scoring runs: a request's rows become text cells, as
-`data.sources` reads a file, and `scoring.chunk.score_chunk` conditions them by the contract in
-score mode and predicts. The answer has the columns of `lab2prod score`'s predictions (the id when
-the request carries one, then `probability` and `label`, `probability_<label>` per class and
-`label`, or `value`), without the lineage columns.
+Online scoring runs the code batch scoring runs: a request's rows become the cells `data.sources`
+reads from a file (text; the JSON numbers of the contract's number columns as they came), and
+`scoring.chunk.score_chunk` conditions them by the contract in score mode and predicts. The answer
+has the columns of `lab2prod score`'s predictions (the id when the request carries one, then
+`probability` and `label`, `probability_<label>` per class and `label`, or `value`), without the
+lineage columns.
 
 Mixed requests: a request is answered whole or refused whole. When any row breaks the contract,
 no row is scored and the refusal names every such row with the reason `lab2prod score` writes in
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from lab2prod.data.cells import LINE
-from lab2prod.data.contract import ColumnRule, Contract
+from lab2prod.data.cells import LINE, cell_text
+from lab2prod.data.contract import ColumnRule, Contract, column_key
 from lab2prod.errors import ContractError
 from lab2prod.scoring.chunk import prediction_columns, score_chunk
 
@@ -73,22 +73,52 @@ def _item(value: Any) -> Any:
     return value.item() if isinstance(value, np.ndarray) else value
 
 
-def request_cells(frame: pd.DataFrame, row_ids: str | None = None) -> pd.DataFrame:
-    """Return a request's rows as text cells (pandas str, missing as NaN), the cells `data.sources` hands over.
+def request_cells(
+    frame: pd.DataFrame, contract: Contract, row_ids: str | None = None
+) -> pd.DataFrame:
+    """Return a request's rows as the cells conditioning reads: text (pandas str, missing as NaN), or JSON numbers.
 
     As a reader numbers a file's rows, a first column `_line` holds each row's line (2, 3, ...:
-    row 0 is line 2). JSON numbers become their decimal text ("5", "5.0"), so the contract parses
-    them as it parses a file; a float that is a whole number stays parseable as an integer. With
-    `row_ids`, a column of that name holds each row's position ("0", "1", ...). Each column is
-    built as Arrow text once, and the frame takes the columns as they are (no copy, no inference).
+    row 0 is line 2). A column of JSON numbers that the contract types int or float (not the id)
+    stays numbers: conditioning reads them as the float64 their text would parse to and refuses
+    them in the words a file's cells get. Other JSON values become their text ("5", "5.0",
+    "true"), so the contract parses them as it parses a file. With `row_ids`, a column of that
+    name holds each row's position ("0", "1", ...). The frame takes the columns as they are (no
+    copy, no inference).
     """
+    numbers = _number_keys(contract)
     positions = np.arange(len(frame), dtype="int64")
     columns: dict[str, Any] = {LINE: positions + _FIRST_LINE}
     if row_ids:
         columns[row_ids] = _integer_text(positions)
     for name, values in frame.items():
-        columns[name] = _text(values)
+        number = isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf"
+        if number and column_key(name) in numbers:
+            columns[name] = values.to_numpy()
+        else:
+            columns[name] = _text(values)
     return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)), copy=False)
+
+
+def _number_keys(contract: Contract) -> frozenset[str]:
+    """Return the header keys (`column_key`) of the contract's int and float columns but its id."""
+    try:
+        return _cached_number_keys(contract)
+    except TypeError:  # a contract holding lists (unhashable)
+        return _make_number_keys(contract)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_number_keys(contract: Contract) -> frozenset[str]:
+    return _make_number_keys(contract)
+
+
+def _make_number_keys(contract: Contract) -> frozenset[str]:
+    return frozenset(
+        column_key(c.name)
+        for c in contract.columns
+        if c.type in ("int", "float") and c.name != contract.id_column
+    )
 
 
 def _text(values: pd.Series) -> pd.api.extensions.ExtensionArray:
@@ -99,7 +129,7 @@ def _text(values: pd.Series) -> pd.api.extensions.ExtensionArray:
         return _integer_text(values.to_numpy())
     if kind == "f":
         return _arrow_text([None if v != v else repr(v) for v in values.to_numpy().tolist()])
-    return _arrow_text([_cell(v) for v in values.to_numpy(dtype=object)])
+    return _arrow_text([cell_text(v) for v in values.to_numpy(dtype=object)])
 
 
 def _integer_text(numbers: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -110,16 +140,6 @@ def _integer_text(numbers: np.ndarray) -> pd.api.extensions.ExtensionArray:
 
 def _arrow_text(cells: list[str | None]) -> pd.api.extensions.ExtensionArray:
     return pd.arrays.ArrowStringArray(pa.array(cells, type=pa.large_string()), dtype=TEXT)
-
-
-def _cell(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value)).lower()
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    return str(value)
 
 
 def answer_request(
@@ -135,7 +155,7 @@ def answer_request(
         contract = with_row_ids(contract)
     id_name = contract.id_column
     given_id = id_name != ROW_ID and any(_key(c) == _key(id_name) for c in frame.columns)
-    cells = request_cells(frame, None if given_id else id_name)
+    cells = request_cells(frame, contract, None if given_id else id_name)
     if not len(cells):
         return Answer(pd.DataFrame(columns=_columns(contract, given_id)), rows=0)
     try:
