@@ -61,7 +61,7 @@ def test_inject_then_remove_gives_every_pipeline_notebook_back_byte_for_byte(pro
         _inject_cell(load_dag(project, entry, monkeypatch))  # `ploomber nb --inject`
     changed = {name for name, data in notebooks(project).items() if data != committed[name]}
     # every notebook of both pipelines got its cell (the exploratory one is in neither)
-    assert changed == set(committed) - {"credit_eda.ipynb"} and len(changed) == 12
+    assert changed == set(committed) - {"credit_eda.ipynb"} and len(changed) == 13
     for name in changed:
         cells = injected_cells(project / "notebooks" / name)
         assert len(cells) == 1 and "# Parameters" in cells[0].source, name
