@@ -331,10 +331,9 @@ def drop_seen(
     the chunk first with an id an earlier chunk met is quarantined as its repeat, whatever else
     it breaks, and a repeat inside the chunk of such an id names the batch's first line.
     """
+    # no id cells: lines as ids (they never repeat), or a missing column (condition() names it)
     cells = _id_cells(rows, contract) if contract.id_column else None
-    if cells is None or not len(
-        rows
-    ):  # lines as ids never repeat; else condition() names the column
+    if cells is None or not len(rows):
         return chunk
     first_here = (~cells.duplicated(keep="first") & cells.notna()).to_numpy()
     ids = cells[first_here].to_numpy(dtype=object)
