@@ -279,7 +279,7 @@ def _record_text(cells: pd.Series) -> pa.Array:
 
 
 class SeenIds:
-    """The ids scored so far in a batch, as sorted runs of 64-bit hashes with their lines.
+    """The ids met so far in a batch (scored or quarantined), as sorted runs of 64-bit hashes with their lines.
 
     A lookup searches a few runs; runs merge when the newer grows to half the older's size, so a
     batch of n rows costs O(n log n), up to `MERGED` ids a run: a merge copies both runs, and
@@ -293,7 +293,7 @@ class SeenIds:
         self.runs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def first_lines(self, hashes: np.ndarray) -> np.ndarray:
-        """Return, for each hash, the line where it was first scored, or -1 when it is new."""
+        """Return, for each hash, the line where it was first met, or -1 when it is new."""
         found = np.full(len(hashes), -1, dtype="int64")
         if not self.runs:
             return found
@@ -306,7 +306,7 @@ class SeenIds:
         return found
 
     def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
-        """Remember `hashes` as scored on `lines` (an empty chunk adds nothing)."""
+        """Remember `hashes` as met first on `lines` (an empty chunk adds nothing)."""
         if not len(hashes):
             return
         order = np.argsort(hashes)
@@ -324,45 +324,63 @@ class SeenIds:
 def drop_seen(
     chunk: ScoredChunk, rows: pd.DataFrame, seen: SeenIds, contract: Contract, origin: str
 ) -> ScoredChunk:
-    """Move the predictions whose id was scored in an earlier chunk to the quarantine.
+    """Quarantine the rows of `chunk` whose id an earlier chunk met; remember the ids it meets first.
 
-    A repeat inside the chunk of such an id names the batch's first line, not the chunk's.
+    `rows` are the chunk's text cells as `score_chunk` took them. Every id is met on its first row,
+    scored or quarantined (a bad value), as inside one chunk; a missing id is never met. A row of
+    the chunk first with an id an earlier chunk met is quarantined as its repeat, whatever else
+    it breaks, and a repeat inside the chunk of such an id names the batch's first line.
     """
-    if chunk.repeats is not None and len(chunk.repeats) and seen.runs:
-        earlier = seen.first_lines(
-            pd.util.hash_array(chunk.repeats["id"].to_numpy(), categorize=False)
-        )
-        hit = earlier >= 0
-        if hit.any():
-            reasons = pd.Series(
-                chunk.quarantine["reason"].to_numpy(), index=chunk.quarantine["line"]
-            )
-            moved = chunk.repeats[hit]
-            reasons.loc[moved["line"].to_numpy()] = repeat_reasons(
-                moved["id"], earlier[hit], contract
-            )
-            chunk = dataclasses.replace(
-                chunk, quarantine=chunk.quarantine.assign(reason=reasons.to_numpy())
-            )
-    if not len(chunk.predictions):
+    # no id cells: lines as ids (they never repeat), or a missing column (condition() names it)
+    cells = _id_cells(rows, contract) if contract.id_column else None
+    if cells is None or not len(rows):
         return chunk
-    ids = chunk.predictions[contract.id_column].to_numpy(dtype=object)
+    first_here = (~cells.duplicated(keep="first") & cells.notna()).to_numpy()
+    ids = cells[first_here].to_numpy(dtype=object)
+    lines = rows[LINE].to_numpy(dtype="int64")[first_here]
     hashes = pd.util.hash_array(ids, categorize=False)
-    first = seen.first_lines(hashes)
-    again = first >= 0
-    seen.add(hashes[~again], chunk.lines[~again])
+    earlier = seen.first_lines(hashes)
+    again = earlier >= 0
+    seen.add(hashes[~again], lines[~again])
     if not again.any():
         return chunk
-    text = rows.set_index(LINE).loc[chunk.lines[again]].reset_index()
-    extra = repeated_id_rows(text, ids[again], first[again], contract, origin)
+    return _moved_to_quarantine(
+        chunk,
+        rows,
+        pd.DataFrame({"id": ids[again], "line": lines[again], "first": earlier[again]}),
+        contract,
+        origin,
+    )
+
+
+def _moved_to_quarantine(
+    chunk: ScoredChunk, rows: pd.DataFrame, met: pd.DataFrame, contract: Contract, origin: str
+) -> ScoredChunk:
+    """Return `chunk` with the rows on `met`'s lines (ids met before on `first`) quarantined as repeats."""
+    quarantine = chunk.quarantine
+    if chunk.repeats is not None and len(chunk.repeats):
+        first = chunk.repeats["id"].map(dict(zip(met["id"], met["first"], strict=True)))
+        hit = first.notna().to_numpy()
+        if hit.any():
+            reasons = pd.Series(quarantine["reason"].to_numpy(), index=quarantine["line"])
+            moved = chunk.repeats[hit]
+            reasons.loc[moved["line"].to_numpy()] = repeat_reasons(
+                moved["id"], first[hit], contract
+            )
+            quarantine = quarantine.assign(reason=reasons.to_numpy())
+    # a row first in the chunk may have been quarantined for a value: as a repeat, it is only that
+    was_wrong = quarantine["line"].isin(met["line"]).to_numpy()
+    text = rows.set_index(LINE).loc[met["line"].to_numpy()].reset_index()
+    extra = repeated_id_rows(text, met["id"].to_numpy(), met["first"].to_numpy(), contract, origin)
     _stop_if_asked(extra, contract, origin)
-    quarantine = pd.concat([chunk.quarantine, extra], ignore_index=True)
+    quarantine = pd.concat([quarantine[~was_wrong], extra], ignore_index=True)
+    scored = ~np.isin(chunk.lines, met["line"].to_numpy())
     return dataclasses.replace(
         chunk,
-        predictions=chunk.predictions[~again].reset_index(drop=True),
-        lines=chunk.lines[~again],
-        quarantine=quarantine.sort_values("line", kind="stable"),
-        repeated_ids=chunk.repeated_ids + int(again.sum()),
+        predictions=chunk.predictions[scored].reset_index(drop=True),
+        lines=chunk.lines[scored],
+        quarantine=quarantine.sort_values("line", kind="stable").reset_index(drop=True),
+        repeated_ids=chunk.repeated_ids + len(met),
     )
 
 

@@ -342,13 +342,14 @@ def score_file(
         origin, seen, warnings = str(input), SeenIds(), {}
         wrong, first_bad, last_report, last_rows = 0, None, started, 0
         shared = engine.share(ref.model) if engine.capacity else None
-        pending: deque[tuple[sources.Frame, Any]] = deque()
+        pending: deque[tuple[sources.Frame, pd.DataFrame, Any]] = deque()
 
         def write_ready(wait: bool) -> None:
             nonlocal wrong, first_bad
-            while pending and (wait or pending[0][1].done()):
-                frame, job = pending.popleft()
-                chunk = drop_seen(job.result(), frame.rows, seen, contract, origin)
+            while pending and (wait or pending[0][2].done()):
+                frame, rows, job = pending.popleft()
+                # the rows as scored: a repeat's quarantine row names the source as the others do
+                chunk = drop_seen(job.result(), rows, seen, contract, origin)
                 bad = pd.concat(
                     [pd.DataFrame(frame.rejected, columns=QUARANTINE_COLUMNS), chunk.quarantine]
                 )
@@ -368,11 +369,11 @@ def score_file(
 
         for frame in chunks:
             rows = columns.complete(frame.rows).assign(**{SOURCE: frame.name})
-            if sum(not job.done() for _, job in pending) < engine.capacity:
+            if sum(not job.done() for _, _, job in pending) < engine.capacity:
                 job = engine.submit(shared, rows, contract, threshold, origin)
             else:  # the engine is busy: this process scores the chunk
                 job = _Ready(score_chunk(rows, ref.model, contract, threshold, origin))
-            pending.append((frame, job))
+            pending.append((frame, rows, job))
             write_ready(wait=False)
             now = time.perf_counter()
             if progress is not None and now - last_report >= 1.0:
