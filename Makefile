@@ -71,8 +71,8 @@ run: $(STAMP) ## Build the training pipeline on data/sources/credit/ (ploomber b
 	$(BIN)/ploomber build
 	@echo "Open reports/index.html; MLflow UI: make mlflow-ui"
 
-test: lint ## Run the whole test suite: lint first (seconds), then unit, integration (sample env) and nbval (beside the other tests)
-	LAB2PROD_TEST_AIRFLOW_INSTALL=1 $(BIN)/pytest tests  # the suite's second lane runs make airflow-install
+test: lint $(AIRFLOW_STAMP) ## Run the whole test suite: lint first (seconds), then unit, integration (sample env) and nbval (beside the other tests)
+	$(BIN)/pytest tests
 
 lint: $(STAMP) ## The hooks of .pre-commit-config.yaml on every file (ruff, import layers, notebooks without outputs, YAML, workflows, ...), then the docs with --strict
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure

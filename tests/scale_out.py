@@ -186,26 +186,14 @@ def make_airflow_project(tmp_path_factory, environ, team_server=None) -> Airflow
     """A copy of the project with its DAGs generated, the training DAG run once by `airflow dags
     test`, its products hashed, then the daily DAG run on a batch of 300 of its normalized rows.
 
-    Against the team server when PostgreSQL is there, else the copy's own SQLite store. With
-    LAB2PROD_TEST_AIRFLOW_INSTALL=1 (`make test`), `make airflow-install` first makes Airflow's
-    environment (a no-op when it is up to date): on the lane's core, not before the suite. None
-    when Airflow's environment is missing.
+    Against the team server when PostgreSQL is there, else the copy's own SQLite store.
+    None when Airflow's environment is missing.
     """
     import pandas as pd
 
     from lab2prod import settings
     from lab2prod.release.repro import build_hashes
 
-    if environ.get("LAB2PROD_TEST_AIRFLOW_INSTALL") == "1":
-        done = subprocess.run(
-            ["make", "airflow-install"],
-            cwd=PROJECT,
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     if not AIRFLOW.exists():
         return None
     base = tmp_path_factory.mktemp("airflow")
