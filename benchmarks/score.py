@@ -59,11 +59,11 @@ pd.DataFrame({"applicant_id": frame["applicant_id"], "probability": proba}).to_c
 
 def build_champion(root: Path) -> Path:
     """Ingest the bundled sources, fit and register a logistic regression champion; return the normalized CSV."""
-    from lab2prod import tracking
+    from lab2prod import model_logging
     from lab2prod.release import registry
 
     contract, normalized, train, trained = trained_credit(root)
-    uri = tracking.log_training_run(trained, train, contract, run_name="benchmark").model_uri
+    uri = model_logging.log_training_run(trained, train, contract, run_name="benchmark").model_uri
     registry.promote(MODEL_NAME, registry.register(uri, MODEL_NAME).version)
     return normalized
 
@@ -83,7 +83,7 @@ def resample(
         table = table.set_column(table.schema.get_field_index("applicant_id"), "applicant_id", ids)
     # as the lake writes them: integers plain, floats with a decimal point ("9.0"; pyarrow writes "9").
     # `mlflow models predict` reads the CSV with pandas (the registered pyfunc conditions it by the
-    # contract, as lab2prod score does; the plain sklearn flavor's signature, tracking.input_schema, says
+    # contract, as lab2prod score does; the plain sklearn flavor's signature, model_logging.input_schema, says
     # long for the contract's required integers and double for its floats)
     for i, field in enumerate(table.schema):
         if pa.types.is_floating(field.type):

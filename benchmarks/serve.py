@@ -1,7 +1,7 @@
 """Benchmark online scoring: the contract-checking model against the plain scikit-learn flavor, over REST.
 
 Builds a logistic regression on the bundled credit data in a temporary MLflow store and logs it
-twice from the same fitted pipeline: as lab2prod logs it (`tracking.log_contract_model`: the
+twice from the same fitted pipeline: as lab2prod logs it (`model_logging.log_contract_model`: the
 contract conditions every request, named outputs) and as the plain `mlflow.sklearn` flavor with
 `predict_proba` and the lake's signature. Serves both with `mlflow models serve --env-manager
 local` on loopback, side by side, sends the same rows to each (1-row and 100-row requests, taking
@@ -40,22 +40,22 @@ def build_models(root: Path) -> tuple[str, str, pd.DataFrame, object]:
     URIs, the normalized rows and the contract."""
     import mlflow
 
-    from lab2prod import tracking
+    from lab2prod import model_logging
     from lab2prod.modeling.estimators import trusted_types
     from lab2prod.modeling.features import signature_frame
 
     contract, _, train, trained = trained_credit(root)
-    contract_uri = tracking.log_training_run(
+    contract_uri = model_logging.log_training_run(
         trained, train, contract, run_name="benchmark"
     ).model_uri
     example = signature_frame(train.head(50), contract)
     with mlflow.start_run(run_name="plain-sklearn"):
-        plain_uri = tracking.log_sklearn_model(
+        plain_uri = model_logging.log_sklearn_model(
             trained.model,
             example,
             trusted_types(trained.family),
             "predict_proba",
-            inputs=tracking.input_schema(example, contract),
+            inputs=model_logging.input_schema(example, contract),
         )
     return contract_uri, plain_uri, train, contract
 

@@ -19,7 +19,7 @@ import pytest
 from scoring.test_serve import _invoke, serving
 
 from conftest import BIN, build_env
-from lab2prod.modeling.metrics import MULTICLASS_METRICS
+from lab2prod.modeling.metric_names import MULTICLASS_METRICS
 
 pytestmark = pytest.mark.integration
 

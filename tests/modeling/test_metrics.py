@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lab2prod.modeling import metrics
+from lab2prod.modeling import metric_names, metrics
 
 
 def test_classification_metrics_on_a_known_case():
@@ -27,21 +27,6 @@ def test_regression_metrics():
         metrics.regression_metrics(np.array([1.0]), np.array([1.0]))
 
 
-def test_is_better_knows_the_direction():
-    assert metrics.is_better("roc_auc", 0.8, 0.7)
-    assert metrics.is_better("rmse", 1.0, 2.0)
-    assert not metrics.is_better("log_loss", 0.5, 0.4)
-    with pytest.raises(KeyError, match="unknown metric"):
-        metrics.is_better("speed", 1, 2)
-
-
-def test_default_metric_per_task():
-    assert metrics.default_metric("classification") == "roc_auc"
-    assert metrics.default_metric("regression") == "rmse"
-    with pytest.raises(KeyError, match="unknown task"):
-        metrics.default_metric("ranking")
-
-
 # ---- multiclass: (n, k) probabilities against class codes 0..k-1
 
 
@@ -65,14 +50,14 @@ def test_multiclass_metrics_on_a_known_case():
 
     y, p = _three_classes()
     m = metrics.classification_metrics(y, p)
-    assert set(m) == set(metrics.MULTICLASS_METRICS)
+    assert set(m) == set(metric_names.MULTICLASS_METRICS)
     assert m["accuracy"] == pytest.approx(5 / 6)
     assert m["f1_macro"] == pytest.approx(skm.f1_score(y, p.argmax(axis=1), average="macro"))
     assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr"))
     assert m["log_loss"] == pytest.approx(-np.mean(np.log(p[np.arange(6), y])))
     # halved multiclass Brier: 0 for certainty, 1 at worst, like the binary one
     assert m["brier"] == pytest.approx(np.mean(np.sum((p - np.eye(3)[y]) ** 2, axis=1)) / 2)
-    assert metrics.metrics_kind(m) == "multiclass"
+    assert metric_names.metrics_kind(m) == "multiclass"
     assert metrics.metrics_defined(y, p) and not metrics.metrics_defined(y[:4], p[:4])
 
 
@@ -82,11 +67,3 @@ def test_multiclass_metrics_need_every_class_and_codes():
         metrics.classification_metrics(y[:4], p[:4])
     with pytest.raises(ValueError, match="class codes 0..2"):
         metrics.classification_metrics(y + 1, p)
-
-
-def test_metric_kinds():
-    assert metrics.metrics_kind({"roc_auc": 0.8, "f1": 0.5}) == "binary"
-    assert metrics.metrics_kind({"rmse": 1.0}) == "regression"
-    assert "pr_auc" not in metrics.kind_metrics("multiclass")
-    with pytest.raises(KeyError, match="unknown kind of model 'ternary'"):
-        metrics.kind_metrics("ternary")

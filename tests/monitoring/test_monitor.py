@@ -292,7 +292,7 @@ def test_a_batch_beyond_what_training_saw_is_scored_and_the_monitor_names_the_co
 def test_the_monitor_command_prints_estimates_with_intervals_and_beside_them_the_realized_figures(
     credit_halves, tmp_path, monkeypatch, capsys
 ):
-    from lab2prod import tracking
+    from lab2prod import model_logging, tracking
     from lab2prod.settings import write_yaml
 
     contract, reference, batch = credit_halves
@@ -302,12 +302,14 @@ def test_the_monitor_command_prints_estimates_with_intervals_and_beside_them_the
     mlflow.set_tracking_uri(uri)
     trained, train, held_out = fit_on(reference, contract)
     tracking.connect(tmp_path, "lab2prod-credit")
-    run = tracking.log_training_run(
+    run = model_logging.log_training_run(
         trained,
         train,
         contract,
         run_name="train",
-        record=tracking.RunRecord(metrics={f"test_{k}": v for k, v in trained.metrics.items()}),
+        record=model_logging.RunRecord(
+            metrics={f"test_{k}": v for k, v in trained.metrics.items()}
+        ),
     )
     mlflow.MlflowClient().log_metric(run.run_id, "decision_threshold", 0.3)  # as evaluate does
     splits = tmp_path / "data/lake/splits/credit"

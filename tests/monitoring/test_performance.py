@@ -128,7 +128,7 @@ def test_multiclass_realized_performance_and_its_bound():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from lab2prod.modeling.metrics import MULTICLASS_METRICS
+    from lab2prod.modeling.metric_names import MULTICLASS_METRICS
     from lab2prod.monitoring.performance import favourable_bound
 
     x, y = load_wine(return_X_y=True)

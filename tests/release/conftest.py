@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import empty_store
-from lab2prod import tracking
+from lab2prod import model_logging, tracking
 from lab2prod.data.contract import contract_from_dict
 from lab2prod.modeling.training import train_model
 
@@ -70,7 +70,7 @@ def fit_and_log(release_contract):
                 **{target: np.random.default_rng(seed).permutation(train[target].to_numpy())}
             )
         trained = train_model(train, release_contract, "logistic_regression", seed=seed)
-        run = tracking.log_training_run(
+        run = model_logging.log_training_run(
             trained, train, release_contract, run_name="train-logistic_regression"
         )
         return run.model_uri, run.run_id

@@ -21,7 +21,7 @@ MODEL_NAME = "credit-risk"
 
 def build_champion(root: Path, family: str = "logistic_regression", threshold: float = 0.5) -> dict:
     """Ingest, fit, log and register a champion under `root`; return its facts (uri, version, run, lake)."""
-    from lab2prod import settings, tracking
+    from lab2prod import model_logging, settings, tracking
     from lab2prod.data import conditioning, ingest
     from lab2prod.modeling.training import train_model
     from lab2prod.release import registry
@@ -35,7 +35,7 @@ def build_champion(root: Path, family: str = "logistic_regression", threshold: f
     train = conditioning.read_normalized(result.normalized, the_contract)
     trained = train_model(train, the_contract, family)
     tracking.connect(root, "lab2prod-test")
-    run = tracking.log_training_run(
+    run = model_logging.log_training_run(
         trained, train, the_contract, run_name=f"train-{family}", threshold=threshold
     )
     version = registry.register(run.model_uri, MODEL_NAME, tags={"run_id": run.run_id})

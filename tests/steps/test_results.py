@@ -7,9 +7,9 @@ from dataclasses import asdict, fields
 import pytest
 
 from lab2prod.errors import ConfigError
+from lab2prod.modeling.business import Valuation
 from lab2prod.release.gate import GateDecision
 from lab2prod.release.infra_check import InfraCheck
-from lab2prod.release.valuation import Valuation
 from lab2prod.steps.release import _checked
 from lab2prod.steps.results import (
     CheckResult,

@@ -10,11 +10,12 @@ outcome per case, in a unit the user names (`settings.business_value` parses it 
 * regression: the cost of one unit of error above the actual value and below it (value = -cost).
 
 Value is reported per 1,000 cases, so figures from batches of different sizes compare.
+A `Valuation` holds what the evaluate step found a model worth (`release.valuation` computes it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -316,3 +317,22 @@ def value_sentence(business: BusinessValue, value: float, threshold: float | Non
         f"For every 1,000 cases the model {verb} {business.amount(abs(value))}{at}, "
         "by the values of each outcome declared in env.yaml's business section."
     )
+
+
+@dataclass(frozen=True)
+class Valuation:
+    """The threshold and where it came from, the calibration check, and value per 1,000 test cases beside trivial policies."""
+
+    threshold: float
+    origin: str
+    calibration: dict[str, Any] | None = None  # monitoring.estimate.Calibration.as_dict()
+    calibration_sentence: str = ""
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    value: float | None = None  # the model's value per 1,000 test cases at `threshold`
+    unit: str = ""
+    sentence: str = ""  # for a stakeholder
+    thresholded: bool = True  # False: no threshold decides the label, `origin` says what does
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the valuation as a JSON-ready mapping (evaluate.json's `valuation`)."""
+        return asdict(self)

@@ -13,47 +13,6 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-HIGHER_IS_BETTER = {
-    "roc_auc": True,
-    "pr_auc": True,
-    "log_loss": False,
-    "brier": False,
-    "f1": True,
-    "f1_macro": True,
-    "accuracy": True,
-    "rmse": False,
-    "mae": False,
-    "r2": True,
-    "value": True,  # per 1,000 cases in the business unit (modeling.business), when declared
-}
-
-
-# which metrics each kind of model reports: a floor or a metric of another kind does not apply
-BINARY_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy")
-MULTICLASS_METRICS = ("roc_auc", "log_loss", "brier", "f1_macro", "accuracy")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
-
-
-def metrics_kind(metrics: dict[str, float]) -> str:
-    """Return which kind of model reported `metrics`: 'binary', 'multiclass' or 'regression'."""
-    if "f1_macro" in metrics:
-        return "multiclass"
-    if set(metrics) & set(REGRESSION_METRICS):
-        return "regression"
-    return "binary"
-
-
-def kind_metrics(kind: str) -> tuple[str, ...]:
-    """Return the names of the metrics a model of `kind` ('binary', 'multiclass', 'regression') reports."""
-    known = {
-        "binary": BINARY_METRICS,
-        "multiclass": MULTICLASS_METRICS,
-        "regression": REGRESSION_METRICS,
-    }
-    if kind not in known:
-        raise KeyError(f"unknown kind of model {kind!r}: use {', '.join(known)}")
-    return known[kind]
-
 
 def metrics_defined(y_true: np.ndarray, proba: np.ndarray) -> bool:
     """Return True when classification metrics are defined on these rows: every class of the model present.
@@ -173,20 +132,3 @@ def trivial_metrics(
         shares = np.bincount(seen.astype("int64"), minlength=classes) / len(seen)
         return classification_metrics(y_true, np.tile(shares, (n, 1)), threshold)
     return classification_metrics(y_true, np.full(n, seen.astype("float64").mean()), threshold)
-
-
-DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
-
-
-def default_metric(task: str) -> str:
-    """Return the metric that ranks models of `task` when none is configured (ROC AUC, or RMSE)."""
-    if task not in DEFAULT_METRIC:
-        raise KeyError(f"unknown task {task!r}: use classification or regression")
-    return DEFAULT_METRIC[task]
-
-
-def is_better(metric: str, new: float, old: float) -> bool:
-    """Return True when `new` beats `old` on `metric` (direction known per metric)."""
-    if metric not in HIGHER_IS_BETTER:
-        raise KeyError(f"unknown metric {metric!r}; known: {', '.join(HIGHER_IS_BETTER)}")
-    return new > old if HIGHER_IS_BETTER[metric] else new < old

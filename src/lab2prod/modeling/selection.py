@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lab2prod.errors import ConfigError
-from lab2prod.modeling.metrics import HIGHER_IS_BETTER
+from lab2prod.modeling.metric_names import HIGHER_IS_BETTER
 
 
 def resolve_metric(cells: list[dict[str, Any]], metric: str) -> str:

@@ -43,7 +43,7 @@ from lab2prod.errors import MonitoringError, RegistryError
 from lab2prod.model_edge import run_threshold
 from lab2prod.modeling.business import BusinessValue
 from lab2prod.modeling.features import is_multiclass, model_frame
-from lab2prod.modeling.metrics import default_metric
+from lab2prod.modeling.metric_names import default_metric
 from lab2prod.modeling.predict import class_probability_columns, predict
 from lab2prod.monitoring import history
 from lab2prod.monitoring.cases import (

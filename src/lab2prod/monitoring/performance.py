@@ -19,8 +19,8 @@ from scipy.stats import rankdata
 from lab2prod.data.contract import Contract
 from lab2prod.errors import MonitoringError
 from lab2prod.modeling.features import target_vector
+from lab2prod.modeling.metric_names import HIGHER_IS_BETTER
 from lab2prod.modeling.metrics import (
-    HIGHER_IS_BETTER,
     classification_metrics,
     metrics_defined,
     regression_metrics,

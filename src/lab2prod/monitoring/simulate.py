@@ -56,7 +56,7 @@ from lab2prod.data.ingest import ingest
 from lab2prod.data.lake import Lake, atomic_write_json
 from lab2prod.errors import MonitoringError
 from lab2prod.modeling.features import feature_columns, is_multiclass, model_frame
-from lab2prod.modeling.metrics import default_metric, is_better
+from lab2prod.modeling.metric_names import default_metric, is_better
 from lab2prod.modeling.predict import predict
 from lab2prod.modeling.training import model_metrics
 from lab2prod.monitoring import history

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from lab2prod.modeling.metrics import HIGHER_IS_BETTER, kind_metrics, metrics_kind
+from lab2prod.modeling.metric_names import HIGHER_IS_BETTER, kind_metrics, metrics_kind
 
 
 @dataclass(frozen=True)

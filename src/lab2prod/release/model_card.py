@@ -13,7 +13,7 @@ import pandas as pd
 from lab2prod.data.contract import Contract, contract_to_dict
 from lab2prod.data.lake import Lake, link
 from lab2prod.modeling.features import is_multiclass
-from lab2prod.modeling.metrics import HIGHER_IS_BETTER
+from lab2prod.modeling.metric_names import HIGHER_IS_BETTER
 from lab2prod.reporting.dag import dag_section
 from lab2prod.reporting.render import render, shown_path
 from lab2prod.tracking_server import ui_url

@@ -247,7 +247,7 @@ def trainer(run_id: str | None) -> str:
     return settings.identity()
 
 
-TRAINED_BY = "lab2prod.trained_by"  # the run tag tracking.log_training_run writes
+TRAINED_BY = "lab2prod.trained_by"  # the run tag model_logging.log_training_run writes
 
 
 def gate_reason(decision: gate.GateDecision) -> str:

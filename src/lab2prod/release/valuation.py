@@ -6,7 +6,6 @@ validation split, never the test split; the test split only measures the result.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ import pandas as pd
 from lab2prod.data.contract import Contract
 from lab2prod.modeling.business import (
     BusinessValue,
+    Valuation,
     best_threshold,
     policy_values,
     value_per_case,
@@ -32,25 +32,6 @@ NO_THRESHOLD = {
     "multiclass": "the label is the most probable class",
     "regression": "a regression predicts a value",
 }
-
-
-@dataclass(frozen=True)
-class Valuation:
-    """The threshold and where it came from, the calibration check, and value per 1,000 test cases beside trivial policies."""
-
-    threshold: float
-    origin: str
-    calibration: dict[str, Any] | None = None  # monitoring.estimate.Calibration.as_dict()
-    calibration_sentence: str = ""
-    policies: list[dict[str, Any]] = field(default_factory=list)
-    value: float | None = None  # the model's value per 1,000 test cases at `threshold`
-    unit: str = ""
-    sentence: str = ""  # for a stakeholder
-    thresholded: bool = True  # False: no threshold decides the label, `origin` says what does
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the valuation as a JSON-ready mapping (evaluate.json's `valuation`)."""
-        return asdict(self)
 
 
 def decision_threshold(

@@ -4,7 +4,8 @@
 through the gate and the one release path; `report` writes the pages a person reads.
 
 `report` imports the pages' modules (the model card with its figures and the pipeline's DAG, the ML
-Test Score) when it runs: the register notebook, on the build's critical path, needs none of them
+Test Score) when it runs, and `register` the release path (the champion's loading and scoring,
+scikit-learn): each notebook of the build's critical path imports only what its step needs
 (docs/explanation/layout.md, "Imports").
 """
 
@@ -18,10 +19,9 @@ import mlflow
 
 from lab2prod import settings, tracking
 from lab2prod.data.conditioning import read_normalized
-from lab2prod.modeling.metrics import default_metric
+from lab2prod.modeling.metric_names import default_metric
 from lab2prod.project import Project
 from lab2prod.release.infra_check import InfraCheck, infra_check
-from lab2prod.release.promotion import Challenger, GateRules, release_challenger
 from lab2prod.steps.results import (
     CheckResult,
     EvaluateResult,
@@ -57,6 +57,9 @@ def register(
     step's answer (check.json) is the infrastructure check when it is about select's model;
     without it the check runs here.
     """
+    # scikit-learn and the registry's model loading: only where a model is released (module docstring)
+    from lab2prod.release.promotion import Challenger, GateRules, release_challenger
+
     contract = settings.load_contract(project.contract_path())
     lake = project.lake
     tracking.use_store(project.root, project.tracking_uri)

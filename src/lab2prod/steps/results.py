@@ -13,8 +13,8 @@ from typing import Any, ClassVar, TypeVar
 
 from lab2prod.data.lake import atomic_write_json
 from lab2prod.errors import ConfigError
+from lab2prod.modeling.business import Valuation
 from lab2prod.release.gate import GateDecision
-from lab2prod.release.valuation import Valuation
 
 R = TypeVar("R", bound="StepResult")
 

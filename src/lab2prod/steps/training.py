@@ -2,6 +2,10 @@
 
 The train notebook runs once per cell of env.yaml's `grid`; select reads every cell's TrainResult
 and writes the chosen one as a SelectResult, which evaluate and register read back.
+
+`train` imports the trainer and the model logging (scikit-learn, skops) when it runs: the start
+and select notebooks, on the build's critical path, need neither (docs/explanation/layout.md,
+"Imports").
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from lab2prod import settings, tracking
 from lab2prod.data.conditioning import read_normalized
 from lab2prod.data.lake import sha256_file
 from lab2prod.modeling.selection import resolve_metric, select_best
-from lab2prod.modeling.training import train_model
 from lab2prod.project import Project
 from lab2prod.steps.results import SelectResult, StartResult, TrainResult
 
@@ -57,6 +60,10 @@ def train(
 
     `product` is Ploomber's (the cell's summary is train-<index>.json); run alone, the cell is `train`.
     """
+    # scikit-learn and the serving model: only where a model is fitted (module docstring)
+    from lab2prod.model_logging import RunRecord, log_training_run
+    from lab2prod.modeling.training import train_model
+
     threshold = 0.5 if project.threshold is None else project.threshold
     contract = settings.load_contract(project.contract_path())
     lake = project.lake
@@ -78,13 +85,13 @@ def train(
     normalized = lake.normalized(contract.dataset)
     data_sha256 = sha256_file(normalized)
     tracking.connect(project.root, project.need("experiment"), project.tracking_uri)
-    run = tracking.log_training_run(
+    run = log_training_run(
         trained,
         train_rows,
         contract,
         run_name=f"{summary.stem}-{family}",
         threshold=threshold,
-        record=tracking.RunRecord(
+        record=RunRecord(
             counts={"rows_train": len(train_rows), "rows_valid": len(valid)},
             metrics={f"valid_{k}": v for k, v in trained.metrics.items()},
             tags={"git_commit": tracking.git_commit(project.root), "grid.cell": summary.stem},
