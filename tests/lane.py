@@ -92,6 +92,10 @@ class Lane:
 
     def __init__(self, tmp_path_factory: Any, environ: dict[str, str], workers: int = WORKERS):
         self.factory, self.environ = tmp_path_factory, dict(environ)
+        # pytest makes the session's base temporary folder on the first call, unlocked: made here,
+        # in the main thread, a test's tmp_path and a lane's mktemp cannot make two at once (then
+        # mktemp finds its folder outside the base pytest kept and raises ValueError)
+        tmp_path_factory.getbasetemp()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="lane")
         self._jobs: dict[str, Future] = {}
         self._made: dict[str, tuple[str, float, float]] = {}  # name -> (where, start, end)
