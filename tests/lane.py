@@ -49,6 +49,7 @@ PRODUCTS = [
     "same_seed_runs",
     "pipeline_score_run",
     "scoring_ways",
+    "scoring_kill",
     "ploomber_runs",
 ]
 

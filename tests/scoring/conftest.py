@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,24 @@ def champion_apart(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]), env
+
+
+# the lane's products that only score with a champion (no product writes to its store) share one
+_SCORING = []
+_SCORING_LOCK = threading.Lock()
+
+
+def scoring_champion(
+    tmp_path_factory, environ: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Return `champion_apart`'s champion and environment for a lane product that only scores with it.
+
+    Made once, by the first product that asks; a lane thread asking meanwhile waits for it.
+    """
+    with _SCORING_LOCK:
+        if not _SCORING:
+            _SCORING.append(champion_apart(tmp_path_factory, environ))
+        return _SCORING[0]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from lab2prod.cli import main
 from lab2prod.errors import ConfigError
 from lab2prod.scoring.export import export_notebook, marked_notebooks, parameters_of
 
-from .conftest import champion_apart
+from .conftest import scoring_champion
 
 PROJECT = Path(__file__).resolve().parents[2]
 CONTRACT_PATH = PROJECT / "data/contracts/credit.yaml"
@@ -190,13 +190,16 @@ def test_a_script_run_outside_the_projects_environment_says_how_to_run_it(tmp_pa
     venv_python = tmp_path / ".venv" / "bin" / "python"
     venv_python.parent.mkdir(parents=True)
     venv_python.touch()
-    # -S: a Python without the site-packages lab2prod is installed in, as outside .venv
-    outside = _run([sys.executable, "-S", "exports/score.py"], cwd=tmp_path)
+    # -S: a Python without the site-packages lab2prod is installed in, as outside .venv (and no
+    # PYTHONPATH that would find a checkout's src/)
+    bare = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    outside = _run([sys.executable, "-S", "exports/score.py"], cwd=tmp_path, env=bare)
     assert outside.returncode == 1 and "Traceback" not in outside.stderr, outside.stderr
     assert outside.stderr.strip().endswith(
         "cannot import lab2prod: run it with .venv/bin/python exports/score.py"
     ), outside.stderr
-    assert _run([sys.executable, "-S", "exports/score.py", "--help"], cwd=tmp_path).returncode == 0
+    help_run = _run([sys.executable, "-S", "exports/score.py", "--help"], cwd=tmp_path, env=bare)
+    assert help_run.returncode == 0
     inside = _run([sys.executable, "exports/score.py", "--x", "3"], cwd=tmp_path)
     assert inside.stdout.strip() == "ran 3", inside.stderr
 
@@ -215,7 +218,7 @@ class ScoringWays:
 @maker("scoring_ways")
 def make_scoring_ways(tmp_path_factory, environ) -> ScoringWays:
     """Export the scoring notebook, then score one batch three ways side by side, for a champion of its own."""
-    champion, champion_env = champion_apart(tmp_path_factory, environ)
+    champion, champion_env = scoring_champion(tmp_path_factory, environ)
     tmp_path = tmp_path_factory.mktemp("scoring-ways")
     rows = pd.read_csv(champion["normalized"], dtype=str, keep_default_na=False).head(400)
     rows.loc[7, "Age"] = "old"  # one hostile row: quarantined the same way everywhere
