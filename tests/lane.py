@@ -50,6 +50,7 @@ PRODUCTS = [
     "pipeline_score_run",
     "scoring_ways",
     "scoring_kill",
+    "serving_log",
     "ploomber_runs",
 ]
 

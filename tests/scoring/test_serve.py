@@ -19,15 +19,18 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from lane import maker
 from mlflow.exceptions import MlflowException
 
-from lab2prod.cli import main as lab2prod_main
 from lab2prod.scoring.score import load_model, score_file
+
+from .conftest import scoring_champion
 
 
 def _free_port() -> int:
@@ -238,10 +241,30 @@ def test_rest_refuses_a_row_breaking_the_contract_with_400_and_its_reason(
     )
 
 
-@pytest.mark.integration
-def test_request_log_keeps_every_row_through_a_kill_and_monitor_reads_the_day(champion, tmp_path):
+@dataclass(frozen=True)
+class ServingLog:
+    """What make_serving_log ran: 20 requests at once to a server keeping the request log, SIGKILLed, then `lab2prod monitor` of the day."""
+
+    champion: dict[str, str]
+    sent: list[str]  # the ids of the 240 rows sent
+    statuses: list[int]  # each request's HTTP status
+    days: list[Path]  # the request log's folders of a day
+    reports: Path  # where the monitor wrote its pages
+    monitor: subprocess.CompletedProcess | None  # None: the log had not exactly one day
+
+
+@maker("serving_log")
+def make_serving_log(tmp_path_factory, environ) -> ServingLog:
+    """Serve a champion of its own with the request log on, send 20 requests (two refused), kill the server, monitor the day."""
+    champion, champion_env = scoring_champion(tmp_path_factory, environ)
+    tmp_path = tmp_path_factory.mktemp("serving-log")
     lake = tmp_path / "lake"
-    env = _env(champion, LAB2PROD_REQUEST_LOG=str(lake / "requests"))
+    bin_folder = str(Path(sys.executable).parent)
+    env = {
+        **champion_env,
+        "PATH": os.pathsep.join([bin_folder, champion_env.get("PATH", "")]),
+        "LAB2PROD_REQUEST_LOG": str(lake / "requests"),
+    }
     rows = pd.read_csv(champion["normalized"]).drop(columns=["Status"]).head(240)
     requests = [rows.iloc[i : i + 12] for i in range(0, 240, 12)]  # 20 requests of 12 rows
     requests[3] = requests[3].assign(Home="castle")  # refused whole
@@ -253,12 +276,47 @@ def test_request_log_keeps_every_row_through_a_kill_and_monitor_reads_the_day(ch
             )
         os.killpg(process.pid, signal.SIGKILL)  # no shutdown: what is in the lake was there already
         process.wait()
-    assert [s for s, _ in answers].count(400) == 2 and [s for s, _ in answers].count(200) == 18
-    (day,) = (lake / "requests").iterdir()
+    days = sorted((lake / "requests").iterdir())
+    monitor = None
+    if len(days) == 1:
+        # labels arrive later, joined by id as for a scored batch
+        labels = pd.read_csv(champion["normalized"], dtype={"applicant_id": str})
+        labels[["applicant_id", "Status"]].to_csv(tmp_path / "labels.csv", index=False)
+        monitor = subprocess.run(
+            [str(Path(bin_folder) / "lab2prod"), "monitor", "--batch", str(days[0])]
+            + ["--labels", str(tmp_path / "labels.csv"), "--reference", champion["normalized"]]
+            + ["--contract", str(_contract_file(champion)), "--lake", str(lake)]
+            + ["--reports", str(tmp_path / "reports"), "--no-mlflow", "--root", champion["root"]],
+            env={k: v for k, v in env.items() if k != "LAB2PROD_REQUEST_LOG"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    return ServingLog(
+        champion,
+        rows["applicant_id"].astype(str).tolist(),
+        [status for status, _ in answers],
+        days,
+        tmp_path / "reports",
+        monitor,
+    )
+
+
+@pytest.fixture(scope="session")
+def serving_log(lane, request) -> ServingLog:
+    """The requests and the monitor of make_serving_log, made by the second lane."""
+    return lane.get(request, "serving_log")
+
+
+@pytest.mark.integration
+def test_request_log_keeps_every_row_through_a_kill_and_monitor_reads_the_day(serving_log):
+    run = serving_log
+    assert run.statuses.count(400) == 2 and run.statuses.count(200) == 18
+    (day,) = run.days
     logged = pd.concat(
         pd.read_json(p, lines=True, dtype={"applicant_id": str}) for p in day.glob("*.jsonl")
     )
-    assert sorted(logged["applicant_id"]) == sorted(rows["applicant_id"])  # every row, once
+    assert sorted(logged["applicant_id"]) == sorted(run.sent)  # every row, once
     refused = logged[logged["status"] == "refused"]
     assert (
         len(refused) == 24
@@ -268,28 +326,17 @@ def test_request_log_keeps_every_row_through_a_kill_and_monitor_reads_the_day(ch
     answered = logged[logged["status"] == "answered"]
     assert (
         answered["probability"].between(0, 1).all()
-        and answered["run_id"].eq(champion["run_id"]).all()
+        and answered["run_id"].eq(run.champion["run_id"]).all()
     )
 
-    # labels arrive later, joined by id as for a scored batch
-    labels = pd.read_csv(champion["normalized"], dtype={"applicant_id": str})[
-        ["applicant_id", "Status"]
-    ]
-    labels.to_csv(tmp_path / "labels.csv", index=False)
-    code = lab2prod_main(
-        ["monitor", "--batch", str(day), "--labels", str(tmp_path / "labels.csv")]
-        + ["--reference", str(champion["normalized"]), "--contract", str(_contract_file(champion))]
-        + ["--lake", str(lake), "--reports", str(tmp_path / "reports"), "--no-mlflow"]
-        + ["--root", str(champion["root"])]
-    )
-    assert code in (0, 1)
-    status = json.loads((tmp_path / "reports" / "monitoring.json").read_text())
+    assert run.monitor.returncode in (0, 1), run.monitor.stderr[-2000:]
+    status = json.loads((run.reports / "monitoring.json").read_text())
     assert status["batch_id"] == f"requests-{day.name}"
     serving = status["serving"]
     assert (serving["requests"], serving["rows"], serving["rows_refused"]) == (20, 240, 24)
     assert serving["requests_refused"] == 2 and serving["latency_ms_p99"] > 0
     assert status["performance"]["rows_labelled"] == 216
-    report = (tmp_path / "reports" / "monitoring.html").read_text()
+    report = (run.reports / "monitoring.html").read_text()
     assert f"Serving: requests of {day.name}" in report and "216 answered, 24 refused" in report
 
 
