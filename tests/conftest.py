@@ -184,6 +184,16 @@ def _store_template() -> Path:
     return template
 
 
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A project folder for a store of its own: MLFLOW_TRACKING_URI unset while the test runs, MLflow's URI reset after."""
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield tmp_path
+    mlflow.set_tracking_uri(None)
+
+
 def empty_store(folder: Path) -> Path:
     """Put an empty MLflow SQLite store at `folder`/mlflow.db, as MLflow would create it now; return its path.
 

@@ -11,13 +11,6 @@ from lab2prod import model_edge, model_logging, tracking
 from lab2prod.modeling.estimators import build_estimator, trusted_types
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    yield tmp_path
-    mlflow.set_tracking_uri(None)
-
-
 def test_logged_model_loads_back_with_skops_and_predicts_the_same(store):
     empty_store(store)
     tracking.connect(store, "exp")

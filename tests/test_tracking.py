@@ -1,17 +1,9 @@
 import subprocess
 
 import mlflow
-import pytest
 
 from conftest import empty_store
 from lab2prod import tracking
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    yield tmp_path
-    mlflow.set_tracking_uri(None)
 
 
 def test_connect_uses_sqlite_in_the_project_with_artifacts_beside_it(store):
