@@ -147,6 +147,18 @@ def _no_fresh_process(*args, **kwargs):
     raise AssertionError("a check of the challenger's model was given: no fresh process starts")
 
 
+def _release_checked(name, uri, run_id, toy_data, contract, checked):
+    """Release `uri` as `name` through the gate (ROC AUC, a floor of 0.6) with `checked` as the check already run."""
+    return release_challenger(
+        Challenger(uri, run_id),
+        name,
+        toy_data["test"],
+        contract,
+        GateRules(metric="roc_auc", floors={"roc_auc": 0.6}, infra_rows=200),
+        checked=checked,
+    )
+
+
 def test_a_failed_check_of_the_challengers_model_keeps_it_from_champion(
     store, toy_data, release_contract, fit_and_log, monkeypatch
 ):
@@ -155,14 +167,7 @@ def test_a_failed_check_of_the_challengers_model_keeps_it_from_champion(
     name = "checked-failed"
     uri, run_id = fit_and_log(toy_data["train"])
     failed = InfraCheck(ok=False, model_uri=uri, error="exit 1: cannot load the skops file")
-    release = release_challenger(
-        Challenger(uri, run_id),
-        name,
-        toy_data["test"],
-        release_contract,
-        GateRules(metric="roc_auc", floors={"roc_auc": 0.6}),
-        checked=failed,
-    )
+    release = _release_checked(name, uri, run_id, toy_data, release_contract, failed)
     assert not release.decision.promote and release.infra == failed
     assert release.decision.reasons[-1] == (
         "infrastructure check failed: exit 1: cannot load the skops file"
@@ -178,14 +183,7 @@ def test_a_passed_check_of_the_challengers_model_is_the_releases_check(
     name = "checked-passed"
     uri, run_id = fit_and_log(toy_data["train"])
     passed = InfraCheck(ok=True, model_uri=uri, load_seconds=1.25, batch_rows=200)
-    release = release_challenger(
-        Challenger(uri, run_id),
-        name,
-        toy_data["test"],
-        release_contract,
-        GateRules(metric="roc_auc", floors={"roc_auc": 0.6}),
-        checked=passed,
-    )
+    release = _release_checked(name, uri, run_id, toy_data, release_contract, passed)
     assert release.decision.promote and release.infra == passed
     assert registry.aliases(name) == {"champion": "1", "challenger": "1"}
     assert _tags(name, "1")["infra.load_seconds"] == "1.2500"
@@ -202,17 +200,6 @@ def test_a_check_of_another_model_is_not_taken_and_the_version_is_checked_here(
     release = _release_checked(name, uri, run_id, toy_data, release_contract, other)
     assert release.decision.promote and release.infra.ok
     assert release.infra.model_uri == f"models:/{name}/1" and release.infra.batch_rows == 200
-
-
-def _release_checked(name, uri, run_id, toy_data, contract, checked):
-    return release_challenger(
-        Challenger(uri, run_id),
-        name,
-        toy_data["test"],
-        contract,
-        GateRules(metric="roc_auc", floors={"roc_auc": 0.6}, infra_rows=200),
-        checked=checked,
-    )
 
 
 @pytest.mark.integration  # fresh-process infrastructure checks, each loading a model: seconds apiece
