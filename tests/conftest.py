@@ -146,6 +146,31 @@ def unsynced_process(folder: str | Path) -> None:
     event.listen(Engine, "connect", unsynced(Path(folder).resolve()))
 
 
+# the start of every script `apart` runs: its first two arguments are taken off sys.argv
+APART = """
+import importlib.util, sys
+sys.path.insert(0, {tests!r})
+fixtures_file, unsynced = sys.argv[1:3]
+del sys.argv[1:3]
+from conftest import unsynced_process
+unsynced_process(unsynced)
+spec = importlib.util.spec_from_file_location("fixtures", fixtures_file)
+fixtures = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fixtures)
+"""
+
+
+def apart(fixtures: str | Path, code: str, unsynced: str | Path, *args: str) -> list[str]:
+    """Return the command that runs `code` in a Python process of its own, as the lane's makers do.
+
+    Before `code` runs, `fixtures` is the module at that path (the helpers the tests call), tests/
+    is importable, the SQLite stores under `unsynced` skip disk syncs (`unsynced_process`) and
+    sys.argv[1:] is `args`.
+    """
+    preamble = APART.format(tests=str(Path(__file__).parent))
+    return [sys.executable, "-c", preamble + code, str(fixtures), str(unsynced), *args]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def unsynced_stores(tmp_path_factory):
     """The SQLite stores this process opens in the session's temporary folders skip disk syncs (`unsynced`)."""

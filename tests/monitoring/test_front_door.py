@@ -20,15 +20,13 @@ from pathlib import Path
 import pytest
 from lane import maker
 
-from conftest import empty_store
+from conftest import apart, empty_store
 from lab2prod.cli import main
 from lab2prod.data.lake import history_path, sha256_file
 from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.cases import scored_input
 
 from .conftest import PROJECT
-
-TESTS = PROJECT / "tests"
 
 # the documented score, monitor and retrain sequence: minutes on 2 cores
 pytestmark = pytest.mark.integration
@@ -45,19 +43,13 @@ def documented_monitoring_lines() -> list[str]:
 # the credit data ingested and halved as the `credit_halves` fixture does, the reference half
 # retrained into a champion, its train split, and batch.csv/outcomes.csv of 500 rows of the other half
 FIRST_MODEL = """
-import importlib.util, json, sys
+import json
 from pathlib import Path
 import mlflow
 from lab2prod.data.lake import atomic_write_csv
 from lab2prod.monitoring.retrain import RetrainConfig, retrain_in_process
 from lab2prod.project import Project
-spec = importlib.util.spec_from_file_location("monitoring_fixtures", sys.argv[1])
-fixtures = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fixtures)
-root, lake, uri = Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
-sys.path.insert(0, sys.argv[5])  # tests/
-from conftest import unsynced_process
-unsynced_process(root)
+root, lake, uri = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 contract, reference, batch = fixtures.halves(*fixtures.ingested_credit(lake))
 mlflow.set_tracking_uri(uri)
 client = mlflow.MlflowClient(uri)
@@ -115,7 +107,7 @@ def make_front_door_runs(tmp_path_factory, environ) -> FrontDoorRuns:
     lake = tmp_path_factory.mktemp("front-door-lake")
     env = {k: v for k, v in environ.items() if k != "LAB2PROD_ROOT"} | {"MLFLOW_TRACKING_URI": uri}
     first = subprocess.run(
-        [sys.executable, "-c", FIRST_MODEL, str(fixtures), str(root), str(lake), uri, str(TESTS)],
+        apart(fixtures, FIRST_MODEL, root, str(root), str(lake), uri),
         cwd=root,
         env=env,
         capture_output=True,

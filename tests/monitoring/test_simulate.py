@@ -1,7 +1,6 @@
 import json
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import pandas as pd
 import pytest
 from lane import maker
 
-from conftest import empty_store
+from conftest import apart, empty_store
 from lab2prod.cli import main
 from lab2prod.errors import MonitoringError
 from lab2prod.monitoring.simulate import Scenario, drift_columns, make_batch, run_simulation
@@ -59,18 +58,12 @@ SAME_SEED = Scenario(batches=3, batch_rows=400, drift_start=1, seed=7)
 # run_simulation on the credit data as `credit_lake` ingests it, in a process of its own; prints
 # the table's records and the decisions as JSON
 DIRECT = """
-import importlib.util, json, sys
+import json
 from pathlib import Path
 from lab2prod.monitoring.simulate import Scenario, run_simulation
-spec = importlib.util.spec_from_file_location("monitoring_fixtures", sys.argv[1])
-fixtures = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fixtures)
-sys.path.insert(0, sys.argv[5])  # tests/
-from conftest import unsynced_process
-unsynced_process(sys.argv[3])
-contract, frame = fixtures.ingested_credit(Path(sys.argv[2]))
-scenario = Scenario(**json.loads(sys.argv[4]))
-direct = run_simulation(frame, contract, scenario, Path(sys.argv[3]))
+contract, frame = fixtures.ingested_credit(Path(sys.argv[1]))
+scenario = Scenario(**json.loads(sys.argv[3]))
+direct = run_simulation(frame, contract, scenario, Path(sys.argv[2]))
 table = json.loads(direct["table"].to_json(orient="records"))
 print(json.dumps({"table": table, "decisions": direct["decisions"]}))
 """
@@ -96,16 +89,7 @@ def make_same_seed_runs(tmp_path_factory, environ) -> SameSeedRuns:
     scenario = {"batches": 3, "batch_rows": 400, "drift_start": 1, "seed": 7}
     assert Scenario(**scenario) == SAME_SEED
     direct = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            DIRECT,
-            str(fixtures),
-            str(lake),
-            str(workdir),
-            json.dumps(scenario),
-            str(PROJECT / "tests"),
-        ],
+        apart(fixtures, DIRECT, workdir, str(lake), str(workdir), json.dumps(scenario)),
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

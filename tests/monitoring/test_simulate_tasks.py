@@ -7,7 +7,6 @@ diabetes (442 rows, a disease progression to predict) and wine (178 wines of thr
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +14,7 @@ import pytest
 from lane import maker
 from sklearn.datasets import load_diabetes, load_wine
 
-from conftest import empty_store
+from conftest import apart, empty_store
 from lab2prod.data.conditioning import read_normalized
 from lab2prod.data.contract import Contract
 from lab2prod.data.inference import infer_contract
@@ -77,15 +76,9 @@ def wine(tmp_path_factory):
 # the three replays in a process of their own (the lane's thread only waits): each table as the
 # fixtures make it, each replay in its own folder (an empty store there), the results pickled
 REPLAYS = """
-import importlib.util, pickle, sys
+import pickle
 from pathlib import Path
-sys.path.insert(0, sys.argv[2])  # tests/, for this module's `from conftest import ...`
-spec = importlib.util.spec_from_file_location("simulate_tasks", sys.argv[1])
-tasks = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tasks)
-out = Path(sys.argv[3])
-from conftest import unsynced_process
-unsynced_process(out)
+tasks, out = fixtures, Path(sys.argv[1])
 wine = tasks.wine_table(out / "wine")
 tables = {
     "regression": tasks.diabetes_table(out / "diabetes"),
@@ -112,7 +105,7 @@ def make_table_replays(tmp_path_factory, environ) -> dict:
         empty_store(out / name)  # the replay's own store in its folder (run_simulation's workdir)
     here = Path(__file__)
     done = subprocess.run(
-        [sys.executable, "-c", REPLAYS, str(here), str(here.parents[1]), str(out)],
+        apart(here, REPLAYS, out, str(out)),
         cwd=out,
         env={k: v for k, v in environ.items() if k != "LAB2PROD_ROOT"},
         capture_output=True,

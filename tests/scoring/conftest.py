@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -73,15 +72,9 @@ def champion(tmp_path_factory):
 # build_champion in a process of its own, for a product of the second lane (tests/lane.py): the lane's
 # thread only waits, and the test process's own champion and MLFLOW_TRACKING_URI stay as they are
 CHAMPION = """
-import importlib.util, json, sys
+import json
 from pathlib import Path
-spec = importlib.util.spec_from_file_location("scoring_fixtures", sys.argv[1])
-fixtures = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fixtures)
-sys.path.insert(0, sys.argv[3])  # tests/
-from conftest import unsynced_process
-unsynced_process(sys.argv[2])
-facts = fixtures.build_champion(Path(sys.argv[2]))
+facts = fixtures.build_champion(Path(sys.argv[1]))
 print(json.dumps({k: str(v) for k, v in facts.items() if k != "contract"}))
 """
 
@@ -94,13 +87,13 @@ def champion_apart(
     The facts are `champion`'s as text (root, tracking_uri, model_uri, version, run_id, normalized),
     without the contract; the environment is `environ` with MLFLOW_TRACKING_URI at the new store.
     """
-    from conftest import empty_store
+    from conftest import apart, empty_store
 
     root = tmp_path_factory.mktemp("store")
     env = {k: v for k, v in environ.items() if k != "LAB2PROD_ROOT"}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{empty_store(root)}"
     done = subprocess.run(
-        [sys.executable, "-c", CHAMPION, __file__, str(root), str(PROJECT / "tests")],
+        apart(__file__, CHAMPION, root, str(root)),
         cwd=root,
         env=env,
         capture_output=True,
